@@ -1,0 +1,68 @@
+# SPDX-License-Identifier: MIT
+# ssbpf: one Makefile for the daemon, its BPF objects, tests and tools.
+
+CC      ?= gcc
+O       := build
+SAN     := $(O)/asan
+CFLAGS_COMMON := -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -MMD -MP -Iinclude -g
+CFLAGS  ?= -O2
+SANFLAGS := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+LDLIBS  := -lsodium -lcrypto -lcares -lm
+
+LIB_SRCS  := $(filter-out user/main_%.c,$(wildcard user/*.c))
+LIB_OBJS  := $(LIB_SRCS:user/%.c=$(O)/obj/%.o)
+SAN_OBJS  := $(LIB_SRCS:user/%.c=$(SAN)/obj/%.o)
+MAINS     := $(wildcard user/main_*.c)
+BINS      := $(MAINS:user/main_%.c=$(O)/%)
+SAN_BINS  := $(MAINS:user/main_%.c=$(SAN)/%)
+UNIT_SRCS := $(wildcard tests/unit/*.c)
+
+.PHONY: all deps test run bench-crypto clean
+all: $(BINS) $(O)/unit-tests $(O)/bench-crypto
+
+# Every build step first makes sure the Debian packages are present.
+$(O)/.deps: tools/deps.sh
+	@mkdir -p $(O)
+	@tools/deps.sh
+	@touch $@
+deps: $(O)/.deps
+
+$(O)/obj/%.o: user/%.c | $(O)/.deps
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) $(CFLAGS) -c $< -o $@
+$(SAN)/obj/%.o: user/%.c | $(O)/.deps
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) $(SANFLAGS) -c $< -o $@
+
+$(O)/libss.a: $(LIB_OBJS)
+	ar rcs $@ $^
+$(SAN)/libss.a: $(SAN_OBJS)
+	ar rcs $@ $^
+
+$(O)/%: user/main_%.c $(O)/libss.a
+	$(CC) $(CFLAGS_COMMON) $(CFLAGS) $< $(O)/libss.a $(LDLIBS) -o $@
+$(SAN)/%: user/main_%.c $(SAN)/libss.a
+	$(CC) $(CFLAGS_COMMON) $(SANFLAGS) $< $(SAN)/libss.a $(LDLIBS) -o $@
+
+$(O)/unit-tests: $(UNIT_SRCS) $(O)/libss.a
+	$(CC) $(CFLAGS_COMMON) $(CFLAGS) -Itests/unit $(UNIT_SRCS) $(O)/libss.a $(LDLIBS) -o $@
+$(SAN)/unit-tests: $(UNIT_SRCS) $(SAN)/libss.a
+	$(CC) $(CFLAGS_COMMON) $(SANFLAGS) -Itests/unit $(UNIT_SRCS) $(SAN)/libss.a $(LDLIBS) -o $@
+
+$(O)/bench-crypto: tools/bench-crypto.c $(O)/libss.a
+	$(CC) $(CFLAGS_COMMON) $(CFLAGS) $< $(O)/libss.a $(LDLIBS) -o $@
+
+bench-crypto: $(O)/bench-crypto
+	$(O)/bench-crypto
+
+# make test: release build, sanitizer build, then every test layer.
+test: all $(SAN)/unit-tests $(SAN_BINS)
+	@tests/run.sh
+
+run: $(BINS)
+	@tools/run.sh
+
+clean:
+	rm -rf $(O)
+
+-include $(wildcard $(O)/obj/*.d $(SAN)/obj/*.d $(O)/*.d $(SAN)/*.d)

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef SS_COMMON_H
+#define SS_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Three-way result of parsers and decoders; errors are distinct negatives. */
+enum ss_result {
+	SS_OK = 0,
+	SS_AGAIN = 1,       /* need more input */
+	SS_ERR = -1,        /* malformed input */
+	SS_ERR_TAG = -2,    /* AEAD authentication failed */
+	SS_ERR_LEN = -3,    /* chunk length 0, over 0x3FFF or reserved bits set */
+	SS_ERR_TRUNC = -4,  /* stream ended in the middle of a unit */
+	SS_ERR_SPACE = -5,  /* output buffer too small */
+	SS_ERR_ATYP = -6,   /* unknown address type */
+};
+
+const char *ss_result_str(int r);
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+#define container_of(ptr, type, member) \
+	((type *)((char *)(ptr) - offsetof(type, member)))
+
+#endif

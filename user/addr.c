@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: MIT
+/* Address header codec: ATYP + address + port (RFC 1928 section 5, SIP004). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "addr.h"
+
+int addr_parse(const uint8_t *buf, size_t len, struct ss_addr *a, size_t *consumed)
+{
+	size_t alen, off = 1;
+
+	if (len < 1)
+		return SS_AGAIN;
+	switch (buf[0]) {
+	case SS_ATYP_IPV4:
+		alen = 4;
+		break;
+	case SS_ATYP_IPV6:
+		alen = 16;
+		break;
+	case SS_ATYP_DOMAIN:
+		if (len < 2)
+			return SS_AGAIN;
+		alen = buf[1];
+		off = 2;
+		if (alen == 0)
+			return SS_ERR;
+		break;
+	default:
+		return SS_ERR_ATYP;
+	}
+	if (len < off + alen + 2)
+		return SS_AGAIN;
+	memset(a, 0, sizeof(*a));
+	a->atyp = buf[0];
+	if (a->atyp == SS_ATYP_DOMAIN) {
+		if (memchr(buf + off, 0, alen))
+			return SS_ERR;
+		memcpy(a->host, buf + off, alen);
+		a->host[alen] = 0;
+		a->host_len = (uint8_t)alen;
+	} else if (a->atyp == SS_ATYP_IPV4) {
+		memcpy(&a->v4, buf + off, 4);
+	} else {
+		memcpy(&a->v6, buf + off, 16);
+	}
+	a->port = (uint16_t)(buf[off + alen] << 8 | buf[off + alen + 1]);
+	*consumed = off + alen + 2;
+	return SS_OK;
+}
+
+int addr_encode(const struct ss_addr *a, uint8_t *out, size_t cap)
+{
+	size_t n = 0;
+
+	switch (a->atyp) {
+	case SS_ATYP_IPV4:
+		if (cap < 7)
+			return SS_ERR_SPACE;
+		out[n++] = SS_ATYP_IPV4;
+		memcpy(out + n, &a->v4, 4);
+		n += 4;
+		break;
+	case SS_ATYP_IPV6:
+		if (cap < 19)
+			return SS_ERR_SPACE;
+		out[n++] = SS_ATYP_IPV6;
+		memcpy(out + n, &a->v6, 16);
+		n += 16;
+		break;
+	case SS_ATYP_DOMAIN:
+		if (a->host_len == 0)
+			return SS_ERR;
+		if (cap < (size_t)a->host_len + 4)
+			return SS_ERR_SPACE;
+		out[n++] = SS_ATYP_DOMAIN;
+		out[n++] = a->host_len;
+		memcpy(out + n, a->host, a->host_len);
+		n += a->host_len;
+		break;
+	default:
+		return SS_ERR_ATYP;
+	}
+	out[n++] = (uint8_t)(a->port >> 8);
+	out[n++] = (uint8_t)a->port;
+	return (int)n;
+}
+
+int addr_from_sockaddr(struct ss_addr *a, const struct sockaddr *sa)
+{
+	memset(a, 0, sizeof(*a));
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const void *)sa;
+
+		a->atyp = SS_ATYP_IPV4;
+		a->v4 = s4->sin_addr;
+		a->port = ntohs(s4->sin_port);
+		return 0;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const void *)sa;
+
+		a->atyp = SS_ATYP_IPV6;
+		a->v6 = s6->sin6_addr;
+		a->port = ntohs(s6->sin6_port);
+		return 0;
+	}
+	return -EAFNOSUPPORT;
+}
+
+int addr_from_host(struct ss_addr *a, const char *host, uint16_t port)
+{
+	size_t n = strlen(host);
+
+	memset(a, 0, sizeof(*a));
+	a->port = port;
+	if (inet_pton(AF_INET, host, &a->v4) == 1) {
+		a->atyp = SS_ATYP_IPV4;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host, &a->v6) == 1) {
+		a->atyp = SS_ATYP_IPV6;
+		return 0;
+	}
+	if (n == 0 || n > 255)
+		return -EINVAL;
+	a->atyp = SS_ATYP_DOMAIN;
+	a->host_len = (uint8_t)n;
+	memcpy(a->host, host, n + 1);
+	return 0;
+}
+
+int addr_to_sockaddr(const struct ss_addr *a, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (a->atyp == SS_ATYP_IPV4) {
+		struct sockaddr_in *s4 = (void *)ss;
+
+		s4->sin_family = AF_INET;
+		s4->sin_addr = a->v4;
+		s4->sin_port = htons(a->port);
+		return sizeof(*s4);
+	}
+	if (a->atyp == SS_ATYP_IPV6) {
+		struct sockaddr_in6 *s6 = (void *)ss;
+
+		s6->sin6_family = AF_INET6;
+		s6->sin6_addr = a->v6;
+		s6->sin6_port = htons(a->port);
+		return sizeof(*s6);
+	}
+	return -EINVAL;
+}
+
+const char *addr_str(const struct ss_addr *a, char *buf, size_t len)
+{
+	char ip[INET6_ADDRSTRLEN];
+
+	switch (a->atyp) {
+	case SS_ATYP_IPV4:
+		inet_ntop(AF_INET, &a->v4, ip, sizeof(ip));
+		snprintf(buf, len, "%s:%u", ip, a->port);
+		break;
+	case SS_ATYP_IPV6:
+		inet_ntop(AF_INET6, &a->v6, ip, sizeof(ip));
+		snprintf(buf, len, "[%s]:%u", ip, a->port);
+		break;
+	case SS_ATYP_DOMAIN:
+		snprintf(buf, len, "%s:%u", a->host, a->port);
+		break;
+	default:
+		snprintf(buf, len, "?");
+	}
+	return buf;
+}
+
+const char *sockaddr_str(const struct sockaddr *sa, char *buf, size_t len)
+{
+	struct ss_addr a;
+
+	if (addr_from_sockaddr(&a, sa)) {
+		snprintf(buf, len, "?");
+		return buf;
+	}
+	return addr_str(&a, buf, len);
+}

@@ -1,0 +1,270 @@
+// SPDX-License-Identifier: MIT
+/* SIP004 AEAD framing for TCP streams and UDP packets; pure, no I/O. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "aead.h"
+
+int ss_enc_init(struct ss_enc *e, const struct ss_method *m, enum ss_backend b,
+		const uint8_t *master, const uint8_t *salt)
+{
+	uint8_t subkey[SS_MAX_KEY];
+	int r;
+
+	memset(e, 0, sizeof(*e));
+	if (salt)
+		memcpy(e->salt, salt, m->key_len);
+	else
+		crypto_random(e->salt, m->key_len);
+	if (m->key_len && (r = crypto_subkey(m, master, e->salt, subkey)))
+		return r;
+	r = cipher_init(&e->c, m, b, subkey);
+	memset(subkey, 0, sizeof(subkey));
+	return r;
+}
+
+void ss_enc_free(struct ss_enc *e)
+{
+	cipher_free(&e->c);
+}
+
+size_t ss_enc_bound(const struct ss_enc *e, size_t len)
+{
+	const struct ss_method *m = e->c.m;
+	size_t chunks = (len + SS_MAX_PAYLOAD - 1) / SS_MAX_PAYLOAD;
+
+	if (m->id == SS_M_NONE)
+		return len;
+	return (e->salt_sent ? 0 : m->key_len) + len + chunks * SS_CHUNK_OVERHEAD;
+}
+
+size_t ss_enc_fit(const struct ss_enc *e, size_t cap)
+{
+	const struct ss_method *m = e->c.m;
+	size_t full = SS_MAX_PAYLOAD + SS_CHUNK_OVERHEAD, n, rest;
+
+	if (m->id == SS_M_NONE)
+		return cap;
+	if (!e->salt_sent) {
+		if (cap < m->key_len)
+			return 0;
+		cap -= m->key_len;
+	}
+	n = cap / full * SS_MAX_PAYLOAD;
+	rest = cap % full;
+	if (rest > SS_CHUNK_OVERHEAD)
+		n += rest - SS_CHUNK_OVERHEAD;
+	return n;
+}
+
+int ss_enc_feed(struct ss_enc *e, const uint8_t *in, size_t len, uint8_t *out,
+		size_t *out_len)
+{
+	size_t o = 0;
+
+	if (e->c.m->id == SS_M_NONE) {
+		memcpy(out, in, len);
+		*out_len = len;
+		return 0;
+	}
+	if (!e->salt_sent) {
+		memcpy(out, e->salt, e->c.m->key_len);
+		o = e->c.m->key_len;
+		e->salt_sent = true;
+	}
+	while (len) {
+		size_t n = MIN(len, (size_t)SS_MAX_PAYLOAD);
+		uint8_t be[2] = { (uint8_t)(n >> 8), (uint8_t)n };
+
+		if (cipher_seal(&e->c, out + o, be, 2) ||
+		    cipher_seal(&e->c, out + o + SS_LEN_UNIT, in, n))
+			return -EIO;
+		o += SS_LEN_UNIT + n + SS_TAG;
+		in += n;
+		len -= n;
+	}
+	*out_len = o;
+	return 0;
+}
+
+int ss_dec_init(struct ss_dec *d, const struct ss_method *m, enum ss_backend b,
+		const uint8_t *master)
+{
+	memset(d, 0, sizeof(*d));
+	d->m = m;
+	d->backend = b;
+	memcpy(d->master, master, m->key_len);
+	if (m->id == SS_M_NONE) {
+		d->state = SS_DEC_LEN; /* no salt, no framing */
+		return cipher_init(&d->c, m, b, NULL);
+	}
+	d->need = m->key_len;
+	return 0;
+}
+
+void ss_dec_free(struct ss_dec *d)
+{
+	cipher_free(&d->c);
+	free(d->part);
+	d->part = NULL;
+	memset(d->master, 0, sizeof(d->master));
+}
+
+static bool overlaps(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+	return a < b + blen && b < a + alen;
+}
+
+/* Handles one complete unit; returns SS_OK or a sticky error. */
+static int dec_unit(struct ss_dec *d, uint8_t *unit, uint8_t *out, size_t *out_len)
+{
+	uint8_t subkey[SS_MAX_KEY], be[2];
+	size_t n;
+	int r;
+
+	switch (d->state) {
+	case SS_DEC_SALT:
+		memcpy(d->salt, unit, d->m->key_len);
+		if (crypto_subkey(d->m, d->master, d->salt, subkey) ||
+		    cipher_init(&d->c, d->m, d->backend, subkey))
+			return SS_ERR;
+		memset(subkey, 0, sizeof(subkey));
+		d->state = SS_DEC_LEN;
+		d->need = SS_LEN_UNIT;
+		return SS_OK;
+	case SS_DEC_LEN:
+		if ((r = cipher_open(&d->c, be, unit, SS_LEN_UNIT)))
+			return r;
+		n = (size_t)be[0] << 8 | be[1];
+		/* SIP004: the two high bits are reserved and must be zero. */
+		if (n == 0 || n > SS_MAX_PAYLOAD)
+			return SS_ERR_LEN;
+		d->state = SS_DEC_DATA;
+		d->need = n + SS_TAG;
+		return SS_OK;
+	case SS_DEC_DATA:
+		n = d->need - SS_TAG;
+		if (overlaps(unit, d->need, out + *out_len, n)) {
+			if ((r = cipher_open(&d->c, unit, unit, d->need)))
+				return r;
+			memmove(out + *out_len, unit, n);
+		} else if ((r = cipher_open(&d->c, out + *out_len, unit, d->need))) {
+			return r;
+		}
+		*out_len += n;
+		d->chunks++;
+		d->state = SS_DEC_LEN;
+		d->need = SS_LEN_UNIT;
+		return SS_OK;
+	}
+	return SS_ERR;
+}
+
+int ss_dec_feed(struct ss_dec *d, uint8_t *in, size_t len, size_t *consumed,
+		uint8_t *out, size_t out_cap, size_t *out_len)
+{
+	size_t pos = 0;
+	int r;
+
+	*consumed = 0;
+	if (d->err)
+		return d->err;
+	if (d->m->id == SS_M_NONE) {
+		size_t n = MIN(len, out_cap - *out_len);
+
+		if (out + *out_len != in)
+			memmove(out + *out_len, in, n);
+		*out_len += n;
+		*consumed = n;
+		return SS_OK;
+	}
+	while (pos < len) {
+		uint8_t *unit;
+
+		if (d->state == SS_DEC_DATA && out_cap - *out_len < d->need - SS_TAG)
+			break; /* no room for this chunk's plaintext */
+		if (d->have == 0 && len - pos >= d->need) {
+			unit = in + pos;
+			pos += d->need;
+		} else {
+			size_t n = MIN(d->need - d->have, len - pos);
+
+			if (!d->part &&
+			    !(d->part = malloc(SS_MAX_PAYLOAD + SS_TAG)))
+				return d->err = SS_ERR;
+			memcpy(d->part + d->have, in + pos, n);
+			d->have += n;
+			pos += n;
+			if (d->have < d->need)
+				break;
+			unit = d->part;
+			d->have = 0;
+		}
+		if ((r = dec_unit(d, unit, out, out_len))) {
+			*consumed = pos;
+			return d->err = r;
+		}
+	}
+	*consumed = pos;
+	return SS_OK;
+}
+
+int ss_dec_finish(const struct ss_dec *d)
+{
+	if (d->err)
+		return d->err;
+	if (d->m->id == SS_M_NONE)
+		return SS_OK;
+	return d->have == 0 && d->state != SS_DEC_DATA ? SS_OK : SS_ERR_TRUNC;
+}
+
+size_t ss_udp_overhead(const struct ss_method *m)
+{
+	return m->key_len + m->tag_len;
+}
+
+int ss_udp_seal(const struct ss_method *m, enum ss_backend b, const uint8_t *master,
+		const uint8_t *in, size_t len, uint8_t *out, size_t cap, size_t *out_len)
+{
+	struct ss_cipher c;
+	uint8_t subkey[SS_MAX_KEY];
+	int r;
+
+	if (cap < len + ss_udp_overhead(m))
+		return SS_ERR_SPACE;
+	crypto_random(out, m->key_len);
+	if (m->key_len && (r = crypto_subkey(m, master, out, subkey)))
+		return r;
+	if ((r = cipher_init(&c, m, b, subkey)))
+		return r;
+	r = cipher_seal(&c, out + m->key_len, in, len);
+	cipher_free(&c);
+	memset(subkey, 0, sizeof(subkey));
+	*out_len = len + ss_udp_overhead(m);
+	return r ? -EIO : 0;
+}
+
+int ss_udp_open(const struct ss_method *m, enum ss_backend b, const uint8_t *master,
+		const uint8_t *in, size_t len, uint8_t *out, size_t cap, size_t *out_len)
+{
+	struct ss_cipher c;
+	uint8_t subkey[SS_MAX_KEY];
+	size_t ov = ss_udp_overhead(m);
+	int r;
+
+	if (len < ov)
+		return SS_ERR_TRUNC;
+	if (cap < len - ov)
+		return SS_ERR_SPACE;
+	if (m->key_len && crypto_subkey(m, master, in, subkey))
+		return SS_ERR;
+	if (cipher_init(&c, m, b, subkey))
+		return SS_ERR;
+	r = cipher_open(&c, out, in + m->key_len, len - m->key_len);
+	cipher_free(&c);
+	memset(subkey, 0, sizeof(subkey));
+	if (r == SS_OK)
+		*out_len = len - ov;
+	return r;
+}

@@ -1,0 +1,366 @@
+// SPDX-License-Identifier: MIT
+/* Method table, key schedule and single-chunk AEAD over libsodium or OpenSSL. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/evp.h>
+#include <sodium.h>
+
+#include "crypto.h"
+
+/*
+ * Backends chosen by tools/bench-crypto on x86-64 with AES-NI/AVX2: OpenSSL's
+ * AES-GCM and ChaCha20-Poly1305 assembly beat libsodium's; XChaCha20 exists
+ * only in libsodium.
+ */
+static const struct ss_method methods[] = {
+	{ "none", SS_M_NONE, 0, 0, 0, SS_BACKEND_AUTO },
+	{ "aes-128-gcm", SS_M_AES_128_GCM, 16, 12, 16, SS_BACKEND_OPENSSL },
+	{ "aes-192-gcm", SS_M_AES_192_GCM, 24, 12, 16, SS_BACKEND_OPENSSL },
+	{ "aes-256-gcm", SS_M_AES_256_GCM, 32, 12, 16, SS_BACKEND_OPENSSL },
+	{ "chacha20-ietf-poly1305", SS_M_CHACHA20_POLY1305, 32, 12, 16, SS_BACKEND_OPENSSL },
+	{ "xchacha20-ietf-poly1305", SS_M_XCHACHA20_POLY1305, 32, 24, 16, SS_BACKEND_SODIUM },
+};
+
+/* Stream ciphers of old shadowsocks: refused by name (SIP004 deprecates them). */
+static const char *const stream_ciphers[] = {
+	"rc4", "rc4-md5", "table", "aes-128-cfb", "aes-192-cfb", "aes-256-cfb",
+	"aes-128-ctr", "aes-192-ctr", "aes-256-ctr", "aes-128-cfb8", "aes-256-cfb8",
+	"aes-128-cfb1", "bf-cfb", "camellia-128-cfb", "camellia-192-cfb",
+	"camellia-256-cfb", "cast5-cfb", "des-cfb", "idea-cfb", "rc2-cfb", "seed-cfb",
+	"salsa20", "chacha20", "chacha20-ietf",
+};
+
+const char *ss_result_str(int r)
+{
+	switch (r) {
+	case SS_OK: return "ok";
+	case SS_AGAIN: return "need more input";
+	case SS_ERR: return "malformed input";
+	case SS_ERR_TAG: return "authentication failed";
+	case SS_ERR_LEN: return "bad chunk length";
+	case SS_ERR_TRUNC: return "truncated stream";
+	case SS_ERR_SPACE: return "output buffer too small";
+	case SS_ERR_ATYP: return "unknown address type";
+	}
+	return "unknown error";
+}
+
+int crypto_init(void)
+{
+	return sodium_init() < 0 ? -EIO : 0;
+}
+
+const struct ss_method *crypto_method_at(size_t i)
+{
+	return i < ARRAY_SIZE(methods) ? &methods[i] : NULL;
+}
+
+const struct ss_method *crypto_method_find(const char *name, const char **why)
+{
+	if (!strcasecmp(name, "plain"))
+		name = "none";
+	for (size_t i = 0; i < ARRAY_SIZE(methods); i++)
+		if (!strcasecmp(name, methods[i].name))
+			return &methods[i];
+	*why = "unknown method (supported: aes-128-gcm, aes-192-gcm, aes-256-gcm, "
+	       "chacha20-ietf-poly1305, xchacha20-ietf-poly1305, none)";
+	for (size_t i = 0; i < ARRAY_SIZE(stream_ciphers); i++)
+		if (!strcasecmp(name, stream_ciphers[i]))
+			*why = "stream ciphers are insecure and not supported; use an AEAD "
+			       "method such as chacha20-ietf-poly1305 or aes-256-gcm";
+	return NULL;
+}
+
+const char *crypto_backend_name(enum ss_backend b)
+{
+	switch (b) {
+	case SS_BACKEND_SODIUM: return "libsodium";
+	case SS_BACKEND_OPENSSL: return "openssl";
+	default: return "auto";
+	}
+}
+
+static const EVP_CIPHER *evp_cipher(enum ss_method_id id)
+{
+	switch (id) {
+	case SS_M_AES_128_GCM: return EVP_aes_128_gcm();
+	case SS_M_AES_192_GCM: return EVP_aes_192_gcm();
+	case SS_M_AES_256_GCM: return EVP_aes_256_gcm();
+	case SS_M_CHACHA20_POLY1305: return EVP_chacha20_poly1305();
+	default: return NULL;
+	}
+}
+
+bool crypto_backend_available(const struct ss_method *m, enum ss_backend b)
+{
+	if (b == SS_BACKEND_AUTO || m->id == SS_M_NONE)
+		return true;
+	if (b == SS_BACKEND_OPENSSL)
+		return evp_cipher(m->id) != NULL;
+	switch (m->id) {
+	case SS_M_AES_256_GCM: return crypto_aead_aes256gcm_is_available();
+	case SS_M_CHACHA20_POLY1305:
+	case SS_M_XCHACHA20_POLY1305: return true;
+	default: return false;
+	}
+}
+
+void crypto_master_key(const char *password, uint8_t *key, size_t key_len)
+{
+	/* D_1 = MD5(pw), D_i = MD5(D_{i-1} || pw); key = D_1 || D_2 ... */
+	uint8_t d[16];
+	size_t pw_len = strlen(password), have = 0;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+
+	while (have < key_len) {
+		EVP_DigestInit_ex(md, EVP_md5(), NULL);
+		if (have)
+			EVP_DigestUpdate(md, d, sizeof(d));
+		EVP_DigestUpdate(md, password, pw_len);
+		EVP_DigestFinal_ex(md, d, NULL);
+		size_t n = MIN(sizeof(d), key_len - have);
+		memcpy(key + have, d, n);
+		have += n;
+	}
+	EVP_MD_CTX_free(md);
+	sodium_memzero(d, sizeof(d));
+}
+
+/* HMAC-SHA1 (RFC 2104) over two message parts and an optional counter byte. */
+static void hmac_sha1(EVP_MD_CTX *md, const uint8_t *key, size_t key_len,
+		      const uint8_t *m1, size_t m1_len, const uint8_t *m2,
+		      size_t m2_len, const uint8_t *m3, size_t m3_len, uint8_t out[20])
+{
+	uint8_t k[64] = { 0 }, pad[64], inner[20];
+
+	if (key_len > sizeof(k)) {
+		EVP_DigestInit_ex(md, EVP_sha1(), NULL);
+		EVP_DigestUpdate(md, key, key_len);
+		EVP_DigestFinal_ex(md, k, NULL);
+	} else {
+		memcpy(k, key, key_len);
+	}
+	for (size_t i = 0; i < 64; i++)
+		pad[i] = k[i] ^ 0x36;
+	EVP_DigestInit_ex(md, EVP_sha1(), NULL);
+	EVP_DigestUpdate(md, pad, 64);
+	EVP_DigestUpdate(md, m1, m1_len);
+	EVP_DigestUpdate(md, m2, m2_len);
+	EVP_DigestUpdate(md, m3, m3_len);
+	EVP_DigestFinal_ex(md, inner, NULL);
+	for (size_t i = 0; i < 64; i++)
+		pad[i] = k[i] ^ 0x5c;
+	EVP_DigestInit_ex(md, EVP_sha1(), NULL);
+	EVP_DigestUpdate(md, pad, 64);
+	EVP_DigestUpdate(md, inner, 20);
+	EVP_DigestFinal_ex(md, out, NULL);
+	sodium_memzero(k, sizeof(k));
+	sodium_memzero(pad, sizeof(pad));
+}
+
+int crypto_hkdf_sha1(const uint8_t *key, size_t key_len, const uint8_t *salt,
+		     size_t salt_len, const uint8_t *info, size_t info_len,
+		     uint8_t *out, size_t out_len)
+{
+	/* RFC 5869 section 2: extract then expand; at most 255 blocks. */
+	static const uint8_t zero[20];
+	uint8_t prk[20], t[20];
+	size_t have = 0;
+	uint8_t i = 0;
+
+	if (out_len > 255 * 20)
+		return -EINVAL;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	if (!md)
+		return -ENOMEM;
+	if (!salt_len) {
+		salt = zero;
+		salt_len = sizeof(zero);
+	}
+	hmac_sha1(md, salt, salt_len, key, key_len, NULL, 0, NULL, 0, prk);
+	while (have < out_len) {
+		i++;
+		hmac_sha1(md, prk, sizeof(prk), t, i > 1 ? sizeof(t) : 0, info,
+			  info_len, &i, 1, t);
+		size_t n = MIN(sizeof(t), out_len - have);
+		memcpy(out + have, t, n);
+		have += n;
+	}
+	EVP_MD_CTX_free(md);
+	sodium_memzero(prk, sizeof(prk));
+	sodium_memzero(t, sizeof(t));
+	return 0;
+}
+
+int crypto_subkey(const struct ss_method *m, const uint8_t *master,
+		  const uint8_t *salt, uint8_t *subkey)
+{
+	static const uint8_t info[] = "ss-subkey";
+
+	return crypto_hkdf_sha1(master, m->key_len, salt, m->key_len, info,
+				sizeof(info) - 1, subkey, m->key_len);
+}
+
+void crypto_random(void *buf, size_t len)
+{
+	randombytes_buf(buf, len);
+}
+
+void crypto_nonce_inc(uint8_t *nonce, size_t n)
+{
+	sodium_increment(nonce, n);
+}
+
+int cipher_init(struct ss_cipher *c, const struct ss_method *m,
+		enum ss_backend backend, const uint8_t *key)
+{
+	memset(c, 0, sizeof(*c));
+	c->m = m;
+	c->backend = backend == SS_BACKEND_AUTO ? m->backend : backend;
+	if (m->id == SS_M_NONE)
+		return 0;
+	if (!crypto_backend_available(m, c->backend))
+		return -ENOTSUP;
+	memcpy(c->key, key, m->key_len);
+	return 0;
+}
+
+void cipher_free(struct ss_cipher *c)
+{
+	if (c->evp)
+		EVP_CIPHER_CTX_free(c->evp);
+	c->evp = NULL;
+	sodium_memzero(c->key, sizeof(c->key));
+}
+
+/* The EVP context is keyed once per direction; each chunk only resets the IV. */
+static int evp_prepare(struct ss_cipher *c, bool enc)
+{
+	if (c->evp && c->evp_enc == enc)
+		return 0;
+	if (!c->evp && !(c->evp = EVP_CIPHER_CTX_new()))
+		return -ENOMEM;
+	if (!EVP_CipherInit_ex(c->evp, evp_cipher(c->m->id), NULL, NULL, NULL, enc) ||
+	    !EVP_CIPHER_CTX_ctrl(c->evp, EVP_CTRL_AEAD_SET_IVLEN, (int)c->m->nonce_len, NULL) ||
+	    !EVP_CipherInit_ex(c->evp, NULL, NULL, c->key, NULL, enc))
+		return -EIO;
+	c->evp_enc = enc;
+	return 0;
+}
+
+static int evp_seal(struct ss_cipher *c, uint8_t *out, const uint8_t *in, size_t len,
+		    const uint8_t *ad, size_t ad_len, const uint8_t *nonce)
+{
+	int n, fin;
+
+	if (evp_prepare(c, true) ||
+	    !EVP_CipherInit_ex(c->evp, NULL, NULL, NULL, nonce, 1) ||
+	    (ad_len && !EVP_CipherUpdate(c->evp, NULL, &n, ad, (int)ad_len)) ||
+	    !EVP_CipherUpdate(c->evp, out, &n, in, (int)len) ||
+	    !EVP_CipherFinal_ex(c->evp, out + n, &fin) ||
+	    !EVP_CIPHER_CTX_ctrl(c->evp, EVP_CTRL_AEAD_GET_TAG, SS_TAG, out + len))
+		return -EIO;
+	return 0;
+}
+
+static int evp_open(struct ss_cipher *c, uint8_t *out, const uint8_t *in, size_t len,
+		    const uint8_t *ad, size_t ad_len, const uint8_t *nonce)
+{
+	uint8_t tag[SS_TAG];
+	size_t ct_len = len - SS_TAG;
+	int n, fin;
+
+	memcpy(tag, in + ct_len, SS_TAG);
+	if (evp_prepare(c, false) ||
+	    !EVP_CipherInit_ex(c->evp, NULL, NULL, NULL, nonce, 0) ||
+	    (ad_len && !EVP_CipherUpdate(c->evp, NULL, &n, ad, (int)ad_len)) ||
+	    !EVP_CipherUpdate(c->evp, out, &n, in, (int)ct_len) ||
+	    !EVP_CIPHER_CTX_ctrl(c->evp, EVP_CTRL_AEAD_SET_TAG, SS_TAG, tag) ||
+	    EVP_CipherFinal_ex(c->evp, out + n, &fin) <= 0)
+		return SS_ERR_TAG;
+	return SS_OK;
+}
+
+int cipher_seal_ad(struct ss_cipher *c, uint8_t *out, const uint8_t *in, size_t len,
+		   const uint8_t *ad, size_t ad_len, const uint8_t *nonce)
+{
+	unsigned long long clen;
+	int r = 0;
+
+	switch (c->m->id) {
+	case SS_M_NONE:
+		if (out != in)
+			memmove(out, in, len);
+		return 0;
+	case SS_M_XCHACHA20_POLY1305:
+		r = crypto_aead_xchacha20poly1305_ietf_encrypt(out, &clen, in, len, ad,
+							       ad_len, NULL, nonce, c->key);
+		break;
+	case SS_M_CHACHA20_POLY1305:
+		if (c->backend == SS_BACKEND_OPENSSL)
+			return evp_seal(c, out, in, len, ad, ad_len, nonce);
+		r = crypto_aead_chacha20poly1305_ietf_encrypt(out, &clen, in, len, ad,
+							      ad_len, NULL, nonce, c->key);
+		break;
+	default:
+		if (c->backend == SS_BACKEND_OPENSSL)
+			return evp_seal(c, out, in, len, ad, ad_len, nonce);
+		r = crypto_aead_aes256gcm_encrypt(out, &clen, in, len, ad, ad_len, NULL,
+						  nonce, c->key);
+		break;
+	}
+	return r ? -EIO : 0;
+}
+
+int cipher_open_ad(struct ss_cipher *c, uint8_t *out, const uint8_t *in, size_t len,
+		   const uint8_t *ad, size_t ad_len, const uint8_t *nonce)
+{
+	unsigned long long mlen;
+	int r;
+
+	if (c->m->id == SS_M_NONE) {
+		if (out != in)
+			memmove(out, in, len);
+		return SS_OK;
+	}
+	if (len < SS_TAG)
+		return SS_ERR_TAG;
+	switch (c->m->id) {
+	case SS_M_XCHACHA20_POLY1305:
+		r = crypto_aead_xchacha20poly1305_ietf_decrypt(out, &mlen, NULL, in, len, ad,
+							       ad_len, nonce, c->key);
+		break;
+	case SS_M_CHACHA20_POLY1305:
+		if (c->backend == SS_BACKEND_OPENSSL)
+			return evp_open(c, out, in, len, ad, ad_len, nonce);
+		r = crypto_aead_chacha20poly1305_ietf_decrypt(out, &mlen, NULL, in, len, ad,
+							      ad_len, nonce, c->key);
+		break;
+	default:
+		if (c->backend == SS_BACKEND_OPENSSL)
+			return evp_open(c, out, in, len, ad, ad_len, nonce);
+		r = crypto_aead_aes256gcm_decrypt(out, &mlen, NULL, in, len, ad, ad_len,
+						  nonce, c->key);
+		break;
+	}
+	return r ? SS_ERR_TAG : SS_OK;
+}
+
+int cipher_seal(struct ss_cipher *c, uint8_t *out, const uint8_t *in, size_t len)
+{
+	int r = cipher_seal_ad(c, out, in, len, NULL, 0, c->nonce);
+
+	crypto_nonce_inc(c->nonce, c->m->nonce_len);
+	return r;
+}
+
+int cipher_open(struct ss_cipher *c, uint8_t *out, const uint8_t *in, size_t len)
+{
+	int r = cipher_open_ad(c, out, in, len, NULL, 0, c->nonce);
+
+	crypto_nonce_inc(c->nonce, c->m->nonce_len);
+	return r;
+}
