@@ -61,9 +61,11 @@ static inline bool ss_dec_has_salt(const struct ss_dec *d)
  * out_cap bytes in total (*out_len is the fill on entry and on return).
  * Plaintext is released only after its chunk authenticates. in may be
  * modified (chunks are decrypted in place when they arrive whole) and out may
- * point into in. Returns SS_OK with *consumed < len only when out is full
- * (out_cap - *out_len < SS_MAX_PAYLOAD guarantees nothing), or a sticky
- * SS_ERR_TAG / SS_ERR_LEN / SS_ERR (allocation failure).
+ * point into in. Input is always consumed whole except when a complete chunk
+ * does not fit in out: then SS_OK returns with *consumed < len (a chunk that
+ * completed inside the decoder's own buffer waits there for the next call).
+ * Plaintext out never exceeds len plus one chunk's payload. Errors are sticky:
+ * SS_ERR_TAG, SS_ERR_LEN, SS_ERR (allocation failure).
  */
 int ss_dec_feed(struct ss_dec *d, uint8_t *in, size_t len, size_t *consumed,
 		uint8_t *out, size_t out_cap, size_t *out_len);

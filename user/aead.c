@@ -179,15 +179,16 @@ int ss_dec_feed(struct ss_dec *d, uint8_t *in, size_t len, size_t *consumed,
 		*consumed = n;
 		return SS_OK;
 	}
-	while (pos < len) {
+	for (;;) {
 		uint8_t *unit;
+		bool whole = d->have == 0 && len - pos >= d->need;
 
-		if (d->state == SS_DEC_DATA && out_cap - *out_len < d->need - SS_TAG)
-			break; /* no room for this chunk's plaintext */
-		if (d->have == 0 && len - pos >= d->need) {
+		/* A unit is opened only when it is complete and its plaintext fits. */
+		if (d->have && d->have == d->need) {
+			unit = d->part;
+		} else if (whole) {
 			unit = in + pos;
-			pos += d->need;
-		} else {
+		} else if (pos < len) {
 			size_t n = MIN(d->need - d->have, len - pos);
 
 			if (!d->part &&
@@ -196,11 +197,18 @@ int ss_dec_feed(struct ss_dec *d, uint8_t *in, size_t len, size_t *consumed,
 			memcpy(d->part + d->have, in + pos, n);
 			d->have += n;
 			pos += n;
-			if (d->have < d->need)
-				break;
-			unit = d->part;
-			d->have = 0;
+			if (d->have == d->need)
+				continue;
+			break;
+		} else {
+			break;
 		}
+		if (d->state == SS_DEC_DATA && out_cap - *out_len < d->need - SS_TAG)
+			break;
+		if (whole && unit == in + pos)
+			pos += d->need;
+		else
+			d->have = 0;
 		if ((r = dec_unit(d, unit, out, out_len))) {
 			*consumed = pos;
 			return d->err = r;

@@ -138,6 +138,18 @@ TEST(stream_output_space_limits_progress)
 	CHECK_EQ(ss_dec_feed(&d, ct + used, nct - used, &used2, out, sizeof(out), &got), SS_OK);
 	CHECK_EQ(used + used2, nct);
 	CHECK_EQ(got, sizeof(pt));
+	/* A partial chunk is taken whole even when out is nearly full. */
+	ss_dec_free(&d);
+	ss_dec_init(&d, m, SS_BACKEND_AUTO, master);
+	got = 0;
+	size_t first = m->key_len + SS_MAX_PAYLOAD + SS_CHUNK_OVERHEAD + 100;
+	CHECK_EQ(ss_dec_feed(&d, ct, first, &used, out, SS_MAX_PAYLOAD + 10, &got), SS_OK);
+	CHECK_EQ(used, first);
+	CHECK_EQ(got, SS_MAX_PAYLOAD);
+	CHECK_EQ(ss_dec_feed(&d, ct + first, nct - first, &used2, out, sizeof(out), &got), SS_OK);
+	CHECK_EQ(first + used2, nct);
+	CHECK_EQ(got, sizeof(pt));
+	CHECK(memcmp(out, pt, sizeof(pt)) == 0);
 	CHECK_EQ(ss_enc_fit(&e, SS_MAX_PAYLOAD + SS_CHUNK_OVERHEAD), SS_MAX_PAYLOAD);
 	CHECK_EQ(ss_enc_fit(&e, SS_CHUNK_OVERHEAD), 0);
 	ss_enc_free(&e);

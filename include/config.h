@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef SS_CONFIG_H
+#define SS_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+enum prog_kind { PROG_SERVER, PROG_LOCAL };
+enum ss_mode { MODE_TCP_ONLY, MODE_UDP_ONLY, MODE_TCP_AND_UDP };
+enum bpf_mode { BPF_AUTO, BPF_ON, BPF_OFF };
+enum local_mode { LOCAL_SOCKS, LOCAL_TUNNEL, LOCAL_REDIR };
+
+#define CFG_MAX_SERVERS 8
+
+/* Everything a binary is told by its JSON file, its flags or an ss:// URI. */
+struct ss_config {
+	enum prog_kind prog;
+	char *servers[CFG_MAX_SERVERS];
+	int nservers;
+	int server_port;
+	char *password;
+	char *method;
+	int timeout; /* seconds of idleness before a connection is closed */
+	char *local_address;
+	int local_port;
+	enum ss_mode mode;
+	bool fast_open, reuse_port, no_delay, ipv6_first;
+	char *nameserver;
+	char *user;
+	int workers;
+	enum bpf_mode bpf;
+	int verbose;
+	enum local_mode local_mode;
+	char *tunnel_address; /* host:port for tunnel mode */
+	char *socks_user, *socks_pass; /* RFC 1929, optional */
+	char *config_path;
+};
+
+/*
+ * Fills c from argv (a -c file first, flags override it). On a problem
+ * returns -EINVAL with one line naming it in err; returns 1 when help was
+ * printed. The caller exits with status 2 on error.
+ */
+int config_load(struct ss_config *c, enum prog_kind prog, int argc, char **argv, char *err,
+		size_t err_len);
+/* Applies a JSON document; used by config_load and by tests. */
+int config_apply_json(struct ss_config *c, const char *text, size_t len, char *err,
+		      size_t err_len);
+/* Applies a SIP002 ss://BASE64URL(method:password)@host:port URI. */
+int config_apply_url(struct ss_config *c, const char *url, char *err, size_t err_len);
+/* Splits "host:port" / "[v6]:port" into host (NUL-terminated) and port. */
+int config_split_hostport(const char *s, char *host, size_t host_len, int *port);
+void config_free(struct ss_config *c);
+const char *config_usage(enum prog_kind prog);
+
+#endif

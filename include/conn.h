@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef SS_CONN_H
+#define SS_CONN_H
+
+#include "aead.h"
+#include "addr.h"
+#include "loop.h"
+
+struct proxy;
+struct dns_query;
+
+/* The stage machine of DESIGN.md; only conn.c changes a connection's stage. */
+enum conn_stage {
+	ST_INIT,
+	ST_ADDR,
+	ST_UDP_ASSOC,
+	ST_DNS,
+	ST_CONNECTING,
+	ST_STREAM,
+	ST_DESTROYED,
+};
+
+enum conn_role { ROLE_SOCKS, ROLE_TUNNEL, ROLE_SERVER };
+
+struct sock {
+	struct handler h;
+	struct conn *c;
+};
+
+/* Bytes waiting to be written to a direction's sink. */
+struct relay_buf {
+	uint8_t *data; /* PROXY_BUF_CAP bytes from the pool, or NULL */
+	size_t off, len;
+};
+
+/* One direction: up is local -> remote, down is remote -> local. */
+struct dir {
+	struct relay_buf out;
+	bool eof;   /* the source sent FIN */
+	bool shut;  /* the sink's write side is shut down */
+	uint64_t bytes; /* bytes read from the source */
+};
+
+struct conn {
+	struct sock local, remote;
+	struct proxy *p;
+	enum conn_stage stage;
+	enum conn_role role;
+	uint64_t id;
+	uint64_t last_active;
+	struct conn *prev, *next; /* proxy LRU, or the dead list */
+
+	struct dir up, down;
+	struct ss_enc enc; /* sslocal: up; ssserver: down */
+	struct ss_dec dec; /* sslocal: down; ssserver: up */
+	bool enc_ready, dec_ready;
+
+	bool socks_auth;  /* INIT: waiting for RFC 1929 sub-negotiation */
+	bool bad_auth;    /* server: authentication failed, discarding until timeout */
+	uint8_t hs[SS_ADDR_MAX + 64]; /* SOCKS5 handshake bytes */
+	uint16_t hs_len;
+
+	struct ss_addr target;
+	struct dns_query *q;
+	char peer[64];    /* the local peer, for logs */
+};
+
+/* Takes ownership of an accepted socket and starts its stage machine. */
+void conn_accept(struct proxy *p, int fd, enum conn_role role);
+/* Closes both sockets now; the memory is freed by conn_reap at batch end. */
+void conn_destroy(struct conn *c, const char *why);
+void conn_reap(struct proxy *p);
+/* Closes connections idle for longer than the timeout (oldest first). */
+void conn_sweep(struct proxy *p, uint64_t now, uint64_t timeout_ms);
+const char *conn_stage_name(enum conn_stage s);
+
+#endif

@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef SS_JSON_H
+#define SS_JSON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* A small RFC 8259 JSON reader for configuration files and manager commands. */
+enum json_type { JSON_NULL, JSON_BOOL, JSON_NUMBER, JSON_STRING, JSON_ARRAY, JSON_OBJECT };
+
+struct json {
+	enum json_type type;
+	char *key;          /* member name when inside an object */
+	bool boolean;
+	double number;
+	char *string;       /* NUL-terminated; strings with NUL bytes are rejected */
+	struct json *child; /* first element / member */
+	struct json *next;  /* next sibling */
+};
+
+/*
+ * Parses text[0..len). Returns the tree or NULL with a message of the form
+ * "line L column C: what" in err.
+ */
+struct json *json_parse(const char *text, size_t len, char *err, size_t err_len);
+void json_free(struct json *j);
+const char *json_type_name(enum json_type t);
+
+#endif

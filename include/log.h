@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef SS_LOG_H
+#define SS_LOG_H
+
+enum log_level { LOG_ERR, LOG_WARN, LOG_INFO, LOG_DEBUG };
+
+/*
+ * The verbosity is the one process-wide setting: it is written once by
+ * main() before any loop starts and only read afterwards.
+ */
+void log_init(const char *prog, int verbosity);
+int log_enabled(enum log_level l);
+void log_msg(enum log_level l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define log_err(...) log_msg(LOG_ERR, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
+#define log_debug(...)                            \
+	do {                                      \
+		if (log_enabled(LOG_DEBUG))       \
+			log_msg(LOG_DEBUG, __VA_ARGS__); \
+	} while (0)
+
+#endif

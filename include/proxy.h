@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef SS_PROXY_H
+#define SS_PROXY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "addr.h"
+#include "config.h"
+#include "crypto.h"
+#include "loop.h"
+
+struct conn;
+struct dns;
+
+/* Size of one relay buffer: 64 KiB of plaintext read at once, plus framing. */
+#define PROXY_BUF_CAP (64 * 1024 + 1024)
+#define PROXY_POOL_MAX 256
+
+struct listener {
+	struct handler h;
+	struct proxy *p;
+	struct listener *next;
+	bool paused; /* accept failed for lack of fds; retried on the tick */
+};
+
+/* One per worker: everything its connections share. No globals. */
+struct proxy {
+	const struct ss_config *cfg;
+	const struct ss_method *method;
+	uint8_t master[SS_MAX_KEY];
+	struct loop *loop;
+	struct dns *dns;
+	struct listener *listeners;
+
+	/* Live connections ordered by last activity, oldest first (idle sweep). */
+	struct conn *lru_head, *lru_tail;
+	struct conn *dead;     /* destroyed during this batch, freed at its end */
+	unsigned nconns;
+	uint64_t next_id;
+
+	bool draining;
+	uint64_t drain_deadline;
+
+	uint8_t *scratch;      /* one read buffer shared by all connections */
+	void *pool;            /* free relay buffers (singly linked) */
+	unsigned pool_len;
+
+	/* sslocal: the ssserver to use, and the fixed target of tunnel mode. */
+	uint16_t server_port;
+	struct ss_addr tunnel;
+};
+
+/* Runs the ssserver or sslocal described by argv; returns the exit status. */
+int proxy_main(enum prog_kind prog, int argc, char **argv);
+
+void *proxy_buf_get(struct proxy *p);
+void proxy_buf_put(struct proxy *p, void *buf);
+
+#endif

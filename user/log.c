@@ -1,0 +1,45 @@
+// SPDX-License-Identifier: MIT
+/* One-line log records on stderr: time, program, pid, level, message. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static const char *log_prog = "ssbpf";
+static int log_verbosity = LOG_INFO;
+
+void log_init(const char *prog, int verbosity)
+{
+	log_prog = prog;
+	log_verbosity = verbosity;
+}
+
+int log_enabled(enum log_level l)
+{
+	return (int)l <= log_verbosity;
+}
+
+void log_msg(enum log_level l, const char *fmt, ...)
+{
+	static const char *const names[] = { "error", "warn", "info", "debug" };
+	char line[1024], ts[32];
+	struct timeval tv;
+	struct tm tm;
+	va_list ap;
+	int n;
+
+	if (!log_enabled(l))
+		return;
+	gettimeofday(&tv, NULL);
+	localtime_r(&tv.tv_sec, &tm);
+	strftime(ts, sizeof(ts), "%H:%M:%S", &tm);
+	n = snprintf(line, sizeof(line), "%s.%03ld %s[%d] %s: ", ts, (long)tv.tv_usec / 1000,
+		     log_prog, (int)getpid(), names[l]);
+	va_start(ap, fmt);
+	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "%s\n", line);
+}

@@ -1,0 +1,321 @@
+// SPDX-License-Identifier: MIT
+/* One worker: configuration, listeners, signals, the tick; shared by both binaries. */
+#include <errno.h>
+#include <grp.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "dns.h"
+#include "log.h"
+#include "proxy.h"
+
+#define TICK_MS 250
+#define ACCEPT_BATCH 64
+
+void *proxy_buf_get(struct proxy *p)
+{
+	void **b = p->pool;
+
+	if (b) {
+		p->pool = *b;
+		p->pool_len--;
+		return b;
+	}
+	return malloc(PROXY_BUF_CAP);
+}
+
+void proxy_buf_put(struct proxy *p, void *buf)
+{
+	if (p->pool_len >= PROXY_POOL_MAX) {
+		free(buf);
+		return;
+	}
+	*(void **)buf = p->pool;
+	p->pool = buf;
+	p->pool_len++;
+}
+
+static void pool_free(struct proxy *p)
+{
+	while (p->pool)
+		free(proxy_buf_get(p));
+}
+
+static enum conn_role listener_role(const struct proxy *p)
+{
+	if (p->cfg->prog == PROG_SERVER)
+		return ROLE_SERVER;
+	return p->cfg->local_mode == LOCAL_TUNNEL ? ROLE_TUNNEL : ROLE_SOCKS;
+}
+
+static void on_accept(struct handler *h, uint32_t events)
+{
+	struct listener *ls = (struct listener *)h;
+	struct proxy *p = ls->p;
+
+	(void)events;
+	for (int i = 0; i < ACCEPT_BATCH; i++) {
+		int fd = accept4(h->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM) {
+				/* Out of fds: stop accepting until the next tick, never spin. */
+				log_warn("accept: %s; pausing new connections", strerror(errno));
+				loop_watch(p->loop, h, 0);
+				ls->paused = true;
+			}
+			return;
+		}
+		conn_accept(p, fd, listener_role(p));
+	}
+}
+
+static int listen_on(struct proxy *p, const char *host, int port, bool v6only, const char **why)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE };
+	struct addrinfo *res;
+	char ports[8], where[300];
+	int fd, r;
+
+	snprintf(ports, sizeof(ports), "%d", port);
+	if ((r = getaddrinfo(host, ports, &hints, &res))) {
+		*why = gai_strerror(r);
+		return -EINVAL;
+	}
+	sockaddr_str(res->ai_addr, where, sizeof(where));
+	fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto err;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &(int){ 1 }, sizeof(int));
+	if (p->cfg->reuse_port)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &(int){ 1 }, sizeof(int));
+	if (res->ai_family == AF_INET6 && v6only)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &(int){ 1 }, sizeof(int));
+	if (p->cfg->fast_open &&
+	    setsockopt(fd, IPPROTO_TCP, TCP_FASTOPEN, &(int){ 256 }, sizeof(int)))
+		log_warn("TCP Fast Open unavailable on %s: %s", where, strerror(errno));
+	if (bind(fd, res->ai_addr, res->ai_addrlen) || listen(fd, 1024))
+		goto err_close;
+	freeaddrinfo(res);
+
+	struct listener *ls = calloc(1, sizeof(*ls));
+	if (!ls) {
+		close(fd);
+		*why = "out of memory";
+		return -ENOMEM;
+	}
+	ls->h.fd = fd;
+	ls->h.on_event = on_accept;
+	ls->p = p;
+	ls->next = p->listeners;
+	p->listeners = ls;
+	loop_watch(p->loop, &ls->h, EPOLLIN);
+	log_info("listening on %s", where);
+	return 0;
+
+err_close:
+	r = -errno;
+	close(fd);
+	freeaddrinfo(res);
+	log_err("cannot listen on %s: %s", where, strerror(-r));
+	*why = strerror(-r);
+	return r;
+err:
+	r = -errno;
+	freeaddrinfo(res);
+	*why = strerror(-r);
+	return r;
+}
+
+static void close_listeners(struct proxy *p)
+{
+	while (p->listeners) {
+		struct listener *ls = p->listeners;
+
+		p->listeners = ls->next;
+		loop_forget(p->loop, &ls->h);
+		close(ls->h.fd);
+		free(ls);
+	}
+}
+
+static void on_signal(void *arg, int signo)
+{
+	struct proxy *p = arg;
+
+	if (signo == SIGQUIT) {
+		if (p->draining)
+			return;
+		log_info("SIGQUIT: no new connections; draining %u live ones (at most %d s)",
+			 p->nconns, p->cfg->timeout);
+		p->draining = true;
+		p->drain_deadline = loop_now(p->loop) + (uint64_t)p->cfg->timeout * 1000;
+		close_listeners(p);
+		if (!p->nconns)
+			loop_stop(p->loop);
+		return;
+	}
+	if (signo == SIGHUP || signo == SIGUSR1) {
+		log_info("%u connections live", p->nconns);
+		return;
+	}
+	log_info("%s: exiting", strsignal(signo));
+	loop_stop(p->loop);
+}
+
+static void on_tick(void *arg)
+{
+	struct proxy *p = arg;
+	uint64_t now = loop_now(p->loop);
+
+	dns_tick(p->dns);
+	conn_sweep(p, now, (uint64_t)p->cfg->timeout * 1000);
+	for (struct listener *ls = p->listeners; ls; ls = ls->next) {
+		if (ls->paused) {
+			ls->paused = false;
+			loop_watch(p->loop, &ls->h, EPOLLIN);
+		}
+	}
+	if (p->draining && now >= p->drain_deadline) {
+		while (p->lru_head)
+			conn_destroy(p->lru_head, "drain deadline");
+	}
+}
+
+static void on_batch_end(void *arg)
+{
+	struct proxy *p = arg;
+
+	conn_reap(p);
+	if (p->draining && !p->nconns)
+		loop_stop(p->loop);
+}
+
+static int drop_privileges(const char *user)
+{
+	struct passwd *pw = getpwnam(user);
+
+	if (!pw) {
+		log_err("user \"%s\" does not exist", user);
+		return -ENOENT;
+	}
+	if (setgroups(0, NULL) || setgid(pw->pw_gid) || setuid(pw->pw_uid)) {
+		log_err("cannot switch to user %s: %s", user, strerror(errno));
+		return -errno;
+	}
+	log_info("running as %s", user);
+	return 0;
+}
+
+static int setup(struct proxy *p, const char **why)
+{
+	const struct ss_config *cfg = p->cfg;
+	int r;
+
+	if ((r = dns_new(&p->dns, p->loop, cfg->nameserver, cfg->ipv6_first, why)))
+		return r;
+	if (cfg->prog == PROG_SERVER) {
+		for (int i = 0; i < cfg->nservers; i++)
+			if ((r = listen_on(p, cfg->servers[i], cfg->server_port,
+					   cfg->nservers > 1, why)))
+				return r;
+	} else {
+		p->server_port = (uint16_t)cfg->server_port;
+		if (cfg->local_mode == LOCAL_TUNNEL) {
+			char host[300];
+			int port;
+
+			config_split_hostport(cfg->tunnel_address, host, sizeof(host), &port);
+			if (addr_from_host(&p->tunnel, host, (uint16_t)port)) {
+				*why = "bad tunnel address";
+				return -EINVAL;
+			}
+		}
+		if ((r = listen_on(p, cfg->local_address, cfg->local_port, false, why)))
+			return r;
+	}
+	if (cfg->user && (r = drop_privileges(cfg->user))) {
+		*why = "cannot drop privileges";
+		return r;
+	}
+	return 0;
+}
+
+int proxy_main(enum prog_kind prog, int argc, char **argv)
+{
+	const char *name = prog == PROG_SERVER ? "ssserver" : "sslocal";
+	struct ss_config cfg;
+	struct proxy p = { 0 };
+	const char *why = "";
+	char err[512];
+	int r, status = 0;
+
+	r = config_load(&cfg, prog, argc, argv, err, sizeof(err));
+	if (r) {
+		if (r < 0)
+			fprintf(stderr, "%s: %s\n%s", name, err, config_usage(prog));
+		config_free(&cfg);
+		return r > 0 ? 0 : 2;
+	}
+	log_init(name, LOG_INFO + cfg.verbose);
+	if (cfg.workers > 1) {
+		fprintf(stderr, "%s: --workers above 1 is not supported yet\n", name);
+		config_free(&cfg);
+		return 2;
+	}
+	if (cfg.mode != MODE_TCP_ONLY)
+		log_warn("UDP relay is not implemented yet; serving TCP only");
+	if (cfg.bpf == BPF_ON) {
+		fprintf(stderr, "%s: --bpf on: the kernel fast path is not built into this "
+			"version; use --bpf auto or off\n", name);
+		config_free(&cfg);
+		return 2;
+	}
+	if (crypto_init()) {
+		fprintf(stderr, "%s: libsodium initialisation failed\n", name);
+		config_free(&cfg);
+		return 1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	p.cfg = &cfg;
+	p.method = crypto_method_find(cfg.method, &why);
+	crypto_master_key(cfg.password, p.master, p.method->key_len);
+	p.scratch = malloc(PROXY_BUF_CAP);
+	p.loop = loop_new(TICK_MS, on_signal, on_tick, on_batch_end, &p);
+	if (!p.scratch || !p.loop) {
+		log_err("out of memory");
+		status = 1;
+		goto out;
+	}
+	if ((r = setup(&p, &why))) {
+		log_err("start-up failed: %s", why);
+		status = 1;
+		goto out;
+	}
+	log_info("%s ready: method %s, timeout %d s%s", name, p.method->name, cfg.timeout,
+		 cfg.bpf == BPF_OFF ? "" : "; STREAM tier: userspace (kernel tiers not built yet)");
+	if (loop_run(p.loop))
+		status = 1;
+
+out:
+	close_listeners(&p);
+	while (p.lru_head)
+		conn_destroy(p.lru_head, NULL);
+	conn_reap(&p);
+	dns_free(p.dns);
+	loop_free(p.loop);
+	pool_free(&p);
+	free(p.scratch);
+	config_free(&cfg);
+	return status;
+}
