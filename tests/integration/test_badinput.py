@@ -1,0 +1,201 @@
+# SPDX-License-Identifier: MIT
+"""Bad input and faults: every case gets a clear error and a clean close, the
+daemons keep serving, and their fd counts return to where they started."""
+import os
+import socket
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+from sstest import *  # noqa: E402,F401,F403
+
+
+def check_still_serves(lp, echo, srv, loc, base):
+    s, rep = socks_connect(lp, "127.0.0.1", echo.port)
+    assert rep == 0
+    s.sendall(b"still here")
+    s.shutdown(socket.SHUT_WR)
+    assert recv_all(s) == b"still here"
+    s.close()
+    wait_until(lambda: (srv.fd_count(), loc.fd_count()) == base, timeout=15,
+               what="fd counts back to %s (now %s)" % (base, (srv.fd_count(), loc.fd_count())))
+
+
+def socks_raw(lp, data, timeout=5):
+    s = socket.create_connection(("127.0.0.1", lp), timeout=timeout)
+    s.sendall(data)
+    return s
+
+
+def test_socks5_garbage_bind_udp_and_unknown_atyp():
+    echo = Server(echo_handler)
+    srv, loc, lp = pair()
+    base = fd_baseline(srv, loc)
+    # Garbage instead of a greeting: closed without a reply.
+    s = socks_raw(lp, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert closed_within(s, 5)
+    # BIND: reply 0x07 (command not supported), then close.
+    s = socks_raw(lp, b"\x05\x01\x00")
+    assert recv_exact(s, 2) == b"\x05\x00"
+    s.sendall(b"\x05\x02\x00" + encode_addr("127.0.0.1", 80))
+    assert recv_socks_reply(s) == 0x07
+    assert closed_within(s, 5)
+    # An unknown command byte: also 0x07.
+    s = socks_raw(lp, b"\x05\x01\x00\x05\x09\x00" + encode_addr("127.0.0.1", 80))
+    assert recv_exact(s, 2) == b"\x05\x00"
+    assert recv_socks_reply(s) == 0x07
+    # Unknown address type: 0x08.
+    s = socks_raw(lp, b"\x05\x01\x00")
+    recv_exact(s, 2)
+    s.sendall(b"\x05\x01\x00\x09" + b"\x00" * 8)
+    assert recv_socks_reply(s) == 0x08
+    assert closed_within(s, 5)
+    # A zero-length domain is malformed: general failure 0x01.
+    s = socks_raw(lp, b"\x05\x01\x00\x05\x01\x00\x03\x00\x00\x50")
+    recv_exact(s, 2)
+    assert recv_socks_reply(s) == 0x01
+    check_still_serves(lp, echo, srv, loc, base)
+    assert "not a SOCKS5 greeting" in loc.log_text()
+    assert "SOCKS5 BIND is not supported" in loc.log_text()
+    echo.close()
+
+
+def test_refused_target_and_unresolvable_domain():
+    echo = Server(echo_handler)
+    srv, loc, lp = pair()
+    base = fd_baseline(srv, loc)
+    dead = free_port()
+    s, rep = socks_connect(lp, "127.0.0.1", dead)
+    assert rep == 0  # the server, not sslocal, learns the target's answer
+    s.sendall(b"anyone?")
+    assert closed_within(s, 10)
+    s.close()
+    wait_until(lambda: "Connection refused" in srv.log_text(), what="refusal logged")
+    s, rep = socks_connect(lp, "no-such-host.invalid", 80)
+    assert closed_within(s, 10)
+    s.close()
+    wait_until(lambda: "resolve: No such file" in srv.log_text(), what="resolve failure logged")
+    check_still_serves(lp, echo, srv, loc, base)
+    echo.close()
+
+
+def test_wrong_password_held_until_timeout():
+    echo = Server(echo_handler)
+    sp, lp, bad_lp = free_port(), free_port(), free_port()
+    srv = ssserver(sp, extra=["-t", "3"])
+    loc = sslocal(lp, sp)
+    sslocal(bad_lp, sp, password="wrong-pw")
+    base = fd_baseline(srv)[0]
+    s, rep = socks_connect(bad_lp, "127.0.0.1", echo.port)
+    assert rep == 0
+    t0 = time.time()
+    s.sendall(b"x" * 5000)
+    # Meanwhile a client with the right key is served normally.
+    g, rep = socks_connect(lp, "127.0.0.1", echo.port)
+    g.sendall(b"good")
+    g.shutdown(socket.SHUT_WR)
+    assert recv_all(g) == b"good"
+    assert closed_within(s, 10)
+    held = time.time() - t0
+    assert 2.0 <= held <= 6.0, "closed after %.1fs, expected the 3s timeout" % held
+    assert "authentication failed" in srv.log_text()
+    assert echo.accepts == 1  # the bad client never reached the target
+    wait_until(lambda: srv.fd_count() == base, what="server fds back to baseline")
+    echo.close()
+
+
+def test_random_probe_gets_no_reply_until_timeout():
+    srv = ssserver(free_port(), extra=["-t", "2"])
+    port = int(srv.args[srv.args.index("-p") + 1])
+    for size in (1, 50, 300):
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        t0 = time.time()
+        s.sendall(os.urandom(size))
+        assert closed_within(s, 10)
+        held = time.time() - t0
+        assert held >= 1.5, "probe of %d bytes closed after %.2fs" % (size, held)
+    assert srv.poll() is None
+
+
+class Recorder:
+    """A fake ssserver: records the ciphertext a client sends."""
+
+    def __init__(self):
+        self.data = b""
+        self.done = threading.Event()
+
+        def handler(sock):
+            chunks = []
+            while True:
+                d = sock.recv(65536)
+                if not d:
+                    break
+                chunks.append(d)
+            self.data = b"".join(chunks)
+            self.done.set()
+        self.srv = Server(handler)
+        self.port = self.srv.port
+
+
+def capture_flight(target_port, payload, method="chacha20-ietf-poly1305"):
+    """Runs sslocal in tunnel mode against a recorder; returns the ciphertext."""
+    rec = Recorder()
+    tp = free_port()
+    p = start([os.path.join(BUILD, "sslocal"), "-s", "127.0.0.1", "-p", str(rec.port), "-l", str(tp),
+               "-k", "test-pw", "-m", method, "-L", "127.0.0.1:%d" % target_port], wait=tp)
+    s = socket.create_connection(("127.0.0.1", tp), timeout=5)
+    s.sendall(payload)
+    time.sleep(0.3)
+    s.close()
+    assert rec.done.wait(10)
+    p.stop()
+    rec.srv.close()
+    return rec.data
+
+
+def test_truncated_stream_and_client_disconnects_in_every_stage():
+    hs = Server(hash_reply_handler)
+    echo = Server(echo_handler)
+    srv, loc, lp = pair(server_extra=["-t", "5"])
+    port = int(srv.args[srv.args.index("-p") + 1])
+    base = fd_baseline(srv, loc)
+    payload = os.urandom(40000)  # 3 chunks: 16383 + 16383 + 7234
+    flight = capture_flight(hs.port, payload)
+    # Header chunk + 2 whole data chunks + part of the third.
+    cut = len(flight) - 1000
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(flight[:cut])
+    s.shutdown(socket.SHUT_WR)
+    assert closed_within(s, 10)
+    wait_until(lambda: "truncated stream" in srv.log_text(), what="truncation logged")
+    # Server side: close after 0 bytes, inside the salt, inside the first chunk.
+    for n in (0, 10, 40, 60):
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        if n:
+            s.sendall(flight[:n])
+        time.sleep(0.05)
+        s.close()
+    # sslocal side: close in INIT, mid-greeting, in ADDR, mid-request, in STREAM.
+    for data in (b"", b"\x05", b"\x05\x01\x00", b"\x05\x01\x00\x05\x01\x00\x01\x7f"):
+        s = socket.create_connection(("127.0.0.1", lp), timeout=5)
+        if data:
+            s.sendall(data)
+        time.sleep(0.05)
+        s.close()
+    s, rep = socks_connect(lp, "127.0.0.1", echo.port)
+    s.sendall(b"half a conversation")
+    s.close()
+    check_still_serves(lp, echo, srv, loc, base)
+    hs.close()
+    echo.close()
+
+
+if __name__ == "__main__":
+    sys.exit(run_tests([
+        test_socks5_garbage_bind_udp_and_unknown_atyp,
+        test_refused_target_and_unresolvable_domain,
+        test_wrong_password_held_until_timeout,
+        test_random_probe_gets_no_reply_until_timeout,
+        test_truncated_stream_and_client_disconnects_in_every_stage,
+    ], "badinput"))

@@ -1,0 +1,57 @@
+# SPDX-License-Identifier: MIT
+"""The ASan+UBSan+LSan build of ssserver and sslocal through normal and bad
+traffic; any sanitizer report or leak at exit fails the test."""
+import os
+import signal
+import socket
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+from sstest import *  # noqa: E402,F401,F403
+
+SAN = os.path.join(BUILD, "asan")
+os.environ["ASAN_OPTIONS"] = "detect_leaks=1:exitcode=23:halt_on_error=1"
+os.environ["UBSAN_OPTIONS"] = "print_stacktrace=1:halt_on_error=1"
+
+
+def test_asan_relay_then_clean_exit_without_leaks():
+    echo = Server(echo_handler)
+    web = HttpFiles(LOGDIR)
+    path = random_file(16 << 20, "asan.bin")
+    srv, loc, lp = pair(method="aes-256-gcm", binary_dir=SAN, server_extra=["-t", "2"])
+    sp = int(srv.args[srv.args.index("-p") + 1])
+    # Normal traffic: curl download, echo with half-close, a domain target.
+    r = curl(["--socks5-hostname", "127.0.0.1:%d" % lp, "http://localhost:%d/asan.bin" % web.port,
+              "-o", path + ".down"])
+    assert r.returncode == 0 and sha256_file(path + ".down") == sha256_file(path), r.stderr
+    for host in ("127.0.0.1", "localhost"):
+        s, rep = socks_connect(lp, host, echo.port)
+        s.sendall(os.urandom(100000))
+        s.shutdown(socket.SHUT_WR)
+        assert len(recv_all(s)) == 100000
+        s.close()
+    # Bad traffic: garbage SOCKS5, BIND, unresolvable name, refused port,
+    # a random probe held by the server, and connections left open at exit.
+    s = socket.create_connection(("127.0.0.1", lp), timeout=5)
+    s.sendall(b"garbage")
+    assert closed_within(s, 5)
+    s, rep = socks_connect(lp, "x.invalid", 1)
+    assert closed_within(s, 5)
+    s, rep = socks_connect(lp, "127.0.0.1", free_port())
+    assert closed_within(s, 5)
+    probe = socket.create_connection(("127.0.0.1", sp), timeout=5)
+    probe.sendall(os.urandom(77))
+    left_open, rep = socks_connect(lp, "127.0.0.1", echo.port)
+    left_open.sendall(b"x")
+    assert recv_exact(left_open, 1) == b"x"
+    assert loc.stop(signal.SIGTERM) == 0, loc.log_text()
+    assert srv.stop(signal.SIGINT) == 0, srv.log_text()
+    for p in (srv, loc):
+        log = p.log_text()
+        assert "Sanitizer" not in log and "runtime error" not in log, log[-3000:]
+    web.close()
+    echo.close()
+
+
+if __name__ == "__main__":
+    sys.exit(run_tests([test_asan_relay_then_clean_exit_without_leaks], "sanitizers"))

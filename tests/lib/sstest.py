@@ -1,0 +1,378 @@
+# SPDX-License-Identifier: MIT
+"""Helpers for ssbpf's integration tests: real binaries, real sockets, loopback only.
+
+Each test is a function; run_tests() prints "PASS name" / "FAIL name" lines that
+tests/run.sh counts. Every blocking step has a timeout.
+"""
+import hashlib
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+import http.server
+import socketserver
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD = os.path.join(ROOT, os.environ.get("SSBPF_BUILD", "build"))
+LOGDIR = tempfile.mkdtemp(prefix="ssbpf-it.")
+AEAD_METHODS = ["aes-128-gcm", "aes-192-gcm", "aes-256-gcm",
+                "chacha20-ietf-poly1305", "xchacha20-ietf-poly1305"]
+
+
+def free_port(kind=socket.SOCK_STREAM, family=socket.AF_INET):
+    s = socket.socket(family, kind)
+    s.bind(("::1" if family == socket.AF_INET6 else "127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_port(port, host="127.0.0.1", timeout=10.0, proc=None):
+    end = time.time() + timeout
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    while time.time() < end:
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError("%s exited with %s:\n%s" % (proc.args[0], proc.returncode, proc.log_text()))
+        try:
+            s = socket.socket(fam, socket.SOCK_STREAM)
+            s.settimeout(0.5)
+            s.connect((host, port))
+            s.close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError("nothing listens on %s:%d after %.0fs" % (host, port, timeout))
+
+
+class Proc(subprocess.Popen):
+    """A daemon under test, its stderr kept in a log file."""
+
+    def log_text(self):
+        with open(self.logpath, errors="replace") as f:
+            return f.read()
+
+    def fd_count(self):
+        return len(os.listdir("/proc/%d/fd" % self.pid))
+
+    def rss_kib(self):
+        with open("/proc/%d/status" % self.pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
+    def stop(self, sig=signal.SIGTERM, timeout=10):
+        if self.poll() is None:
+            self.send_signal(sig)
+        try:
+            return self.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            self.wait()
+            raise AssertionError("%s did not exit within %ds of signal %d" % (self.args[0], timeout, sig))
+
+
+_procs = []
+
+
+def start(args, name=None, env=None, wait=None, host="127.0.0.1"):
+    name = name or os.path.basename(args[0])
+    logpath = os.path.join(LOGDIR, "%s.%d.log" % (name, len(_procs)))
+    logf = open(logpath, "w")
+    e = dict(os.environ)
+    if env:
+        e.update(env)
+    p = Proc(args, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=e)
+    p.logpath = logpath
+    _procs.append(p)
+    if wait:
+        wait_port(wait, host=host, proc=p)
+    return p
+
+
+def stop_all():
+    for p in _procs:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    del _procs[:]
+
+
+def ssserver(port, method="chacha20-ietf-poly1305", password="test-pw", extra=(), binary=None, host="127.0.0.1"):
+    return start([binary or os.path.join(BUILD, "ssserver"), "-s", host, "-p", str(port),
+                  "-k", password, "-m", method] + list(extra), wait=port, host=host)
+
+
+def sslocal(port, server_port, method="chacha20-ietf-poly1305", password="test-pw", extra=(), binary=None):
+    return start([binary or os.path.join(BUILD, "sslocal"), "-s", "127.0.0.1", "-p", str(server_port),
+                  "-l", str(port), "-b", "127.0.0.1", "-k", password, "-m", method] + list(extra), wait=port)
+
+
+def pair(method="chacha20-ietf-poly1305", server_extra=(), local_extra=(), binary_dir=None):
+    """Starts ssserver + sslocal; returns (server, local, socks_port)."""
+    sp, lp = free_port(), free_port()
+    d = binary_dir or BUILD
+    srv = ssserver(sp, method, extra=server_extra, binary=os.path.join(d, "ssserver"))
+    loc = sslocal(lp, sp, method, extra=local_extra, binary=os.path.join(d, "sslocal"))
+    return srv, loc, lp
+
+
+# --- SOCKS5 client -----------------------------------------------------------
+
+def socks_connect(port, host, dport, timeout=10, greeting=b"\x05\x01\x00"):
+    """Opens a SOCKS5 CONNECT through 127.0.0.1:port; returns (sock, reply code)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    s.sendall(greeting)
+    m = recv_exact(s, 2)
+    if m != b"\x05\x00":
+        raise AssertionError("SOCKS5 method reply %r" % m)
+    s.sendall(b"\x05\x01\x00" + encode_addr(host, dport))
+    rep = recv_socks_reply(s)
+    return s, rep
+
+
+def encode_addr(host, port):
+    try:
+        return b"\x01" + socket.inet_pton(socket.AF_INET, host) + struct.pack(">H", port)
+    except OSError:
+        pass
+    try:
+        return b"\x04" + socket.inet_pton(socket.AF_INET6, host) + struct.pack(">H", port)
+    except OSError:
+        pass
+    h = host.encode()
+    return b"\x03" + bytes([len(h)]) + h + struct.pack(">H", port)
+
+
+def recv_socks_reply(s):
+    head = recv_exact(s, 4)
+    if head[0] != 5:
+        raise AssertionError("bad SOCKS5 reply %r" % head)
+    alen = {1: 4, 4: 16}.get(head[3])
+    if alen is None:
+        alen = recv_exact(s, 1)[0]
+    recv_exact(s, alen + 2)
+    return head[1]
+
+
+def recv_exact(s, n):
+    buf = b""
+    while len(buf) < n:
+        d = s.recv(n - len(buf))
+        if not d:
+            raise AssertionError("connection closed after %d of %d bytes" % (len(buf), n))
+        buf += d
+    return buf
+
+
+def recv_all(s):
+    chunks = []
+    while True:
+        d = s.recv(1 << 20)
+        if not d:
+            return b"".join(chunks)
+        chunks.append(d)
+
+
+def closed_within(s, seconds):
+    """True when the peer closes (EOF or reset) within seconds, sending nothing."""
+    s.settimeout(seconds)
+    try:
+        d = s.recv(4096)
+        if d:
+            raise AssertionError("unexpected bytes from peer: %r" % d[:32])
+        return True
+    except socket.timeout:
+        return False
+    except ConnectionResetError:
+        return True
+
+
+# --- servers started by tests -----------------------------------------------
+
+class ThreadServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 1024
+
+
+class Server:
+    """A TCP server in a thread; handler(sock) runs per connection."""
+
+    def __init__(self, handler, family=socket.AF_INET):
+        outer = self
+        self.accepts = 0
+
+        class H(socketserver.BaseRequestHandler):
+            def handle(self):
+                outer.accepts += 1
+                try:
+                    handler(self.request)
+                except (OSError, AssertionError):
+                    pass  # the peer went away; tests check what they need
+
+        cls = ThreadServer
+        if family == socket.AF_INET6:
+            cls = type("ThreadServer6", (ThreadServer,), {"address_family": socket.AF_INET6})
+        self.srv = cls(("::1" if family == socket.AF_INET6 else "127.0.0.1", 0), H)
+        self.port = self.srv.server_address[1]
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+def echo_handler(sock):
+    while True:
+        d = sock.recv(65536)
+        if not d:
+            sock.shutdown(socket.SHUT_WR)
+            return
+        sock.sendall(d)
+
+
+def hash_reply_handler(sock):
+    """Reads until EOF, then answers with the sha256 of what it read and closes."""
+    h = hashlib.sha256()
+    n = 0
+    while True:
+        d = sock.recv(1 << 20)
+        if not d:
+            break
+        h.update(d)
+        n += len(d)
+    sock.sendall(("%d %s\n" % (n, h.hexdigest())).encode())
+
+
+def sized_hash_handler(sock):
+    """Reads an 8-byte big-endian length, then that many bytes; answers with their
+    sha256 without waiting for EOF (shadowsocks-libev does not relay half-close)."""
+    n = struct.unpack(">Q", recv_exact(sock, 8))[0]
+    h = hashlib.sha256()
+    left = n
+    while left:
+        d = sock.recv(min(left, 1 << 20))
+        if not d:
+            break
+        h.update(d)
+        left -= len(d)
+    sock.sendall(("%d %s\n" % (n - left, h.hexdigest())).encode())
+
+
+class HttpFiles:
+    """http.server on loopback serving a directory; PUT returns the body's sha256."""
+
+    def __init__(self, directory):
+        class H(http.server.SimpleHTTPRequestHandler):
+            def __init__(self, *a, **kw):
+                super().__init__(*a, directory=directory, **kw)
+
+            def log_message(self, *a):
+                pass
+
+            def do_PUT(self):
+                n = int(self.headers.get("Content-Length", "0"))
+                h = hashlib.sha256()
+                left = n
+                while left:
+                    d = self.rfile.read(min(left, 1 << 20))
+                    if not d:
+                        break
+                    h.update(d)
+                    left -= len(d)
+                body = ("%d %s\n" % (n - left, h.hexdigest())).encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.srv.daemon_threads = True
+        self.port = self.srv.server_address[1]
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            d = f.read(1 << 20)
+            if not d:
+                return h.hexdigest()
+            h.update(d)
+
+
+def random_file(size, name="data.bin"):
+    path = os.path.join(LOGDIR, name)
+    with open(path, "wb") as f:
+        left = size
+        while left:
+            n = min(left, 1 << 22)
+            f.write(os.urandom(n))
+            left -= n
+    return path
+
+
+def curl(args, timeout=300):
+    r = subprocess.run(["curl", "-sS", "--max-time", str(timeout)] + args,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout + 10)
+    return r
+
+
+def fd_baseline(*procs):
+    """fd counts once they stop changing (the start-up port probe has closed)."""
+    last, stable_since = None, time.time()
+    end = time.time() + 10
+    while time.time() < end:
+        now = tuple(p.fd_count() for p in procs)
+        if now != last:
+            last, stable_since = now, time.time()
+        elif time.time() - stable_since > 0.3:
+            return now
+        time.sleep(0.05)
+    return last
+
+
+def wait_until(pred, timeout=10.0, what="condition"):
+    end = time.time() + timeout
+    while time.time() < end:
+        if pred():
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting for %s" % what)
+
+
+# --- runner -----------------------------------------------------------------
+
+def run_tests(tests, prefix):
+    only = sys.argv[1] if len(sys.argv) > 1 else None
+    failed = 0
+    for t in tests:
+        name = "%s/%s" % (prefix, t.__name__)
+        if only and only not in name:
+            continue
+        t0 = time.time()
+        try:
+            t()
+            print("PASS %s (%.1fs)" % (name, time.time() - t0), flush=True)
+        except Exception:
+            failed += 1
+            print("FAIL %s" % name, flush=True)
+            traceback.print_exc()
+            for p in _procs:
+                print("--- log of %s:" % " ".join(p.args[:1]))
+                print(p.log_text()[-3000:])
+        finally:
+            stop_all()
+    return 1 if failed else 0
