@@ -10,6 +10,8 @@ pkgs=(
 	libmnl-dev libc-ares-dev
 	# tests: peers, clients, sanitizer runtimes, namespaces
 	shadowsocks-libev curl python3 iproute2 nftables valgrind procps
+	# benchmarks
+	iperf3
 )
 
 missing=()
