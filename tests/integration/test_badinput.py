@@ -12,12 +12,7 @@ from sstest import *  # noqa: E402,F401,F403
 
 
 def check_still_serves(lp, echo, srv, loc, base):
-    s, rep = socks_connect(lp, "127.0.0.1", echo.port)
-    assert rep == 0
-    s.sendall(b"still here")
-    s.shutdown(socket.SHUT_WR)
-    assert recv_all(s) == b"still here"
-    s.close()
+    assert socks_echo(lp, "127.0.0.1", echo.port, b"still here") == b"still here"
     wait_until(lambda: (srv.fd_count(), loc.fd_count()) == base, timeout=15,
                what="fd counts back to %s (now %s)" % (base, (srv.fd_count(), loc.fd_count())))
 

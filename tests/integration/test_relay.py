@@ -167,11 +167,7 @@ def test_domain_target_resolved_by_cares_and_cached():
     echo = Server(echo_handler)
     srv, loc, lp = pair(server_extra=["-d", "127.0.0.1:%d" % dns.port])
     for i in range(3):
-        s, rep = socks_connect(lp, "web%d.test" % (i % 1), echo.port)
-        assert rep == 0
-        s.sendall(b"hello %d" % i)
-        s.shutdown(socket.SHUT_WR)
-        assert recv_all(s) == b"hello %d" % i
+        assert socks_echo(lp, "web%d.test" % (i % 1), echo.port, b"hello %d" % i) == b"hello %d" % i
     a_queries = [q for q in dns.queries if q == ("web0.test", 1)]
     assert len(a_queries) == 1, dns.queries  # answered from the cache afterwards
     # A name the responder does not know fails cleanly, and the relay goes on.
@@ -249,11 +245,7 @@ def test_json_config_and_server_url():
     userinfo = base64.urlsafe_b64encode(b"aes-128-gcm:json-pw").decode().rstrip("=")
     start([os.path.join(BUILD, "sslocal"), "--server-url", "ss://%s@127.0.0.1:%d/#test" % (userinfo, sp),
            "-l", str(lp), "--fast-open", "--no-delay"], wait=lp)
-    s, rep = socks_connect(lp, "127.0.0.1", echo.port)
-    assert rep == 0
-    s.sendall(b"configured")
-    s.shutdown(socket.SHUT_WR)
-    assert recv_all(s) == b"configured"
+    assert socks_echo(lp, "127.0.0.1", echo.port, b"configured") == b"configured"
     echo.close()
 
 

@@ -137,6 +137,17 @@ def socks_connect(port, host, dport, timeout=10, greeting=b"\x05\x01\x00"):
     return s, rep
 
 
+def socks_echo(port, host, dport, data):
+    """CONNECT through the SOCKS5 proxy, send data, half-close, return all that comes back."""
+    s, rep = socks_connect(port, host, dport)
+    assert rep == 0, "SOCKS5 reply %d" % rep
+    s.sendall(data)
+    s.shutdown(socket.SHUT_WR)
+    back = recv_all(s)
+    s.close()
+    return back
+
+
 def encode_addr(host, port):
     try:
         return b"\x01" + socket.inet_pton(socket.AF_INET, host) + struct.pack(">H", port)
@@ -238,32 +249,28 @@ def echo_handler(sock):
         sock.sendall(d)
 
 
-def hash_reply_handler(sock):
-    """Reads until EOF, then answers with the sha256 of what it read and closes."""
+def hash_stream(sock, limit=None):
+    """Reads limit bytes (or until EOF); returns the line "N SHA256\\n" that describes them."""
     h = hashlib.sha256()
     n = 0
-    while True:
-        d = sock.recv(1 << 20)
+    while limit is None or n < limit:
+        d = sock.recv(1 << 20 if limit is None else min(limit - n, 1 << 20))
         if not d:
             break
         h.update(d)
         n += len(d)
-    sock.sendall(("%d %s\n" % (n, h.hexdigest())).encode())
+    return ("%d %s\n" % (n, h.hexdigest())).encode()
+
+
+def hash_reply_handler(sock):
+    """Reads until EOF, then answers with the sha256 of what it read and closes."""
+    sock.sendall(hash_stream(sock))
 
 
 def sized_hash_handler(sock):
     """Reads an 8-byte big-endian length, then that many bytes; answers with their
     sha256 without waiting for EOF (shadowsocks-libev does not relay half-close)."""
-    n = struct.unpack(">Q", recv_exact(sock, 8))[0]
-    h = hashlib.sha256()
-    left = n
-    while left:
-        d = sock.recv(min(left, 1 << 20))
-        if not d:
-            break
-        h.update(d)
-        left -= len(d)
-    sock.sendall(("%d %s\n" % (n - left, h.hexdigest())).encode())
+    sock.sendall(hash_stream(sock, struct.unpack(">Q", recv_exact(sock, 8))[0]))
 
 
 class HttpFiles:
