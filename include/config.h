@@ -34,6 +34,7 @@ struct ss_config {
 	char *tunnel_address; /* host:port for tunnel mode */
 	char *socks_user, *socks_pass; /* RFC 1929, optional */
 	char *config_path;
+	int udp_max_associations;
 };
 
 /*

@@ -62,7 +62,9 @@ struct conn {
 
 	struct ss_addr target;
 	struct dns_query *q;
-	char peer[64];    /* the local peer, for logs */
+	struct sockaddr_storage peer_sa; /* the local peer */
+	char peer[64];    /* ... as text, for logs */
+	struct conn *assoc_next; /* proxy's list of UDP associations */
 };
 
 /* Takes ownership of an accepted socket and starts its stage machine. */
@@ -73,5 +75,7 @@ void conn_reap(struct proxy *p);
 /* Closes connections idle for longer than the timeout (oldest first). */
 void conn_sweep(struct proxy *p, uint64_t now, uint64_t timeout_ms);
 const char *conn_stage_name(enum conn_stage s);
+/* Counts as activity (UDP traffic of a SOCKS5 association keeps its TCP alive). */
+void conn_keepalive(struct conn *c);
 
 #endif

@@ -32,6 +32,9 @@ struct proxy {
 	struct loop *loop;
 	struct dns *dns;
 	struct listener *listeners;
+	struct udp_relay *udp;   /* UDP listeners with their NAT tables */
+	unsigned udp_max;        /* cap on UDP associations per listener */
+	struct conn *assocs;     /* sslocal: connections in UDP_ASSOC */
 
 	/* Live connections ordered by last activity, oldest first (idle sweep). */
 	struct conn *lru_head, *lru_tail;

@@ -143,6 +143,7 @@ static const struct key_desc keys[] = {
 	{ "tunnel_address", K_STR, O(tunnel_address), LOCAL },
 	{ "socks5_username", K_STR, O(socks_user), LOCAL },
 	{ "socks5_password", K_STR, O(socks_pass), LOCAL },
+	{ "udp_max_associations", K_POSINT, O(udp_max_associations), BOTH },
 };
 
 /* Keys of the shadowsocks family that this build does not implement yet. */
@@ -412,19 +413,19 @@ const char *config_usage(enum prog_kind prog)
 		return "usage: ssserver [-c config.json] [-s host] -p port -k password -m method\n"
 		       "       [-t timeout] [-d nameserver] [-a user] [-u|-U] [-6] [-v]\n"
 		       "       [--fast-open] [--reuse-port] [--no-delay] [--bpf auto|on|off]\n"
-		       "       [--workers N] [--server-url ss://...]\n";
+		       "       [--workers N] [--server-url ss://...] [--udp-max-associations N]\n";
 	return "usage: sslocal [-c config.json] -s host -p port -k password -m method\n"
 	       "       [-b local_address] [-l local_port] [-t timeout] [-L host:port]\n"
 	       "       [--mode socks|tunnel|redir] [-d nameserver] [-a user] [-u|-U] [-6] [-v]\n"
 	       "       [--fast-open] [--reuse-port] [--no-delay] [--bpf auto|on|off]\n"
 	       "       [--workers N] [--server-url ss://...]\n"
-	       "       [--socks5-username U --socks5-password P]\n";
+	       "       [--socks5-username U --socks5-password P] [--udp-max-associations N]\n";
 }
 
 enum {
 	OPT_FAST_OPEN = 256, OPT_REUSE_PORT, OPT_NO_DELAY, OPT_BPF, OPT_WORKERS,
 	OPT_SERVER_URL, OPT_MODE, OPT_SOCKS_USER, OPT_SOCKS_PASS, OPT_PLUGIN,
-	OPT_PLUGIN_OPTS, OPT_MANAGER,
+	OPT_PLUGIN_OPTS, OPT_MANAGER, OPT_UDP_MAX,
 };
 
 static const struct option long_opts[] = {
@@ -440,6 +441,7 @@ static const struct option long_opts[] = {
 	{ "plugin", required_argument, NULL, OPT_PLUGIN },
 	{ "plugin-opts", required_argument, NULL, OPT_PLUGIN_OPTS },
 	{ "manager-address", required_argument, NULL, OPT_MANAGER },
+	{ "udp-max-associations", required_argument, NULL, OPT_UDP_MAX },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
 };
@@ -502,6 +504,7 @@ int config_load(struct ss_config *c, enum prog_kind prog, int argc, char **argv,
 	c->timeout = 60;
 	c->workers = 1;
 	c->mode = MODE_TCP_ONLY;
+	c->udp_max_associations = 4096;
 
 	/* First pass: only the config file, so that flags override it. */
 	opterr = 0;
@@ -566,6 +569,11 @@ int config_load(struct ss_config *c, enum prog_kind prog, int argc, char **argv,
 		case OPT_MODE:
 			if (prog != PROG_LOCAL || set_local_mode(c, optarg))
 				return errf(err, err_len, "--mode: \"%s\" is not socks, tunnel or redir",
+					    optarg);
+			break;
+		case OPT_UDP_MAX:
+			if (parse_int(optarg, 1, 1 << 20, &c->udp_max_associations))
+				return errf(err, err_len, "--udp-max-associations: \"%s\" is not 1-1048576",
 					    optarg);
 			break;
 		case OPT_SOCKS_USER: r = set_str(&c->socks_user, optarg); break;

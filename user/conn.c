@@ -21,6 +21,7 @@
 #include "log.h"
 #include "proxy.h"
 #include "socks5.h"
+#include "udp.h"
 
 /* Ciphertext read at once when decrypting, so the plaintext always fits. */
 #define DEC_READ_MAX (PROXY_BUF_CAP - SS_MAX_PAYLOAD - SS_TAG - SS_ADDR_MAX)
@@ -120,8 +121,10 @@ void conn_accept(struct proxy *p, int fd, enum conn_role role)
 	c->local.h.fd = fd;
 	c->remote.h.fd = -1;
 	c->local.h.on_event = c->remote.h.on_event = on_sock_event;
-	if (!getpeername(fd, (struct sockaddr *)&ss, &sl))
+	if (!getpeername(fd, (struct sockaddr *)&ss, &sl)) {
+		c->peer_sa = ss;
 		sockaddr_str((struct sockaddr *)&ss, c->peer, sizeof(c->peer));
+	}
 	if (p->cfg->no_delay)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
 	p->nconns++;
@@ -152,7 +155,10 @@ void conn_destroy(struct conn *c, const char *why)
 
 		if (c->target.atyp)
 			addr_str(&c->target, t, sizeof(t));
-		log_msg(why && strcmp(why, "closed") ? LOG_INFO : LOG_DEBUG,
+		/* A connection that closes before sending anything (a port probe) is not news. */
+		bool quiet = !why || !strcmp(why, "closed") ||
+			     (c->stage == ST_INIT && !c->up.bytes && !c->hs_len);
+		log_msg(quiet ? LOG_DEBUG : LOG_INFO,
 			"conn %llu %s -> %s: %s in %s (up %llu, down %llu bytes)",
 			(unsigned long long)c->id, c->peer, t, why ? why : "closed",
 			stage_names[c->stage], (unsigned long long)c->up.bytes,
@@ -160,6 +166,14 @@ void conn_destroy(struct conn *c, const char *why)
 	}
 	dns_cancel(c->q);
 	c->q = NULL;
+	if (c->stage == ST_UDP_ASSOC) {
+		struct conn **pp = &p->assocs;
+
+		while (*pp != c)
+			pp = &(*pp)->assoc_next;
+		*pp = c->assoc_next;
+		udp_assoc_closed(p, (struct sockaddr *)&c->peer_sa, c->target.port);
+	}
 	loop_forget(p->loop, &c->local.h);
 	loop_forget(p->loop, &c->remote.h);
 	close(c->local.h.fd);
@@ -203,6 +217,7 @@ static void update_events(struct conn *c)
 	switch (c->stage) {
 	case ST_INIT:
 	case ST_ADDR:
+	case ST_UDP_ASSOC:
 		lev = EPOLLIN;
 		break;
 	case ST_CONNECTING:
@@ -290,14 +305,57 @@ static ssize_t read_into(struct conn *c, struct dir *d, int src, int *derr)
 	return n;
 }
 
-static void send_socks_reply(struct conn *c, uint8_t rep)
+void conn_keepalive(struct conn *c)
+{
+	touch(c);
+}
+
+static void send_socks_reply_addr(struct conn *c, uint8_t rep, const struct ss_addr *bound)
 {
 	uint8_t buf[32];
-	size_t n = socks5_reply(buf, rep, NULL);
+	size_t n = socks5_reply(buf, rep, bound);
 
 	/* A few bytes on a fresh socket: the send buffer always has room. */
 	if (send(c->local.h.fd, buf, n, MSG_NOSIGNAL) != (ssize_t)n)
 		log_debug("conn %llu: SOCKS5 reply not sent", (unsigned long long)c->id);
+}
+
+static void send_socks_reply(struct conn *c, uint8_t rep)
+{
+	send_socks_reply_addr(c, rep, NULL);
+}
+
+/*
+ * UDP ASSOCIATE (RFC 1928 section 7): reply with the UDP relay's address and
+ * hold this TCP connection; the association ends when it closes.
+ */
+static void start_udp_assoc(struct conn *c)
+{
+	struct proxy *p = c->p;
+	struct sockaddr_storage bound, here;
+	socklen_t hl = sizeof(here);
+	struct ss_addr a;
+
+	if (udp_socks_bound(p, &bound)) {
+		send_socks_reply(c, SOCKS5_REP_CMD_UNSUPPORTED);
+		conn_destroy(c, "UDP ASSOCIATE, but UDP is off (mode tcp_only)");
+		return;
+	}
+	addr_from_sockaddr(&a, (struct sockaddr *)&bound);
+	/* Bound to a wildcard: answer with the address the client reached us on. */
+	if (((a.atyp == SS_ATYP_IPV4 && a.v4.s_addr == INADDR_ANY) ||
+	     (a.atyp == SS_ATYP_IPV6 && IN6_IS_ADDR_UNSPECIFIED(&a.v6))) &&
+	    !getsockname(c->local.h.fd, (struct sockaddr *)&here, &hl)) {
+		uint16_t port = a.port;
+
+		addr_from_sockaddr(&a, (struct sockaddr *)&here);
+		a.port = port;
+	}
+	send_socks_reply_addr(c, SOCKS5_REP_OK, &a);
+	set_stage(c, ST_UDP_ASSOC);
+	c->assoc_next = p->assocs;
+	p->assocs = c;
+	update_events(c);
 }
 
 static uint8_t socks_rep_for(int err)
@@ -516,6 +574,11 @@ static void socks_handshake(struct conn *c)
 				conn_destroy(c, "malformed SOCKS5 request");
 				return;
 			}
+			if (cmd == SOCKS5_CMD_UDP_ASSOCIATE) {
+				hs_consume(c, used);
+				start_udp_assoc(c);
+				return;
+			}
 			if (cmd != SOCKS5_CMD_CONNECT) {
 				send_socks_reply(c, SOCKS5_REP_CMD_UNSUPPORTED);
 				conn_destroy(c, cmd == SOCKS5_CMD_BIND ?
@@ -644,6 +707,13 @@ static void on_sock_event(struct handler *h, uint32_t events)
 		else
 			socks_handshake(c);
 		break;
+	case ST_UDP_ASSOC: {
+		ssize_t n = recv(h->fd, c->p->scratch, PROXY_BUF_CAP, 0);
+
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+			conn_destroy(c, "UDP association closed");
+		return;
+	}
 	case ST_CONNECTING:
 		getsockopt(h->fd, SOL_SOCKET, SO_ERROR, &err, &(socklen_t){ sizeof(err) });
 		if (err)

@@ -17,6 +17,7 @@
 #include "dns.h"
 #include "log.h"
 #include "proxy.h"
+#include "udp.h"
 
 #define TICK_MS 250
 #define ACCEPT_BATCH 64
@@ -149,6 +150,24 @@ static void close_listeners(struct proxy *p)
 	}
 }
 
+static void log_stats(const struct proxy *p)
+{
+	struct udp_stats u;
+
+	log_info("%u TCP connections live", p->nconns);
+	if (!p->udp)
+		return;
+	udp_stats(p, &u);
+	log_info("udp: relayed %llu in, %llu out; dropped: %llu bad crypto, %llu bad header, "
+		 "%llu fragmented, %llu oversize, %llu without association, %llu unresolved, "
+		 "%llu send failures; %llu associations evicted",
+		 (unsigned long long)u.in, (unsigned long long)u.out,
+		 (unsigned long long)u.bad_crypto, (unsigned long long)u.bad_header,
+		 (unsigned long long)u.fragmented, (unsigned long long)u.oversize,
+		 (unsigned long long)u.no_assoc, (unsigned long long)u.unresolved,
+		 (unsigned long long)u.send_failed, (unsigned long long)u.evicted);
+}
+
 static void on_signal(void *arg, int signo)
 {
 	struct proxy *p = arg;
@@ -161,12 +180,13 @@ static void on_signal(void *arg, int signo)
 		p->draining = true;
 		p->drain_deadline = loop_now(p->loop) + (uint64_t)p->cfg->timeout * 1000;
 		close_listeners(p);
+		udp_close_all(p);
 		if (!p->nconns)
 			loop_stop(p->loop);
 		return;
 	}
 	if (signo == SIGHUP || signo == SIGUSR1) {
-		log_info("%u connections live", p->nconns);
+		log_stats(p);
 		return;
 	}
 	log_info("%s: exiting", strsignal(signo));
@@ -180,6 +200,7 @@ static void on_tick(void *arg)
 
 	dns_tick(p->dns);
 	conn_sweep(p, now, (uint64_t)p->cfg->timeout * 1000);
+	udp_sweep(p, now, (uint64_t)p->cfg->timeout * 1000);
 	for (struct listener *ls = p->listeners; ls; ls = ls->next) {
 		if (ls->paused) {
 			ls->paused = false;
@@ -197,6 +218,7 @@ static void on_batch_end(void *arg)
 	struct proxy *p = arg;
 
 	conn_reap(p);
+	udp_reap(p);
 	if (p->draining && !p->nconns)
 		loop_stop(p->loop);
 }
@@ -224,11 +246,18 @@ static int setup(struct proxy *p, const char **why)
 
 	if ((r = dns_new(&p->dns, p->loop, cfg->nameserver, cfg->ipv6_first, why)))
 		return r;
+	bool tcp = cfg->mode != MODE_UDP_ONLY, udp = cfg->mode != MODE_TCP_ONLY;
+
+	p->udp_max = (unsigned)cfg->udp_max_associations;
 	if (cfg->prog == PROG_SERVER) {
-		for (int i = 0; i < cfg->nservers; i++)
-			if ((r = listen_on(p, cfg->servers[i], cfg->server_port,
-					   cfg->nservers > 1, why)))
+		for (int i = 0; i < cfg->nservers; i++) {
+			if (tcp && (r = listen_on(p, cfg->servers[i], cfg->server_port,
+						  cfg->nservers > 1, why)))
 				return r;
+			if (udp && (r = udp_listen(p, UDP_SERVER, cfg->servers[i],
+						   cfg->server_port, why)))
+				return r;
+		}
 	} else {
 		p->server_port = (uint16_t)cfg->server_port;
 		if (cfg->local_mode == LOCAL_TUNNEL) {
@@ -241,7 +270,14 @@ static int setup(struct proxy *p, const char **why)
 				return -EINVAL;
 			}
 		}
-		if ((r = listen_on(p, cfg->local_address, cfg->local_port, false, why)))
+		bool tunnel = cfg->local_mode == LOCAL_TUNNEL;
+
+		/* SOCKS5 UDP needs the TCP control connection even in udp_only. */
+		if ((tcp || !tunnel) &&
+		    (r = listen_on(p, cfg->local_address, cfg->local_port, false, why)))
+			return r;
+		if (udp && (r = udp_listen(p, tunnel ? UDP_TUNNEL : UDP_SOCKS, cfg->local_address,
+					   cfg->local_port, why)))
 			return r;
 	}
 	if (cfg->user && (r = drop_privileges(cfg->user))) {
@@ -273,8 +309,6 @@ int proxy_main(enum prog_kind prog, int argc, char **argv)
 		config_free(&cfg);
 		return 2;
 	}
-	if (cfg.mode != MODE_TCP_ONLY)
-		log_warn("UDP relay is not implemented yet; serving TCP only");
 	if (cfg.bpf == BPF_ON) {
 		fprintf(stderr, "%s: --bpf on: the kernel fast path is not built into this "
 			"version; use --bpf auto or off\n", name);
@@ -308,7 +342,10 @@ int proxy_main(enum prog_kind prog, int argc, char **argv)
 		status = 1;
 
 out:
+	if (p.udp)
+		log_stats(&p);
 	close_listeners(&p);
+	udp_close_all(&p);
 	while (p.lru_head)
 		conn_destroy(p.lru_head, NULL);
 	conn_reap(&p);

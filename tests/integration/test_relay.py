@@ -121,47 +121,6 @@ def test_ipv6_listeners_and_target():
     echo6.close()
 
 
-class DnsResponder:
-    """Answers A queries for names under .test with 127.0.0.1 (TTL given); counts queries."""
-
-    def __init__(self, ttl=60):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.ttl = ttl
-        self.queries = []
-        threading.Thread(target=self.run, daemon=True).start()
-
-    def run(self):
-        while True:
-            try:
-                q, addr = self.sock.recvfrom(512)
-            except OSError:
-                return
-            tid, flags, qd = struct.unpack(">HHH", q[:6])
-            i, labels = 12, []
-            while q[i]:
-                labels.append(q[i + 1:i + 1 + q[i]].decode())
-                i += 1 + q[i]
-            qtype = struct.unpack(">H", q[i + 1:i + 3])[0]
-            question = q[12:i + 5]
-            name = ".".join(labels)
-            self.queries.append((name, qtype))
-            if not name.endswith(".test"):
-                rcode, answers = 3, b""
-            elif qtype == 1:
-                rcode = 0
-                answers = b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, self.ttl, 4) + socket.inet_aton("127.0.0.1")
-            else:
-                rcode, answers = 0, b""
-            an = 1 if answers else 0
-            resp = struct.pack(">HHHHHH", tid, 0x8180 | rcode, 1, an, 0, 0) + question + answers
-            self.sock.sendto(resp, addr)
-
-    def close(self):
-        self.sock.close()
-
-
 def test_domain_target_resolved_by_cares_and_cached():
     dns = DnsResponder(ttl=60)
     echo = Server(echo_handler)

@@ -18,7 +18,8 @@ def test_asan_relay_then_clean_exit_without_leaks():
     echo = Server(echo_handler)
     web = HttpFiles(LOGDIR)
     path = random_file(16 << 20, "asan.bin")
-    srv, loc, lp = pair(method="aes-256-gcm", binary_dir=SAN, server_extra=["-t", "2"])
+    srv, loc, lp = pair(method="aes-256-gcm", binary_dir=SAN, server_extra=["-t", "2", "-u"],
+                        local_extra=["-u"])
     sp = int(srv.args[srv.args.index("-p") + 1])
     # Normal traffic: curl download, echo with half-close, a domain target.
     r = curl(["--socks5-hostname", "127.0.0.1:%d" % lp, "http://localhost:%d/asan.bin" % web.port,
@@ -41,6 +42,19 @@ def test_asan_relay_then_clean_exit_without_leaks():
     assert closed_within(s, 5)
     probe = socket.create_connection(("127.0.0.1", sp), timeout=5)
     probe.sendall(os.urandom(77))
+    # UDP: an association with traffic, a domain target, bad datagrams, one left open.
+    sys.path.insert(0, os.path.dirname(__file__))
+    from test_udp import Association, UdpEcho
+    uecho = UdpEcho()
+    a = Association(lp)
+    for host in ("127.0.0.1", "localhost"):
+        a.send(host, uecho.port, b"udp under asan")
+        assert a.recv()[2] == b"udp under asan"
+    a.send("127.0.0.1", uecho.port, b"frag", frag=2)
+    a.udp.sendto(b"\0\0\0\x07", a.relay)
+    raw = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    raw.sendto(os.urandom(99), ("127.0.0.1", sp))
+    raw.sendto(b"x", ("127.0.0.1", sp))
     left_open, rep = socks_connect(lp, "127.0.0.1", echo.port)
     left_open.sendall(b"x")
     assert recv_exact(left_open, 1) == b"x"

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef SS_UDP_H
+#define SS_UDP_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "loop.h"
+
+struct proxy;
+struct udp_relay;
+
+enum udp_role { UDP_SERVER, UDP_SOCKS, UDP_TUNNEL };
+
+/* Why datagrams were dropped; reported on SIGUSR1 and at exit. */
+struct udp_stats {
+	uint64_t in, out;        /* datagrams relayed towards the right / back left */
+	uint64_t bad_crypto;     /* failed to open (wrong key, truncated, tampered) */
+	uint64_t bad_header;     /* malformed SOCKS5 UDP header or address, unknown ATYP */
+	uint64_t fragmented;     /* SOCKS5 FRAG != 0 (RFC 1928 section 7: may drop) */
+	uint64_t oversize;       /* too large to relay once sealed */
+	uint64_t no_assoc;       /* SOCKS5: no UDP ASSOCIATE from that client */
+	uint64_t unresolved;     /* target name did not resolve, or a query was pending */
+	uint64_t send_failed;
+	uint64_t evicted;        /* associations dropped to respect the cap */
+};
+
+/* Opens the UDP listener for p's role on host:port; 0 or -errno (*why set). */
+int udp_listen(struct proxy *p, enum udp_role role, const char *host, int port, const char **why);
+/* Frees NAT entries closed during this epoll batch. */
+void udp_reap(struct proxy *p);
+/* Closes every UDP socket. */
+void udp_close_all(struct proxy *p);
+/* Expires idle associations; call from the tick. */
+void udp_sweep(struct proxy *p, uint64_t now, uint64_t timeout_ms);
+/* Sum of the stats of all relays of p. */
+void udp_stats(const struct proxy *p, struct udp_stats *out);
+/* The address the SOCKS5 UDP relay is bound to (for the ASSOCIATE reply). */
+int udp_socks_bound(const struct proxy *p, struct sockaddr_storage *sa);
+/* Forgets NAT entries of a closed SOCKS5 association (client ip, port or 0). */
+void udp_assoc_closed(struct proxy *p, const struct sockaddr *client_ip, uint16_t port);
+
+#endif
