@@ -7,7 +7,11 @@ SAN     := $(O)/asan
 CFLAGS_COMMON := -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -MMD -MP -Iinclude -g
 CFLAGS  ?= -O2
 SANFLAGS := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
-LDLIBS  := -lsodium -lcrypto -lcares -lm
+LDLIBS  := -lsodium -lcrypto -lcares -lbpf -lelf -lz -lm
+CLANG   ?= clang
+BPFTOOL ?= bpftool
+BPF_SRCS  := $(wildcard bpf/*.bpf.c)
+BPF_SKELS := $(BPF_SRCS:bpf/%.bpf.c=$(O)/%.skel.h)
 
 LIB_SRCS  := $(filter-out user/main_%.c,$(wildcard user/*.c))
 LIB_OBJS  := $(LIB_SRCS:user/%.c=$(O)/obj/%.o)
@@ -27,12 +31,21 @@ $(O)/.deps: tools/deps.sh
 	@touch $@
 deps: $(O)/.deps
 
-$(O)/obj/%.o: user/%.c | $(O)/.deps
+# BPF: vmlinux.h from the running kernel's BTF (never committed), CO-RE
+# objects, and skeletons that user/bpf_*.c include.
+$(O)/vmlinux.h: | $(O)/.deps
+	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
+$(O)/%.bpf.o: bpf/%.bpf.c include/relay_bpf.h $(O)/vmlinux.h
+	$(CLANG) -target bpf -g -O2 -D__TARGET_ARCH_x86 -I$(O) -Iinclude -c $< -o $@
+$(O)/%.skel.h: $(O)/%.bpf.o
+	$(BPFTOOL) gen skeleton $< > $@.tmp && mv $@.tmp $@
+
+$(O)/obj/%.o: user/%.c $(BPF_SKELS) | $(O)/.deps
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_COMMON) $(CFLAGS) -c $< -o $@
-$(SAN)/obj/%.o: user/%.c | $(O)/.deps
+	$(CC) $(CFLAGS_COMMON) -I$(O) $(CFLAGS) -c $< -o $@
+$(SAN)/obj/%.o: user/%.c $(BPF_SKELS) | $(O)/.deps
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_COMMON) $(SANFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS_COMMON) -I$(O) $(SANFLAGS) -c $< -o $@
 
 $(O)/libss.a: $(LIB_OBJS)
 	ar rcs $@ $^

@@ -9,6 +9,8 @@ enum prog_kind { PROG_SERVER, PROG_LOCAL };
 enum ss_mode { MODE_TCP_ONLY, MODE_UDP_ONLY, MODE_TCP_AND_UDP };
 enum bpf_mode { BPF_AUTO, BPF_ON, BPF_OFF };
 enum local_mode { LOCAL_SOCKS, LOCAL_TUNNEL, LOCAL_REDIR };
+/* STREAM-stage tier for legs that carry the same bytes (DESIGN.md). */
+enum conn_tier { TIER_AUTO, TIER_USER, TIER_SPLICE, TIER_SOCKMAP };
 
 #define CFG_MAX_SERVERS 8
 
@@ -35,6 +37,8 @@ struct ss_config {
 	char *socks_user, *socks_pass; /* RFC 1929, optional */
 	char *config_path;
 	int udp_max_associations;
+	bool relay;            /* sslocal --relay: forward ciphertext unchanged to -L */
+	enum conn_tier tier;   /* --tier: force a tier (tests, benchmarks) */
 };
 
 /*

@@ -3,6 +3,7 @@
 #define SS_CONN_H
 
 #include "aead.h"
+#include "config.h"
 #include "addr.h"
 #include "loop.h"
 
@@ -20,7 +21,14 @@ enum conn_stage {
 	ST_DESTROYED,
 };
 
-enum conn_role { ROLE_SOCKS, ROLE_TUNNEL, ROLE_SERVER };
+enum conn_role { ROLE_SOCKS, ROLE_TUNNEL, ROLE_RELAY, ROLE_SERVER };
+
+/* Where a sockmap direction's bytes are moved. */
+enum kstate {
+	KS_KERNEL,   /* redirected by the verdict program */
+	KS_DEMOTING, /* interception stopped for flow control; the kernel queue drains */
+	KS_USER,     /* carried on by the daemon (read/write) */
+};
 
 struct sock {
 	struct handler h;
@@ -39,6 +47,19 @@ struct dir {
 	bool eof;   /* the source sent FIN */
 	bool shut;  /* the sink's write side is shut down */
 	uint64_t bytes; /* bytes read from the source */
+
+	/* splice tier: pending bytes wait in a pipe from the proxy's pool */
+	int pipe[2];
+	size_t pipe_len;
+
+	/* sockmap tier */
+	enum kstate ks;
+	uint64_t cookie;       /* the source socket */
+	uint64_t base;         /* the sink's TCP bytes written at hand-off */
+	uint64_t user_written; /* bytes the daemon wrote to the sink since */
+	uint64_t seen;         /* redirected count at the last idle check */
+	struct conn *owner;
+	struct dir *cnext;     /* proxy's cookie table chain */
 };
 
 struct conn {
@@ -60,6 +81,12 @@ struct conn {
 	uint8_t hs[SS_ADDR_MAX + 64]; /* SOCKS5 handshake bytes */
 	uint16_t hs_len;
 
+	enum conn_tier tier;   /* TIER_USER until a pass-through pair is handed off */
+	bool passthrough;      /* both legs carry the same bytes (none, --relay) */
+	bool left_kernel;      /* flow control moved the pair out of sockmap for good */
+	struct conn *poll_next; /* proxy's sockmap poll list */
+	bool polling;
+
 	struct ss_addr target;
 	struct dns_query *q;
 	struct sockaddr_storage peer_sa; /* the local peer */
@@ -75,6 +102,10 @@ void conn_reap(struct proxy *p);
 /* Closes connections idle for longer than the timeout (oldest first). */
 void conn_sweep(struct proxy *p, uint64_t now, uint64_t timeout_ms);
 const char *conn_stage_name(enum conn_stage s);
+/* Sockmap bookkeeping that cannot wait for an event: returns true while more is needed. */
+bool conn_poll(struct conn *c);
+/* sockmap flow control: the socket with this cookie is over its limit. */
+void conn_over_limit(struct proxy *p, uint64_t cookie);
 /* Counts as activity (UDP traffic of a SOCKS5 association keeps its TCP alive). */
 void conn_keepalive(struct conn *c);
 

@@ -16,6 +16,10 @@ struct dns;
 /* Size of one relay buffer: 64 KiB of plaintext read at once, plus framing. */
 #define PROXY_BUF_CAP (64 * 1024 + 1024)
 #define PROXY_POOL_MAX 256
+#define PROXY_PIPE_POOL_MAX 512
+#define PROXY_PIPE_SIZE (256 * 1024)
+/* sockmap: bytes allowed between the redirect and the peer's TCP stream. */
+#define PROXY_SOCKMAP_LIMIT (4u << 20)
 
 struct listener {
 	struct handler h;
@@ -49,6 +53,16 @@ struct proxy {
 	void *pool;            /* free relay buffers (singly linked) */
 	unsigned pool_len;
 
+	/* STREAM tiers for pass-through pairs (method none, --relay). */
+	enum conn_tier pass_tier;
+	struct bpf_relay *bpf;
+	int (*pipes)[2];       /* free pipe pairs */
+	unsigned npipes;
+	struct handler poll;   /* timerfd armed while sockmap connections need polling */
+	struct conn *polls;
+	struct handler bpf_events; /* sockets over their flow-control limit */
+	struct dir *cookies[4096]; /* sockmap directions by source cookie */
+
 	/* sslocal: the ssserver to use, and the fixed target of tunnel mode. */
 	uint16_t server_port;
 	struct ss_addr tunnel;
@@ -59,5 +73,11 @@ int proxy_main(enum prog_kind prog, int argc, char **argv);
 
 void *proxy_buf_get(struct proxy *p);
 void proxy_buf_put(struct proxy *p, void *buf);
+/* A pipe pair for the splice tier; 0 or -errno. */
+int proxy_pipe_get(struct proxy *p, int fds[2]);
+/* Returns an empty pipe to the pool (a non-empty one is closed). */
+void proxy_pipe_put(struct proxy *p, int fds[2], bool empty);
+/* Makes sure conn_poll(c) runs soon and until it returns false. */
+void proxy_poll_add(struct proxy *p, struct conn *c);
 
 #endif

@@ -144,6 +144,7 @@ static const struct key_desc keys[] = {
 	{ "socks5_username", K_STR, O(socks_user), LOCAL },
 	{ "socks5_password", K_STR, O(socks_pass), LOCAL },
 	{ "udp_max_associations", K_POSINT, O(udp_max_associations), BOTH },
+	{ "relay", K_BOOL, O(relay), LOCAL },
 };
 
 /* Keys of the shadowsocks family that this build does not implement yet. */
@@ -413,19 +414,21 @@ const char *config_usage(enum prog_kind prog)
 		return "usage: ssserver [-c config.json] [-s host] -p port -k password -m method\n"
 		       "       [-t timeout] [-d nameserver] [-a user] [-u|-U] [-6] [-v]\n"
 		       "       [--fast-open] [--reuse-port] [--no-delay] [--bpf auto|on|off]\n"
-		       "       [--workers N] [--server-url ss://...] [--udp-max-associations N]\n";
+		       "       [--workers N] [--server-url ss://...] [--udp-max-associations N]\n"
+		       "       [--tier user|splice|sockmap]\n";
 	return "usage: sslocal [-c config.json] -s host -p port -k password -m method\n"
 	       "       [-b local_address] [-l local_port] [-t timeout] [-L host:port]\n"
 	       "       [--mode socks|tunnel|redir] [-d nameserver] [-a user] [-u|-U] [-6] [-v]\n"
 	       "       [--fast-open] [--reuse-port] [--no-delay] [--bpf auto|on|off]\n"
 	       "       [--workers N] [--server-url ss://...]\n"
-	       "       [--socks5-username U --socks5-password P] [--udp-max-associations N]\n";
+	       "       [--socks5-username U --socks5-password P] [--udp-max-associations N]\n"
+	       "       [--relay -L upstream:port] [--tier user|splice|sockmap]\n";
 }
 
 enum {
 	OPT_FAST_OPEN = 256, OPT_REUSE_PORT, OPT_NO_DELAY, OPT_BPF, OPT_WORKERS,
 	OPT_SERVER_URL, OPT_MODE, OPT_SOCKS_USER, OPT_SOCKS_PASS, OPT_PLUGIN,
-	OPT_PLUGIN_OPTS, OPT_MANAGER, OPT_UDP_MAX,
+	OPT_PLUGIN_OPTS, OPT_MANAGER, OPT_UDP_MAX, OPT_RELAY, OPT_TIER,
 };
 
 static const struct option long_opts[] = {
@@ -442,6 +445,8 @@ static const struct option long_opts[] = {
 	{ "plugin-opts", required_argument, NULL, OPT_PLUGIN_OPTS },
 	{ "manager-address", required_argument, NULL, OPT_MANAGER },
 	{ "udp-max-associations", required_argument, NULL, OPT_UDP_MAX },
+	{ "relay", no_argument, NULL, OPT_RELAY },
+	{ "tier", required_argument, NULL, OPT_TIER },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
 };
@@ -452,6 +457,15 @@ static int validate(struct ss_config *c, char *err, size_t err_len)
 	const char *why;
 	const struct ss_method *m;
 
+	if (c->relay) {
+		/* A transit node holds no key: bytes pass unchanged to -L. */
+		if (!c->tunnel_address)
+			return errf(err, err_len, "--relay needs -L host:port (the upstream ssserver)");
+		if (c->mode != MODE_TCP_ONLY)
+			return errf(err, err_len, "--relay relays TCP only");
+		if (set_str(&c->method, "none") || (!c->password && set_str(&c->password, "")))
+			return -ENOMEM;
+	}
 	if (!c->method)
 		return errf(err, err_len, "no method given (-m or \"method\")");
 	if (!(m = crypto_method_find(c->method, &why)))
@@ -460,10 +474,10 @@ static int validate(struct ss_config *c, char *err, size_t err_len)
 		return errf(err, err_len, "no password given (-k or \"password\")");
 	if (!c->password && set_str(&c->password, ""))
 		return -ENOMEM;
-	if (!c->server_port)
+	if (!c->server_port && !c->relay)
 		return errf(err, err_len, "no server port given (-p or \"server_port\")");
 	if (c->prog == PROG_LOCAL) {
-		if (!c->nservers)
+		if (!c->nservers && !c->relay)
 			return errf(err, err_len, "no server given (-s or \"server\")");
 		if (c->tunnel_address && c->local_mode == LOCAL_SOCKS)
 			c->local_mode = LOCAL_TUNNEL;
@@ -574,6 +588,22 @@ int config_load(struct ss_config *c, enum prog_kind prog, int argc, char **argv,
 		case OPT_UDP_MAX:
 			if (parse_int(optarg, 1, 1 << 20, &c->udp_max_associations))
 				return errf(err, err_len, "--udp-max-associations: \"%s\" is not 1-1048576",
+					    optarg);
+			break;
+		case OPT_RELAY:
+			if (prog != PROG_LOCAL)
+				return errf(err, err_len, "--relay is an sslocal option");
+			c->relay = true;
+			break;
+		case OPT_TIER:
+			if (!strcmp(optarg, "user"))
+				c->tier = TIER_USER;
+			else if (!strcmp(optarg, "splice"))
+				c->tier = TIER_SPLICE;
+			else if (!strcmp(optarg, "sockmap"))
+				c->tier = TIER_SOCKMAP;
+			else
+				return errf(err, err_len, "--tier: \"%s\" is not user, splice or sockmap",
 					    optarg);
 			break;
 		case OPT_SOCKS_USER: r = set_str(&c->socks_user, optarg); break;

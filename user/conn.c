@@ -13,9 +13,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "bpf_relay.h"
 #include "conn.h"
 #include "dns.h"
 #include "log.h"
@@ -40,6 +42,8 @@ const char *conn_stage_name(enum conn_stage s)
 static void on_sock_event(struct handler *h, uint32_t events);
 static void update_events(struct conn *c);
 static void start_target(struct conn *c, const uint8_t *extra, size_t n);
+static int pump(struct conn *c, struct dir *d, int src, int sink, bool can_read);
+static void maybe_handoff(struct conn *c);
 
 static void set_stage(struct conn *c, enum conn_stage s)
 {
@@ -84,6 +88,26 @@ static void touch(struct conn *c)
 	}
 }
 
+#define COOKIE_SLOT(k) ((unsigned)((k) * 0x9E3779B97F4A7C15ull >> 52) % 4096u)
+
+static void cookie_add(struct proxy *p, struct dir *d)
+{
+	unsigned i = COOKIE_SLOT(d->cookie);
+
+	d->cnext = p->cookies[i];
+	p->cookies[i] = d;
+}
+
+static void cookie_del(struct proxy *p, struct dir *d)
+{
+	struct dir **pp = &p->cookies[COOKIE_SLOT(d->cookie)];
+
+	while (*pp && *pp != d)
+		pp = &(*pp)->cnext;
+	if (*pp)
+		*pp = d->cnext;
+}
+
 static void buf_release(struct proxy *p, struct relay_buf *b)
 {
 	if (b->data)
@@ -121,6 +145,9 @@ void conn_accept(struct proxy *p, int fd, enum conn_role role)
 	c->local.h.fd = fd;
 	c->remote.h.fd = -1;
 	c->local.h.on_event = c->remote.h.on_event = on_sock_event;
+	c->tier = TIER_USER;
+	c->passthrough = role == ROLE_RELAY || p->method->id == SS_M_NONE;
+	c->up.pipe[0] = c->up.pipe[1] = c->down.pipe[0] = c->down.pipe[1] = -1;
 	if (!getpeername(fd, (struct sockaddr *)&ss, &sl)) {
 		c->peer_sa = ss;
 		sockaddr_str((struct sockaddr *)&ss, c->peer, sizeof(c->peer));
@@ -136,7 +163,7 @@ void conn_accept(struct proxy *p, int fd, enum conn_role role)
 		return;
 	}
 	c->dec_ready = true;
-	if (role == ROLE_TUNNEL) {
+	if (role == ROLE_TUNNEL || role == ROLE_RELAY) {
 		c->target = p->tunnel;
 		start_target(c, NULL, 0);
 		return;
@@ -174,6 +201,22 @@ void conn_destroy(struct conn *c, const char *why)
 		*pp = c->assoc_next;
 		udp_assoc_closed(p, (struct sockaddr *)&c->peer_sa, c->target.port);
 	}
+	if (c->tier == TIER_SOCKMAP) {
+		bpf_relay_detach(p->bpf, c->up.cookie, c->down.cookie);
+		cookie_del(p, &c->up);
+		cookie_del(p, &c->down);
+	}
+	if (c->polling) {
+		struct conn **pp = &p->polls;
+
+		while (*pp != c)
+			pp = &(*pp)->poll_next;
+		*pp = c->poll_next;
+		c->polling = false;
+	}
+	for (struct dir *d = &c->up; d; d = d == &c->up ? &c->down : NULL)
+		if (d->pipe[0] >= 0)
+			proxy_pipe_put(p, d->pipe, d->pipe_len == 0);
 	loop_forget(p->loop, &c->local.h);
 	loop_forget(p->loop, &c->remote.h);
 	close(c->local.h.fd);
@@ -202,10 +245,43 @@ void conn_reap(struct proxy *p)
 	}
 }
 
+/* sockmap: bytes the kernel moved since the last look count as activity. */
+static bool kernel_moved_bytes(struct conn *c)
+{
+	bool moved = false;
+
+	for (struct dir *d = &c->up; d; d = d == &c->up ? &c->down : NULL) {
+		uint64_t n;
+
+		if (d->ks == KS_KERNEL && !bpf_relay_bytes(c->p->bpf, d->cookie, &n) && n != d->seen) {
+			d->seen = n;
+			moved = true;
+		}
+	}
+	return moved;
+}
+
 void conn_sweep(struct proxy *p, uint64_t now, uint64_t timeout_ms)
 {
-	while (p->lru_head && now - p->lru_head->last_active >= timeout_ms)
-		conn_destroy(p->lru_head, "idle timeout");
+	while (p->lru_head && now - p->lru_head->last_active >= timeout_ms) {
+		struct conn *c = p->lru_head;
+
+		if (c->tier == TIER_SOCKMAP && kernel_moved_bytes(c))
+			touch(c);
+		else
+			conn_destroy(c, "idle timeout");
+	}
+}
+
+static size_t dir_pending(const struct dir *d)
+{
+	return d->out.len + d->pipe_len;
+}
+
+/* The read side of direction d is handled by the kernel (no epoll reads). */
+static bool dir_in_kernel(const struct conn *c, const struct dir *d)
+{
+	return c->tier == TIER_SOCKMAP && d->ks != KS_USER;
 }
 
 /* Interest of each socket follows from the stage and the per-direction state. */
@@ -224,13 +300,21 @@ static void update_events(struct conn *c)
 		rev = EPOLLOUT;
 		break;
 	case ST_STREAM:
-		if (!c->up.eof && !c->up.out.len)
+		/*
+		 * sockmap: a kernel direction's source is watched for its FIN
+		 * (RDHUP) and for bytes passed up when flow control paused it.
+		 */
+		if (dir_in_kernel(c, &c->up))
+			lev |= c->up.eof || c->up.ks == KS_DEMOTING ? 0 : EPOLLIN | EPOLLRDHUP;
+		else if (!c->up.eof && !dir_pending(&c->up))
 			lev |= EPOLLIN;
-		if (c->down.out.len)
+		if (dir_pending(&c->down))
 			lev |= EPOLLOUT;
-		if (!c->down.eof && !c->down.out.len)
+		if (dir_in_kernel(c, &c->down))
+			rev |= c->down.eof || c->down.ks == KS_DEMOTING ? 0 : EPOLLIN | EPOLLRDHUP;
+		else if (!c->down.eof && !dir_pending(&c->down))
 			rev |= EPOLLIN;
-		if (c->up.out.len)
+		if (dir_pending(&c->up))
 			rev |= EPOLLOUT;
 		break;
 	default:
@@ -244,6 +328,15 @@ static void update_events(struct conn *c)
 /* Writes what the direction has pending; 0, or -errno on a fatal error. */
 static int flush(struct conn *c, struct dir *d, int sink)
 {
+	while (d->pipe_len) {
+		ssize_t n = splice(d->pipe[0], NULL, sink, NULL, d->pipe_len,
+				   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+
+		if (n <= 0)
+			return n < 0 && (errno == EAGAIN || errno == EINTR) ? 0 : n ? -errno : -EPIPE;
+		d->pipe_len -= (size_t)n;
+		touch(c);
+	}
 	while (d->out.len) {
 		ssize_t n = send(sink, d->out.data + d->out.off, d->out.len, MSG_NOSIGNAL);
 
@@ -251,6 +344,7 @@ static int flush(struct conn *c, struct dir *d, int sink)
 			return errno == EAGAIN || errno == EINTR ? 0 : -errno;
 		d->out.off += (size_t)n;
 		d->out.len -= (size_t)n;
+		d->user_written += (size_t)n;
 		touch(c);
 	}
 	/* An empty direction holds no buffer: idle connections stay small. */
@@ -276,6 +370,15 @@ static ssize_t read_into(struct conn *c, struct dir *d, int src, int *derr)
 	size_t room, max, got;
 	ssize_t n;
 
+	if (c->tier == TIER_SPLICE) {
+		n = splice(src, NULL, d->pipe[1], NULL, PROXY_PIPE_SIZE,
+			   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		if (n < 0)
+			return errno == EINTR ? -EAGAIN : -errno;
+		d->pipe_len += (size_t)n;
+		d->bytes += (size_t)n;
+		return n;
+	}
 	if (buf_reserve(p, &d->out))
 		return -ENOMEM;
 	room = PROXY_BUF_CAP - d->out.len;
@@ -390,6 +493,7 @@ static void enter_stream(struct conn *c)
 		fail_connect(c, r, "send");
 		return;
 	}
+	maybe_handoff(c);
 	update_events(c);
 }
 
@@ -448,7 +552,7 @@ static void start_target(struct conn *c, const uint8_t *extra, size_t n)
 	char tbuf[300];
 	int r;
 
-	if (c->role != ROLE_SERVER) {
+	if (c->role == ROLE_SOCKS || c->role == ROLE_TUNNEL) {
 		uint8_t first[SS_ADDR_MAX + sizeof(c->hs)];
 		size_t got;
 		int hl = addr_encode(&c->target, first, sizeof(first));
@@ -659,7 +763,7 @@ static int pump(struct conn *c, struct dir *d, int src, int sink, bool can_read)
 
 	if ((r = flush(c, d, sink)))
 		return r;
-	if (d->out.len)
+	if (dir_pending(d))
 		return 0;
 	if (!d->eof && can_read) {
 		n = read_into(c, d, src, &derr);
@@ -685,11 +789,194 @@ static int pump(struct conn *c, struct dir *d, int src, int sink, bool can_read)
 		}
 	}
 	/* Half-close: pass the FIN on once everything before it is written. */
-	if (d->eof && !d->out.len && !d->shut) {
+	if (d->eof && !dir_pending(d) && !d->shut) {
 		shutdown(sink, SHUT_WR);
 		d->shut = true;
 	}
 	return 0;
+}
+
+/*
+ * Leaves the sockmap tier for good: stop intercepting both sockets now (TCP
+ * windows then hold the senders back) and let conn_poll detach the pair once
+ * the kernel has handed every redirected byte to TCP.
+ */
+static void kernel_release(struct conn *c)
+{
+	for (struct dir *d = &c->up; d; d = d == &c->up ? &c->down : NULL) {
+		bpf_relay_stop(c->p->bpf, d->cookie);
+		if (d->ks == KS_KERNEL)
+			d->ks = KS_DEMOTING;
+	}
+	log_debug("conn %llu: over the sockmap flow-control limit; leaving sockmap for splice",
+		  (unsigned long long)c->id);
+	proxy_poll_add(c->p, c);
+}
+
+void conn_over_limit(struct proxy *p, uint64_t cookie)
+{
+	for (struct dir *d = p->cookies[COOKIE_SLOT(cookie)]; d; d = d->cnext)
+		if (d->cookie == cookie && d->owner->stage == ST_STREAM &&
+		    d->owner->tier == TIER_SOCKMAP) {
+			kernel_release(d->owner);
+			return;
+		}
+}
+
+/* sockmap: has the sink's TCP stream taken every byte sent its way? */
+static bool kernel_drained(struct conn *c, struct dir *d, int sink)
+{
+	uint64_t redirected, written;
+
+	if (bpf_relay_bytes(c->p->bpf, d->cookie, &redirected) ||
+	    tcp_bytes_written(sink, &written))
+		return true; /* the pair is gone: nothing left to wait for */
+	return written - d->base >= redirected + d->user_written;
+}
+
+/*
+ * Hands a pass-through pair to the kernel once the daemon holds none of its
+ * bytes (what was buffered at hand-off has been written, in order).
+ */
+static void maybe_handoff(struct conn *c)
+{
+	struct proxy *p = c->p;
+	int lfd = c->local.h.fd, rfd = c->remote.h.fd;
+
+	if (!c->passthrough || c->tier != TIER_USER || p->pass_tier == TIER_USER ||
+	    dir_pending(&c->up) || dir_pending(&c->down))
+		return;
+	/* A pair that flow control took out of sockmap goes on with splice. */
+	if (p->pass_tier == TIER_SOCKMAP && !c->left_kernel) {
+		uint64_t wl, wr;
+
+		if (tcp_bytes_written(rfd, &wr) || tcp_bytes_written(lfd, &wl) ||
+		    bpf_relay_attach(p->bpf, lfd, rfd, wr, wl, PROXY_SOCKMAP_LIMIT, &c->up.cookie,
+				     &c->down.cookie)) {
+			log_debug("conn %llu: sockmap attach failed; staying in userspace",
+				  (unsigned long long)c->id);
+			return;
+		}
+		c->up.base = wr;
+		c->down.base = wl;
+		c->up.user_written = c->down.user_written = 0;
+		c->up.owner = c->down.owner = c;
+		cookie_add(p, &c->up);
+		cookie_add(p, &c->down);
+		c->tier = TIER_SOCKMAP;
+		/* A direction that already ended stays with the daemon. */
+		c->up.ks = c->up.eof ? KS_USER : KS_KERNEL;
+		c->down.ks = c->down.eof ? KS_USER : KS_KERNEL;
+		return;
+	}
+	if (proxy_pipe_get(p, c->up.pipe) || proxy_pipe_get(p, c->down.pipe)) {
+		log_debug("conn %llu: no pipes for splice; staying in userspace",
+			  (unsigned long long)c->id);
+		return;
+	}
+	c->tier = TIER_SPLICE;
+}
+
+/* sockmap: the FIN of a kernel direction is passed on once the sink drained. */
+static void kernel_finish_dir(struct conn *c, struct dir *d, int sink)
+{
+	if (!d->eof || d->shut)
+		return;
+	if (kernel_drained(c, d, sink)) {
+		shutdown(sink, SHUT_WR);
+		d->shut = true;
+	} else {
+		proxy_poll_add(c->p, c);
+	}
+}
+
+/* sockmap: the source of kernel direction d woke up (or is polled): its FIN? */
+static void kernel_check(struct conn *c, struct dir *d, int src)
+{
+	int unread = 0;
+	char byte;
+
+	if (d->ks != KS_KERNEL || d->eof)
+		return;
+	/* EOF once the FIN is readable and the parser has taken every byte before it. */
+	if (recv(src, &byte, 1, MSG_PEEK | MSG_DONTWAIT) != 0)
+		return;
+	if (tcp_bytes_unread(src, &unread) || unread) {
+		proxy_poll_add(c->p, c);
+		return;
+	}
+	d->eof = true;
+	kernel_finish_dir(c, d, d == &c->up ? c->remote.h.fd : c->local.h.fd);
+}
+
+bool conn_poll(struct conn *c)
+{
+	struct proxy *p = c->p;
+	bool again = false, demoting = false;
+
+	if (c->stage != ST_STREAM || c->tier != TIER_SOCKMAP)
+		return false;
+	for (struct dir *d = &c->up; d; d = d == &c->up ? &c->down : NULL) {
+		int src = d == &c->up ? c->local.h.fd : c->remote.h.fd;
+		int sink = d == &c->up ? c->remote.h.fd : c->local.h.fd;
+
+		if (d->ks == KS_DEMOTING) {
+			demoting = true;
+			if (!kernel_drained(c, d, sink))
+				again = true;
+		} else if (d->ks == KS_KERNEL && !d->eof) {
+			kernel_check(c, d, src);
+			again |= !d->eof && c->polling;
+		} else if (d->ks == KS_KERNEL && !d->shut) {
+			kernel_finish_dir(c, d, sink);
+			again |= !d->shut;
+		}
+	}
+	if (demoting && !again) {
+		/*
+		 * Both kernel queues are empty: detach the pair (the sockets
+		 * become plain TCP sockets again) and relay it with splice.
+		 */
+		bpf_relay_detach(p->bpf, c->up.cookie, c->down.cookie);
+		cookie_del(p, &c->up);
+		cookie_del(p, &c->down);
+		c->up.ks = c->down.ks = KS_USER;
+		c->tier = TIER_USER;
+		c->left_kernel = true;
+		c->up.user_written = c->down.user_written = 0;
+		log_debug("conn %llu: out of the sockmap tier for good", (unsigned long long)c->id);
+		maybe_handoff(c);
+	}
+	if (c->up.shut && c->down.shut) {
+		conn_destroy(c, "closed");
+		return false;
+	}
+	update_events(c);
+	if (!again)
+		c->polling = false;
+	return again;
+}
+
+/* STREAM with the sockmap tier: kernel directions, and demoted ones in userspace. */
+static int sockmap_event(struct conn *c, bool is_local, uint32_t events)
+{
+	int lfd = c->local.h.fd, rfd = c->remote.h.fd, err = 0, r = 0;
+	struct dir *rd = is_local ? &c->up : &c->down;   /* read from this socket */
+	struct dir *wd = is_local ? &c->down : &c->up;   /* written to this socket */
+	int fd = is_local ? lfd : rfd;
+
+	if (events & EPOLLERR) {
+		getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &(socklen_t){ sizeof(err) });
+		if (err)
+			return -err;
+	}
+	if (rd->ks == KS_USER)
+		r = pump(c, rd, fd, is_local ? rfd : lfd, events & (EPOLLIN | EPOLLHUP | EPOLLERR));
+	else
+		kernel_check(c, rd, fd);
+	if (!r && wd->ks == KS_USER && (events & EPOLLOUT))
+		r = pump(c, wd, is_local ? rfd : lfd, fd, false);
+	return r;
 }
 
 static void on_sock_event(struct handler *h, uint32_t events)
@@ -726,11 +1013,14 @@ static void on_sock_event(struct handler *h, uint32_t events)
 		bool writable = events & (EPOLLOUT | EPOLLHUP | EPOLLERR);
 		int lfd = c->local.h.fd, rfd = c->remote.h.fd;
 
-		if (is_local)
+		if (c->tier == TIER_SOCKMAP) {
+			r = sockmap_event(c, is_local, events);
+		} else if (is_local) {
 			r = pump(c, &c->up, lfd, rfd, readable);
-		else
+		} else {
 			r = pump(c, &c->down, rfd, lfd, readable);
-		if (!r && writable) {
+		}
+		if (!r && writable && c->tier != TIER_SOCKMAP) {
 			if (is_local)
 				r = pump(c, &c->down, rfd, lfd, false);
 			else
@@ -744,6 +1034,7 @@ static void on_sock_event(struct handler *h, uint32_t events)
 			conn_destroy(c, "closed");
 			return;
 		}
+		maybe_handoff(c);
 		break;
 	}
 	default:

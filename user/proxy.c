@@ -10,9 +10,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "bpf_relay.h"
 #include "conn.h"
 #include "dns.h"
 #include "log.h"
@@ -49,12 +53,97 @@ static void pool_free(struct proxy *p)
 {
 	while (p->pool)
 		free(proxy_buf_get(p));
+	while (p->npipes) {
+		p->npipes--;
+		close(p->pipes[p->npipes][0]);
+		close(p->pipes[p->npipes][1]);
+	}
+	free(p->pipes);
+}
+
+int proxy_pipe_get(struct proxy *p, int fds[2])
+{
+	if (p->npipes) {
+		p->npipes--;
+		fds[0] = p->pipes[p->npipes][0];
+		fds[1] = p->pipes[p->npipes][1];
+		return 0;
+	}
+	if (pipe2(fds, O_NONBLOCK | O_CLOEXEC))
+		return -errno;
+	/* A larger pipe moves more per splice call; the default 64 KiB is kept if refused. */
+	fcntl(fds[1], F_SETPIPE_SZ, PROXY_PIPE_SIZE);
+	return 0;
+}
+
+void proxy_pipe_put(struct proxy *p, int fds[2], bool empty)
+{
+	if (!p->pipes)
+		p->pipes = calloc(PROXY_PIPE_POOL_MAX, sizeof(*p->pipes));
+	if (empty && p->pipes && p->npipes < PROXY_PIPE_POOL_MAX) {
+		p->pipes[p->npipes][0] = fds[0];
+		p->pipes[p->npipes][1] = fds[1];
+		p->npipes++;
+	} else {
+		close(fds[0]);
+		close(fds[1]);
+	}
+	fds[0] = fds[1] = -1;
+}
+
+/* sockmap bookkeeping (FIN after drain, flow-control hand-over) every 2 ms while needed. */
+#define POLL_NS 2000000
+
+static void poll_arm(struct proxy *p, bool on)
+{
+	struct itimerspec its = { 0 };
+
+	if (on)
+		its.it_value.tv_nsec = its.it_interval.tv_nsec = POLL_NS;
+	timerfd_settime(p->poll.fd, 0, &its, NULL);
+}
+
+void proxy_poll_add(struct proxy *p, struct conn *c)
+{
+	if (c->polling)
+		return;
+	if (!p->polls)
+		poll_arm(p, true);
+	c->polling = true;
+	c->poll_next = p->polls;
+	p->polls = c;
+}
+
+static void on_poll(struct handler *h, uint32_t events)
+{
+	struct proxy *p = (struct proxy *)((char *)h - offsetof(struct proxy, poll));
+	struct conn **pp = &p->polls;
+	uint64_t n;
+
+	(void)events;
+	if (read(h->fd, &n, sizeof(n)) != sizeof(n))
+		return;
+	while (*pp) {
+		struct conn *c = *pp;
+
+		/* conn_poll may destroy c, which unlinks it from this list itself. */
+		if (conn_poll(c)) {
+			pp = &c->poll_next;
+		} else if (*pp == c) {
+			*pp = c->poll_next;
+			c->polling = false;
+		}
+	}
+	if (!p->polls)
+		poll_arm(p, false);
 }
 
 static enum conn_role listener_role(const struct proxy *p)
 {
 	if (p->cfg->prog == PROG_SERVER)
 		return ROLE_SERVER;
+	if (p->cfg->relay)
+		return ROLE_RELAY;
 	return p->cfg->local_mode == LOCAL_TUNNEL ? ROLE_TUNNEL : ROLE_SOCKS;
 }
 
@@ -239,11 +328,82 @@ static int drop_privileges(const char *user)
 	return 0;
 }
 
+static const char *const tier_names[] = {
+	[TIER_AUTO] = "auto", [TIER_USER] = "userspace read/write",
+	[TIER_SPLICE] = "splice (kernel pipe copy)",
+	[TIER_SOCKMAP] = "sockmap (kernel redirect; a pair whose kernel queue passes 4 MiB "
+			 "moves to splice)",
+};
+
+/*
+ * Picks the STREAM tier of pass-through pairs (method none, --relay) and
+ * says once which tier serves which leg, and why.
+ */
+static int choose_tier(struct proxy *p, const char **why)
+{
+	const struct ss_config *cfg = p->cfg;
+	bool pass = cfg->relay || p->method->id == SS_M_NONE;
+	bool want_bpf = cfg->tier == TIER_SOCKMAP || cfg->bpf == BPF_ON ||
+			(cfg->bpf == BPF_AUTO && cfg->tier == TIER_AUTO && pass);
+	const char *bpf_why = "--bpf off";
+	int r;
+
+	if (want_bpf && (r = bpf_relay_open(&p->bpf, &bpf_why))) {
+		if (cfg->bpf == BPF_ON || cfg->tier == TIER_SOCKMAP) {
+			*why = bpf_why;
+			return r;
+		}
+		log_info("sockmap tier unavailable: %s; falling back to splice", bpf_why);
+	}
+	if (cfg->tier != TIER_AUTO)
+		p->pass_tier = cfg->tier;
+	else
+		p->pass_tier = p->bpf ? TIER_SOCKMAP : TIER_SPLICE;
+	if (pass)
+		log_info("STREAM tiers: %s -> %s legs carry the same bytes: %s%s",
+			 cfg->prog == PROG_SERVER ? "client" : "application",
+			 cfg->prog == PROG_SERVER ? "target" : (cfg->relay ? "upstream" : "server"),
+			 tier_names[p->pass_tier],
+			 cfg->tier != TIER_AUTO ? " (forced by --tier)" :
+			 p->bpf ? "" : cfg->bpf == BPF_OFF ? " (--bpf off)" : " (BPF unavailable)");
+	else
+		log_info("STREAM tiers: userspace for both legs (method %s encrypts one leg: "
+			 "the bytes differ, so the kernel cannot move them)%s",
+			 p->method->name, p->bpf ? "; BPF loaded but unused" : "");
+	return 0;
+}
+
+static void over_limit(void *ctx, uint64_t cookie)
+{
+	conn_over_limit(ctx, cookie);
+}
+
+static void on_bpf_events(struct handler *h, uint32_t events)
+{
+	struct proxy *p = (struct proxy *)((char *)h - offsetof(struct proxy, bpf_events));
+
+	(void)events;
+	bpf_relay_events(p->bpf, over_limit, p);
+}
+
 static int setup(struct proxy *p, const char **why)
 {
 	const struct ss_config *cfg = p->cfg;
 	int r;
 
+	if ((r = choose_tier(p, why)))
+		return r;
+	if (p->bpf) {
+		p->bpf_events.fd = bpf_relay_events_fd(p->bpf);
+		p->bpf_events.on_event = on_bpf_events;
+		loop_watch(p->loop, &p->bpf_events, EPOLLIN);
+	}
+	p->poll.fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	p->poll.on_event = on_poll;
+	if (p->poll.fd < 0 || loop_watch(p->loop, &p->poll, EPOLLIN)) {
+		*why = "cannot create the poll timer";
+		return -EIO;
+	}
 	if ((r = dns_new(&p->dns, p->loop, cfg->nameserver, cfg->ipv6_first, why)))
 		return r;
 	bool tcp = cfg->mode != MODE_UDP_ONLY, udp = cfg->mode != MODE_TCP_ONLY;
@@ -287,6 +447,17 @@ static int setup(struct proxy *p, const char **why)
 	return 0;
 }
 
+/* Each relayed pair needs 2 sockets (6 fds with splice pipes): use the hard limit. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 int proxy_main(enum prog_kind prog, int argc, char **argv)
 {
 	const char *name = prog == PROG_SERVER ? "ssserver" : "sslocal";
@@ -309,18 +480,14 @@ int proxy_main(enum prog_kind prog, int argc, char **argv)
 		config_free(&cfg);
 		return 2;
 	}
-	if (cfg.bpf == BPF_ON) {
-		fprintf(stderr, "%s: --bpf on: the kernel fast path is not built into this "
-			"version; use --bpf auto or off\n", name);
-		config_free(&cfg);
-		return 2;
-	}
+	raise_fd_limit();
 	if (crypto_init()) {
 		fprintf(stderr, "%s: libsodium initialisation failed\n", name);
 		config_free(&cfg);
 		return 1;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	p.poll.fd = -1;
 	p.cfg = &cfg;
 	p.method = crypto_method_find(cfg.method, &why);
 	crypto_master_key(cfg.password, p.master, p.method->key_len);
@@ -336,8 +503,7 @@ int proxy_main(enum prog_kind prog, int argc, char **argv)
 		status = 1;
 		goto out;
 	}
-	log_info("%s ready: method %s, timeout %d s%s", name, p.method->name, cfg.timeout,
-		 cfg.bpf == BPF_OFF ? "" : "; STREAM tier: userspace (kernel tiers not built yet)");
+	log_info("%s ready: method %s, timeout %d s", name, p.method->name, cfg.timeout);
 	if (loop_run(p.loop))
 		status = 1;
 
@@ -349,6 +515,13 @@ out:
 	while (p.lru_head)
 		conn_destroy(p.lru_head, NULL);
 	conn_reap(&p);
+	if (p.poll.fd >= 0) {
+		loop_forget(p.loop, &p.poll);
+		close(p.poll.fd);
+	}
+	if (p.bpf)
+		loop_forget(p.loop, &p.bpf_events);
+	bpf_relay_close(p.bpf);
 	dns_free(p.dns);
 	loop_free(p.loop);
 	pool_free(&p);
