@@ -61,6 +61,7 @@ struct proxy {
 	struct handler poll;   /* timerfd armed while sockmap connections need polling */
 	struct conn *polls;
 	struct handler bpf_events; /* sockets over their flow-control limit */
+	uint64_t to_sockmap, to_splice, left_sockmap; /* pairs handed to each tier */
 	struct dir *cookies[4096]; /* sockmap directions by source cookie */
 
 	/* sslocal: the ssserver to use, and the fixed target of tunnel mode. */

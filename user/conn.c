@@ -861,6 +861,7 @@ static void maybe_handoff(struct conn *c)
 		c->down.base = wl;
 		c->up.user_written = c->down.user_written = 0;
 		c->up.owner = c->down.owner = c;
+		p->to_sockmap++;
 		cookie_add(p, &c->up);
 		cookie_add(p, &c->down);
 		c->tier = TIER_SOCKMAP;
@@ -875,6 +876,7 @@ static void maybe_handoff(struct conn *c)
 		return;
 	}
 	c->tier = TIER_SPLICE;
+	p->to_splice++;
 }
 
 /* sockmap: the FIN of a kernel direction is passed on once the sink drained. */
@@ -943,6 +945,7 @@ bool conn_poll(struct conn *c)
 		c->up.ks = c->down.ks = KS_USER;
 		c->tier = TIER_USER;
 		c->left_kernel = true;
+		p->left_sockmap++;
 		c->up.user_written = c->down.user_written = 0;
 		log_debug("conn %llu: out of the sockmap tier for good", (unsigned long long)c->id);
 		maybe_handoff(c);

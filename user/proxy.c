@@ -243,7 +243,16 @@ static void log_stats(const struct proxy *p)
 {
 	struct udp_stats u;
 
-	log_info("%u TCP connections live", p->nconns);
+	log_info("%u TCP connections live; pairs handed to sockmap %llu, to splice %llu, "
+		 "moved out of sockmap by flow control %llu; %u pipe pairs pooled", p->nconns,
+		 (unsigned long long)p->to_sockmap, (unsigned long long)p->to_splice,
+		 (unsigned long long)p->left_sockmap, p->npipes);
+	if (p->bpf) {
+		unsigned socks = 0, peers = 0;
+
+		bpf_relay_count(p->bpf, &socks, &peers);
+		log_info("sockmap: %u socket entries, %u peer entries", socks, peers);
+	}
 	if (!p->udp)
 		return;
 	udp_stats(p, &u);
