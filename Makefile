@@ -21,7 +21,7 @@ BINS      := $(MAINS:user/main_%.c=$(O)/%)
 SAN_BINS  := $(MAINS:user/main_%.c=$(SAN)/%)
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 
-.PHONY: all deps test run bench-crypto clean
+.PHONY: all deps test run bench bench-crypto clean
 all: $(BINS) $(O)/unit-tests $(O)/bench-crypto
 
 # Every build step first makes sure the Debian packages are present.
@@ -67,6 +67,11 @@ $(O)/bench-crypto: tools/bench-crypto.c $(O)/libss.a
 
 bench-crypto: $(O)/bench-crypto
 	$(O)/bench-crypto
+
+# make bench: throughput and CPU per GiB against haproxy and libev, one run.
+bench: all
+	$(O)/bench-crypto 0.5
+	python3 tools/bench.py
 
 # make test: release build, sanitizer build, then every test layer.
 test: all $(SAN)/unit-tests $(SAN_BINS)

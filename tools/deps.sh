@@ -11,7 +11,7 @@ pkgs=(
 	# tests: peers, clients, sanitizer runtimes, namespaces
 	shadowsocks-libev curl python3 iproute2 nftables valgrind procps
 	# benchmarks
-	iperf3
+	iperf3 haproxy
 )
 
 missing=()

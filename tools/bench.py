@@ -1,0 +1,198 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""make bench: relay throughput and CPU cost on loopback, all measured in one run.
+
+Pass-through (bytes identical on both legs):
+  direct iperf3; one hop: haproxy (mode tcp, splice) and sslocal --relay with
+  each STREAM tier forced (userspace, splice, sockmap); two hops: sslocal -L ->
+  ssserver with method none, each tier forced.
+Encrypted (AEAD) chains:
+  ssbpf sslocal -L -> ssserver against shadowsocks-libev ss-tunnel -> ss-server.
+Each case runs iperf3 for --seconds with 1 and 8 parallel streams and reports
+Gbit/s (receiver) and CPU seconds per GiB for the whole machine (/proc/stat:
+both relay processes, iperf3 and kernel workers), then ratios. Writes the
+tables to bench/results.md as well.
+Usage: tools/bench.py [--seconds N] [--methods m1,m2] [--skip-aead]
+"""
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+BUILD = os.path.join(ROOT, "build")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def wait_port(port, timeout=10):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit("bench: nothing listens on %d" % port)
+
+
+def cpu_busy_seconds():
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return (sum(v) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def iperf(port, seconds, streams):
+    args = ["iperf3", "-c", "127.0.0.1", "-p", str(port), "-t", str(seconds), "-P", str(streams), "-J"]
+    c0 = cpu_busy_seconds()
+    r = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=seconds + 60)
+    cpu = cpu_busy_seconds() - c0
+    if r.returncode:
+        return None, None
+    end = json.loads(r.stdout)["end"]["sum_received"]
+    gib = end["bytes"] / float(1 << 30)
+    return end["bits_per_second"] / 1e9, (cpu / gib if gib else None)
+
+
+def spawn(args):
+    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def chain_ssbpf(target, method, tier=None):
+    sp, tp = free_port(), free_port()
+    common = ["-s", "127.0.0.1", "-p", str(sp), "-k", "bench", "-m", method]
+    extra = ["--tier", tier] if tier else []
+    procs = [spawn([os.path.join(BUILD, "ssserver")] + common + extra)]
+    wait_port(sp)
+    procs.append(spawn([os.path.join(BUILD, "sslocal")] + common + extra +
+                       ["-b", "127.0.0.1", "-l", str(tp), "-L", "127.0.0.1:%d" % target]))
+    wait_port(tp)
+    return procs, tp
+
+
+def relay_ssbpf(target, tier):
+    """One hop, like haproxy: sslocal --relay (a transit node) with a forced tier."""
+    port = free_port()
+    procs = [spawn([os.path.join(BUILD, "sslocal"), "--relay", "-b", "127.0.0.1", "-l", str(port),
+                    "-L", "127.0.0.1:%d" % target, "--tier", tier])]
+    wait_port(port)
+    return procs, port
+
+
+def chain_libev(target, method):
+    sp, tp = free_port(), free_port()
+    common = ["-s", "127.0.0.1", "-p", str(sp), "-k", "bench", "-m", method]
+    procs = [spawn([shutil.which("ss-server")] + common)]
+    wait_port(sp)
+    procs.append(spawn([shutil.which("ss-tunnel")] + common +
+                       ["-b", "127.0.0.1", "-l", str(tp), "-L", "127.0.0.1:%d" % target]))
+    wait_port(tp)
+    return procs, tp
+
+
+def chain_haproxy(target):
+    port = free_port()
+    cfg = tempfile.NamedTemporaryFile("w", suffix=".cfg", delete=False)
+    cfg.write("global\n  maxconn 1000\n  nbthread 1\ndefaults\n  mode tcp\n  timeout connect 5s\n"
+              "  timeout client 60s\n  timeout server 60s\n  option splice-auto\n"
+              "frontend f\n  bind 127.0.0.1:%d\n  default_backend b\nbackend b\n"
+              "  server s 127.0.0.1:%d\n" % (port, target))
+    cfg.close()
+    procs = [spawn(["haproxy", "-f", cfg.name, "-db"])]
+    wait_port(port)
+    return procs, port
+
+
+def measure(start, seconds):
+    res = {}
+    for streams in (1, 8):
+        procs, port = start() if start else ([], None)
+        try:
+            res[streams] = iperf(port, seconds, streams)
+        finally:
+            for p in procs:
+                p.terminate()
+                p.wait()
+    return res
+
+
+def fmt(v, spec):
+    return spec % v if v else "-"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=int, default=5)
+    ap.add_argument("--methods", default="chacha20-ietf-poly1305,aes-256-gcm,aes-128-gcm")
+    ap.add_argument("--skip-aead", action="store_true")
+    a = ap.parse_args()
+    ip = free_port()
+    server = spawn(["iperf3", "-s", "-p", str(ip)])
+    wait_port(ip)
+    lines = []
+
+    def out(s=""):
+        print(s, flush=True)
+        lines.append(s)
+
+    try:
+        rows = [("direct", measure(lambda: ([], ip), a.seconds)),
+                ("haproxy splice", measure(lambda: chain_haproxy(ip), a.seconds))]
+        for tier in ("user", "splice", "sockmap"):
+            rows.append(("ssbpf --relay, %s" % tier, measure(lambda: relay_ssbpf(ip, tier), a.seconds)))
+        for tier in ("user", "splice", "sockmap"):
+            rows.append(("ssbpf none chain (2 hops), %s" % tier,
+                         measure(lambda: chain_ssbpf(ip, "none", tier), a.seconds)))
+        hp = rows[1][1]
+        out("## Pass-through relay, iperf3 over loopback, %d s each" % a.seconds)
+        out()
+        out("One hop: haproxy and `sslocal --relay` (transit node). Two hops: sslocal -> ssserver with method none.")
+        out()
+        out("| chain | 1 stream Gbit/s | CPU s/GiB | 8 streams Gbit/s | CPU s/GiB | vs haproxy (1 stream: speed, CPU) | 8 streams vs direct |")
+        out("| --- | --- | --- | --- | --- | --- | --- |")
+        for name, r in rows:
+            g1, c1 = r[1]
+            g8, c8 = r[8]
+            vs = ""
+            if name.startswith("ssbpf") and g1 and hp[1][0]:
+                vs = "%.2fx, %.2fx" % (g1 / hp[1][0], c1 / hp[1][1])
+            vd = "%.0f%%" % (100 * g8 / rows[0][1][8][0]) if g8 and rows[0][1][8][0] else ""
+            out("| %s | %s | %s | %s | %s | %s | %s |" % (name, fmt(g1, "%.2f"), fmt(c1, "%.2f"),
+                                                         fmt(g8, "%.2f"), fmt(c8, "%.2f"), vs, vd))
+        if not a.skip_aead:
+            out()
+            out("## AEAD chain: ssbpf sslocal -> ssserver against libev ss-tunnel -> ss-server")
+            out()
+            out("| method | ssbpf 1 stream | CPU s/GiB | libev 1 stream | CPU s/GiB | ratio | ssbpf 8 streams | libev 8 streams | ratio |")
+            out("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+            for m in a.methods.split(","):
+                ours = measure(lambda: chain_ssbpf(ip, m), a.seconds)
+                theirs = measure(lambda: chain_libev(ip, m), a.seconds)
+                r1 = "%.2fx" % (ours[1][0] / theirs[1][0]) if ours[1][0] and theirs[1][0] else "-"
+                r8 = "%.2fx" % (ours[8][0] / theirs[8][0]) if ours[8][0] and theirs[8][0] else "-"
+                out("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                    m, fmt(ours[1][0], "%.2f"), fmt(ours[1][1], "%.2f"), fmt(theirs[1][0], "%.2f"),
+                    fmt(theirs[1][1], "%.2f"), r1, fmt(ours[8][0], "%.2f"), fmt(theirs[8][0], "%.2f"), r8))
+    finally:
+        server.terminate()
+        server.wait()
+    os.makedirs(os.path.join(ROOT, "bench"), exist_ok=True)
+    with open(os.path.join(ROOT, "bench", "results.md"), "w") as f:
+        f.write("# ssbpf benchmark results\n\nProduced by `make bench` (tools/bench.py) on %s, kernel %s, %d CPUs.\n\n"
+                % (time.strftime("%Y-%m-%d"), os.uname().release, os.cpu_count()))
+        f.write("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
