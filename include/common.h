@@ -15,6 +15,7 @@ enum ss_result {
 	SS_ERR_TRUNC = -4,  /* stream ended in the middle of a unit */
 	SS_ERR_SPACE = -5,  /* output buffer too small */
 	SS_ERR_ATYP = -6,   /* unknown address type */
+	SS_ERR_REPLAY = -7, /* salt seen before */
 };
 
 const char *ss_result_str(int r);

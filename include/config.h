@@ -38,6 +38,12 @@ struct ss_config {
 	char *config_path;
 	int udp_max_associations;
 	bool relay;            /* sslocal --relay: forward ciphertext unchanged to -L */
+	bool allow_private;    /* ssserver: lift the default target policy */
+	char *acl;             /* ssserver: "allow CIDR" / "deny CIDR" file */
+	int handshake_timeout; /* seconds from accept to a complete request */
+	int max_connections;   /* 0: only the fd limit */
+	int replay_capacity;   /* salts remembered by the replay filter */
+	double replay_fp;      /* its false-positive rate */
 	enum conn_tier tier;   /* --tier: force a tier (tests, benchmarks) */
 };
 

@@ -69,7 +69,9 @@ struct conn {
 	enum conn_role role;
 	uint64_t id;
 	uint64_t last_active;
-	struct conn *prev, *next; /* proxy LRU, or the dead list */
+	uint64_t accepted_at;
+	bool in_hs;               /* on the proxy's handshake list, not the LRU */
+	struct conn *prev, *next; /* proxy LRU or handshake list, or the dead list */
 
 	struct dir up, down;
 	struct ss_enc enc; /* sslocal: up; ssserver: down */
@@ -99,8 +101,11 @@ void conn_accept(struct proxy *p, int fd, enum conn_role role);
 /* Closes both sockets now; the memory is freed by conn_reap at batch end. */
 void conn_destroy(struct conn *c, const char *why);
 void conn_reap(struct proxy *p);
-/* Closes connections idle for longer than the timeout (oldest first). */
-void conn_sweep(struct proxy *p, uint64_t now, uint64_t timeout_ms);
+/*
+ * Closes connections idle for longer than timeout_ms and those that have
+ * not completed their handshake hs_ms after accept (oldest first).
+ */
+void conn_sweep(struct proxy *p, uint64_t now, uint64_t timeout_ms, uint64_t hs_ms);
 const char *conn_stage_name(enum conn_stage s);
 /* Sockmap bookkeeping that cannot wait for an event: returns true while more is needed. */
 bool conn_poll(struct conn *c);

@@ -9,6 +9,8 @@
 #include "config.h"
 #include "crypto.h"
 #include "loop.h"
+#include "policy.h"
+#include "replay.h"
 
 struct conn;
 struct dns;
@@ -42,6 +44,11 @@ struct proxy {
 
 	/* Live connections ordered by last activity, oldest first (idle sweep). */
 	struct conn *lru_head, *lru_tail;
+	/* Connections still in their handshake, oldest accept first (deadline sweep). */
+	struct conn *hs_head, *hs_tail;
+	struct replay replay;  /* salts seen, shared by every connection of the worker */
+	struct policy policy;  /* ssserver: which targets may be reached */
+	bool full;             /* accepting paused at max_connections */
 	struct conn *dead;     /* destroyed during this batch, freed at its end */
 	unsigned nconns;
 	uint64_t next_id;

@@ -23,6 +23,8 @@ struct udp_stats {
 	uint64_t unresolved;     /* target name did not resolve, or a query was pending */
 	uint64_t send_failed;
 	uint64_t evicted;        /* associations dropped to respect the cap */
+	uint64_t replayed;       /* ssserver: salt seen before */
+	uint64_t refused;        /* ssserver: target refused by the policy */
 };
 
 /* Opens the UDP listener for p's role on host:port; 0 or -errno (*why set). */

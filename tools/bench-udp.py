@@ -70,7 +70,7 @@ def chain(kind, method, echo_port):
     sp, tp = free_port(), free_port(socket.SOCK_DGRAM)
     common = ["-s", "127.0.0.1", "-p", str(sp), "-k", "bench", "-m", method, "-U"]
     if kind == "ssbpf":
-        srv = [os.path.join(BUILD, "ssserver")] + common
+        srv = [os.path.join(BUILD, "ssserver"), "--allow-private"] + common
         loc = [os.path.join(BUILD, "sslocal")] + common
     else:
         srv = [shutil.which("ss-server")] + common

@@ -73,7 +73,7 @@ def chain_ssbpf(target, method, tier=None):
     sp, tp = free_port(), free_port()
     common = ["-s", "127.0.0.1", "-p", str(sp), "-k", "bench", "-m", method]
     extra = ["--tier", tier] if tier else []
-    procs = [spawn([os.path.join(BUILD, "ssserver")] + common + extra)]
+    procs = [spawn([os.path.join(BUILD, "ssserver"), "--allow-private"] + common + extra)]
     wait_port(sp)
     procs.append(spawn([os.path.join(BUILD, "sslocal")] + common + extra +
                        ["-b", "127.0.0.1", "-l", str(tp), "-L", "127.0.0.1:%d" % target]))

@@ -31,7 +31,8 @@ cleanup() {
 }
 trap cleanup INT TERM EXIT
 
-build/ssserver -s 127.0.0.1 -p "$server_port" -k "$password" -m "$method" \
+# --allow-private: the demo target is on loopback, which ssserver refuses by default.
+build/ssserver -s 127.0.0.1 -p "$server_port" -k "$password" -m "$method" --allow-private \
 	>"$logdir/ssserver.log" 2>&1 &
 pids+=($!)
 build/sslocal -s 127.0.0.1 -p "$server_port" -b 127.0.0.1 -l "$local_port" \

@@ -109,7 +109,8 @@ static void clear_servers(struct ss_config *c)
 	c->nservers = 0;
 }
 
-enum key_kind { K_STR, K_PORT, K_POSINT, K_BOOL, K_SERVER, K_MODE, K_BPF, K_PROTOCOL, K_WORKERS };
+enum key_kind { K_STR, K_PORT, K_POSINT, K_BOOL, K_SERVER, K_MODE, K_BPF, K_PROTOCOL, K_WORKERS,
+		K_FRACTION };
 
 struct key_desc {
 	const char *name;
@@ -120,6 +121,7 @@ struct key_desc {
 
 #define BOTH (1u << PROG_SERVER | 1u << PROG_LOCAL)
 #define LOCAL (1u << PROG_LOCAL)
+#define SERVER (1u << PROG_SERVER)
 #define O(f) offsetof(struct ss_config, f)
 
 static const struct key_desc keys[] = {
@@ -145,6 +147,12 @@ static const struct key_desc keys[] = {
 	{ "socks5_password", K_STR, O(socks_pass), LOCAL },
 	{ "udp_max_associations", K_POSINT, O(udp_max_associations), BOTH },
 	{ "relay", K_BOOL, O(relay), LOCAL },
+	{ "allow_private", K_BOOL, O(allow_private), SERVER },
+	{ "acl", K_STR, O(acl), SERVER },
+	{ "handshake_timeout", K_POSINT, O(handshake_timeout), BOTH },
+	{ "max_connections", K_POSINT, O(max_connections), BOTH },
+	{ "replay_capacity", K_POSINT, O(replay_capacity), BOTH },
+	{ "replay_fp", K_FRACTION, O(replay_fp), BOTH },
 };
 
 /* Keys of the shadowsocks family that this build does not implement yet. */
@@ -167,7 +175,7 @@ static int apply_key(struct ss_config *c, const struct json *v, char *err, size_
 
 	/* Numbers written as strings ("8388") are accepted, as in libev. */
 	const char *sval = v->type == JSON_STRING ? v->string : NULL;
-	if (v->type == JSON_NUMBER) {
+	if (v->type == JSON_NUMBER && k->kind != K_FRACTION) {
 		if (v->number != (double)(long)v->number)
 			return errf(err, err_len, "key \"%s\" must be an integer", v->key);
 		snprintf(num, sizeof(num), "%ld", (long)v->number);
@@ -192,6 +200,11 @@ static int apply_key(struct ss_config *c, const struct json *v, char *err, size_
 	case K_WORKERS:
 		if (!sval || parse_int(sval, 1, 1024, ip))
 			return errf(err, err_len, "key \"%s\" must be an integer 1-1024", v->key);
+		return 0;
+	case K_FRACTION:
+		if (v->type != JSON_NUMBER || !(v->number > 0 && v->number < 1))
+			return errf(err, err_len, "key \"%s\" must be a number between 0 and 1", v->key);
+		*(double *)((char *)c + k->off) = v->number;
 		return 0;
 	case K_BOOL:
 		if (v->type != JSON_BOOL)
@@ -415,20 +428,24 @@ const char *config_usage(enum prog_kind prog)
 		       "       [-t timeout] [-d nameserver] [-a user] [-u|-U] [-6] [-v]\n"
 		       "       [--fast-open] [--reuse-port] [--no-delay] [--bpf auto|on|off]\n"
 		       "       [--workers N] [--server-url ss://...] [--udp-max-associations N]\n"
-		       "       [--tier user|splice|sockmap]\n";
+		       "       [--tier user|splice|sockmap] [--allow-private] [--acl FILE]\n"
+		       "       [--handshake-timeout S] [--max-connections N]\n"
+		       "       [--replay-capacity N] [--replay-fp P]\n";
 	return "usage: sslocal [-c config.json] -s host -p port -k password -m method\n"
 	       "       [-b local_address] [-l local_port] [-t timeout] [-L host:port]\n"
 	       "       [--mode socks|tunnel|redir] [-d nameserver] [-a user] [-u|-U] [-6] [-v]\n"
 	       "       [--fast-open] [--reuse-port] [--no-delay] [--bpf auto|on|off]\n"
 	       "       [--workers N] [--server-url ss://...]\n"
 	       "       [--socks5-username U --socks5-password P] [--udp-max-associations N]\n"
-	       "       [--relay -L upstream:port] [--tier user|splice|sockmap]\n";
+	       "       [--relay -L upstream:port] [--tier user|splice|sockmap]\n"
+	       "       [--handshake-timeout S] [--max-connections N]\n";
 }
 
 enum {
 	OPT_FAST_OPEN = 256, OPT_REUSE_PORT, OPT_NO_DELAY, OPT_BPF, OPT_WORKERS,
 	OPT_SERVER_URL, OPT_MODE, OPT_SOCKS_USER, OPT_SOCKS_PASS, OPT_PLUGIN,
-	OPT_PLUGIN_OPTS, OPT_MANAGER, OPT_UDP_MAX, OPT_RELAY, OPT_TIER,
+	OPT_PLUGIN_OPTS, OPT_MANAGER, OPT_UDP_MAX, OPT_RELAY, OPT_TIER, OPT_ALLOW_PRIVATE,
+	OPT_ACL, OPT_HS_TIMEOUT, OPT_MAX_CONNS, OPT_REPLAY_CAP, OPT_REPLAY_FP,
 };
 
 static const struct option long_opts[] = {
@@ -446,6 +463,12 @@ static const struct option long_opts[] = {
 	{ "manager-address", required_argument, NULL, OPT_MANAGER },
 	{ "udp-max-associations", required_argument, NULL, OPT_UDP_MAX },
 	{ "relay", no_argument, NULL, OPT_RELAY },
+	{ "allow-private", no_argument, NULL, OPT_ALLOW_PRIVATE },
+	{ "acl", required_argument, NULL, OPT_ACL },
+	{ "handshake-timeout", required_argument, NULL, OPT_HS_TIMEOUT },
+	{ "max-connections", required_argument, NULL, OPT_MAX_CONNS },
+	{ "replay-capacity", required_argument, NULL, OPT_REPLAY_CAP },
+	{ "replay-fp", required_argument, NULL, OPT_REPLAY_FP },
 	{ "tier", required_argument, NULL, OPT_TIER },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
@@ -519,6 +542,9 @@ int config_load(struct ss_config *c, enum prog_kind prog, int argc, char **argv,
 	c->workers = 1;
 	c->mode = MODE_TCP_ONLY;
 	c->udp_max_associations = 4096;
+	c->handshake_timeout = 30;
+	c->replay_capacity = 1000000;
+	c->replay_fp = 1e-6;
 
 	/* First pass: only the config file, so that flags override it. */
 	opterr = 0;
@@ -595,6 +621,38 @@ int config_load(struct ss_config *c, enum prog_kind prog, int argc, char **argv,
 				return errf(err, err_len, "--relay is an sslocal option");
 			c->relay = true;
 			break;
+		case OPT_ALLOW_PRIVATE:
+		case OPT_ACL:
+			if (prog != PROG_SERVER)
+				return errf(err, err_len, "--allow-private and --acl are ssserver options");
+			if (opt == OPT_ALLOW_PRIVATE)
+				c->allow_private = true;
+			else
+				r = set_str(&c->acl, optarg);
+			break;
+		case OPT_HS_TIMEOUT:
+			if (parse_int(optarg, 1, 86400, &c->handshake_timeout))
+				return errf(err, err_len, "--handshake-timeout: \"%s\" is not 1-86400 seconds",
+					    optarg);
+			break;
+		case OPT_MAX_CONNS:
+			if (parse_int(optarg, 1, 1 << 24, &c->max_connections))
+				return errf(err, err_len, "--max-connections: \"%s\" is not a positive number",
+					    optarg);
+			break;
+		case OPT_REPLAY_CAP:
+			if (parse_int(optarg, 16, 1 << 28, &c->replay_capacity))
+				return errf(err, err_len, "--replay-capacity: \"%s\" is not 16-268435456",
+					    optarg);
+			break;
+		case OPT_REPLAY_FP: {
+			char *end;
+
+			c->replay_fp = strtod(optarg, &end);
+			if (*end || !(c->replay_fp > 0 && c->replay_fp < 1))
+				return errf(err, err_len, "--replay-fp: \"%s\" is not between 0 and 1", optarg);
+			break;
+		}
 		case OPT_TIER:
 			if (!strcmp(optarg, "user"))
 				c->tier = TIER_USER;
@@ -638,5 +696,6 @@ void config_free(struct ss_config *c)
 	free(c->socks_user);
 	free(c->socks_pass);
 	free(c->config_path);
+	free(c->acl);
 	memset(c, 0, sizeof(*c));
 }

@@ -52,28 +52,40 @@ static void set_stage(struct conn *c, enum conn_stage s)
 	c->stage = s;
 }
 
+/*
+ * A connection is on one of two lists: the handshake list (ordered by
+ * accept, swept at the handshake deadline, so the close of a probe does not
+ * depend on what it sends) until its request is complete, then the LRU
+ * (ordered by activity, swept at the idle timeout).
+ */
 static void lru_unlink(struct proxy *p, struct conn *c)
 {
+	struct conn **head = c->in_hs ? &p->hs_head : &p->lru_head;
+	struct conn **tail = c->in_hs ? &p->hs_tail : &p->lru_tail;
+
 	if (c->prev)
 		c->prev->next = c->next;
 	else
-		p->lru_head = c->next;
+		*head = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
 	else
-		p->lru_tail = c->prev;
+		*tail = c->prev;
 	c->prev = c->next = NULL;
 }
 
 static void lru_append(struct proxy *p, struct conn *c)
 {
-	c->prev = p->lru_tail;
+	struct conn **head = c->in_hs ? &p->hs_head : &p->lru_head;
+	struct conn **tail = c->in_hs ? &p->hs_tail : &p->lru_tail;
+
+	c->prev = *tail;
 	c->next = NULL;
-	if (p->lru_tail)
-		p->lru_tail->next = c;
+	if (*tail)
+		(*tail)->next = c;
 	else
-		p->lru_head = c;
-	p->lru_tail = c;
+		*head = c;
+	*tail = c;
 }
 
 /* O(1): activity moves the connection to the young end of the list. */
@@ -82,10 +94,21 @@ static void touch(struct conn *c)
 	struct proxy *p = c->p;
 
 	c->last_active = loop_now(p->loop);
-	if (p->lru_tail != c) {
+	if (!c->in_hs && p->lru_tail != c) {
 		lru_unlink(p, c);
 		lru_append(p, c);
 	}
+}
+
+/* The request is complete: from now on the idle timeout applies. */
+static void leave_handshake(struct conn *c)
+{
+	if (!c->in_hs)
+		return;
+	lru_unlink(c->p, c);
+	c->in_hs = false;
+	lru_append(c->p, c);
+	touch(c);
 }
 
 #define COOKIE_SLOT(k) ((unsigned)((k) * 0x9E3779B97F4A7C15ull >> 52) % 4096u)
@@ -155,7 +178,8 @@ void conn_accept(struct proxy *p, int fd, enum conn_role role)
 	if (p->cfg->no_delay)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
 	p->nconns++;
-	c->last_active = loop_now(p->loop);
+	c->last_active = c->accepted_at = loop_now(p->loop);
+	c->in_hs = true;
 	lru_append(p, c);
 	log_debug("conn %llu: accepted from %s", (unsigned long long)c->id, c->peer);
 	if (ss_dec_init(&c->dec, p->method, SS_BACKEND_AUTO, p->master)) {
@@ -261,8 +285,10 @@ static bool kernel_moved_bytes(struct conn *c)
 	return moved;
 }
 
-void conn_sweep(struct proxy *p, uint64_t now, uint64_t timeout_ms)
+void conn_sweep(struct proxy *p, uint64_t now, uint64_t timeout_ms, uint64_t hs_ms)
 {
+	while (p->hs_head && now - p->hs_head->accepted_at >= hs_ms)
+		conn_destroy(p->hs_head, p->hs_head->bad_auth ? NULL : "handshake deadline");
 	while (p->lru_head && now - p->lru_head->last_active >= timeout_ms) {
 		struct conn *c = p->lru_head;
 
@@ -455,6 +481,7 @@ static void start_udp_assoc(struct conn *c)
 		a.port = port;
 	}
 	send_socks_reply_addr(c, SOCKS5_REP_OK, &a);
+	leave_handshake(c);
 	set_stage(c, ST_UDP_ASSOC);
 	c->assoc_next = p->assocs;
 	p->assocs = c;
@@ -500,8 +527,20 @@ static void enter_stream(struct conn *c)
 static void start_connect(struct conn *c, const struct sockaddr *sa, socklen_t len)
 {
 	const struct ss_config *cfg = c->p->cfg;
-	int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	const char *rule;
+	int fd;
 
+	/* Checked on the address actually dialled, so DNS cannot smuggle one in. */
+	if (c->role == ROLE_SERVER && (rule = policy_refuses(&c->p->policy, sa))) {
+		char t[300], where[64], msg[512];
+
+		snprintf(msg, sizeof(msg), "target %s (%s) refused by policy: %s; allow it with "
+			 "--allow-private or an ACL file", addr_str(&c->target, t, sizeof(t)),
+			 sockaddr_str(sa, where, sizeof(where)), rule);
+		conn_destroy(c, msg);
+		return;
+	}
+	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		fail_connect(c, -errno, "socket");
 		return;
@@ -552,6 +591,7 @@ static void start_target(struct conn *c, const uint8_t *extra, size_t n)
 	char tbuf[300];
 	int r;
 
+	leave_handshake(c);
 	if (c->role == ROLE_SOCKS || c->role == ROLE_TUNNEL) {
 		uint8_t first[SS_ADDR_MAX + sizeof(c->hs)];
 		size_t got;
@@ -562,6 +602,8 @@ static void start_target(struct conn *c, const uint8_t *extra, size_t n)
 			return;
 		}
 		c->enc_ready = true;
+		if (p->method->key_len)
+			replay_check_add(&p->replay, c->enc.salt, p->method->key_len);
 		memcpy(first + hl, extra, n);
 		if (buf_reserve(p, &c->up.out) ||
 		    ss_enc_feed(&c->enc, first, (size_t)hl + n, c->up.out.data, &got)) {
@@ -578,6 +620,9 @@ static void start_target(struct conn *c, const uint8_t *extra, size_t n)
 			return;
 		}
 		c->enc_ready = true;
+		/* Our own salts too: a reflected response must not pass as a request. */
+		if (c->role == ROLE_SERVER && p->method->key_len)
+			replay_check_add(&p->replay, c->enc.salt, p->method->key_len);
 		host = c->target.atyp == SS_ATYP_DOMAIN ? c->target.host :
 							  addr_str(&c->target, tbuf, sizeof(tbuf));
 		port = c->target.port;
@@ -713,7 +758,14 @@ static void server_handshake(struct conn *c)
 			conn_destroy(c, NULL);
 		return;
 	}
+	bool had_salt = ss_dec_has_salt(&c->dec);
+
 	n = read_into(c, &c->up, c->local.h.fd, &derr);
+	if (n > 0 && !had_salt && ss_dec_has_salt(&c->dec) && c->p->method->key_len &&
+	    replay_check_add(&c->p->replay, c->dec.salt, c->p->method->key_len)) {
+		n = -EBADMSG;
+		derr = SS_ERR_REPLAY;
+	}
 	if (n == -EAGAIN)
 		return;
 	if (n == -EBADMSG) {
@@ -766,7 +818,15 @@ static int pump(struct conn *c, struct dir *d, int src, int sink, bool can_read)
 	if (dir_pending(d))
 		return 0;
 	if (!d->eof && can_read) {
+		bool had_salt = ss_dec_has_salt(&c->dec);
+
 		n = read_into(c, d, src, &derr);
+		if (n > 0 && c->role != ROLE_SERVER && d == &c->down && !had_salt &&
+		    ss_dec_has_salt(&c->dec) && c->p->method->key_len &&
+		    replay_check_add(&c->p->replay, c->dec.salt, c->p->method->key_len)) {
+			n = -EBADMSG;
+			derr = SS_ERR_REPLAY;
+		}
 		if (n == -EBADMSG) {
 			log_info("conn %llu: %s in stream from %s", (unsigned long long)c->id,
 				 ss_result_str(derr), d == &c->up ? "client" : "server");

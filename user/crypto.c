@@ -44,6 +44,7 @@ const char *ss_result_str(int r)
 	case SS_ERR_TRUNC: return "truncated stream";
 	case SS_ERR_SPACE: return "output buffer too small";
 	case SS_ERR_ATYP: return "unknown address type";
+	case SS_ERR_REPLAY: return "replayed salt";
 	}
 	return "unknown error";
 }

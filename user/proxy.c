@@ -23,7 +23,7 @@
 #include "proxy.h"
 #include "udp.h"
 
-#define TICK_MS 250
+#define TICK_MS 100
 #define ACCEPT_BATCH 64
 
 void *proxy_buf_get(struct proxy *p)
@@ -147,6 +147,28 @@ static enum conn_role listener_role(const struct proxy *p)
 	return p->cfg->local_mode == LOCAL_TUNNEL ? ROLE_TUNNEL : ROLE_SOCKS;
 }
 
+static void destroy_all(struct proxy *p, const char *why)
+{
+	while (p->hs_head)
+		conn_destroy(p->hs_head, why);
+	while (p->lru_head)
+		conn_destroy(p->lru_head, why);
+}
+
+/* At max_connections the listeners stop accepting (the kernel backlog waits). */
+static void set_full(struct proxy *p, bool full)
+{
+	if (full == p->full)
+		return;
+	p->full = full;
+	if (full)
+		log_warn("%u connections: the max_connections limit; accepting again below it",
+			 p->nconns);
+	for (struct listener *ls = p->listeners; ls; ls = ls->next)
+		if (!ls->paused)
+			loop_watch(p->loop, &ls->h, full ? 0 : EPOLLIN);
+}
+
 static void on_accept(struct handler *h, uint32_t events)
 {
 	struct listener *ls = (struct listener *)h;
@@ -154,6 +176,10 @@ static void on_accept(struct handler *h, uint32_t events)
 
 	(void)events;
 	for (int i = 0; i < ACCEPT_BATCH; i++) {
+		if (p->cfg->max_connections && p->nconns >= (unsigned)p->cfg->max_connections) {
+			set_full(p, true);
+			return;
+		}
 		int fd = accept4(h->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd < 0) {
@@ -258,12 +284,13 @@ static void log_stats(const struct proxy *p)
 	udp_stats(p, &u);
 	log_info("udp: relayed %llu in, %llu out; dropped: %llu bad crypto, %llu bad header, "
 		 "%llu fragmented, %llu oversize, %llu without association, %llu unresolved, "
-		 "%llu send failures; %llu associations evicted",
+		 "%llu send failures; %llu associations evicted; %llu replayed, %llu refused by policy",
 		 (unsigned long long)u.in, (unsigned long long)u.out,
 		 (unsigned long long)u.bad_crypto, (unsigned long long)u.bad_header,
 		 (unsigned long long)u.fragmented, (unsigned long long)u.oversize,
 		 (unsigned long long)u.no_assoc, (unsigned long long)u.unresolved,
-		 (unsigned long long)u.send_failed, (unsigned long long)u.evicted);
+		 (unsigned long long)u.send_failed, (unsigned long long)u.evicted,
+		 (unsigned long long)u.replayed, (unsigned long long)u.refused);
 }
 
 static void on_signal(void *arg, int signo)
@@ -297,17 +324,20 @@ static void on_tick(void *arg)
 	uint64_t now = loop_now(p->loop);
 
 	dns_tick(p->dns);
-	conn_sweep(p, now, (uint64_t)p->cfg->timeout * 1000);
+	conn_sweep(p, now, (uint64_t)p->cfg->timeout * 1000,
+		   (uint64_t)p->cfg->handshake_timeout * 1000);
+	if (p->full && p->nconns < (unsigned)p->cfg->max_connections)
+		set_full(p, false);
 	udp_sweep(p, now, (uint64_t)p->cfg->timeout * 1000);
 	for (struct listener *ls = p->listeners; ls; ls = ls->next) {
 		if (ls->paused) {
 			ls->paused = false;
-			loop_watch(p->loop, &ls->h, EPOLLIN);
+			if (!p->full)
+				loop_watch(p->loop, &ls->h, EPOLLIN);
 		}
 	}
 	if (p->draining && now >= p->drain_deadline) {
-		while (p->lru_head)
-			conn_destroy(p->lru_head, "drain deadline");
+		destroy_all(p, "drain deadline");
 	}
 }
 
@@ -317,6 +347,8 @@ static void on_batch_end(void *arg)
 
 	conn_reap(p);
 	udp_reap(p);
+	if (p->full && p->nconns < (unsigned)p->cfg->max_connections)
+		set_full(p, false);
 	if (p->draining && !p->nconns)
 		loop_stop(p->loop);
 }
@@ -402,6 +434,23 @@ static int setup(struct proxy *p, const char **why)
 
 	if ((r = choose_tier(p, why)))
 		return r;
+	if ((r = replay_init(&p->replay, (size_t)cfg->replay_capacity, cfg->replay_fp))) {
+		*why = "cannot allocate the replay filter";
+		return r;
+	}
+	log_info("replay filter: %d salts at false-positive rate %g, %zu KiB", cfg->replay_capacity,
+		 cfg->replay_fp, replay_bytes(&p->replay) / 1024);
+	if (cfg->prog == PROG_SERVER) {
+		static char perr[300];
+
+		if ((r = policy_init(&p->policy, cfg->allow_private, cfg->acl, perr, sizeof(perr)))) {
+			*why = perr;
+			return r;
+		}
+		log_info("target policy: %s%s%s", cfg->allow_private ? "private and loopback targets allowed" :
+			 "loopback, private, link-local, CGNAT, unique-local ranges and this host refused",
+			 cfg->acl ? "; ACL " : "", cfg->acl ? cfg->acl : "");
+	}
 	if (p->bpf) {
 		p->bpf_events.fd = bpf_relay_events_fd(p->bpf);
 		p->bpf_events.on_event = on_bpf_events;
@@ -521,8 +570,7 @@ out:
 		log_stats(&p);
 	close_listeners(&p);
 	udp_close_all(&p);
-	while (p.lru_head)
-		conn_destroy(p.lru_head, NULL);
+	destroy_all(&p, NULL);
 	conn_reap(&p);
 	if (p.poll.fd >= 0) {
 		loop_forget(p.loop, &p.poll);
@@ -531,6 +579,8 @@ out:
 	if (p.bpf)
 		loop_forget(p.loop, &p.bpf_events);
 	bpf_relay_close(p.bpf);
+	replay_free(&p.replay);
+	policy_free(&p.policy);
 	dns_free(p.dns);
 	loop_free(p.loop);
 	pool_free(&p);

@@ -241,7 +241,16 @@ static void nat_sendto(struct nat *n, const struct sockaddr_storage *to, const u
 {
 	struct sockaddr_in6 s6;
 	socklen_t sl = to_v6(to, &s6);
+	const char *rule;
 
+	if (n->r->role == UDP_SERVER &&
+	    (rule = policy_refuses(&n->r->p->policy, (const struct sockaddr *)to))) {
+		char ts[64];
+
+		n->r->st.refused++;
+		log_debug("udp: target %s refused by policy: %s", sa_str(to, ts, sizeof(ts)), rule);
+		return;
+	}
 	if (sendto(n->h.fd, data, len, 0, (struct sockaddr *)&s6, sl) < 0) {
 		n->r->st.send_failed++;
 		log_debug("udp: sendto: %s", strerror(errno));
@@ -326,6 +335,12 @@ static void from_client(struct udp_relay *r, uint8_t *buf, size_t len,
 			r->st.bad_crypto++;
 			log_debug("udp: dropped a datagram from %s: %s", sa_str(src, cs, sizeof(cs)),
 				  ss_result_str(rc));
+			return;
+		}
+		if (p->method->key_len && replay_check_add(&p->replay, buf, p->method->key_len)) {
+			r->st.replayed++;
+			log_debug("udp: dropped a datagram from %s: replayed salt",
+				  sa_str(src, cs, sizeof(cs)));
 			return;
 		}
 		if (addr_parse(out, olen, &a, &used) != SS_OK) {

@@ -106,7 +106,7 @@ def test_tunnel_mode():
 def test_ipv6_listeners_and_target():
     echo6 = Server(echo_handler, family=socket.AF_INET6)
     sp, lp = free_port(family=socket.AF_INET6), free_port(family=socket.AF_INET6)
-    start([os.path.join(BUILD, "ssserver"), "-s", "::1", "-p", str(sp), "-k", "k", "-m",
+    start([os.path.join(BUILD, "ssserver"), "--allow-private", "-s", "::1", "-p", str(sp), "-k", "k", "-m",
            "aes-256-gcm"], wait=sp, host="::1")
     start([os.path.join(BUILD, "sslocal"), "-s", "::1", "-p", str(sp), "-b", "::1", "-l", str(lp),
            "-k", "k", "-m", "aes-256-gcm"], wait=lp, host="::1")
@@ -198,7 +198,7 @@ def test_json_config_and_server_url():
     sp, lp = free_port(), free_port()
     cfg = write_json({"server": ["127.0.0.1"], "server_port": sp, "password": "json-pw",
                       "method": "aes-128-gcm", "timeout": 30, "no_delay": True, "fast_open": True,
-                      "mode": "tcp_only", "bpf": "off"})
+                      "mode": "tcp_only", "bpf": "off", "allow_private": True})
     start([os.path.join(BUILD, "ssserver"), "-c", cfg], wait=sp)
     import base64
     userinfo = base64.urlsafe_b64encode(b"aes-128-gcm:json-pw").decode().rstrip("=")

@@ -281,7 +281,8 @@ def test_without_privileges_bpf_on_fails_and_auto_uses_splice():
     assert r.returncode != 0 and "CAP_BPF" in out, (r.returncode, out)
     echo = Server(echo_handler)
     sp, lp = free_port(), free_port()
-    srv = start(as_nobody([os.path.join(BUILD, "ssserver"), "-s", "127.0.0.1", "-p", str(sp), "-m", "none"]),
+    srv = start(as_nobody([os.path.join(BUILD, "ssserver"), "-s", "127.0.0.1", "-p", str(sp), "-m", "none",
+                           "--allow-private"]),
                 name="ssserver", wait=sp)
     loc = start(as_nobody([os.path.join(BUILD, "sslocal"), "-s", "127.0.0.1", "-p", str(sp), "-l", str(lp),
                            "-m", "none"]), name="sslocal", wait=lp)

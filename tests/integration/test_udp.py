@@ -122,7 +122,7 @@ def test_domain_target_resolved_for_udp():
 def test_dns_query_over_udp_tunnel():
     dns = DnsResponder(ttl=30)
     sp, tp = free_port(), free_port(socket.SOCK_DGRAM)
-    start([os.path.join(BUILD, "ssserver"), "-s", "127.0.0.1", "-p", str(sp), "-k", "test-pw", "-m",
+    start([os.path.join(BUILD, "ssserver"), "--allow-private", "-s", "127.0.0.1", "-p", str(sp), "-k", "test-pw", "-m",
            "chacha20-ietf-poly1305", "-U"])
     start([os.path.join(BUILD, "sslocal"), "-s", "127.0.0.1", "-p", str(sp), "-l", str(tp), "-k", "test-pw",
            "-m", "chacha20-ietf-poly1305", "-U", "-L", "127.0.0.1:%d" % dns.port])

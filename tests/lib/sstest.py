@@ -105,8 +105,9 @@ def stop_all():
 
 
 def ssserver(port, method="chacha20-ietf-poly1305", password="test-pw", extra=(), binary=None, host="127.0.0.1"):
+    # Tests reach their own servers on loopback: lift the default target policy.
     return start([binary or os.path.join(BUILD, "ssserver"), "-s", host, "-p", str(port),
-                  "-k", password, "-m", method] + list(extra), wait=port, host=host)
+                  "-k", password, "-m", method, "--allow-private"] + list(extra), wait=port, host=host)
 
 
 def sslocal(port, server_port, method="chacha20-ietf-poly1305", password="test-pw", extra=(), binary=None):

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef SS_POLICY_H
+#define SS_POLICY_H
+
+#include <stdbool.h>
+#include <sys/socket.h>
+
+/*
+ * Which targets ssserver may connect to. By default loopback, private,
+ * link-local, CGNAT, unique-local, unspecified and multicast ranges and the
+ * server's own addresses are refused, so a client cannot reach what sits
+ * behind the server. --allow-private lifts the defaults; an ACL file adds
+ * "allow CIDR" exceptions and "deny CIDR" rules (first match wins, the file
+ * before the defaults).
+ */
+struct policy_rule {
+	int family;
+	unsigned char addr[16];
+	unsigned prefix;
+	bool allow;
+	const char *name; /* for the log line */
+};
+
+struct policy {
+	struct policy_rule *rules;
+	unsigned n, cap;
+	char **names; /* owned strings of ACL rules */
+	unsigned nnames;
+};
+
+/* Builds the policy; acl may be NULL. 0 or -errno with a message in err. */
+int policy_init(struct policy *p, bool allow_private, const char *acl, char *err, size_t err_len);
+void policy_free(struct policy *p);
+/* Adds one "allow CIDR" / "deny CIDR" line; used for ACL files and tests. */
+int policy_add_line(struct policy *p, const char *line, char *err, size_t err_len);
+/* NULL if sa may be reached, else the name of the rule that refuses it. */
+const char *policy_refuses(const struct policy *p, const struct sockaddr *sa);
+
+#endif

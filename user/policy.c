@@ -1,0 +1,215 @@
+// SPDX-License-Identifier: MIT
+/* Target policy of ssserver: CIDR rules, default-deny for internal ranges. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "policy.h"
+
+/* RFC 6890 special-purpose ranges a public relay must not reach by default. */
+static const struct {
+	const char *cidr, *name;
+} defaults[] = {
+	{ "127.0.0.0/8", "loopback (127.0.0.0/8)" },
+	{ "10.0.0.0/8", "private (10.0.0.0/8)" },
+	{ "172.16.0.0/12", "private (172.16.0.0/12)" },
+	{ "192.168.0.0/16", "private (192.168.0.0/16)" },
+	{ "169.254.0.0/16", "link-local (169.254.0.0/16)" },
+	{ "100.64.0.0/10", "CGNAT (100.64.0.0/10)" },
+	{ "0.0.0.0/8", "unspecified (0.0.0.0/8)" },
+	{ "224.0.0.0/4", "multicast (224.0.0.0/4)" },
+	{ "255.255.255.255/32", "broadcast" },
+	{ "::1/128", "loopback (::1)" },
+	{ "::/128", "unspecified (::)" },
+	{ "fc00::/7", "unique-local (fc00::/7)" },
+	{ "fe80::/10", "link-local (fe80::/10)" },
+	{ "ff00::/8", "multicast (ff00::/8)" },
+};
+
+static int add_rule(struct policy *p, const char *cidr, bool allow, const char *name)
+{
+	struct policy_rule r = { .allow = allow, .name = name };
+	char buf[64];
+	const char *slash = strchr(cidr, '/');
+	size_t alen = slash ? (size_t)(slash - cidr) : strlen(cidr);
+	long prefix;
+
+	if (alen >= sizeof(buf))
+		return -EINVAL;
+	memcpy(buf, cidr, alen);
+	buf[alen] = 0;
+	if (inet_pton(AF_INET, buf, r.addr) == 1)
+		r.family = AF_INET;
+	else if (inet_pton(AF_INET6, buf, r.addr) == 1)
+		r.family = AF_INET6;
+	else
+		return -EINVAL;
+	prefix = r.family == AF_INET ? 32 : 128;
+	if (slash) {
+		char *end;
+
+		prefix = strtol(slash + 1, &end, 10);
+		if (*end || slash[1] == 0 || prefix < 0 || prefix > (r.family == AF_INET ? 32 : 128))
+			return -EINVAL;
+	}
+	r.prefix = (unsigned)prefix;
+	if (p->n == p->cap) {
+		unsigned cap = p->cap ? p->cap * 2 : 32;
+		struct policy_rule *n = realloc(p->rules, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		p->rules = n;
+		p->cap = cap;
+	}
+	p->rules[p->n++] = r;
+	return 0;
+}
+
+int policy_add_line(struct policy *p, const char *line, char *err, size_t err_len)
+{
+	char verb[16], cidr[64], *name;
+	bool allow;
+	int r;
+
+	if (sscanf(line, "%15s %63s", verb, cidr) != 2 ||
+	    (strcmp(verb, "allow") && strcmp(verb, "deny"))) {
+		snprintf(err, err_len, "expected \"allow CIDR\" or \"deny CIDR\", got \"%s\"", line);
+		return -EINVAL;
+	}
+	allow = !strcmp(verb, "allow");
+	char **names = realloc(p->names, (p->nnames + 1) * sizeof(*names));
+	if (!names)
+		return -ENOMEM;
+	p->names = names;
+	if (!(name = malloc(strlen(cidr) + 16)))
+		return -ENOMEM;
+	sprintf(name, "ACL %s %s", allow ? "allow" : "deny", cidr);
+	if ((r = add_rule(p, cidr, allow, name))) {
+		free(name);
+		snprintf(err, err_len, "\"%s\" is not an address or CIDR", cidr);
+		return r;
+	}
+	p->names[p->nnames++] = name;
+	return 0;
+}
+
+static int load_acl(struct policy *p, const char *path, char *err, size_t err_len)
+{
+	FILE *f = fopen(path, "r");
+	char line[256], inner[200];
+	int lineno = 0, r = 0;
+
+	if (!f) {
+		snprintf(err, err_len, "cannot open ACL file %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	while (!r && fgets(line, sizeof(line), f)) {
+		char *s = line;
+
+		lineno++;
+		line[strcspn(line, "#\r\n")] = 0;
+		while (*s == ' ' || *s == '\t')
+			s++;
+		if (!*s)
+			continue;
+		if ((r = policy_add_line(p, s, inner, sizeof(inner))))
+			snprintf(err, err_len, "%s line %d: %s", path, lineno, inner);
+	}
+	fclose(f);
+	return r;
+}
+
+/* The server's own addresses: reaching them would loop back into this host. */
+static int add_own_addresses(struct policy *p)
+{
+	struct ifaddrs *ifa, *i;
+	char buf[INET6_ADDRSTRLEN];
+
+	if (getifaddrs(&ifa))
+		return 0;
+	for (i = ifa; i; i = i->ifa_next) {
+		if (!i->ifa_addr || (i->ifa_addr->sa_family != AF_INET &&
+				     i->ifa_addr->sa_family != AF_INET6))
+			continue;
+		const void *a = i->ifa_addr->sa_family == AF_INET ?
+					(const void *)&((struct sockaddr_in *)i->ifa_addr)->sin_addr :
+					(const void *)&((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr;
+		inet_ntop(i->ifa_addr->sa_family, a, buf, sizeof(buf));
+		if (add_rule(p, buf, false, "the server's own address")) {
+			freeifaddrs(ifa);
+			return -ENOMEM;
+		}
+	}
+	freeifaddrs(ifa);
+	return 0;
+}
+
+int policy_init(struct policy *p, bool allow_private, const char *acl, char *err, size_t err_len)
+{
+	int r;
+
+	memset(p, 0, sizeof(*p));
+	if (acl && (r = load_acl(p, acl, err, err_len)))
+		return r;
+	if (allow_private)
+		return 0;
+	for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
+		if ((r = add_rule(p, defaults[i].cidr, false, defaults[i].name)))
+			return r;
+	return add_own_addresses(p);
+}
+
+void policy_free(struct policy *p)
+{
+	for (unsigned i = 0; i < p->nnames; i++)
+		free(p->names[i]);
+	free(p->names);
+	free(p->rules);
+	memset(p, 0, sizeof(*p));
+}
+
+static bool in_prefix(const unsigned char *a, const unsigned char *net, unsigned prefix)
+{
+	unsigned full = prefix / 8, rest = prefix % 8;
+
+	if (memcmp(a, net, full))
+		return false;
+	if (!rest)
+		return true;
+	unsigned char mask = (unsigned char)(0xff << (8 - rest));
+	return (a[full] & mask) == (net[full] & mask);
+}
+
+const char *policy_refuses(const struct policy *p, const struct sockaddr *sa)
+{
+	unsigned char a[16];
+	int family = sa->sa_family;
+
+	if (family == AF_INET) {
+		memcpy(a, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+	} else if (family == AF_INET6) {
+		const struct in6_addr *v6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+
+		/* An IPv4-mapped address is judged as the IPv4 address it carries. */
+		if (IN6_IS_ADDR_V4MAPPED(v6)) {
+			memcpy(a, &v6->s6_addr[12], 4);
+			family = AF_INET;
+		} else {
+			memcpy(a, v6, 16);
+		}
+	} else {
+		return "not an IP address";
+	}
+	for (unsigned i = 0; i < p->n; i++) {
+		const struct policy_rule *r = &p->rules[i];
+
+		if (r->family == family && in_prefix(a, r->addr, r->prefix))
+			return r->allow ? NULL : r->name;
+	}
+	return NULL;
+}
