@@ -49,6 +49,7 @@ struct proxy {
 	struct replay replay;  /* salts seen, shared by every connection of the worker */
 	struct policy policy;  /* ssserver: which targets may be reached */
 	bool full;             /* accepting paused at max_connections */
+	unsigned peak;         /* most connections since memory was last trimmed */
 	struct conn *dead;     /* destroyed during this batch, freed at its end */
 	unsigned nconns;
 	uint64_t next_id;

@@ -761,7 +761,8 @@ static void server_handshake(struct conn *c)
 	bool had_salt = ss_dec_has_salt(&c->dec);
 
 	n = read_into(c, &c->up, c->local.h.fd, &derr);
-	if (n > 0 && !had_salt && ss_dec_has_salt(&c->dec) && c->p->method->key_len &&
+	/* Checked as soon as the salt is in, whatever the chunks after it hold. */
+	if (n != -EAGAIN && !had_salt && ss_dec_has_salt(&c->dec) && c->p->method->key_len &&
 	    replay_check_add(&c->p->replay, c->dec.salt, c->p->method->key_len)) {
 		n = -EBADMSG;
 		derr = SS_ERR_REPLAY;

@@ -2,6 +2,7 @@
 /* One worker: configuration, listeners, signals, the tick; shared by both binaries. */
 #include <errno.h>
 #include <grp.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -318,11 +319,28 @@ static void on_signal(void *arg, int signo)
 	loop_stop(p->loop);
 }
 
+/*
+ * After a crowd of connections has gone, give the memory back: keep a few
+ * pooled buffers and return freed heap pages to the kernel.
+ */
+static void trim_memory(struct proxy *p)
+{
+	if (p->nconns > p->peak)
+		p->peak = p->nconns;
+	if (p->peak < 256 || p->nconns > p->peak / 4)
+		return;
+	while (p->pool_len > 16)
+		free(proxy_buf_get(p));
+	malloc_trim(0);
+	p->peak = p->nconns;
+}
+
 static void on_tick(void *arg)
 {
 	struct proxy *p = arg;
 	uint64_t now = loop_now(p->loop);
 
+	trim_memory(p);
 	dns_tick(p->dns);
 	conn_sweep(p, now, (uint64_t)p->cfg->timeout * 1000,
 		   (uint64_t)p->cfg->handshake_timeout * 1000);
