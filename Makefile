@@ -21,7 +21,7 @@ BINS      := $(MAINS:user/main_%.c=$(O)/%)
 SAN_BINS  := $(MAINS:user/main_%.c=$(SAN)/%)
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 
-.PHONY: all deps test run bench bench-crypto clean
+.PHONY: all deps test run bench bench-crypto fuzz clean
 all: $(BINS) $(O)/unit-tests $(O)/bench-crypto
 
 # Every build step first makes sure the Debian packages are present.
@@ -73,8 +73,26 @@ bench: all
 	$(O)/bench-crypto 0.5
 	python3 tools/bench.py
 
+# libFuzzer harnesses (clang, ASan + UBSan) over the same library sources.
+FUZZ       := $(O)/fuzz
+FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS  := $(FUZZ_NAMES:%=$(FUZZ)/fuzz_%)
+FUZZ_FLAGS := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined
+FUZZ_SECONDS ?= 60
+$(FUZZ)/obj/%.o: user/%.c $(BPF_SKELS) | $(O)/.deps
+	@mkdir -p $(dir $@)
+	$(CLANG) $(CFLAGS_COMMON) -I$(O) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+$(FUZZ)/libss.a: $(LIB_SRCS:user/%.c=$(FUZZ)/obj/%.o)
+	ar rcs $@ $^
+$(FUZZ)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ)/libss.a
+	$(CLANG) $(CFLAGS_COMMON) $(FUZZ_FLAGS) -fsanitize=fuzzer $< $(FUZZ)/libss.a $(LDLIBS) -o $@
+
+# make fuzz: every harness for FUZZ_SECONDS, from the seed corpus in tests/fuzz/corpus.
+fuzz: $(FUZZ_BINS)
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh $(FUZZ_NAMES)
+
 # make test: release build, sanitizer build, then every test layer.
-test: all $(SAN)/unit-tests $(SAN_BINS)
+test: all $(SAN)/unit-tests $(SAN_BINS) $(FUZZ_BINS)
 	@tests/run.sh
 
 run: $(BINS)
@@ -83,4 +101,4 @@ run: $(BINS)
 clean:
 	rm -rf $(O)
 
--include $(wildcard $(O)/obj/*.d $(SAN)/obj/*.d $(O)/*.d $(SAN)/*.d)
+-include $(wildcard $(O)/obj/*.d $(SAN)/obj/*.d $(O)/*.d $(SAN)/*.d $(FUZZ)/obj/*.d $(FUZZ)/*.d)

@@ -7,9 +7,11 @@ set -euo pipefail
 pkgs=(
 	# build
 	make gcc clang llvm pkg-config libbpf-dev bpftool libsodium-dev libssl-dev
-	libmnl-dev libc-ares-dev
+	libmnl-dev libc-ares-dev libelf-dev zlib1g-dev
+	# libFuzzer and sanitizer runtimes for clang
+	libclang-rt-14-dev
 	# tests: peers, clients, sanitizer runtimes, namespaces
-	shadowsocks-libev curl python3 iproute2 nftables valgrind procps
+	shadowsocks-libev curl python3 iproute2 nftables valgrind procps util-linux
 	# benchmarks
 	iperf3 haproxy
 )

@@ -390,8 +390,8 @@ static int drop_privileges(const char *user)
 static const char *const tier_names[] = {
 	[TIER_AUTO] = "auto", [TIER_USER] = "userspace read/write",
 	[TIER_SPLICE] = "splice (kernel pipe copy)",
-	[TIER_SOCKMAP] = "sockmap (kernel redirect; a pair whose kernel queue passes 4 MiB "
-			 "moves to splice)",
+	[TIER_SOCKMAP] = ("sockmap (kernel redirect; a pair whose kernel queue passes 4 MiB "
+			  "moves to splice)"),
 };
 
 /*
