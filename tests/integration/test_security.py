@@ -281,6 +281,43 @@ def closed_within_any(s, seconds):
     return False
 
 
+def test_max_connections_pauses_accepting_and_resumes():
+    echo = Server(echo_handler)
+    srv = ssserver(free_port(), "none", extra=["--max-connections", "5", "--handshake-timeout", "30"])
+    port = server_port(srv)
+    base = fd_baseline(srv)
+    held = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(5)]
+    wait_until(lambda: srv.fd_count() == base[0] + 5, what="5 accepted")
+    extra = socket.create_connection(("127.0.0.1", port), timeout=5)  # waits in the backlog
+    extra.sendall(encode_addr("127.0.0.1", echo.port) + b"queued")
+    extra.shutdown(socket.SHUT_WR)
+    time.sleep(0.5)
+    assert srv.fd_count() == base[0] + 5, "accepted past max_connections"
+    assert "max_connections limit" in srv.log_text()
+    held[0].close()
+    assert recv_all(extra) == b"queued"  # served once a slot is free
+    for h in held[1:]:
+        h.close()
+    extra.close()
+    echo.close()
+
+
+def test_target_reset_mid_transfer_with_aead():
+    rs = Server(lambda sock: (sock.sendall(os.urandom(1 << 20)), time.sleep(0.1),
+                              sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0"),
+                              sock.close()))
+    echo = Server(echo_handler)
+    srv, loc, lp = pair("aes-256-gcm")
+    base = fd_baseline(srv, loc)
+    s, rep = socks_connect(lp, "127.0.0.1", rs.port)
+    assert closed_within_any(s, 10)
+    s.close()
+    wait_until(lambda: fd_baseline(srv, loc) == base, what="fds back after the reset")
+    assert socks_echo(lp, "127.0.0.1", echo.port, b"still serving") == b"still serving"
+    rs.close()
+    echo.close()
+
+
 def test_bad_address_headers_through_the_binary():
     """Method none exposes the address header raw: each bad case closes cleanly."""
     echo = Server(echo_handler)
@@ -316,5 +353,7 @@ if __name__ == "__main__":
         test_10000_connections_held_then_closed,
         test_emfile_pauses_accepting_without_spinning_and_recovers,
         test_ssserver_killed_mid_transfer_and_silent_dns,
+        test_max_connections_pauses_accepting_and_resumes,
+        test_target_reset_mid_transfer_with_aead,
         test_bad_address_headers_through_the_binary,
     ], "security"))
