@@ -539,7 +539,7 @@ int config_load(struct ss_config *c, enum prog_kind prog, int argc, char **argv,
 	memset(c, 0, sizeof(*c));
 	c->prog = prog;
 	c->timeout = 60;
-	c->workers = 1;
+	c->workers = 0; /* one per CPU */
 	c->mode = MODE_TCP_ONLY;
 	c->udp_max_associations = 4096;
 	c->handshake_timeout = 30;

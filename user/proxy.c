@@ -15,6 +15,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "bpf_relay.h"
@@ -452,10 +453,6 @@ static int setup(struct proxy *p, const char **why)
 
 	if ((r = choose_tier(p, why)))
 		return r;
-	if ((r = replay_init(&p->replay, (size_t)cfg->replay_capacity, cfg->replay_fp))) {
-		*why = "cannot allocate the replay filter";
-		return r;
-	}
 	log_info("replay filter: %d salts at false-positive rate %g, %zu KiB", cfg->replay_capacity,
 		 cfg->replay_fp, replay_bytes(&p->replay) / 1024);
 	if (cfg->prog == PROG_SERVER) {
@@ -534,39 +531,18 @@ static void raise_fd_limit(void)
 	}
 }
 
-int proxy_main(enum prog_kind prog, int argc, char **argv)
+/* One worker: its own loop, listeners (SO_REUSEPORT when there are several) and state. */
+static int run_worker(struct ss_config *cfg, const struct replay *replay, const char *name)
 {
-	const char *name = prog == PROG_SERVER ? "ssserver" : "sslocal";
-	struct ss_config cfg;
 	struct proxy p = { 0 };
 	const char *why = "";
-	char err[512];
 	int r, status = 0;
 
-	r = config_load(&cfg, prog, argc, argv, err, sizeof(err));
-	if (r) {
-		if (r < 0)
-			fprintf(stderr, "%s: %s\n%s", name, err, config_usage(prog));
-		config_free(&cfg);
-		return r > 0 ? 0 : 2;
-	}
-	log_init(name, LOG_INFO + cfg.verbose);
-	if (cfg.workers > 1) {
-		fprintf(stderr, "%s: --workers above 1 is not supported yet\n", name);
-		config_free(&cfg);
-		return 2;
-	}
-	raise_fd_limit();
-	if (crypto_init()) {
-		fprintf(stderr, "%s: libsodium initialisation failed\n", name);
-		config_free(&cfg);
-		return 1;
-	}
-	signal(SIGPIPE, SIG_IGN);
 	p.poll.fd = -1;
-	p.cfg = &cfg;
-	p.method = crypto_method_find(cfg.method, &why);
-	crypto_master_key(cfg.password, p.master, p.method->key_len);
+	p.cfg = cfg;
+	p.replay = *replay;
+	p.method = crypto_method_find(cfg->method, &why);
+	crypto_master_key(cfg->password, p.master, p.method->key_len);
 	p.scratch = malloc(PROXY_BUF_CAP);
 	p.loop = loop_new(TICK_MS, on_signal, on_tick, on_batch_end, &p);
 	if (!p.scratch || !p.loop) {
@@ -579,7 +555,7 @@ int proxy_main(enum prog_kind prog, int argc, char **argv)
 		status = 1;
 		goto out;
 	}
-	log_info("%s ready: method %s, timeout %d s", name, p.method->name, cfg.timeout);
+	log_info("%s ready: method %s, timeout %d s", name, p.method->name, cfg->timeout);
 	if (loop_run(p.loop))
 		status = 1;
 
@@ -597,12 +573,115 @@ out:
 	if (p.bpf)
 		loop_forget(p.loop, &p.bpf_events);
 	bpf_relay_close(p.bpf);
-	replay_free(&p.replay);
 	policy_free(&p.policy);
 	dns_free(p.dns);
 	loop_free(p.loop);
 	pool_free(&p);
 	free(p.scratch);
+	return status;
+}
+
+/*
+ * --workers N: N processes, each a full worker on SO_REUSEPORT listeners (the
+ * kernel spreads connections and UDP flows over them; no locks on the data
+ * path). The parent only forwards signals and reaps; it exits with the first
+ * failing worker's status once all are gone.
+ */
+static int run_workers(struct ss_config *cfg, const struct replay *replay, const char *name)
+{
+	sigset_t mask;
+	pid_t *pids = calloc((size_t)cfg->workers, sizeof(*pids));
+	int live = 0, status = 0;
+
+	if (!pids)
+		return 1;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGQUIT);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGUSR1);
+	sigaddset(&mask, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	for (int i = 0; i < cfg->workers; i++) {
+		pid_t pid = fork();
+
+		if (pid == 0) {
+			int st = run_worker(cfg, replay, name);
+
+			config_free(cfg);
+			_exit(st);
+		}
+		if (pid < 0) {
+			log_err("fork: %s", strerror(errno));
+			status = 1;
+			break;
+		}
+		pids[i] = pid;
+		live++;
+	}
+	log_info("%d workers started", live);
+	while (live > 0) {
+		siginfo_t si;
+		int sig = sigwaitinfo(&mask, &si);
+
+		if (sig == SIGCHLD) {
+			int st;
+			pid_t pid;
+
+			while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+				live--;
+				if (!status && (!WIFEXITED(st) || WEXITSTATUS(st)))
+					status = WIFEXITED(st) ? WEXITSTATUS(st) : 1;
+			}
+		} else if (sig > 0) {
+			for (int i = 0; i < cfg->workers; i++)
+				if (pids[i] > 0)
+					kill(pids[i], sig);
+		}
+	}
+	free(pids);
+	return status;
+}
+
+int proxy_main(enum prog_kind prog, int argc, char **argv)
+{
+	const char *name = prog == PROG_SERVER ? "ssserver" : "sslocal";
+	struct ss_config cfg;
+	struct replay replay;
+	char err[512];
+	int r, status;
+
+	r = config_load(&cfg, prog, argc, argv, err, sizeof(err));
+	if (r) {
+		if (r < 0)
+			fprintf(stderr, "%s: %s\n%s", name, err, config_usage(prog));
+		config_free(&cfg);
+		return r > 0 ? 0 : 2;
+	}
+	log_init(name, LOG_INFO + cfg.verbose);
+	raise_fd_limit();
+	if (crypto_init()) {
+		fprintf(stderr, "%s: libsodium initialisation failed\n", name);
+		config_free(&cfg);
+		return 1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	if (cfg.workers == 0) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+		cfg.workers = n > 0 ? (int)MIN(n, 1024) : 1;
+	}
+	if (cfg.workers > 1)
+		cfg.reuse_port = true;
+	/* Created before any fork: all workers share one replay filter. */
+	if ((r = replay_init(&replay, (size_t)cfg.replay_capacity, cfg.replay_fp))) {
+		log_err("cannot allocate the replay filter: %s", strerror(-r));
+		config_free(&cfg);
+		return 1;
+	}
+	status = cfg.workers > 1 ? run_workers(&cfg, &replay, name) : run_worker(&cfg, &replay, name);
+	replay_free(&replay);
 	config_free(&cfg);
 	return status;
 }

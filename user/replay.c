@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
-/* Two alternating Bloom filters of recent salts (the ppbloom idea of libev). */
+/* Two alternating Bloom filters of recent salts, shared by all workers. */
 #include <errno.h>
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include <sodium.h>
 
@@ -12,34 +12,34 @@
 int replay_init(struct replay *r, size_t capacity, double fp)
 {
 	double half = capacity < 2 ? 1 : (double)capacity / 2;
+	void *mem;
 
 	memset(r, 0, sizeof(*r));
 	if (!(fp > 0 && fp < 1))
 		return -EINVAL;
 	/* Each filter holds capacity/2: m = -n ln p / ln(2)^2, k = m/n ln 2. */
 	r->nbits = (size_t)ceil(-half * log(fp) / (M_LN2 * M_LN2));
-	r->nbits = (r->nbits + 7) & ~(size_t)7;
+	r->nbits = (r->nbits + 63) & ~(size_t)63;
 	r->k = (unsigned)ceil((double)r->nbits / half * M_LN2);
-	if (r->k < 1)
-		r->k = 1;
-	if (r->k > 30)
-		r->k = 30;
+	r->k = r->k < 1 ? 1 : r->k > 30 ? 30 : r->k;
 	r->half = (size_t)half;
-	r->bits[0] = calloc(r->nbits / 8, 1);
-	r->bits[1] = calloc(r->nbits / 8, 1);
-	if (!r->bits[0] || !r->bits[1]) {
-		replay_free(r);
+	/* Pages are touched only as bits get set: RSS grows with use. */
+	r->map_len = 4096 + 2 * r->nbits / 8;
+	mem = mmap(NULL, r->map_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (mem == MAP_FAILED)
 		return -ENOMEM;
-	}
-	randombytes_buf(r->key, sizeof(r->key));
+	r->sh = mem;
+	r->bits[0] = (uint8_t *)mem + 4096;
+	r->bits[1] = r->bits[0] + r->nbits / 8;
+	randombytes_buf(r->sh->key, sizeof(r->sh->key));
 	return 0;
 }
 
 void replay_free(struct replay *r)
 {
-	free(r->bits[0]);
-	free(r->bits[1]);
-	r->bits[0] = r->bits[1] = NULL;
+	if (r->sh)
+		munmap(r->sh, r->map_len);
+	r->sh = NULL;
 }
 
 size_t replay_bytes(const struct replay *r)
@@ -50,7 +50,7 @@ size_t replay_bytes(const struct replay *r)
 static bool test_bits(const uint8_t *bits, const uint64_t *pos, unsigned k)
 {
 	for (unsigned i = 0; i < k; i++)
-		if (!(bits[pos[i] >> 3] & (1u << (pos[i] & 7))))
+		if (!(__atomic_load_n(&bits[pos[i] >> 3], __ATOMIC_RELAXED) & (1u << (pos[i] & 7))))
 			return false;
 	return true;
 }
@@ -58,24 +58,27 @@ static bool test_bits(const uint8_t *bits, const uint64_t *pos, unsigned k)
 bool replay_check_add(struct replay *r, const uint8_t *salt, size_t len)
 {
 	uint64_t h[2], pos[30];
-	bool seen;
+	unsigned gen;
 
 	/* Keyed SipHash-x-2-4 (128 bits); positions by double hashing (Kirsch-Mitzenmacher). */
-	crypto_shorthash_siphashx24((uint8_t *)h, salt, len, r->key);
+	crypto_shorthash_siphashx24((uint8_t *)h, salt, len, r->sh->key);
 	h[1] |= 1;
 	for (unsigned i = 0; i < r->k; i++)
 		pos[i] = (h[0] + i * h[1]) % r->nbits;
-	seen = test_bits(r->bits[0], pos, r->k) || test_bits(r->bits[1], pos, r->k);
-	if (seen)
+	if (test_bits(r->bits[0], pos, r->k) || test_bits(r->bits[1], pos, r->k))
 		return true;
-	if (r->count >= r->half) {
-		/* The older filter is forgotten and becomes the current one. */
-		r->cur ^= 1;
-		memset(r->bits[r->cur], 0, r->nbits / 8);
-		r->count = 0;
+	if (__atomic_fetch_add(&r->sh->count, 1, __ATOMIC_RELAXED) >= r->half) {
+		/* One worker wins the rotation: it clears the older filter. */
+		gen = __atomic_load_n(&r->sh->gen, __ATOMIC_ACQUIRE);
+		if (__atomic_compare_exchange_n(&r->sh->gen, &gen, gen + 1, false, __ATOMIC_ACQ_REL,
+						__ATOMIC_RELAXED)) {
+			memset(r->bits[(gen + 1) & 1], 0, r->nbits / 8);
+			__atomic_store_n(&r->sh->count, 1, __ATOMIC_RELEASE);
+		}
 	}
+	gen = __atomic_load_n(&r->sh->gen, __ATOMIC_ACQUIRE);
 	for (unsigned i = 0; i < r->k; i++)
-		r->bits[r->cur][pos[i] >> 3] |= (uint8_t)(1u << (pos[i] & 7));
-	r->count++;
+		__atomic_fetch_or(&r->bits[gen & 1][pos[i] >> 3], (uint8_t)(1u << (pos[i] & 7)),
+				  __ATOMIC_RELAXED);
 	return false;
 }

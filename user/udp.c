@@ -505,6 +505,9 @@ int udp_listen(struct proxy *p, enum udp_role role, const char *host, int port, 
 		return -EINVAL;
 	}
 	fd = socket(res->ai_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	/* Workers share the port; the kernel keeps each client flow on one of them. */
+	if (fd >= 0 && p->cfg->reuse_port)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &(int){ 1 }, sizeof(int));
 	if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen)) {
 		rc = -errno;
 		*why = strerror(errno);

@@ -83,6 +83,10 @@ _procs = []
 
 def start(args, name=None, env=None, wait=None, host="127.0.0.1"):
     name = name or os.path.basename(args[0])
+    # One worker unless a test asks for more: tests read this process's fds,
+    # RSS and stats, which --workers N would spread over child processes.
+    if any(os.path.basename(a) in ("ssserver", "sslocal") for a in args) and "--workers" not in args:
+        args = list(args) + ["--workers", "1"]
     logpath = os.path.join(LOGDIR, "%s.%d.log" % (name, len(_procs)))
     logf = open(logpath, "w")
     e = dict(os.environ)

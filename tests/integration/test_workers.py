@@ -1,0 +1,62 @@
+# SPDX-License-Identifier: MIT
+"""--workers N: N processes on SO_REUSEPORT listeners sharing one replay filter."""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+sys.path.insert(0, os.path.dirname(__file__))
+from sstest import *  # noqa: E402,F401,F403
+from test_badinput import capture_flight  # noqa: E402
+
+
+def children(pid):
+    with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+        return [int(x) for x in f.read().split()]
+
+
+def test_workers_share_load_and_the_replay_filter():
+    echo = Server(echo_handler)
+    sp, lp = free_port(), free_port()
+    srv = ssserver(sp, extra=["--workers", "2", "-u", "--handshake-timeout", "2"])
+    loc = sslocal(lp, sp, extra=["--workers", "2"])
+    wait_until(lambda: len(children(srv.pid)) == 2 and len(children(loc.pid)) == 2, what="2 workers each")
+    # Many connections: both server workers take some.
+    results = []
+
+    def one(i):
+        results.append(socks_echo(lp, "127.0.0.1", echo.port, b"w%d" % i) == b"w%d" % i)
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(100)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert results.count(True) == 100
+    pids = {int(l.split("ssserver[")[1].split("]")[0]) for l in srv.log_text().splitlines()
+            if "wants" in l or "ready" in l}
+    assert len(pids & set(children(srv.pid))) == 2
+    # A flight replayed ten times (landing on either worker) never reaches the target.
+    flight = capture_flight(echo.port, b"once")
+    accepts = echo.accepts
+    for i in range(10):
+        c = socket.create_connection(("127.0.0.1", sp), timeout=5)
+        c.sendall(flight)
+        if i == 0:
+            assert recv_exact(c, 32)
+        c.close()
+    time.sleep(0.5)
+    assert echo.accepts == accepts + 1, "a replay reached the target through another worker"
+    # SIGTERM to the parent stops every worker.
+    kids = children(srv.pid) + children(loc.pid)
+    assert srv.stop() == 0 and loc.stop() == 0
+    for k in kids:
+        assert not os.path.exists("/proc/%d" % k) or open("/proc/%d/stat" % k).read().split()[2] == "Z"
+    echo.close()
+
+
+if __name__ == "__main__":
+    sys.exit(run_tests([test_workers_share_load_and_the_replay_filter], "workers"))
