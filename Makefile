@@ -22,7 +22,7 @@ SAN_BINS  := $(MAINS:user/main_%.c=$(SAN)/%)
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 
 .PHONY: all deps test run bench bench-crypto fuzz clean
-all: $(BINS) $(O)/unit-tests $(O)/bench-crypto
+all: $(BINS) $(O)/unit-tests $(O)/bench-crypto $(O)/connbench
 
 # Every build step first makes sure the Debian packages are present.
 $(O)/.deps: tools/deps.sh
@@ -64,6 +64,9 @@ $(SAN)/unit-tests: $(UNIT_SRCS) $(SAN)/libss.a
 
 $(O)/bench-crypto: tools/bench-crypto.c $(O)/libss.a
 	$(CC) $(CFLAGS_COMMON) $(CFLAGS) $< $(O)/libss.a $(LDLIBS) -o $@
+
+$(O)/connbench: tools/connbench.c | $(O)/.deps
+	$(CC) $(CFLAGS_COMMON) $(CFLAGS) $< -lpthread -o $@
 
 bench-crypto: $(O)/bench-crypto
 	$(O)/bench-crypto

@@ -8,10 +8,13 @@ Pass-through (bytes identical on both legs):
   ssserver with method none, each tier forced.
 Encrypted (AEAD) chains:
   ssbpf sslocal -L -> ssserver against shadowsocks-libev ss-tunnel -> ss-server.
-Each case runs iperf3 for --seconds with 1 and 8 parallel streams and reports
+Connection set-up: connections per second and p50/p99 connect-to-first-byte
+latency at concurrency 1 and 16 (build/connbench), and RSS per 1,000 idle
+connections, ssbpf against libev with aes-256-gcm.
+Each throughput case runs iperf3 for --seconds with 1 and 8 parallel streams and reports
 Gbit/s (receiver) and CPU seconds per GiB for the whole machine (/proc/stat:
 both relay processes, iperf3 and kernel workers), then ratios. Writes the
-tables to bench/results.md as well.
+tables to bench/results.md and a chart to bench/throughput.png (gnuplot).
 Usage: tools/bench.py [--seconds N] [--methods m1,m2] [--skip-aead]
 """
 import argparse
@@ -69,10 +72,10 @@ def spawn(args):
     return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def chain_ssbpf(target, method, tier=None):
+def chain_ssbpf(target, method, tier=None, workers=None):
     sp, tp = free_port(), free_port()
     common = ["-s", "127.0.0.1", "-p", str(sp), "-k", "bench", "-m", method]
-    extra = ["--tier", tier] if tier else []
+    extra = (["--tier", tier] if tier else []) + (["--workers", str(workers)] if workers else [])
     procs = [spawn([os.path.join(BUILD, "ssserver"), "--allow-private"] + common + extra)]
     wait_port(sp)
     procs.append(spawn([os.path.join(BUILD, "sslocal")] + common + extra +
@@ -127,6 +130,70 @@ def measure(start, seconds):
     return res
 
 
+def rss_kib(pids):
+    total = 0
+    for pid in pids:
+        with open("/proc/%d/status" % pid) as f:
+            total += next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
+    return total
+
+
+def conn_setup(start_chain, echo_port):
+    """Connections/s and p50/p99 connect-to-first-byte (us) at concurrency 1 and 16,
+    then RSS of the relay processes per 1,000 idle connections."""
+    res = {}
+    for conc, total in ((1, 3000), (16, 8000)):
+        procs, port = start_chain(echo_port)
+        try:
+            r = subprocess.run([os.path.join(BUILD, "connbench"), "run", str(port), str(total), str(conc)],
+                               stdout=subprocess.PIPE, timeout=120)
+            ok, rate, p50, p99 = map(float, r.stdout.split())
+            res[conc] = (rate, p50, p99)
+        finally:
+            for p in procs:
+                p.terminate()
+                p.wait()
+    procs, port = start_chain(echo_port)
+    try:
+        time.sleep(0.3)
+        base = rss_kib([p.pid for p in procs])
+        socks = []
+        for _ in range(1000):
+            s = socket.create_connection(("127.0.0.1", port), timeout=10)
+            s.sendall(b"x")
+            socks.append(s)
+        for s in socks:
+            s.recv(1)
+        time.sleep(0.3)
+        res["rss"] = rss_kib([p.pid for p in procs]) - base
+        for s in socks:
+            s.close()
+    finally:
+        for p in procs:
+            p.terminate()
+            p.wait()
+    return res
+
+
+def chart(path, rows):
+    """A PNG bar chart (gnuplot) of single-stream throughput, for a reader at a glance."""
+    if not shutil.which("gnuplot"):
+        return False
+    data = path + ".dat"
+    with open(data, "w") as f:
+        for name, g in rows:
+            f.write('"%s" %.2f\n' % (name, g or 0))
+    script = ("set terminal png size 1000,520 font ',10'\nset output '%s'\n"
+              "set title 'Single-stream throughput over loopback (Gbit/s, higher is better)'\n"
+              "set style fill solid 0.8\nset boxwidth 0.6\nset yrange [0:*]\nset grid ytics\n"
+              "set xtics rotate by -30\nunset key\n"
+              "plot '%s' using 0:2:xtic(1) with boxes lc rgb '#3a7bd5', "
+              "'' using 0:2:(sprintf('%%.1f',$2)) with labels offset 0,1\n" % (path, data))
+    subprocess.run(["gnuplot"], input=script.encode(), check=True)
+    os.unlink(data)
+    return True
+
+
 def fmt(v, spec):
     return spec % v if v else "-"
 
@@ -141,6 +208,7 @@ def main():
     server = spawn(["iperf3", "-s", "-p", str(ip)])
     wait_port(ip)
     lines = []
+    aead_bars = []
 
     def out(s=""):
         print(s, flush=True)
@@ -179,15 +247,43 @@ def main():
             for m in a.methods.split(","):
                 ours = measure(lambda: chain_ssbpf(ip, m), a.seconds)
                 theirs = measure(lambda: chain_libev(ip, m), a.seconds)
+                aead_bars.append((m, ours[1][0]))
+                aead_bars.append(("libev " + m, theirs[1][0]))
                 r1 = "%.2fx" % (ours[1][0] / theirs[1][0]) if ours[1][0] and theirs[1][0] else "-"
                 r8 = "%.2fx" % (ours[8][0] / theirs[8][0]) if ours[8][0] and theirs[8][0] else "-"
                 out("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
                     m, fmt(ours[1][0], "%.2f"), fmt(ours[1][1], "%.2f"), fmt(theirs[1][0], "%.2f"),
                     fmt(theirs[1][1], "%.2f"), r1, fmt(ours[8][0], "%.2f"), fmt(theirs[8][0], "%.2f"), r8))
+        out()
+        out("## Connection set-up (aes-256-gcm chain, connect + 1 byte echoed + close) and idle memory")
+        out()
+        out("| chain | conns/s, 1 at a time | p50 / p99 us | conns/s, 16 at a time | p50 / p99 us | RSS per 1,000 idle connections |")
+        out("| --- | --- | --- | --- | --- | --- |")
+        echo = subprocess.Popen([os.path.join(BUILD, "connbench"), "serve"], stdout=subprocess.PIPE)
+        echo_port = int(echo.stdout.readline())
+        setup = {}
+        try:
+            setup["ssbpf"] = conn_setup(lambda t: chain_ssbpf(t, "aes-256-gcm", workers=1), echo_port)
+            setup["libev"] = conn_setup(lambda t: chain_libev(t, "aes-256-gcm"), echo_port)
+        finally:
+            echo.kill()
+            echo.wait()
+        for name in ("ssbpf", "libev"):
+            r = setup[name]
+            out("| %s | %.0f | %.0f / %.0f | %.0f | %.0f / %.0f | %d KiB (both relays) |" % (
+                name, r[1][0], r[1][1], r[1][2], r[16][0], r[16][1], r[16][2], r["rss"]))
+        out()
+        out("Ratios ssbpf / libev: connections/s %.2fx at concurrency 1, %.2fx at 16; idle RSS %.2fx." % (
+            setup["ssbpf"][1][0] / setup["libev"][1][0], setup["ssbpf"][16][0] / setup["libev"][16][0],
+            setup["ssbpf"]["rss"] / max(1, setup["libev"]["rss"])))
     finally:
         server.terminate()
         server.wait()
     os.makedirs(os.path.join(ROOT, "bench"), exist_ok=True)
+    bars = [(name, r[1][0]) for name, r in rows] + \
+        [(m if m.startswith("libev") else "ssbpf " + m, g) for m, g in aead_bars]
+    if chart(os.path.join(ROOT, "bench", "throughput.png"), bars):
+        lines.append("\n![single-stream throughput](throughput.png)")
     with open(os.path.join(ROOT, "bench", "results.md"), "w") as f:
         f.write("# ssbpf benchmark results\n\nProduced by `make bench` (tools/bench.py) on %s, kernel %s, %d CPUs.\n\n"
                 % (time.strftime("%Y-%m-%d"), os.uname().release, os.cpu_count()))

@@ -13,7 +13,7 @@ pkgs=(
 	# tests: peers, clients, sanitizer runtimes, namespaces
 	shadowsocks-libev curl python3 iproute2 nftables valgrind procps util-linux
 	# benchmarks
-	iperf3 haproxy
+	iperf3 haproxy gnuplot-nox
 )
 
 missing=()
