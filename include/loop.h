@@ -2,6 +2,7 @@
 #ifndef SS_LOOP_H
 #define SS_LOOP_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/epoll.h>
@@ -20,6 +21,9 @@ struct handler {
 typedef void (*loop_signal_fn)(void *arg, int signo);
 /* Called once per tick (every tick_ms) and at the end of each batch. */
 typedef void (*loop_fn)(void *arg);
+
+/* The signals a loop takes through its signalfd (and the worker parent forwards). */
+void loop_signal_set(sigset_t *mask);
 
 struct loop *loop_new(unsigned tick_ms, loop_signal_fn on_signal, loop_fn on_tick,
 		      loop_fn on_batch_end, void *arg);

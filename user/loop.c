@@ -55,6 +55,16 @@ static void on_tick(struct handler *h, uint32_t events)
 		l->on_tick(l->arg);
 }
 
+void loop_signal_set(sigset_t *mask)
+{
+	sigemptyset(mask);
+	sigaddset(mask, SIGINT);
+	sigaddset(mask, SIGTERM);
+	sigaddset(mask, SIGQUIT);
+	sigaddset(mask, SIGHUP);
+	sigaddset(mask, SIGUSR1);
+}
+
 struct loop *loop_new(unsigned tick_ms, loop_signal_fn on_signal, loop_fn tick,
 		      loop_fn on_batch_end, void *arg)
 {
@@ -74,12 +84,7 @@ struct loop *loop_new(unsigned tick_ms, loop_signal_fn on_signal, loop_fn tick,
 	l->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (l->epfd < 0)
 		goto err_free;
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGQUIT);
-	sigaddset(&mask, SIGHUP);
-	sigaddset(&mask, SIGUSR1);
+	loop_signal_set(&mask);
 	pthread_sigmask(SIG_BLOCK, &mask, &l->old_mask);
 	l->sig.fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	l->sig.on_event = on_sig;

@@ -595,12 +595,7 @@ static int run_workers(struct ss_config *cfg, const struct replay *replay, const
 
 	if (!pids)
 		return 1;
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGQUIT);
-	sigaddset(&mask, SIGHUP);
-	sigaddset(&mask, SIGUSR1);
+	loop_signal_set(&mask);
 	sigaddset(&mask, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	for (int i = 0; i < cfg->workers; i++) {

@@ -230,16 +230,7 @@ def test_emfile_pauses_accepting_without_spinning_and_recovers():
 
 
 def test_ssserver_killed_mid_transfer_and_silent_dns():
-    stop = threading.Event()
-
-    def blaster(sock):
-        block = os.urandom(1 << 16)
-        try:
-            while not stop.is_set():
-                sock.sendall(block)
-        except OSError:
-            pass
-    bl = Server(blaster)
+    bl = Blaster()
     echo = Server(echo_handler)
     silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     silent.bind(("127.0.0.1", 0))  # a nameserver that never answers
@@ -263,7 +254,6 @@ def test_ssserver_killed_mid_transfer_and_silent_dns():
     print("silent nameserver: closed after %.1fs" % (time.time() - t0))
     s.close()
     wait_until(lambda: fd_baseline(srv) == base_srv, timeout=20, what="server fds back")
-    stop.set()
     bl.close()
     echo.close()
 

@@ -232,18 +232,9 @@ def test_slow_receiver_memory_stays_bounded():
     Bound stated: TCP memory (all sockets on the machine, /proc/net/sockstat)
     under 96 MiB, and each daemon's RSS under 64 MiB."""
     seconds = float(os.environ.get("SSBPF_SLOW_SECONDS", "20"))
-    stop = threading.Event()
-
-    def blaster(sock):
-        block = os.urandom(1 << 20)
-        try:
-            while not stop.is_set():
-                sock.sendall(block)
-        except OSError:
-            pass
-    bl = Server(blaster)
+    bl = Blaster(1 << 20)
     for tier in ("sockmap", "splice"):
-        stop.clear()
+        bl.stop.clear()
         base_mem = sockstat_tcp_mem_kib()
         srv, loc, lp = tier_pair(tier)
         s, rep = socks_connect(lp, "127.0.0.1", bl.port, timeout=10)
@@ -257,7 +248,7 @@ def test_slow_receiver_memory_stays_bounded():
             peak_mem = max(peak_mem, sockstat_tcp_mem_kib() - base_mem)
             peak_rss = max(peak_rss, srv.rss_kib(), loc.rss_kib())
             time.sleep(max(0, 1 / 16 - (time.time() - t)))  # 16 x 64 KiB a second
-        stop.set()
+        bl.stop.set()
         s.close()
         print("%s: received %d MiB in %.0fs, peak TCP memory +%d KiB, peak daemon RSS %d KiB, %s" % (
             tier, got >> 20, seconds, peak_mem, peak_rss, stats(srv)))

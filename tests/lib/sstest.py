@@ -272,6 +272,27 @@ def hash_reply_handler(sock):
     sock.sendall(hash_stream(sock))
 
 
+class Blaster:
+    """A target that sends blocks as fast as it can to each client until stopped."""
+
+    def __init__(self, block=1 << 16):
+        self.stop = threading.Event()
+
+        def handler(sock):
+            data = os.urandom(block)
+            try:
+                while not self.stop.is_set():
+                    sock.sendall(data)
+            except OSError:
+                pass
+        self.srv = Server(handler)
+        self.port = self.srv.port
+
+    def close(self):
+        self.stop.set()
+        self.srv.close()
+
+
 def sized_hash_handler(sock):
     """Reads an 8-byte big-endian length, then that many bytes; answers with their
     sha256 without waiting for EOF (shadowsocks-libev does not relay half-close)."""
