@@ -37,6 +37,8 @@ $(O)/vmlinux.h: | $(O)/.deps
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
 $(O)/%.bpf.o: bpf/%.bpf.c include/relay_bpf.h $(O)/vmlinux.h
 	$(CLANG) -target bpf -g -O2 -D__TARGET_ARCH_x86 -I$(O) -Iinclude -c $< -o $@
+# Kept after the build: objects depend on the skeletons.
+.SECONDARY: $(BPF_SKELS) $(BPF_SKELS:.skel.h=.bpf.o)
 $(O)/%.skel.h: $(O)/%.bpf.o
 	$(BPFTOOL) gen skeleton $< > $@.tmp && mv $@.tmp $@
 

@@ -432,10 +432,15 @@ def curl(args, timeout=300):
 
 def fd_baseline(*procs):
     """fd counts once they stop changing (the start-up port probe has closed)."""
+    return fd_baseline_of(lambda: tuple(p.fd_count() for p in procs))
+
+
+def fd_baseline_of(count):
+    """count() once its value stops changing for 0.3 s."""
     last, stable_since = None, time.time()
     end = time.time() + 10
     while time.time() < end:
-        now = tuple(p.fd_count() for p in procs)
+        now = count()
         if now != last:
             last, stable_since = now, time.time()
         elif time.time() - stable_since > 0.3:
