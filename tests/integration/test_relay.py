@@ -141,10 +141,7 @@ def test_dns_ttl_expiry_requeries():
     echo = Server(echo_handler)
     srv, loc, lp = pair(server_extra=["-d", "127.0.0.1:%d" % dns.port])
     for i in range(2):
-        s, rep = socks_connect(lp, "short.test", echo.port)
-        s.sendall(b"x")
-        s.shutdown(socket.SHUT_WR)
-        assert recv_all(s) == b"x"
+        assert socks_echo(lp, "short.test", echo.port, b"x") == b"x"
         time.sleep(1.5)
     assert len([q for q in dns.queries if q == ("short.test", 1)]) == 2, dns.queries
     dns.close()
