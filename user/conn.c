@@ -439,6 +439,23 @@ void conn_keepalive(struct conn *c)
 	touch(c);
 }
 
+/* Every salt this process generates goes into the replay filter. */
+static void remember_own_salt(struct conn *c)
+{
+	if (c->p->method->key_len)
+		replay_check_add(&c->p->replay, c->enc.salt, c->p->method->key_len);
+}
+
+/*
+ * Checked once, as soon as the peer's salt is complete (had_salt: it was not
+ * before the last read), whatever the chunks after it hold.
+ */
+static bool peer_salt_replayed(struct conn *c, bool had_salt)
+{
+	return !had_salt && ss_dec_has_salt(&c->dec) && c->p->method->key_len &&
+	       replay_check_add(&c->p->replay, c->dec.salt, c->p->method->key_len);
+}
+
 static void send_socks_reply_addr(struct conn *c, uint8_t rep, const struct ss_addr *bound)
 {
 	uint8_t buf[32];
@@ -602,8 +619,7 @@ static void start_target(struct conn *c, const uint8_t *extra, size_t n)
 			return;
 		}
 		c->enc_ready = true;
-		if (p->method->key_len)
-			replay_check_add(&p->replay, c->enc.salt, p->method->key_len);
+		remember_own_salt(c);
 		memcpy(first + hl, extra, n);
 		if (buf_reserve(p, &c->up.out) ||
 		    ss_enc_feed(&c->enc, first, (size_t)hl + n, c->up.out.data, &got)) {
@@ -621,8 +637,8 @@ static void start_target(struct conn *c, const uint8_t *extra, size_t n)
 		}
 		c->enc_ready = true;
 		/* Our own salts too: a reflected response must not pass as a request. */
-		if (c->role == ROLE_SERVER && p->method->key_len)
-			replay_check_add(&p->replay, c->enc.salt, p->method->key_len);
+		if (c->role == ROLE_SERVER)
+			remember_own_salt(c);
 		host = c->target.atyp == SS_ATYP_DOMAIN ? c->target.host :
 							  addr_str(&c->target, tbuf, sizeof(tbuf));
 		port = c->target.port;
@@ -761,9 +777,7 @@ static void server_handshake(struct conn *c)
 	bool had_salt = ss_dec_has_salt(&c->dec);
 
 	n = read_into(c, &c->up, c->local.h.fd, &derr);
-	/* Checked as soon as the salt is in, whatever the chunks after it hold. */
-	if (n != -EAGAIN && !had_salt && ss_dec_has_salt(&c->dec) && c->p->method->key_len &&
-	    replay_check_add(&c->p->replay, c->dec.salt, c->p->method->key_len)) {
+	if (n != -EAGAIN && peer_salt_replayed(c, had_salt)) {
 		n = -EBADMSG;
 		derr = SS_ERR_REPLAY;
 	}
@@ -822,9 +836,7 @@ static int pump(struct conn *c, struct dir *d, int src, int sink, bool can_read)
 		bool had_salt = ss_dec_has_salt(&c->dec);
 
 		n = read_into(c, d, src, &derr);
-		if (n > 0 && c->role != ROLE_SERVER && d == &c->down && !had_salt &&
-		    ss_dec_has_salt(&c->dec) && c->p->method->key_len &&
-		    replay_check_add(&c->p->replay, c->dec.salt, c->p->method->key_len)) {
+		if (n > 0 && c->role != ROLE_SERVER && d == &c->down && peer_salt_replayed(c, had_salt)) {
 			n = -EBADMSG;
 			derr = SS_ERR_REPLAY;
 		}

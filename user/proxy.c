@@ -345,8 +345,6 @@ static void on_tick(void *arg)
 	dns_tick(p->dns);
 	conn_sweep(p, now, (uint64_t)p->cfg->timeout * 1000,
 		   (uint64_t)p->cfg->handshake_timeout * 1000);
-	if (p->full && p->nconns < (unsigned)p->cfg->max_connections)
-		set_full(p, false);
 	udp_sweep(p, now, (uint64_t)p->cfg->timeout * 1000);
 	for (struct listener *ls = p->listeners; ls; ls = ls->next) {
 		if (ls->paused) {
@@ -366,6 +364,7 @@ static void on_batch_end(void *arg)
 
 	conn_reap(p);
 	udp_reap(p);
+	/* After every batch, the tick's included: closed connections free slots. */
 	if (p->full && p->nconns < (unsigned)p->cfg->max_connections)
 		set_full(p, false);
 	if (p->draining && !p->nconns)
