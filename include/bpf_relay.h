@@ -41,6 +41,8 @@ int bpf_relay_count(struct bpf_relay *b, unsigned *socks, unsigned *peers);
 
 /* Bytes ever written into fd's TCP stream: tcpi_bytes_acked + SIOCOUTQ. */
 int tcp_bytes_written(int fd, uint64_t *out);
+/* The same, with what is still unacknowledged (SIOCOUTQ) and the TCP state. */
+int tcp_send_progress(int fd, uint64_t *written, uint32_t *outq, uint8_t *state);
 /* Bytes in fd's TCP receive queue that nobody has consumed (SIOCINQ). */
 int tcp_bytes_unread(int fd, int *out);
 

@@ -58,6 +58,8 @@ struct dir {
 	uint64_t base;         /* the sink's TCP bytes written at hand-off */
 	uint64_t user_written; /* bytes the daemon wrote to the sink since */
 	uint64_t seen;         /* redirected count at the last idle check */
+	uint64_t mark;         /* progress while the daemon waits on the kernel ... */
+	uint64_t mark_at;      /* ... and when it last moved (0: not waiting) */
 	struct conn *owner;
 	struct dir *cnext;     /* proxy's cookie table chain */
 };

@@ -211,17 +211,27 @@ int bpf_relay_count(struct bpf_relay *b, unsigned *socks, unsigned *peers)
 	return 0;
 }
 
-int tcp_bytes_written(int fd, uint64_t *out)
+int tcp_send_progress(int fd, uint64_t *written, uint32_t *outq, uint8_t *state)
 {
 	struct tcp_info ti;
 	socklen_t len = sizeof(ti);
-	int outq = 0;
+	int q = 0;
 
 	memset(&ti, 0, sizeof(ti));
-	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) || ioctl(fd, SIOCOUTQ, &outq))
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) || ioctl(fd, SIOCOUTQ, &q))
 		return -errno;
-	*out = ti.tcpi_bytes_acked + (uint64_t)outq;
+	*written = ti.tcpi_bytes_acked + (uint64_t)q;
+	*outq = (uint32_t)q;
+	*state = ti.tcpi_state;
 	return 0;
+}
+
+int tcp_bytes_written(int fd, uint64_t *out)
+{
+	uint32_t outq;
+	uint8_t state;
+
+	return tcp_send_progress(fd, out, &outq, &state);
 }
 
 int tcp_bytes_unread(int fd, int *out)

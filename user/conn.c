@@ -896,15 +896,51 @@ void conn_over_limit(struct proxy *p, uint64_t cookie)
 		}
 }
 
-/* sockmap: has the sink's TCP stream taken every byte sent its way? */
-static bool kernel_drained(struct conn *c, struct dir *d, int sink)
+/*
+ * sockmap: while the daemon waits on a kernel queue (bytes before a FIN, or
+ * a demoted pair's backlog), progress must show within KERNEL_STALL_MS; a
+ * queue that stops moving has lost its bytes, and the pair is torn down so
+ * the peers see an error instead of a silently truncated stream.
+ */
+#define KERNEL_STALL_MS 3000
+
+static int kernel_waiting(struct conn *c, struct dir *d, uint64_t progress, bool moving,
+			  const char *what)
+{
+	uint64_t now = loop_now(c->p->loop);
+
+	if (moving || !d->mark_at || progress != d->mark) {
+		d->mark = progress;
+		d->mark_at = now;
+		return 0;
+	}
+	if (now - d->mark_at < KERNEL_STALL_MS)
+		return 0;
+	log_warn("conn %llu: sockmap: %s made no progress for %d s; closing the pair",
+		 (unsigned long long)c->id, what, KERNEL_STALL_MS / 1000);
+	return -EPIPE;
+}
+
+/*
+ * sockmap: has the sink's TCP stream taken every byte sent its way? 1 when
+ * it has, 0 while it is on its way, -errno when it never will.
+ */
+static int kernel_drained(struct conn *c, struct dir *d, int sink)
 {
 	uint64_t redirected, written;
+	uint32_t outq;
+	uint8_t state;
 
 	if (bpf_relay_bytes(c->p->bpf, d->cookie, &redirected) ||
-	    tcp_bytes_written(sink, &written))
-		return true; /* the pair is gone: nothing left to wait for */
-	return written - d->base >= redirected + d->user_written;
+	    tcp_send_progress(sink, &written, &outq, &state))
+		return 1; /* the pair is gone: nothing left to wait for */
+	if (written - d->base >= redirected + d->user_written) {
+		d->mark_at = 0;
+		return 1;
+	}
+	if (state == TCP_CLOSE)
+		return -ECONNRESET;
+	return kernel_waiting(c, d, written, outq != 0, "the redirect queue");
 }
 
 /*
@@ -953,59 +989,73 @@ static void maybe_handoff(struct conn *c)
 }
 
 /* sockmap: the FIN of a kernel direction is passed on once the sink drained. */
-static void kernel_finish_dir(struct conn *c, struct dir *d, int sink)
+static int kernel_finish_dir(struct conn *c, struct dir *d, int sink)
 {
+	int r;
+
 	if (!d->eof || d->shut)
-		return;
-	if (kernel_drained(c, d, sink)) {
+		return 0;
+	r = kernel_drained(c, d, sink);
+	if (r > 0) {
 		shutdown(sink, SHUT_WR);
 		d->shut = true;
-	} else {
+	} else if (!r) {
 		proxy_poll_add(c->p, c);
 	}
+	return r < 0 ? r : 0;
 }
 
 /* sockmap: the source of kernel direction d woke up (or is polled): its FIN? */
-static void kernel_check(struct conn *c, struct dir *d, int src)
+static int kernel_check(struct conn *c, struct dir *d, int src)
 {
-	int unread = 0;
+	int unread = 0, r;
 	char byte;
 
 	if (d->ks != KS_KERNEL || d->eof)
-		return;
+		return 0;
 	/* EOF once the FIN is readable and the parser has taken every byte before it. */
 	if (recv(src, &byte, 1, MSG_PEEK | MSG_DONTWAIT) != 0)
-		return;
+		return 0;
 	if (tcp_bytes_unread(src, &unread) || unread) {
-		proxy_poll_add(c->p, c);
-		return;
+		r = kernel_waiting(c, d, (uint64_t)unread, false, "the stream parser");
+		if (!r)
+			proxy_poll_add(c->p, c);
+		return r;
 	}
+	d->mark_at = 0;
 	d->eof = true;
-	kernel_finish_dir(c, d, d == &c->up ? c->remote.h.fd : c->local.h.fd);
+	return kernel_finish_dir(c, d, d == &c->up ? c->remote.h.fd : c->local.h.fd);
 }
 
 bool conn_poll(struct conn *c)
 {
 	struct proxy *p = c->p;
 	bool again = false, demoting = false;
+	int r = 0;
 
 	if (c->stage != ST_STREAM || c->tier != TIER_SOCKMAP)
 		return false;
-	for (struct dir *d = &c->up; d; d = d == &c->up ? &c->down : NULL) {
+	for (struct dir *d = &c->up; d && !r; d = d == &c->up ? &c->down : NULL) {
 		int src = d == &c->up ? c->local.h.fd : c->remote.h.fd;
 		int sink = d == &c->up ? c->remote.h.fd : c->local.h.fd;
 
 		if (d->ks == KS_DEMOTING) {
+			int k = kernel_drained(c, d, sink);
+
 			demoting = true;
-			if (!kernel_drained(c, d, sink))
-				again = true;
+			again |= !k;
+			r = k < 0 ? k : 0;
 		} else if (d->ks == KS_KERNEL && !d->eof) {
-			kernel_check(c, d, src);
+			r = kernel_check(c, d, src);
 			again |= !d->eof && c->polling;
 		} else if (d->ks == KS_KERNEL && !d->shut) {
-			kernel_finish_dir(c, d, sink);
+			r = kernel_finish_dir(c, d, sink);
 			again |= !d->shut;
 		}
+	}
+	if (r < 0) {
+		conn_destroy(c, strerror(-r));
+		return false;
 	}
 	if (demoting && !again) {
 		/*
@@ -1049,7 +1099,7 @@ static int sockmap_event(struct conn *c, bool is_local, uint32_t events)
 	if (rd->ks == KS_USER)
 		r = pump(c, rd, fd, is_local ? rfd : lfd, events & (EPOLLIN | EPOLLHUP | EPOLLERR));
 	else
-		kernel_check(c, rd, fd);
+		r = kernel_check(c, rd, fd);
 	if (!r && wd->ks == KS_USER && (events & EPOLLOUT))
 		r = pump(c, wd, is_local ? rfd : lfd, fd, false);
 	return r;
