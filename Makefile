@@ -7,7 +7,7 @@ SAN     := $(O)/asan
 CFLAGS_COMMON := -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -MMD -MP -Iinclude -g
 CFLAGS  ?= -O2
 SANFLAGS := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
-LDLIBS  := -lsodium -lcrypto -lcares -lbpf -lelf -lz -lm
+LDLIBS  := -lsodium -lcrypto -lcares -lmnl -lbpf -lelf -lz -lm
 CLANG   ?= clang
 BPFTOOL ?= bpftool
 BPF_SRCS  := $(wildcard bpf/*.bpf.c)
@@ -35,7 +35,7 @@ deps: $(O)/.deps
 # objects, and skeletons that user/bpf_*.c include.
 $(O)/vmlinux.h: | $(O)/.deps
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
-$(O)/%.bpf.o: bpf/%.bpf.c include/relay_bpf.h $(O)/vmlinux.h
+$(O)/%.bpf.o: bpf/%.bpf.c $(wildcard include/*_bpf.h) $(O)/vmlinux.h
 	$(CLANG) -target bpf -g -O2 -D__TARGET_ARCH_x86 -I$(O) -Iinclude -c $< -o $@
 # Kept after the build: objects depend on the skeletons.
 .SECONDARY: $(BPF_SKELS) $(BPF_SKELS:.skel.h=.bpf.o)

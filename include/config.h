@@ -45,6 +45,13 @@ struct ss_config {
 	int replay_capacity;   /* salts remembered by the replay filter */
 	double replay_fp;      /* its false-positive rate */
 	enum conn_tier tier;   /* --tier: force a tier (tests, benchmarks) */
+
+	/* sslocal redir: what the daemon steers to itself (NULL: the user's own rules) */
+	char *steer;           /* destination prefixes, comma-separated */
+	char *steer_ports;     /* destination ports and ranges, comma-separated */
+	char *exclude;         /* prefixes never steered */
+	int fwmark;            /* nft fallback: the mark of TPROXY'd packets */
+	int route_table;       /* the local-delivery routing table */
 };
 
 /*

@@ -21,7 +21,7 @@ enum conn_stage {
 	ST_DESTROYED,
 };
 
-enum conn_role { ROLE_SOCKS, ROLE_TUNNEL, ROLE_RELAY, ROLE_SERVER };
+enum conn_role { ROLE_SOCKS, ROLE_TUNNEL, ROLE_REDIR, ROLE_RELAY, ROLE_SERVER };
 
 /* Where a sockmap direction's bytes are moved. */
 enum kstate {

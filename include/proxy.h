@@ -72,6 +72,10 @@ struct proxy {
 	uint64_t to_sockmap, to_splice, left_sockmap; /* pairs handed to each tier */
 	struct dir *cookies[4096]; /* sockmap directions by source cookie */
 
+	int index;               /* worker number, 0 .. workers - 1 */
+	struct steer *steer;     /* redir --steer: installed by worker 0 */
+	int udp_fd;              /* the redir UDP socket, for steering */
+
 	/* sslocal: the ssserver to use, and the fixed target of tunnel mode. */
 	uint16_t server_port;
 	struct ss_addr tunnel;
@@ -86,6 +90,8 @@ void proxy_buf_put(struct proxy *p, void *buf);
 int proxy_pipe_get(struct proxy *p, int fds[2]);
 /* Returns an empty pipe to the pool (a non-empty one is closed). */
 void proxy_pipe_put(struct proxy *p, int fds[2], bool empty);
+/* IP_TRANSPARENT (and IPV6_TRANSPARENT): binds to and accepts for foreign addresses. */
+int proxy_transparent(int fd);
 /* Makes sure conn_poll(c) runs soon and until it returns false. */
 void proxy_poll_add(struct proxy *p, struct conn *c);
 

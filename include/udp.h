@@ -10,7 +10,7 @@
 struct proxy;
 struct udp_relay;
 
-enum udp_role { UDP_SERVER, UDP_SOCKS, UDP_TUNNEL };
+enum udp_role { UDP_SERVER, UDP_SOCKS, UDP_TUNNEL, UDP_REDIR };
 
 /* Why datagrams were dropped; reported on SIGUSR1 and at exit. */
 struct udp_stats {

@@ -102,6 +102,13 @@ int addr_from_sockaddr(struct ss_addr *a, const struct sockaddr *sa)
 	if (sa->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *s6 = (const void *)sa;
 
+		/* A dual-stack socket's IPv4 peer is an IPv4 address. */
+		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+			a->atyp = SS_ATYP_IPV4;
+			memcpy(&a->v4, s6->sin6_addr.s6_addr + 12, 4);
+			a->port = ntohs(s6->sin6_port);
+			return 0;
+		}
 		a->atyp = SS_ATYP_IPV6;
 		a->v6 = s6->sin6_addr;
 		a->port = ntohs(s6->sin6_port);

@@ -16,6 +16,7 @@
 #include "config.h"
 #include "crypto.h"
 #include "json.h"
+#include "steer.h"
 
 #define CONFIG_MAX_FILE (1 << 20)
 
@@ -138,6 +139,11 @@ static const struct key_desc keys[] = {
 	{ "no_delay", K_BOOL, O(no_delay), BOTH },
 	{ "ipv6_first", K_BOOL, O(ipv6_first), BOTH },
 	{ "nameserver", K_STR, O(nameserver), BOTH },
+	{ "steer", K_STR, O(steer), LOCAL },
+	{ "steer_ports", K_STR, O(steer_ports), LOCAL },
+	{ "exclude", K_STR, O(exclude), LOCAL },
+	{ "fwmark", K_POSINT, O(fwmark), LOCAL },
+	{ "route_table", K_POSINT, O(route_table), LOCAL },
 	{ "user", K_STR, O(user), BOTH },
 	{ "workers", K_WORKERS, O(workers), BOTH },
 	{ "bpf", K_BPF, 0, BOTH },
@@ -438,7 +444,9 @@ const char *config_usage(enum prog_kind prog)
 	       "       [--workers N] [--server-url ss://...]\n"
 	       "       [--socks5-username U --socks5-password P] [--udp-max-associations N]\n"
 	       "       [--relay -L upstream:port] [--tier user|splice|sockmap]\n"
-	       "       [--handshake-timeout S] [--max-connections N]\n";
+	       "       [--handshake-timeout S] [--max-connections N]\n"
+	       "       redir: [--steer CIDR,...] [--steer-ports P,P-Q,...] [--exclude CIDR,...]\n"
+	       "              [--fwmark N] [--route-table N]\n";
 }
 
 enum {
@@ -446,6 +454,7 @@ enum {
 	OPT_SERVER_URL, OPT_MODE, OPT_SOCKS_USER, OPT_SOCKS_PASS, OPT_PLUGIN,
 	OPT_PLUGIN_OPTS, OPT_MANAGER, OPT_UDP_MAX, OPT_RELAY, OPT_TIER, OPT_ALLOW_PRIVATE,
 	OPT_ACL, OPT_HS_TIMEOUT, OPT_MAX_CONNS, OPT_REPLAY_CAP, OPT_REPLAY_FP,
+	OPT_STEER, OPT_STEER_PORTS, OPT_EXCLUDE, OPT_FWMARK, OPT_ROUTE_TABLE,
 };
 
 static const struct option long_opts[] = {
@@ -470,6 +479,11 @@ static const struct option long_opts[] = {
 	{ "replay-capacity", required_argument, NULL, OPT_REPLAY_CAP },
 	{ "replay-fp", required_argument, NULL, OPT_REPLAY_FP },
 	{ "tier", required_argument, NULL, OPT_TIER },
+	{ "steer", required_argument, NULL, OPT_STEER },
+	{ "steer-ports", required_argument, NULL, OPT_STEER_PORTS },
+	{ "exclude", required_argument, NULL, OPT_EXCLUDE },
+	{ "fwmark", required_argument, NULL, OPT_FWMARK },
+	{ "route-table", required_argument, NULL, OPT_ROUTE_TABLE },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
 };
@@ -514,8 +528,21 @@ static int validate(struct ss_config *c, char *err, size_t err_len)
 				return errf(err, err_len, "tunnel address \"%s\" must be host:port",
 					    c->tunnel_address);
 		}
-		if (c->local_mode == LOCAL_REDIR)
-			return errf(err, err_len, "redir mode is not implemented yet");
+		if (c->local_mode == LOCAL_REDIR) {
+			struct steer_spec spec;
+			char serr[200];
+
+			if ((c->steer_ports || c->exclude) && !c->steer)
+				return errf(err, err_len, "--steer-ports and --exclude need --steer");
+			if (steer_parse(&spec, c->steer ? c->steer : "", c->exclude, c->steer_ports,
+					serr, sizeof(serr)))
+				return errf(err, err_len, "%s", serr);
+			/* TPROXY delivers to the port on any address of the gateway. */
+			if (!c->local_address && set_str(&c->local_address, "::"))
+				return -ENOMEM;
+		} else if (c->steer || c->steer_ports || c->exclude) {
+			return errf(err, err_len, "--steer, --steer-ports and --exclude are for redir mode");
+		}
 		if (!!c->socks_user != !!c->socks_pass)
 			return errf(err, err_len,
 				    "SOCKS5 authentication needs both a username and a password");
@@ -545,6 +572,8 @@ int config_load(struct ss_config *c, enum prog_kind prog, int argc, char **argv,
 	c->handshake_timeout = 30;
 	c->replay_capacity = 1000000;
 	c->replay_fp = 1e-6;
+	c->fwmark = STEER_DEFAULT_MARK;
+	c->route_table = STEER_DEFAULT_TABLE;
 
 	/* First pass: only the config file, so that flags override it. */
 	opterr = 0;
@@ -664,6 +693,28 @@ int config_load(struct ss_config *c, enum prog_kind prog, int argc, char **argv,
 				return errf(err, err_len, "--tier: \"%s\" is not user, splice or sockmap",
 					    optarg);
 			break;
+		case OPT_STEER:
+		case OPT_STEER_PORTS:
+		case OPT_EXCLUDE:
+			if (prog != PROG_LOCAL)
+				return errf(err, err_len, "--steer, --steer-ports and --exclude are sslocal options");
+			r = set_str(opt == OPT_STEER ? &c->steer :
+				    opt == OPT_EXCLUDE ? &c->exclude : &c->steer_ports, optarg);
+			break;
+		case OPT_FWMARK:
+		case OPT_ROUTE_TABLE: {
+			char *end;
+			long v = strtol(optarg, &end, 0);
+
+			if (*end || v < 1 || v > 0x7fffffff ||
+			    (opt == OPT_ROUTE_TABLE && v >= 253 && v <= 255))
+				return errf(err, err_len, "%s: \"%s\" is not %s",
+					    opt == OPT_FWMARK ? "--fwmark" : "--route-table", optarg,
+					    opt == OPT_FWMARK ? "a positive mark" :
+					    "a table number (not 253-255)");
+			*(opt == OPT_FWMARK ? &c->fwmark : &c->route_table) = (int)v;
+			break;
+		}
 		case OPT_SOCKS_USER: r = set_str(&c->socks_user, optarg); break;
 		case OPT_SOCKS_PASS: r = set_str(&c->socks_pass, optarg); break;
 		case OPT_PLUGIN:
@@ -697,5 +748,8 @@ void config_free(struct ss_config *c)
 	free(c->socks_pass);
 	free(c->config_path);
 	free(c->acl);
+	free(c->steer);
+	free(c->steer_ports);
+	free(c->exclude);
 	memset(c, 0, sizeof(*c));
 }

@@ -150,6 +150,52 @@ static int buf_reserve(struct proxy *p, struct relay_buf *b)
 	return 0;
 }
 
+#ifndef SO_ORIGINAL_DST
+#define SO_ORIGINAL_DST 80 /* <linux/netfilter_ipv4.h> */
+#endif
+#define IP6T_SO_ORIGINAL_DST 80 /* <linux/netfilter_ipv6/ip6_tables.h> */
+
+/* Whether sa is an address of this host (a plain socket can bind to it). */
+static bool is_local_addr(const struct ss_addr *a)
+{
+	struct sockaddr_storage sa;
+	socklen_t len = (socklen_t)addr_to_sockaddr(a, &sa);
+	int fd = socket(sa.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	bool local;
+
+	if (fd < 0)
+		return false;
+	((struct sockaddr_in *)&sa)->sin_port = 0; /* same offset in sockaddr_in6 */
+	local = !bind(fd, (struct sockaddr *)&sa, len);
+	close(fd);
+	return local;
+}
+
+/*
+ * redir: the original destination becomes the target. Under TPROXY or
+ * sk_lookup it is the accepted socket's local address; after a NAT REDIRECT
+ * conntrack has it (SO_ORIGINAL_DST), and it equals the local address when
+ * conntrack saw no NAT. NULL, or why the connection is refused.
+ */
+static const char *redir_target(struct conn *c)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	int fd = c->local.h.fd;
+
+	memset(&ss, 0, sizeof(ss));
+	if (getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, &ss, &sl) &&
+	    (sl = sizeof(ss), getsockopt(fd, SOL_IPV6, IP6T_SO_ORIGINAL_DST, &ss, &sl)) &&
+	    (sl = sizeof(ss), getsockname(fd, (struct sockaddr *)&ss, &sl)))
+		return "cannot read the original destination";
+	if (addr_from_sockaddr(&c->target, (struct sockaddr *)&ss))
+		return "original destination of an unknown address family";
+	/* Not redirected: a client that connected to the redir port itself would loop. */
+	if (c->target.port == c->p->cfg->local_port && is_local_addr(&c->target))
+		return "not a redirected connection (its destination is the redir port itself)";
+	return NULL;
+}
+
 void conn_accept(struct proxy *p, int fd, enum conn_role role)
 {
 	struct conn *c = calloc(1, sizeof(*c));
@@ -190,6 +236,15 @@ void conn_accept(struct proxy *p, int fd, enum conn_role role)
 	if (role == ROLE_TUNNEL || role == ROLE_RELAY) {
 		c->target = p->tunnel;
 		start_target(c, NULL, 0);
+		return;
+	}
+	if (role == ROLE_REDIR) {
+		const char *why = redir_target(c);
+
+		if (why)
+			conn_destroy(c, why);
+		else
+			start_target(c, NULL, 0);
 		return;
 	}
 	update_events(c);
@@ -609,7 +664,7 @@ static void start_target(struct conn *c, const uint8_t *extra, size_t n)
 	int r;
 
 	leave_handshake(c);
-	if (c->role == ROLE_SOCKS || c->role == ROLE_TUNNEL) {
+	if (c->role == ROLE_SOCKS || c->role == ROLE_TUNNEL || c->role == ROLE_REDIR) {
 		uint8_t first[SS_ADDR_MAX + sizeof(c->hs)];
 		size_t got;
 		int hl = addr_encode(&c->target, first, sizeof(first));

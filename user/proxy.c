@@ -23,6 +23,7 @@
 #include "dns.h"
 #include "log.h"
 #include "proxy.h"
+#include "steer.h"
 #include "udp.h"
 
 #define TICK_MS 100
@@ -105,6 +106,14 @@ static void poll_arm(struct proxy *p, bool on)
 	timerfd_settime(p->poll.fd, 0, &its, NULL);
 }
 
+int proxy_transparent(int fd)
+{
+	int v4 = setsockopt(fd, SOL_IP, IP_TRANSPARENT, &(int){ 1 }, sizeof(int));
+	int v6 = setsockopt(fd, SOL_IPV6, IPV6_TRANSPARENT, &(int){ 1 }, sizeof(int));
+
+	return v4 && v6 ? -errno : 0;
+}
+
 void proxy_poll_add(struct proxy *p, struct conn *c)
 {
 	if (c->polling)
@@ -146,6 +155,8 @@ static enum conn_role listener_role(const struct proxy *p)
 		return ROLE_SERVER;
 	if (p->cfg->relay)
 		return ROLE_RELAY;
+	if (p->cfg->local_mode == LOCAL_REDIR)
+		return ROLE_REDIR;
 	return p->cfg->local_mode == LOCAL_TUNNEL ? ROLE_TUNNEL : ROLE_SOCKS;
 }
 
@@ -219,6 +230,9 @@ static int listen_on(struct proxy *p, const char *host, int port, bool v6only, c
 		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &(int){ 1 }, sizeof(int));
 	if (res->ai_family == AF_INET6 && v6only)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &(int){ 1 }, sizeof(int));
+	if (listener_role(p) == ROLE_REDIR && proxy_transparent(fd))
+		log_warn("redir: IP_TRANSPARENT on %s: %s; only NAT REDIRECT will reach it",
+			 where, strerror(errno));
 	if (p->cfg->fast_open &&
 	    setsockopt(fd, IPPROTO_TCP, TCP_FASTOPEN, &(int){ 256 }, sizeof(int)))
 		log_warn("TCP Fast Open unavailable on %s: %s", where, strerror(errno));
@@ -328,7 +342,8 @@ static void trim_memory(struct proxy *p)
 {
 	if (p->nconns > p->peak)
 		p->peak = p->nconns;
-	if (p->peak < 256 || p->nconns > p->peak / 4)
+	/* After a crowd: at each quarter of the peak, and once more when all are gone. */
+	if (!(p->peak >= 256 && p->nconns <= p->peak / 4) && !(p->peak >= 64 && !p->nconns))
 		return;
 	while (p->pool_len > 16)
 		free(proxy_buf_get(p));
@@ -445,6 +460,46 @@ static void on_bpf_events(struct handler *h, uint32_t events)
 	bpf_relay_events(p->bpf, over_limit, p);
 }
 
+/*
+ * redir --steer: the first worker installs the steering (the others share
+ * its ports through SO_REUSEPORT, and sk_lookup's pick is spread over them).
+ * --bpf auto falls back to nftables TPROXY with one line saying why.
+ */
+static int steer_setup(struct proxy *p, bool tcp, bool udp, const char **why)
+{
+	const struct ss_config *cfg = p->cfg;
+	struct steer_spec spec;
+	struct steer_params sp = {
+		.spec = &spec, .bpf = cfg->bpf != BPF_OFF, .tcp = tcp, .udp = udp,
+		.port = (uint16_t)cfg->local_port, .tcp_fd = tcp ? p->listeners->h.fd : -1,
+		.udp_fd = udp ? p->udp_fd : -1, .mark = (uint32_t)cfg->fwmark,
+		.table = (uint32_t)cfg->route_table,
+	};
+	char err[200];
+	struct addrinfo hints = { .ai_flags = AI_NUMERICSERV }, *res, *ai;
+	char port[8];
+	int r;
+
+	if (steer_parse(&spec, cfg->steer, cfg->exclude, cfg->steer_ports, err, sizeof(err))) {
+		*why = "bad steering configuration";
+		return -EINVAL;
+	}
+	/* The way to ssserver itself is never steered. */
+	snprintf(port, sizeof(port), "%d", cfg->server_port);
+	if (!getaddrinfo(cfg->servers[0], port, &hints, &res)) {
+		for (ai = res; ai; ai = ai->ai_next)
+			steer_exclude_addr(&spec, ai->ai_addr);
+		freeaddrinfo(res);
+	}
+	r = steer_install(&p->steer, &sp, why);
+	if (r && sp.bpf && cfg->bpf == BPF_AUTO) {
+		log_warn("steering: sk_lookup unavailable (%s); using nftables TPROXY instead", *why);
+		sp.bpf = false;
+		r = steer_install(&p->steer, &sp, why);
+	}
+	return r;
+}
+
 static int setup(struct proxy *p, const char **why)
 {
 	const struct ss_config *cfg = p->cfg;
@@ -502,14 +557,17 @@ static int setup(struct proxy *p, const char **why)
 				return -EINVAL;
 			}
 		}
-		bool tunnel = cfg->local_mode == LOCAL_TUNNEL;
+		bool socks = cfg->local_mode == LOCAL_SOCKS;
+		enum udp_role ur = socks ? UDP_SOCKS :
+				   cfg->local_mode == LOCAL_REDIR ? UDP_REDIR : UDP_TUNNEL;
 
 		/* SOCKS5 UDP needs the TCP control connection even in udp_only. */
-		if ((tcp || !tunnel) &&
+		if ((tcp || socks) &&
 		    (r = listen_on(p, cfg->local_address, cfg->local_port, false, why)))
 			return r;
-		if (udp && (r = udp_listen(p, tunnel ? UDP_TUNNEL : UDP_SOCKS, cfg->local_address,
-					   cfg->local_port, why)))
+		if (udp && (r = udp_listen(p, ur, cfg->local_address, cfg->local_port, why)))
+			return r;
+		if (cfg->steer && p->index == 0 && (r = steer_setup(p, tcp, udp, why)))
 			return r;
 	}
 	if (cfg->user && (r = drop_privileges(cfg->user))) {
@@ -531,13 +589,15 @@ static void raise_fd_limit(void)
 }
 
 /* One worker: its own loop, listeners (SO_REUSEPORT when there are several) and state. */
-static int run_worker(struct ss_config *cfg, const struct replay *replay, const char *name)
+static int run_worker(struct ss_config *cfg, const struct replay *replay, const char *name,
+		      int index)
 {
 	struct proxy p = { 0 };
 	const char *why = "";
 	int r, status = 0;
 
 	p.poll.fd = -1;
+	p.index = index;
 	p.cfg = cfg;
 	p.replay = *replay;
 	p.method = crypto_method_find(cfg->method, &why);
@@ -561,6 +621,7 @@ static int run_worker(struct ss_config *cfg, const struct replay *replay, const 
 out:
 	if (p.udp)
 		log_stats(&p);
+	steer_remove(p.steer);
 	close_listeners(&p);
 	udp_close_all(&p);
 	destroy_all(&p, NULL);
@@ -601,7 +662,7 @@ static int run_workers(struct ss_config *cfg, const struct replay *replay, const
 		pid_t pid = fork();
 
 		if (pid == 0) {
-			int st = run_worker(cfg, replay, name);
+			int st = run_worker(cfg, replay, name, i);
 
 			config_free(cfg);
 			_exit(st);
@@ -674,7 +735,7 @@ int proxy_main(enum prog_kind prog, int argc, char **argv)
 		config_free(&cfg);
 		return 1;
 	}
-	status = cfg.workers > 1 ? run_workers(&cfg, &replay, name) : run_worker(&cfg, &replay, name);
+	status = cfg.workers > 1 ? run_workers(&cfg, &replay, name) : run_worker(&cfg, &replay, name, 0);
 	replay_free(&replay);
 	config_free(&cfg);
 	return status;

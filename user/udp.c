@@ -316,9 +316,10 @@ static bool socks_client_allowed(struct proxy *p, const struct sockaddr_storage 
 	return false;
 }
 
-/* A datagram from a client on the listening socket. */
+/* A datagram from a client on the listening socket (redir: orig is its destination). */
 static void from_client(struct udp_relay *r, uint8_t *buf, size_t len,
-			const struct sockaddr_storage *src, socklen_t slen)
+			const struct sockaddr_storage *src, socklen_t slen,
+			const struct sockaddr_storage *orig)
 {
 	struct proxy *p = r->p;
 	uint8_t out[UDP_MAX_DGRAM + 512];
@@ -382,10 +383,21 @@ static void from_client(struct udp_relay *r, uint8_t *buf, size_t len,
 		buf += 3;
 		len -= 3;
 	} else {
-		/* Tunnel: prepend the fixed target's header (buf has room before it). */
+		/* Tunnel, redir: prepend the target's header (buf has room before it). */
 		uint8_t hdr[SS_ADDR_MAX];
-		int hl = addr_encode(&p->tunnel, hdr, sizeof(hdr));
+		int hl;
 
+		if (r->role == UDP_REDIR) {
+			if (!orig || addr_from_sockaddr(&a, (const struct sockaddr *)orig)) {
+				r->st.bad_header++;
+				log_debug("udp: dropped a datagram from %s: no original destination",
+					  sa_str(src, cs, sizeof(cs)));
+				return;
+			}
+		} else {
+			a = p->tunnel;
+		}
+		hl = addr_encode(&a, hdr, sizeof(hdr));
 		buf -= hl;
 		memcpy(buf, hdr, (size_t)hl);
 		len += (size_t)hl;
@@ -400,6 +412,40 @@ static void from_client(struct udp_relay *r, uint8_t *buf, size_t len,
 	if (ss_udp_seal(p->method, SS_BACKEND_AUTO, p->master, buf, len, out, sizeof(out), &olen))
 		return;
 	nat_send(n, &r->server, out, olen);
+}
+
+/*
+ * redir: the reply leaves from the address the client sent to, through a
+ * transparent socket bound to it for this one datagram (a socket kept bound
+ * there would take the client's next datagrams away from the redir socket).
+ */
+static void redir_reply(struct nat *n, const struct ss_addr *from, const uint8_t *data, size_t len)
+{
+	struct udp_relay *r = n->r;
+	struct sockaddr_storage src, dst;
+	socklen_t sl = (socklen_t)addr_to_sockaddr(from, &src), dl;
+	int fd;
+
+	/* The client's address family decides: an IPv4 client behind a dual-stack socket. */
+	from_v6(&n->client, &dst);
+	dl = dst.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+	fd = socket(src.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || src.ss_family != dst.ss_family || proxy_transparent(fd) ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &(int){ 1 }, sizeof(int)) ||
+	    bind(fd, (struct sockaddr *)&src, sl) ||
+	    sendto(fd, data, len, 0, (struct sockaddr *)&dst, dl) < 0) {
+		char fs[64];
+
+		r->st.send_failed++;
+		log_debug("udp: redir reply from %s: %s", sa_str(&src, fs, sizeof(fs)),
+			  src.ss_family != dst.ss_family ? "address family differs from the client's" :
+			  strerror(errno));
+	} else {
+		r->st.out++;
+		nat_touch(n);
+	}
+	if (fd >= 0)
+		close(fd);
 }
 
 /* A reply on a NAT socket: wrap it and send it to the client. */
@@ -446,6 +492,10 @@ static void to_client(struct nat *n, uint8_t *buf, size_t len, const struct sock
 			send_buf = out + 3 + used;
 			olen -= used;
 		}
+		if (r->role == UDP_REDIR) {
+			redir_reply(n, &a, send_buf, olen);
+			return;
+		}
 	}
 	if (sendto(r->h.fd, send_buf, olen, 0, (struct sockaddr *)&n->client, n->client_len) < 0) {
 		r->st.send_failed++;
@@ -473,6 +523,22 @@ static void on_nat_event(struct handler *h, uint32_t events)
 	}
 }
 
+/* redir: the destination the client sent to, from IP(V6)_ORIGDSTADDR. */
+static bool orig_dst(struct msghdr *mh, struct sockaddr_storage *out)
+{
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
+		if ((cm->cmsg_level == SOL_IP && cm->cmsg_type == IP_ORIGDSTADDR) ||
+		    (cm->cmsg_level == SOL_IPV6 && cm->cmsg_type == IPV6_ORIGDSTADDR)) {
+			size_t n = cm->cmsg_len - CMSG_LEN(0);
+
+			memset(out, 0, sizeof(*out));
+			memcpy(out, CMSG_DATA(cm), n < sizeof(*out) ? n : sizeof(*out));
+			return true;
+		}
+	}
+	return false;
+}
+
 static void on_listen_event(struct handler *h, uint32_t events)
 {
 	struct udp_relay *r = (struct udp_relay *)h;
@@ -480,14 +546,18 @@ static void on_listen_event(struct handler *h, uint32_t events)
 
 	(void)events;
 	for (int i = 0; i < UDP_BATCH; i++) {
-		struct sockaddr_storage src;
-		socklen_t sl = sizeof(src);
-		ssize_t len = recvfrom(h->fd, buf + SS_ADDR_MAX, PROXY_BUF_CAP - SS_ADDR_MAX, 0,
-				       (struct sockaddr *)&src, &sl);
+		struct sockaddr_storage src, orig;
+		struct iovec iov = { buf + SS_ADDR_MAX, PROXY_BUF_CAP - SS_ADDR_MAX };
+		char ctl[CMSG_SPACE(sizeof(struct sockaddr_in6))];
+		struct msghdr mh = { .msg_name = &src, .msg_namelen = sizeof(src), .msg_iov = &iov,
+				     .msg_iovlen = 1, .msg_control = ctl,
+				     .msg_controllen = r->role == UDP_REDIR ? sizeof(ctl) : 0 };
+		ssize_t len = recvmsg(h->fd, &mh, 0);
 
 		if (len < 0)
 			return;
-		from_client(r, buf + SS_ADDR_MAX, (size_t)len, &src, sl);
+		from_client(r, buf + SS_ADDR_MAX, (size_t)len, &src, mh.msg_namelen,
+			    r->role == UDP_REDIR && orig_dst(&mh, &orig) ? &orig : NULL);
 	}
 }
 
@@ -508,6 +578,13 @@ int udp_listen(struct proxy *p, enum udp_role role, const char *host, int port, 
 	/* Workers share the port; the kernel keeps each client flow on one of them. */
 	if (fd >= 0 && p->cfg->reuse_port)
 		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &(int){ 1 }, sizeof(int));
+	if (fd >= 0 && role == UDP_REDIR) {
+		if (proxy_transparent(fd))
+			log_warn("udp redir: IP_TRANSPARENT: %s; replies cannot carry the original "
+				 "source address", strerror(errno));
+		setsockopt(fd, SOL_IP, IP_RECVORIGDSTADDR, &(int){ 1 }, sizeof(int));
+		setsockopt(fd, SOL_IPV6, IPV6_RECVORIGDSTADDR, &(int){ 1 }, sizeof(int));
+	}
 	if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen)) {
 		rc = -errno;
 		*why = strerror(errno);
@@ -537,9 +614,12 @@ int udp_listen(struct proxy *p, enum udp_role role, const char *host, int port, 
 	}
 	r->next = p->udp;
 	p->udp = r;
+	if (role == UDP_REDIR)
+		p->udp_fd = fd;
 	loop_watch(p->loop, &r->h, EPOLLIN);
 	log_info("udp: listening on %s (%s)", sa_str(&r->bound, where, sizeof(where)),
-		 role == UDP_SERVER ? "server" : role == UDP_SOCKS ? "SOCKS5 UDP ASSOCIATE" : "tunnel");
+		 role == UDP_SERVER ? "server" : role == UDP_SOCKS ? "SOCKS5 UDP ASSOCIATE" :
+		 role == UDP_REDIR ? "redir" : "tunnel");
 	return 0;
 }
 

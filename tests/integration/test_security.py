@@ -232,10 +232,10 @@ def test_10000_connections_held_then_closed():
         # Most of the peak goes back; what stays is the replay filter's pages
         # (fixed size, shared by the workers) and a few pooled buffers.
         assert a <= b + (p - b) // 2, (b, p, a)
-    # A leak of even 1 KiB a connection would add 10 MiB here; pooled buffers and
-    # trim timing move a worker by a couple of MiB either way.
+    # A leak of even 1 KiB a connection would add 10 MiB here; pooled buffers,
+    # heap fragmentation and trim timing move the workers by a few MiB either way.
     for b, p, a1, a2 in zip(base_rss, peak1, after1, after2):
-        assert a2 <= a1 + max(4096, (p - b) // 8), "RSS grew by %d KiB over a second round" % (a2 - a1)
+        assert a2 <= a1 + max(6144, (p - b) // 6), "RSS grew by %d KiB over a second round" % (a2 - a1)
     proc.kill()
     proc.wait()
     resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

@@ -1,0 +1,130 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Loader of bpf/steer.bpf.c (sk_lookup steering for sslocal redir): fills
+ * the prefix tries, the port table and the socket map, and attaches the
+ * program to this network namespace through a BPF link. Nothing is pinned:
+ * when the daemon exits or dies, the link and the maps go with it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "log.h"
+#include "steer.h"
+#include "steer_bpf.h"
+#include "steer.skel.h"
+
+struct bpf_steer {
+	struct steer_bpf *skel;
+	struct bpf_link *link;
+};
+
+static void to_key(const struct steer_prefix *p, struct steer_key *k)
+{
+	memset(k, 0, sizeof(*k));
+	if (p->family == AF_INET) {
+		uint8_t *b = (uint8_t *)k->addr;
+
+		b[10] = b[11] = 0xff;
+		memcpy(b + 12, p->addr, 4);
+		k->prefixlen = 96u + p->len;
+	} else {
+		memcpy(k->addr, p->addr, 16);
+		k->prefixlen = p->len;
+	}
+}
+
+static int fill_trie(int fd, const struct steer_prefix *px, int n)
+{
+	uint8_t one = 1;
+
+	for (int i = 0; i < n; i++) {
+		struct steer_key k;
+
+		to_key(&px[i], &k);
+		if (bpf_map_update_elem(fd, &k, &one, BPF_ANY))
+			return -errno;
+	}
+	return 0;
+}
+
+static int fill(struct bpf_steer *b, const struct steer_spec *s, int tcp_fd, int udp_fd)
+{
+	int ports = bpf_map__fd(b->skel->maps.ports), socks = bpf_map__fd(b->skel->maps.redir_socks);
+	uint8_t one = 1;
+	int r;
+
+	if ((r = fill_trie(bpf_map__fd(b->skel->maps.steer_to), s->steer, s->nsteer)) ||
+	    (r = fill_trie(bpf_map__fd(b->skel->maps.exclude), s->exclude, s->nexclude)))
+		return r;
+	for (uint32_t port = 1; port < 65536; port++) {
+		bool on = !s->nports;
+
+		for (int i = 0; i < s->nports && !on; i++)
+			on = port >= s->ports[i].lo && port <= s->ports[i].hi;
+		if (on && bpf_map_update_elem(ports, &port, &one, BPF_ANY))
+			return -errno;
+	}
+	for (uint32_t k = 0; k < 2; k++) {
+		uint64_t fd = (uint64_t)(k == STEER_SOCK_TCP ? tcp_fd : udp_fd);
+
+		if ((int)fd >= 0 && bpf_map_update_elem(socks, &k, &fd, BPF_ANY))
+			return -errno;
+	}
+	return 0;
+}
+
+int bpf_steer_open(struct bpf_steer **out, const struct steer_spec *spec, int tcp_fd, int udp_fd,
+		   const char **why)
+{
+	struct bpf_steer *b = calloc(1, sizeof(*b));
+	int ns = -1, r;
+
+	if (!b) {
+		*why = "out of memory";
+		return -ENOMEM;
+	}
+	b->skel = steer_bpf__open_and_load();
+	if (!b->skel) {
+		r = -errno;
+		*why = r == -EPERM ? "loading BPF needs CAP_BPF and CAP_NET_ADMIN (run as root)" :
+				     "the kernel refused the sk_lookup program (needs Linux 5.9+)";
+		goto err;
+	}
+	if ((r = fill(b, spec, tcp_fd, udp_fd))) {
+		*why = "cannot fill the steering maps (a redir socket the kernel cannot steer to?)";
+		goto err;
+	}
+	ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (ns < 0) {
+		r = -errno;
+		*why = "cannot open /proc/self/ns/net";
+		goto err;
+	}
+	b->link = bpf_program__attach_netns(b->skel->progs.steer_lookup, ns);
+	close(ns);
+	if (!b->link) {
+		r = -errno;
+		*why = "cannot attach the sk_lookup program to this network namespace";
+		goto err;
+	}
+	*out = b;
+	return 0;
+err:
+	bpf_steer_close(b);
+	return r;
+}
+
+void bpf_steer_close(struct bpf_steer *b)
+{
+	if (!b)
+		return;
+	bpf_link__destroy(b->link);
+	steer_bpf__destroy(b->skel);
+	free(b);
+}

@@ -1,0 +1,608 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Steering for sslocal redir (see include/steer.h): prefix and port lists,
+ * policy routing through rtnetlink (libmnl), and the nftables TPROXY
+ * fallback through the nft program (one atomic transaction per change).
+ */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <libmnl/libmnl.h>
+#include <linux/fib_rules.h>
+#include <linux/rtnetlink.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "steer.h"
+
+struct steer {
+	struct steer_params sp;
+	struct steer_spec spec;
+	struct bpf_steer *bpf;
+};
+
+static int parse_prefix(const char *s, struct steer_prefix *p)
+{
+	char buf[INET6_ADDRSTRLEN + 8], *slash, *end;
+	long len;
+	int max;
+
+	if (strlen(s) >= sizeof(buf))
+		return -EINVAL;
+	strcpy(buf, s);
+	slash = strchr(buf, '/');
+	if (slash)
+		*slash = 0;
+	memset(p, 0, sizeof(*p));
+	if (inet_pton(AF_INET, buf, p->addr) == 1) {
+		p->family = AF_INET;
+		max = 32;
+	} else if (inet_pton(AF_INET6, buf, p->addr) == 1) {
+		p->family = AF_INET6;
+		max = 128;
+	} else {
+		return -EINVAL;
+	}
+	len = max;
+	if (slash) {
+		len = strtol(slash + 1, &end, 10);
+		if (!slash[1] || *end || len < 0 || len > max)
+			return -EINVAL;
+	}
+	p->len = (uint8_t)len;
+	/* Host bits are cleared, as the kernel and nft would. */
+	for (int bit = (int)len; bit < max; bit++)
+		p->addr[bit / 8] &= (uint8_t)~(0x80 >> (bit % 8));
+	return 0;
+}
+
+static int parse_prefixes(const char *list, struct steer_prefix *out, int *n, const char *what,
+			  char *err, size_t err_len)
+{
+	char *copy = strdup(list ? list : ""), *save = NULL;
+	int r = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	*n = 0;
+	for (char *t = strtok_r(copy, ", ", &save); t && !r; t = strtok_r(NULL, ", ", &save)) {
+		if (*n >= STEER_MAX) {
+			snprintf(err, err_len, "%s: more than %d prefixes", what, STEER_MAX);
+			r = -EINVAL;
+		} else if (parse_prefix(t, &out[*n])) {
+			snprintf(err, err_len, "%s: \"%s\" is not an IPv4 or IPv6 prefix (a.b.c.d/n)",
+				 what, t);
+			r = -EINVAL;
+		} else {
+			(*n)++;
+		}
+	}
+	free(copy);
+	return r;
+}
+
+int steer_parse(struct steer_spec *s, const char *steer, const char *exclude, const char *ports,
+		char *err, size_t err_len)
+{
+	char *copy, *save = NULL;
+	int r;
+
+	memset(s, 0, sizeof(*s));
+	if ((r = parse_prefixes(steer, s->steer, &s->nsteer, "--steer", err, err_len)) ||
+	    (r = parse_prefixes(exclude, s->exclude, &s->nexclude, "--exclude", err, err_len)))
+		return r;
+	if (!ports)
+		return 0;
+	if (!(copy = strdup(ports)))
+		return -ENOMEM;
+	for (char *t = strtok_r(copy, ", ", &save); t && !r; t = strtok_r(NULL, ", ", &save)) {
+		unsigned long lo, hi;
+		char *end;
+
+		lo = hi = strtoul(t, &end, 10);
+		if (*end == '-')
+			hi = strtoul(end + 1, &end, 10);
+		if (*end || !isdigit((unsigned char)*t) || lo < 1 || hi > 65535 || lo > hi ||
+		    s->nports >= STEER_MAX) {
+			snprintf(err, err_len, "--steer-ports: \"%s\" is not a port or a range P-Q "
+				 "(1-65535, at most %d items)", t, STEER_MAX);
+			r = -EINVAL;
+			break;
+		}
+		s->ports[s->nports].lo = (uint16_t)lo;
+		s->ports[s->nports].hi = (uint16_t)hi;
+		s->nports++;
+	}
+	free(copy);
+	return r;
+}
+
+static void add_exclude(struct steer_spec *s, const struct steer_prefix *p)
+{
+	for (int i = 0; i < s->nexclude; i++)
+		if (!memcmp(&s->exclude[i], p, sizeof(*p)))
+			return;
+	if (s->nexclude < STEER_MAX)
+		s->exclude[s->nexclude++] = *p;
+	else
+		log_warn("steering: more than %d exclusions; not excluding one of this host's addresses",
+			 STEER_MAX);
+}
+
+void steer_exclude_addr(struct steer_spec *s, const struct sockaddr *sa)
+{
+	struct steer_prefix p = { 0 };
+
+	if (sa->sa_family == AF_INET) {
+		p.family = AF_INET;
+		p.len = 32;
+		memcpy(p.addr, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+
+		if (IN6_IS_ADDR_V4MAPPED(a)) {
+			p.family = AF_INET;
+			p.len = 32;
+			memcpy(p.addr, a->s6_addr + 12, 4);
+		} else {
+			p.family = AF_INET6;
+			p.len = 128;
+			memcpy(p.addr, a, 16);
+		}
+	} else {
+		return;
+	}
+	add_exclude(s, &p);
+}
+
+const char *steer_prefix_str(const struct steer_prefix *p, char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	inet_ntop(p->family, p->addr, a, sizeof(a));
+	snprintf(buf, len, "%s/%u", a, p->len);
+	return buf;
+}
+
+/* ---- rtnetlink ---------------------------------------------------------- */
+
+struct nl {
+	struct mnl_socket *sock;
+	unsigned seq, portid;
+	char buf[16384];
+};
+
+static int nl_open(struct nl *nl)
+{
+	nl->sock = mnl_socket_open(NETLINK_ROUTE);
+	if (!nl->sock || mnl_socket_bind(nl->sock, 0, MNL_SOCKET_AUTOPID) < 0) {
+		int r = -errno;
+
+		if (nl->sock)
+			mnl_socket_close(nl->sock);
+		return r;
+	}
+	nl->portid = mnl_socket_get_portid(nl->sock);
+	nl->seq = (unsigned)time(NULL);
+	return 0;
+}
+
+/* Sends one request and waits for its acknowledgement; 0 or -errno. */
+static int nl_talk(struct nl *nl, struct nlmsghdr *nlh)
+{
+	int n;
+
+	nlh->nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
+	nlh->nlmsg_seq = ++nl->seq;
+	if (mnl_socket_sendto(nl->sock, nlh, nlh->nlmsg_len) < 0)
+		return -errno;
+	n = (int)mnl_socket_recvfrom(nl->sock, nl->buf, sizeof(nl->buf));
+	if (n < 0)
+		return -errno;
+	return mnl_cb_run(nl->buf, (size_t)n, nl->seq, nl->portid, NULL, NULL) < 0 ? -errno : 0;
+}
+
+/* A policy rule: "[iif lo] [to prefix] [dport lo-hi] [fwmark m] lookup table" at prio. */
+struct rule {
+	int family;
+	uint32_t prio, table, mark;
+	const struct steer_prefix *to;
+	uint16_t dlo, dhi;
+	bool iif_lo;
+};
+
+static int rule_msg(struct nl *nl, int type, unsigned flags, const struct rule *ru)
+{
+	char buf[512];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	struct fib_rule_hdr *frh;
+
+	nlh->nlmsg_type = (uint16_t)type;
+	nlh->nlmsg_flags = (uint16_t)flags;
+	frh = mnl_nlmsg_put_extra_header(nlh, sizeof(*frh));
+	frh->family = (uint8_t)ru->family;
+	frh->action = type == RTM_NEWRULE ? FR_ACT_TO_TBL : FR_ACT_UNSPEC;
+	frh->table = RT_TABLE_UNSPEC;
+	mnl_attr_put_u32(nlh, FRA_PRIORITY, ru->prio);
+	if (type == RTM_NEWRULE) {
+		mnl_attr_put_u32(nlh, FRA_TABLE, ru->table);
+		if (ru->to) {
+			frh->dst_len = ru->to->len;
+			mnl_attr_put(nlh, FRA_DST, ru->family == AF_INET ? 4 : 16, ru->to->addr);
+		}
+		if (ru->mark) {
+			mnl_attr_put_u32(nlh, FRA_FWMARK, ru->mark);
+			mnl_attr_put_u32(nlh, FRA_FWMASK, 0xffffffff);
+		}
+		if (ru->iif_lo)
+			mnl_attr_put_strz(nlh, FRA_IIFNAME, "lo");
+		if (ru->dlo) {
+			struct fib_rule_port_range pr = { ru->dlo, ru->dhi };
+
+			mnl_attr_put(nlh, FRA_DPORT_RANGE, sizeof(pr), &pr);
+		}
+	}
+	return nl_talk(nl, nlh);
+}
+
+/* "local default dev lo table T" for one family. */
+static int route_msg(struct nl *nl, int type, unsigned flags, int family, uint32_t table)
+{
+	char buf[256];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	struct rtmsg *rtm;
+
+	nlh->nlmsg_type = (uint16_t)type;
+	nlh->nlmsg_flags = (uint16_t)flags;
+	rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
+	rtm->rtm_family = (uint8_t)family;
+	rtm->rtm_table = RT_TABLE_UNSPEC;
+	rtm->rtm_protocol = RTPROT_STATIC;
+	rtm->rtm_scope = RT_SCOPE_HOST;
+	rtm->rtm_type = RTN_LOCAL;
+	mnl_attr_put_u32(nlh, RTA_TABLE, table);
+	mnl_attr_put_u32(nlh, RTA_OIF, if_nametoindex("lo"));
+	return nl_talk(nl, nlh);
+}
+
+static const int families[] = { AF_INET, AF_INET6 };
+
+/* Deletes the routes and every rule at our priorities; returns how many. */
+static int nl_remove(struct nl *nl, uint32_t table)
+{
+	int n = 0;
+
+	for (int f = 0; f < 2; f++) {
+		for (uint32_t prio = STEER_RULE_PRIO; prio <= STEER_RULE_PRIO + 2; prio++) {
+			struct rule ru = { .family = families[f], .prio = prio };
+
+			/* Bounded: a rule deleted per round, never more than we could add. */
+			for (int i = 0; i < 4 * STEER_MAX * STEER_MAX + 8; i++) {
+				if (rule_msg(nl, RTM_DELRULE, 0, &ru))
+					break;
+				n++;
+			}
+		}
+		if (!route_msg(nl, RTM_DELROUTE, 0, families[f], table))
+			n++;
+	}
+	return n;
+}
+
+static int nl_add_rule(struct nl *nl, const struct rule *ru)
+{
+	int r = rule_msg(nl, RTM_NEWRULE, NLM_F_CREATE | NLM_F_EXCL, ru);
+
+	return r == -EEXIST ? 0 : r;
+}
+
+/*
+ * BPF steering: locally generated traffic keeps the main table, excluded
+ * prefixes too; steered prefixes (per port range) are delivered locally.
+ * nft steering: packets marked by the TPROXY rule are delivered locally.
+ */
+static int nl_install(struct nl *nl, const struct steer_params *sp, const struct steer_spec *s)
+{
+	int r;
+
+	for (int f = 0; f < 2; f++) {
+		int fam = families[f];
+
+		if ((r = route_msg(nl, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, fam, sp->table)) &&
+		    r != -EEXIST)
+			return r;
+		if (!sp->bpf) {
+			struct rule ru = { .family = fam, .prio = STEER_RULE_PRIO, .table = sp->table,
+					   .mark = sp->mark };
+
+			if ((r = nl_add_rule(nl, &ru)))
+				return r;
+			continue;
+		}
+		struct rule lo = { .family = fam, .prio = STEER_RULE_PRIO, .table = RT_TABLE_MAIN,
+				   .iif_lo = true };
+
+		if ((r = nl_add_rule(nl, &lo)))
+			return r;
+		for (int i = 0; i < s->nexclude; i++) {
+			struct rule ru = { .family = fam, .prio = STEER_RULE_PRIO + 1,
+					   .table = RT_TABLE_MAIN, .to = &s->exclude[i] };
+
+			if (s->exclude[i].family == fam && (r = nl_add_rule(nl, &ru)))
+				return r;
+		}
+		for (int i = 0; i < s->nsteer; i++) {
+			if (s->steer[i].family != fam)
+				continue;
+			for (int j = 0; j < (s->nports ? s->nports : 1); j++) {
+				struct rule ru = { .family = fam, .prio = STEER_RULE_PRIO + 2,
+						   .table = sp->table, .to = &s->steer[i] };
+
+				if (s->nports) {
+					ru.dlo = s->ports[j].lo;
+					ru.dhi = s->ports[j].hi;
+				}
+				if ((r = nl_add_rule(nl, &ru)))
+					return r;
+			}
+		}
+	}
+	return 0;
+}
+
+/* ---- nftables ----------------------------------------------------------- */
+
+/* Runs "nft -f -" with script on its standard input; 0 or -EIO (output logged). */
+static int nft_run(const char *script, bool quiet)
+{
+	int in[2], st;
+	pid_t pid;
+
+	if (pipe(in))
+		return -errno;
+	pid = fork();
+	if (pid < 0) {
+		close(in[0]);
+		close(in[1]);
+		return -errno;
+	}
+	if (pid == 0) {
+		dup2(in[0], 0);
+		close(in[0]);
+		close(in[1]);
+		if (quiet) {
+			int null = open("/dev/null", O_WRONLY);
+
+			dup2(null, 2);
+			dup2(null, 1);
+		}
+		execlp("nft", "nft", "-f", "-", (char *)NULL);
+		fprintf(stderr, "cannot run nft: %s\n", strerror(errno));
+		_exit(127);
+	}
+	close(in[0]);
+	size_t len = strlen(script), off = 0;
+
+	while (off < len) {
+		ssize_t w = write(in[1], script + off, len - off);
+
+		if (w <= 0)
+			break;
+		off += (size_t)w;
+	}
+	close(in[1]);
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 127)
+		return -ENOENT;
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -EIO;
+}
+
+struct sbuf {
+	char *p;
+	size_t len, cap;
+};
+
+static void sb_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(struct sbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (!b->p)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= b->cap - b->len) {
+		free(b->p);
+		b->p = NULL; /* too long: the caller reports it */
+		return;
+	}
+	b->len += (size_t)n;
+}
+
+static void nft_set(struct sbuf *b, const char *name, const char *type,
+		    const struct steer_prefix *px, int n, int family)
+{
+	char a[80];
+	bool first = true;
+
+	sb_printf(b, "\tset %s { type %s; flags interval; auto-merge; ", name, type);
+	for (int i = 0; i < n; i++) {
+		if (px[i].family != family)
+			continue;
+		sb_printf(b, "%s%s", first ? "elements = { " : ", ", steer_prefix_str(&px[i], a, sizeof(a)));
+		first = false;
+	}
+	sb_printf(b, "%s}\n", first ? "" : " } ");
+}
+
+/* The whole table, replacing any earlier one in the same transaction. */
+static char *nft_script(const struct steer_params *sp, const struct steer_spec *s)
+{
+	struct sbuf b = { .p = malloc(64 * 1024), .cap = 64 * 1024 };
+
+	sb_printf(&b, "table inet " STEER_NFT_TABLE "\ndelete table inet " STEER_NFT_TABLE "\n"
+		  "table inet " STEER_NFT_TABLE " {\n");
+	nft_set(&b, "steer4", "ipv4_addr", s->steer, s->nsteer, AF_INET);
+	nft_set(&b, "steer6", "ipv6_addr", s->steer, s->nsteer, AF_INET6);
+	nft_set(&b, "exclude4", "ipv4_addr", s->exclude, s->nexclude, AF_INET);
+	nft_set(&b, "exclude6", "ipv6_addr", s->exclude, s->nexclude, AF_INET6);
+	sb_printf(&b, "\tset ports { type inet_service; flags interval; elements = { ");
+	if (!s->nports)
+		sb_printf(&b, "1-65535");
+	for (int i = 0; i < s->nports; i++)
+		sb_printf(&b, "%s%u-%u", i ? ", " : "", s->ports[i].lo, s->ports[i].hi);
+	sb_printf(&b, " } }\n"
+		  "\tchain prerouting {\n"
+		  "\t\ttype filter hook prerouting priority mangle; policy accept;\n"
+		  "\t\tiif \"lo\" return\n"
+		  "\t\tfib daddr type local return\n"
+		  "\t\tip daddr @exclude4 return\n"
+		  "\t\tip6 daddr @exclude6 return\n");
+	for (int v6 = 0; v6 < 2; v6++)
+		for (int udp = 0; udp < 2; udp++)
+			if (udp ? sp->udp : sp->tcp)
+				sb_printf(&b, "\t\tmeta l4proto %s %s daddr @steer%c th dport @ports "
+					  "tproxy %s to :%u meta mark set 0x%x accept\n",
+					  udp ? "udp" : "tcp", v6 ? "ip6" : "ip", v6 ? '6' : '4',
+					  v6 ? "ip6" : "ip", sp->port, sp->mark);
+	sb_printf(&b, "\t}\n}\n");
+	return b.p;
+}
+
+static const char nft_delete[] = "table inet " STEER_NFT_TABLE "\n"
+				 "delete table inet " STEER_NFT_TABLE "\n";
+
+/* 1 if our nft table exists, 0 if not, -errno if nft cannot tell. */
+static int nft_table_exists(void)
+{
+	static const char probe[] = "list table inet " STEER_NFT_TABLE "\n";
+
+	int r = nft_run(probe, true);
+	return r == 0 ? 1 : r == -EIO ? 0 : r;
+}
+
+/* ---- install / remove ----------------------------------------------------- */
+
+/* This host's own addresses and loopback are never steered. */
+static void exclude_own(struct steer_spec *s)
+{
+	struct ifaddrs *ifa, *i;
+	struct steer_prefix lo4, lo6;
+
+	parse_prefix("127.0.0.0/8", &lo4);
+	parse_prefix("::1/128", &lo6);
+	add_exclude(s, &lo4);
+	add_exclude(s, &lo6);
+	if (getifaddrs(&ifa))
+		return;
+	for (i = ifa; i; i = i->ifa_next)
+		if (i->ifa_addr && (i->ifa_addr->sa_family == AF_INET ||
+				    i->ifa_addr->sa_family == AF_INET6))
+			steer_exclude_addr(s, i->ifa_addr);
+	freeifaddrs(ifa);
+}
+
+int steer_install(struct steer **out, const struct steer_params *sp, const char **why)
+{
+	struct steer *st = calloc(1, sizeof(*st));
+	struct nl nl;
+	char *script = NULL;
+	int r, left;
+
+	*out = NULL;
+	if (!st) {
+		*why = "out of memory";
+		return -ENOMEM;
+	}
+	st->sp = *sp;
+	st->spec = *sp->spec;
+	st->sp.spec = &st->spec;
+	exclude_own(&st->spec);
+	/* Leftovers of a crashed run would duplicate or contradict ours. */
+	left = steer_cleanup(sp->table, false);
+	if (left > 0)
+		log_info("steering: removed %d leftover rules/routes/tables of an earlier run", left);
+	if (sp->bpf) {
+		if ((r = bpf_steer_open(&st->bpf, &st->spec, sp->tcp ? sp->tcp_fd : -1,
+					sp->udp ? sp->udp_fd : -1, why)))
+			goto fail;
+	} else {
+		if (!(script = nft_script(sp, &st->spec))) {
+			*why = "nft rule set too large";
+			r = -E2BIG;
+			goto fail;
+		}
+		if ((r = nft_run(script, false))) {
+			*why = r == -ENOENT ? "the nft program is not installed (Debian: nftables)" :
+					      "nft refused the TPROXY rules (see its message above)";
+			goto fail;
+		}
+	}
+	if ((r = nl_open(&nl))) {
+		*why = "cannot open rtnetlink";
+		goto fail;
+	}
+	r = nl_install(&nl, sp, &st->spec);
+	mnl_socket_close(nl.sock);
+	if (r) {
+		*why = "cannot add the policy routing rules (rtnetlink)";
+		goto fail;
+	}
+	free(script);
+	log_info("steering (%s): %d prefixes, %d exclusions, %s, to port %u; table %u, rules at "
+		 "priority %u-%u%s", sp->bpf ? "sk_lookup" : "nftables TPROXY", st->spec.nsteer,
+		 st->spec.nexclude, st->spec.nports ? "selected ports" : "every port", sp->port,
+		 sp->table, STEER_RULE_PRIO, STEER_RULE_PRIO + 2, sp->bpf ? "" : ", nft table inet "
+		 STEER_NFT_TABLE);
+	*out = st;
+	return 0;
+fail:
+	free(script);
+	steer_remove(st);
+	return r;
+}
+
+void steer_remove(struct steer *s)
+{
+	if (!s)
+		return;
+	if (s->bpf)
+		bpf_steer_close(s->bpf);
+	steer_cleanup(s->sp.table, false);
+	free(s);
+}
+
+int steer_cleanup(uint32_t table, bool verbose)
+{
+	struct nl nl;
+	int n = 0, r;
+
+	if ((r = nft_table_exists()) > 0) {
+		if (!nft_run(nft_delete, true)) {
+			n++;
+			if (verbose)
+				printf("removed nft table inet %s\n", STEER_NFT_TABLE);
+		}
+	}
+	if ((r = nl_open(&nl)))
+		return n ? n : r;
+	r = nl_remove(&nl, table);
+	mnl_socket_close(nl.sock);
+	if (verbose && r)
+		printf("removed %d policy routing rules and routes (priority %u-%u, table %u)\n", r,
+		       STEER_RULE_PRIO, STEER_RULE_PRIO + 2, table);
+	return n + r;
+}
