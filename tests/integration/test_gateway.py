@@ -1,0 +1,325 @@
+# SPDX-License-Identifier: MIT
+"""Transparent proxy gateway across three network namespaces that the test
+creates and removes: lan (a client with no proxy settings), gw (sslocal
+--mode redir with steering) and wan (ssserver, an HTTP server and a UDP echo
+on addresses the gateway does not have). Both steering modes (sk_lookup and
+nftables TPROXY) pass the same checks, for IPv4 and IPv6."""
+import hashlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+from sstest import *  # noqa: E402,F401,F403
+
+TAG = "s%d" % (os.getpid() % 100000)
+LAN, GW, WAN = "lan" + TAG, "gw" + TAG, "wan" + TAG
+REDIR_PORT = 1234
+SS_PORT = 8388
+HTTP_PORT = 8080
+ECHO_PORT = 7
+FILE_MB = int(os.environ.get("SSBPF_GW_MB", "64"))
+# Steered targets (wan loopback addresses, routed via wan) and excluded ones.
+T4, X4 = "10.77.9.9", "10.77.9.10"
+T6, X6 = "fd77:9::9", "fd77:9::10"
+SERVER4 = "10.77.2.2"
+STEER = "10.77.9.0/24,fd77:9::/64"
+EXCLUDE = "%s,%s" % (X4, X6)
+TABLE = 1461
+
+UDP_ECHO = r"""
+import socket, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+s.bind(("::", int(sys.argv[1])))
+while True:
+    d, a = s.recvfrom(65535)
+    s.sendto(b"peer=" + a[0].replace("::ffff:", "").encode() + b";" + d, a)
+"""
+
+UDP_CLIENT = r"""
+import os, socket, sys
+host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+s = socket.socket(fam, socket.SOCK_DGRAM)
+s.settimeout(3)
+ok, peers, sources = 0, set(), set()
+for i in range(n):
+    payload = os.urandom(1 + (i * 37) % 1400)
+    s.sendto(payload, (host, port))
+    try:
+        d, a = s.recvfrom(65535)
+    except socket.timeout:
+        continue
+    head, _, body = d.partition(b";")
+    peers.add(head.decode().replace("peer=", "", 1))
+    sources.add("%s:%d" % (a[0], a[1]))
+    ok += body == payload
+print("ok=%d peers=%s sources=%s" % (ok, ",".join(sorted(peers)), ",".join(sorted(sources))))
+"""
+
+
+def sh(*args, check=True):
+    r = subprocess.run(list(args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if check and r.returncode:
+        raise AssertionError("%s: %s" % (" ".join(args), r.stdout))
+    return r.stdout
+
+
+def ns(name, *args, **kw):
+    return sh("ip", "netns", "exec", name, *args, **kw)
+
+
+def topology_up():
+    topology_down()
+    for n in (LAN, GW, WAN):
+        sh("ip", "netns", "add", n)
+        sh("ip", "-n", n, "link", "set", "lo", "up")
+    sh("ip", "link", "add", "l" + TAG, "netns", LAN, "type", "veth", "peer", "name", "gl" + TAG, "netns", GW)
+    sh("ip", "link", "add", "w" + TAG, "netns", WAN, "type", "veth", "peer", "name", "gw" + TAG, "netns", GW)
+    for n, dev, addrs in ((LAN, "l", ("10.77.1.2/24", "fd77:1::2/64")),
+                          (GW, "gl", ("10.77.1.1/24", "fd77:1::1/64")),
+                          (GW, "gw", ("10.77.2.1/24", "fd77:2::1/64")),
+                          (WAN, "w", ("10.77.2.2/24", "fd77:2::2/64"))):
+        for a in addrs:
+            sh("ip", "-n", n, "addr", "add", a, "dev", dev + TAG, "nodad")
+        sh("ip", "-n", n, "link", "set", dev + TAG, "up")
+    for a in (T4 + "/32", X4 + "/32", T6 + "/128", X6 + "/128"):
+        sh("ip", "-n", WAN, "addr", "add", a, "dev", "lo")
+    sh("ip", "-n", LAN, "route", "add", "default", "via", "10.77.1.1")
+    sh("ip", "-n", LAN, "-6", "route", "add", "default", "via", "fd77:1::1")
+    sh("ip", "-n", GW, "route", "add", "10.77.9.0/24", "via", SERVER4)
+    sh("ip", "-n", GW, "-6", "route", "add", "fd77:9::/64", "via", "fd77:2::2")
+    sh("ip", "-n", WAN, "route", "add", "10.77.1.0/24", "via", "10.77.2.1")
+    sh("ip", "-n", WAN, "-6", "route", "add", "fd77:1::/64", "via", "fd77:2::1")
+    ns(GW, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+    ns(GW, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
+
+
+def topology_down():
+    for n in (LAN, GW, WAN):
+        if os.path.exists("/run/netns/" + n):
+            subprocess.run(["ip", "netns", "pids", n], stdout=subprocess.PIPE)
+            for pid in sh("ip", "netns", "pids", n, check=False).split():
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except (OSError, ValueError):
+                    pass
+            sh("ip", "netns", "del", n, check=False)
+
+
+def wait_log(proc, pattern, timeout=10):
+    wait_until(lambda: re.search(pattern, proc.log_text()) or proc.poll() is not None,
+               timeout=timeout, what=pattern)
+    assert proc.poll() is None, proc.log_text()[-2000:]
+
+
+class Wan:
+    """ssserver plus the targets, all in the wan namespace."""
+
+    def __init__(self, datadir):
+        self.datadir = datadir
+        self.http = start(["ip", "netns", "exec", WAN, sys.executable, "-m", "http.server",
+                           str(HTTP_PORT), "--bind", "::", "--directory", datadir], name="http")
+        self.echo = start(["ip", "netns", "exec", WAN, sys.executable, "-c", UDP_ECHO, str(ECHO_PORT)],
+                          name="udpecho")
+        self.start_server()
+        wait_until(lambda: "Serving HTTP" in self.http.log_text(), what="http server")
+
+    def start_server(self):
+        self.srv = start(["ip", "netns", "exec", WAN, os.path.join(BUILD, "ssserver"), "-s", "::",
+                          "-p", str(SS_PORT), "-k", "gw-pw", "-m", "chacha20-ietf-poly1305", "-u",
+                          "--allow-private", "-v", "-v", "--workers", "1"], name="ssserver")
+        wait_log(self.srv, "ssserver ready")
+
+    def targets_seen(self):
+        return re.findall(r"wants (\S+)", self.srv.log_text())
+
+    def http_peers(self):
+        return re.findall(r"^(\S+) - - \[", self.http.log_text(), re.M)
+
+
+def start_gw(bpf, extra=()):
+    gw = start(["ip", "netns", "exec", GW, os.path.join(BUILD, "sslocal"), "--mode", "redir",
+                "-s", SERVER4, "-p", str(SS_PORT), "-k", "gw-pw", "-m", "chacha20-ietf-poly1305",
+                "-l", str(REDIR_PORT), "-u", "--steer", STEER, "--exclude", EXCLUDE,
+                "--bpf", "on" if bpf else "off", "--workers", "1", "-v"] + list(extra), name="sslocal")
+    wait_log(gw, "sslocal ready")
+    assert ("steering (sk_lookup)" if bpf else "steering (nftables TPROXY)") in gw.log_text(), \
+        gw.log_text()[-2000:]
+    return gw
+
+
+def curl_lan(host, path="data.bin", timeout=60):
+    url = "http://%s:%d/%s" % ("[%s]" % host if ":" in host else host, HTTP_PORT, path)
+    r = subprocess.run(["ip", "netns", "exec", LAN, "curl", "-sS", "-g", "-m", str(timeout), url],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return r.returncode, r.stdout, r.stderr.decode(errors="replace")
+
+
+def udp_lan(host, n=200):
+    out = ns(LAN, sys.executable, "-c", UDP_CLIENT, host, str(ECHO_PORT), str(n))
+    m = re.match(r"ok=(\d+) peers=(\S*) sources=(\S*)", out)
+    assert m, out
+    return int(m.group(1)), m.group(2).split(","), m.group(3).split(",")
+
+
+def steering_state():
+    """What the gateway namespace holds of ssbpf's steering."""
+    rules = [l for l in ns(GW, "ip", "rule").splitlines() + ns(GW, "ip", "-6", "rule").splitlines()
+             if re.match(r"146[123]:", l)]
+    routes = (ns(GW, "ip", "route", "show", "table", str(TABLE), check=False) +
+              ns(GW, "ip", "-6", "route", "show", "table", str(TABLE), check=False)).split("\n")
+    nft = ns(GW, "nft", "list", "ruleset")
+    # (an empty table is reported as an error: "FIB table does not exist")
+    return rules, [r for r in routes if r.startswith("local")], "ssbpf" in nft
+
+
+def check_clean():
+    rules, routes, nft = steering_state()
+    assert not rules and not routes and not nft, (rules, routes, nft)
+
+
+def check_gateway(wan, digest, mode):
+    """The checks both steering modes must pass."""
+    for target in (T4, T6):
+        before_t, before_p = len(wan.targets_seen()), len(wan.http_peers())
+        t0 = time.time()
+        rc, body, err = curl_lan(target)
+        dt = time.time() - t0
+        assert rc == 0, (target, err)
+        assert hashlib.sha256(body).hexdigest() == digest, (target, len(body))
+        print("%s: %d MiB from %s through the gateway in %.2fs (%.2f Gbit/s)" % (
+            mode, FILE_MB, target, dt, FILE_MB * 8 * 1.048576 / 1000 / dt))
+        # Through ssserver: it logged the target, and the HTTP server saw it, not the LAN client.
+        seen = wan.targets_seen()[before_t:]
+        assert any(target in s for s in seen), (target, seen)
+        peers = wan.http_peers()[before_p:]
+        assert peers and not any(p.startswith(("10.77.1.", "fd77:1:", "::ffff:10.77.1.")) for p in peers), peers
+        ok, peers, sources = udp_lan(target)
+        assert ok == 200, (target, ok)
+        # The echo saw ssserver's side, the client saw replies from the real target.
+        assert peers and not any(p.startswith(("10.77.1.", "fd77:1:")) for p in peers), peers
+        assert sources == ["%s:%d" % (target, ECHO_PORT)], sources
+    # Excluded prefixes are routed as usual: the target sees the LAN client itself.
+    for target, client in ((X4, "10.77.1.2"), (X6, "fd77:1::2")):
+        before_t, before_p = len(wan.targets_seen()), len(wan.http_peers())
+        rc, body, err = curl_lan(target, path="small.txt")
+        assert rc == 0 and body == b"small\n", (target, err)
+        assert not any(target in s for s in wan.targets_seen()[before_t:])
+        assert any(client in p for p in wan.http_peers()[before_p:]), wan.http_peers()[before_p:]
+        ok, peers, sources = udp_lan(target, n=20)
+        assert ok == 20 and peers == [client], (ok, peers)
+
+
+def iperf_lan(target=T4, seconds=3):
+    """One TCP stream wan target -> lan client (iperf3 -R), in Gbit/s."""
+    srv = start(["ip", "netns", "exec", WAN, "iperf3", "-s", "-1", "-B", target, "-p", "5201", "--forceflush"],
+                name="iperf3")
+    wait_until(lambda: "listening" in srv.log_text(), what="iperf3 server")
+    out = ns(LAN, "iperf3", "-c", target, "-p", "5201", "-t", str(seconds), "-R", "-J")
+    import json
+    return json.loads(out)["end"]["sum_received"]["bits_per_second"] / 1e9
+
+
+def setup_wan():
+    datadir = os.path.join(LOGDIR, "gwdata")
+    os.makedirs(datadir, exist_ok=True)
+    h = hashlib.sha256()
+    with open(os.path.join(datadir, "data.bin"), "wb") as f:
+        for _ in range(FILE_MB):
+            d = os.urandom(1 << 20)
+            h.update(d)
+            f.write(d)
+    with open(os.path.join(datadir, "small.txt"), "w") as f:
+        f.write("small\n")
+    return Wan(datadir), h.hexdigest()
+
+
+def run_mode(bpf):
+    mode = "sk_lookup" if bpf else "nftables"
+    topology_up()
+    try:
+        wan, digest = setup_wan()
+        check_clean()
+        gw = start_gw(bpf)
+        rules, routes, nft = steering_state()
+        assert routes and rules and nft != bpf, (rules, routes, nft)
+        check_gateway(wan, digest, mode)
+        print("%s: iperf3, one stream wan -> lan: %.2f Gbit/s through the gateway, %.2f Gbit/s "
+              "routed directly (an excluded address)" % (mode, iperf_lan(T4), iperf_lan(X4)))
+        # SIGTERM removes every rule, route and table it installed.
+        assert gw.stop() == 0
+        check_clean()
+        # After a crash the leftovers stay until ssctl cleanup, and a new
+        # daemon replaces them instead of adding a second set.
+        gw = start_gw(bpf)
+        gw.stop(signal.SIGKILL)
+        left = steering_state()
+        assert left[0] and left[1], left
+        gw = start_gw(bpf)
+        assert steering_state()[0:2] == left[0:2], (steering_state(), left)
+        assert "leftover" in gw.log_text(), gw.log_text()[-1500:]
+        check_gateway(wan, digest, mode)
+        gw.stop(signal.SIGKILL)
+        out = ns(GW, os.path.join(BUILD, "ssctl"), "cleanup")
+        assert "removed" in out, out
+        check_clean()
+        assert "nothing to clean up" in ns(GW, os.path.join(BUILD, "ssctl"), "cleanup")
+    finally:
+        stop_all()
+        topology_down()
+
+
+def test_steering_with_sk_lookup():
+    run_mode(True)
+
+
+def test_steering_with_nftables_tproxy():
+    run_mode(False)
+
+
+def test_ssserver_down_then_back():
+    topology_up()
+    try:
+        wan, digest = setup_wan()
+        gw = start_gw(True)
+        wan.srv.stop()
+        t0 = time.time()
+        rc, body, err = curl_lan(T4, path="small.txt", timeout=20)
+        # The client sees the connection closed (or reset) at once, not a hang.
+        assert rc != 0 and time.time() - t0 < 10, (rc, err)
+        ok, _, _ = udp_lan(T4, n=1)
+        assert ok == 0
+        assert gw.poll() is None, gw.log_text()[-2000:]
+        wan.start_server()
+        rc, body, err = curl_lan(T4, path="small.txt")
+        assert rc == 0 and body == b"small\n", err
+        assert udp_lan(T4, n=20)[0] == 20
+        assert gw.stop() == 0
+        check_clean()
+    finally:
+        stop_all()
+        topology_down()
+
+
+def test_redir_flags_are_checked():
+    for args, msg in ((["--steer", "10.0.0.0/33"], "not an IPv4 or IPv6 prefix"),
+                      (["--steer", "0.0.0.0/0", "--steer-ports", "80-70"], "not a port or a range"),
+                      (["--exclude", "10.0.0.0/8"], "need --steer"),
+                      (["--mode", "socks", "--steer", "0.0.0.0/0"], "are for redir mode")):
+        a = [os.path.join(BUILD, "sslocal"), "--mode", "redir", "-s", "127.0.0.1", "-p", "1",
+             "-k", "x", "-m", "aes-256-gcm"] + args
+        r = subprocess.run(a, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        assert r.returncode == 2 and msg in r.stdout, (args, r.returncode, r.stdout)
+
+
+if __name__ == "__main__":
+    if os.geteuid() != 0:
+        print("FAIL gateway/needs_root (network namespaces need root)")
+        sys.exit(1)
+    sys.exit(run_tests([test_redir_flags_are_checked, test_steering_with_sk_lookup,
+                        test_steering_with_nftables_tproxy, test_ssserver_down_then_back], "gateway"))
