@@ -111,7 +111,7 @@ static void clear_servers(struct ss_config *c)
 }
 
 enum key_kind { K_STR, K_PORT, K_POSINT, K_BOOL, K_SERVER, K_MODE, K_BPF, K_PROTOCOL, K_WORKERS,
-		K_FRACTION };
+		K_FRACTION, K_LIST };
 
 struct key_desc {
 	const char *name;
@@ -139,9 +139,9 @@ static const struct key_desc keys[] = {
 	{ "no_delay", K_BOOL, O(no_delay), BOTH },
 	{ "ipv6_first", K_BOOL, O(ipv6_first), BOTH },
 	{ "nameserver", K_STR, O(nameserver), BOTH },
-	{ "steer", K_STR, O(steer), LOCAL },
-	{ "steer_ports", K_STR, O(steer_ports), LOCAL },
-	{ "exclude", K_STR, O(exclude), LOCAL },
+	{ "steer", K_LIST, O(steer), LOCAL },
+	{ "steer_ports", K_LIST, O(steer_ports), LOCAL },
+	{ "exclude", K_LIST, O(exclude), LOCAL },
 	{ "fwmark", K_POSINT, O(fwmark), LOCAL },
 	{ "route_table", K_POSINT, O(route_table), LOCAL },
 	{ "user", K_STR, O(user), BOTH },
@@ -207,6 +207,31 @@ static int apply_key(struct ss_config *c, const struct json *v, char *err, size_
 		if (!sval || parse_int(sval, 1, 1024, ip))
 			return errf(err, err_len, "key \"%s\" must be an integer 1-1024", v->key);
 		return 0;
+	case K_LIST: {
+		/* "a,b" or ["a", "b"] (ports may be numbers): kept comma-separated. */
+		char joined[4096] = "";
+		size_t n = 0;
+
+		if (sval)
+			return set_str((char **)((char *)c + k->off), sval);
+		if (v->type != JSON_ARRAY)
+			return errf(err, err_len, "key \"%s\" must be a string or a list", v->key);
+		for (const struct json *e = v->child; e; e = e->next) {
+			char item[64];
+
+			if (e->type == JSON_NUMBER)
+				snprintf(item, sizeof(item), "%ld", (long)e->number);
+			else if (e->type != JSON_STRING || strlen(e->string) >= sizeof(item))
+				return errf(err, err_len, "key \"%s\" must list strings", v->key);
+			else
+				strcpy(item, e->string);
+			int w = snprintf(joined + n, sizeof(joined) - n, "%s%s", n ? "," : "", item);
+			if (w < 0 || (size_t)w >= sizeof(joined) - n)
+				return errf(err, err_len, "key \"%s\" is too long", v->key);
+			n += (size_t)w;
+		}
+		return set_str((char **)((char *)c + k->off), joined);
+	}
 	case K_FRACTION:
 		if (v->type != JSON_NUMBER || !(v->number > 0 && v->number < 1))
 			return errf(err, err_len, "key \"%s\" must be a number between 0 and 1", v->key);

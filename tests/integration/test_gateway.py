@@ -5,6 +5,7 @@ creates and removes: lan (a client with no proxy settings), gw (sslocal
 on addresses the gateway does not have). Both steering modes (sk_lookup and
 nftables TPROXY) pass the same checks, for IPv4 and IPv6."""
 import hashlib
+import json
 import os
 import re
 import signal
@@ -124,10 +125,13 @@ class Wan:
         self.datadir = datadir
         self.http = start(["ip", "netns", "exec", WAN, sys.executable, "-m", "http.server",
                            str(HTTP_PORT), "--bind", "::", "--directory", datadir], name="http")
+        self.http2 = start(["ip", "netns", "exec", WAN, sys.executable, "-m", "http.server",
+                            str(HTTP_PORT + 1), "--bind", "::", "--directory", datadir], name="http2")
         self.echo = start(["ip", "netns", "exec", WAN, sys.executable, "-c", UDP_ECHO, str(ECHO_PORT)],
                           name="udpecho")
         self.start_server()
-        wait_until(lambda: "Serving HTTP" in self.http.log_text(), what="http server")
+        for h in (self.http, self.http2):
+            wait_until(lambda: "Serving HTTP" in h.log_text(), what="http server")
 
     def start_server(self):
         self.srv = start(["ip", "netns", "exec", WAN, os.path.join(BUILD, "ssserver"), "-s", "::",
@@ -143,18 +147,26 @@ class Wan:
 
 
 def start_gw(bpf, extra=()):
+    """sk_lookup: configured by flags; nftables: by a JSON file with lists."""
+    if bpf:
+        conf = ["--steer", STEER, "--exclude", EXCLUDE, "--bpf", "on"]
+    else:
+        path = os.path.join(LOGDIR, "redir.json")
+        with open(path, "w") as f:
+            json.dump({"protocol": "redir", "steer": STEER.split(","), "exclude": EXCLUDE.split(","),
+                       "steer_ports": [HTTP_PORT, ECHO_PORT, "5201"], "bpf": False}, f)
+        conf = ["-c", path]
     gw = start(["ip", "netns", "exec", GW, os.path.join(BUILD, "sslocal"), "--mode", "redir",
                 "-s", SERVER4, "-p", str(SS_PORT), "-k", "gw-pw", "-m", "chacha20-ietf-poly1305",
-                "-l", str(REDIR_PORT), "-u", "--steer", STEER, "--exclude", EXCLUDE,
-                "--bpf", "on" if bpf else "off", "--workers", "1", "-v"] + list(extra), name="sslocal")
+                "-l", str(REDIR_PORT), "-u", "--workers", "1", "-v"] + conf + list(extra), name="sslocal")
     wait_log(gw, "sslocal ready")
     assert ("steering (sk_lookup)" if bpf else "steering (nftables TPROXY)") in gw.log_text(), \
         gw.log_text()[-2000:]
     return gw
 
 
-def curl_lan(host, path="data.bin", timeout=60):
-    url = "http://%s:%d/%s" % ("[%s]" % host if ":" in host else host, HTTP_PORT, path)
+def curl_lan(host, path="data.bin", timeout=60, port=HTTP_PORT):
+    url = "http://%s:%d/%s" % ("[%s]" % host if ":" in host else host, port, path)
     r = subprocess.run(["ip", "netns", "exec", LAN, "curl", "-sS", "-g", "-m", str(timeout), url],
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     return r.returncode, r.stdout, r.stderr.decode(errors="replace")
@@ -183,8 +195,15 @@ def check_clean():
     assert not rules and not routes and not nft, (rules, routes, nft)
 
 
-def check_gateway(wan, digest, mode):
+def check_gateway(wan, digest, mode, ports_limited=False):
     """The checks both steering modes must pass."""
+    if ports_limited:
+        # A port outside steer_ports is routed as usual, even to a steered prefix.
+        before_t = len(wan.targets_seen())
+        rc, body, err = curl_lan(T4, path="small.txt", port=HTTP_PORT + 1)
+        assert rc == 0 and body == b"small\n", err
+        assert not any(T4 in s for s in wan.targets_seen()[before_t:])
+        assert re.search(r"^(::ffff:)?10\.77\.1\.2 - - ", wan.http2.log_text(), re.M), wan.http2.log_text()
     for target in (T4, T6):
         before_t, before_p = len(wan.targets_seen()), len(wan.http_peers())
         t0 = time.time()
@@ -221,7 +240,6 @@ def iperf_lan(target=T4, seconds=3):
                 name="iperf3")
     wait_until(lambda: "listening" in srv.log_text(), what="iperf3 server")
     out = ns(LAN, "iperf3", "-c", target, "-p", "5201", "-t", str(seconds), "-R", "-J")
-    import json
     return json.loads(out)["end"]["sum_received"]["bits_per_second"] / 1e9
 
 
@@ -248,7 +266,7 @@ def run_mode(bpf):
         gw = start_gw(bpf)
         rules, routes, nft = steering_state()
         assert routes and rules and nft != bpf, (rules, routes, nft)
-        check_gateway(wan, digest, mode)
+        check_gateway(wan, digest, mode, ports_limited=not bpf)
         print("%s: iperf3, one stream wan -> lan: %.2f Gbit/s through the gateway, %.2f Gbit/s "
               "routed directly (an excluded address)" % (mode, iperf_lan(T4), iperf_lan(X4)))
         # SIGTERM removes every rule, route and table it installed.
