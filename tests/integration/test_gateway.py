@@ -159,6 +159,8 @@ def start_gw(bpf, extra=()):
     gw = start(["ip", "netns", "exec", GW, os.path.join(BUILD, "sslocal"), "--mode", "redir",
                 "-s", SERVER4, "-p", str(SS_PORT), "-k", "gw-pw", "-m", "chacha20-ietf-poly1305",
                 "-l", str(REDIR_PORT), "-u", "--workers", "1", "-v"] + conf + list(extra), name="sslocal")
+    # The first worker installs the steering; the line comes once it is in place.
+    wait_log(gw, r"steering \(")
     wait_log(gw, "sslocal ready")
     assert ("steering (sk_lookup)" if bpf else "steering (nftables TPROXY)") in gw.log_text(), \
         gw.log_text()[-2000:]
@@ -324,6 +326,21 @@ def test_ssserver_down_then_back():
         topology_down()
 
 
+def test_two_workers_share_the_steering():
+    """Worker 0 installs sk_lookup; its pick is spread over the SO_REUSEPORT group."""
+    topology_up()
+    try:
+        wan, digest = setup_wan()
+        gw = start_gw(True, extra=["--workers", "2"])
+        assert "2 workers started" in gw.log_text()
+        check_gateway(wan, digest, "sk_lookup, 2 workers")
+        assert gw.stop() == 0
+        check_clean()
+    finally:
+        stop_all()
+        topology_down()
+
+
 def test_redir_flags_are_checked():
     for args, msg in ((["--steer", "10.0.0.0/33"], "not an IPv4 or IPv6 prefix"),
                       (["--steer", "0.0.0.0/0", "--steer-ports", "80-70"], "not a port or a range"),
@@ -340,4 +357,5 @@ if __name__ == "__main__":
         print("FAIL gateway/needs_root (network namespaces need root)")
         sys.exit(1)
     sys.exit(run_tests([test_redir_flags_are_checked, test_steering_with_sk_lookup,
-                        test_steering_with_nftables_tproxy, test_ssserver_down_then_back], "gateway"))
+                        test_steering_with_nftables_tproxy, test_two_workers_share_the_steering,
+                        test_ssserver_down_then_back], "gateway"))
