@@ -341,6 +341,36 @@ def test_two_workers_share_the_steering():
         topology_down()
 
 
+def test_nat_redirect_without_steering():
+    """Without --steer sslocal installs nothing; a user's own nat REDIRECT
+    reaches it and SO_ORIGINAL_DST names the target."""
+    topology_up()
+    try:
+        wan, digest = setup_wan()
+        gw = start(["ip", "netns", "exec", GW, os.path.join(BUILD, "sslocal"), "--mode", "redir",
+                    "-s", SERVER4, "-p", str(SS_PORT), "-k", "gw-pw", "-m", "chacha20-ietf-poly1305",
+                    "-l", str(REDIR_PORT), "--workers", "1", "-v"], name="sslocal")
+        wait_log(gw, "sslocal ready")
+        check_clean()
+        # A direct connection to the redir port is no redirected connection: refused.
+        rc, _, _ = curl_lan("10.77.1.1", path="small.txt", port=REDIR_PORT, timeout=5)
+        assert rc != 0 and "not a redirected connection" in gw.log_text(), gw.log_text()[-1500:]
+        script = ("table ip usernat {\n chain pre {\n  type nat hook prerouting priority dstnat;\n"
+                  "  ip daddr %s tcp dport %d redirect to :%d\n }\n}\n" % (T4, HTTP_PORT, REDIR_PORT))
+        r = subprocess.run(["ip", "netns", "exec", GW, "nft", "-f", "-"], input=script, text=True,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        assert r.returncode == 0, r.stdout
+        before_t = len(wan.targets_seen())
+        rc, body, err = curl_lan(T4)
+        assert rc == 0 and hashlib.sha256(body).hexdigest() == digest, err
+        assert any(T4 in t for t in wan.targets_seen()[before_t:]), wan.targets_seen()[before_t:]
+        assert gw.stop() == 0
+        assert "usernat" in ns(GW, "nft", "list", "ruleset")  # the user's rules are theirs
+    finally:
+        stop_all()
+        topology_down()
+
+
 def test_redir_flags_are_checked():
     for args, msg in ((["--steer", "10.0.0.0/33"], "not an IPv4 or IPv6 prefix"),
                       (["--steer", "0.0.0.0/0", "--steer-ports", "80-70"], "not a port or a range"),
@@ -358,4 +388,4 @@ if __name__ == "__main__":
         sys.exit(1)
     sys.exit(run_tests([test_redir_flags_are_checked, test_steering_with_sk_lookup,
                         test_steering_with_nftables_tproxy, test_two_workers_share_the_steering,
-                        test_ssserver_down_then_back], "gateway"))
+                        test_nat_redirect_without_steering, test_ssserver_down_then_back], "gateway"))
