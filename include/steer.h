@@ -54,9 +54,8 @@ struct steer;
 struct steer_params {
 	const struct steer_spec *spec;
 	bool bpf;          /* sk_lookup; else nftables TPROXY */
-	bool tcp, udp;
 	uint16_t port;     /* the redir sockets' port */
-	int tcp_fd, udp_fd; /* the redir sockets (-1 if absent) */
+	int tcp_fd, udp_fd; /* the redir sockets; -1: that protocol is not relayed */
 	uint32_t mark, table;
 };
 

@@ -470,7 +470,7 @@ static int steer_setup(struct proxy *p, bool tcp, bool udp, const char **why)
 	const struct ss_config *cfg = p->cfg;
 	struct steer_spec spec;
 	struct steer_params sp = {
-		.spec = &spec, .bpf = cfg->bpf != BPF_OFF, .tcp = tcp, .udp = udp,
+		.spec = &spec, .bpf = cfg->bpf != BPF_OFF,
 		.port = (uint16_t)cfg->local_port, .tcp_fd = tcp ? p->listeners->h.fd : -1,
 		.udp_fd = udp ? p->udp_fd : -1, .mark = (uint32_t)cfg->fwmark,
 		.table = (uint32_t)cfg->route_table,

@@ -473,7 +473,7 @@ static char *nft_script(const struct steer_params *sp, const struct steer_spec *
 		  "\t\tip6 daddr @exclude6 return\n");
 	for (int v6 = 0; v6 < 2; v6++)
 		for (int udp = 0; udp < 2; udp++)
-			if (udp ? sp->udp : sp->tcp)
+			if ((udp ? sp->udp_fd : sp->tcp_fd) >= 0)
 				sb_printf(&b, "\t\tmeta l4proto %s %s daddr @steer%c th dport @ports "
 					  "tproxy %s to :%u meta mark set 0x%x accept\n",
 					  udp ? "udp" : "tcp", v6 ? "ip6" : "ip", v6 ? '6' : '4',
@@ -536,8 +536,7 @@ int steer_install(struct steer **out, const struct steer_params *sp, const char 
 	if (left > 0)
 		log_info("steering: removed %d leftover rules/routes/tables of an earlier run", left);
 	if (sp->bpf) {
-		if ((r = bpf_steer_open(&st->bpf, &st->spec, sp->tcp ? sp->tcp_fd : -1,
-					sp->udp ? sp->udp_fd : -1, why)))
+		if ((r = bpf_steer_open(&st->bpf, &st->spec, sp->tcp_fd, sp->udp_fd, why)))
 			goto fail;
 	} else {
 		if (!(script = nft_script(sp, &st->spec))) {

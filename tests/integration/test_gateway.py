@@ -103,7 +103,6 @@ def topology_up():
 def topology_down():
     for n in (LAN, GW, WAN):
         if os.path.exists("/run/netns/" + n):
-            subprocess.run(["ip", "netns", "pids", n], stdout=subprocess.PIPE)
             for pid in sh("ip", "netns", "pids", n, check=False).split():
                 try:
                     os.kill(int(pid), signal.SIGKILL)
