@@ -8,6 +8,7 @@
  * per direction.
  */
 #include <errno.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -1043,7 +1044,10 @@ static void maybe_handoff(struct conn *c)
 	p->to_splice++;
 }
 
-/* sockmap: the FIN of a kernel direction is passed on once the sink drained. */
+/*
+ * sockmap: the FIN of a kernel direction is passed on once the sink drained.
+ * 0 when done (or nothing to do), 1 while it waits (the caller polls), -errno.
+ */
 static int kernel_finish_dir(struct conn *c, struct dir *d, int sink)
 {
 	int r;
@@ -1054,28 +1058,36 @@ static int kernel_finish_dir(struct conn *c, struct dir *d, int sink)
 	if (r > 0) {
 		shutdown(sink, SHUT_WR);
 		d->shut = true;
-	} else if (!r) {
-		proxy_poll_add(c->p, c);
 	}
-	return r < 0 ? r : 0;
+	return r < 0 ? r : !r;
 }
 
-/* sockmap: the source of kernel direction d woke up (or is polled): its FIN? */
+/*
+ * sockmap: the source of kernel direction d woke up (or is polled): its FIN?
+ * 0, 1 while the daemon waits on a kernel queue (the caller polls), -errno.
+ */
 static int kernel_check(struct conn *c, struct dir *d, int src)
 {
+	struct pollfd pf = { .fd = src, .events = POLLRDHUP };
 	int unread = 0, r;
+	ssize_t n;
 	char byte;
 
 	if (d->ks != KS_KERNEL || d->eof)
 		return 0;
-	/* EOF once the FIN is readable and the parser has taken every byte before it. */
-	if (recv(src, &byte, 1, MSG_PEEK | MSG_DONTWAIT) != 0)
+	/* No FIN yet: the kernel goes on moving bytes, and the FIN will wake us. */
+	if (poll(&pf, 1, 0) <= 0 || !(pf.revents & (POLLRDHUP | POLLHUP | POLLERR)))
 		return 0;
-	if (tcp_bytes_unread(src, &unread) || unread) {
-		r = kernel_waiting(c, d, (uint64_t)unread, false, "the stream parser");
-		if (!r)
-			proxy_poll_add(c->p, c);
-		return r;
+	/*
+	 * EOF once the parser has taken every byte before the FIN. It takes
+	 * them without waking epoll, and the FIN's wake-up is spent: poll.
+	 */
+	n = recv(src, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (n < 0 && errno != EAGAIN && errno != EINTR)
+		return -errno;
+	if (n || tcp_bytes_unread(src, &unread) || unread) {
+		r = kernel_waiting(c, d, (uint64_t)unread + (n > 0), false, "the stream parser");
+		return r < 0 ? r : 1;
 	}
 	d->mark_at = 0;
 	d->eof = true;
@@ -1100,12 +1112,11 @@ bool conn_poll(struct conn *c)
 			demoting = true;
 			again |= !k;
 			r = k < 0 ? k : 0;
-		} else if (d->ks == KS_KERNEL && !d->eof) {
-			r = kernel_check(c, d, src);
-			again |= !d->eof && c->polling;
-		} else if (d->ks == KS_KERNEL && !d->shut) {
-			r = kernel_finish_dir(c, d, sink);
-			again |= !d->shut;
+		} else if (d->ks == KS_KERNEL) {
+			int k = d->eof ? kernel_finish_dir(c, d, sink) : kernel_check(c, d, src);
+
+			again |= k > 0;
+			r = k < 0 ? k : 0;
 		}
 	}
 	if (r < 0) {
@@ -1153,8 +1164,10 @@ static int sockmap_event(struct conn *c, bool is_local, uint32_t events)
 	}
 	if (rd->ks == KS_USER)
 		r = pump(c, rd, fd, is_local ? rfd : lfd, events & (EPOLLIN | EPOLLHUP | EPOLLERR));
-	else
-		r = kernel_check(c, rd, fd);
+	else if ((r = kernel_check(c, rd, fd)) > 0) {
+		proxy_poll_add(c->p, c);
+		r = 0;
+	}
 	if (!r && wd->ks == KS_USER && (events & EPOLLOUT))
 		r = pump(c, wd, is_local ? rfd : lfd, fd, false);
 	return r;

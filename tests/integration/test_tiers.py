@@ -101,7 +101,15 @@ def fds_back(srv, loc, base):
     """fd counts equal the baseline once pooled splice pipes (2 fds a pair) are set aside."""
     def ok():
         return (srv.fd_count() - 2 * stats(srv)["pipes"], loc.fd_count() - 2 * stats(loc)["pipes"]) == base
-    wait_until(ok, timeout=20, what="fds back to %s" % (base,))
+    try:
+        wait_until(ok, timeout=20, what="fds back to %s" % (base,))
+    except AssertionError:
+        for p in (srv, loc):
+            d = "/proc/%d/fd" % p.pid
+            fds = sorted(os.listdir(d), key=int)
+            print("fds of %s: %s" % (p.pid, [(f, os.readlink(os.path.join(d, f))) for f in fds if os.path.exists(os.path.join(d, f))]))
+        print(subprocess.run(["ss", "-tanp"], capture_output=True, text=True).stdout)
+        raise
 
 
 def test_gib_each_way_and_half_close_every_tier():
