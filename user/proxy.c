@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <fcntl.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
@@ -641,61 +643,110 @@ out:
 	return status;
 }
 
+/* Starts worker i in a child process; its pid, or -1. */
+static pid_t spawn_worker(struct ss_config *cfg, const struct replay *replay, const char *name,
+			  int i)
+{
+	pid_t parent = getpid(), pid = fork();
+
+	if (pid == 0) {
+		int st;
+
+		/* Workers do not outlive the parent (SIGKILL, a crash). */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (getppid() != parent)
+			_exit(1);
+		st = run_worker(cfg, replay, name, i);
+
+		config_free(cfg);
+		_exit(st);
+	}
+	if (pid < 0)
+		log_err("fork: %s", strerror(errno));
+	return pid;
+}
+
+/* A worker killed by a signal is restarted at most this often per window. */
+#define RESTART_MAX 5
+#define RESTART_WINDOW_S 60
+
 /*
  * --workers N: N processes, each a full worker on SO_REUSEPORT listeners (the
  * kernel spreads connections and UDP flows over them; no locks on the data
- * path). The parent only forwards signals and reaps; it exits with the first
- * failing worker's status once all are gone.
+ * path). The parent forwards signals, reaps, and restarts a worker that a
+ * signal killed (a crash, the OOM killer) unless it is stopping; a worker
+ * that exits on its own is not restarted. It exits with the first failing
+ * worker's status once all are gone.
  */
 static int run_workers(struct ss_config *cfg, const struct replay *replay, const char *name)
 {
+	struct slot {
+		pid_t pid;
+		int restarts;
+		time_t window;
+	} *w = calloc((size_t)cfg->workers, sizeof(*w));
 	sigset_t mask;
-	pid_t *pids = calloc((size_t)cfg->workers, sizeof(*pids));
 	int live = 0, status = 0;
+	bool stopping = false;
 
-	if (!pids)
+	if (!w)
 		return 1;
 	loop_signal_set(&mask);
 	sigaddset(&mask, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	for (int i = 0; i < cfg->workers; i++) {
-		pid_t pid = fork();
-
-		if (pid == 0) {
-			int st = run_worker(cfg, replay, name, i);
-
-			config_free(cfg);
-			_exit(st);
-		}
-		if (pid < 0) {
-			log_err("fork: %s", strerror(errno));
+		if ((w[i].pid = spawn_worker(cfg, replay, name, i)) < 0) {
 			status = 1;
 			break;
 		}
-		pids[i] = pid;
 		live++;
 	}
 	log_info("%d workers started", live);
 	while (live > 0) {
 		siginfo_t si;
-		int sig = sigwaitinfo(&mask, &si);
+		int sig = sigwaitinfo(&mask, &si), st, i;
+		pid_t pid;
 
-		if (sig == SIGCHLD) {
-			int st;
-			pid_t pid;
+		if (sig != SIGCHLD) {
+			if (sig <= 0)
+				continue;
+			stopping |= sig != SIGUSR1 && sig != SIGHUP;
+			for (i = 0; i < cfg->workers; i++)
+				if (w[i].pid > 0)
+					kill(w[i].pid, sig);
+			continue;
+		}
+		while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+			time_t now = time(NULL);
 
-			while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
-				live--;
-				if (!status && (!WIFEXITED(st) || WEXITSTATUS(st)))
-					status = WIFEXITED(st) ? WEXITSTATUS(st) : 1;
+			for (i = 0; i < cfg->workers && w[i].pid != pid; i++)
+				;
+			if (i == cfg->workers)
+				continue;
+			w[i].pid = -1;
+			live--;
+			if (!stopping && WIFSIGNALED(st)) {
+				if (now - w[i].window >= RESTART_WINDOW_S) {
+					w[i].window = now;
+					w[i].restarts = 0;
+				}
+				if (++w[i].restarts <= RESTART_MAX) {
+					log_warn("worker %d (pid %d) killed by signal %d (%s); restarting it",
+						 i, (int)pid, WTERMSIG(st), strsignal(WTERMSIG(st)));
+					if ((w[i].pid = spawn_worker(cfg, replay, name, i)) > 0) {
+						live++;
+						continue;
+					}
+				} else {
+					log_err("worker %d died %d times in %d s; not restarting it",
+						i, RESTART_MAX + 1, RESTART_WINDOW_S);
+				}
 			}
-		} else if (sig > 0) {
-			for (int i = 0; i < cfg->workers; i++)
-				if (pids[i] > 0)
-					kill(pids[i], sig);
+			if (!status && (!WIFEXITED(st) || WEXITSTATUS(st)))
+				status = WIFEXITED(st) ? WEXITSTATUS(st) : 1;
 		}
 	}
-	free(pids);
+	free(w);
 	return status;
 }
 

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from sstest import *  # noqa: E402,F401,F403
@@ -333,6 +334,21 @@ def test_two_workers_share_the_steering():
         gw = start_gw(True, extra=["--workers", "2"])
         assert "2 workers started" in gw.log_text()
         check_gateway(wan, digest, "sk_lookup, 2 workers")
+        # Worker 0 (the one holding the steering) crashes: the parent restarts
+        # it, and it puts the same steering back in place.
+        before = steering_state()
+        w0 = int(re.search(r"sslocal\[(\d+)\] info: steering \(", gw.log_text()).group(1))
+        os.kill(w0, signal.SIGKILL)
+        wait_log(gw, r"worker 0 \(pid %d\) killed by signal 9" % w0)
+        wait_until(lambda: len(re.findall(r"info: steering \(", gw.log_text())) == 2, what="steering again")
+        after = steering_state()
+        # Nothing lost, nothing doubled; only a host address that appeared
+        # since (an IPv6 link-local one after DAD) may add an exclusion.
+        gained = Counter(after[0]) - Counter(before[0])
+        assert not Counter(before[0]) - Counter(after[0]), (before, after)
+        assert all(re.match(r"1462:\tfrom all to fe80:", l) for l in gained), gained
+        assert after[1:] == before[1:], (before, after)
+        check_gateway(wan, digest, "sk_lookup, 2 workers, worker 0 restarted")
         assert gw.stop() == 0
         check_clean()
     finally:

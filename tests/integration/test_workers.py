@@ -58,5 +58,47 @@ def test_workers_share_load_and_the_replay_filter():
     echo.close()
 
 
+def echo_through(lp, port, n):
+    return all(socks_echo(lp, "127.0.0.1", port, b"r%d" % i) == b"r%d" % i for i in range(n))
+
+
+def test_a_killed_worker_is_restarted_and_workers_die_with_the_parent():
+    echo = Server(echo_handler)
+    sp, lp = free_port(), free_port()
+    srv = ssserver(sp, extra=["--workers", "2"])
+    loc = sslocal(lp, sp, extra=["--workers", "2"])
+    wait_until(lambda: len(children(srv.pid)) == 2, what="2 server workers")
+    # A crashed worker (SIGKILL here) comes back; the others keep serving.
+    first = children(srv.pid)
+    os.kill(first[0], signal.SIGKILL)
+    wait_until(lambda: "(pid %d) killed by signal 9" % first[0] in srv.log_text(), what="restart line")
+    wait_until(lambda: len(children(srv.pid)) == 2 and first[0] not in children(srv.pid),
+               what="a new worker")
+    new = (set(children(srv.pid)) - set(first)).pop()
+    wait_until(lambda: "ssserver[%d] info: ssserver ready" % new in srv.log_text(), what="new worker ready")
+    assert echo_through(lp, echo.port, 40)
+    # One that keeps dying is given up on after 5 restarts a minute; the exit status says so.
+    for _ in range(5):
+        victim = next(p for p in children(srv.pid) if p != first[1])
+        os.kill(victim, signal.SIGKILL)
+        wait_until(lambda: victim not in children(srv.pid) and
+                   (len(children(srv.pid)) == 2 or "not restarting it" in srv.log_text()),
+                   what="restart or give-up after killing %d" % victim)
+    assert "worker 0 died 6 times in 60 s; not restarting it" in srv.log_text() or \
+        "worker 1 died 6 times in 60 s; not restarting it" in srv.log_text(), srv.log_text()[-2000:]
+    assert children(srv.pid) == [first[1]]
+    assert echo_through(lp, echo.port, 20)
+    assert srv.stop() == 1
+    # SIGKILL to a parent takes its workers with it.
+    kids = children(loc.pid)
+    loc.kill()
+    loc.wait()
+    wait_until(lambda: all(not os.path.exists("/proc/%d" % k) or
+                           open("/proc/%d/stat" % k).read().split()[2] == "Z" for k in kids),
+               what="workers gone with their parent")
+    echo.close()
+
+
 if __name__ == "__main__":
-    sys.exit(run_tests([test_workers_share_load_and_the_replay_filter], "workers"))
+    sys.exit(run_tests([test_workers_share_load_and_the_replay_filter,
+                        test_a_killed_worker_is_restarted_and_workers_die_with_the_parent], "workers"))

@@ -6,6 +6,7 @@ tests/run.sh counts. Every blocking step has a timeout.
 """
 import hashlib
 import os
+import shutil
 import signal
 import socket
 import struct
@@ -480,4 +481,7 @@ def run_tests(tests, prefix):
                 print(p.log_text()[-3000:])
         finally:
             stop_all()
+    # Logs and test files stay for a look after a failure only.
+    if not failed:
+        shutil.rmtree(LOGDIR, ignore_errors=True)
     return 1 if failed else 0
