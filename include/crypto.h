@@ -61,6 +61,12 @@ int crypto_subkey(const struct ss_method *m, const uint8_t *master,
 		  const uint8_t *salt, uint8_t *subkey);
 
 void crypto_random(void *buf, size_t len);
+/*
+ * Random bytes for values sent in clear (salts): served from a pool refilled
+ * 4 KiB at a time, one getrandom instead of one per salt; a forked child
+ * drops the pool it inherited, so two workers never send the same salt.
+ */
+void crypto_salt(void *buf, size_t len);
 
 /* Little-endian increment of an n-byte counter (SIP004 nonce). */
 void crypto_nonce_inc(uint8_t *nonce, size_t n);
@@ -73,6 +79,7 @@ struct ss_cipher {
 	uint8_t nonce[SS_MAX_NONCE];
 	void *evp; /* EVP_CIPHER_CTX when the backend is OpenSSL */
 	bool evp_enc; /* direction the EVP context was set up for */
+	bool evp_stale; /* key changed since the EVP context was keyed */
 };
 
 /*
@@ -81,6 +88,12 @@ struct ss_cipher {
  */
 int cipher_init(struct ss_cipher *c, const struct ss_method *m,
 		enum ss_backend backend, const uint8_t *key);
+/*
+ * Gives an initialised cipher a new key and a zero nonce, keeping its EVP
+ * context when the method and backend are the same (UDP: a key per packet).
+ */
+int cipher_rekey(struct ss_cipher *c, const struct ss_method *m,
+		 enum ss_backend backend, const uint8_t *key);
 void cipher_free(struct ss_cipher *c);
 
 /*

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "aead.h"
 
 int ss_enc_init(struct ss_enc *e, const struct ss_method *m, enum ss_backend b,
@@ -16,7 +18,7 @@ int ss_enc_init(struct ss_enc *e, const struct ss_method *m, enum ss_backend b,
 	if (salt)
 		memcpy(e->salt, salt, m->key_len);
 	else
-		crypto_random(e->salt, m->key_len);
+		crypto_salt(e->salt, m->key_len);
 	if (m->key_len && (r = crypto_subkey(m, master, e->salt, subkey)))
 		return r;
 	r = cipher_init(&e->c, m, b, subkey);
@@ -232,32 +234,42 @@ size_t ss_udp_overhead(const struct ss_method *m)
 	return m->key_len + m->tag_len;
 }
 
-int ss_udp_seal(const struct ss_method *m, enum ss_backend b, const uint8_t *master,
-		const uint8_t *in, size_t len, uint8_t *out, size_t cap, size_t *out_len)
+/*
+ * One cipher per process serves every UDP packet, re-keyed per packet (each
+ * has its own salt): the EVP context is made once, not once per packet.
+ */
+static struct ss_cipher *udp_cipher(const struct ss_method *m, enum ss_backend b,
+				    const uint8_t *master, const uint8_t *salt)
 {
-	struct ss_cipher c;
+	static struct ss_cipher c;
 	uint8_t subkey[SS_MAX_KEY];
 	int r;
 
+	if (m->key_len && crypto_subkey(m, master, salt, subkey))
+		return NULL;
+	r = cipher_rekey(&c, m, b, subkey);
+	sodium_memzero(subkey, sizeof(subkey));
+	return r ? NULL : &c;
+}
+
+int ss_udp_seal(const struct ss_method *m, enum ss_backend b, const uint8_t *master,
+		const uint8_t *in, size_t len, uint8_t *out, size_t cap, size_t *out_len)
+{
+	struct ss_cipher *c;
+
 	if (cap < len + ss_udp_overhead(m))
 		return SS_ERR_SPACE;
-	crypto_random(out, m->key_len);
-	if (m->key_len && (r = crypto_subkey(m, master, out, subkey)))
-		return r;
-	if ((r = cipher_init(&c, m, b, subkey)))
-		return r;
-	r = cipher_seal(&c, out + m->key_len, in, len);
-	cipher_free(&c);
-	memset(subkey, 0, sizeof(subkey));
+	crypto_salt(out, m->key_len);
+	if (!(c = udp_cipher(m, b, master, out)) || cipher_seal(c, out + m->key_len, in, len))
+		return -EIO;
 	*out_len = len + ss_udp_overhead(m);
-	return r ? -EIO : 0;
+	return 0;
 }
 
 int ss_udp_open(const struct ss_method *m, enum ss_backend b, const uint8_t *master,
 		const uint8_t *in, size_t len, uint8_t *out, size_t cap, size_t *out_len)
 {
-	struct ss_cipher c;
-	uint8_t subkey[SS_MAX_KEY];
+	struct ss_cipher *c;
 	size_t ov = ss_udp_overhead(m);
 	int r;
 
@@ -265,13 +277,9 @@ int ss_udp_open(const struct ss_method *m, enum ss_backend b, const uint8_t *mas
 		return SS_ERR_TRUNC;
 	if (cap < len - ov)
 		return SS_ERR_SPACE;
-	if (m->key_len && crypto_subkey(m, master, in, subkey))
+	if (!(c = udp_cipher(m, b, master, in)))
 		return SS_ERR;
-	if (cipher_init(&c, m, b, subkey))
-		return SS_ERR;
-	r = cipher_open(&c, out, in + m->key_len, len - m->key_len);
-	cipher_free(&c);
-	memset(subkey, 0, sizeof(subkey));
+	r = cipher_open(c, out, in + m->key_len, len - m->key_len);
 	if (r == SS_OK)
 		*out_len = len - ov;
 	return r;

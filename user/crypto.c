@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* Method table, key schedule and single-chunk AEAD over libsodium or OpenSSL. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -130,36 +131,56 @@ void crypto_master_key(const char *password, uint8_t *key, size_t key_len)
 	sodium_memzero(d, sizeof(d));
 }
 
-/* HMAC-SHA1 (RFC 2104) over two message parts and an optional counter byte. */
-static void hmac_sha1(EVP_MD_CTX *md, const uint8_t *key, size_t key_len,
-		      const uint8_t *m1, size_t m1_len, const uint8_t *m2,
-		      size_t m2_len, const uint8_t *m3, size_t m3_len, uint8_t out[20])
+/*
+ * One fetched SHA-1 and one digest context per process (the workers are
+ * processes): an implicit fetch and a context per digest cost more than the
+ * SHA-1 blocks of a key schedule.
+ */
+static EVP_MD_CTX *sha1_ctx(const EVP_MD **md)
+{
+	static EVP_MD *sha1;
+	static EVP_MD_CTX *ctx;
+
+	if (!sha1 && !(sha1 = EVP_MD_fetch(NULL, "SHA1", NULL)))
+		return NULL;
+	if (!ctx && !(ctx = EVP_MD_CTX_new()))
+		return NULL;
+	*md = sha1;
+	return ctx;
+}
+
+/* HMAC-SHA1 (RFC 2104) over three message parts. */
+static int hmac_sha1(const uint8_t *key, size_t key_len, const uint8_t *m1, size_t m1_len,
+		     const uint8_t *m2, size_t m2_len, const uint8_t *m3, size_t m3_len,
+		     uint8_t out[20])
 {
 	uint8_t k[64] = { 0 }, pad[64], inner[20];
+	const EVP_MD *md;
+	EVP_MD_CTX *ctx = sha1_ctx(&md);
+	int ok;
 
+	if (!ctx)
+		return -ENOMEM;
 	if (key_len > sizeof(k)) {
-		EVP_DigestInit_ex(md, EVP_sha1(), NULL);
-		EVP_DigestUpdate(md, key, key_len);
-		EVP_DigestFinal_ex(md, k, NULL);
+		ok = EVP_DigestInit_ex2(ctx, md, NULL) && EVP_DigestUpdate(ctx, key, key_len) &&
+		     EVP_DigestFinal_ex(ctx, k, NULL);
 	} else {
 		memcpy(k, key, key_len);
+		ok = 1;
 	}
 	for (size_t i = 0; i < 64; i++)
 		pad[i] = k[i] ^ 0x36;
-	EVP_DigestInit_ex(md, EVP_sha1(), NULL);
-	EVP_DigestUpdate(md, pad, 64);
-	EVP_DigestUpdate(md, m1, m1_len);
-	EVP_DigestUpdate(md, m2, m2_len);
-	EVP_DigestUpdate(md, m3, m3_len);
-	EVP_DigestFinal_ex(md, inner, NULL);
+	ok = ok && EVP_DigestInit_ex2(ctx, md, NULL) && EVP_DigestUpdate(ctx, pad, 64) &&
+	     EVP_DigestUpdate(ctx, m1, m1_len) && EVP_DigestUpdate(ctx, m2, m2_len) &&
+	     EVP_DigestUpdate(ctx, m3, m3_len) && EVP_DigestFinal_ex(ctx, inner, NULL);
 	for (size_t i = 0; i < 64; i++)
 		pad[i] = k[i] ^ 0x5c;
-	EVP_DigestInit_ex(md, EVP_sha1(), NULL);
-	EVP_DigestUpdate(md, pad, 64);
-	EVP_DigestUpdate(md, inner, 20);
-	EVP_DigestFinal_ex(md, out, NULL);
+	ok = ok && EVP_DigestInit_ex2(ctx, md, NULL) && EVP_DigestUpdate(ctx, pad, 64) &&
+	     EVP_DigestUpdate(ctx, inner, 20) && EVP_DigestFinal_ex(ctx, out, NULL);
 	sodium_memzero(k, sizeof(k));
 	sodium_memzero(pad, sizeof(pad));
+	sodium_memzero(inner, sizeof(inner));
+	return ok ? 0 : -EIO;
 }
 
 int crypto_hkdf_sha1(const uint8_t *key, size_t key_len, const uint8_t *salt,
@@ -171,29 +192,25 @@ int crypto_hkdf_sha1(const uint8_t *key, size_t key_len, const uint8_t *salt,
 	uint8_t prk[20], t[20];
 	size_t have = 0;
 	uint8_t i = 0;
+	int r;
 
 	if (out_len > 255 * 20)
 		return -EINVAL;
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	if (!md)
-		return -ENOMEM;
 	if (!salt_len) {
 		salt = zero;
 		salt_len = sizeof(zero);
 	}
-	hmac_sha1(md, salt, salt_len, key, key_len, NULL, 0, NULL, 0, prk);
-	while (have < out_len) {
+	r = hmac_sha1(salt, salt_len, key, key_len, NULL, 0, NULL, 0, prk);
+	while (!r && have < out_len) {
 		i++;
-		hmac_sha1(md, prk, sizeof(prk), t, i > 1 ? sizeof(t) : 0, info,
-			  info_len, &i, 1, t);
+		r = hmac_sha1(prk, sizeof(prk), t, i > 1 ? sizeof(t) : 0, info, info_len, &i, 1, t);
 		size_t n = MIN(sizeof(t), out_len - have);
 		memcpy(out + have, t, n);
 		have += n;
 	}
-	EVP_MD_CTX_free(md);
 	sodium_memzero(prk, sizeof(prk));
 	sodium_memzero(t, sizeof(t));
-	return 0;
+	return r;
 }
 
 int crypto_subkey(const struct ss_method *m, const uint8_t *master,
@@ -208,6 +225,37 @@ int crypto_subkey(const struct ss_method *m, const uint8_t *master,
 void crypto_random(void *buf, size_t len)
 {
 	randombytes_buf(buf, len);
+}
+
+static struct {
+	uint8_t buf[4096];
+	size_t left;
+} salt_pool;
+
+static void salt_pool_drop(void)
+{
+	sodium_memzero(&salt_pool, sizeof(salt_pool));
+}
+
+void crypto_salt(void *buf, size_t len)
+{
+	static bool hooked;
+	uint8_t *from;
+
+	if (!hooked)
+		hooked = !pthread_atfork(NULL, NULL, salt_pool_drop);
+	if (!hooked || len > sizeof(salt_pool.buf) / 8) {
+		randombytes_buf(buf, len);
+		return;
+	}
+	if (salt_pool.left < len) {
+		randombytes_buf(salt_pool.buf, sizeof(salt_pool.buf));
+		salt_pool.left = sizeof(salt_pool.buf);
+	}
+	from = salt_pool.buf + sizeof(salt_pool.buf) - salt_pool.left;
+	memcpy(buf, from, len);
+	sodium_memzero(from, len);
+	salt_pool.left -= len;
 }
 
 void crypto_nonce_inc(uint8_t *nonce, size_t n)
@@ -237,11 +285,32 @@ void cipher_free(struct ss_cipher *c)
 	sodium_memzero(c->key, sizeof(c->key));
 }
 
-/* The EVP context is keyed once per direction; each chunk only resets the IV. */
+int cipher_rekey(struct ss_cipher *c, const struct ss_method *m,
+		 enum ss_backend backend, const uint8_t *key)
+{
+	if (!c->m || c->m != m || c->backend != (backend == SS_BACKEND_AUTO ? m->backend : backend)) {
+		if (c->m)
+			cipher_free(c);
+		return cipher_init(c, m, backend, key);
+	}
+	memcpy(c->key, key, m->key_len);
+	memset(c->nonce, 0, sizeof(c->nonce));
+	c->evp_stale = true;
+	return 0;
+}
+
+/*
+ * The EVP context is keyed once per direction; each chunk only resets the IV.
+ * A new key for the same cipher and direction keeps the context.
+ */
 static int evp_prepare(struct ss_cipher *c, bool enc)
 {
-	if (c->evp && c->evp_enc == enc)
+	if (c->evp && c->evp_enc == enc) {
+		if (c->evp_stale && !EVP_CipherInit_ex(c->evp, NULL, NULL, c->key, NULL, enc))
+			return -EIO;
+		c->evp_stale = false;
 		return 0;
+	}
 	if (!c->evp && !(c->evp = EVP_CIPHER_CTX_new()))
 		return -ENOMEM;
 	if (!EVP_CipherInit_ex(c->evp, evp_cipher(c->m->id), NULL, NULL, NULL, enc) ||
@@ -249,6 +318,7 @@ static int evp_prepare(struct ss_cipher *c, bool enc)
 	    !EVP_CipherInit_ex(c->evp, NULL, NULL, c->key, NULL, enc))
 		return -EIO;
 	c->evp_enc = enc;
+	c->evp_stale = false;
 	return 0;
 }
 

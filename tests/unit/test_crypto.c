@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: MIT
 /* Known-answer tests for the key schedule and each AEAD backend. */
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <openssl/evp.h>
 
 #include "crypto.h"
@@ -209,4 +212,73 @@ TEST(method_table_and_stream_cipher_refusal)
 	CHECK(strstr(why, "stream ciphers") != NULL);
 	CHECK(crypto_method_find("bogus-cipher", &why) == NULL);
 	CHECK(strstr(why, "unknown method") != NULL);
+}
+
+/* A re-keyed cipher (UDP: a key per packet) seals and opens as a fresh one. */
+TEST(rekey_matches_a_fresh_cipher_every_backend)
+{
+	static const enum ss_backend backends[] = { SS_BACKEND_SODIUM, SS_BACKEND_OPENSSL };
+	uint8_t k1[SS_MAX_KEY], k2[SS_MAX_KEY], pt[300], a[300 + SS_TAG], b[300 + SS_TAG],
+		back[300];
+
+	for (size_t i = 0; i < sizeof(pt); i++)
+		pt[i] = (uint8_t)(i * 7);
+	memset(k1, 0x11, sizeof(k1));
+	memset(k2, 0x22, sizeof(k2));
+	/* Method 0 is none: no key. */
+	for (size_t mi = 1; crypto_method_at(mi); mi++) {
+		const struct ss_method *m = crypto_method_at(mi);
+
+		for (size_t bi = 0; bi < 2; bi++) {
+			struct ss_cipher re = { 0 }, fresh;
+
+			if (!crypto_backend_available(m, backends[bi]))
+				continue;
+			/* Used with k1 in both directions, then re-keyed to k2. */
+			CHECK_EQ(cipher_rekey(&re, m, backends[bi], k1), 0);
+			CHECK_EQ(cipher_seal(&re, a, pt, sizeof(pt)), 0);
+			CHECK_EQ(cipher_rekey(&re, m, backends[bi], k1), 0);
+			CHECK_EQ(cipher_open(&re, back, a, sizeof(a)), SS_OK);
+			CHECK_EQ(cipher_rekey(&re, m, backends[bi], k2), 0);
+			CHECK_EQ(cipher_seal(&re, a, pt, sizeof(pt)), 0);
+			CHECK_EQ(cipher_init(&fresh, m, backends[bi], k2), 0);
+			CHECK_EQ(cipher_seal(&fresh, b, pt, sizeof(pt)), 0);
+			CHECK(!memcmp(a, b, sizeof(a)));
+			/* Opening under the old key fails once the key changed. */
+			CHECK_EQ(cipher_rekey(&re, m, backends[bi], k1), 0);
+			CHECK_EQ(cipher_open(&re, back, b, sizeof(b)), SS_ERR_TAG);
+			CHECK_EQ(cipher_rekey(&re, m, backends[bi], k2), 0);
+			CHECK_EQ(cipher_open(&re, back, b, sizeof(b)), SS_OK);
+			CHECK(!memcmp(back, pt, sizeof(pt)));
+			cipher_free(&re);
+			cipher_free(&fresh);
+		}
+	}
+}
+
+/* Salts: all different, and a forked child never repeats its parent's next one. */
+TEST(salts_differ_and_a_forked_child_gets_its_own)
+{
+	uint8_t s[64][32], mine[32], child[32];
+	int fds[2];
+	pid_t pid;
+
+	for (int i = 0; i < 64; i++) {
+		crypto_salt(s[i], sizeof(s[i]));
+		for (int j = 0; j < i; j++)
+			CHECK(memcmp(s[i], s[j], sizeof(s[i])));
+	}
+	CHECK_EQ(pipe(fds), 0);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		crypto_salt(child, sizeof(child));
+		_exit(write(fds[1], child, sizeof(child)) == sizeof(child) ? 0 : 1);
+	}
+	crypto_salt(mine, sizeof(mine));
+	CHECK_EQ(read(fds[0], child, sizeof(child)), sizeof(child));
+	waitpid(pid, NULL, 0);
+	close(fds[0]);
+	close(fds[1]);
+	CHECK(memcmp(mine, child, sizeof(mine)));
 }
