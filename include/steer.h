@@ -70,10 +70,21 @@ void steer_remove(struct steer *s);
  */
 int steer_cleanup(uint32_t table, bool verbose);
 
+/*
+ * This host's addresses change after start-up (DHCP, a VPN coming up):
+ * steer_watch_fd is an rtnetlink socket subscribed to address events (-1
+ * without one), and steer_watch_read, called when it is readable, excludes
+ * every new address the way steer_install excluded the first ones.
+ */
+int steer_watch_fd(const struct steer *s);
+void steer_watch_read(struct steer *s);
+
 /* sk_lookup loader (user/bpf_steer.c, the only file here that touches libbpf). */
 struct bpf_steer;
 int bpf_steer_open(struct bpf_steer **out, const struct steer_spec *spec, int tcp_fd, int udp_fd,
 		   const char **why);
+/* Adds one prefix to the excluded trie; 0 or -errno. */
+int bpf_steer_exclude(struct bpf_steer *b, const struct steer_prefix *p);
 void bpf_steer_close(struct bpf_steer *b);
 
 #endif

@@ -120,6 +120,11 @@ err:
 	return r;
 }
 
+int bpf_steer_exclude(struct bpf_steer *b, const struct steer_prefix *p)
+{
+	return fill_trie(bpf_map__fd(b->skel->maps.exclude), p, 1);
+}
+
 void bpf_steer_close(struct bpf_steer *b)
 {
 	if (!b)

@@ -462,6 +462,14 @@ static void on_bpf_events(struct handler *h, uint32_t events)
 	bpf_relay_events(p->bpf, over_limit, p);
 }
 
+static void on_steer_watch(struct handler *h, uint32_t events)
+{
+	struct proxy *p = (struct proxy *)((char *)h - offsetof(struct proxy, steer_watch));
+
+	(void)events;
+	steer_watch_read(p->steer);
+}
+
 /*
  * redir --steer: the first worker installs the steering (the others share
  * its ports through SO_REUSEPORT, and sk_lookup's pick is spread over them).
@@ -498,6 +506,10 @@ static int steer_setup(struct proxy *p, bool tcp, bool udp, const char **why)
 		log_warn("steering: sk_lookup unavailable (%s); using nftables TPROXY instead", *why);
 		sp.bpf = false;
 		r = steer_install(&p->steer, &sp, why);
+	}
+	if (!r && (p->steer_watch.fd = steer_watch_fd(p->steer)) >= 0) {
+		p->steer_watch.on_event = on_steer_watch;
+		loop_watch(p->loop, &p->steer_watch, EPOLLIN);
 	}
 	return r;
 }
@@ -623,6 +635,8 @@ static int run_worker(struct ss_config *cfg, const struct replay *replay, const 
 out:
 	if (p.udp)
 		log_stats(&p);
+	if (steer_watch_fd(p.steer) >= 0)
+		loop_forget(p.loop, &p.steer_watch);
 	steer_remove(p.steer);
 	close_listeners(&p);
 	udp_close_all(&p);

@@ -29,6 +29,7 @@ struct steer {
 	struct steer_params sp;
 	struct steer_spec spec;
 	struct bpf_steer *bpf;
+	struct mnl_socket *watch; /* address events */
 };
 
 static int parse_prefix(const char *s, struct steer_prefix *p)
@@ -127,42 +128,53 @@ int steer_parse(struct steer_spec *s, const char *steer, const char *exclude, co
 	return r;
 }
 
-static void add_exclude(struct steer_spec *s, const struct steer_prefix *p)
+/* true when p is a new exclusion. */
+static bool add_exclude(struct steer_spec *s, const struct steer_prefix *p)
 {
 	for (int i = 0; i < s->nexclude; i++)
 		if (!memcmp(&s->exclude[i], p, sizeof(*p)))
-			return;
-	if (s->nexclude < STEER_MAX)
+			return false;
+	if (s->nexclude < STEER_MAX) {
 		s->exclude[s->nexclude++] = *p;
-	else
-		log_warn("steering: more than %d exclusions; not excluding one of this host's addresses",
-			 STEER_MAX);
+		return true;
+	}
+	log_warn("steering: more than %d exclusions; not excluding one of this host's addresses",
+		 STEER_MAX);
+	return false;
 }
 
-void steer_exclude_addr(struct steer_spec *s, const struct sockaddr *sa)
+/* The host prefix of sa in p; false for another family. */
+static bool host_prefix(const struct sockaddr *sa, struct steer_prefix *p)
 {
-	struct steer_prefix p = { 0 };
-
+	memset(p, 0, sizeof(*p));
 	if (sa->sa_family == AF_INET) {
-		p.family = AF_INET;
-		p.len = 32;
-		memcpy(p.addr, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+		p->family = AF_INET;
+		p->len = 32;
+		memcpy(p->addr, &((const struct sockaddr_in *)sa)->sin_addr, 4);
 	} else if (sa->sa_family == AF_INET6) {
 		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
 
 		if (IN6_IS_ADDR_V4MAPPED(a)) {
-			p.family = AF_INET;
-			p.len = 32;
-			memcpy(p.addr, a->s6_addr + 12, 4);
+			p->family = AF_INET;
+			p->len = 32;
+			memcpy(p->addr, a->s6_addr + 12, 4);
 		} else {
-			p.family = AF_INET6;
-			p.len = 128;
-			memcpy(p.addr, a, 16);
+			p->family = AF_INET6;
+			p->len = 128;
+			memcpy(p->addr, a, 16);
 		}
 	} else {
-		return;
+		return false;
 	}
-	add_exclude(s, &p);
+	return true;
+}
+
+void steer_exclude_addr(struct steer_spec *s, const struct sockaddr *sa)
+{
+	struct steer_prefix p;
+
+	if (host_prefix(sa, &p))
+		add_exclude(s, &p);
 }
 
 const char *steer_prefix_str(const struct steer_prefix *p, char *buf, size_t len)
@@ -494,6 +506,103 @@ static int nft_table_exists(void)
 	return r == 0 ? 1 : r == -EIO ? 0 : r;
 }
 
+/* ---- address watch -------------------------------------------------------- */
+
+/*
+ * sk_lookup steering only: nft steering skips local addresses with "fib
+ * daddr type local", which follows address changes by itself.
+ */
+static int watch_open(struct steer *st)
+{
+	struct mnl_socket *nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+	if (!nl)
+		return -errno;
+	if (mnl_socket_bind(nl, RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR, MNL_SOCKET_AUTOPID) < 0) {
+		int r = -errno;
+
+		mnl_socket_close(nl);
+		return r;
+	}
+	st->watch = nl;
+	return 0;
+}
+
+/* A new address of this host: out of the sk_lookup trie, and an ip rule like the others. */
+static void exclude_new(struct steer *st, const struct steer_prefix *p)
+{
+	struct rule ru = { .family = p->family, .prio = STEER_RULE_PRIO + 1,
+			   .table = RT_TABLE_MAIN, .to = p };
+	struct nl nl;
+	char a[80];
+	int r;
+
+	if (!add_exclude(&st->spec, p))
+		return;
+	steer_prefix_str(p, a, sizeof(a));
+	if (!(r = bpf_steer_exclude(st->bpf, p)) && !(r = nl_open(&nl))) {
+		r = nl_add_rule(&nl, &ru);
+		mnl_socket_close(nl.sock);
+	}
+	if (r)
+		log_warn("steering: cannot exclude %s, a new address of this host: %s", a,
+			 strerror(-r));
+	else
+		log_info("steering: %s is a new address of this host; excluded", a);
+}
+
+static int on_addr_event(const struct nlmsghdr *nlh, void *data)
+{
+	const struct ifaddrmsg *ifa = mnl_nlmsg_get_payload(nlh);
+	const struct nlattr *local = NULL, *addr = NULL, *at;
+	struct steer_prefix p = { .family = ifa->ifa_family };
+	size_t len = p.family == AF_INET ? 4 : p.family == AF_INET6 ? 16 : 0;
+
+	if (nlh->nlmsg_type != RTM_NEWADDR || !len)
+		return MNL_CB_OK;
+	mnl_attr_for_each(at, nlh, sizeof(*ifa)) {
+		if (mnl_attr_get_type(at) == IFA_LOCAL)
+			local = at;
+		else if (mnl_attr_get_type(at) == IFA_ADDRESS)
+			addr = at;
+	}
+	/* IPv4 point-to-point links put the peer in IFA_ADDRESS; ours is IFA_LOCAL. */
+	at = local ? local : addr;
+	if (!at || mnl_attr_get_payload_len(at) != len)
+		return MNL_CB_OK;
+	memcpy(p.addr, mnl_attr_get_payload(at), len);
+	p.len = (uint8_t)(len * 8);
+	exclude_new(data, &p);
+	return MNL_CB_OK;
+}
+
+int steer_watch_fd(const struct steer *s)
+{
+	return s && s->watch ? mnl_socket_get_fd(s->watch) : -1;
+}
+
+void steer_watch_read(struct steer *s)
+{
+	char buf[8192];
+	ssize_t n;
+
+	while ((n = mnl_socket_recvfrom(s->watch, buf, sizeof(buf))) > 0)
+		mnl_cb_run(buf, (size_t)n, 0, 0, on_addr_event, s);
+	if (n < 0 && errno == ENOBUFS) {
+		/* Events were lost: read the whole list again. */
+		struct ifaddrs *ifa, *i;
+		struct steer_prefix p;
+
+		log_warn("steering: address events overran; reading this host's addresses again");
+		if (getifaddrs(&ifa))
+			return;
+		for (i = ifa; i; i = i->ifa_next)
+			if (i->ifa_addr && host_prefix(i->ifa_addr, &p))
+				exclude_new(s, &p);
+		freeifaddrs(ifa);
+	}
+}
+
 /* ---- install / remove ----------------------------------------------------- */
 
 /* This host's own addresses and loopback are never steered. */
@@ -530,6 +639,10 @@ int steer_install(struct steer **out, const struct steer_params *sp, const char 
 	st->sp = *sp;
 	st->spec = *sp->spec;
 	st->sp.spec = &st->spec;
+	/* Subscribed before reading the addresses, so none added meanwhile is missed. */
+	if (sp->bpf && (r = watch_open(st)))
+		log_warn("steering: cannot watch this host's addresses (%s); one added later "
+			 "will not be excluded until a restart", strerror(-r));
 	exclude_own(&st->spec);
 	/* Leftovers of a crashed run would duplicate or contradict ours. */
 	left = steer_cleanup(sp->table, false);
@@ -578,6 +691,8 @@ void steer_remove(struct steer *s)
 {
 	if (!s)
 		return;
+	if (s->watch)
+		mnl_socket_close(s->watch);
 	if (s->bpf)
 		bpf_steer_close(s->bpf);
 	steer_cleanup(s->sp.table, false);

@@ -302,6 +302,37 @@ def test_steering_with_nftables_tproxy():
     run_mode(False)
 
 
+def test_address_added_later_is_excluded():
+    """An address the gateway gets after start-up (DHCP, a VPN) inside a
+    steered prefix is excluded at once: the LAN reaches the gateway itself."""
+    topology_up()
+    try:
+        wan, digest = setup_wan()
+        gw = start_gw(True)
+        late = "10.77.9.77"
+        ns(GW, "ip", "addr", "add", late + "/32", "dev", "lo")
+        wait_log(gw, r"steering: %s/32 is a new address of this host; excluded" % re.escape(late))
+        d = os.path.join(LOGDIR, "gwlocal")
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, "small.txt"), "w") as f:
+            f.write("gateway itself\n")
+        web = start(["ip", "netns", "exec", GW, sys.executable, "-u", "-m", "http.server", "-b", late,
+                     "-d", d, str(HTTP_PORT)], name="gwhttp")
+        wait_until(lambda: "Serving HTTP" in web.log_text(), what="http server on the gateway")
+        before = len(wan.targets_seen())
+        rc, body, err = curl_lan(late, path="small.txt")
+        assert rc == 0 and body == b"gateway itself\n", (rc, body, err)
+        assert not any(late in t for t in wan.targets_seen()[before:])
+        rules = steering_state()[0]
+        assert rules.count("1462:\tfrom all to %s lookup main" % late) == 1, rules
+        web.stop()
+        assert gw.stop() == 0
+        check_clean()
+    finally:
+        stop_all()
+        topology_down()
+
+
 def test_ssserver_down_then_back():
     topology_up()
     try:
@@ -403,4 +434,5 @@ if __name__ == "__main__":
         sys.exit(1)
     sys.exit(run_tests([test_redir_flags_are_checked, test_steering_with_sk_lookup,
                         test_steering_with_nftables_tproxy, test_two_workers_share_the_steering,
+                        test_address_added_later_is_excluded,
                         test_nat_redirect_without_steering, test_ssserver_down_then_back], "gateway"))
