@@ -42,6 +42,23 @@ struct nat {
 	bool dead;
 };
 
+/*
+ * redir: a transparent socket bound to a target's address, from which its
+ * replies reach the clients. It is not connected, so it never takes the
+ * clients' datagrams: TPROXY's established lookup skips unconnected UDP
+ * sockets and assigns the redir socket, and sk_lookup's pick wins over any
+ * socket that is not connected. Kept while used (timeout), at most REPLY_MAX.
+ */
+struct reply_sock {
+	int fd;
+	struct sockaddr_storage addr;
+	uint64_t last_used;
+	struct reply_sock *hnext;
+};
+
+#define REPLY_MAX 256
+#define REPLY_BUCKETS 256
+
 struct udp_relay {
 	struct handler h;
 	struct proxy *p;
@@ -50,6 +67,8 @@ struct udp_relay {
 	struct nat *buckets[UDP_BUCKETS];
 	struct nat *lru_head, *lru_tail, *dead;
 	unsigned n;
+	struct reply_sock *rbuckets[REPLY_BUCKETS];
+	unsigned nreply;
 	struct ss_addr server; /* sslocal: the ssserver */
 	struct udp_stats st;
 	struct udp_relay *next;
@@ -414,26 +433,87 @@ static void from_client(struct udp_relay *r, uint8_t *buf, size_t len,
 	nat_send(n, &r->server, out, olen);
 }
 
+static void reply_unlink(struct udp_relay *r, struct reply_sock *rs)
+{
+	struct reply_sock **pp = &r->rbuckets[sa_hash(&rs->addr) % REPLY_BUCKETS];
+
+	while (*pp != rs)
+		pp = &(*pp)->hnext;
+	*pp = rs->hnext;
+	r->nreply--;
+	close(rs->fd);
+	free(rs);
+}
+
 /*
- * redir: the reply leaves from the address the client sent to, through a
- * transparent socket bound to it for this one datagram (a socket kept bound
- * there would take the client's next datagrams away from the redir socket).
+ * Closes the reply sockets unused since before, or (before == 0) the least
+ * recently used one. A scan of at most REPLY_MAX entries, at the tick or when
+ * the table is full.
  */
+static void reply_expire(struct udp_relay *r, uint64_t before)
+{
+	struct reply_sock *oldest = NULL;
+
+	for (unsigned b = 0; b < REPLY_BUCKETS; b++) {
+		for (struct reply_sock *rs = r->rbuckets[b], *next; rs; rs = next) {
+			next = rs->hnext;
+			if (before && rs->last_used < before)
+				reply_unlink(r, rs);
+			else if (!before && (!oldest || rs->last_used < oldest->last_used))
+				oldest = rs;
+		}
+	}
+	if (oldest)
+		reply_unlink(r, oldest);
+}
+
+/* The reply socket bound to addr, made on first use; NULL with errno. */
+static struct reply_sock *reply_sock(struct udp_relay *r, const struct sockaddr_storage *addr,
+				     socklen_t len)
+{
+	unsigned b = sa_hash(addr) % REPLY_BUCKETS;
+	struct reply_sock *rs;
+	int fd, e;
+
+	for (rs = r->rbuckets[b]; rs; rs = rs->hnext)
+		if (sa_equal(&rs->addr, addr))
+			return rs;
+	fd = socket(addr->ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return NULL;
+	/* Bound only to send; a small receive buffer in case anything arrives. */
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &(int){ 0 }, sizeof(int));
+	if (proxy_transparent(fd) ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &(int){ 1 }, sizeof(int)) ||
+	    bind(fd, (const struct sockaddr *)addr, len) || !(rs = calloc(1, sizeof(*rs)))) {
+		e = errno;
+		close(fd);
+		errno = e;
+		return NULL;
+	}
+	if (r->nreply >= REPLY_MAX)
+		reply_expire(r, 0);
+	rs->fd = fd;
+	rs->addr = *addr;
+	rs->hnext = r->rbuckets[b];
+	r->rbuckets[b] = rs;
+	r->nreply++;
+	return rs;
+}
+
+/* redir: the reply leaves from the address the client sent to. */
 static void redir_reply(struct nat *n, const struct ss_addr *from, const uint8_t *data, size_t len)
 {
 	struct udp_relay *r = n->r;
 	struct sockaddr_storage src, dst;
 	socklen_t sl = (socklen_t)addr_to_sockaddr(from, &src), dl;
-	int fd;
+	struct reply_sock *rs = NULL;
 
 	/* The client's address family decides: an IPv4 client behind a dual-stack socket. */
 	from_v6(&n->client, &dst);
 	dl = dst.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
-	fd = socket(src.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || src.ss_family != dst.ss_family || proxy_transparent(fd) ||
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &(int){ 1 }, sizeof(int)) ||
-	    bind(fd, (struct sockaddr *)&src, sl) ||
-	    sendto(fd, data, len, 0, (struct sockaddr *)&dst, dl) < 0) {
+	if (src.ss_family != dst.ss_family || !(rs = reply_sock(r, &src, sl)) ||
+	    sendto(rs->fd, data, len, 0, (struct sockaddr *)&dst, dl) < 0) {
 		char fs[64];
 
 		r->st.send_failed++;
@@ -444,8 +524,8 @@ static void redir_reply(struct nat *n, const struct ss_addr *from, const uint8_t
 		r->st.out++;
 		nat_touch(n);
 	}
-	if (fd >= 0)
-		close(fd);
+	if (rs)
+		rs->last_used = loop_now(r->p->loop);
 }
 
 /* A reply on a NAT socket: wrap it and send it to the client. */
@@ -647,6 +727,7 @@ void udp_close_all(struct proxy *p)
 		p->udp = r->next;
 		while (r->lru_head)
 			nat_kill(r->lru_head);
+		reply_expire(r, UINT64_MAX);
 		reap(r);
 		loop_forget(p->loop, &r->h);
 		close(r->h.fd);
@@ -656,9 +737,12 @@ void udp_close_all(struct proxy *p)
 
 void udp_sweep(struct proxy *p, uint64_t now, uint64_t timeout_ms)
 {
-	for (struct udp_relay *r = p->udp; r; r = r->next)
+	for (struct udp_relay *r = p->udp; r; r = r->next) {
 		while (r->lru_head && now - r->lru_head->last_active >= timeout_ms)
 			nat_kill(r->lru_head);
+		if (r->nreply && now > timeout_ms)
+			reply_expire(r, now - timeout_ms + 1);
+	}
 }
 
 void udp_stats(const struct proxy *p, struct udp_stats *o)
