@@ -201,7 +201,7 @@ def fmt(v, spec):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=int, default=5)
-    ap.add_argument("--methods", default="chacha20-ietf-poly1305,aes-256-gcm,aes-128-gcm")
+    ap.add_argument("--methods", default="chacha20-ietf-poly1305,aes-256-gcm,aes-128-gcm,xchacha20-ietf-poly1305")
     ap.add_argument("--skip-aead", action="store_true")
     a = ap.parse_args()
     ip = free_port()
