@@ -59,7 +59,17 @@ struct steer_params {
 	uint32_t mark, table;
 };
 
-/* Installs steering after removing any leftovers; 0 or -errno with *why. */
+/*
+ * One steering daemon per network namespace: steer_install holds an flock
+ * on a lock file named after the namespace (the kernel drops it when the
+ * process dies, so a crash frees it). steer_lock returns its fd, or -EBUSY
+ * with *owner set to the holder's pid, or -errno.
+ */
+int steer_lock(int *owner);
+/*
+ * Installs steering after removing any leftovers; 0 or -errno with *why
+ * (-EBUSY: another live daemon steers this namespace).
+ */
 int steer_install(struct steer **out, const struct steer_params *sp, const char **why);
 /* Removes everything steer_install put in place. */
 void steer_remove(struct steer *s);

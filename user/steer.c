@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -30,6 +32,7 @@ struct steer {
 	struct steer_spec spec;
 	struct bpf_steer *bpf;
 	struct mnl_socket *watch; /* address events */
+	int lock;                 /* steer_lock's fd */
 };
 
 static int parse_prefix(const char *s, struct steer_prefix *p)
@@ -603,6 +606,51 @@ void steer_watch_read(struct steer *s)
 	}
 }
 
+/* ---- one owner per network namespace ------------------------------------ */
+
+/*
+ * The lock file of this network namespace: /run/ssbpf/steer-INODE.lock (the
+ * namespace's inode), or in /tmp where /run/ssbpf cannot be made.
+ */
+static int lock_path(char *buf, size_t len)
+{
+	const char *dir = "/run/ssbpf";
+	struct stat st;
+
+	if (stat("/proc/self/ns/net", &st))
+		return -errno;
+	if (mkdir(dir, 0755) && errno != EEXIST)
+		dir = "/tmp";
+	snprintf(buf, len, "%s/steer-%lu.lock", dir, (unsigned long)st.st_ino);
+	return 0;
+}
+
+int steer_lock(int *owner)
+{
+	char path[96], pid[24];
+	ssize_t n;
+	int fd, r;
+
+	*owner = 0;
+	if ((r = lock_path(path, sizeof(path))))
+		return r;
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0)
+		return -errno;
+	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		r = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		if (r == -EBUSY && (n = pread(fd, pid, sizeof(pid) - 1, 0)) > 0) {
+			pid[n] = 0;
+			*owner = atoi(pid);
+		}
+		close(fd);
+		return r;
+	}
+	n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (ftruncate(fd, 0) || pwrite(fd, pid, (size_t)n, 0) != n)
+		log_debug("steering: cannot write the owner into %s: %s", path, strerror(errno));
+	return fd;
+}
+
 /* ---- install / remove ----------------------------------------------------- */
 
 /* This host's own addresses and loopback are never steered. */
@@ -629,7 +677,7 @@ int steer_install(struct steer **out, const struct steer_params *sp, const char 
 	struct steer *st = calloc(1, sizeof(*st));
 	struct nl nl;
 	char *script = NULL;
-	int r, left;
+	int r, left, owner;
 
 	*out = NULL;
 	if (!st) {
@@ -639,6 +687,17 @@ int steer_install(struct steer **out, const struct steer_params *sp, const char 
 	st->sp = *sp;
 	st->spec = *sp->spec;
 	st->sp.spec = &st->spec;
+	/* A live daemon's steering is not a leftover: never replace it. */
+	if ((st->lock = steer_lock(&owner)) < 0) {
+		r = st->lock;
+		*why = r == -EBUSY ? "another sslocal steers this network namespace (see the line above)" :
+				     "cannot take the steering lock";
+		if (r == -EBUSY)
+			log_err("steering: sslocal pid %d already steers this network namespace; "
+				"stop it first (its SIGTERM removes its rules)", owner);
+		free(st);
+		return r;
+	}
 	/* Subscribed before reading the addresses, so none added meanwhile is missed. */
 	if (sp->bpf && (r = watch_open(st)))
 		log_warn("steering: cannot watch this host's addresses (%s); one added later "
@@ -696,6 +755,7 @@ void steer_remove(struct steer *s)
 	if (s->bpf)
 		bpf_steer_close(s->bpf);
 	steer_cleanup(s->sp.table, false);
+	close(s->lock);
 	free(s);
 }
 

@@ -284,6 +284,22 @@ def run_mode(bpf):
         assert steering_state()[0:2] == left[0:2], (steering_state(), left)
         assert "leftover" in gw.log_text(), gw.log_text()[-1500:]
         check_gateway(wan, digest, mode)
+        # A live daemon's steering is not a leftover: a second steering daemon
+        # in the namespace is refused, and ssctl cleanup leaves it alone.
+        state = steering_state()
+        second = start(["ip", "netns", "exec", GW, os.path.join(BUILD, "sslocal"), "--mode", "redir",
+                        "-s", SERVER4, "-p", str(SS_PORT), "-k", "gw-pw", "-m", "chacha20-ietf-poly1305",
+                        "-l", str(REDIR_PORT + 1), "--workers", "1", "--steer", STEER,
+                        "--bpf", "on" if bpf else "off"], name="sslocal2")
+        assert second.wait(10) != 0
+        assert "sslocal pid %d already steers this network namespace" % gw.pid in second.log_text(), \
+            second.log_text()[-1500:]
+        r = subprocess.run(["ip", "netns", "exec", GW, os.path.join(BUILD, "ssctl"), "cleanup"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert r.returncode == 1 and "sslocal pid %d is running and owns the steering" % gw.pid in r.stderr, r
+        assert steering_state() == state, (steering_state(), state)
+        rc, body, err = curl_lan(T4, path="small.txt")
+        assert rc == 0 and body == b"small\n", err
         gw.stop(signal.SIGKILL)
         out = ns(GW, os.path.join(BUILD, "ssctl"), "cleanup")
         assert "removed" in out, out
