@@ -531,8 +531,12 @@ static int watch_open(struct steer *st)
 	return 0;
 }
 
-/* A new address of this host: out of the sk_lookup trie, and an ip rule like the others. */
-static void exclude_new(struct steer *st, const struct steer_prefix *p)
+/*
+ * An address of this host joins the exclusions. Once the sk_lookup steering
+ * is in place (an address that appears later), it also goes into the
+ * excluded trie and gets an ip rule like the others.
+ */
+static void exclude_host(struct steer *st, const struct steer_prefix *p)
 {
 	struct rule ru = { .family = p->family, .prio = STEER_RULE_PRIO + 1,
 			   .table = RT_TABLE_MAIN, .to = p };
@@ -540,7 +544,7 @@ static void exclude_new(struct steer *st, const struct steer_prefix *p)
 	char a[80];
 	int r;
 
-	if (!add_exclude(&st->spec, p))
+	if (!add_exclude(&st->spec, p) || !st->bpf)
 		return;
 	steer_prefix_str(p, a, sizeof(a));
 	if (!(r = bpf_steer_exclude(st->bpf, p)) && !(r = nl_open(&nl))) {
@@ -552,6 +556,24 @@ static void exclude_new(struct steer *st, const struct steer_prefix *p)
 			 strerror(-r));
 	else
 		log_info("steering: %s is a new address of this host; excluded", a);
+}
+
+/* This host's own addresses and loopback are never steered. */
+static void exclude_own(struct steer *st)
+{
+	struct ifaddrs *ifa, *i;
+	struct steer_prefix p;
+
+	parse_prefix("127.0.0.0/8", &p);
+	exclude_host(st, &p);
+	parse_prefix("::1/128", &p);
+	exclude_host(st, &p);
+	if (getifaddrs(&ifa))
+		return;
+	for (i = ifa; i; i = i->ifa_next)
+		if (i->ifa_addr && host_prefix(i->ifa_addr, &p))
+			exclude_host(st, &p);
+	freeifaddrs(ifa);
 }
 
 static int on_addr_event(const struct nlmsghdr *nlh, void *data)
@@ -575,7 +597,7 @@ static int on_addr_event(const struct nlmsghdr *nlh, void *data)
 		return MNL_CB_OK;
 	memcpy(p.addr, mnl_attr_get_payload(at), len);
 	p.len = (uint8_t)(len * 8);
-	exclude_new(data, &p);
+	exclude_host(data, &p);
 	return MNL_CB_OK;
 }
 
@@ -592,17 +614,8 @@ void steer_watch_read(struct steer *s)
 	while ((n = mnl_socket_recvfrom(s->watch, buf, sizeof(buf))) > 0)
 		mnl_cb_run(buf, (size_t)n, 0, 0, on_addr_event, s);
 	if (n < 0 && errno == ENOBUFS) {
-		/* Events were lost: read the whole list again. */
-		struct ifaddrs *ifa, *i;
-		struct steer_prefix p;
-
 		log_warn("steering: address events overran; reading this host's addresses again");
-		if (getifaddrs(&ifa))
-			return;
-		for (i = ifa; i; i = i->ifa_next)
-			if (i->ifa_addr && host_prefix(i->ifa_addr, &p))
-				exclude_new(s, &p);
-		freeifaddrs(ifa);
+		exclude_own(s);
 	}
 }
 
@@ -653,25 +666,6 @@ int steer_lock(int *owner)
 
 /* ---- install / remove ----------------------------------------------------- */
 
-/* This host's own addresses and loopback are never steered. */
-static void exclude_own(struct steer_spec *s)
-{
-	struct ifaddrs *ifa, *i;
-	struct steer_prefix lo4, lo6;
-
-	parse_prefix("127.0.0.0/8", &lo4);
-	parse_prefix("::1/128", &lo6);
-	add_exclude(s, &lo4);
-	add_exclude(s, &lo6);
-	if (getifaddrs(&ifa))
-		return;
-	for (i = ifa; i; i = i->ifa_next)
-		if (i->ifa_addr && (i->ifa_addr->sa_family == AF_INET ||
-				    i->ifa_addr->sa_family == AF_INET6))
-			steer_exclude_addr(s, i->ifa_addr);
-	freeifaddrs(ifa);
-}
-
 int steer_install(struct steer **out, const struct steer_params *sp, const char **why)
 {
 	struct steer *st = calloc(1, sizeof(*st));
@@ -702,7 +696,7 @@ int steer_install(struct steer **out, const struct steer_params *sp, const char 
 	if (sp->bpf && (r = watch_open(st)))
 		log_warn("steering: cannot watch this host's addresses (%s); one added later "
 			 "will not be excluded until a restart", strerror(-r));
-	exclude_own(&st->spec);
+	exclude_own(st);
 	/* Leftovers of a crashed run would duplicate or contradict ours. */
 	left = steer_cleanup(sp->table, false);
 	if (left > 0)
