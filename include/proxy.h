@@ -75,7 +75,6 @@ struct proxy {
 	int index;               /* worker number, 0 .. workers - 1 */
 	struct steer *steer;     /* redir --steer: installed by worker 0 */
 	struct handler steer_watch; /* this host's address changes, for steering */
-	int udp_fd;              /* the redir UDP socket, for steering */
 
 	/* sslocal: the ssserver to use, and the fixed target of tunnel mode. */
 	uint16_t server_port;

@@ -37,6 +37,8 @@ void udp_close_all(struct proxy *p);
 void udp_sweep(struct proxy *p, uint64_t now, uint64_t timeout_ms);
 /* Sum of the stats of all relays of p. */
 void udp_stats(const struct proxy *p, struct udp_stats *out);
+/* The redir UDP socket (for steering), or -1 without one. */
+int udp_redir_fd(const struct proxy *p);
 /* The address the SOCKS5 UDP relay is bound to (for the ASSOCIATE reply). */
 int udp_socks_bound(const struct proxy *p, struct sockaddr_storage *sa);
 /* Forgets NAT entries of a closed SOCKS5 association (client ip, port or 0). */

@@ -475,14 +475,14 @@ static void on_steer_watch(struct handler *h, uint32_t events)
  * its ports through SO_REUSEPORT, and sk_lookup's pick is spread over them).
  * --bpf auto falls back to nftables TPROXY with one line saying why.
  */
-static int steer_setup(struct proxy *p, bool tcp, bool udp, const char **why)
+static int steer_setup(struct proxy *p, bool tcp, const char **why)
 {
 	const struct ss_config *cfg = p->cfg;
 	struct steer_spec spec;
 	struct steer_params sp = {
 		.spec = &spec, .bpf = cfg->bpf != BPF_OFF,
 		.port = (uint16_t)cfg->local_port, .tcp_fd = tcp ? p->listeners->h.fd : -1,
-		.udp_fd = udp ? p->udp_fd : -1, .mark = (uint32_t)cfg->fwmark,
+		.udp_fd = udp_redir_fd(p), .mark = (uint32_t)cfg->fwmark,
 		.table = (uint32_t)cfg->route_table,
 	};
 	char err[200];
@@ -581,7 +581,7 @@ static int setup(struct proxy *p, const char **why)
 			return r;
 		if (udp && (r = udp_listen(p, ur, cfg->local_address, cfg->local_port, why)))
 			return r;
-		if (cfg->steer && p->index == 0 && (r = steer_setup(p, tcp, udp, why)))
+		if (cfg->steer && p->index == 0 && (r = steer_setup(p, tcp, why)))
 			return r;
 	}
 	if (cfg->user && (r = drop_privileges(cfg->user))) {

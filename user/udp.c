@@ -694,8 +694,6 @@ int udp_listen(struct proxy *p, enum udp_role role, const char *host, int port, 
 	}
 	r->next = p->udp;
 	p->udp = r;
-	if (role == UDP_REDIR)
-		p->udp_fd = fd;
 	loop_watch(p->loop, &r->h, EPOLLIN);
 	log_info("udp: listening on %s (%s)", sa_str(&r->bound, where, sizeof(where)),
 		 role == UDP_SERVER ? "server" : role == UDP_SOCKS ? "SOCKS5 UDP ASSOCIATE" :
@@ -755,6 +753,14 @@ void udp_stats(const struct proxy *p, struct udp_stats *o)
 		for (size_t i = 0; i < sizeof(*o) / sizeof(uint64_t); i++)
 			b[i] += a[i];
 	}
+}
+
+int udp_redir_fd(const struct proxy *p)
+{
+	for (const struct udp_relay *r = p->udp; r; r = r->next)
+		if (r->role == UDP_REDIR)
+			return r->h.fd;
+	return -1;
 }
 
 int udp_socks_bound(const struct proxy *p, struct sockaddr_storage *sa)
