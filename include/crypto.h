@@ -60,7 +60,6 @@ int crypto_hkdf_sha1(const uint8_t *key, size_t key_len, const uint8_t *salt,
 int crypto_subkey(const struct ss_method *m, const uint8_t *master,
 		  const uint8_t *salt, uint8_t *subkey);
 
-void crypto_random(void *buf, size_t len);
 /*
  * Random bytes for values sent in clear (salts): served from a pool refilled
  * 4 KiB at a time, one getrandom instead of one per salt; a forked child

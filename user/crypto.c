@@ -224,11 +224,6 @@ int crypto_subkey(const struct ss_method *m, const uint8_t *master,
 				sizeof(info) - 1, subkey, m->key_len);
 }
 
-void crypto_random(void *buf, size_t len)
-{
-	randombytes_buf(buf, len);
-}
-
 static struct {
 	uint8_t buf[4096];
 	size_t left;
@@ -307,8 +302,11 @@ int cipher_rekey(struct ss_cipher *c, const struct ss_method *m,
  */
 static int evp_prepare(struct ss_cipher *c, bool enc)
 {
+	/* XChaCha20's key goes in per call (evp_start): none to set here. */
+	const uint8_t *key = c->m->id == SS_M_XCHACHA20_POLY1305 ? NULL : c->key;
+
 	if (c->evp && c->evp_enc == enc) {
-		if (c->evp_stale && !EVP_CipherInit_ex(c->evp, NULL, NULL, c->key, NULL, enc))
+		if (c->evp_stale && key && !EVP_CipherInit_ex(c->evp, NULL, NULL, key, NULL, enc))
 			return -EIO;
 		c->evp_stale = false;
 		return 0;
@@ -319,7 +317,7 @@ static int evp_prepare(struct ss_cipher *c, bool enc)
 	    !EVP_CIPHER_CTX_ctrl(c->evp, EVP_CTRL_AEAD_SET_IVLEN,
 				 c->m->id == SS_M_XCHACHA20_POLY1305 ? 12 : (int)c->m->nonce_len,
 				 NULL) ||
-	    !EVP_CipherInit_ex(c->evp, NULL, NULL, c->key, NULL, enc))
+	    (key && !EVP_CipherInit_ex(c->evp, NULL, NULL, key, NULL, enc)))
 		return -EIO;
 	c->evp_enc = enc;
 	c->evp_stale = false;
