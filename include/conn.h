@@ -9,6 +9,7 @@
 
 struct proxy;
 struct dns_query;
+struct udp_relay;
 
 /* The stage machine of DESIGN.md; only conn.c changes a connection's stage. */
 enum conn_stage {
@@ -96,6 +97,7 @@ struct conn {
 	struct sockaddr_storage peer_sa; /* the local peer */
 	char peer[64];    /* ... as text, for logs */
 	struct conn *assoc_next; /* proxy's list of UDP associations */
+	struct udp_relay *assoc_udp; /* UDP_ASSOC: the association's own UDP socket */
 };
 
 /* Takes ownership of an accepted socket and starts its stage machine. */

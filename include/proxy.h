@@ -39,6 +39,7 @@ struct proxy {
 	struct dns *dns;
 	struct listener *listeners;
 	struct udp_relay *udp;   /* UDP listeners with their NAT tables */
+	struct udp_relay *udp_dead; /* association sockets closed in this batch */
 	unsigned udp_max;        /* cap on UDP associations per listener */
 	struct conn *assocs;     /* sslocal: connections in UDP_ASSOC */
 

@@ -41,7 +41,17 @@ void udp_stats(const struct proxy *p, struct udp_stats *out);
 int udp_redir_fd(const struct proxy *p);
 /* The address the SOCKS5 UDP relay is bound to (for the ASSOCIATE reply). */
 int udp_socks_bound(const struct proxy *p, struct sockaddr_storage *sa);
-/* Forgets NAT entries of a closed SOCKS5 association (client ip, port or 0). */
-void udp_assoc_closed(struct proxy *p, const struct sockaddr *client_ip, uint16_t port);
+struct conn;
+/*
+ * SOCKS5 UDP ASSOCIATE: a UDP socket of its own for connection c, bound to
+ * here (the address the client reached) on an ephemeral port, so that the
+ * client's datagrams reach the worker holding c whatever the worker count.
+ * It takes datagrams from c's client only (RFC 1928 section 7). 0 or -errno;
+ * *bound is the address for the reply.
+ */
+int udp_assoc_open(struct proxy *p, struct conn *c, const struct sockaddr_storage *here,
+		   struct udp_relay **r, struct sockaddr_storage *bound);
+/* Ends the association: closes its socket and its NAT entries. */
+void udp_assoc_close(struct proxy *p, struct udp_relay *r);
 
 #endif

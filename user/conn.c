@@ -279,7 +279,8 @@ void conn_destroy(struct conn *c, const char *why)
 		while (*pp != c)
 			pp = &(*pp)->assoc_next;
 		*pp = c->assoc_next;
-		udp_assoc_closed(p, (struct sockaddr *)&c->peer_sa, c->target.port);
+		udp_assoc_close(p, c->assoc_udp);
+		c->assoc_udp = NULL;
 	}
 	if (c->tier == TIER_SOCKMAP) {
 		bpf_relay_detach(p->bpf, c->up.cookie, c->down.cookie);
@@ -537,22 +538,23 @@ static void start_udp_assoc(struct conn *c)
 	struct sockaddr_storage bound, here;
 	socklen_t hl = sizeof(here);
 	struct ss_addr a;
+	int r;
 
 	if (udp_socks_bound(p, &bound)) {
 		send_socks_reply(c, SOCKS5_REP_CMD_UNSUPPORTED);
 		conn_destroy(c, "UDP ASSOCIATE, but UDP is off (mode tcp_only)");
 		return;
 	}
-	addr_from_sockaddr(&a, (struct sockaddr *)&bound);
-	/* Bound to a wildcard: answer with the address the client reached us on. */
-	if (((a.atyp == SS_ATYP_IPV4 && a.v4.s_addr == INADDR_ANY) ||
-	     (a.atyp == SS_ATYP_IPV6 && IN6_IS_ADDR_UNSPECIFIED(&a.v6))) &&
-	    !getsockname(c->local.h.fd, (struct sockaddr *)&here, &hl)) {
-		uint16_t port = a.port;
-
-		addr_from_sockaddr(&a, (struct sockaddr *)&here);
-		a.port = port;
+	r = getsockname(c->local.h.fd, (struct sockaddr *)&here, &hl) ? -errno :
+	    udp_assoc_open(p, c, &here, &c->assoc_udp, &bound);
+	if (r) {
+		send_socks_reply(c, SOCKS5_REP_FAIL);
+		log_warn("conn %llu: UDP ASSOCIATE: no UDP socket: %s", (unsigned long long)c->id,
+			 strerror(-r));
+		conn_destroy(c, "UDP ASSOCIATE failed");
+		return;
 	}
+	addr_from_sockaddr(&a, (struct sockaddr *)&bound);
 	send_socks_reply_addr(c, SOCKS5_REP_OK, &a);
 	leave_handshake(c);
 	set_stage(c, ST_UDP_ASSOC);

@@ -642,6 +642,7 @@ out:
 	udp_close_all(&p);
 	destroy_all(&p, NULL);
 	conn_reap(&p);
+	udp_reap(&p);
 	if (p.poll.fd >= 0) {
 		loop_forget(p.loop, &p.poll);
 		close(p.poll.fd);

@@ -71,7 +71,15 @@ struct udp_relay {
 	unsigned nreply;
 	struct ss_addr server; /* sslocal: the ssserver */
 	struct udp_stats st;
+	struct udp_stats *stp;  /* &st, or the listener's for an association's socket */
 	struct udp_relay *next;
+	/*
+	 * SOCKS5 association socket: the only client allowed (its IP, and the port
+	 * it announced or 0) and the TCP control connection that keeps it alive.
+	 */
+	struct conn *owner;
+	struct sockaddr_storage allowed;
+	uint16_t allowed_port;
 };
 
 static const char *sa_str(const struct sockaddr_storage *sa, char *buf, size_t len)
@@ -155,6 +163,19 @@ static uint16_t sa_port(const struct sockaddr_storage *a)
 					       ((const struct sockaddr_in6 *)a)->sin6_port);
 }
 
+static void sa_set_port(struct sockaddr_storage *a, uint16_t port)
+{
+	if (a->ss_family == AF_INET)
+		((struct sockaddr_in *)a)->sin_port = htons(port);
+	else
+		((struct sockaddr_in6 *)a)->sin6_port = htons(port);
+}
+
+static socklen_t sa_len(const struct sockaddr_storage *a)
+{
+	return a->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+}
+
 static void lru_unlink(struct udp_relay *r, struct nat *n)
 {
 	if (n->prev)
@@ -223,7 +244,7 @@ static struct nat *nat_get(struct udp_relay *r, const struct sockaddr_storage *c
 		if (sa_equal(&n->client, client))
 			return n;
 	if (r->n >= r->p->udp_max && r->lru_head) {
-		r->st.evicted++;
+		r->stp->evicted++;
 		log_info("udp: %u associations (the cap); evicting the oldest, %s", r->n,
 			 sa_str(&r->lru_head->client, cs, sizeof(cs)));
 		nat_kill(r->lru_head);
@@ -266,16 +287,16 @@ static void nat_sendto(struct nat *n, const struct sockaddr_storage *to, const u
 	    (rule = policy_refuses(&n->r->p->policy, (const struct sockaddr *)to))) {
 		char ts[64];
 
-		n->r->st.refused++;
+		n->r->stp->refused++;
 		log_debug("udp: target %s refused by policy: %s", sa_str(to, ts, sizeof(ts)), rule);
 		return;
 	}
 	if (sendto(n->h.fd, data, len, 0, (struct sockaddr *)&s6, sl) < 0) {
-		n->r->st.send_failed++;
+		n->r->stp->send_failed++;
 		log_debug("udp: sendto: %s", strerror(errno));
 		return;
 	}
-	n->r->st.in++;
+	n->r->stp->in++;
 }
 
 static void on_nat_resolved(void *arg, int err, const struct sockaddr *sa, socklen_t len)
@@ -289,7 +310,7 @@ static void on_nat_resolved(void *arg, int err, const struct sockaddr *sa, sockl
 		memcpy(&to, sa, len);
 		nat_sendto(n, &to, n->pending, n->pending_len);
 	} else {
-		n->r->st.unresolved++;
+		n->r->stp->unresolved++;
 	}
 	free(n->pending);
 	n->pending = NULL;
@@ -308,7 +329,7 @@ static void nat_send(struct nat *n, const struct ss_addr *dst, const uint8_t *da
 		return;
 	}
 	if (n->q) { /* one datagram waits per association; this one is dropped */
-		n->r->st.unresolved++;
+		n->r->stp->unresolved++;
 		return;
 	}
 	r = dns_resolve(n->r->p->dns, dst->host, dst->port, &to, &tl, on_nat_resolved, n, &n->q);
@@ -317,16 +338,28 @@ static void nat_send(struct nat *n, const struct ss_addr *dst, const uint8_t *da
 	} else if (r < 0 || !(n->pending = malloc(len))) {
 		dns_cancel(n->q);
 		n->q = NULL;
-		n->r->st.unresolved++;
+		n->r->stp->unresolved++;
 	} else {
 		memcpy(n->pending, data, len);
 		n->pending_len = len;
 	}
 }
 
-static bool socks_client_allowed(struct proxy *p, const struct sockaddr_storage *src)
+/*
+ * An association's own socket takes datagrams from its client only; the shared
+ * listener (for clients that ignore BND.PORT) from any client with an
+ * association in this worker.
+ */
+static bool socks_client_allowed(struct udp_relay *r, const struct sockaddr_storage *src)
 {
-	for (struct conn *c = p->assocs; c; c = c->assoc_next) {
+	if (r->owner) {
+		/* Its socket has the family of the address it is bound to: src is not mapped. */
+		if (!same_ip(src, &r->allowed) || (r->allowed_port && sa_port(src) != r->allowed_port))
+			return false;
+		conn_keepalive(r->owner);
+		return true;
+	}
+	for (struct conn *c = r->p->assocs; c; c = c->assoc_next) {
 		if (same_ip(&c->peer_sa, src)) {
 			conn_keepalive(c);
 			return true;
@@ -352,19 +385,19 @@ static void from_client(struct udp_relay *r, uint8_t *buf, size_t len,
 		/* Opened in place: plaintext = address header + payload. */
 		rc = ss_udp_open(p->method, SS_BACKEND_AUTO, p->master, buf, len, out, sizeof(out), &olen);
 		if (rc) {
-			r->st.bad_crypto++;
+			r->stp->bad_crypto++;
 			log_debug("udp: dropped a datagram from %s: %s", sa_str(src, cs, sizeof(cs)),
 				  ss_result_str(rc));
 			return;
 		}
 		if (p->method->key_len && replay_check_add(&p->replay, buf, p->method->key_len)) {
-			r->st.replayed++;
+			r->stp->replayed++;
 			log_debug("udp: dropped a datagram from %s: replayed salt",
 				  sa_str(src, cs, sizeof(cs)));
 			return;
 		}
 		if (addr_parse(out, olen, &a, &used) != SS_OK) {
-			r->st.bad_header++;
+			r->stp->bad_header++;
 			log_debug("udp: dropped a datagram from %s: bad address header",
 				  sa_str(src, cs, sizeof(cs)));
 			return;
@@ -377,24 +410,24 @@ static void from_client(struct udp_relay *r, uint8_t *buf, size_t len,
 	}
 	if (r->role == UDP_SOCKS) {
 		/* RFC 1928 section 7: RSV(2) FRAG(1) ATYP DST.ADDR DST.PORT DATA */
-		if (!socks_client_allowed(p, src)) {
-			r->st.no_assoc++;
+		if (!socks_client_allowed(r, src)) {
+			r->stp->no_assoc++;
 			log_debug("udp: dropped a datagram from %s: no UDP ASSOCIATE from it",
 				  sa_str(src, cs, sizeof(cs)));
 			return;
 		}
 		if (len < 4 || buf[0] || buf[1]) {
-			r->st.bad_header++;
+			r->stp->bad_header++;
 			return;
 		}
 		if (buf[2]) {
-			r->st.fragmented++;
+			r->stp->fragmented++;
 			log_debug("udp: dropped a fragment (FRAG %u) from %s", buf[2],
 				  sa_str(src, cs, sizeof(cs)));
 			return;
 		}
 		if (addr_parse(buf + 3, len - 3, &a, &used) != SS_OK) {
-			r->st.bad_header++;
+			r->stp->bad_header++;
 			log_debug("udp: dropped a datagram from %s: bad SOCKS5 UDP header",
 				  sa_str(src, cs, sizeof(cs)));
 			return;
@@ -408,7 +441,7 @@ static void from_client(struct udp_relay *r, uint8_t *buf, size_t len,
 
 		if (r->role == UDP_REDIR) {
 			if (!orig || addr_from_sockaddr(&a, (const struct sockaddr *)orig)) {
-				r->st.bad_header++;
+				r->stp->bad_header++;
 				log_debug("udp: dropped a datagram from %s: no original destination",
 					  sa_str(src, cs, sizeof(cs)));
 				return;
@@ -422,7 +455,7 @@ static void from_client(struct udp_relay *r, uint8_t *buf, size_t len,
 		len += (size_t)hl;
 	}
 	if (len + ss_udp_overhead(p->method) > UDP_MAX_DGRAM) {
-		r->st.oversize++;
+		r->stp->oversize++;
 		return;
 	}
 	if (!(n = nat_get(r, src, slen)))
@@ -511,17 +544,17 @@ static void redir_reply(struct nat *n, const struct ss_addr *from, const uint8_t
 
 	/* The client's address family decides: an IPv4 client behind a dual-stack socket. */
 	from_v6(&n->client, &dst);
-	dl = dst.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+	dl = sa_len(&dst);
 	if (src.ss_family != dst.ss_family || !(rs = reply_sock(r, &src, sl)) ||
 	    sendto(rs->fd, data, len, 0, (struct sockaddr *)&dst, dl) < 0) {
 		char fs[64];
 
-		r->st.send_failed++;
+		r->stp->send_failed++;
 		log_debug("udp: redir reply from %s: %s", sa_str(&src, fs, sizeof(fs)),
 			  src.ss_family != dst.ss_family ? "address family differs from the client's" :
 			  strerror(errno));
 	} else {
-		r->st.out++;
+		r->stp->out++;
 		nat_touch(n);
 	}
 	if (rs)
@@ -553,14 +586,14 @@ static void to_client(struct nat *n, uint8_t *buf, size_t len, const struct sock
 		len += (size_t)hl;
 		if (len + ss_udp_overhead(p->method) > UDP_MAX_DGRAM ||
 		    ss_udp_seal(p->method, SS_BACKEND_AUTO, p->master, buf, len, out, sizeof(out), &olen)) {
-			r->st.oversize++;
+			r->stp->oversize++;
 			return;
 		}
 	} else {
 		rc = ss_udp_open(p->method, SS_BACKEND_AUTO, p->master, buf, len, out + 3,
 				 sizeof(out) - 3, &olen);
 		if (rc || addr_parse(out + 3, olen, &a, &used) != SS_OK) {
-			r->st.bad_crypto++;
+			r->stp->bad_crypto++;
 			log_debug("udp: dropped a reply from the server: %s",
 				  rc ? ss_result_str(rc) : "bad address header");
 			return;
@@ -578,10 +611,10 @@ static void to_client(struct nat *n, uint8_t *buf, size_t len, const struct sock
 		}
 	}
 	if (sendto(r->h.fd, send_buf, olen, 0, (struct sockaddr *)&n->client, n->client_len) < 0) {
-		r->st.send_failed++;
+		r->stp->send_failed++;
 		return;
 	}
-	r->st.out++;
+	r->stp->out++;
 	nat_touch(n);
 }
 
@@ -685,6 +718,7 @@ int udp_listen(struct proxy *p, enum udp_role role, const char *host, int port, 
 	r->h.on_event = on_listen_event;
 	r->p = p;
 	r->role = role;
+	r->stp = &r->st;
 	if (role != UDP_SERVER &&
 	    addr_from_host(&r->server, p->cfg->servers[0], (uint16_t)p->cfg->server_port)) {
 		close(fd);
@@ -715,14 +749,28 @@ void udp_reap(struct proxy *p)
 {
 	for (struct udp_relay *r = p->udp; r; r = r->next)
 		reap(r);
+	while (p->udp_dead) {
+		struct udp_relay *r = p->udp_dead;
+
+		p->udp_dead = r->next;
+		reap(r);
+		free(r);
+	}
 }
 
+/* Closes the listeners; association sockets close with their TCP connections. */
 void udp_close_all(struct proxy *p)
 {
-	while (p->udp) {
-		struct udp_relay *r = p->udp;
+	struct udp_relay **pp = &p->udp;
 
-		p->udp = r->next;
+	while (*pp) {
+		struct udp_relay *r = *pp;
+
+		if (r->owner) {
+			pp = &r->next;
+			continue;
+		}
+		*pp = r->next;
 		while (r->lru_head)
 			nat_kill(r->lru_head);
 		reply_expire(r, UINT64_MAX);
@@ -774,23 +822,67 @@ int udp_socks_bound(const struct proxy *p, struct sockaddr_storage *sa)
 	return -ENOENT;
 }
 
-void udp_assoc_closed(struct proxy *p, const struct sockaddr *client, uint16_t port)
+/* A SOCKS5 association's own socket: the relay takes the listener's settings and counters. */
+int udp_assoc_open(struct proxy *p, struct conn *c, const struct sockaddr_storage *here,
+		   struct udp_relay **out, struct sockaddr_storage *bound)
 {
-	struct sockaddr_storage ip;
+	struct udp_relay *ls, *r;
+	struct sockaddr_storage sa;
+	socklen_t sl = sizeof(sa);
+	int fd, e;
 
-	memset(&ip, 0, sizeof(ip));
-	memcpy(&ip, client, client->sa_family == AF_INET ? sizeof(struct sockaddr_in) :
-							     sizeof(struct sockaddr_in6));
-	for (struct udp_relay *r = p->udp; r; r = r->next) {
-		struct nat *n, *next;
-
-		if (r->role != UDP_SOCKS)
-			continue;
-		/* Entries of the same client IP (and the port it announced, if any). */
-		for (n = r->lru_head; n; n = next) {
-			next = n->next;
-			if (same_ip(&n->client, &ip) && (!port || sa_port(&n->client) == port))
-				nat_kill(n);
-		}
+	for (ls = p->udp; ls && (ls->role != UDP_SOCKS || ls->owner); ls = ls->next)
+		;
+	if (!ls)
+		return -ENOENT;
+	from_v6(here, &sa);
+	sa_set_port(&sa, 0);
+	fd = socket(sa.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sa, sa_len(&sa)) ||
+	    getsockname(fd, (struct sockaddr *)&sa, &sl) || !(r = calloc(1, sizeof(*r)))) {
+		e = errno;
+		close(fd);
+		return -e;
 	}
+	r->h.fd = fd;
+	r->h.on_event = on_listen_event;
+	r->p = p;
+	r->role = UDP_SOCKS;
+	r->bound = sa;
+	r->server = ls->server;
+	r->stp = ls->stp;
+	r->owner = c;
+	from_v6(&c->peer_sa, &r->allowed);
+	r->allowed_port = c->target.port;
+	if ((e = loop_watch(p->loop, &r->h, EPOLLIN))) {
+		close(fd);
+		free(r);
+		return e;
+	}
+	r->next = p->udp;
+	p->udp = r;
+	*out = r;
+	*bound = sa;
+	return 0;
+}
+
+/* Ends an association: its socket and NAT entries close now, the memory at batch end. */
+void udp_assoc_close(struct proxy *p, struct udp_relay *r)
+{
+	struct udp_relay **pp = &p->udp;
+
+	while (*pp != r)
+		pp = &(*pp)->next;
+	*pp = r->next;
+	while (r->lru_head)
+		nat_kill(r->lru_head);
+	reply_expire(r, UINT64_MAX);
+	loop_forget(p->loop, &r->h);
+	close(r->h.fd);
+	r->h.fd = -1; /* later events of this batch read nothing */
+	r->owner = NULL;
+	r->next = p->udp_dead;
+	p->udp_dead = r;
 }

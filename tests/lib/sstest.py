@@ -82,11 +82,12 @@ class Proc(subprocess.Popen):
 _procs = []
 
 
-def start(args, name=None, env=None, wait=None, host="127.0.0.1"):
+def start(args, name=None, env=None, wait=None, host="127.0.0.1", default_workers=False):
     name = name or os.path.basename(args[0])
-    # One worker unless a test asks for more: tests read this process's fds,
-    # RSS and stats, which --workers N would spread over child processes.
-    if any(os.path.basename(a) in ("ssserver", "sslocal") for a in args) and "--workers" not in args:
+    # One worker unless a test asks for more (or for the default, one per CPU):
+    # tests read this process's fds, RSS and stats, which --workers N would
+    # spread over child processes.
+    if not default_workers and any(os.path.basename(a) in ("ssserver", "sslocal") for a in args) and "--workers" not in args:
         args = list(args) + ["--workers", "1"]
     logpath = os.path.join(LOGDIR, "%s.%d.log" % (name, len(_procs)))
     logf = open(logpath, "w")
@@ -115,9 +116,11 @@ def ssserver(port, method="chacha20-ietf-poly1305", password="test-pw", extra=()
                   "-k", password, "-m", method, "--allow-private"] + list(extra), wait=port, host=host)
 
 
-def sslocal(port, server_port, method="chacha20-ietf-poly1305", password="test-pw", extra=(), binary=None):
+def sslocal(port, server_port, method="chacha20-ietf-poly1305", password="test-pw", extra=(), binary=None,
+            default_workers=False):
     return start([binary or os.path.join(BUILD, "sslocal"), "-s", "127.0.0.1", "-p", str(server_port),
-                  "-l", str(port), "-b", "127.0.0.1", "-k", password, "-m", method] + list(extra), wait=port)
+                  "-l", str(port), "-b", "127.0.0.1", "-k", password, "-m", method] + list(extra), wait=port,
+                 default_workers=default_workers)
 
 
 def pair(method="chacha20-ietf-poly1305", server_extra=(), local_extra=(), binary_dir=None):
