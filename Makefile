@@ -21,7 +21,7 @@ BINS      := $(MAINS:user/main_%.c=$(O)/%)
 SAN_BINS  := $(MAINS:user/main_%.c=$(SAN)/%)
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 
-.PHONY: all deps test run bench bench-crypto fuzz clean
+.PHONY: all deps test run bench bench-crypto fuzz torture clean
 all: $(BINS) $(O)/unit-tests $(O)/bench-crypto $(O)/connbench
 
 # Every build step first makes sure the Debian packages are present.
@@ -99,6 +99,14 @@ fuzz: $(FUZZ_BINS)
 # make test: release build, sanitizer build, then every test layer.
 test: all $(SAN)/unit-tests $(SAN_BINS) $(FUZZ_BINS)
 	@tests/run.sh
+
+# make torture: long randomized integrity rounds over every STREAM tier
+# (make test runs 3 short ones); TORTURE_SEED=N re-runs one round.
+TORTURE_ROUNDS ?= 10
+TORTURE_CONNS ?= 200
+torture: $(BINS)
+	SSBPF_TORTURE_ROUNDS=$(TORTURE_ROUNDS) SSBPF_TORTURE_CONNS=$(TORTURE_CONNS) \
+	$(if $(TORTURE_SEED),SSBPF_TORTURE_SEED=$(TORTURE_SEED)) python3 tests/integration/test_torture.py
 
 run: $(BINS)
 	@tools/run.sh

@@ -45,8 +45,9 @@ struct relay_buf {
 /* One direction: up is local -> remote, down is remote -> local. */
 struct dir {
 	struct relay_buf out;
-	bool eof;   /* the source sent FIN */
-	bool shut;  /* the sink's write side is shut down */
+	bool eof;   /* the source sent FIN (or reset) */
+	bool shut;  /* the sink's write side is shut down (or the sink is gone) */
+	bool reset; /* the source was reset: the sink gets a reset after the bytes before it */
 	uint64_t bytes; /* bytes read from the source */
 
 	/* splice tier: pending bytes wait in a pipe from the proxy's pool */

@@ -19,6 +19,7 @@ struct dns;
 #define PROXY_BUF_CAP (64 * 1024 + 1024)
 #define PROXY_POOL_MAX 256
 #define PROXY_PIPE_POOL_MAX 512
+#define PROXY_PIPE_IDLE 8 /* pooled pipe pairs kept when no connection takes them */
 #define PROXY_PIPE_SIZE (256 * 1024)
 /* sockmap: bytes allowed between the redirect and the peer's TCP stream. */
 #define PROXY_SOCKMAP_LIMIT (4u << 20)
@@ -67,6 +68,7 @@ struct proxy {
 	struct bpf_relay *bpf;
 	int (*pipes)[2];       /* free pipe pairs */
 	unsigned npipes;
+	unsigned pipes_low;    /* fewest pooled since the last tick: those were idle */
 	struct handler poll;   /* timerfd armed while sockmap connections need polling */
 	struct conn *polls;
 	struct handler bpf_events; /* sockets over their flow-control limit */

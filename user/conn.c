@@ -15,8 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <linux/sockios.h>
 
 #include "bpf_relay.h"
 #include "conn.h"
@@ -45,6 +48,25 @@ static void update_events(struct conn *c);
 static void start_target(struct conn *c, const uint8_t *extra, size_t n);
 static int pump(struct conn *c, struct dir *d, int src, int sink, bool can_read);
 static void maybe_handoff(struct conn *c);
+static int kernel_waiting(struct conn *c, struct dir *d, uint64_t progress, bool moving,
+			  uint64_t stall_ms);
+
+/*
+ * sockmap: while the daemon waits on a kernel queue (bytes before a FIN, or
+ * a demoted pair's backlog), progress must show within KERNEL_STALL_MS; a
+ * queue that stops moving has lost its bytes, and the pair is torn down so
+ * the peers see an error instead of a silently truncated stream.
+ */
+#define KERNEL_STALL_MS 3000
+/*
+ * Bytes that reached a source before it was attached are parsed only when
+ * more data arrives; after a FIN or a reset none will: such bytes still
+ * unread after PARSER_STALL_MS are read by the daemon once the pair has left
+ * the sockmap tier.
+ */
+#define PARSER_STALL_MS 20
+/* Pairs that moved less wait for empty receive queues before the sockmap hand-off. */
+#define HANDOFF_EXACT_BYTES (256u << 10)
 
 static void set_stage(struct conn *c, enum conn_stage s)
 {
@@ -273,6 +295,14 @@ void conn_destroy(struct conn *c, const char *why)
 	}
 	dns_cancel(c->q);
 	c->q = NULL;
+	/* A reset passes through as a reset: both sockets close with SO_LINGER 0. */
+	if (c->up.reset || c->down.reset) {
+		struct linger lg = { 1, 0 };
+
+		setsockopt(c->local.h.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		if (c->remote.h.fd >= 0)
+			setsockopt(c->remote.h.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	}
 	if (c->stage == ST_UDP_ASSOC) {
 		struct conn **pp = &p->assocs;
 
@@ -880,14 +910,74 @@ static void server_handshake(struct conn *c)
 	start_target(c, NULL, 0);
 }
 
+/*
+ * Direction d has reached its end at sink: a FIN, or, when its source was
+ * reset, a reset once the sink's peer has every byte: conn_destroy resets
+ * both sockets once the other direction is over too. 1 while it waits.
+ */
+static int dir_end(struct conn *c, struct dir *d, int sink)
+{
+	int outq = 0;
+
+	if (!d->reset) {
+		shutdown(sink, SHUT_WR);
+		d->shut = true;
+		return 0;
+	}
+	/*
+	 * A reset drops what the sink's peer has not acknowledged: wait for
+	 * SIOCOUTQ to reach 0 (polled), unless the peer stops reading for
+	 * KERNEL_STALL_MS.
+	 */
+	if (!ioctl(sink, SIOCOUTQ, &outq) && outq > 0 &&
+	    !kernel_waiting(c, d, (uint64_t)outq, false, KERNEL_STALL_MS)) {
+		proxy_poll_add(c->p, c);
+		return 1;
+	}
+	d->mark_at = 0;
+	d->shut = true;
+	return 0;
+}
+
+/*
+ * The sink of direction d was reset by its peer: what d still holds is lost,
+ * and the other direction, which that peer was the source of, ends with a
+ * reset after the bytes it still delivers.
+ */
+static void sink_reset(struct conn *c, struct dir *d)
+{
+	struct dir *o = d == &c->up ? &c->down : &c->up;
+
+	d->eof = d->shut = true;
+	d->out.len = 0;
+	buf_release(c->p, &d->out);
+	if (d->pipe[0] >= 0 && d->pipe_len) {
+		proxy_pipe_put(c->p, d->pipe, false);
+		d->pipe[0] = d->pipe[1] = -1;
+		d->pipe_len = 0;
+	}
+	o->reset = true;
+}
+
+static const char *conn_end_reason(const struct conn *c)
+{
+	return c->up.reset || c->down.reset ? "reset by a peer" : "closed";
+}
+
 /* STREAM: move one direction along; returns 0 or -errno. */
 static int pump(struct conn *c, struct dir *d, int src, int sink, bool can_read)
 {
 	int r, derr = 0;
 	ssize_t n;
 
-	if ((r = flush(c, d, sink)))
-		return r;
+	if (d->shut)
+		return 0;
+	if ((r = flush(c, d, sink))) {
+		if (r != -ECONNRESET && r != -EPIPE)
+			return r;
+		sink_reset(c, d);
+		return 0;
+	}
 	if (dir_pending(d))
 		return 0;
 	if (!d->eof && can_read) {
@@ -902,6 +992,12 @@ static int pump(struct conn *c, struct dir *d, int src, int sink, bool can_read)
 			log_info("conn %llu: %s in stream from %s", (unsigned long long)c->id,
 				 ss_result_str(derr), d == &c->up ? "client" : "server");
 			return -EBADMSG;
+		}
+		if (n == -ECONNRESET) {
+			/* Nothing more reaches the source's peer; what it sent before goes on. */
+			sink_reset(c, d == &c->up ? &c->down : &c->up);
+			d->eof = true;
+			n = -EAGAIN;
 		}
 		if (n < 0 && n != -EAGAIN)
 			return (int)n;
@@ -919,11 +1015,9 @@ static int pump(struct conn *c, struct dir *d, int src, int sink, bool can_read)
 				return r;
 		}
 	}
-	/* Half-close: pass the FIN on once everything before it is written. */
-	if (d->eof && !dir_pending(d) && !d->shut) {
-		shutdown(sink, SHUT_WR);
-		d->shut = true;
-	}
+	/* Half-close: pass the FIN (or reset) on once everything before it is written. */
+	if (d->eof && !dir_pending(d) && !d->shut)
+		dir_end(c, d, sink);
 	return 0;
 }
 
@@ -932,15 +1026,15 @@ static int pump(struct conn *c, struct dir *d, int src, int sink, bool can_read)
  * windows then hold the senders back) and let conn_poll detach the pair once
  * the kernel has handed every redirected byte to TCP.
  */
-static void kernel_release(struct conn *c)
+static void kernel_release(struct conn *c, const char *why)
 {
 	for (struct dir *d = &c->up; d; d = d == &c->up ? &c->down : NULL) {
 		bpf_relay_stop(c->p->bpf, d->cookie);
 		if (d->ks == KS_KERNEL)
 			d->ks = KS_DEMOTING;
+		d->mark_at = 0;
 	}
-	log_debug("conn %llu: over the sockmap flow-control limit; leaving sockmap for splice",
-		  (unsigned long long)c->id);
+	log_debug("conn %llu: %s; leaving sockmap for splice", (unsigned long long)c->id, why);
 	proxy_poll_add(c->p, c);
 }
 
@@ -949,21 +1043,14 @@ void conn_over_limit(struct proxy *p, uint64_t cookie)
 	for (struct dir *d = p->cookies[COOKIE_SLOT(cookie)]; d; d = d->cnext)
 		if (d->cookie == cookie && d->owner->stage == ST_STREAM &&
 		    d->owner->tier == TIER_SOCKMAP) {
-			kernel_release(d->owner);
+			kernel_release(d->owner, "over the sockmap flow-control limit");
 			return;
 		}
 }
 
-/*
- * sockmap: while the daemon waits on a kernel queue (bytes before a FIN, or
- * a demoted pair's backlog), progress must show within KERNEL_STALL_MS; a
- * queue that stops moving has lost its bytes, and the pair is torn down so
- * the peers see an error instead of a silently truncated stream.
- */
-#define KERNEL_STALL_MS 3000
 
 static int kernel_waiting(struct conn *c, struct dir *d, uint64_t progress, bool moving,
-			  const char *what)
+			  uint64_t stall_ms)
 {
 	uint64_t now = loop_now(c->p->loop);
 
@@ -972,11 +1059,7 @@ static int kernel_waiting(struct conn *c, struct dir *d, uint64_t progress, bool
 		d->mark_at = now;
 		return 0;
 	}
-	if (now - d->mark_at < KERNEL_STALL_MS)
-		return 0;
-	log_warn("conn %llu: sockmap: %s made no progress for %d s; closing the pair",
-		 (unsigned long long)c->id, what, KERNEL_STALL_MS / 1000);
-	return -EPIPE;
+	return now - d->mark_at < stall_ms ? 0 : -EPIPE;
 }
 
 /*
@@ -998,7 +1081,12 @@ static int kernel_drained(struct conn *c, struct dir *d, int sink)
 	}
 	if (state == TCP_CLOSE)
 		return -ECONNRESET;
-	return kernel_waiting(c, d, written, outq != 0, "the redirect queue");
+	if (kernel_waiting(c, d, written, outq != 0, KERNEL_STALL_MS)) {
+		log_warn("conn %llu: sockmap: the redirect queue made no progress for %d s; "
+			 "closing the pair", (unsigned long long)c->id, KERNEL_STALL_MS / 1000);
+		return -EPIPE;
+	}
+	return 0;
 }
 
 /*
@@ -1016,7 +1104,17 @@ static void maybe_handoff(struct conn *c)
 	/* A pair that flow control took out of sockmap goes on with splice. */
 	if (p->pass_tier == TIER_SOCKMAP && !c->left_kernel) {
 		uint64_t wl, wr;
+		int ul = 0, ur = 0;
 
+		/*
+		 * Bytes already queued at attach are parsed by deferred work; a
+		 * reset before it runs unhashes the socket and the kernel drops
+		 * them. Small pairs therefore wait for empty receive queues (read
+		 * meanwhile in userspace); bulk pairs accept that narrow window.
+		 */
+		if (c->up.bytes + c->down.bytes < HANDOFF_EXACT_BYTES &&
+		    (tcp_bytes_unread(lfd, &ul) || tcp_bytes_unread(rfd, &ur) || ul || ur))
+			return;
 		if (tcp_bytes_written(rfd, &wr) || tcp_bytes_written(lfd, &wl) ||
 		    bpf_relay_attach(p->bpf, lfd, rfd, wr, wl, PROXY_SOCKMAP_LIMIT, &c->up.cookie,
 				     &c->down.cookie)) {
@@ -1057,10 +1155,8 @@ static int kernel_finish_dir(struct conn *c, struct dir *d, int sink)
 	if (!d->eof || d->shut)
 		return 0;
 	r = kernel_drained(c, d, sink);
-	if (r > 0) {
-		shutdown(sink, SHUT_WR);
-		d->shut = true;
-	}
+	if (r > 0)
+		return dir_end(c, d, sink);
 	return r < 0 ? r : !r;
 }
 
@@ -1071,7 +1167,7 @@ static int kernel_finish_dir(struct conn *c, struct dir *d, int sink)
 static int kernel_check(struct conn *c, struct dir *d, int src)
 {
 	struct pollfd pf = { .fd = src, .events = POLLRDHUP };
-	int unread = 0, r;
+	int unread = 0;
 	ssize_t n;
 	char byte;
 
@@ -1085,15 +1181,38 @@ static int kernel_check(struct conn *c, struct dir *d, int src)
 	 * them without waking epoll, and the FIN's wake-up is spent: poll.
 	 */
 	n = recv(src, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (n < 0 && errno == ECONNRESET) {
+		/* The error is now taken: what is left to read comes next. */
+		sink_reset(c, d == &c->up ? &c->down : &c->up);
+		n = recv(src, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+	}
 	if (n < 0 && errno != EAGAIN && errno != EINTR)
 		return -errno;
 	if (n || tcp_bytes_unread(src, &unread) || unread) {
-		r = kernel_waiting(c, d, (uint64_t)unread + (n > 0), false, "the stream parser");
-		return r < 0 ? r : 1;
+		if (kernel_waiting(c, d, (uint64_t)unread + (n > 0), false, PARSER_STALL_MS))
+			kernel_release(c, "the stream parser left bytes before the FIN");
+		return 1;
 	}
 	d->mark_at = 0;
 	d->eof = true;
 	return kernel_finish_dir(c, d, d == &c->up ? c->remote.h.fd : c->local.h.fd);
+}
+
+/* Userspace and splice tiers: a reset that waits for its sink's peer to acknowledge all. */
+static bool user_poll(struct conn *c)
+{
+	bool again = false;
+
+	for (struct dir *d = &c->up; d; d = d == &c->up ? &c->down : NULL)
+		if (d->eof && !d->shut && !dir_pending(d))
+			again |= dir_end(c, d, d == &c->up ? c->remote.h.fd : c->local.h.fd) > 0;
+	if (c->up.shut && c->down.shut) {
+		conn_destroy(c, conn_end_reason(c));
+		return false;
+	}
+	if (!again)
+		c->polling = false;
+	return again;
 }
 
 bool conn_poll(struct conn *c)
@@ -1102,12 +1221,16 @@ bool conn_poll(struct conn *c)
 	bool again = false, demoting = false;
 	int r = 0;
 
-	if (c->stage != ST_STREAM || c->tier != TIER_SOCKMAP)
+	if (c->stage != ST_STREAM)
 		return false;
+	if (c->tier != TIER_SOCKMAP)
+		return user_poll(c);
 	for (struct dir *d = &c->up; d && !r; d = d == &c->up ? &c->down : NULL) {
 		int src = d == &c->up ? c->local.h.fd : c->remote.h.fd;
 		int sink = d == &c->up ? c->remote.h.fd : c->local.h.fd;
 
+		if (d->shut) /* ended, or its sink is gone: nothing to wait for */
+			continue;
 		if (d->ks == KS_DEMOTING) {
 			int k = kernel_drained(c, d, sink);
 
@@ -1122,6 +1245,8 @@ bool conn_poll(struct conn *c)
 		}
 	}
 	if (r < 0) {
+		if (r == -ECONNRESET)
+			c->up.reset = true;
 		conn_destroy(c, strerror(-r));
 		return false;
 	}
@@ -1142,7 +1267,7 @@ bool conn_poll(struct conn *c)
 		maybe_handoff(c);
 	}
 	if (c->up.shut && c->down.shut) {
-		conn_destroy(c, "closed");
+		conn_destroy(c, conn_end_reason(c));
 		return false;
 	}
 	update_events(c);
@@ -1161,7 +1286,10 @@ static int sockmap_event(struct conn *c, bool is_local, uint32_t events)
 
 	if (events & EPOLLERR) {
 		getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &(socklen_t){ sizeof(err) });
-		if (err)
+		/* fd's peer reset: the bytes it sent before still go to the other side. */
+		if (err == ECONNRESET || err == EPIPE)
+			sink_reset(c, wd);
+		else if (err)
 			return -err;
 	}
 	if (rd->ks == KS_USER)
@@ -1227,7 +1355,7 @@ static void on_sock_event(struct handler *h, uint32_t events)
 			return;
 		}
 		if (c->up.shut && c->down.shut) {
-			conn_destroy(c, "closed");
+			conn_destroy(c, conn_end_reason(c));
 			return;
 		}
 		maybe_handoff(c);

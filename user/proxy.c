@@ -70,6 +70,8 @@ int proxy_pipe_get(struct proxy *p, int fds[2])
 {
 	if (p->npipes) {
 		p->npipes--;
+		if (p->npipes < p->pipes_low)
+			p->pipes_low = p->npipes;
 		fds[0] = p->pipes[p->npipes][0];
 		fds[1] = p->pipes[p->npipes][1];
 		return 0;
@@ -94,6 +96,22 @@ void proxy_pipe_put(struct proxy *p, int fds[2], bool empty)
 		close(fds[1]);
 	}
 	fds[0] = fds[1] = -1;
+}
+
+/*
+ * Closes the pooled pipes that no connection took since the last tick, but
+ * PROXY_PIPE_IDLE: after a crowd the fds go back within a tick or two.
+ */
+static void pipe_trim(struct proxy *p)
+{
+	unsigned idle = p->pipes_low > PROXY_PIPE_IDLE ? p->pipes_low - PROXY_PIPE_IDLE : 0;
+
+	while (idle-- && p->npipes) {
+		p->npipes--;
+		close(p->pipes[p->npipes][0]);
+		close(p->pipes[p->npipes][1]);
+	}
+	p->pipes_low = p->npipes;
 }
 
 /* sockmap bookkeeping (FIN after drain, flow-control hand-over) every 2 ms while needed. */
@@ -359,6 +377,7 @@ static void on_tick(void *arg)
 	uint64_t now = loop_now(p->loop);
 
 	trim_memory(p);
+	pipe_trim(p);
 	dns_tick(p->dns);
 	conn_sweep(p, now, (uint64_t)p->cfg->timeout * 1000,
 		   (uint64_t)p->cfg->handshake_timeout * 1000);
