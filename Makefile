@@ -7,15 +7,28 @@ SAN     := $(O)/asan
 CFLAGS_COMMON := -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -MMD -MP -Iinclude -g
 CFLAGS  ?= -O2
 SANFLAGS := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
-LDLIBS  := -lsodium -lcrypto -lcares -lmnl -lbpf -lelf -lz -lm
+PURE_LIBS := -lsodium -lcrypto -lm
+LDLIBS  := $(PURE_LIBS) -lcares -lmnl -lbpf -lelf -lz
 CLANG   ?= clang
 BPFTOOL ?= bpftool
 BPF_SRCS  := $(wildcard bpf/*.bpf.c)
 BPF_SKELS := $(BPF_SRCS:bpf/%.bpf.c=$(O)/%.skel.h)
+# The BPF target architecture of the build machine (gateways often run arm64).
+BPF_ARCH  := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64.*/arm64/' \
+		-e 's/arm.*/arm/' -e 's/ppc64.*/powerpc/' -e 's/riscv64/riscv/' -e 's/s390x/s390/')
+BPF_CFLAGS := -target bpf -g -O2 -Wall -Werror -D__TARGET_ARCH_$(BPF_ARCH)
 
 LIB_SRCS  := $(filter-out user/main_%.c,$(wildcard user/*.c))
 LIB_OBJS  := $(LIB_SRCS:user/%.c=$(O)/obj/%.o)
 SAN_OBJS  := $(LIB_SRCS:user/%.c=$(SAN)/obj/%.o)
+# Pure modules (parsing, framing, crypto, policy): no I/O beyond logging and
+# no libbpf, so unit tests and fuzzers link them alone.
+PURE      := addr aead2017 config config_fields crypto json log options policy replay sip002 socks5 \
+	     steer_spec
+PURE_OBJS := $(PURE:%=$(O)/obj/%.o)
+SAN_PURE_OBJS := $(PURE:%=$(SAN)/obj/%.o)
+# Only the BPF loaders include the generated skeletons.
+SKEL_USERS := bpf_relay bpf_steer
 MAINS     := $(wildcard user/main_*.c)
 BINS      := $(MAINS:user/main_%.c=$(O)/%)
 SAN_BINS  := $(MAINS:user/main_%.c=$(SAN)/%)
@@ -36,36 +49,42 @@ deps: $(O)/.deps
 $(O)/vmlinux.h: | $(O)/.deps
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
 $(O)/%.bpf.o: bpf/%.bpf.c $(wildcard include/*_bpf.h) $(O)/vmlinux.h
-	$(CLANG) -target bpf -g -O2 -D__TARGET_ARCH_x86 -I$(O) -Iinclude -c $< -o $@
+	$(CLANG) $(BPF_CFLAGS) -I$(O) -Iinclude -c $< -o $@
 # Kept after the build: objects depend on the skeletons.
 .SECONDARY: $(BPF_SKELS) $(BPF_SKELS:.skel.h=.bpf.o)
 $(O)/%.skel.h: $(O)/%.bpf.o
 	$(BPFTOOL) gen skeleton $< > $@.tmp && mv $@.tmp $@
 
-$(O)/obj/%.o: user/%.c $(BPF_SKELS) | $(O)/.deps
+$(SKEL_USERS:%=$(O)/obj/%.o) $(SKEL_USERS:%=$(SAN)/obj/%.o) \
+$(SKEL_USERS:%=$(O)/fuzz/obj/%.o): $(BPF_SKELS)
+$(O)/obj/%.o: user/%.c | $(O)/.deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_COMMON) -I$(O) $(CFLAGS) -c $< -o $@
-$(SAN)/obj/%.o: user/%.c $(BPF_SKELS) | $(O)/.deps
+$(SAN)/obj/%.o: user/%.c | $(O)/.deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_COMMON) -I$(O) $(SANFLAGS) -c $< -o $@
 
 $(O)/libss.a: $(LIB_OBJS)
-	ar rcs $@ $^
+	rm -f $@ && ar rcs $@ $^
 $(SAN)/libss.a: $(SAN_OBJS)
-	ar rcs $@ $^
+	rm -f $@ && ar rcs $@ $^
+$(O)/libpure.a: $(PURE_OBJS)
+	rm -f $@ && ar rcs $@ $^
+$(SAN)/libpure.a: $(SAN_PURE_OBJS)
+	rm -f $@ && ar rcs $@ $^
 
 $(O)/%: user/main_%.c $(O)/libss.a
 	$(CC) $(CFLAGS_COMMON) $(CFLAGS) $< $(O)/libss.a $(LDLIBS) -o $@
 $(SAN)/%: user/main_%.c $(SAN)/libss.a
 	$(CC) $(CFLAGS_COMMON) $(SANFLAGS) $< $(SAN)/libss.a $(LDLIBS) -o $@
 
-$(O)/unit-tests: $(UNIT_SRCS) $(O)/libss.a
-	$(CC) $(CFLAGS_COMMON) $(CFLAGS) -Itests/unit $(UNIT_SRCS) $(O)/libss.a $(LDLIBS) -o $@
-$(SAN)/unit-tests: $(UNIT_SRCS) $(SAN)/libss.a
-	$(CC) $(CFLAGS_COMMON) $(SANFLAGS) -Itests/unit $(UNIT_SRCS) $(SAN)/libss.a $(LDLIBS) -o $@
+$(O)/unit-tests: $(UNIT_SRCS) $(O)/libpure.a
+	$(CC) $(CFLAGS_COMMON) $(CFLAGS) -Itests/unit $(UNIT_SRCS) $(O)/libpure.a $(PURE_LIBS) -o $@
+$(SAN)/unit-tests: $(UNIT_SRCS) $(SAN)/libpure.a
+	$(CC) $(CFLAGS_COMMON) $(SANFLAGS) -Itests/unit $(UNIT_SRCS) $(SAN)/libpure.a $(PURE_LIBS) -o $@
 
-$(O)/bench-crypto: tools/bench-crypto.c $(O)/libss.a
-	$(CC) $(CFLAGS_COMMON) $(CFLAGS) $< $(O)/libss.a $(LDLIBS) -o $@
+$(O)/bench-crypto: tools/bench-crypto.c $(O)/libpure.a
+	$(CC) $(CFLAGS_COMMON) $(CFLAGS) $< $(O)/libpure.a $(PURE_LIBS) -o $@
 
 $(O)/connbench: tools/connbench.c | $(O)/.deps
 	$(CC) $(CFLAGS_COMMON) $(CFLAGS) $< -lpthread -o $@
@@ -84,13 +103,13 @@ FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS  := $(FUZZ_NAMES:%=$(FUZZ)/fuzz_%)
 FUZZ_FLAGS := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined
 FUZZ_SECONDS ?= 60
-$(FUZZ)/obj/%.o: user/%.c $(BPF_SKELS) | $(O)/.deps
+$(FUZZ)/obj/%.o: user/%.c | $(O)/.deps
 	@mkdir -p $(dir $@)
 	$(CLANG) $(CFLAGS_COMMON) -I$(O) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
-$(FUZZ)/libss.a: $(LIB_SRCS:user/%.c=$(FUZZ)/obj/%.o)
-	ar rcs $@ $^
-$(FUZZ)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ)/libss.a
-	$(CLANG) $(CFLAGS_COMMON) $(FUZZ_FLAGS) -fsanitize=fuzzer $< $(FUZZ)/libss.a $(LDLIBS) -o $@
+$(FUZZ)/libpure.a: $(PURE:%=$(FUZZ)/obj/%.o)
+	rm -f $@ && ar rcs $@ $^
+$(FUZZ)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ)/libpure.a
+	$(CLANG) $(CFLAGS_COMMON) $(FUZZ_FLAGS) -fsanitize=fuzzer $< $(FUZZ)/libpure.a $(PURE_LIBS) -o $@
 
 # make fuzz: every harness for FUZZ_SECONDS, from the seed corpus in tests/fuzz/corpus.
 fuzz: $(FUZZ_BINS)

@@ -2,7 +2,7 @@
 /*
  * STREAM-stage sockmap tier: each relayed socket's ingress goes straight to
  * its peer's egress. A stream parser is attached (on this kernel a
- * verdict-only program lost or stalled data, see DESIGN.md); it takes every
+ * verdict-only program lost or stalled data); it takes every
  * skb whole. Redirect targets live in sock_park, which has no programs, so a
  * socket is a valid target before its own traffic is intercepted through
  * sock_run; the daemon fills park first, then run.

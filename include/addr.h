@@ -3,6 +3,8 @@
 #define SS_ADDR_H
 
 #include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #include "common.h"
@@ -42,5 +44,18 @@ int addr_to_sockaddr(const struct ss_addr *a, struct sockaddr_storage *ss);
 /* "1.2.3.4:80", "[::1]:80" or "example.com:80" into buf (at least 300 bytes). */
 const char *addr_str(const struct ss_addr *a, char *buf, size_t len);
 const char *sockaddr_str(const struct sockaddr *sa, char *buf, size_t len);
+
+/* sockaddr_storage helpers (IPv4 or IPv6). */
+const char *ss_sa_str(const struct sockaddr_storage *sa, char *buf, size_t len);
+/* FNV-1a over the address and port. */
+unsigned ss_sa_hash(const struct sockaddr_storage *sa);
+bool ss_sa_equal(const struct sockaddr_storage *a, const struct sockaddr_storage *b);
+/* Dual-stack sockets: IPv4 peers travel as ::ffff:a.b.c.d. */
+socklen_t ss_sa_to_v6(const struct sockaddr_storage *in, struct sockaddr_in6 *out);
+void ss_sa_from_v6(const struct sockaddr_storage *in, struct sockaddr_storage *out);
+bool ss_sa_same_ip(const struct sockaddr_storage *a, const struct sockaddr_storage *b);
+uint16_t ss_sa_port(const struct sockaddr_storage *a);
+void ss_sa_set_port(struct sockaddr_storage *a, uint16_t port);
+socklen_t ss_sa_len(const struct sockaddr_storage *a);
 
 #endif

@@ -5,11 +5,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "addr.h"
+
+struct ss_method;
+
 enum prog_kind { PROG_SERVER, PROG_LOCAL };
 enum ss_mode { MODE_TCP_ONLY, MODE_UDP_ONLY, MODE_TCP_AND_UDP };
 enum bpf_mode { BPF_AUTO, BPF_ON, BPF_OFF };
 enum local_mode { LOCAL_SOCKS, LOCAL_TUNNEL, LOCAL_REDIR };
-/* STREAM-stage tier for legs that carry the same bytes (DESIGN.md). */
+/* STREAM-stage tier for legs that carry the same bytes (README.md, "STREAM tiers"). */
 enum conn_tier { TIER_AUTO, TIER_USER, TIER_SPLICE, TIER_SOCKMAP };
 
 #define CFG_MAX_SERVERS 8
@@ -52,6 +56,10 @@ struct ss_config {
 	char *exclude;         /* prefixes never steered */
 	int fwmark;            /* nft fallback: the mark of TPROXY'd packets */
 	int route_table;       /* the local-delivery routing table */
+
+	/* Typed values, parsed once by validation. */
+	const struct ss_method *m; /* the method named by method */
+	struct ss_addr tunnel;     /* sslocal tunnel and relay: -L host:port */
 };
 
 /*
@@ -61,14 +69,21 @@ struct ss_config {
  */
 int config_load(struct ss_config *c, enum prog_kind prog, int argc, char **argv, char *err,
 		size_t err_len);
+/* The defaults of ss-server / ss-local. */
+void config_defaults(struct ss_config *c, enum prog_kind prog);
+/* Applies the flags of argv (not the -c file), without validation; for tests. */
+int config_apply_args(struct ss_config *c, int argc, char **argv, char *err, size_t err_len);
 /* Applies a JSON document; used by config_load and by tests. */
 int config_apply_json(struct ss_config *c, const char *text, size_t len, char *err,
 		      size_t err_len);
-/* Applies a SIP002 ss://BASE64URL(method:password)@host:port URI. */
-int config_apply_url(struct ss_config *c, const char *url, char *err, size_t err_len);
 /* Splits "host:port" / "[v6]:port" into host (NUL-terminated) and port. */
 int config_split_hostport(const char *s, char *host, size_t host_len, int *port);
 void config_free(struct ss_config *c);
+/* Shared by the option table and the URI parser. */
+int config_errf(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int config_set_str(char **dst, const char *v);
+int config_add_server(struct ss_config *c, const char *host);
+void config_clear_servers(struct ss_config *c);
 const char *config_usage(enum prog_kind prog);
 
 #endif

@@ -2,16 +2,16 @@
 #ifndef SS_CONN_H
 #define SS_CONN_H
 
-#include "aead.h"
+#include "method.h"
 #include "config.h"
 #include "addr.h"
 #include "loop.h"
 
-struct proxy;
+struct ctx;
 struct dns_query;
 struct udp_relay;
 
-/* The stage machine of DESIGN.md; only conn.c changes a connection's stage. */
+/* The stage machine (docs/architecture.md); only conn.c changes a connection's stage. */
 enum conn_stage {
 	ST_INIT,
 	ST_ADDR,
@@ -50,7 +50,7 @@ struct dir {
 	bool reset; /* the source was reset: the sink gets a reset after the bytes before it */
 	uint64_t bytes; /* bytes read from the source */
 
-	/* splice tier: pending bytes wait in a pipe from the proxy's pool */
+	/* splice tier: pending bytes wait in a pipe from the worker's pool */
 	int pipe[2];
 	size_t pipe_len;
 
@@ -63,23 +63,42 @@ struct dir {
 	uint64_t mark;         /* progress while the daemon waits on the kernel ... */
 	uint64_t mark_at;      /* ... and when it last moved (0: not waiting) */
 	struct conn *owner;
-	struct dir *cnext;     /* proxy's cookie table chain */
+	struct dir *cnext;     /* the cookie table's chain */
+};
+
+#define CONN_COOKIE_SLOTS 4096
+
+/* One worker's connections; changed by the connection module only. */
+struct conn_table {
+	/* Live connections ordered by last activity, oldest first (idle sweep). */
+	struct conn *lru_head, *lru_tail;
+	/* Connections still in their handshake, oldest accept first (deadline sweep). */
+	struct conn *hs_head, *hs_tail;
+	struct conn *dead;     /* destroyed during this batch, freed at its end */
+	unsigned n;            /* live connections */
+	uint64_t next_id;
+
+	/* sockmap tier (conn_kernel.c) */
+	struct handler poll;   /* timerfd armed while sockmap connections need polling */
+	struct conn *polls;
+	struct handler bpf_events; /* sockets over their flow-control limit */
+	struct dir *cookies[CONN_COOKIE_SLOTS]; /* sockmap directions by source cookie */
 };
 
 struct conn {
 	struct sock local, remote;
-	struct proxy *p;
+	struct ctx *p;
 	enum conn_stage stage;
 	enum conn_role role;
 	uint64_t id;
 	uint64_t last_active;
 	uint64_t accepted_at;
-	bool in_hs;               /* on the proxy's handshake list, not the LRU */
-	struct conn *prev, *next; /* proxy LRU or handshake list, or the dead list */
+	bool in_hs;               /* on the handshake list, not the LRU */
+	struct conn *prev, *next; /* LRU or handshake list, or the dead list */
 
 	struct dir up, down;
-	struct ss_enc enc; /* sslocal: up; ssserver: down */
-	struct ss_dec dec; /* sslocal: down; ssserver: up */
+	union method_enc enc; /* sslocal: up; ssserver: down */
+	union method_dec dec; /* sslocal: down; ssserver: up */
 	bool enc_ready, dec_ready;
 
 	bool socks_auth;  /* INIT: waiting for RFC 1929 sub-negotiation */
@@ -90,33 +109,42 @@ struct conn {
 	enum conn_tier tier;   /* TIER_USER until a pass-through pair is handed off */
 	bool passthrough;      /* both legs carry the same bytes (none, --relay) */
 	bool left_kernel;      /* flow control moved the pair out of sockmap for good */
-	struct conn *poll_next; /* proxy's sockmap poll list */
+	struct conn *poll_next; /* the sockmap poll list */
 	bool polling;
 
 	struct ss_addr target;
 	struct dns_query *q;
 	struct sockaddr_storage peer_sa; /* the local peer */
 	char peer[64];    /* ... as text, for logs */
-	struct conn *assoc_next; /* proxy's list of UDP associations */
 	struct udp_relay *assoc_udp; /* UDP_ASSOC: the association's own UDP socket */
 };
 
 /* Takes ownership of an accepted socket and starts its stage machine. */
-void conn_accept(struct proxy *p, int fd, enum conn_role role);
+void conn_accept(struct ctx *p, int fd, enum conn_role role);
 /* Closes both sockets now; the memory is freed by conn_reap at batch end. */
 void conn_destroy(struct conn *c, const char *why);
-void conn_reap(struct proxy *p);
+void conn_reap(struct ctx *p);
+/* Destroys every connection (exit, drain deadline). */
+void conn_destroy_all(struct ctx *p, const char *why);
 /*
  * Closes connections idle for longer than timeout_ms and those that have
  * not completed their handshake hs_ms after accept (oldest first).
  */
-void conn_sweep(struct proxy *p, uint64_t now, uint64_t timeout_ms, uint64_t hs_ms);
+void conn_sweep(struct ctx *p, uint64_t now, uint64_t timeout_ms, uint64_t hs_ms);
 const char *conn_stage_name(enum conn_stage s);
-/* Sockmap bookkeeping that cannot wait for an event: returns true while more is needed. */
-bool conn_poll(struct conn *c);
-/* sockmap flow control: the socket with this cookie is over its limit. */
-void conn_over_limit(struct proxy *p, uint64_t cookie);
-/* Counts as activity (UDP traffic of a SOCKS5 association keeps its TCP alive). */
-void conn_keepalive(struct conn *c);
+/*
+ * Chooses the STREAM tier of pass-through pairs (loads BPF when it is
+ * wanted), logs it, and sets up the sockmap poll timer; 0 or -errno (*why).
+ */
+int conn_tiers_open(struct ctx *p, const char **why);
+void conn_tiers_close(struct ctx *p);
+
+struct conn_stats {
+	unsigned live;
+	uint64_t to_sockmap, to_splice, left_sockmap;
+	bool sockmap_loaded;
+	unsigned sockmap_socks, sockmap_peers; /* entries in the BPF maps */
+};
+void conn_stats(const struct ctx *p, struct conn_stats *st);
 
 #endif

@@ -48,8 +48,8 @@ const struct ss_method *crypto_method_at(size_t i); /* NULL past the end */
 bool crypto_backend_available(const struct ss_method *m, enum ss_backend b);
 const char *crypto_backend_name(enum ss_backend b);
 
-/* OpenSSL EVP_BytesToKey(MD5, no salt, 1 iteration) as shadowsocks uses it. */
-void crypto_master_key(const char *password, uint8_t *key, size_t key_len);
+/* OpenSSL EVP_BytesToKey(MD5, no salt, 1 iteration) as shadowsocks uses it; 0 or -errno. */
+int crypto_master_key(const char *password, uint8_t *key, size_t key_len);
 
 /* HKDF-SHA1(ikm=key, salt, info) of out_len bytes; returns 0 or -EINVAL. */
 int crypto_hkdf_sha1(const uint8_t *key, size_t key_len, const uint8_t *salt,

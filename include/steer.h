@@ -9,7 +9,7 @@
 
 /*
  * Steering for sslocal redir: which LAN traffic the gateway hands to its
- * redir sockets, and the kernel state that does it (DESIGN.md, "Steering").
+ * redir sockets, and the kernel state that does it (README.md, "Gateway").
  *
  *   BPF: ip rules send the steered prefixes (and ports) to a table whose
  *        only route is "local default dev lo"; an sk_lookup program then
@@ -45,6 +45,12 @@ struct steer_spec {
  */
 int steer_parse(struct steer_spec *s, const char *steer, const char *exclude, const char *ports,
 		char *err, size_t err_len);
+/* One prefix ("10.0.0.0/8", or an address: a host prefix); 0 or -EINVAL. */
+int steer_parse_prefix(const char *s, struct steer_prefix *p);
+/* Adds p to the exclusions; true when it is new. */
+bool steer_add_exclude(struct steer_spec *s, const struct steer_prefix *p);
+/* The host prefix of sa in p; false for another family. */
+bool steer_host_prefix(const struct sockaddr *sa, struct steer_prefix *p);
 /* Adds the host prefix of sa to the exclusions (ignored when full or a duplicate). */
 void steer_exclude_addr(struct steer_spec *s, const struct sockaddr *sa);
 /* "a.b.c.d/n" */

@@ -7,7 +7,7 @@
 
 #include "loop.h"
 
-struct proxy;
+struct ctx;
 struct udp_relay;
 
 enum udp_role { UDP_SERVER, UDP_SOCKS, UDP_TUNNEL, UDP_REDIR };
@@ -28,30 +28,37 @@ struct udp_stats {
 };
 
 /* Opens the UDP listener for p's role on host:port; 0 or -errno (*why set). */
-int udp_listen(struct proxy *p, enum udp_role role, const char *host, int port, const char **why);
+int udp_listen(struct ctx *p, enum udp_role role, const char *host, int port, const char **why);
 /* Frees NAT entries closed during this epoll batch. */
-void udp_reap(struct proxy *p);
+void udp_reap(struct ctx *p);
 /* Closes every UDP socket. */
-void udp_close_all(struct proxy *p);
+void udp_close_all(struct ctx *p);
 /* Expires idle associations; call from the tick. */
-void udp_sweep(struct proxy *p, uint64_t now, uint64_t timeout_ms);
+void udp_sweep(struct ctx *p, uint64_t now, uint64_t timeout_ms);
 /* Sum of the stats of all relays of p. */
-void udp_stats(const struct proxy *p, struct udp_stats *out);
+void udp_stats(const struct ctx *p, struct udp_stats *out);
 /* The redir UDP socket (for steering), or -1 without one. */
-int udp_redir_fd(const struct proxy *p);
+int udp_redir_fd(const struct ctx *p);
 /* The address the SOCKS5 UDP relay is bound to (for the ASSOCIATE reply). */
-int udp_socks_bound(const struct proxy *p, struct sockaddr_storage *sa);
-struct conn;
+int udp_socks_bound(const struct ctx *p, struct sockaddr_storage *sa);
+/* A SOCKS5 UDP ASSOCIATE, as its TCP control connection knows it. */
+struct udp_assoc {
+	const struct sockaddr_storage *here;   /* the address the client connected to */
+	const struct sockaddr_storage *client; /* the client; only its IP may send */
+	uint16_t client_port;                  /* ... from this port, unless 0 */
+	void *owner;                           /* the control connection */
+	void (*keepalive)(void *owner);        /* called for each datagram from it */
+};
+
 /*
- * SOCKS5 UDP ASSOCIATE: a UDP socket of its own for connection c, bound to
- * here (the address the client reached) on an ephemeral port, so that the
- * client's datagrams reach the worker holding c whatever the worker count.
- * It takes datagrams from c's client only (RFC 1928 section 7). 0 or -errno;
- * *bound is the address for the reply.
+ * A UDP socket of the association's own, bound to a->here on an ephemeral
+ * port, so that the client's datagrams reach the worker holding its control
+ * connection whatever the worker count; it takes datagrams from that client
+ * only (RFC 1928 section 7). 0 or -errno; *bound is the address for the reply.
  */
-int udp_assoc_open(struct proxy *p, struct conn *c, const struct sockaddr_storage *here,
-		   struct udp_relay **r, struct sockaddr_storage *bound);
+int udp_assoc_open(struct ctx *p, const struct udp_assoc *a, struct udp_relay **r,
+		   struct sockaddr_storage *bound);
 /* Ends the association: closes its socket and its NAT entries. */
-void udp_assoc_close(struct proxy *p, struct udp_relay *r);
+void udp_assoc_close(struct ctx *p, struct udp_relay *r);
 
 #endif

@@ -33,7 +33,8 @@ run_layer unit-asan "$SSBPF_BUILD/asan/unit-tests"
 # libFuzzer harnesses, bounded: SSBPF_FUZZ_SECONDS each (make fuzz runs longer).
 fuzzers=$(ls tests/fuzz/fuzz_*.c | sed 's|.*/fuzz_||; s|\.c$||')
 run_layer fuzz env FUZZ_SECONDS="${SSBPF_FUZZ_SECONDS:-15}" tests/fuzz/run.sh $fuzzers
-for t in tests/integration/test_*.py; do
+# Real binaries: over loopback, in network namespaces, against other implementations.
+for t in tests/integration/test_*.py tests/netns/test_*.py tests/interop/test_*.py; do
 	[ -e "$t" ] || continue
 	run_layer "$(basename "$t" .py)" python3 "$t"
 done

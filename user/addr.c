@@ -193,3 +193,99 @@ const char *sockaddr_str(const struct sockaddr *sa, char *buf, size_t len)
 	}
 	return addr_str(&a, buf, len);
 }
+
+/* sockaddr_storage helpers for tables keyed by peer address (the UDP relay). */
+
+const char *ss_sa_str(const struct sockaddr_storage *sa, char *buf, size_t len)
+{
+	return sockaddr_str((const struct sockaddr *)sa, buf, len);
+}
+
+unsigned ss_sa_hash(const struct sockaddr_storage *sa)
+{
+	const uint8_t *b = (const uint8_t *)sa;
+	size_t n = sa->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+	unsigned h = 2166136261u;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 16777619u;
+	return h;
+}
+
+bool ss_sa_equal(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+
+		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+	return x->sin6_port == y->sin6_port && !memcmp(&x->sin6_addr, &y->sin6_addr, 16);
+}
+
+/* NAT sockets are dual-stack IPv6: IPv4 peers travel as ::ffff:a.b.c.d. */
+socklen_t ss_sa_to_v6(const struct sockaddr_storage *in, struct sockaddr_in6 *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->sin6_family = AF_INET6;
+	if (in->ss_family == AF_INET6) {
+		*out = *(const struct sockaddr_in6 *)in;
+	} else {
+		const struct sockaddr_in *s4 = (const void *)in;
+
+		out->sin6_port = s4->sin_port;
+		out->sin6_addr.s6_addr[10] = out->sin6_addr.s6_addr[11] = 0xff;
+		memcpy(&out->sin6_addr.s6_addr[12], &s4->sin_addr, 4);
+	}
+	return sizeof(*out);
+}
+
+void ss_sa_from_v6(const struct sockaddr_storage *in, struct sockaddr_storage *out)
+{
+	const struct sockaddr_in6 *s6 = (const void *)in;
+
+	*out = *in;
+	if (in->ss_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+		struct sockaddr_in *s4 = (void *)out;
+		uint16_t port = s6->sin6_port;
+		struct in_addr a;
+
+		memcpy(&a, &s6->sin6_addr.s6_addr[12], 4);
+		memset(out, 0, sizeof(*out));
+		s4->sin_family = AF_INET;
+		s4->sin_port = port;
+		s4->sin_addr = a;
+	}
+}
+
+bool ss_sa_same_ip(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+		       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+	return !memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+		       &((const struct sockaddr_in6 *)b)->sin6_addr, 16);
+}
+
+uint16_t ss_sa_port(const struct sockaddr_storage *a)
+{
+	return ntohs(a->ss_family == AF_INET ? ((const struct sockaddr_in *)a)->sin_port :
+					       ((const struct sockaddr_in6 *)a)->sin6_port);
+}
+
+void ss_sa_set_port(struct sockaddr_storage *a, uint16_t port)
+{
+	if (a->ss_family == AF_INET)
+		((struct sockaddr_in *)a)->sin_port = htons(port);
+	else
+		((struct sockaddr_in6 *)a)->sin6_port = htons(port);
+}
+
+socklen_t ss_sa_len(const struct sockaddr_storage *a)
+{
+	return a->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+}

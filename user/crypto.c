@@ -112,25 +112,30 @@ bool crypto_backend_available(const struct ss_method *m, enum ss_backend b)
 	}
 }
 
-void crypto_master_key(const char *password, uint8_t *key, size_t key_len)
+int crypto_master_key(const char *password, uint8_t *key, size_t key_len)
 {
 	/* D_1 = MD5(pw), D_i = MD5(D_{i-1} || pw); key = D_1 || D_2 ... */
 	uint8_t d[16];
 	size_t pw_len = strlen(password), have = 0;
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	int r = 0;
 
+	if (!md)
+		return -ENOMEM;
 	while (have < key_len) {
-		EVP_DigestInit_ex(md, EVP_md5(), NULL);
-		if (have)
-			EVP_DigestUpdate(md, d, sizeof(d));
-		EVP_DigestUpdate(md, password, pw_len);
-		EVP_DigestFinal_ex(md, d, NULL);
+		if (!EVP_DigestInit_ex(md, EVP_md5(), NULL) ||
+		    (have && !EVP_DigestUpdate(md, d, sizeof(d))) ||
+		    !EVP_DigestUpdate(md, password, pw_len) || !EVP_DigestFinal_ex(md, d, NULL)) {
+			r = -EIO;
+			break;
+		}
 		size_t n = MIN(sizeof(d), key_len - have);
 		memcpy(key + have, d, n);
 		have += n;
 	}
 	EVP_MD_CTX_free(md);
 	sodium_memzero(d, sizeof(d));
+	return r;
 }
 
 /*

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /* sslocal: SOCKS5 or tunnel on the left, an ssserver on the right. */
-#include "proxy.h"
+#include "supervisor.h"
 
 int main(int argc, char **argv)
 {
-	return proxy_main(PROG_LOCAL, argc, argv);
+	return supervisor_main(PROG_LOCAL, argc, argv);
 }

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /* ssserver: the shadowsocks server side (AEAD on the left, targets on the right). */
-#include "proxy.h"
+#include "supervisor.h"
 
 int main(int argc, char **argv)
 {
-	return proxy_main(PROG_SERVER, argc, argv);
+	return supervisor_main(PROG_SERVER, argc, argv);
 }

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
- * Steering for sslocal redir (see include/steer.h): prefix and port lists,
- * policy routing through rtnetlink (libmnl), and the nftables TPROXY
- * fallback through the nft program (one atomic transaction per change).
+ * Steering for sslocal redir (see include/steer.h): policy routing through
+ * rtnetlink (libmnl), the nftables TPROXY fallback through the nft program
+ * (one atomic transaction per change), this host's address changes, and one
+ * owner per network namespace. The prefix and port lists are steer_spec.c.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -34,160 +35,6 @@ struct steer {
 	struct mnl_socket *watch; /* address events */
 	int lock;                 /* steer_lock's fd */
 };
-
-static int parse_prefix(const char *s, struct steer_prefix *p)
-{
-	char buf[INET6_ADDRSTRLEN + 8], *slash, *end;
-	long len;
-	int max;
-
-	if (strlen(s) >= sizeof(buf))
-		return -EINVAL;
-	strcpy(buf, s);
-	slash = strchr(buf, '/');
-	if (slash)
-		*slash = 0;
-	memset(p, 0, sizeof(*p));
-	if (inet_pton(AF_INET, buf, p->addr) == 1) {
-		p->family = AF_INET;
-		max = 32;
-	} else if (inet_pton(AF_INET6, buf, p->addr) == 1) {
-		p->family = AF_INET6;
-		max = 128;
-	} else {
-		return -EINVAL;
-	}
-	len = max;
-	if (slash) {
-		len = strtol(slash + 1, &end, 10);
-		if (!slash[1] || *end || len < 0 || len > max)
-			return -EINVAL;
-	}
-	p->len = (uint8_t)len;
-	/* Host bits are cleared, as the kernel and nft would. */
-	for (int bit = (int)len; bit < max; bit++)
-		p->addr[bit / 8] &= (uint8_t)~(0x80 >> (bit % 8));
-	return 0;
-}
-
-static int parse_prefixes(const char *list, struct steer_prefix *out, int *n, const char *what,
-			  char *err, size_t err_len)
-{
-	char *copy = strdup(list ? list : ""), *save = NULL;
-	int r = 0;
-
-	if (!copy)
-		return -ENOMEM;
-	*n = 0;
-	for (char *t = strtok_r(copy, ", ", &save); t && !r; t = strtok_r(NULL, ", ", &save)) {
-		if (*n >= STEER_MAX) {
-			snprintf(err, err_len, "%s: more than %d prefixes", what, STEER_MAX);
-			r = -EINVAL;
-		} else if (parse_prefix(t, &out[*n])) {
-			snprintf(err, err_len, "%s: \"%s\" is not an IPv4 or IPv6 prefix (a.b.c.d/n)",
-				 what, t);
-			r = -EINVAL;
-		} else {
-			(*n)++;
-		}
-	}
-	free(copy);
-	return r;
-}
-
-int steer_parse(struct steer_spec *s, const char *steer, const char *exclude, const char *ports,
-		char *err, size_t err_len)
-{
-	char *copy, *save = NULL;
-	int r;
-
-	memset(s, 0, sizeof(*s));
-	if ((r = parse_prefixes(steer, s->steer, &s->nsteer, "--steer", err, err_len)) ||
-	    (r = parse_prefixes(exclude, s->exclude, &s->nexclude, "--exclude", err, err_len)))
-		return r;
-	if (!ports)
-		return 0;
-	if (!(copy = strdup(ports)))
-		return -ENOMEM;
-	for (char *t = strtok_r(copy, ", ", &save); t && !r; t = strtok_r(NULL, ", ", &save)) {
-		unsigned long lo, hi;
-		char *end;
-
-		lo = hi = strtoul(t, &end, 10);
-		if (*end == '-')
-			hi = strtoul(end + 1, &end, 10);
-		if (*end || !isdigit((unsigned char)*t) || lo < 1 || hi > 65535 || lo > hi ||
-		    s->nports >= STEER_MAX) {
-			snprintf(err, err_len, "--steer-ports: \"%s\" is not a port or a range P-Q "
-				 "(1-65535, at most %d items)", t, STEER_MAX);
-			r = -EINVAL;
-			break;
-		}
-		s->ports[s->nports].lo = (uint16_t)lo;
-		s->ports[s->nports].hi = (uint16_t)hi;
-		s->nports++;
-	}
-	free(copy);
-	return r;
-}
-
-/* true when p is a new exclusion. */
-static bool add_exclude(struct steer_spec *s, const struct steer_prefix *p)
-{
-	for (int i = 0; i < s->nexclude; i++)
-		if (!memcmp(&s->exclude[i], p, sizeof(*p)))
-			return false;
-	if (s->nexclude < STEER_MAX) {
-		s->exclude[s->nexclude++] = *p;
-		return true;
-	}
-	log_warn("steering: more than %d exclusions; not excluding one of this host's addresses",
-		 STEER_MAX);
-	return false;
-}
-
-/* The host prefix of sa in p; false for another family. */
-static bool host_prefix(const struct sockaddr *sa, struct steer_prefix *p)
-{
-	memset(p, 0, sizeof(*p));
-	if (sa->sa_family == AF_INET) {
-		p->family = AF_INET;
-		p->len = 32;
-		memcpy(p->addr, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-	} else if (sa->sa_family == AF_INET6) {
-		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
-
-		if (IN6_IS_ADDR_V4MAPPED(a)) {
-			p->family = AF_INET;
-			p->len = 32;
-			memcpy(p->addr, a->s6_addr + 12, 4);
-		} else {
-			p->family = AF_INET6;
-			p->len = 128;
-			memcpy(p->addr, a, 16);
-		}
-	} else {
-		return false;
-	}
-	return true;
-}
-
-void steer_exclude_addr(struct steer_spec *s, const struct sockaddr *sa)
-{
-	struct steer_prefix p;
-
-	if (host_prefix(sa, &p))
-		add_exclude(s, &p);
-}
-
-const char *steer_prefix_str(const struct steer_prefix *p, char *buf, size_t len)
-{
-	char a[INET6_ADDRSTRLEN];
-
-	inet_ntop(p->family, p->addr, a, sizeof(a));
-	snprintf(buf, len, "%s/%u", a, p->len);
-	return buf;
-}
 
 /* ---- rtnetlink ---------------------------------------------------------- */
 
@@ -544,7 +391,7 @@ static void exclude_host(struct steer *st, const struct steer_prefix *p)
 	char a[80];
 	int r;
 
-	if (!add_exclude(&st->spec, p) || !st->bpf)
+	if (!steer_add_exclude(&st->spec, p) || !st->bpf)
 		return;
 	steer_prefix_str(p, a, sizeof(a));
 	if (!(r = bpf_steer_exclude(st->bpf, p)) && !(r = nl_open(&nl))) {
@@ -564,14 +411,14 @@ static void exclude_own(struct steer *st)
 	struct ifaddrs *ifa, *i;
 	struct steer_prefix p;
 
-	parse_prefix("127.0.0.0/8", &p);
+	steer_parse_prefix("127.0.0.0/8", &p);
 	exclude_host(st, &p);
-	parse_prefix("::1/128", &p);
+	steer_parse_prefix("::1/128", &p);
 	exclude_host(st, &p);
 	if (getifaddrs(&ifa))
 		return;
 	for (i = ifa; i; i = i->ifa_next)
-		if (i->ifa_addr && host_prefix(i->ifa_addr, &p))
+		if (i->ifa_addr && steer_host_prefix(i->ifa_addr, &p))
 			exclude_host(st, &p);
 	freeifaddrs(ifa);
 }

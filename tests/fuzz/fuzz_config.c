@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
+#include "sip002.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -19,7 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		text = malloc(size);
 		memcpy(text, data + 1, size - 1);
 		text[size - 1] = 0;
-		config_apply_url(&c, text, err, sizeof(err));
+		sip002_apply(&c, text, err, sizeof(err));
 		free(text);
 	} else {
 		config_apply_json(&c, (const char *)data + 1, size - 1, err, sizeof(err));

@@ -33,22 +33,6 @@ def reset_now(sock):
     sock.close()
 
 
-def read_to_end(sock, timeout=10):
-    """Reads until EOF or an error; returns (bytes, "eof" | "reset" | error name)."""
-    sock.settimeout(timeout)
-    buf = bytearray()
-    while True:
-        try:
-            d = sock.recv(1 << 20)
-        except ConnectionResetError:
-            return bytes(buf), "reset"
-        except OSError as e:
-            return bytes(buf), type(e).__name__
-        if not d:
-            return bytes(buf), "eof"
-        buf += d
-
-
 class Target:
     """down: sends the payload it is told by the first 4 bytes' size, then resets.
     up: reads until EOF or reset and reports (bytes, how) in a queue."""

@@ -331,6 +331,36 @@ def test_relay_transit_node_every_tier():
     web.close()
 
 
+def test_sockmap_bytes_are_read_from_the_bpf_map():
+    """The kernel's own count of redirected bytes, per socket, read from the relay's peers map
+    while the pair lives: it carried every byte of both directions."""
+    got = {"n": 0}
+    release = threading.Event()
+
+    def handler(sock):
+        while got["n"] < 3_000_000:
+            d = sock.recv(1 << 20)
+            if not d:
+                return
+            got["n"] += len(d)
+        sock.sendall(b"d" * 2_000_000)
+        release.wait(30)
+    srv = Server(handler)
+    rp = free_port()
+    relay = start([os.path.join(BUILD, "sslocal"), "--relay", "-l", str(rp), "-L", "127.0.0.1:%d" % srv.port,
+                   "--tier", "sockmap"], wait=rp)
+    c = socket.create_connection(("127.0.0.1", rp), timeout=10)
+    time.sleep(0.2)  # the pair enters sockmap once its queues are empty
+    c.sendall(b"u" * 3_000_000)
+    assert len(recv_exact(c, 2_000_000)) == 2_000_000
+    entries = bpf_map_dump(relay.pid, "peers")
+    counts = sorted(e["value"]["bytes"] for e in entries)
+    release.set()
+    c.close()
+    assert counts == [2_000_000, 3_000_000], entries
+    srv.close()
+
+
 def test_aead_server_keeps_userspace_and_says_so():
     srv = ssserver(free_port(), "chacha20-ietf-poly1305", extra=["--bpf", "on"])
     assert "STREAM tiers: userspace for both legs (method chacha20-ietf-poly1305 encrypts" in srv.log_text()
@@ -346,4 +376,5 @@ if __name__ == "__main__":
         test_bpf_programs_and_maps_released_on_exit_and_kill,
         test_relay_transit_node_every_tier,
         test_aead_server_keeps_userspace_and_says_so,
+        test_sockmap_bytes_are_read_from_the_bpf_map,
     ], "tiers"))

@@ -48,23 +48,6 @@ def drained_reset(sock):
     sock.close()
 
 
-def read_end(sock, slow=False, timeout=60):
-    sock.settimeout(timeout)
-    buf = bytearray()
-    while True:
-        try:
-            d = sock.recv(65536 if not slow else 4096)
-        except ConnectionResetError:
-            return bytes(buf), "reset"
-        except OSError as e:
-            return bytes(buf), type(e).__name__
-        if not d:
-            return bytes(buf), "eof"
-        buf += d
-        if slow and random.random() < 0.05:
-            time.sleep(0.002)
-
-
 def recv_n(sock, n):
     buf = b""
     while len(buf) < n:
@@ -86,12 +69,7 @@ class Target:
             except EOFError:  # a port probe
                 return
             if mode == b"E":
-                while True:
-                    d = sock.recv(65536)
-                    if not d:
-                        sock.shutdown(socket.SHUT_WR)
-                        return
-                    sock.sendall(d)
+                echo_handler(sock)
             elif mode == b"D":
                 sock.sendall(data(seed, size))
                 if flags & FLAG_RESET:
@@ -102,7 +80,7 @@ class Target:
                 if mode == b"H":  # the target half-closes first, then reads
                     sock.sendall(data(seed + 1, size // 2))
                     sock.shutdown(socket.SHUT_WR)
-                got, how = read_end(sock, flags & FLAG_SLOW)
+                got, how = read_to_end(sock, flags & FLAG_SLOW, timeout=60)
                 with self.cond:
                     self.results[tid] = (hashlib.sha256(got).hexdigest(), len(got), how)
                     self.cond.notify_all()
@@ -136,20 +114,20 @@ def one(connect, target, rnd, tid):
     if mode == b"E":
         t = threading.Thread(target=lambda: (s.sendall(body), s.shutdown(socket.SHUT_WR)))
         t.start()
-        got, how = read_end(s, flags & FLAG_SLOW)
+        got, how = read_to_end(s, flags & FLAG_SLOW, timeout=60)
         t.join()
         s.close()
         if got != body or how != "eof":
             return "%s: echo got %d bytes then %s" % (what, len(got), how)
     elif mode == b"D":
-        got, how = read_end(s, flags & FLAG_SLOW)
+        got, how = read_to_end(s, flags & FLAG_SLOW, timeout=60)
         s.close()
         want = "reset" if flags & FLAG_RESET else "eof"
         if got != body or how != want:
             return "%s: download got %d bytes then %s, want %s" % (what, len(got), how, want)
     elif mode in (b"U", b"H"):
         if mode == b"H":
-            got, how = read_end(s)
+            got, how = read_to_end(s, timeout=60)
             if got != data(seed + 1, size // 2) or how != "eof":
                 return "%s: half-closed target sent %d bytes then %s" % (what, len(got), how)
         s.sendall(body)

@@ -58,6 +58,29 @@ def test_workers_share_load_and_the_replay_filter():
     echo.close()
 
 
+def test_supervisor_sums_the_workers_counters():
+    # Each worker counts in shared memory; the supervisor sums them on SIGUSR1.
+    echo = Server(echo_handler)
+    sp, lp = free_port(), free_port()
+    srv = ssserver(sp, extra=["--workers", "2"])
+    sslocal(lp, sp)
+    wait_until(lambda: len(children(srv.pid)) == 2, what="2 workers")
+    n = 40
+    for i in range(n):
+        assert socks_echo(lp, "127.0.0.1", echo.port, b"c%d" % i) == b"c%d" % i
+    srv.send_signal(signal.SIGUSR1)
+    wait_until(lambda: "all 2 workers:" in srv.log_text(), what="the supervisor's totals")
+    line = [l for l in srv.log_text().splitlines() if "all 2 workers:" in l][-1]
+    accepted = int(line.split("workers: ")[1].split(" connections accepted")[0])
+    # The startup port probe of the test harness is a connection too.
+    assert n <= accepted <= n + 2, line
+    up = int(line.split("; ")[1].split(" bytes up")[0])
+    assert up >= sum(len(b"c%d" % i) for i in range(n)), line
+    per_worker = [l for l in srv.log_text().splitlines() if "connections accepted; bytes up" in l]
+    assert len(per_worker) >= 2, per_worker
+    echo.close()
+
+
 def echo_through(lp, port, n):
     return all(socks_echo(lp, "127.0.0.1", port, b"r%d" % i) == b"r%d" % i for i in range(n))
 
@@ -101,4 +124,5 @@ def test_a_killed_worker_is_restarted_and_workers_die_with_the_parent():
 
 if __name__ == "__main__":
     sys.exit(run_tests([test_workers_share_load_and_the_replay_filter,
-                        test_a_killed_worker_is_restarted_and_workers_die_with_the_parent], "workers"))
+                        test_a_killed_worker_is_restarted_and_workers_die_with_the_parent,
+                        test_supervisor_sums_the_workers_counters], "workers"))

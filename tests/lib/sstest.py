@@ -5,7 +5,9 @@ Each test is a function; run_tests() prints "PASS name" / "FAIL name" lines that
 tests/run.sh counts. Every blocking step has a timeout.
 """
 import hashlib
+import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -258,6 +260,25 @@ def echo_handler(sock):
         sock.sendall(d)
 
 
+def read_to_end(sock, slow=False, timeout=10):
+    """Reads until EOF or an error; returns (bytes, "eof" | "reset" | the error's name).
+    slow: small reads with pauses, as a slow reader."""
+    sock.settimeout(timeout)
+    buf = bytearray()
+    while True:
+        try:
+            d = sock.recv(4096 if slow else 1 << 20)
+        except ConnectionResetError:
+            return bytes(buf), "reset"
+        except OSError as e:
+            return bytes(buf), type(e).__name__
+        if not d:
+            return bytes(buf), "eof"
+        buf += d
+        if slow and len(buf) % 20 == 0:
+            time.sleep(0.002)
+
+
 def hash_stream(sock, limit=None):
     """Reads limit bytes (or until EOF); returns the line "N SHA256\\n" that describes them."""
     h = hashlib.sha256()
@@ -451,6 +472,36 @@ def fd_baseline_of(count):
             return now
         time.sleep(0.05)
     return last
+
+
+def bpf_maps_of(pid):
+    """{map name: map id} of the BPF maps that process pid holds (its fdinfo), as
+    the kernel's selftests read what a program did from its maps."""
+    maps = {}
+    for fd in os.listdir("/proc/%d/fdinfo" % pid):
+        try:
+            with open("/proc/%d/fdinfo/%s" % (pid, fd)) as f:
+                m = re.search(r"map_id:\s*(\d+)", f.read())
+        except OSError:
+            continue
+        if m:
+            info = json.loads(subprocess.run(["bpftool", "map", "show", "id", m.group(1), "-j"],
+                                             capture_output=True, text=True, check=True).stdout)
+            maps[info["name"]] = int(m.group(1))
+    return maps
+
+
+def bpf_map_dump(pid, name):
+    """The entries of process pid's map name, formatted through BTF: [{"key":, "value(s)":}]."""
+    mid = bpf_maps_of(pid)[name]
+    out = subprocess.run(["bpftool", "map", "dump", "id", str(mid), "-j"], capture_output=True,
+                         text=True, check=True).stdout
+    return [e["formatted"] for e in json.loads(out)]
+
+
+def bpf_percpu_sum(entry):
+    """The sum over CPUs of a per-CPU map entry."""
+    return sum(v["value"] for v in entry["values"])
 
 
 def wait_until(pred, timeout=10.0, what="condition"):

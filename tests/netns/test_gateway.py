@@ -269,6 +269,10 @@ def run_mode(bpf):
         rules, routes, nft = steering_state()
         assert routes and rules and nft != bpf, (rules, routes, nft)
         check_gateway(wan, digest, mode, ports_limited=not bpf)
+        if bpf:
+            # What sk_lookup did, from its own counters (per protocol, per CPU).
+            steered = {e["key"]: bpf_percpu_sum(e) for e in bpf_map_dump(gw.pid, "steered")}
+            assert steered.get(0, 0) > 0 and steered.get(1, 0) > 0, steered
         print("%s: iperf3, one stream wan -> lan: %.2f Gbit/s through the gateway, %.2f Gbit/s "
               "routed directly (an excluded address)" % (mode, iperf_lan(T4), iperf_lan(X4)))
         # SIGTERM removes every rule, route and table it installed.

@@ -7,6 +7,7 @@
 #include <sodium.h>
 
 #include "aead.h"
+#include "method.h"
 
 int ss_enc_init(struct ss_enc *e, const struct ss_method *m, enum ss_backend b,
 		const uint8_t *master, const uint8_t *salt)
@@ -283,4 +284,98 @@ int ss_udp_open(const struct ss_method *m, enum ss_backend b, const uint8_t *mas
 	if (r == SS_OK)
 		*out_len = len - ov;
 	return r;
+}
+
+/* ---- the protocol seam (method.h) --------------------------------------- */
+
+static int m_enc_init(union method_enc *e, const struct ss_method *m, const uint8_t *master)
+{
+	return ss_enc_init(&e->aead2017, m, SS_BACKEND_AUTO, master, NULL);
+}
+
+static void m_enc_free(union method_enc *e)
+{
+	ss_enc_free(&e->aead2017);
+}
+
+static size_t m_enc_fit(const union method_enc *e, size_t cap)
+{
+	return ss_enc_fit(&e->aead2017, cap);
+}
+
+static int m_enc_feed(union method_enc *e, const uint8_t *in, size_t len, uint8_t *out,
+		      size_t *out_len)
+{
+	return ss_enc_feed(&e->aead2017, in, len, out, out_len);
+}
+
+static const uint8_t *m_enc_salt(const union method_enc *e)
+{
+	return e->aead2017.salt;
+}
+
+static int m_dec_init(union method_dec *d, const struct ss_method *m, const uint8_t *master)
+{
+	return ss_dec_init(&d->aead2017, m, SS_BACKEND_AUTO, master);
+}
+
+static void m_dec_free(union method_dec *d)
+{
+	ss_dec_free(&d->aead2017);
+}
+
+static int m_dec_feed(union method_dec *d, uint8_t *in, size_t len, size_t *consumed,
+		      uint8_t *out, size_t out_cap, size_t *out_len)
+{
+	return ss_dec_feed(&d->aead2017, in, len, consumed, out, out_cap, out_len);
+}
+
+static int m_dec_finish(const union method_dec *d)
+{
+	return ss_dec_finish(&d->aead2017);
+}
+
+static const uint8_t *m_dec_salt(const union method_dec *d)
+{
+	return ss_dec_has_salt(&d->aead2017) ? d->aead2017.salt : NULL;
+}
+
+/* SIP004: the header is the SOCKS5-style address (ATYP, address, port). */
+static int m_header_encode(const struct ss_addr *a, uint8_t *out, size_t cap)
+{
+	return addr_encode(a, out, cap);
+}
+
+static int m_header_parse(const uint8_t *in, size_t len, struct ss_addr *a, size_t *used)
+{
+	return addr_parse(in, len, a, used);
+}
+
+static int m_udp_seal(const struct ss_method *m, const uint8_t *master, const uint8_t *in,
+		      size_t len, uint8_t *out, size_t cap, size_t *out_len)
+{
+	return ss_udp_seal(m, SS_BACKEND_AUTO, master, in, len, out, cap, out_len);
+}
+
+static int m_udp_open(const struct ss_method *m, const uint8_t *master, const uint8_t *in,
+		      size_t len, uint8_t *out, size_t cap, size_t *out_len)
+{
+	return ss_udp_open(m, SS_BACKEND_AUTO, master, in, len, out, cap, out_len);
+}
+
+const struct method_ops method_aead2017 = {
+	.edition = "SIP004 AEAD",
+	.enc_init = m_enc_init, .enc_free = m_enc_free, .enc_fit = m_enc_fit,
+	.enc_feed = m_enc_feed, .enc_salt = m_enc_salt,
+	.dec_init = m_dec_init, .dec_free = m_dec_free, .dec_feed = m_dec_feed,
+	.dec_finish = m_dec_finish, .dec_salt = m_dec_salt,
+	.header_encode = m_header_encode, .header_parse = m_header_parse,
+	.udp_overhead = ss_udp_overhead, .udp_seal = m_udp_seal, .udp_open = m_udp_open,
+	.max_chunk = SS_MAX_PAYLOAD + SS_TAG,
+};
+
+const struct method_ops *method_ops_for(const struct ss_method *m)
+{
+	(void)m; /* every method of this build is a SIP004 one */
+	return &method_aead2017;
 }

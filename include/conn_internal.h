@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef SS_CONN_INTERNAL_H
+#define SS_CONN_INTERNAL_H
+
+/*
+ * Shared by the files of the connection module only: conn.c (lifecycle and
+ * the one stage switch), conn_handshake.c, conn_stream.c and conn_kernel.c.
+ * Only conn.c changes a connection's stage; see docs/architecture.md.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "conn.h"
+#include "counters.h"
+#include "ctx.h"
+
+/*
+ * A queue the daemon waits on (a kernel redirect queue, the bytes before a
+ * FIN, a peer acknowledging before a reset) must show progress within
+ * KERNEL_STALL_MS, or the pair is given up.
+ */
+#define KERNEL_STALL_MS 3000
+
+/* Counts a connection that ended before STREAM, by reason. */
+static inline void ctr_fail(struct conn *c, enum ctr_fail f)
+{
+	c->p->ctr->fail[f]++;
+}
+
+/* conn.c */
+/* Sets each socket's epoll interest from the stage and the directions. */
+void conn_update_events(struct conn *c);
+
+/* conn_table.c: the lists of the connection table. */
+void conn_table_add(struct ctx *p, struct conn *c);
+void conn_table_remove(struct ctx *p, struct conn *c);
+/* Activity: the connection moves to the young end of the LRU. */
+void conn_touch(struct conn *c);
+/* The request is complete: from now on the idle timeout applies. */
+void conn_leave_handshake(struct conn *c);
+/* Makes sure the poll timer visits c soon and until it needs no more. */
+void conn_poll_add(struct ctx *p, struct conn *c);
+void conn_poll_arm(struct ctx *p, bool on);
+
+/* conn_handshake.c: what a handshake step found; conn.c acts on it. */
+enum hs_outcome {
+	HS_AGAIN,     /* nothing to do until more bytes arrive */
+	HS_MORE,      /* hs_read: bytes arrived, call hs_parse */
+	HS_ADDR,      /* INIT is over: the stage becomes ADDR, then parse on */
+	HS_TARGET,    /* the target is known (c->target); see hs_extra */
+	HS_UDP_ASSOC, /* SOCKS5 UDP ASSOCIATE */
+	HS_HOLD,      /* ssserver: bad authentication, read and discard until the deadline */
+	HS_CLOSE,     /* close the connection; *why says why (NULL: quietly) */
+};
+/* Reads what the client sent during INIT/ADDR. */
+enum hs_outcome hs_read(struct conn *c, const char **why);
+/* Takes one step over the bytes read so far. */
+enum hs_outcome hs_parse(struct conn *c, const char **why);
+/* redir: sets c->target from the original destination; NULL or why not. */
+const char *hs_redir_target(struct conn *c);
+/* SOCKS5 reply (RFC 1928 section 6) with BND.ADDR bound, or 0.0.0.0:0. */
+void hs_socks_reply_addr(struct conn *c, uint8_t rep, const struct ss_addr *bound);
+void hs_socks_reply(struct conn *c, uint8_t rep);
+/* The SOCKS5 reply code for a connect/resolve error (-errno). */
+uint8_t hs_socks_rep_for(int err);
+/* conn_stream.c: the userspace and splice pump. */
+/* Every salt this process generates goes into the replay filter. */
+void stream_remember_salt(struct conn *c);
+/* Was the peer's salt, just read, seen before? */
+bool stream_salt_replayed(struct conn *c, bool had_salt);
+
+size_t stream_pending(const struct dir *d);
+int stream_buf_reserve(struct ctx *p, struct relay_buf *b);
+void stream_buf_release(struct ctx *p, struct relay_buf *b);
+/* Gives back a connection's buffers and pipes. */
+void stream_release(struct conn *c);
+/* Writes what the direction has pending; 0, or -errno on a fatal error. */
+int stream_flush(struct conn *c, struct dir *d, int sink);
+/* Reads once from src into d (transformed); bytes, 0 at EOF, -EAGAIN, -EBADMSG, -errno. */
+ssize_t stream_read(struct conn *c, struct dir *d, int src, int *derr);
+/* Moves one direction along; 0 or -errno. */
+int stream_pump(struct conn *c, struct dir *d, int src, int sink, bool can_read);
+/* Ends d at its sink (FIN, or a reset after the peer has every byte); 1 while it waits. */
+int stream_end(struct conn *c, struct dir *d, int sink);
+/* The sink of d was reset by its peer. */
+void stream_sink_reset(struct conn *c, struct dir *d);
+/* Counts n STREAM bytes of direction d moved in tier t. */
+void stream_count(struct conn *c, const struct dir *d, enum ctr_tier t, uint64_t n);
+/* "closed", or "reset by a peer" when a reset ended the pair. */
+const char *stream_end_reason(const struct conn *c);
+/* 0 while progress moves or stall_ms has not passed since it last did; -EPIPE then. */
+int stream_waiting(struct conn *c, struct dir *d, uint64_t progress, bool moving,
+		   uint64_t stall_ms);
+
+/* conn_kernel.c: the sockmap and splice tiers. */
+/* Hands a pass-through pair to the kernel once the daemon holds none of its bytes. */
+void kernel_handoff(struct conn *c);
+/* The epoll interest of both sockets of a STREAM pair, by direction and tier. */
+void kernel_stream_interest(const struct conn *c, uint32_t *lev, uint32_t *rev);
+/* The read side of d is handled by the kernel (no epoll reads). */
+bool kernel_owns_read(const struct conn *c, const struct dir *d);
+/* sockmap: bytes the kernel moved since the last look (activity for the idle sweep). */
+bool kernel_moved_bytes(struct conn *c);
+/* STREAM event of a sockmap pair; 0 or -errno. */
+int kernel_sock_event(struct conn *c, bool is_local, uint32_t events);
+/* Takes a destroyed connection out of the BPF maps and the poll list. */
+void kernel_forget(struct conn *c);
+/* Polled bookkeeping of a STREAM pair: 1 to poll again, 0 done, -1 to destroy (*why). */
+int kernel_poll(struct conn *c, const char **why);
+/* sockmap flow control: the socket with this cookie is over its limit. */
+void conn_over_limit(struct ctx *p, uint64_t cookie);
+/* Chooses the tier of pass-through pairs (loads BPF when wanted) and logs it. */
+int kernel_tiers_open(struct ctx *p, const char **why);
+void kernel_tiers_close(struct ctx *p);
+
+#endif

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef SS_COUNTERS_H
+#define SS_COUNTERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conn.h"
+#include "udp.h"
+
+/* Where STREAM bytes were moved. */
+enum ctr_tier { CTR_USER, CTR_SPLICE, CTR_SOCKMAP, CTR_TIERS };
+
+/* Why a connection ended before STREAM. */
+enum ctr_fail {
+	FAIL_AUTH,        /* ssserver: the first bytes failed authentication (a probe, a wrong key) */
+	FAIL_REPLAY,      /* ssserver and sslocal: a salt seen before */
+	FAIL_BAD_REQUEST, /* a malformed SOCKS5 request or address header */
+	FAIL_SOCKS_AUTH,  /* SOCKS5 username/password refused */
+	FAIL_DEADLINE,    /* the handshake deadline passed */
+	FAIL_EARLY_CLOSE, /* the client closed during its handshake */
+	FAIL_POLICY,      /* ssserver: the target is refused by the policy */
+	FAIL_RESOLVE,     /* the target or server name did not resolve */
+	FAIL_CONNECT,     /* the connection to the target or server failed */
+	FAIL_REASONS
+};
+
+/*
+ * One worker's counters, in memory shared with the supervisor (which sums
+ * the workers); the log lines read them, and so will a control socket and
+ * metrics. Each worker writes only its own; no locks.
+ */
+struct counters {
+	uint64_t accepted, closed;
+	uint64_t live[ST_DESTROYED];          /* connections now in each stage */
+	uint64_t bytes_up[CTR_TIERS];         /* client -> target, by tier */
+	uint64_t bytes_down[CTR_TIERS];       /* target -> client, by tier */
+	uint64_t to_sockmap, to_splice, left_sockmap; /* pairs handed to each tier */
+	uint64_t fail[FAIL_REASONS];
+	struct udp_stats udp;
+};
+
+/* n zeroed counters shared by this process and its children; NULL on error. */
+struct counters *counters_shared(size_t n);
+void counters_free(struct counters *c, size_t n);
+/* out = the sum of n workers' counters. */
+void counters_sum(const struct counters *c, size_t n, struct counters *out);
+/* Names for logs: "auth", "replay", ...; "user", "splice", "sockmap". */
+const char *counters_fail_name(enum ctr_fail f);
+const char *counters_tier_name(enum ctr_tier t);
+
+#endif

@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef SS_CTX_H
+#define SS_CTX_H
+
+#include <stdint.h>
+
+#include "addr.h"
+#include "config.h"
+#include "conn.h"
+#include "crypto.h"
+#include "method.h"
+#include "loop.h"
+#include "policy.h"
+#include "pool.h"
+#include "replay.h"
+
+struct bpf_relay;
+struct counters;
+struct dns;
+struct udp_relay;
+
+/*
+ * What the connections and UDP relays of one worker share; the worker owns
+ * it and passes it down explicitly (no globals). Each part names the module
+ * that changes it.
+ */
+struct ctx {
+	const struct ss_config *cfg;
+	const struct ss_method *method;
+	const struct method_ops *ops; /* the protocol edition of method */
+	uint8_t master[SS_MAX_KEY];
+	int index;             /* worker number, 0 .. workers - 1 */
+	struct loop *loop;
+	struct dns *dns;
+	struct replay replay;  /* salts seen, shared by every worker */
+	struct policy policy;  /* ssserver: which targets may be reached */
+	struct pool pool;      /* free relay buffers and pipes */
+	uint8_t *scratch;      /* one read buffer shared by all connections */
+	struct counters *ctr;  /* this worker's, in memory shared with the supervisor */
+
+	/* STREAM tiers for pass-through pairs (method none, --relay): conn_kernel.c. */
+	enum conn_tier pass_tier;
+	struct bpf_relay *bpf;
+
+	struct conn_table conns; /* conn*.c */
+
+	/* udp.c: UDP listeners and association sockets with their NAT tables. */
+	struct udp_relay *udp;
+	struct udp_relay *udp_dead; /* association sockets closed in this batch */
+	unsigned udp_max;           /* cap on UDP associations per listener */
+};
+
+#endif

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef SS_LISTENER_H
+#define SS_LISTENER_H
+
+#include <stdbool.h>
+
+#include "loop.h"
+
+struct listener;
+
+/* One worker's TCP listeners and what to do with an accepted socket. */
+struct listeners {
+	struct listener *head;
+	struct loop *loop;
+	bool full;                        /* accepting stopped at the connection cap */
+	bool (*has_room)(void *arg);      /* false at the connection cap */
+	void (*on_conn)(void *arg, int fd); /* takes the accepted socket */
+	void *arg;
+};
+
+struct listen_opts {
+	bool reuse_port;  /* several workers share the port */
+	bool v6only;      /* an IPv6 listener next to an IPv4 one */
+	bool transparent; /* redir: accept connections for foreign addresses */
+	bool fast_open;   /* TCP Fast Open (RFC 7413) */
+};
+
+/* Binds and listens on host:port; 0 or -errno (*why set). */
+int listener_open(struct listeners *s, const char *host, int port, const struct listen_opts *o,
+		  const char **why);
+/* The first listener's fd (steering hands connections to it), or -1. */
+int listener_fd(const struct listeners *s);
+/* Stops (full) or resumes accepting on every listener. */
+void listener_set_full(struct listeners *s, bool full);
+/* Resumes the listeners that ran out of fds; call from the tick. */
+void listener_tick(struct listeners *s);
+void listener_close_all(struct listeners *s);
+/* IP_TRANSPARENT (and IPV6_TRANSPARENT): binds to and accepts for foreign addresses. */
+int listener_transparent(int fd);
+
+#endif

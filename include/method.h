@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef SS_METHOD_H
+#define SS_METHOD_H
+
+/*
+ * The protocol seam: what the connection and UDP code need of a Shadowsocks
+ * edition (request header in and out, stream chunk seal and open, the salts
+ * that go into the replay filter, datagram seal and open). Today there is one
+ * edition, SIP004 AEAD (aead2017.c); a second one is one more file that fills
+ * a struct method_ops and widens the unions below.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "addr.h"
+#include "aead.h"
+
+/* Per-direction stream state of any edition. */
+union method_enc {
+	struct ss_enc aead2017;
+};
+union method_dec {
+	struct ss_dec aead2017;
+};
+
+struct method_ops {
+	const char *edition;
+	/* Encrypting side of a stream; 0 or -errno. */
+	int (*enc_init)(union method_enc *e, const struct ss_method *m, const uint8_t *master);
+	void (*enc_free)(union method_enc *e);
+	/* Largest plaintext whose encoding fits in cap bytes. */
+	size_t (*enc_fit)(const union method_enc *e, size_t cap);
+	/* Encodes len bytes into out (which holds what enc_fit allowed); 0 or SS_ERR. */
+	int (*enc_feed)(union method_enc *e, const uint8_t *in, size_t len, uint8_t *out,
+			size_t *out_len);
+	/* The salt this side sends (for the replay filter). */
+	const uint8_t *(*enc_salt)(const union method_enc *e);
+	/* Decrypting side; dec_feed as ss_dec_feed; dec_finish at the end of the stream. */
+	int (*dec_init)(union method_dec *d, const struct ss_method *m, const uint8_t *master);
+	void (*dec_free)(union method_dec *d);
+	int (*dec_feed)(union method_dec *d, uint8_t *in, size_t len, size_t *consumed, uint8_t *out,
+			size_t out_cap, size_t *out_len);
+	int (*dec_finish)(const union method_dec *d);
+	/* The peer's salt once it has arrived whole, else NULL. */
+	const uint8_t *(*dec_salt)(const union method_dec *d);
+	/* The request header (the target) at the start of the first payload. */
+	int (*header_encode)(const struct ss_addr *a, uint8_t *out, size_t cap);
+	int (*header_parse)(const uint8_t *in, size_t len, struct ss_addr *a, size_t *used);
+	/* Datagrams. */
+	size_t (*udp_overhead)(const struct ss_method *m);
+	int (*udp_seal)(const struct ss_method *m, const uint8_t *master, const uint8_t *in,
+			size_t len, uint8_t *out, size_t cap, size_t *out_len);
+	int (*udp_open)(const struct ss_method *m, const uint8_t *master, const uint8_t *in,
+			size_t len, uint8_t *out, size_t cap, size_t *out_len);
+	/* Largest plaintext a decrypted read may release beyond its input (one chunk). */
+	size_t max_chunk;
+};
+
+/* SIP004 AEAD (shadowsocks-libev and -rust's 2017 methods, and none/plain). */
+extern const struct method_ops method_aead2017;
+
+/* The edition that serves method m. */
+const struct method_ops *method_ops_for(const struct ss_method *m);
+
+#endif

@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef SS_UDP_RELAY_H
+#define SS_UDP_RELAY_H
+
+/*
+ * Shared by the files of the UDP relay only: udp.c (listeners, associations,
+ * datagrams in and out), udp_nat.c (the NAT table) and udp_redir.c (redir's
+ * reply sockets).
+ */
+#include <arpa/inet.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "addr.h"
+#include "loop.h"
+#include "udp.h"
+
+#define UDP_BUCKETS 1024
+#define UDP_BATCH 64
+#define UDP_MAX_DGRAM 65507 /* largest IPv4 UDP payload */
+
+struct nat {
+	struct handler h; /* the upstream socket */
+	struct udp_relay *r;
+	struct sockaddr_storage client;
+	socklen_t client_len;
+	uint64_t last_active;
+	struct nat *prev, *next; /* LRU, oldest first; or the dead list */
+	struct nat *hnext;
+	struct dns_query *q;     /* a datagram waits for this resolution */
+	uint8_t *pending;
+	size_t pending_len;
+	uint16_t pending_port;
+	bool dead;
+};
+
+/*
+ * redir: a transparent socket bound to a target's address, from which its
+ * replies reach the clients. It is not connected, so it never takes the
+ * clients' datagrams: TPROXY's established lookup skips unconnected UDP
+ * sockets and assigns the redir socket, and sk_lookup's pick wins over any
+ * socket that is not connected. Kept while used (timeout), at most REPLY_MAX.
+ */
+struct reply_sock {
+	int fd;
+	struct sockaddr_storage addr;
+	uint64_t last_used;
+	struct reply_sock *hnext;
+};
+
+#define REPLY_MAX 256
+#define REPLY_BUCKETS 256
+
+struct udp_relay {
+	struct handler h;
+	struct ctx *p;
+	enum udp_role role;
+	struct sockaddr_storage bound;
+	struct nat *buckets[UDP_BUCKETS];
+	struct nat *lru_head, *lru_tail, *dead;
+	unsigned n;
+	struct reply_sock *rbuckets[REPLY_BUCKETS];
+	unsigned nreply;
+	struct ss_addr server; /* sslocal: the ssserver */
+	struct udp_stats *stp;  /* the worker's UDP counters */
+	struct udp_relay *next;
+	/*
+	 * SOCKS5 association socket: the only client allowed (its IP, and the port
+	 * it announced or 0) and the TCP control connection that keeps it alive.
+	 */
+	void *owner;
+	void (*keepalive)(void *owner);
+	struct sockaddr_storage allowed;
+	uint16_t allowed_port;
+};
+
+/* udp_nat.c */
+/* The NAT entry of a client, made on first use (evicting the oldest at the cap); NULL on error. */
+struct nat *nat_get(struct udp_relay *r, const struct sockaddr_storage *client, socklen_t len);
+/* Closes the NAT socket now; the memory goes at the end of the epoll batch. */
+void nat_kill(struct nat *n);
+/* Counts as activity: the entry moves to the LRU's tail. */
+void nat_touch(struct nat *n);
+/* Sends towards dst (numeric, or a name resolved through the shared resolver). */
+void nat_send(struct nat *n, const struct ss_addr *dst, const uint8_t *data, size_t len);
+/* Frees the NAT entries killed during this batch. */
+void nat_reap(struct udp_relay *r);
+/* udp.c: a reply on a NAT socket. */
+void udp_on_nat_event(struct handler *h, uint32_t events);
+
+/* udp_redir.c */
+/* Closes the reply sockets unused since before, or (before == 0) the least recently used. */
+void reply_expire(struct udp_relay *r, uint64_t before);
+/* redir: the reply leaves from the address the client sent to. */
+void redir_reply(struct nat *n, const struct ss_addr *from, const uint8_t *data, size_t len);
+/* The destination the client sent to, from IP(V6)_ORIGDSTADDR. */
+bool orig_dst(struct msghdr *mh, struct sockaddr_storage *out);
+
+#endif

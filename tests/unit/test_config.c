@@ -1,0 +1,201 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The config file and the command line agree: every option of the table is
+ * fed the same values through a JSON document and through argv, and both
+ * must give the same parsed configuration, or both the same error.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "options.h"
+#include "test.h"
+
+static void put(char *out, size_t cap, const char *fmt, ...)
+{
+	size_t n = strlen(out);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(out + n, cap - n, fmt, ap);
+	va_end(ap);
+}
+
+#define S(x) ((x) ? (x) : "-")
+
+/* Every field of c as text, so that two configurations compare as strings. */
+static void describe(const struct ss_config *c, char *out, size_t cap)
+{
+	out[0] = 0;
+	for (int i = 0; i < c->nservers; i++)
+		put(out, cap, "server=%s ", c->servers[i]);
+	put(out, cap, "port=%d pw=%s m=%s t=%d la=%s lp=%d mode=%d fo=%d rp=%d nd=%d v6=%d ns=%s ",
+	    c->server_port, S(c->password), S(c->method), c->timeout, S(c->local_address),
+	    c->local_port, c->mode, c->fast_open, c->reuse_port, c->no_delay, c->ipv6_first,
+	    S(c->nameserver));
+	put(out, cap, "user=%s w=%d bpf=%d v=%d lm=%d ta=%s su=%s sp=%s uma=%d relay=%d ap=%d ",
+	    S(c->user), c->workers, c->bpf, c->verbose, c->local_mode, S(c->tunnel_address),
+	    S(c->socks_user), S(c->socks_pass), c->udp_max_associations, c->relay,
+	    c->allow_private);
+	put(out, cap, "acl=%s hs=%d mc=%d rc=%d fp=%g tier=%d steer=%s sport=%s ex=%s mark=%d rt=%d",
+	    S(c->acl), c->handshake_timeout, c->max_connections, c->replay_capacity, c->replay_fp,
+	    c->tier, S(c->steer), S(c->steer_ports), S(c->exclude), c->fwmark, c->route_table);
+}
+
+/* What an error says about the value, without the name of the option. */
+static const char *tail(const char *err)
+{
+	const char *p = strstr(err, " is an ");
+
+	if (p)
+		return p;
+	p = strstr(err, " must be ");
+
+	if (p)
+		return p + strlen(" must be ");
+	p = strstr(err, " is not ");
+	if (p)
+		return p + strlen(" is not ");
+	p = strstr(err, ": ");
+	return p ? p + 2 : err;
+}
+
+static bool numeric(const char *v)
+{
+	char *end;
+
+	if (!*v)
+		return false;
+	strtod(v, &end);
+	return !*end && !strchr(v, 'x');
+}
+
+static const char *const values[] = {
+	"0", "1", "2", "16", "253", "254", "1024", "1025", "65535", "65536", "86400", "86401",
+	"16777216", "16777217", "268435457", "-1", "0.5", "1.5", "abc", "", "true", "auto", "on",
+	"off", "user", "splice", "sockmap", "socks", "socks5", "tunnel", "redir", "tcp_only",
+	"udp_only", "tcp_and_udp", "10.0.0.0/8", "80,443", "127.0.0.1:53",
+	"ss://YWVzLTI1Ni1nY206eA@h:1",
+};
+
+static int shown; /* disagreements printed */
+
+/*
+ * The JSON document doc and the command line "prog FLAG [value]" for option
+ * o: both must give the same configuration, or errors saying the same.
+ */
+static bool compare(enum prog_kind prog, const struct option_desc *o, const char *doc,
+		    const char *value)
+{
+	struct ss_config a, b;
+	char flag[64], ea[400] = "", eb[400] = "", da[2048], db[2048];
+	char *argv[4] = { "prog", flag, (char *)value, NULL };
+	int ra, rb;
+	bool same;
+
+	config_defaults(&a, prog);
+	config_defaults(&b, prog);
+	if (options_long(o))
+		snprintf(flag, sizeof(flag), "--%s", options_long(o));
+	else
+		snprintf(flag, sizeof(flag), "-%c", options_short(o));
+	/* A switch is given twice (-v -v against "verbose": 2). */
+	if (!value)
+		argv[2] = flag;
+	ra = config_apply_json(&a, doc, strlen(doc), ea, sizeof(ea));
+	rb = config_apply_args(&b, 3, argv, eb, sizeof(eb));
+	describe(&a, da, sizeof(da));
+	describe(&b, db, sizeof(db));
+	same = (ra != 0) == (rb != 0) && (ra ? !strcmp(tail(ea), tail(eb)) : !strcmp(da, db));
+	if (!same && shown++ < 10)
+		fprintf(stderr, "  %s: file: %s | flag %s %s: %s\n", doc, ra ? ea : da, flag,
+			value ? value : "", rb ? eb : db);
+	config_free(&a);
+	config_free(&b);
+	return same;
+}
+
+/* One value, as a JSON number (when numeric and not quoted) or string, and as a flag value. */
+static bool agree(enum prog_kind prog, const struct option_desc *o, const char *v, bool quoted)
+{
+	char doc[512];
+
+	snprintf(doc, sizeof(doc), numeric(v) && !quoted ? "{\"%s\": %s}" : "{\"%s\": \"%s\"}",
+		 options_key(o), v);
+	return compare(prog, o, doc, v);
+}
+
+/* A flag without value against true in the file (a count against 2). */
+static bool agree_switch(enum prog_kind prog, const struct option_desc *o)
+{
+	char doc[128];
+
+	snprintf(doc, sizeof(doc), !strcmp(options_key(o), "verbose") ? "{\"%s\": 2}" :
+		 "{\"%s\": true}", options_key(o));
+	return compare(prog, o, doc, NULL);
+}
+
+TEST(config_file_and_command_line_agree_on_every_option)
+{
+	int checked = 0, bad = 0;
+
+	for (size_t i = 0; i < options_count(); i++) {
+		const struct option_desc *o = options_at(i);
+
+		if (!options_key(o) || (!options_long(o) && !options_short(o)))
+			continue;
+		for (int prog = PROG_SERVER; prog <= PROG_LOCAL; prog++) {
+			if (!options_flag_has_arg(o)) {
+				bad += !agree_switch(prog, o);
+				checked++;
+				continue;
+			}
+			for (size_t v = 0; v < sizeof(values) / sizeof(values[0]); v++) {
+				bad += !agree(prog, o, values[v], false);
+				bad += !agree(prog, o, values[v], true);
+				checked += 2;
+			}
+		}
+	}
+	CHECK(checked > 1000);
+	CHECK_EQ(bad, 0);
+}
+
+TEST(config_every_flag_has_a_json_key)
+{
+	for (size_t i = 0; i < options_count(); i++) {
+		const struct option_desc *o = options_at(i);
+
+		/* -u and -U are spellings of the "mode" key. */
+		if (!options_key(o) && options_short(o) != 'u' && options_short(o) != 'U') {
+			fprintf(stderr, "  a flag without a JSON key: -%c --%s\n", options_short(o),
+				options_long(o) ? options_long(o) : "");
+			CHECK(0);
+		}
+	}
+}
+
+TEST(config_rejects_with_the_option_named)
+{
+	struct ss_config c;
+	char err[400];
+	char *bad_port[] = { "prog", "-p", "70000", NULL };
+	char *bad_table[] = { "prog", "--route-table", "254", NULL };
+	char *hex_mark[] = { "prog", "--fwmark", "0x10", NULL };
+
+	config_defaults(&c, PROG_LOCAL);
+	CHECK(config_apply_args(&c, 3, bad_port, err, sizeof(err)) == -EINVAL);
+	CHECK(strstr(err, "-p: \"70000\" is not a port number 1-65535") != NULL);
+	CHECK(config_apply_json(&c, "{\"handshake_timeout\": 999999}", 29, err, sizeof(err)) ==
+	      -EINVAL);
+	CHECK(strstr(err, "key \"handshake_timeout\" must be an integer 1-86400") != NULL);
+	CHECK(config_apply_json(&c, "{\"route_table\": 254}", 20, err, sizeof(err)) == -EINVAL);
+	CHECK(config_apply_args(&c, 3, bad_table, err, sizeof(err)) == -EINVAL);
+	CHECK(config_apply_args(&c, 3, hex_mark, err, sizeof(err)) == 0);
+	CHECK_EQ(c.fwmark, 16);
+	CHECK(config_apply_json(&c, "{\"colour\": 1}", 13, err, sizeof(err)) == -EINVAL);
+	CHECK(strstr(err, "unknown key \"colour\"") != NULL);
+	config_free(&c);
+}

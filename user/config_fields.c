@@ -1,0 +1,89 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Setters of struct ss_config fields and the errors they report, shared by
+ * the option table (options.c), the URI parser (sip002.c) and config.c.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+
+int config_errf(char *err, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, len, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+int config_set_str(char **dst, const char *v)
+{
+	char *s = strdup(v);
+
+	if (!s)
+		return -ENOMEM;
+	free(*dst);
+	*dst = s;
+	return 0;
+}
+
+int config_add_server(struct ss_config *c, const char *host)
+{
+	if (c->nservers >= CFG_MAX_SERVERS)
+		return -E2BIG;
+	if (!(c->servers[c->nservers] = strdup(host)))
+		return -ENOMEM;
+	c->nservers++;
+	return 0;
+}
+
+void config_clear_servers(struct ss_config *c)
+{
+	for (int i = 0; i < c->nservers; i++)
+		free(c->servers[i]);
+	c->nservers = 0;
+}
+
+static int parse_port(const char *s, int *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (!*s || *end || errno || v < 1 || v > 65535)
+		return -EINVAL;
+	*out = (int)v;
+	return 0;
+}
+
+int config_split_hostport(const char *s, char *host, size_t host_len, int *port)
+{
+	const char *colon;
+	size_t hl;
+
+	if (s[0] == '[') {
+		const char *close = strchr(s, ']');
+
+		if (!close || close[1] != ':')
+			return -EINVAL;
+		hl = (size_t)(close - s - 1);
+		s++;
+		colon = close + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon)
+			return -EINVAL;
+		hl = (size_t)(colon - s);
+	}
+	if (hl == 0 || hl >= host_len || parse_port(colon + 1, port))
+		return -EINVAL;
+	memcpy(host, s, hl);
+	host[hl] = 0;
+	return 0;
+}

@@ -1,0 +1,482 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The STREAM tiers of pass-through pairs (method none, --relay): the tier
+ * choice, the hand-off to sockmap (bpf_relay.c) or splice, FINs and resets
+ * after the kernel queues drain, flow control out of sockmap, and the poll
+ * timer for what no socket event reports. While the kernel waits on a queue
+ * (bytes before a FIN, a demoted pair's backlog), progress must show within
+ * KERNEL_STALL_MS; a queue that stops moving has lost its bytes, and the
+ * pair is torn down so the peers see an error instead of a silently
+ * truncated stream.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include "bpf_relay.h"
+#include "conn_internal.h"
+#include "counters.h"
+#include "ctx.h"
+#include "log.h"
+
+/* sockmap: bytes allowed between the redirect and the peer's TCP stream. */
+#define SOCKMAP_LIMIT (4u << 20)
+#define COOKIE_SLOT(k) ((unsigned)((k) * 0x9E3779B97F4A7C15ull >> 52) % CONN_COOKIE_SLOTS)
+
+static const char *const tier_names[] = {
+	[TIER_AUTO] = "auto", [TIER_USER] = "userspace read/write",
+	[TIER_SPLICE] = "splice (kernel pipe copy)",
+	[TIER_SOCKMAP] = ("sockmap (kernel redirect; a pair whose kernel queue passes 4 MiB "
+			  "moves to splice)"),
+};
+
+/*
+ * Bytes that reached a source before it was attached are parsed only when
+ * more data arrives; after a FIN or a reset none will: such bytes still
+ * unread after PARSER_STALL_MS are read by the daemon once the pair has left
+ * the sockmap tier.
+ */
+#define PARSER_STALL_MS 20
+/* Pairs that moved less wait for empty receive queues before the sockmap hand-off. */
+#define HANDOFF_EXACT_BYTES (256u << 10)
+
+
+static void cookie_add(struct ctx *p, struct dir *d)
+{
+	unsigned i = COOKIE_SLOT(d->cookie);
+
+	d->cnext = p->conns.cookies[i];
+	p->conns.cookies[i] = d;
+}
+
+static void cookie_del(struct ctx *p, struct dir *d)
+{
+	struct dir **pp = &p->conns.cookies[COOKIE_SLOT(d->cookie)];
+
+	while (*pp && *pp != d)
+		pp = &(*pp)->cnext;
+	if (*pp)
+		*pp = d->cnext;
+}
+
+/* The bytes the kernel redirected for the pair, read from the map before it leaves. */
+static void count_redirected(struct conn *c)
+{
+	for (struct dir *d = &c->up; d; d = d == &c->up ? &c->down : NULL) {
+		uint64_t n;
+
+		if (!bpf_relay_bytes(c->p->bpf, d->cookie, &n))
+			stream_count(c, d, CTR_SOCKMAP, n);
+	}
+}
+
+/* sockmap: bytes the kernel moved since the last look count as activity. */
+bool kernel_moved_bytes(struct conn *c)
+{
+	bool moved = false;
+
+	for (struct dir *d = &c->up; d; d = d == &c->up ? &c->down : NULL) {
+		uint64_t n;
+
+		if (d->ks == KS_KERNEL && !bpf_relay_bytes(c->p->bpf, d->cookie, &n) && n != d->seen) {
+			d->seen = n;
+			moved = true;
+		}
+	}
+	return moved;
+}
+
+/* The read side of direction d is handled by the kernel (no epoll reads). */
+bool kernel_owns_read(const struct conn *c, const struct dir *d)
+{
+	return c->tier == TIER_SOCKMAP && d->ks != KS_USER;
+}
+
+/*
+ * Leaves the sockmap tier for good: stop intercepting both sockets now (TCP
+ * windows then hold the senders back) and let kernel_poll detach the pair once
+ * the kernel has handed every redirected byte to TCP.
+ */
+static void kernel_release(struct conn *c, const char *why)
+{
+	for (struct dir *d = &c->up; d; d = d == &c->up ? &c->down : NULL) {
+		bpf_relay_stop(c->p->bpf, d->cookie);
+		if (d->ks == KS_KERNEL)
+			d->ks = KS_DEMOTING;
+		d->mark_at = 0;
+	}
+	log_debug("conn %llu: %s; leaving sockmap for splice", (unsigned long long)c->id, why);
+	conn_poll_add(c->p, c);
+}
+
+void conn_over_limit(struct ctx *p, uint64_t cookie)
+{
+	for (struct dir *d = p->conns.cookies[COOKIE_SLOT(cookie)]; d; d = d->cnext)
+		if (d->cookie == cookie && d->owner->stage == ST_STREAM &&
+		    d->owner->tier == TIER_SOCKMAP) {
+			kernel_release(d->owner, "over the sockmap flow-control limit");
+			return;
+		}
+}
+
+
+/*
+ * sockmap: has the sink's TCP stream taken every byte sent its way? Like
+ * every waiting helper here: 0 when it has (done), 1 while the bytes are on
+ * their way, -errno when they never will arrive.
+ */
+static int kernel_drained(struct conn *c, struct dir *d, int sink)
+{
+	uint64_t redirected, written;
+	uint32_t outq;
+	uint8_t state;
+
+	if (bpf_relay_bytes(c->p->bpf, d->cookie, &redirected) ||
+	    tcp_send_progress(sink, &written, &outq, &state))
+		return 0; /* the pair is gone: nothing left to wait for */
+	if (written - d->base >= redirected + d->user_written) {
+		d->mark_at = 0;
+		return 0;
+	}
+	if (state == TCP_CLOSE)
+		return -ECONNRESET;
+	if (stream_waiting(c, d, written, outq != 0, KERNEL_STALL_MS)) {
+		log_warn("conn %llu: sockmap: the redirect queue made no progress for %d s; "
+			 "closing the pair", (unsigned long long)c->id, KERNEL_STALL_MS / 1000);
+		return -EPIPE;
+	}
+	return 1;
+}
+
+/*
+ * Hands a pass-through pair to the kernel once the daemon holds none of its
+ * bytes (what was buffered at hand-off has been written, in order).
+ */
+void kernel_handoff(struct conn *c)
+{
+	struct ctx *p = c->p;
+	int lfd = c->local.h.fd, rfd = c->remote.h.fd;
+
+	if (!c->passthrough || c->tier != TIER_USER || p->pass_tier == TIER_USER ||
+	    stream_pending(&c->up) || stream_pending(&c->down))
+		return;
+	/* A pair that flow control took out of sockmap goes on with splice. */
+	if (p->pass_tier == TIER_SOCKMAP && !c->left_kernel) {
+		uint64_t wl, wr;
+		int ul = 0, ur = 0;
+
+		/*
+		 * Bytes already queued at attach are parsed by deferred work; a
+		 * reset before it runs unhashes the socket and the kernel drops
+		 * them. Small pairs therefore wait for empty receive queues (read
+		 * meanwhile in userspace); bulk pairs accept that narrow window.
+		 */
+		if (c->up.bytes + c->down.bytes < HANDOFF_EXACT_BYTES &&
+		    (tcp_bytes_unread(lfd, &ul) || tcp_bytes_unread(rfd, &ur) || ul || ur))
+			return;
+		if (tcp_bytes_written(rfd, &wr) || tcp_bytes_written(lfd, &wl) ||
+		    bpf_relay_attach(p->bpf, lfd, rfd, wr, wl, SOCKMAP_LIMIT, &c->up.cookie,
+				     &c->down.cookie)) {
+			log_debug("conn %llu: sockmap attach failed; staying in userspace",
+				  (unsigned long long)c->id);
+			return;
+		}
+		c->up.base = wr;
+		c->down.base = wl;
+		c->up.user_written = c->down.user_written = 0;
+		c->up.owner = c->down.owner = c;
+		p->ctr->to_sockmap++;
+		cookie_add(p, &c->up);
+		cookie_add(p, &c->down);
+		c->tier = TIER_SOCKMAP;
+		/* A direction that already ended stays with the daemon. */
+		c->up.ks = c->up.eof ? KS_USER : KS_KERNEL;
+		c->down.ks = c->down.eof ? KS_USER : KS_KERNEL;
+		return;
+	}
+	if (pool_pipe_get(&p->pool, c->up.pipe) || pool_pipe_get(&p->pool, c->down.pipe)) {
+		log_debug("conn %llu: no pipes for splice; staying in userspace",
+			  (unsigned long long)c->id);
+		return;
+	}
+	c->tier = TIER_SPLICE;
+	p->ctr->to_splice++;
+}
+
+/*
+ * sockmap: the FIN of a kernel direction is passed on once the sink drained.
+ * 0 when done (or nothing to do), 1 while it waits (the caller polls), -errno.
+ */
+static int kernel_finish_dir(struct conn *c, struct dir *d, int sink)
+{
+	int r;
+
+	if (!d->eof || d->shut)
+		return 0;
+	r = kernel_drained(c, d, sink);
+	return r ? r : stream_end(c, d, sink);
+}
+
+/*
+ * sockmap: the source of kernel direction d woke up (or is polled): its FIN?
+ * 0, 1 while the daemon waits on a kernel queue (the caller polls), -errno.
+ */
+static int kernel_check(struct conn *c, struct dir *d, int src)
+{
+	struct pollfd pf = { .fd = src, .events = POLLRDHUP };
+	int unread = 0;
+	ssize_t n;
+	char byte;
+
+	if (d->ks != KS_KERNEL || d->eof)
+		return 0;
+	/* No FIN yet: the kernel goes on moving bytes, and the FIN will wake us. */
+	if (poll(&pf, 1, 0) <= 0 || !(pf.revents & (POLLRDHUP | POLLHUP | POLLERR)))
+		return 0;
+	/*
+	 * EOF once the parser has taken every byte before the FIN. It takes
+	 * them without waking epoll, and the FIN's wake-up is spent: poll.
+	 */
+	n = recv(src, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (n < 0 && errno == ECONNRESET) {
+		/* The error is now taken: what is left to read comes next. */
+		stream_sink_reset(c, d == &c->up ? &c->down : &c->up);
+		n = recv(src, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+	}
+	if (n < 0 && errno != EAGAIN && errno != EINTR)
+		return -errno;
+	if (n || tcp_bytes_unread(src, &unread) || unread) {
+		if (stream_waiting(c, d, (uint64_t)unread + (n > 0), false, PARSER_STALL_MS))
+			kernel_release(c, "the stream parser left bytes before the FIN");
+		return 1;
+	}
+	d->mark_at = 0;
+	d->eof = true;
+	return kernel_finish_dir(c, d, d == &c->up ? c->remote.h.fd : c->local.h.fd);
+}
+
+/* Userspace and splice tiers: a reset that waits for its sink's peer to acknowledge all. */
+static int user_poll(struct conn *c)
+{
+	bool again = false;
+
+	for (struct dir *d = &c->up; d; d = d == &c->up ? &c->down : NULL)
+		if (d->eof && !d->shut && !stream_pending(d))
+			again |= stream_end(c, d, d == &c->up ? c->remote.h.fd : c->local.h.fd) > 0;
+	return again;
+}
+
+int kernel_poll(struct conn *c, const char **why)
+{
+	struct ctx *p = c->p;
+	bool again = false, demoting = false;
+	int r = 0;
+
+	if (c->tier != TIER_SOCKMAP)
+		return user_poll(c);
+	for (struct dir *d = &c->up; d && !r; d = d == &c->up ? &c->down : NULL) {
+		int src = d == &c->up ? c->local.h.fd : c->remote.h.fd;
+		int sink = d == &c->up ? c->remote.h.fd : c->local.h.fd;
+
+		if (d->shut) /* ended, or its sink is gone: nothing to wait for */
+			continue;
+		if (d->ks == KS_DEMOTING) {
+			int k = kernel_drained(c, d, sink);
+
+			demoting = true;
+			again |= k > 0;
+			r = k < 0 ? k : 0;
+		} else if (d->ks == KS_KERNEL) {
+			int k = d->eof ? kernel_finish_dir(c, d, sink) : kernel_check(c, d, src);
+
+			again |= k > 0;
+			r = k < 0 ? k : 0;
+		}
+	}
+	if (r < 0) {
+		/* A sink reset while bytes were on their way: the other side is reset too. */
+		if (r == -ECONNRESET)
+			c->up.reset = true;
+		*why = strerror(-r);
+		return -1;
+	}
+	if (demoting && !again) {
+		/*
+		 * Both kernel queues are empty: detach the pair (the sockets
+		 * become plain TCP sockets again) and relay it with splice.
+		 */
+		count_redirected(c);
+		bpf_relay_detach(p->bpf, c->up.cookie, c->down.cookie);
+		cookie_del(p, &c->up);
+		cookie_del(p, &c->down);
+		c->up.ks = c->down.ks = KS_USER;
+		c->tier = TIER_USER;
+		c->left_kernel = true;
+		p->ctr->left_sockmap++;
+		c->up.user_written = c->down.user_written = 0;
+		log_debug("conn %llu: out of the sockmap tier for good", (unsigned long long)c->id);
+		kernel_handoff(c);
+	}
+	return again;
+}
+
+/* STREAM with the sockmap tier: kernel directions, and demoted ones in userspace. */
+int kernel_sock_event(struct conn *c, bool is_local, uint32_t events)
+{
+	int lfd = c->local.h.fd, rfd = c->remote.h.fd, err = 0, r = 0;
+	struct dir *rd = is_local ? &c->up : &c->down;   /* read from this socket */
+	struct dir *wd = is_local ? &c->down : &c->up;   /* written to this socket */
+	int fd = is_local ? lfd : rfd;
+
+	if (events & EPOLLERR) {
+		getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &(socklen_t){ sizeof(err) });
+		/* fd's peer reset: the bytes it sent before still go to the other side. */
+		if (err == ECONNRESET || err == EPIPE)
+			stream_sink_reset(c, wd);
+		else if (err)
+			return -err;
+	}
+	if (rd->ks == KS_USER)
+		r = stream_pump(c, rd, fd, is_local ? rfd : lfd, events & (EPOLLIN | EPOLLHUP | EPOLLERR));
+	else if ((r = kernel_check(c, rd, fd)) > 0) {
+		conn_poll_add(c->p, c);
+		r = 0;
+	}
+	if (!r && wd->ks == KS_USER && (events & EPOLLOUT))
+		r = stream_pump(c, wd, is_local ? rfd : lfd, fd, false);
+	return r;
+}
+
+/*
+ * Picks the STREAM tier of pass-through pairs (method none, --relay) and
+ * says once which tier serves which leg, and why.
+ */
+static int choose_tier(struct ctx *p, const char **why)
+{
+	const struct ss_config *cfg = p->cfg;
+	bool pass = cfg->relay || p->method->id == SS_M_NONE;
+	bool want_bpf = cfg->tier == TIER_SOCKMAP || cfg->bpf == BPF_ON ||
+			(cfg->bpf == BPF_AUTO && cfg->tier == TIER_AUTO && pass);
+	const char *bpf_why = "--bpf off";
+	int r;
+
+	if (want_bpf && (r = bpf_relay_open(&p->bpf, &bpf_why))) {
+		if (cfg->bpf == BPF_ON || cfg->tier == TIER_SOCKMAP) {
+			*why = bpf_why;
+			return r;
+		}
+		log_info("sockmap tier unavailable: %s; falling back to splice", bpf_why);
+	}
+	if (cfg->tier != TIER_AUTO)
+		p->pass_tier = cfg->tier;
+	else
+		p->pass_tier = p->bpf ? TIER_SOCKMAP : TIER_SPLICE;
+	if (pass)
+		log_info("STREAM tiers: %s -> %s legs carry the same bytes: %s%s",
+			 cfg->prog == PROG_SERVER ? "client" : "application",
+			 cfg->prog == PROG_SERVER ? "target" : (cfg->relay ? "upstream" : "server"),
+			 tier_names[p->pass_tier],
+			 cfg->tier != TIER_AUTO ? " (forced by --tier)" :
+			 p->bpf ? "" : cfg->bpf == BPF_OFF ? " (--bpf off)" : " (BPF unavailable)");
+	else
+		log_info("STREAM tiers: userspace for both legs (method %s encrypts one leg: "
+			 "the bytes differ, so the kernel cannot move them)%s",
+			 p->method->name, p->bpf ? "; BPF loaded but unused" : "");
+	return 0;
+}
+
+static void over_limit(void *ctx, uint64_t cookie)
+{
+	conn_over_limit(ctx, cookie);
+}
+
+static void on_bpf_events(struct handler *h, uint32_t events)
+{
+	struct ctx *p = (struct ctx *)((char *)h - offsetof(struct ctx, conns.bpf_events));
+
+	(void)events;
+	bpf_relay_events(p->bpf, over_limit, p);
+}
+
+int kernel_tiers_open(struct ctx *p, const char **why)
+{
+	int r;
+
+	if ((r = choose_tier(p, why)))
+		return r;
+	if (p->bpf) {
+		p->conns.bpf_events.fd = bpf_relay_events_fd(p->bpf);
+		p->conns.bpf_events.on_event = on_bpf_events;
+		loop_watch(p->loop, &p->conns.bpf_events, EPOLLIN);
+	}
+	return 0;
+}
+
+void kernel_tiers_close(struct ctx *p)
+{
+	if (p->bpf)
+		loop_forget(p->loop, &p->conns.bpf_events);
+	bpf_relay_close(p->bpf);
+	p->bpf = NULL;
+}
+
+void conn_stats(const struct ctx *p, struct conn_stats *st)
+{
+	st->live = p->conns.n;
+	st->to_sockmap = p->ctr->to_sockmap;
+	st->to_splice = p->ctr->to_splice;
+	st->left_sockmap = p->ctr->left_sockmap;
+	st->sockmap_loaded = p->bpf;
+	st->sockmap_socks = st->sockmap_peers = 0;
+	if (p->bpf)
+		bpf_relay_count(p->bpf, &st->sockmap_socks, &st->sockmap_peers);
+}
+
+
+void kernel_forget(struct conn *c)
+{
+	struct ctx *p = c->p;
+
+	if (c->tier == TIER_SOCKMAP) {
+		count_redirected(c);
+		bpf_relay_detach(p->bpf, c->up.cookie, c->down.cookie);
+		cookie_del(p, &c->up);
+		cookie_del(p, &c->down);
+	}
+	if (c->polling) {
+		struct conn **pp = &p->conns.polls;
+
+		while (*pp != c)
+			pp = &(*pp)->poll_next;
+		*pp = c->poll_next;
+		c->polling = false;
+	}
+}
+
+void kernel_stream_interest(const struct conn *c, uint32_t *lev, uint32_t *rev)
+{
+	/*
+	 * A direction reads while its sink has nothing pending (back-pressure)
+	 * and waits for writability while it has. sockmap: a kernel
+	 * direction's source is watched for its FIN (RDHUP) and for bytes
+	 * passed up when flow control paused it.
+	 */
+	if (kernel_owns_read(c, &c->up))
+		*lev |= c->up.eof || c->up.ks == KS_DEMOTING ? 0 : EPOLLIN | EPOLLRDHUP;
+	else if (!c->up.eof && !stream_pending(&c->up))
+		*lev |= EPOLLIN;
+	if (stream_pending(&c->down))
+		*lev |= EPOLLOUT;
+	if (kernel_owns_read(c, &c->down))
+		*rev |= c->down.eof || c->down.ks == KS_DEMOTING ? 0 : EPOLLIN | EPOLLRDHUP;
+	else if (!c->down.eof && !stream_pending(&c->down))
+		*rev |= EPOLLIN;
+	if (stream_pending(&c->up))
+		*rev |= EPOLLOUT;
+}

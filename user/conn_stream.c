@@ -1,0 +1,293 @@
+// SPDX-License-Identifier: MIT
+/*
+ * STREAM in userspace and splice: each direction reads only while its sink
+ * has nothing pending (back-pressure), transforms (seal/open, or nothing for
+ * pass-through) into one relay buffer or a pipe, and writes; a FIN is passed
+ * on after everything before it, a reset as a reset.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <linux/sockios.h>
+
+#include "conn_internal.h"
+#include "counters.h"
+#include "ctx.h"
+#include "log.h"
+
+/* Ciphertext read at once when decrypting, so the plaintext always fits. */
+#define DEC_READ_MAX(p) (POOL_BUF_CAP - (p)->ops->max_chunk - SS_ADDR_MAX)
+
+void stream_buf_release(struct ctx *p, struct relay_buf *b)
+{
+	if (b->data)
+		pool_buf_put(&p->pool, b->data);
+	b->data = NULL;
+	b->off = b->len = 0;
+}
+
+int stream_buf_reserve(struct ctx *p, struct relay_buf *b)
+{
+	if (!b->data && !(b->data = pool_buf_get(&p->pool)))
+		return -ENOMEM;
+	if (b->off && b->len) {
+		memmove(b->data, b->data + b->off, b->len);
+	}
+	b->off = 0;
+	return 0;
+}
+
+size_t stream_pending(const struct dir *d)
+{
+	return d->out.len + d->pipe_len;
+}
+
+/* Writes what the direction has pending; 0, or -errno on a fatal error. */
+int stream_flush(struct conn *c, struct dir *d, int sink)
+{
+	while (d->pipe_len) {
+		ssize_t n = splice(d->pipe[0], NULL, sink, NULL, d->pipe_len,
+				   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+
+		if (n <= 0)
+			return n < 0 && (errno == EAGAIN || errno == EINTR) ? 0 : n ? -errno : -EPIPE;
+		d->pipe_len -= (size_t)n;
+		conn_touch(c);
+	}
+	while (d->out.len) {
+		ssize_t n = send(sink, d->out.data + d->out.off, d->out.len, MSG_NOSIGNAL);
+
+		if (n < 0)
+			return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+		d->out.off += (size_t)n;
+		d->out.len -= (size_t)n;
+		d->user_written += (size_t)n;
+		conn_touch(c);
+	}
+	/* An empty direction holds no buffer: idle connections stay small. */
+	stream_buf_release(c->p, &d->out);
+	return 0;
+}
+
+/* Is this direction's data encrypted on the way to its sink? */
+bool stream_encrypts(const struct conn *c, const struct dir *d)
+{
+	return (c->role == ROLE_SERVER) == (d == &c->down);
+}
+
+/*
+ * Reads once from src and appends the transformed bytes to d->out.
+ * Returns bytes read (0 at EOF), -EAGAIN, -EBADMSG on a failed decryption
+ * (the decoder's error code is in *derr), or another -errno.
+ */
+ssize_t stream_read(struct conn *c, struct dir *d, int src, int *derr)
+{
+	struct ctx *p = c->p;
+	bool enc = stream_encrypts(c, d);
+	size_t room, max, got;
+	ssize_t n;
+
+	if (c->tier == TIER_SPLICE) {
+		n = splice(src, NULL, d->pipe[1], NULL, POOL_PIPE_SIZE,
+			   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		if (n < 0)
+			return errno == EINTR ? -EAGAIN : -errno;
+		d->pipe_len += (size_t)n;
+		d->bytes += (size_t)n;
+		stream_count(c, d, CTR_SPLICE, (size_t)n);
+		return n;
+	}
+	if (stream_buf_reserve(p, &d->out))
+		return -ENOMEM;
+	room = POOL_BUF_CAP - d->out.len;
+	max = enc ? p->ops->enc_fit(&c->enc, room) : MIN(room, (size_t)DEC_READ_MAX(p));
+	if (!max)
+		return -EAGAIN;
+	n = recv(src, p->scratch, max, 0);
+	if (n < 0)
+		return errno == EINTR ? -EAGAIN : -errno;
+	if (n == 0)
+		return 0;
+	d->bytes += (size_t)n;
+	stream_count(c, d, CTR_USER, (size_t)n);
+	if (enc) {
+		if (p->ops->enc_feed(&c->enc, p->scratch, (size_t)n, d->out.data + d->out.len, &got))
+			return -EIO;
+		d->out.len += got;
+	} else {
+		size_t used;
+		int r = p->ops->dec_feed(&c->dec, p->scratch, (size_t)n, &used, d->out.data,
+				    POOL_BUF_CAP, &d->out.len);
+
+		if (r) {
+			*derr = r;
+			return -EBADMSG;
+		}
+	}
+	return n;
+}
+
+/*
+ * Direction d has reached its end at sink: a FIN, or, when its source was
+ * reset, a reset once the sink's peer has every byte: conn_destroy resets
+ * both sockets once the other direction is over too. 1 while it waits.
+ */
+int stream_end(struct conn *c, struct dir *d, int sink)
+{
+	int outq = 0;
+
+	if (!d->reset) {
+		shutdown(sink, SHUT_WR);
+		d->shut = true;
+		return 0;
+	}
+	/*
+	 * A reset drops what the sink's peer has not acknowledged: wait for
+	 * SIOCOUTQ to reach 0 (polled), unless the peer stops reading for
+	 * KERNEL_STALL_MS.
+	 */
+	if (!ioctl(sink, SIOCOUTQ, &outq) && outq > 0 &&
+	    !stream_waiting(c, d, (uint64_t)outq, false, KERNEL_STALL_MS)) {
+		conn_poll_add(c->p, c);
+		return 1;
+	}
+	d->mark_at = 0;
+	d->shut = true;
+	return 0;
+}
+
+/*
+ * The sink of direction d was reset by its peer: what d still holds is lost,
+ * and the other direction, which that peer was the source of, ends with a
+ * reset after the bytes it still delivers.
+ */
+void stream_sink_reset(struct conn *c, struct dir *d)
+{
+	struct dir *o = d == &c->up ? &c->down : &c->up;
+
+	d->eof = d->shut = true;
+	d->out.len = 0;
+	stream_buf_release(c->p, &d->out);
+	if (d->pipe[0] >= 0 && d->pipe_len) {
+		pool_pipe_put(&c->p->pool, d->pipe, false);
+		d->pipe[0] = d->pipe[1] = -1;
+		d->pipe_len = 0;
+	}
+	o->reset = true;
+}
+
+/* STREAM: move one direction along; returns 0 or -errno. */
+int stream_pump(struct conn *c, struct dir *d, int src, int sink, bool can_read)
+{
+	int r, derr = 0;
+	ssize_t n;
+
+	if (d->shut)
+		return 0;
+	if ((r = stream_flush(c, d, sink))) {
+		if (r != -ECONNRESET && r != -EPIPE)
+			return r;
+		stream_sink_reset(c, d);
+		return 0;
+	}
+	if (stream_pending(d))
+		return 0;
+	if (!d->eof && can_read) {
+		bool had_salt = c->p->ops->dec_salt(&c->dec) != NULL;
+
+		n = stream_read(c, d, src, &derr);
+		if (n > 0 && c->role != ROLE_SERVER && d == &c->down && stream_salt_replayed(c, had_salt)) {
+			n = -EBADMSG;
+			derr = SS_ERR_REPLAY;
+		}
+		if (n == -EBADMSG) {
+			log_info("conn %llu: %s in stream from %s", (unsigned long long)c->id,
+				 ss_result_str(derr), d == &c->up ? "client" : "server");
+			return -EBADMSG;
+		}
+		if (n == -ECONNRESET) {
+			/* Nothing more reaches the source's peer; what it sent before goes on. */
+			stream_sink_reset(c, d == &c->up ? &c->down : &c->up);
+			d->eof = true;
+			n = -EAGAIN;
+		}
+		if (n < 0 && n != -EAGAIN)
+			return (int)n;
+		if (n == 0) {
+			d->eof = true;
+			if (!stream_encrypts(c, d) && (r = c->p->ops->dec_finish(&c->dec)) != SS_OK) {
+				log_info("conn %llu: %s from %s", (unsigned long long)c->id,
+					 ss_result_str(r), d == &c->up ? "client" : "server");
+				return -EBADMSG;
+			}
+		}
+		if (n > 0) {
+			conn_touch(c);
+			if ((r = stream_flush(c, d, sink)))
+				return r;
+		}
+	}
+	/* Half-close: pass the FIN (or reset) on once everything before it is written. */
+	if (d->eof && !stream_pending(d) && !d->shut)
+		stream_end(c, d, sink);
+	return 0;
+}
+
+int stream_waiting(struct conn *c, struct dir *d, uint64_t progress, bool moving,
+			  uint64_t stall_ms)
+{
+	uint64_t now = loop_now(c->p->loop);
+
+	if (moving || !d->mark_at || progress != d->mark) {
+		d->mark = progress;
+		d->mark_at = now;
+		return 0;
+	}
+	return now - d->mark_at < stall_ms ? 0 : -EPIPE;
+}
+
+void stream_release(struct conn *c)
+{
+	for (struct dir *d = &c->up; d; d = d == &c->up ? &c->down : NULL) {
+		if (d->pipe[0] >= 0)
+			pool_pipe_put(&c->p->pool, d->pipe, d->pipe_len == 0);
+		stream_buf_release(c->p, &d->out);
+	}
+}
+
+const char *stream_end_reason(const struct conn *c)
+{
+	return c->up.reset || c->down.reset ? "reset by a peer" : "closed";
+}
+
+/* Every salt this process generates goes into the replay filter. */
+void stream_remember_salt(struct conn *c)
+{
+	if (c->p->method->key_len)
+		replay_check_add(&c->p->replay, c->p->ops->enc_salt(&c->enc), c->p->method->key_len);
+}
+
+/*
+ * Checked once, as soon as the peer's salt is complete (had_salt: it was not
+ * before the last read), whatever the chunks after it hold.
+ */
+bool stream_salt_replayed(struct conn *c, bool had_salt)
+{
+	const uint8_t *salt = c->p->ops->dec_salt(&c->dec);
+
+	return !had_salt && salt && c->p->method->key_len &&
+	       replay_check_add(&c->p->replay, salt, c->p->method->key_len);
+}
+
+void stream_count(struct conn *c, const struct dir *d, enum ctr_tier t, uint64_t n)
+{
+	if (d == &c->up)
+		c->p->ctr->bytes_up[t] += n;
+	else
+		c->p->ctr->bytes_down[t] += n;
+}

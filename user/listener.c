@@ -1,0 +1,159 @@
+// SPDX-License-Identifier: MIT
+/* TCP listeners: bind, listen, accept in batches, pause at the cap or without fds. */
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "listener.h"
+#include "log.h"
+
+#define ACCEPT_BATCH 64
+
+struct listener {
+	struct handler h;
+	struct listeners *set;
+	struct listener *next;
+	bool paused; /* accept failed for lack of fds; retried on the tick */
+};
+
+int listener_transparent(int fd)
+{
+	int v4 = setsockopt(fd, SOL_IP, IP_TRANSPARENT, &(int){ 1 }, sizeof(int));
+	int v6 = setsockopt(fd, SOL_IPV6, IPV6_TRANSPARENT, &(int){ 1 }, sizeof(int));
+
+	return v4 && v6 ? -errno : 0;
+}
+
+void listener_set_full(struct listeners *s, bool full)
+{
+	if (full == s->full)
+		return;
+	s->full = full;
+	for (struct listener *ls = s->head; ls; ls = ls->next)
+		if (!ls->paused)
+			loop_watch(s->loop, &ls->h, full ? 0 : EPOLLIN);
+}
+
+static void on_accept(struct handler *h, uint32_t events)
+{
+	struct listener *ls = (struct listener *)h;
+	struct listeners *s = ls->set;
+
+	(void)events;
+	for (int i = 0; i < ACCEPT_BATCH; i++) {
+		if (!s->has_room(s->arg)) {
+			listener_set_full(s, true);
+			return;
+		}
+		int fd = accept4(h->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM) {
+				/* Out of fds: stop accepting until the next tick, never spin. */
+				log_warn("accept: %s; pausing new connections", strerror(errno));
+				loop_watch(s->loop, h, 0);
+				ls->paused = true;
+			}
+			return;
+		}
+		s->on_conn(s->arg, fd);
+	}
+}
+
+static void set_options(int fd, int family, const struct listen_opts *o, const char *where)
+{
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &(int){ 1 }, sizeof(int));
+	if (o->reuse_port)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &(int){ 1 }, sizeof(int));
+	if (family == AF_INET6 && o->v6only)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &(int){ 1 }, sizeof(int));
+	if (o->transparent && listener_transparent(fd))
+		log_warn("redir: IP_TRANSPARENT on %s: %s; only NAT REDIRECT will reach it",
+			 where, strerror(errno));
+	if (o->fast_open && setsockopt(fd, IPPROTO_TCP, TCP_FASTOPEN, &(int){ 256 }, sizeof(int)))
+		log_warn("TCP Fast Open unavailable on %s: %s", where, strerror(errno));
+}
+
+int listener_open(struct listeners *s, const char *host, int port, const struct listen_opts *o,
+		  const char **why)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE };
+	struct addrinfo *res;
+	struct listener *ls;
+	char ports[8], where[300];
+	int fd, r;
+
+	snprintf(ports, sizeof(ports), "%d", port);
+	if ((r = getaddrinfo(host, ports, &hints, &res))) {
+		*why = gai_strerror(r);
+		return -EINVAL;
+	}
+	sockaddr_str(res->ai_addr, where, sizeof(where));
+	fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto err_free_res;
+	set_options(fd, res->ai_family, o, where);
+	if (bind(fd, res->ai_addr, res->ai_addrlen) || listen(fd, 1024))
+		goto err_close_fd;
+	freeaddrinfo(res);
+	if (!(ls = calloc(1, sizeof(*ls)))) {
+		close(fd);
+		*why = "out of memory";
+		return -ENOMEM;
+	}
+	ls->h.fd = fd;
+	ls->h.on_event = on_accept;
+	ls->set = s;
+	ls->next = s->head;
+	s->head = ls;
+	loop_watch(s->loop, &ls->h, EPOLLIN);
+	log_info("listening on %s", where);
+	return 0;
+
+err_close_fd:
+	r = -errno;
+	close(fd);
+	errno = -r;
+	log_err("cannot listen on %s: %s", where, strerror(-r));
+err_free_res:
+	r = -errno;
+	freeaddrinfo(res);
+	*why = strerror(-r);
+	return r;
+}
+
+int listener_fd(const struct listeners *s)
+{
+	return s->head ? s->head->h.fd : -1;
+}
+
+void listener_tick(struct listeners *s)
+{
+	for (struct listener *ls = s->head; ls; ls = ls->next) {
+		if (ls->paused) {
+			ls->paused = false;
+			if (!s->full)
+				loop_watch(s->loop, &ls->h, EPOLLIN);
+		}
+	}
+}
+
+void listener_close_all(struct listeners *s)
+{
+	while (s->head) {
+		struct listener *ls = s->head;
+
+		s->head = ls->next;
+		loop_forget(s->loop, &ls->h);
+		close(ls->h.fd);
+		free(ls);
+	}
+}

@@ -1,0 +1,112 @@
+// SPDX-License-Identifier: MIT
+/* SIP002 URIs: ss://BASE64URL(method:password)@host:port[/?plugin=...][#name]. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sip002.h"
+
+static int b64val(char ch)
+{
+	if (ch >= 'A' && ch <= 'Z')
+		return ch - 'A';
+	if (ch >= 'a' && ch <= 'z')
+		return ch - 'a' + 26;
+	if (ch >= '0' && ch <= '9')
+		return ch - '0' + 52;
+	if (ch == '-' || ch == '+')
+		return 62;
+	if (ch == '_' || ch == '/')
+		return 63;
+	return -1;
+}
+
+/* Base64 (URL-safe or standard, padding optional); returns length or -1. */
+static int b64_decode(const char *in, size_t len, char *out, size_t cap)
+{
+	unsigned acc = 0;
+	int bits = 0;
+	size_t o = 0;
+
+	while (len && in[len - 1] == '=')
+		len--;
+	for (size_t i = 0; i < len; i++) {
+		int v = b64val(in[i]);
+
+		if (v < 0)
+			return -1;
+		acc = acc << 6 | (unsigned)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (o >= cap)
+				return -1;
+			out[o++] = (char)(acc >> bits & 0xff);
+		}
+	}
+	return (int)o;
+}
+
+static int pct_decode(const char *in, size_t len, char *out, size_t cap)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned v;
+
+		if (o >= cap)
+			return -1;
+		if (in[i] == '%') {
+			if (i + 2 >= len + 0 || sscanf(in + i + 1, "%2x", &v) != 1)
+				return -1;
+			out[o++] = (char)v;
+			i += 2;
+		} else {
+			out[o++] = in[i];
+		}
+	}
+	return (int)o;
+}
+
+int sip002_apply(struct ss_config *c, const char *url, char *err, size_t err_len)
+{
+	char info[512], host[300];
+	const char *p, *at, *end;
+	int n, port;
+
+	if (strncmp(url, "ss://", 5))
+		return config_errf(err, err_len, "server URL must start with ss://");
+	p = url + 5;
+	end = p + strcspn(p, "/?#");
+	at = memchr(p, '@', (size_t)(end - p));
+	if (!at)
+		return config_errf(err, err_len, "server URL has no '@' (expected ss://BASE64URL(method:password)@host:port)");
+	/* SIP002: userinfo is base64url(method:password), or percent-encoded plain text. */
+	if (memchr(p, ':', (size_t)(at - p)))
+		n = pct_decode(p, (size_t)(at - p), info, sizeof(info) - 1);
+	else
+		n = b64_decode(p, (size_t)(at - p), info, sizeof(info) - 1);
+	if (n < 0)
+		return config_errf(err, err_len, "server URL userinfo is not valid base64url");
+	info[n] = 0;
+	char *colon = strchr(info, ':');
+	if (!colon || memchr(info, 0, (size_t)n))
+		return config_errf(err, err_len, "server URL userinfo must decode to method:password");
+	*colon = 0;
+	if ((size_t)(end - at - 1) >= sizeof(host))
+		return config_errf(err, err_len, "server URL host is too long");
+	char hp[300];
+	memcpy(hp, at + 1, (size_t)(end - at - 1));
+	hp[end - at - 1] = 0;
+	if (config_split_hostport(hp, host, sizeof(host), &port))
+		return config_errf(err, err_len, "server URL must end in host:port, got \"%s\"", hp);
+	const char *q = strchr(end, '?');
+	if (q && strstr(q, "plugin="))
+		return config_errf(err, err_len, "server URL asks for a plugin; plugins are not supported yet");
+	if (config_set_str(&c->method, info) || config_set_str(&c->password, colon + 1))
+		return -ENOMEM;
+	config_clear_servers(c);
+	c->server_port = port;
+	return config_add_server(c, host);
+}

@@ -1,0 +1,219 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The process tree: configuration, the shared replay filter, and one worker
+ * or --workers N worker processes that it restarts and forwards signals to.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "counters.h"
+#include "crypto.h"
+#include "log.h"
+#include "loop.h"
+#include "supervisor.h"
+#include "worker.h"
+
+/* Each relayed pair needs 2 sockets (6 fds with splice pipes): use the hard limit. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+/* Starts worker i in a child process; its pid, or -1. */
+static pid_t spawn_worker(const struct ss_config *cfg, const struct replay *replay,
+			  struct counters *ctr, const char *name,
+			  int i)
+{
+	pid_t parent = getpid(), pid = fork();
+
+	if (pid == 0) {
+		int st;
+
+		/* Workers do not outlive the parent (SIGKILL, a crash). */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (getppid() != parent)
+			_exit(1);
+		st = worker_run(cfg, replay, &ctr[i], name, i);
+		_exit(st);
+	}
+	if (pid < 0)
+		log_err("fork: %s", strerror(errno));
+	return pid;
+}
+
+/* The sum of every worker's counters, read from shared memory. */
+static void log_totals(const struct counters *ctr, size_t n)
+{
+	struct counters t;
+	uint64_t live = 0, up = 0, down = 0, fails = 0;
+
+	counters_sum(ctr, n, &t);
+	for (int s = 0; s < ST_DESTROYED; s++)
+		live += t.live[s];
+	for (int i = 0; i < CTR_TIERS; i++) {
+		up += t.bytes_up[i];
+		down += t.bytes_down[i];
+	}
+	for (int f = 0; f < FAIL_REASONS; f++)
+		fails += t.fail[f];
+	log_info("all %zu workers: %llu connections accepted, %llu live, %llu failed before "
+		 "STREAM; %llu bytes up, %llu down; UDP %llu in, %llu out", n,
+		 (unsigned long long)t.accepted, (unsigned long long)live,
+		 (unsigned long long)fails, (unsigned long long)up, (unsigned long long)down,
+		 (unsigned long long)t.udp.in, (unsigned long long)t.udp.out);
+}
+
+/* A worker killed by a signal is restarted at most this often per window. */
+#define RESTART_MAX 5
+#define RESTART_WINDOW_S 60
+
+/*
+ * --workers N: N processes, each a full worker on SO_REUSEPORT listeners (the
+ * kernel spreads connections and UDP flows over them; no locks on the data
+ * path). The parent forwards signals, reaps, and restarts a worker that a
+ * signal killed (a crash, the OOM killer) unless it is stopping; a worker
+ * that exits on its own is not restarted. It exits with the first failing
+ * worker's status once all are gone.
+ */
+static int run_workers(const struct ss_config *cfg, const struct replay *replay,
+		       struct counters *ctr, const char *name)
+{
+	struct slot {
+		pid_t pid;
+		int restarts;
+		time_t window;
+	} *w = calloc((size_t)cfg->workers, sizeof(*w));
+	sigset_t mask;
+	int live = 0, status = 0;
+	bool stopping = false;
+
+	if (!w)
+		return 1;
+	loop_signal_set(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	for (int i = 0; i < cfg->workers; i++) {
+		if ((w[i].pid = spawn_worker(cfg, replay, ctr, name, i)) < 0) {
+			status = 1;
+			break;
+		}
+		live++;
+	}
+	log_info("%d workers started", live);
+	while (live > 0) {
+		siginfo_t si;
+		int sig = sigwaitinfo(&mask, &si), st, i;
+		pid_t pid;
+
+		if (sig != SIGCHLD) {
+			if (sig <= 0)
+				continue;
+			stopping |= sig != SIGUSR1 && sig != SIGHUP;
+			if (sig == SIGUSR1 || sig == SIGHUP)
+				log_totals(ctr, (size_t)cfg->workers);
+			for (i = 0; i < cfg->workers; i++)
+				if (w[i].pid > 0)
+					kill(w[i].pid, sig);
+			continue;
+		}
+		while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+			time_t now = time(NULL);
+
+			for (i = 0; i < cfg->workers && w[i].pid != pid; i++)
+				;
+			if (i == cfg->workers)
+				continue;
+			w[i].pid = -1;
+			live--;
+			if (!stopping && WIFSIGNALED(st)) {
+				if (now - w[i].window >= RESTART_WINDOW_S) {
+					w[i].window = now;
+					w[i].restarts = 0;
+				}
+				if (++w[i].restarts <= RESTART_MAX) {
+					log_warn("worker %d (pid %d) killed by signal %d (%s); restarting it",
+						 i, (int)pid, WTERMSIG(st), strsignal(WTERMSIG(st)));
+					/* Its connections died with it. */
+					memset(ctr[i].live, 0, sizeof(ctr[i].live));
+					if ((w[i].pid = spawn_worker(cfg, replay, ctr, name, i)) > 0) {
+						live++;
+						continue;
+					}
+				} else {
+					log_err("worker %d died %d times in %d s; not restarting it",
+						i, RESTART_MAX + 1, RESTART_WINDOW_S);
+				}
+			}
+			if (!status && (!WIFEXITED(st) || WEXITSTATUS(st)))
+				status = WIFEXITED(st) ? WEXITSTATUS(st) : 1;
+		}
+	}
+	free(w);
+	return status;
+}
+
+int supervisor_main(enum prog_kind prog, int argc, char **argv)
+{
+	const char *name = prog == PROG_SERVER ? "ssserver" : "sslocal";
+	struct ss_config cfg;
+	struct replay replay;
+	struct counters *ctr;
+	char err[512];
+	int r, status;
+
+	r = config_load(&cfg, prog, argc, argv, err, sizeof(err));
+	if (r) {
+		if (r < 0)
+			fprintf(stderr, "%s: %s\n%s", name, err, config_usage(prog));
+		config_free(&cfg);
+		return r > 0 ? 0 : 2;
+	}
+	log_init(name, LOG_INFO + cfg.verbose);
+	raise_fd_limit();
+	if (crypto_init()) {
+		fprintf(stderr, "%s: libsodium initialisation failed\n", name);
+		config_free(&cfg);
+		return 1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	if (cfg.workers == 0) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+		cfg.workers = n > 0 ? (int)MIN(n, 1024) : 1;
+	}
+	if (cfg.workers > 1)
+		cfg.reuse_port = true;
+	/* Created before any fork: all workers share one replay filter. */
+	if ((r = replay_init(&replay, (size_t)cfg.replay_capacity, cfg.replay_fp))) {
+		log_err("cannot allocate the replay filter: %s", strerror(-r));
+		config_free(&cfg);
+		return 1;
+	}
+	/* Created before any fork, like the replay filter: the workers write, this process sums. */
+	if (!(ctr = counters_shared((size_t)cfg.workers))) {
+		log_err("cannot allocate the counters: %s", strerror(errno));
+		replay_free(&replay);
+		config_free(&cfg);
+		return 1;
+	}
+	status = cfg.workers > 1 ? run_workers(&cfg, &replay, ctr, name) :
+				   worker_run(&cfg, &replay, ctr, name, 0);
+	counters_free(ctr, (size_t)cfg.workers);
+	replay_free(&replay);
+	config_free(&cfg);
+	return status;
+}

@@ -1,0 +1,400 @@
+// SPDX-License-Identifier: MIT
+/*
+ * One worker: its event loop, listeners, UDP relays and connections, the
+ * tick, signals and SIGQUIT drain; shared by ssserver and sslocal. The path
+ * of one connection through the modules is in docs/architecture.md.
+ */
+#include <errno.h>
+#include <grp.h>
+#include <malloc.h>
+#include <netdb.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "counters.h"
+#include "ctx.h"
+#include "dns.h"
+#include "listener.h"
+#include "log.h"
+#include "steer.h"
+#include "udp.h"
+#include "worker.h"
+
+#define TICK_MS 100
+
+struct worker {
+	struct ctx ctx;
+	struct listeners ls;
+	unsigned peak;         /* most connections since memory was last trimmed */
+	bool draining;
+	uint64_t drain_deadline;
+	struct steer *steer;   /* redir --steer: installed by worker 0 */
+	struct handler steer_watch; /* this host's address changes, for steering */
+};
+
+/* Bytes by tier and the failures before STREAM, from this worker's counters. */
+static void log_counters(const struct counters *k)
+{
+	char fails[400] = "";
+	size_t n = 0;
+
+	for (int f = 0; f < FAIL_REASONS; f++)
+		if (k->fail[f] && n < sizeof(fails))
+			n += (size_t)snprintf(fails + n, sizeof(fails) - n, "%s%s %llu", n ? ", " : "",
+					      counters_fail_name(f), (unsigned long long)k->fail[f]);
+	log_info("%llu connections accepted; bytes up: user %llu, splice %llu, sockmap %llu; "
+		 "down: user %llu, splice %llu, sockmap %llu; failed before STREAM: %s",
+		 (unsigned long long)k->accepted,
+		 (unsigned long long)k->bytes_up[CTR_USER], (unsigned long long)k->bytes_up[CTR_SPLICE],
+		 (unsigned long long)k->bytes_up[CTR_SOCKMAP],
+		 (unsigned long long)k->bytes_down[CTR_USER],
+		 (unsigned long long)k->bytes_down[CTR_SPLICE],
+		 (unsigned long long)k->bytes_down[CTR_SOCKMAP], n ? fails : "none");
+}
+
+static void log_stats(const struct worker *w)
+{
+	const struct ctx *p = &w->ctx;
+	struct conn_stats cs;
+	struct udp_stats u;
+
+	conn_stats(p, &cs);
+	log_info("%u TCP connections live; pairs handed to sockmap %llu, to splice %llu, "
+		 "moved out of sockmap by flow control %llu; %u pipe pairs pooled", cs.live,
+		 (unsigned long long)cs.to_sockmap, (unsigned long long)cs.to_splice,
+		 (unsigned long long)cs.left_sockmap, p->pool.npipes);
+	if (cs.sockmap_loaded)
+		log_info("sockmap: %u socket entries, %u peer entries", cs.sockmap_socks,
+			 cs.sockmap_peers);
+	log_counters(p->ctr);
+	if (!p->udp)
+		return;
+	udp_stats(p, &u);
+	log_info("udp: relayed %llu in, %llu out; dropped: %llu bad crypto, %llu bad header, "
+		 "%llu fragmented, %llu oversize, %llu without association, %llu unresolved, "
+		 "%llu send failures; %llu associations evicted; %llu replayed, %llu refused by policy",
+		 (unsigned long long)u.in, (unsigned long long)u.out,
+		 (unsigned long long)u.bad_crypto, (unsigned long long)u.bad_header,
+		 (unsigned long long)u.fragmented, (unsigned long long)u.oversize,
+		 (unsigned long long)u.no_assoc, (unsigned long long)u.unresolved,
+		 (unsigned long long)u.send_failed, (unsigned long long)u.evicted,
+		 (unsigned long long)u.replayed, (unsigned long long)u.refused);
+}
+
+static void on_signal(void *arg, int signo)
+{
+	struct worker *w = arg;
+	struct ctx *p = &w->ctx;
+
+	if (signo == SIGQUIT) {
+		if (w->draining)
+			return;
+		log_info("SIGQUIT: no new connections; draining %u live ones (at most %d s)",
+			 p->conns.n, p->cfg->timeout);
+		w->draining = true;
+		w->drain_deadline = loop_now(p->loop) + (uint64_t)p->cfg->timeout * 1000;
+		listener_close_all(&w->ls);
+		udp_close_all(p);
+		if (!p->conns.n)
+			loop_stop(p->loop);
+		return;
+	}
+	if (signo == SIGHUP || signo == SIGUSR1) {
+		log_stats(w);
+		return;
+	}
+	log_info("%s: exiting", strsignal(signo));
+	loop_stop(p->loop);
+}
+
+/*
+ * After a crowd of connections has gone, give the memory back: keep a few
+ * pooled buffers and return freed heap pages to the kernel.
+ */
+static void trim_memory(struct worker *w)
+{
+	unsigned n = w->ctx.conns.n;
+
+	if (n > w->peak)
+		w->peak = n;
+	/* After a crowd: at each quarter of the peak, and once more when all are gone. */
+	if (!(w->peak >= 256 && n <= w->peak / 4) && !(w->peak >= 64 && !n))
+		return;
+	pool_buf_trim(&w->ctx.pool);
+	malloc_trim(0);
+	w->peak = n;
+}
+
+static void on_tick(void *arg)
+{
+	struct worker *w = arg;
+	struct ctx *p = &w->ctx;
+	uint64_t now = loop_now(p->loop);
+
+	trim_memory(w);
+	pool_pipe_trim(&p->pool);
+	dns_tick(p->dns);
+	conn_sweep(p, now, (uint64_t)p->cfg->timeout * 1000,
+		   (uint64_t)p->cfg->handshake_timeout * 1000);
+	udp_sweep(p, now, (uint64_t)p->cfg->timeout * 1000);
+	listener_tick(&w->ls);
+	if (w->draining && now >= w->drain_deadline)
+		conn_destroy_all(p, "drain deadline");
+}
+
+static bool has_room(void *arg)
+{
+	struct worker *w = arg;
+	int max = w->ctx.cfg->max_connections;
+
+	if (!max || w->ctx.conns.n < (unsigned)max)
+		return true;
+	if (!w->ls.full)
+		log_warn("%u connections: the max_connections limit; accepting again below it",
+			 w->ctx.conns.n);
+	return false;
+}
+
+static enum conn_role listener_role(const struct ss_config *cfg)
+{
+	if (cfg->prog == PROG_SERVER)
+		return ROLE_SERVER;
+	if (cfg->relay)
+		return ROLE_RELAY;
+	if (cfg->local_mode == LOCAL_REDIR)
+		return ROLE_REDIR;
+	return cfg->local_mode == LOCAL_TUNNEL ? ROLE_TUNNEL : ROLE_SOCKS;
+}
+
+static void on_conn(void *arg, int fd)
+{
+	struct worker *w = arg;
+
+	conn_accept(&w->ctx, fd, listener_role(w->ctx.cfg));
+}
+
+static void on_batch_end(void *arg)
+{
+	struct worker *w = arg;
+	struct ctx *p = &w->ctx;
+
+	conn_reap(p);
+	udp_reap(p);
+	/* After every batch, the tick's included: closed connections free slots. */
+	if (w->ls.full && p->conns.n < (unsigned)p->cfg->max_connections)
+		listener_set_full(&w->ls, false);
+	if (w->draining && !p->conns.n)
+		loop_stop(p->loop);
+}
+
+static int drop_privileges(const char *user)
+{
+	struct passwd *pw = getpwnam(user);
+
+	if (!pw) {
+		log_err("user \"%s\" does not exist", user);
+		return -ENOENT;
+	}
+	if (setgroups(0, NULL) || setgid(pw->pw_gid) || setuid(pw->pw_uid)) {
+		log_err("cannot switch to user %s: %s", user, strerror(errno));
+		return -errno;
+	}
+	log_info("running as %s", user);
+	return 0;
+}
+
+static void on_steer_watch(struct handler *h, uint32_t events)
+{
+	struct worker *w = (struct worker *)((char *)h - offsetof(struct worker, steer_watch));
+
+	(void)events;
+	steer_watch_read(w->steer);
+}
+
+/*
+ * redir --steer: the first worker installs the steering (the others share
+ * its ports through SO_REUSEPORT, and sk_lookup's pick is spread over them).
+ * --bpf auto falls back to nftables TPROXY with one line saying why.
+ */
+static int steer_setup(struct worker *w, bool tcp, const char **why)
+{
+	const struct ss_config *cfg = w->ctx.cfg;
+	struct steer_spec spec;
+	struct steer_params sp = {
+		.spec = &spec, .bpf = cfg->bpf != BPF_OFF,
+		.port = (uint16_t)cfg->local_port, .tcp_fd = tcp ? listener_fd(&w->ls) : -1,
+		.udp_fd = udp_redir_fd(&w->ctx), .mark = (uint32_t)cfg->fwmark,
+		.table = (uint32_t)cfg->route_table,
+	};
+	char err[200];
+	struct addrinfo hints = { .ai_flags = AI_NUMERICSERV }, *res, *ai;
+	char port[8];
+	int r;
+
+	if (steer_parse(&spec, cfg->steer, cfg->exclude, cfg->steer_ports, err, sizeof(err))) {
+		*why = "bad steering configuration";
+		return -EINVAL;
+	}
+	/* The way to ssserver itself is never steered. */
+	snprintf(port, sizeof(port), "%d", cfg->server_port);
+	if (!getaddrinfo(cfg->servers[0], port, &hints, &res)) {
+		for (ai = res; ai; ai = ai->ai_next)
+			steer_exclude_addr(&spec, ai->ai_addr);
+		freeaddrinfo(res);
+	}
+	r = steer_install(&w->steer, &sp, why);
+	if (r && sp.bpf && cfg->bpf == BPF_AUTO) {
+		log_warn("steering: sk_lookup unavailable (%s); using nftables TPROXY instead", *why);
+		sp.bpf = false;
+		r = steer_install(&w->steer, &sp, why);
+	}
+	if (!r && (w->steer_watch.fd = steer_watch_fd(w->steer)) >= 0) {
+		w->steer_watch.on_event = on_steer_watch;
+		loop_watch(w->ctx.loop, &w->steer_watch, EPOLLIN);
+	}
+	return r;
+}
+
+/* ssserver: one TCP and one UDP listener per server address. */
+static int setup_server(struct worker *w, bool tcp, bool udp, const char **why)
+{
+	const struct ss_config *cfg = w->ctx.cfg;
+	struct listen_opts o = { .reuse_port = cfg->reuse_port, .fast_open = cfg->fast_open,
+				 .v6only = cfg->nservers > 1 };
+	int r;
+
+	for (int i = 0; i < cfg->nservers; i++) {
+		if (tcp && (r = listener_open(&w->ls, cfg->servers[i], cfg->server_port, &o, why)))
+			return r;
+		if (udp && (r = udp_listen(&w->ctx, UDP_SERVER, cfg->servers[i],
+					   cfg->server_port, why)))
+			return r;
+	}
+	return 0;
+}
+
+/* sslocal: the local listener of its mode, its UDP relay, and redir's steering. */
+static int setup_local(struct worker *w, bool tcp, bool udp, const char **why)
+{
+	struct ctx *p = &w->ctx;
+	const struct ss_config *cfg = p->cfg;
+	bool socks = cfg->local_mode == LOCAL_SOCKS;
+	enum udp_role ur = socks ? UDP_SOCKS : cfg->local_mode == LOCAL_REDIR ? UDP_REDIR :
+									UDP_TUNNEL;
+	struct listen_opts o = { .reuse_port = cfg->reuse_port, .fast_open = cfg->fast_open,
+				 .transparent = listener_role(cfg) == ROLE_REDIR };
+	int r;
+
+	/* SOCKS5 UDP needs the TCP control connection even in udp_only. */
+	if ((tcp || socks) &&
+	    (r = listener_open(&w->ls, cfg->local_address, cfg->local_port, &o, why)))
+		return r;
+	if (udp && (r = udp_listen(p, ur, cfg->local_address, cfg->local_port, why)))
+		return r;
+	if (cfg->steer && p->index == 0 && (r = steer_setup(w, tcp, why)))
+		return r;
+	return 0;
+}
+
+static int setup(struct worker *w, const char **why)
+{
+	struct ctx *p = &w->ctx;
+	const struct ss_config *cfg = p->cfg;
+	bool tcp = cfg->mode != MODE_UDP_ONLY, udp = cfg->mode != MODE_TCP_ONLY;
+	int r;
+
+	if ((r = conn_tiers_open(p, why)))
+		return r;
+	log_info("replay filter: %d salts at false-positive rate %g, %zu KiB", cfg->replay_capacity,
+		 cfg->replay_fp, replay_bytes(&p->replay) / 1024);
+	if (cfg->prog == PROG_SERVER) {
+		static char perr[300];
+
+		if ((r = policy_init(&p->policy, cfg->allow_private, cfg->acl, perr, sizeof(perr)))) {
+			*why = perr;
+			return r;
+		}
+		log_info("target policy: %s%s%s", cfg->allow_private ? "private and loopback targets allowed" :
+			 "loopback, private, link-local, CGNAT, unique-local ranges and this host refused",
+			 cfg->acl ? "; ACL " : "", cfg->acl ? cfg->acl : "");
+	}
+	if ((r = dns_new(&p->dns, p->loop, cfg->nameserver, cfg->ipv6_first, why)))
+		return r;
+	p->udp_max = (unsigned)cfg->udp_max_associations;
+	r = cfg->prog == PROG_SERVER ? setup_server(w, tcp, udp, why) : setup_local(w, tcp, udp, why);
+	if (r)
+		return r;
+	if (cfg->user && (r = drop_privileges(cfg->user))) {
+		*why = "cannot drop privileges";
+		return r;
+	}
+	return 0;
+}
+
+static void teardown(struct worker *w)
+{
+	struct ctx *p = &w->ctx;
+
+	if (p->udp)
+		log_stats(w);
+	if (steer_watch_fd(w->steer) >= 0)
+		loop_forget(p->loop, &w->steer_watch);
+	steer_remove(w->steer);
+	listener_close_all(&w->ls);
+	udp_close_all(p);
+	conn_destroy_all(p, NULL);
+	conn_reap(p);
+	udp_reap(p);
+	conn_tiers_close(p);
+	policy_free(&p->policy);
+	dns_free(p->dns);
+	loop_free(p->loop);
+	pool_free(&p->pool);
+	free(p->scratch);
+}
+
+int worker_run(const struct ss_config *cfg, const struct replay *replay, struct counters *ctr,
+	       const char *name, int index)
+{
+	struct worker *w = calloc(1, sizeof(*w));
+	struct ctx *p;
+	const char *why = "";
+	int r, status = 0;
+
+	if (!w) {
+		log_err("out of memory");
+		return 1;
+	}
+	p = &w->ctx;
+	p->conns.poll.fd = -1;
+	p->index = index;
+	p->cfg = cfg;
+	p->replay = *replay;
+	p->ctr = ctr;
+	p->method = cfg->m;
+	p->ops = method_ops_for(cfg->m);
+	p->scratch = malloc(POOL_BUF_CAP);
+	p->loop = loop_new(TICK_MS, on_signal, on_tick, on_batch_end, w);
+	w->ls = (struct listeners){ .loop = p->loop, .has_room = has_room, .on_conn = on_conn,
+				    .arg = w };
+	if (!p->scratch || !p->loop || (r = crypto_master_key(cfg->password, p->master,
+							       p->method->key_len))) {
+		log_err("out of memory");
+		status = 1;
+	} else if ((r = setup(w, &why))) {
+		log_err("start-up failed: %s", why);
+		status = 1;
+	} else {
+		log_info("%s ready: method %s, timeout %d s", name, p->method->name, cfg->timeout);
+		if (loop_run(p->loop))
+			status = 1;
+	}
+	teardown(w);
+	free(w);
+	return status;
+}
