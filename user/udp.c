@@ -23,6 +23,23 @@
 #include "log.h"
 #include "udp_relay.h"
 
+/*
+ * Every salt this process seals goes into the replay filter (shared by the
+ * workers), and every salt it opens is checked against it, on both sides: a
+ * replayed datagram, and one of our own reflected back, is refused the first
+ * time.
+ */
+static void remember_salt(struct ctx *p, const uint8_t *dgram)
+{
+	if (p->method->key_len)
+		replay_check_add(&p->replay, dgram, p->method->key_len);
+}
+
+static bool salt_replayed(struct ctx *p, const uint8_t *dgram)
+{
+	return p->method->key_len && replay_check_add(&p->replay, dgram, p->method->key_len);
+}
+
 /* Its socket has the family of the address it is bound to: src is not mapped. */
 static bool assoc_allows(const struct udp_relay *r, const struct sockaddr_storage *src)
 {
@@ -76,7 +93,7 @@ static void from_client(struct udp_relay *r, uint8_t *buf, size_t len,
 				  ss_result_str(rc));
 			return;
 		}
-		if (p->method->key_len && replay_check_add(&p->replay, buf, p->method->key_len)) {
+		if (salt_replayed(p, buf)) {
 			r->stp->replayed++;
 			log_debug("udp: dropped a datagram from %s: replayed salt",
 				  ss_sa_str(src, cs, sizeof(cs)));
@@ -149,6 +166,7 @@ static void from_client(struct udp_relay *r, uint8_t *buf, size_t len,
 	nat_touch(n);
 	if (p->ops->udp_seal(p->method, p->master, buf, len, out, sizeof(out), &olen))
 		return;
+	remember_salt(p, out);
 	nat_send(n, &r->server, out, olen);
 }
 
@@ -180,6 +198,7 @@ static void to_client(struct nat *n, uint8_t *buf, size_t len, const struct sock
 			r->stp->oversize++;
 			return;
 		}
+		remember_salt(p, out);
 	} else {
 		rc = p->ops->udp_open(p->method, p->master, buf, len, out + 3,
 				 sizeof(out) - 3, &olen);
@@ -187,6 +206,11 @@ static void to_client(struct nat *n, uint8_t *buf, size_t len, const struct sock
 			r->stp->bad_crypto++;
 			log_debug("udp: dropped a reply from the server: %s",
 				  rc ? ss_result_str(rc) : "bad address header");
+			return;
+		}
+		if (salt_replayed(p, buf)) {
+			r->stp->replayed++;
+			log_debug("udp: dropped a reply from the server: replayed salt");
 			return;
 		}
 		if (r->role == UDP_SOCKS) {

@@ -257,6 +257,59 @@ def test_associations_work_whatever_the_worker_count():
     echo.close()
 
 
+class UdpTap:
+    """A UDP forwarder between sslocal and ssserver that keeps the server's replies."""
+
+    def __init__(self, server_port):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.server = ("127.0.0.1", server_port)
+        self.client = None
+        self.replies = []
+        threading.Thread(target=self.run, daemon=True).start()
+
+    def run(self):
+        while True:
+            try:
+                d, a = self.sock.recvfrom(65535)
+            except OSError:
+                return
+            if a == self.server:
+                self.replies.append(d)
+                if self.client:
+                    self.sock.sendto(d, self.client)
+            else:
+                self.client = a
+                self.sock.sendto(d, self.server)
+
+
+def test_reflected_reply_datagram_is_refused_the_first_time():
+    # The server's own reply, sent back to it, must not reach the target: its
+    # salt is in the replay filter since the server sealed it.
+    for workers in ("1", "2"):
+        echo = UdpEcho()
+        sp, lp = free_port(), free_port()
+        srv = ssserver(sp, extra=["-u", "--workers", workers])
+        tap = UdpTap(sp)
+        sslocal(lp, tap.port, extra=["-u"])
+        a = Association(lp)
+        a.send("127.0.0.1", echo.port, b"once")
+        assert a.recv()[2] == b"once"
+        assert echo.count == 1 and len(tap.replies) == 1
+        reply = tap.replies[0]
+        other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        tap.sock.sendto(reply, tap.server)   # from the flow's own source port
+        other.sendto(reply, tap.server)      # and from another one
+        time.sleep(0.5)
+        assert echo.count == 1, "a reflected reply reached the target (%s workers)" % workers
+        assert len(tap.replies) == 1, "the reflected datagrams got replies"
+        other.close()
+        a.close()
+        echo.close()
+        stop_all()
+
+
 def libev(name, args):
     return start([shutil.which(name)] + args, name=name)
 
@@ -310,5 +363,6 @@ if __name__ == "__main__":
         test_bad_datagrams_dropped_counted_and_relay_keeps_serving,
         test_association_cap_evicts_oldest_and_ends_with_tcp,
         test_associations_work_whatever_the_worker_count,
+        test_reflected_reply_datagram_is_refused_the_first_time,
         test_interop_with_libev_both_ways,
     ], "udp"))
