@@ -45,9 +45,11 @@ struct ss_config {
 	bool allow_private;    /* ssserver: lift the default target policy */
 	char *acl;             /* ssserver: "allow CIDR" / "deny CIDR" file */
 	int handshake_timeout; /* seconds from accept to a complete request */
+	int first_data_wait;   /* sslocal: ms the header waits for the client's first data */
 	int max_connections;   /* 0: only the fd limit */
 	int replay_capacity;   /* salts remembered by the replay filter */
 	double replay_fp;      /* its false-positive rate */
+	char *replay_file;     /* where it outlives restarts; "off", or NULL: the default */
 	enum conn_tier tier;   /* --tier: force a tier (tests, benchmarks) */
 
 	/* sslocal redir: what the daemon steers to itself (NULL: the user's own rules) */

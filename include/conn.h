@@ -102,6 +102,8 @@ struct conn {
 	bool enc_ready, dec_ready;
 
 	bool socks_auth;  /* INIT: waiting for RFC 1929 sub-negotiation */
+	bool hdr_pending; /* sslocal: the request header waits in hs for the first data */
+	uint64_t stream_at; /* when STREAM began */
 	bool bad_auth;    /* server: authentication failed, discarding until timeout */
 	uint8_t hs[SS_ADDR_MAX + 64]; /* SOCKS5 handshake bytes */
 	uint16_t hs_len;

@@ -23,12 +23,6 @@
  */
 #define KERNEL_STALL_MS 3000
 
-/* Counts a connection that ended before STREAM, by reason. */
-static inline void ctr_fail(struct conn *c, enum ctr_fail f)
-{
-	c->p->ctr->fail[f]++;
-}
-
 /* conn.c */
 /* Sets each socket's epoll interest from the stage and the directions. */
 void conn_update_events(struct conn *c);
@@ -36,6 +30,8 @@ void conn_update_events(struct conn *c);
 /* conn_table.c: the lists of the connection table. */
 void conn_table_add(struct ctx *p, struct conn *c);
 void conn_table_remove(struct ctx *p, struct conn *c);
+/* Counts a connection that ended before STREAM, by reason. */
+void ctr_fail(struct conn *c, enum ctr_fail f);
 /* Activity: the connection moves to the young end of the LRU. */
 void conn_touch(struct conn *c);
 /* The request is complete: from now on the idle timeout applies. */
@@ -80,6 +76,8 @@ void stream_release(struct conn *c);
 int stream_flush(struct conn *c, struct dir *d, int sink);
 /* Reads once from src into d (transformed); bytes, 0 at EOF, -EAGAIN, -EBADMSG, -errno. */
 ssize_t stream_read(struct conn *c, struct dir *d, int src, int *derr);
+/* sslocal: queues the request header alone (the client sent nothing first); 0 or -errno. */
+int stream_send_header(struct conn *c);
 /* Moves one direction along; 0 or -errno. */
 int stream_pump(struct conn *c, struct dir *d, int src, int sink, bool can_read);
 /* Ends d at its sink (FIN, or a reset after the peer has every byte); 1 while it waits. */

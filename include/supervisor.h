@@ -10,4 +10,5 @@
  */
 int supervisor_main(enum prog_kind prog, int argc, char **argv);
 
+
 #endif

@@ -81,7 +81,7 @@ const char *config_usage(enum prog_kind prog)
 		       "       [--workers N] [--server-url ss://...] [--udp-max-associations N]\n"
 		       "       [--tier user|splice|sockmap] [--allow-private] [--acl FILE]\n"
 		       "       [--handshake-timeout S] [--max-connections N]\n"
-		       "       [--replay-capacity N] [--replay-fp P]\n";
+		       "       [--replay-capacity N] [--replay-fp P] [--replay-file FILE|off]\n";
 	return "usage: sslocal [-c config.json] -s host -p port -k password -m method\n"
 	       "       [-b local_address] [-l local_port] [-t timeout] [-L host:port]\n"
 	       "       [--mode socks|tunnel|redir] [-d nameserver] [-a user] [-u|-U] [-6] [-v]\n"
@@ -174,6 +174,7 @@ void config_defaults(struct ss_config *c, enum prog_kind prog)
 	c->mode = MODE_TCP_ONLY;
 	c->udp_max_associations = 4096;
 	c->handshake_timeout = 30;
+	c->first_data_wait = 50;
 	c->replay_capacity = 1000000;
 	c->replay_fp = 1e-6;
 	c->fwmark = STEER_DEFAULT_MARK;
@@ -274,6 +275,7 @@ void config_free(struct ss_config *c)
 	free(c->socks_pass);
 	free(c->config_path);
 	free(c->acl);
+	free(c->replay_file);
 	free(c->steer);
 	free(c->steer_ports);
 	free(c->exclude);

@@ -182,9 +182,11 @@ void conn_sweep(struct ctx *p, uint64_t now, uint64_t timeout_ms, uint64_t hs_ms
 	while (p->conns.hs_head && now - p->conns.hs_head->accepted_at >= hs_ms) {
 		struct conn *c = p->conns.hs_head;
 
-		if (!c->bad_auth)
+		/* Probes that failed authentication go quietly; a FIN held since is no news. */
+		if (!c->bad_auth && !c->up.eof)
 			ctr_fail(c, FAIL_DEADLINE);
-		conn_destroy(c, c->bad_auth ? NULL : "handshake deadline");
+		conn_destroy(c, c->bad_auth ? NULL : c->up.eof ?
+				"client closed before the address header" : "handshake deadline");
 	}
 	while (p->conns.lru_head && now - p->conns.lru_head->last_active >= timeout_ms) {
 		struct conn *c = p->conns.lru_head;
@@ -206,7 +208,7 @@ void conn_update_events(struct conn *c)
 	case ST_INIT:
 	case ST_ADDR:
 	case ST_UDP_ASSOC:
-		lev = EPOLLIN;
+		lev = c->up.eof ? 0 : EPOLLIN; /* a held probe's FIN is not read again */
 		break;
 	case ST_CONNECTING:
 		rev = EPOLLOUT;
@@ -282,6 +284,11 @@ static void enter_stream(struct conn *c)
 	conn_touch(c);
 	if (c->role == ROLE_SOCKS)
 		hs_socks_reply(c, SOCKS5_REP_OK);
+	if (c->hdr_pending) {
+		/* The poll timer sends the header alone if the client says nothing first. */
+		c->stream_at = loop_now(c->p->loop);
+		conn_poll_add(c->p, c);
+	}
 	int r = stream_flush(c, &c->up, c->remote.h.fd);
 	if (r) {
 		fail_connect(c, r, "send");
@@ -371,6 +378,22 @@ static void start_target(struct conn *c, const uint8_t *extra, size_t n)
 		}
 		c->enc_ready = true;
 		stream_remember_salt(c);
+		/*
+		 * The header goes with the client's first data, in one chunk and
+		 * one write (a first packet of fixed size would be a fingerprint,
+		 * and a header alone could be cut off and replayed): it waits in
+		 * c->hs until that data comes, or first_data_wait passes. Not for
+		 * method none, whose header is plain anyway and whose pair goes to
+		 * the kernel tiers as soon as it is connected.
+		 */
+		if (!n && p->cfg->first_data_wait && !c->passthrough) {
+			memcpy(c->hs, first, (size_t)hl);
+			c->hs_len = (uint16_t)hl;
+			c->hdr_pending = true;
+			host = p->cfg->servers[0];
+			port = (uint16_t)p->cfg->server_port;
+			goto resolve;
+		}
 		memcpy(first + hl, extra, n);
 		if (stream_buf_reserve(p, &c->up.out) ||
 		    p->ops->enc_feed(&c->enc, first, (size_t)hl + n, c->up.out.data, &got)) {
@@ -400,6 +423,7 @@ static void start_target(struct conn *c, const uint8_t *extra, size_t n)
 			return;
 		}
 	}
+resolve:
 	set_stage(c, ST_DNS);
 	loop_watch(p->loop, &c->local.h, 0);
 	r = dns_resolve(p->dns, host, port, &sa, &len, on_resolved, c, &c->q);
@@ -432,8 +456,10 @@ static void handshake(struct conn *c)
 		if (c->role == ROLE_SERVER) {
 			start_target(c, NULL, 0);
 		} else {
-			start_target(c, c->hs, c->hs_len);
-			c->hs_len = 0;
+			size_t n = c->hs_len;
+
+			c->hs_len = 0; /* start_target may keep the request header there */
+			start_target(c, c->hs, n);
 		}
 		break;
 	default: /* HS_AGAIN, HS_HOLD: more bytes or the deadline */
@@ -519,6 +545,16 @@ static bool poll_one(struct conn *c)
 
 	if (c->stage != ST_STREAM)
 		return false;
+	if (c->hdr_pending) {
+		/* A server-speaks-first protocol: the header goes alone. */
+		if (loop_now(c->p->loop) - c->stream_at < (uint64_t)c->p->cfg->first_data_wait)
+			return true;
+		if ((r = stream_send_header(c)) ||
+		    (r = stream_flush(c, &c->up, c->remote.h.fd))) {
+			conn_destroy(c, strerror(-r));
+			return false;
+		}
+	}
 	r = kernel_poll(c, &why);
 	if (r < 0 || (c->up.shut && c->down.shut)) {
 		conn_destroy(c, r < 0 ? why : stream_end_reason(c));

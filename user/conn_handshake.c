@@ -95,6 +95,17 @@ static void hs_consume(struct conn *c, size_t n)
 	c->hs_len = (uint16_t)(c->hs_len - n);
 }
 
+/*
+ * ssserver: a FIN after some bytes but before the address header (a probe,
+ * or a truncated request) gets no reaction either: reading stops, and the
+ * connection closes at the handshake deadline, like every other probe.
+ */
+static enum hs_outcome hold_after_fin(struct conn *c)
+{
+	c->up.eof = true;
+	return HS_HOLD;
+}
+
 /* ssserver: read and decrypt into c->up.out; a failed authentication holds. */
 static enum hs_outcome server_read(struct conn *c, const char **why)
 {
@@ -103,10 +114,12 @@ static enum hs_outcome server_read(struct conn *c, const char **why)
 	ssize_t n;
 
 	if (c->bad_auth) {
-		/* Probe resistance: swallow everything, close only on the timeout. */
+		/* Probe resistance: swallow everything, close only at the deadline. */
 		n = recv(c->local.h.fd, c->p->scratch, POOL_BUF_CAP, 0);
 		*why = NULL;
-		return n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) ? HS_CLOSE : HS_AGAIN;
+		if (n == 0)
+			return hold_after_fin(c);
+		return n < 0 && errno != EAGAIN && errno != EINTR ? HS_CLOSE : HS_AGAIN;
 	}
 	n = stream_read(c, &c->up, c->local.h.fd, &derr);
 	if (n != -EAGAIN && stream_salt_replayed(c, had_salt)) {
@@ -123,8 +136,17 @@ static enum hs_outcome server_read(struct conn *c, const char **why)
 		stream_buf_release(c->p, &c->up.out);
 		return HS_HOLD;
 	}
-	if (n <= 0) {
-		*why = n == 0 ? "client closed before the address header" : strerror((int)-n);
+	if (n == 0 && c->up.bytes) {
+		ctr_fail(c, FAIL_EARLY_CLOSE);
+		return hold_after_fin(c);
+	}
+	if (n == 0) { /* closed without a byte: a port check; nothing to hide */
+		*why = "client closed before the address header";
+		ctr_fail(c, FAIL_EARLY_CLOSE);
+		return HS_CLOSE;
+	}
+	if (n < 0) {
+		*why = strerror((int)-n);
 		ctr_fail(c, FAIL_EARLY_CLOSE);
 		return HS_CLOSE;
 	}

@@ -164,7 +164,7 @@ void kernel_handoff(struct conn *c)
 	int lfd = c->local.h.fd, rfd = c->remote.h.fd;
 
 	if (!c->passthrough || c->tier != TIER_USER || p->pass_tier == TIER_USER ||
-	    stream_pending(&c->up) || stream_pending(&c->down))
+	    c->hdr_pending || stream_pending(&c->up) || stream_pending(&c->down))
 		return;
 	/* A pair that flow control took out of sockmap goes on with splice. */
 	if (p->pass_tier == TIER_SOCKMAP && !c->left_kernel) {

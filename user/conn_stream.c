@@ -89,7 +89,7 @@ ssize_t stream_read(struct conn *c, struct dir *d, int src, int *derr)
 {
 	struct ctx *p = c->p;
 	bool enc = stream_encrypts(c, d);
-	size_t room, max, got;
+	size_t room, max, got, hl;
 	ssize_t n;
 
 	if (c->tier == TIER_SPLICE) {
@@ -105,20 +105,26 @@ ssize_t stream_read(struct conn *c, struct dir *d, int src, int *derr)
 	if (stream_buf_reserve(p, &d->out))
 		return -ENOMEM;
 	room = POOL_BUF_CAP - d->out.len;
+	/* sslocal: a request header still waiting goes first, in the same chunk. */
+	hl = enc && c->hdr_pending ? c->hs_len : 0;
 	max = enc ? p->ops->enc_fit(&c->enc, room) : MIN(room, (size_t)DEC_READ_MAX(p));
-	if (!max)
+	if (max <= hl)
 		return -EAGAIN;
-	n = recv(src, p->scratch, max, 0);
+	memcpy(p->scratch, c->hs, hl);
+	n = recv(src, p->scratch + hl, max - hl, 0);
 	if (n < 0)
 		return errno == EINTR ? -EAGAIN : -errno;
 	if (n == 0)
-		return 0;
+		return hl ? stream_send_header(c) : 0; /* EOF: the header, then the FIN */
 	d->bytes += (size_t)n;
 	stream_count(c, d, CTR_USER, (size_t)n);
 	if (enc) {
-		if (p->ops->enc_feed(&c->enc, p->scratch, (size_t)n, d->out.data + d->out.len, &got))
+		if (p->ops->enc_feed(&c->enc, p->scratch, hl + (size_t)n, d->out.data + d->out.len,
+				     &got))
 			return -EIO;
 		d->out.len += got;
+		c->hdr_pending = false;
+		c->hs_len = 0;
 	} else {
 		size_t used;
 		int r = p->ops->dec_feed(&c->dec, p->scratch, (size_t)n, &used, d->out.data,
@@ -290,4 +296,20 @@ void stream_count(struct conn *c, const struct dir *d, enum ctr_tier t, uint64_t
 		c->p->ctr->bytes_up[t] += n;
 	else
 		c->p->ctr->bytes_down[t] += n;
+}
+
+int stream_send_header(struct conn *c)
+{
+	struct ctx *p = c->p;
+	size_t got;
+
+	if (!c->hdr_pending)
+		return 0;
+	if (stream_buf_reserve(p, &c->up.out) ||
+	    p->ops->enc_feed(&c->enc, c->hs, c->hs_len, c->up.out.data + c->up.out.len, &got))
+		return -ENOMEM;
+	c->up.out.len += got;
+	c->hdr_pending = false;
+	c->hs_len = 0;
+	return 0;
 }

@@ -87,3 +87,8 @@ void conn_poll_add(struct ctx *p, struct conn *c)
 	c->poll_next = p->conns.polls;
 	p->conns.polls = c;
 }
+
+void ctr_fail(struct conn *c, enum ctr_fail f)
+{
+	c->p->ctr->fail[f]++;
+}

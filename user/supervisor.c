@@ -4,6 +4,9 @@
  * or --workers N worker processes that it restarts and forwards signals to.
  */
 #include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +14,7 @@
 #include <time.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,6 +22,7 @@
 #include "counters.h"
 #include "crypto.h"
 #include "log.h"
+#include "replay_file.h"
 #include "loop.h"
 #include "supervisor.h"
 #include "worker.h"
@@ -53,6 +58,42 @@ static pid_t spawn_worker(const struct ss_config *cfg, const struct replay *repl
 	if (pid < 0)
 		log_err("fork: %s", strerror(errno));
 	return pid;
+}
+
+/*
+ * The replay filter outlives restarts (replay_file.h): loaded before the
+ * workers start, saved every REPLAY_SAVE_S and at exit. Methods without a
+ * key have no salts; "off" turns it off.
+ */
+static void replay_restore(struct ss_config *cfg, struct replay *r, const char *name)
+{
+	char path[512];
+	const char *why = "";
+	int ret;
+
+	if (!cfg->m->key_len || (cfg->replay_file && !strcmp(cfg->replay_file, "off")))
+		return;
+	if (!cfg->replay_file) {
+		replay_file_default(path, sizeof(path), name,
+				    cfg->prog == PROG_SERVER ? cfg->server_port : cfg->local_port);
+		/* The default folder is ours to make. */
+		*strrchr(path, '/') = 0;
+		mkdir(path, 0700);
+		path[strlen(path)] = '/';
+		if (config_set_str(&cfg->replay_file, path))
+			return;
+	}
+	ret = replay_file_load(r, cfg->replay_file, &why);
+	if (!ret)
+		log_info("replay filter: loaded from %s", cfg->replay_file);
+	else if (ret == -ENOENT)
+		log_info("replay filter: %s does not exist yet; starting empty", cfg->replay_file);
+	else if (ret == -EINVAL)
+		log_warn("replay filter: %s is unusable (%s); starting empty, it will be replaced",
+			 cfg->replay_file, why);
+	else
+		log_warn("replay filter: cannot read %s: %s; starting empty", cfg->replay_file,
+			 strerror(-ret));
 }
 
 /* The sum of every worker's counters, read from shared memory. */
@@ -116,7 +157,13 @@ static int run_workers(const struct ss_config *cfg, const struct replay *replay,
 	log_info("%d workers started", live);
 	while (live > 0) {
 		siginfo_t si;
-		int sig = sigwaitinfo(&mask, &si), st, i;
+		struct timespec period = { .tv_sec = REPLAY_SAVE_S };
+		int sig = sigtimedwait(&mask, &si, &period), st, i;
+
+		if (sig < 0 && errno == EAGAIN) {
+			replay_file_persist(cfg, replay);
+			continue;
+		}
 		pid_t pid;
 
 		if (sig != SIGCHLD) {
@@ -166,6 +213,41 @@ static int run_workers(const struct ss_config *cfg, const struct replay *replay,
 	return status;
 }
 
+/* Is host an address of the loopback network (127.0.0.0/8, ::1, or their names)? */
+static bool loopback_only(const char *host)
+{
+	struct addrinfo hints = { .ai_flags = AI_PASSIVE, .ai_socktype = SOCK_STREAM }, *res, *ai;
+	bool lo = true;
+
+	if (getaddrinfo(host, NULL, &hints, &res))
+		return false;
+	for (ai = res; ai; ai = ai->ai_next) {
+		const struct sockaddr_in6 *s6 = (const void *)ai->ai_addr;
+
+		if (ai->ai_family == AF_INET)
+			lo &= (ntohl(((const struct sockaddr_in *)ai->ai_addr)->sin_addr.s_addr) >> 24) == 127;
+		else
+			lo &= IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr) ||
+			      (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr) && s6->sin6_addr.s6_addr[12] == 127);
+	}
+	freeaddrinfo(res);
+	return lo;
+}
+
+/*
+ * A SOCKS5 listener that others can reach, without authentication, relays
+ * for anyone (TCP and UDP ASSOCIATE): say so once, at start.
+ */
+static void warn_open_proxy(const struct ss_config *cfg)
+{
+	if (cfg->prog != PROG_LOCAL || cfg->local_mode != LOCAL_SOCKS || cfg->relay ||
+	    cfg->socks_user || loopback_only(cfg->local_address))
+		return;
+	log_warn("SOCKS5 on %s port %d without authentication is an open proxy for anyone who "
+		 "can reach it (TCP and UDP); listen on 127.0.0.1 (-b) or require "
+		 "--socks5-username and --socks5-password", cfg->local_address, cfg->local_port);
+}
+
 int supervisor_main(enum prog_kind prog, int argc, char **argv)
 {
 	const char *name = prog == PROG_SERVER ? "ssserver" : "sslocal";
@@ -183,6 +265,7 @@ int supervisor_main(enum prog_kind prog, int argc, char **argv)
 		return r > 0 ? 0 : 2;
 	}
 	log_init(name, LOG_INFO + cfg.verbose);
+	warn_open_proxy(&cfg);
 	raise_fd_limit();
 	if (crypto_init()) {
 		fprintf(stderr, "%s: libsodium initialisation failed\n", name);
@@ -203,6 +286,7 @@ int supervisor_main(enum prog_kind prog, int argc, char **argv)
 		config_free(&cfg);
 		return 1;
 	}
+	replay_restore(&cfg, &replay, name);
 	/* Created before any fork, like the replay filter: the workers write, this process sums. */
 	if (!(ctr = counters_shared((size_t)cfg.workers))) {
 		log_err("cannot allocate the counters: %s", strerror(errno));
@@ -213,6 +297,7 @@ int supervisor_main(enum prog_kind prog, int argc, char **argv)
 	status = cfg.workers > 1 ? run_workers(&cfg, &replay, ctr, name) :
 				   worker_run(&cfg, &replay, ctr, name, 0);
 	counters_free(ctr, (size_t)cfg.workers);
+	replay_file_persist(&cfg, &replay);
 	replay_free(&replay);
 	config_free(&cfg);
 	return status;

@@ -21,6 +21,7 @@
 #include "dns.h"
 #include "listener.h"
 #include "log.h"
+#include "replay_file.h"
 #include "steer.h"
 #include "udp.h"
 #include "worker.h"
@@ -33,6 +34,7 @@ struct worker {
 	unsigned peak;         /* most connections since memory was last trimmed */
 	bool draining;
 	uint64_t drain_deadline;
+	uint64_t replay_saved;  /* when the replay filter was last saved (one worker) */
 	struct steer *steer;   /* redir --steer: installed by worker 0 */
 	struct handler steer_watch; /* this host's address changes, for steering */
 };
@@ -143,6 +145,12 @@ static void on_tick(void *arg)
 		   (uint64_t)p->cfg->handshake_timeout * 1000);
 	udp_sweep(p, now, (uint64_t)p->cfg->timeout * 1000);
 	listener_tick(&w->ls);
+	/* A lone worker keeps the replay filter's file; with several, the supervisor does. */
+	if (p->cfg->workers == 1 && now - w->replay_saved >= REPLAY_SAVE_S * 1000) {
+		if (w->replay_saved)
+			replay_file_persist(p->cfg, &p->replay);
+		w->replay_saved = now;
+	}
 	if (w->draining && now >= w->drain_deadline)
 		conn_destroy_all(p, "drain deadline");
 }

@@ -172,10 +172,27 @@ def capture_flight(target_port, payload, method="chacha20-ietf-poly1305"):
     return rec.data
 
 
+def test_half_closed_probes_close_at_the_deadline():
+    """A probe that sends bytes, then FIN, gets no reaction: closed at the
+    handshake deadline, whatever its length, like a probe that stays open."""
+    srv = ssserver(free_port(), extra=["--handshake-timeout", "2"])
+    port = int(srv.args[srv.args.index("-p") + 1])
+    socks, t0 = [], time.time()
+    for n in (1, 16, 49, 50, 51, 100, 221):
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s.sendall(os.urandom(n))
+        s.shutdown(socket.SHUT_WR)
+        socks.append(s)
+    for s in socks:
+        assert closed_within(s, 10)
+        assert time.time() - t0 >= 1.8, "a half-closed probe was closed before the deadline"
+        s.close()
+
+
 def test_truncated_stream_and_client_disconnects_in_every_stage():
     hs = Server(hash_reply_handler)
     echo = Server(echo_handler)
-    srv, loc, lp = pair(server_extra=["-t", "5"])
+    srv, loc, lp = pair(server_extra=["-t", "5", "--handshake-timeout", "2"])
     port = int(srv.args[srv.args.index("-p") + 1])
     base = fd_baseline(srv, loc)
     payload = os.urandom(40000)  # 3 chunks: 16383 + 16383 + 7234
@@ -187,7 +204,8 @@ def test_truncated_stream_and_client_disconnects_in_every_stage():
     s.shutdown(socket.SHUT_WR)
     assert closed_within(s, 10)
     wait_until(lambda: "truncated stream" in srv.log_text(), what="truncation logged")
-    # Server side: close after 0 bytes, inside the salt, inside the first chunk.
+    # Server side: close after 0 bytes, inside the salt, inside the first chunk
+    # (held to the handshake deadline, like any probe).
     for n in (0, 10, 40, 60):
         s = socket.create_connection(("127.0.0.1", port), timeout=5)
         if n:
@@ -216,4 +234,5 @@ if __name__ == "__main__":
         test_wrong_password_held_until_timeout,
         test_random_probes_get_nothing_and_close_at_the_same_deadline,
         test_truncated_stream_and_client_disconnects_in_every_stage,
+        test_half_closed_probes_close_at_the_deadline,
     ], "badinput"))

@@ -6,6 +6,7 @@ import resource
 import select
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -14,7 +15,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 sys.path.insert(0, os.path.dirname(__file__))
 from sstest import *  # noqa: E402,F401,F403
-from test_badinput import capture_flight  # noqa: E402
+from test_badinput import Recorder, capture_flight  # noqa: E402
 
 
 def server_port(srv):
@@ -374,6 +375,129 @@ def test_bad_address_headers_through_the_binary():
     echo.close()
 
 
+def test_replay_filter_survives_a_restart():
+    """A stream recorded before a restart is refused after it; a corrupt filter
+    file gives an empty filter and one log line, and is replaced."""
+    echo = Server(echo_handler)
+    path = os.path.join(LOGDIR, "server.replay")
+    port = free_port()
+    extra = ["--handshake-timeout", "2", "--replay-file", path]
+    srv = ssserver(port, extra=extra)
+    assert "does not exist yet" in srv.log_text()
+    flight = capture_flight(echo.port, b"recorded")
+    first = socket.create_connection(("127.0.0.1", port), timeout=5)
+    first.sendall(flight)
+    assert recv_exact(first, 32)
+    wait_until(lambda: echo.accepts == 1, what="the original reaches the target")
+    first.close()
+    assert srv.stop() == 0  # SIGTERM: the filter is saved
+    srv = ssserver(port, extra=extra)
+    assert "replay filter: loaded from %s" % path in srv.log_text()
+    again = socket.create_connection(("127.0.0.1", port), timeout=5)
+    again.sendall(flight)
+    assert closed_within(again, 10)
+    assert echo.accepts == 1, "a stream recorded before the restart was accepted after it"
+    assert srv.stop() == 0
+    with open(path, "r+b") as f:
+        f.write(b"garbage!" * 4)
+    srv = ssserver(port, extra=extra)
+    assert "is unusable (not a replay filter file); starting empty" in srv.log_text(), srv.log_text()
+    assert srv.stop() == 0
+    srv = ssserver(port, extra=extra)
+    assert "loaded from" in srv.log_text(), srv.log_text()
+    echo.close()
+
+
+def first_segments(port, start, count=1, timeout=5):
+    """Payloads of the first count TCP segments with data sent to 127.0.0.1:port on
+    loopback, read with a raw packet socket while start() runs."""
+    raw = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.ntohs(0x0003))
+    raw.bind(("lo", 0))
+    raw.settimeout(0.2)
+    got = []
+    t = threading.Thread(target=start)
+    t.start()
+    end = time.time() + timeout
+    while len(got) < count and time.time() < end:
+        try:
+            frame = raw.recv(70000)
+        except socket.timeout:
+            continue
+        ip = frame[14:]
+        if len(ip) < 20 or ip[0] >> 4 != 4 or ip[9] != 6:
+            continue
+        ihl = (ip[0] & 15) * 4
+        tcp = ip[ihl:struct.unpack(">H", ip[2:4])[0]]
+        if struct.unpack(">H", tcp[2:4])[0] != port:
+            continue
+        data = tcp[(tcp[12] >> 4) * 4:]
+        if data:
+            got.append(data)
+    t.join()
+    raw.close()
+    return got
+
+
+def test_first_packet_carries_the_header_with_the_first_data():
+    """sslocal sends salt + address header + the client's first data in one chunk
+    and one segment, so the first packet's size varies with the request, and a
+    truncated copy of it opens nothing."""
+    rec = Recorder()
+    sizes = {}
+    for data in (b"hello", b"a longer first request line\r\n\r\n"):
+        tp = free_port()
+        loc = start([os.path.join(BUILD, "sslocal"), "-s", "127.0.0.1", "-p", str(rec.port), "-l", str(tp),
+                     "-k", "test-pw", "-m", "chacha20-ietf-poly1305", "-L", "127.0.0.1:9"], wait=tp)
+
+        def client():
+            c = socket.create_connection(("127.0.0.1", tp), timeout=5)
+            c.sendall(data)
+            time.sleep(0.3)
+            c.close()
+        seg = first_segments(rec.port, client)
+        assert seg, "no segment to the server"
+        # salt 32 | length 2 + tag 16 | ATYP 1 + IPv4 4 + port 2 + data | tag 16
+        assert len(seg[0]) == 32 + 18 + 7 + len(data) + 16, (len(seg[0]), len(data))
+        sizes[data] = len(seg[0])
+        loc.stop()
+    assert len(set(sizes.values())) == 2
+    # A truncated copy of a first packet reaches no target.
+    echo = Server(echo_handler)
+    srv = ssserver(free_port(), extra=["--handshake-timeout", "2"])
+    flight = capture_flight(echo.port, b"first data")
+    cut = socket.create_connection(("127.0.0.1", server_port(srv)), timeout=5)
+    cut.sendall(flight[:32 + 18 + 7 + len(b"first data")])  # the last tag cut off
+    assert closed_within(cut, 10)
+    assert echo.accepts == 0, "a truncated first packet opened a target connection"
+    # A server-speaks-first client still gets its connection: the header goes alone.
+    ssrv = Server(lambda sock: sock.sendall(b"banner"))
+    lp = free_port()
+    sslocal(lp, server_port(srv))
+    s, rep = socks_connect(lp, "127.0.0.1", ssrv.port)
+    assert rep == 0 and recv_exact(s, 6) == b"banner"
+    s.close()
+    echo.close()
+    ssrv.close()
+    rec.srv.close()
+
+
+def test_open_socks5_proxy_is_named_at_start():
+    """A SOCKS5 listener reachable from other hosts without authentication is an
+    open proxy: sslocal says so once at start, and only then."""
+    sp = free_port()
+    ssserver(sp)
+    cases = [(["-b", "0.0.0.0"], True), (["-b", "127.0.0.1"], False), (["-b", "::1"], False),
+             (["-b", "0.0.0.0", "--socks5-username", "u", "--socks5-password", "p"], False),
+             (["-b", "0.0.0.0", "-L", "127.0.0.1:9"], False)]
+    for extra, warned in cases:
+        loc = sslocal(free_port(), sp, extra=extra) if "::1" not in extra else \
+            start([os.path.join(BUILD, "sslocal"), "-s", "127.0.0.1", "-p", str(sp), "-k", "test-pw",
+                   "-m", "chacha20-ietf-poly1305", "-b", "::1", "-l", str(free_port())])
+        wait_until(lambda: "ready" in loc.log_text(), what="sslocal ready")
+        assert ("open proxy" in loc.log_text()) == warned, (extra, loc.log_text()[-800:])
+        loc.stop()
+
+
 if __name__ == "__main__":
     sys.exit(run_tests([
         test_replayed_first_flight_reaches_no_target,
@@ -386,4 +510,7 @@ if __name__ == "__main__":
         test_max_connections_pauses_accepting_and_resumes,
         test_target_reset_mid_transfer_with_aead,
         test_bad_address_headers_through_the_binary,
+        test_open_socks5_proxy_is_named_at_start,
+        test_replay_filter_survives_a_restart,
+        test_first_packet_carries_the_header_with_the_first_data,
     ], "security"))
