@@ -16,13 +16,14 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from sstest import *  # noqa: E402,F401,F403
 
 
-class UdpEcho:
+class UdpPeer:
+    """A UDP socket on loopback served by a thread: handle(data, addr) per datagram."""
+
     def __init__(self):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
-        self.count = 0
         threading.Thread(target=self.run, daemon=True).start()
 
     def run(self):
@@ -31,11 +32,20 @@ class UdpEcho:
                 d, a = self.sock.recvfrom(65535)
             except OSError:
                 return
-            self.count += 1
-            self.sock.sendto(d, a)
+            self.handle(d, a)
 
     def close(self):
         self.sock.close()
+
+
+class UdpEcho(UdpPeer):
+    def __init__(self):
+        self.count = 0
+        super().__init__()
+
+    def handle(self, d, a):
+        self.count += 1
+        self.sock.sendto(d, a)
 
 
 class Association:
@@ -257,31 +267,23 @@ def test_associations_work_whatever_the_worker_count():
     echo.close()
 
 
-class UdpTap:
+class UdpTap(UdpPeer):
     """A UDP forwarder between sslocal and ssserver that keeps the server's replies."""
 
     def __init__(self, server_port):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
         self.server = ("127.0.0.1", server_port)
         self.client = None
         self.replies = []
-        threading.Thread(target=self.run, daemon=True).start()
+        super().__init__()
 
-    def run(self):
-        while True:
-            try:
-                d, a = self.sock.recvfrom(65535)
-            except OSError:
-                return
-            if a == self.server:
-                self.replies.append(d)
-                if self.client:
-                    self.sock.sendto(d, self.client)
-            else:
-                self.client = a
-                self.sock.sendto(d, self.server)
+    def handle(self, d, a):
+        if a == self.server:
+            self.replies.append(d)
+            if self.client:
+                self.sock.sendto(d, self.client)
+        else:
+            self.client = a
+            self.sock.sendto(d, self.server)
 
 
 def test_reflected_reply_datagram_is_refused_the_first_time():
