@@ -43,7 +43,7 @@ static const char *const tier_names[] = {
  * the sockmap tier.
  */
 #define PARSER_STALL_MS 20
-/* Pairs that moved less wait for empty receive queues before the sockmap hand-off. */
+/* Pairs that moved more without empty receive queues go to splice, not sockmap. */
 #define HANDOFF_EXACT_BYTES (256u << 10)
 
 
@@ -166,20 +166,28 @@ void kernel_handoff(struct conn *c)
 	if (!c->passthrough || c->tier != TIER_USER || p->pass_tier == TIER_USER ||
 	    c->hdr_pending || stream_pending(&c->up) || stream_pending(&c->down))
 		return;
-	/* A pair that flow control took out of sockmap goes on with splice. */
+	/*
+	 * sockmap takes a pair only while both receive queues are empty: bytes
+	 * queued at attach are parsed by deferred work, and a reset before it
+	 * runs unhashes the socket and the kernel drops them; a pair attached
+	 * in the middle of a bulk stream was also seen to stall for good once
+	 * flow control demoted it. A pair that finds no such moment within
+	 * HANDOFF_EXACT_BYTES, and one that flow control took out of sockmap,
+	 * goes on with splice.
+	 */
 	if (p->pass_tier == TIER_SOCKMAP && !c->left_kernel) {
 		uint64_t wl, wr;
 		int ul = 0, ur = 0;
 
-		/*
-		 * Bytes already queued at attach are parsed by deferred work; a
-		 * reset before it runs unhashes the socket and the kernel drops
-		 * them. Small pairs therefore wait for empty receive queues (read
-		 * meanwhile in userspace); bulk pairs accept that narrow window.
-		 */
-		if (c->up.bytes + c->down.bytes < HANDOFF_EXACT_BYTES &&
-		    (tcp_bytes_unread(lfd, &ul) || tcp_bytes_unread(rfd, &ur) || ul || ur))
+		if (tcp_bytes_unread(lfd, &ul) || tcp_bytes_unread(rfd, &ur) || ul || ur) {
+			if (c->up.bytes + c->down.bytes < HANDOFF_EXACT_BYTES)
+				return; /* read in userspace meanwhile */
+			log_debug("conn %llu: no quiet moment for sockmap; handing it to splice",
+				  (unsigned long long)c->id);
+			c->left_kernel = true;
+			kernel_handoff(c);
 			return;
+		}
 		if (tcp_bytes_written(rfd, &wr) || tcp_bytes_written(lfd, &wl) ||
 		    bpf_relay_attach(p->bpf, lfd, rfd, wr, wl, SOCKMAP_LIMIT, &c->up.cookie,
 				     &c->down.cookie)) {
