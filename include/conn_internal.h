@@ -23,10 +23,6 @@
  */
 #define KERNEL_STALL_MS 3000
 
-/* conn.c */
-/* Sets each socket's epoll interest from the stage and the directions. */
-void conn_update_events(struct conn *c);
-
 /* conn_table.c: the lists of the connection table. */
 void conn_table_add(struct ctx *p, struct conn *c);
 void conn_table_remove(struct ctx *p, struct conn *c);
@@ -97,8 +93,6 @@ int stream_waiting(struct conn *c, struct dir *d, uint64_t progress, bool moving
 void kernel_handoff(struct conn *c);
 /* The epoll interest of both sockets of a STREAM pair, by direction and tier. */
 void kernel_stream_interest(const struct conn *c, uint32_t *lev, uint32_t *rev);
-/* The read side of d is handled by the kernel (no epoll reads). */
-bool kernel_owns_read(const struct conn *c, const struct dir *d);
 /* sockmap: bytes the kernel moved since the last look (activity for the idle sweep). */
 bool kernel_moved_bytes(struct conn *c);
 /* STREAM event of a sockmap pair; 0 or -errno. */
@@ -107,8 +101,6 @@ int kernel_sock_event(struct conn *c, bool is_local, uint32_t events);
 void kernel_forget(struct conn *c);
 /* Polled bookkeeping of a STREAM pair: 1 to poll again, 0 done, -1 to destroy (*why). */
 int kernel_poll(struct conn *c, const char **why);
-/* sockmap flow control: the socket with this cookie is over its limit. */
-void conn_over_limit(struct ctx *p, uint64_t cookie);
 /* Chooses the tier of pass-through pairs (loads BPF when wanted) and logs it. */
 int kernel_tiers_open(struct ctx *p, const char **why);
 void kernel_tiers_close(struct ctx *p);

@@ -45,8 +45,7 @@ struct counters *counters_shared(size_t n);
 void counters_free(struct counters *c, size_t n);
 /* out = the sum of n workers' counters. */
 void counters_sum(const struct counters *c, size_t n, struct counters *out);
-/* Names for logs: "auth", "replay", ...; "user", "splice", "sockmap". */
+/* Names of the failure reasons, for logs. */
 const char *counters_fail_name(enum ctr_fail f);
-const char *counters_tier_name(enum ctr_tier t);
 
 #endif

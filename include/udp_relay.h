@@ -65,7 +65,6 @@ struct udp_relay {
 	struct reply_sock *rbuckets[REPLY_BUCKETS];
 	unsigned nreply;
 	struct ss_addr server; /* sslocal: the ssserver */
-	struct udp_stats *stp;  /* the worker's UDP counters */
 	struct udp_relay *next;
 	/*
 	 * SOCKS5 association socket: the only client allowed (its IP, and the port

@@ -37,6 +37,7 @@ const char *conn_stage_name(enum conn_stage s)
 }
 
 static void on_sock_event(struct handler *h, uint32_t events);
+static void conn_update_events(struct conn *c);
 static void start_target(struct conn *c, const uint8_t *extra, size_t n);
 
 static void set_stage(struct conn *c, enum conn_stage s)
@@ -199,7 +200,7 @@ void conn_sweep(struct ctx *p, uint64_t now, uint64_t timeout_ms, uint64_t hs_ms
 }
 
 /* Interest of each socket follows from the stage and the per-direction state. */
-void conn_update_events(struct conn *c)
+static void conn_update_events(struct conn *c)
 {
 	struct loop *l = c->p->loop;
 	uint32_t lev = 0, rev = 0;

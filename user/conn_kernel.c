@@ -93,7 +93,7 @@ bool kernel_moved_bytes(struct conn *c)
 }
 
 /* The read side of direction d is handled by the kernel (no epoll reads). */
-bool kernel_owns_read(const struct conn *c, const struct dir *d)
+static bool kernel_owns_read(const struct conn *c, const struct dir *d)
 {
 	return c->tier == TIER_SOCKMAP && d->ks != KS_USER;
 }
@@ -115,7 +115,7 @@ static void kernel_release(struct conn *c, const char *why)
 	conn_poll_add(c->p, c);
 }
 
-void conn_over_limit(struct ctx *p, uint64_t cookie)
+static void conn_over_limit(struct ctx *p, uint64_t cookie)
 {
 	for (struct dir *d = p->conns.cookies[COOKIE_SLOT(cookie)]; d; d = d->cnext)
 		if (d->cookie == cookie && d->owner->stage == ST_STREAM &&

@@ -42,10 +42,3 @@ const char *counters_fail_name(enum ctr_fail f)
 
 	return f < FAIL_REASONS ? names[f] : "?";
 }
-
-const char *counters_tier_name(enum ctr_tier t)
-{
-	static const char *const names[CTR_TIERS] = { "user", "splice", "sockmap" };
-
-	return t < CTR_TIERS ? names[t] : "?";
-}

@@ -88,19 +88,19 @@ static void from_client(struct udp_relay *r, uint8_t *buf, size_t len,
 		/* Opened in place: plaintext = address header + payload. */
 		rc = p->ops->udp_open(p->method, p->master, buf, len, out, sizeof(out), &olen);
 		if (rc) {
-			r->stp->bad_crypto++;
+			r->p->ctr->udp.bad_crypto++;
 			log_debug("udp: dropped a datagram from %s: %s", ss_sa_str(src, cs, sizeof(cs)),
 				  ss_result_str(rc));
 			return;
 		}
 		if (salt_replayed(p, buf)) {
-			r->stp->replayed++;
+			r->p->ctr->udp.replayed++;
 			log_debug("udp: dropped a datagram from %s: replayed salt",
 				  ss_sa_str(src, cs, sizeof(cs)));
 			return;
 		}
 		if (p->ops->header_parse(out, olen, &a, &used) != SS_OK) {
-			r->stp->bad_header++;
+			r->p->ctr->udp.bad_header++;
 			log_debug("udp: dropped a datagram from %s: bad address header",
 				  ss_sa_str(src, cs, sizeof(cs)));
 			return;
@@ -114,23 +114,23 @@ static void from_client(struct udp_relay *r, uint8_t *buf, size_t len,
 	if (r->role == UDP_SOCKS) {
 		/* RFC 1928 section 7: RSV(2) FRAG(1) ATYP DST.ADDR DST.PORT DATA */
 		if (!socks_client_allowed(r, src)) {
-			r->stp->no_assoc++;
+			r->p->ctr->udp.no_assoc++;
 			log_debug("udp: dropped a datagram from %s: no UDP ASSOCIATE from it",
 				  ss_sa_str(src, cs, sizeof(cs)));
 			return;
 		}
 		if (len < 4 || buf[0] || buf[1]) {
-			r->stp->bad_header++;
+			r->p->ctr->udp.bad_header++;
 			return;
 		}
 		if (buf[2]) {
-			r->stp->fragmented++;
+			r->p->ctr->udp.fragmented++;
 			log_debug("udp: dropped a fragment (FRAG %u) from %s", buf[2],
 				  ss_sa_str(src, cs, sizeof(cs)));
 			return;
 		}
 		if (addr_parse(buf + 3, len - 3, &a, &used) != SS_OK) {
-			r->stp->bad_header++;
+			r->p->ctr->udp.bad_header++;
 			log_debug("udp: dropped a datagram from %s: bad SOCKS5 UDP header",
 				  ss_sa_str(src, cs, sizeof(cs)));
 			return;
@@ -144,7 +144,7 @@ static void from_client(struct udp_relay *r, uint8_t *buf, size_t len,
 
 		if (r->role == UDP_REDIR) {
 			if (!orig || addr_from_sockaddr(&a, (const struct sockaddr *)orig)) {
-				r->stp->bad_header++;
+				r->p->ctr->udp.bad_header++;
 				log_debug("udp: dropped a datagram from %s: no original destination",
 					  ss_sa_str(src, cs, sizeof(cs)));
 				return;
@@ -158,7 +158,7 @@ static void from_client(struct udp_relay *r, uint8_t *buf, size_t len,
 		len += (size_t)hl;
 	}
 	if (len + p->ops->udp_overhead(p->method) > UDP_MAX_DGRAM) {
-		r->stp->oversize++;
+		r->p->ctr->udp.oversize++;
 		return;
 	}
 	if (!(n = nat_get(r, src, slen)))
@@ -195,7 +195,7 @@ static void to_client(struct nat *n, uint8_t *buf, size_t len, const struct sock
 		len += (size_t)hl;
 		if (len + p->ops->udp_overhead(p->method) > UDP_MAX_DGRAM ||
 		    p->ops->udp_seal(p->method, p->master, buf, len, out, sizeof(out), &olen)) {
-			r->stp->oversize++;
+			r->p->ctr->udp.oversize++;
 			return;
 		}
 		remember_salt(p, out);
@@ -203,13 +203,13 @@ static void to_client(struct nat *n, uint8_t *buf, size_t len, const struct sock
 		rc = p->ops->udp_open(p->method, p->master, buf, len, out + 3,
 				 sizeof(out) - 3, &olen);
 		if (rc || p->ops->header_parse(out + 3, olen, &a, &used) != SS_OK) {
-			r->stp->bad_crypto++;
+			r->p->ctr->udp.bad_crypto++;
 			log_debug("udp: dropped a reply from the server: %s",
 				  rc ? ss_result_str(rc) : "bad address header");
 			return;
 		}
 		if (salt_replayed(p, buf)) {
-			r->stp->replayed++;
+			r->p->ctr->udp.replayed++;
 			log_debug("udp: dropped a reply from the server: replayed salt");
 			return;
 		}
@@ -226,10 +226,10 @@ static void to_client(struct nat *n, uint8_t *buf, size_t len, const struct sock
 		}
 	}
 	if (sendto(r->h.fd, send_buf, olen, 0, (struct sockaddr *)&n->client, n->client_len) < 0) {
-		r->stp->send_failed++;
+		r->p->ctr->udp.send_failed++;
 		return;
 	}
-	r->stp->out++;
+	r->p->ctr->udp.out++;
 	nat_touch(n);
 }
 
@@ -317,7 +317,6 @@ int udp_listen(struct ctx *p, enum udp_role role, const char *host, int port, co
 	r->h.on_event = on_listen_event;
 	r->p = p;
 	r->role = role;
-	r->stp = &p->ctr->udp;
 	if (role != UDP_SERVER &&
 	    addr_from_host(&r->server, p->cfg->servers[0], (uint16_t)p->cfg->server_port)) {
 		close(fd);
@@ -434,7 +433,6 @@ int udp_assoc_open(struct ctx *p, const struct udp_assoc *a, struct udp_relay **
 	r->role = UDP_SOCKS;
 	r->bound = sa;
 	r->server = ls->server;
-	r->stp = ls->stp;
 	r->owner = a->owner;
 	r->keepalive = a->keepalive;
 	ss_sa_from_v6(a->client, &r->allowed);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "counters.h"
 #include "ctx.h"
 #include "dns.h"
 #include "log.h"
@@ -80,7 +81,7 @@ struct nat *nat_get(struct udp_relay *r, const struct sockaddr_storage *client, 
 		if (ss_sa_equal(&n->client, client))
 			return n;
 	if (r->n >= r->p->udp_max && r->lru_head) {
-		r->stp->evicted++;
+		r->p->ctr->udp.evicted++;
 		log_info("udp: %u associations (the cap); evicting the oldest, %s", r->n,
 			 ss_sa_str(&r->lru_head->client, cs, sizeof(cs)));
 		nat_kill(r->lru_head);
@@ -123,16 +124,16 @@ static void nat_sendto(struct nat *n, const struct sockaddr_storage *to, const u
 	    (rule = policy_refuses(&n->r->p->policy, (const struct sockaddr *)to))) {
 		char ts[64];
 
-		n->r->stp->refused++;
+		n->r->p->ctr->udp.refused++;
 		log_debug("udp: target %s refused by policy: %s", ss_sa_str(to, ts, sizeof(ts)), rule);
 		return;
 	}
 	if (sendto(n->h.fd, data, len, 0, (struct sockaddr *)&s6, sl) < 0) {
-		n->r->stp->send_failed++;
+		n->r->p->ctr->udp.send_failed++;
 		log_debug("udp: sendto: %s", strerror(errno));
 		return;
 	}
-	n->r->stp->in++;
+	n->r->p->ctr->udp.in++;
 }
 
 static void on_nat_resolved(void *arg, int err, const struct sockaddr *sa, socklen_t len)
@@ -146,7 +147,7 @@ static void on_nat_resolved(void *arg, int err, const struct sockaddr *sa, sockl
 		memcpy(&to, sa, len);
 		nat_sendto(n, &to, n->pending, n->pending_len);
 	} else {
-		n->r->stp->unresolved++;
+		n->r->p->ctr->udp.unresolved++;
 	}
 	free(n->pending);
 	n->pending = NULL;
@@ -165,7 +166,7 @@ void nat_send(struct nat *n, const struct ss_addr *dst, const uint8_t *data, siz
 		return;
 	}
 	if (n->q) { /* one datagram waits per association; this one is dropped */
-		n->r->stp->unresolved++;
+		n->r->p->ctr->udp.unresolved++;
 		return;
 	}
 	r = dns_resolve(n->r->p->dns, dst->host, dst->port, &to, &tl, on_nat_resolved, n, &n->q);
@@ -174,7 +175,7 @@ void nat_send(struct nat *n, const struct ss_addr *dst, const uint8_t *data, siz
 	} else if (r < 0 || !(n->pending = malloc(len))) {
 		dns_cancel(n->q);
 		n->q = NULL;
-		n->r->stp->unresolved++;
+		n->r->p->ctr->udp.unresolved++;
 	} else {
 		memcpy(n->pending, data, len);
 		n->pending_len = len;

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "counters.h"
 #include "ctx.h"
 #include "listener.h"
 #include "log.h"
@@ -98,12 +99,12 @@ void redir_reply(struct nat *n, const struct ss_addr *from, const uint8_t *data,
 	    sendto(rs->fd, data, len, 0, (struct sockaddr *)&dst, dl) < 0) {
 		char fs[64];
 
-		r->stp->send_failed++;
+		r->p->ctr->udp.send_failed++;
 		log_debug("udp: redir reply from %s: %s", ss_sa_str(&src, fs, sizeof(fs)),
 			  src.ss_family != dst.ss_family ? "address family differs from the client's" :
 			  strerror(errno));
 	} else {
-		r->stp->out++;
+		r->p->ctr->udp.out++;
 		nat_touch(n);
 	}
 	if (rs)
