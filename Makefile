@@ -4,7 +4,8 @@
 CC      ?= gcc
 O       := build
 SAN     := $(O)/asan
-CFLAGS_COMMON := -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -MMD -MP -Iinclude -g
+VERSION := $(shell cat VERSION)
+CFLAGS_COMMON := -DSSBPF_VERSION='"$(VERSION)"' -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -MMD -MP -Iinclude -g
 CFLAGS  ?= -O2
 SANFLAGS := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 PURE_LIBS := -lsodium -lcrypto -lm
@@ -23,7 +24,7 @@ LIB_OBJS  := $(LIB_SRCS:user/%.c=$(O)/obj/%.o)
 SAN_OBJS  := $(LIB_SRCS:user/%.c=$(SAN)/obj/%.o)
 # Pure modules (parsing, framing, crypto, policy): no I/O beyond logging and
 # no libbpf, so unit tests and fuzzers link them alone.
-PURE      := addr aead2017 config config_fields crypto json log options policy replay sip002 socks5 \
+PURE      := addr aead2017 config config_fields crypto json log options options_table policy replay sip002 socks5 \
 	     steer_spec
 PURE_OBJS := $(PURE:%=$(O)/obj/%.o)
 SAN_PURE_OBJS := $(PURE:%=$(SAN)/obj/%.o)

@@ -20,6 +20,11 @@ enum ss_result {
 
 const char *ss_result_str(int r);
 
+/* The release; `make` passes the one in the VERSION file. */
+#ifndef SSBPF_VERSION
+#define SSBPF_VERSION "0.0.0-dev"
+#endif
+
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 #define MAX(a, b) ((a) > (b) ? (a) : (b))

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "addr.h"
 
@@ -17,6 +18,7 @@ enum local_mode { LOCAL_SOCKS, LOCAL_TUNNEL, LOCAL_REDIR };
 enum conn_tier { TIER_AUTO, TIER_USER, TIER_SPLICE, TIER_SOCKMAP };
 
 #define CFG_MAX_SERVERS 8
+#define CFG_MAX_PORTS 64
 
 /* Everything a binary is told by its JSON file, its flags or an ss:// URI. */
 struct ss_config {
@@ -24,6 +26,8 @@ struct ss_config {
 	char *servers[CFG_MAX_SERVERS];
 	int nservers;
 	int server_port;
+	int extra_ports[CFG_MAX_PORTS - 1]; /* ssserver: "server_port": [a, b, ...] after a */
+	int nextra_ports;
 	char *password;
 	char *method;
 	int timeout; /* seconds of idleness before a connection is closed */
@@ -35,7 +39,16 @@ struct ss_config {
 	char *user;
 	int workers;
 	enum bpf_mode bpf;
-	int verbose;
+	int verbose, quiet;
+	char *pid_file;        /* -f: run in the background, write the pid here */
+	char *log_file;        /* append the log here instead of stderr */
+	bool use_syslog;       /* --syslog */
+	int nofile;            /* -n: the open file limit; 0: the hard limit */
+	char *plugin;          /* SIP003 plugin program, or NULL */
+	char *plugin_opts;     /* its SS_PLUGIN_OPTIONS */
+	char **plugin_args;    /* extra arguments, NULL-terminated (JSON plugin_args) */
+	char *ignored;         /* keys of the file that mean nothing here, for a -v note */
+	int plugin_port;       /* set at start: the loopback port to or from the plugin */
 	enum local_mode local_mode;
 	char *tunnel_address; /* host:port for tunnel mode */
 	char *socks_user, *socks_pass; /* RFC 1929, optional */
@@ -86,6 +99,8 @@ int config_errf(char *err, size_t len, const char *fmt, ...) __attribute__((form
 int config_set_str(char **dst, const char *v);
 int config_add_server(struct ss_config *c, const char *host);
 void config_clear_servers(struct ss_config *c);
-const char *config_usage(enum prog_kind prog);
+void config_free_args(char **v);
+/* Prints the usage and every flag of prog, from the option table. */
+void config_usage(enum prog_kind prog, FILE *f);
 
 #endif

@@ -3,6 +3,8 @@
 #define SS_OPTIONS_H
 
 #include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stddef.h>
 
 #include "config.h"
@@ -34,6 +36,13 @@ int options_set(struct ss_config *c, const struct option_desc *o, const struct j
 /* Fills the getopt tables from the rows (long options end with a zero row). */
 void options_getopt(char *short_opts, size_t short_len, struct option *long_opts,
 		    size_t long_len);
+/* The value's name and the one-line help of a row (NULL for a synonym). */
+const char *options_arg(const struct option_desc *o);
+const char *options_help(const struct option_desc *o);
+/* Does the row apply to prog? */
+bool options_for(const struct option_desc *o, enum prog_kind prog);
+/* One line per flag of prog: "  -s, --server HOST   help". */
+void options_print_flags(enum prog_kind prog, FILE *f);
 /* Number of rows, and row i, for tests that walk every option. */
 size_t options_count(void);
 const struct option_desc *options_at(size_t i);

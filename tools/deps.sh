@@ -11,7 +11,7 @@ pkgs=(
 	# libFuzzer and sanitizer runtimes for clang
 	libclang-rt-14-dev
 	# tests: peers, clients, sanitizer runtimes, namespaces
-	shadowsocks-libev curl python3 iproute2 nftables valgrind procps util-linux
+	shadowsocks-libev simple-obfs shadowsocks-v2ray-plugin curl python3 iproute2 nftables valgrind procps util-linux
 	# benchmarks
 	iperf3 haproxy gnuplot-nox
 )

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "common.h"
 #include "crypto.h"
 #include "json.h"
 #include "options.h"
@@ -72,26 +73,18 @@ static int load_file(struct ss_config *c, const char *path, char *err, size_t er
 	return r;
 }
 
-const char *config_usage(enum prog_kind prog)
+void config_usage(enum prog_kind prog, FILE *f)
 {
-	if (prog == PROG_SERVER)
-		return "usage: ssserver [-c config.json] [-s host] -p port -k password -m method\n"
-		       "       [-t timeout] [-d nameserver] [-a user] [-u|-U] [-6] [-v]\n"
-		       "       [--fast-open] [--reuse-port] [--no-delay] [--bpf auto|on|off]\n"
-		       "       [--workers N] [--server-url ss://...] [--udp-max-associations N]\n"
-		       "       [--tier user|splice|sockmap] [--allow-private] [--acl FILE]\n"
-		       "       [--handshake-timeout S] [--max-connections N]\n"
-		       "       [--replay-capacity N] [--replay-fp P] [--replay-file FILE|off]\n";
-	return "usage: sslocal [-c config.json] -s host -p port -k password -m method\n"
-	       "       [-b local_address] [-l local_port] [-t timeout] [-L host:port]\n"
-	       "       [--mode socks|tunnel|redir] [-d nameserver] [-a user] [-u|-U] [-6] [-v]\n"
-	       "       [--fast-open] [--reuse-port] [--no-delay] [--bpf auto|on|off]\n"
-	       "       [--workers N] [--server-url ss://...]\n"
-	       "       [--socks5-username U --socks5-password P] [--udp-max-associations N]\n"
-	       "       [--relay -L upstream:port] [--tier user|splice|sockmap]\n"
-	       "       [--handshake-timeout S] [--max-connections N]\n"
-	       "       redir: [--steer CIDR,...] [--steer-ports P,P-Q,...] [--exclude CIDR,...]\n"
-	       "              [--fwmark N] [--route-table N]\n";
+	const char *name = prog == PROG_SERVER ? "ssserver" : "sslocal";
+
+	fprintf(f, "usage: %s [-c config.json] [options]\n%s\n\n", name,
+		prog == PROG_SERVER ? "The Shadowsocks server: AEAD from clients, plain TCP and UDP to targets." :
+		"The Shadowsocks client: SOCKS5, tunnel or transparent redir in, AEAD to the server.");
+	fprintf(f, "  %-30s %s\n", "-c FILE", "A JSON config file (libev's keys); flags override it.");
+	options_print_flags(prog, f);
+	fprintf(f, "  %-30s %s\n  %-30s %s\n", "-h, --help", "Print this help.", "-V, --version",
+		"Print the version.");
+	fprintf(f, "\nThe man page %s(1) lists the JSON keys.\n", name);
 }
 
 static int validate(struct ss_config *c, char *err, size_t err_len)
@@ -119,7 +112,16 @@ static int validate(struct ss_config *c, char *err, size_t err_len)
 		return -ENOMEM;
 	if (!c->server_port && !c->relay)
 		return config_errf(err, err_len, "no server port given (-p or \"server_port\")");
+	/* An empty plugin is none (libev). */
+	if (c->plugin && !*c->plugin) {
+		free(c->plugin);
+		c->plugin = NULL;
+	}
+	if (c->plugin && (c->nextra_ports || c->relay))
+		return config_errf(err, err_len, "a plugin serves one port and needs the key (not --relay)");
 	if (c->prog == PROG_LOCAL) {
+		/* A shared file may list several server ports: the client uses the first. */
+		c->nextra_ports = 0;
 		if (!c->nservers && !c->relay)
 			return config_errf(err, err_len, "no server given (-s or \"server\")");
 		if (c->tunnel_address && c->local_mode == LOCAL_SOCKS)
@@ -191,7 +193,11 @@ static int apply_flag(struct ss_config *c, int opt, int argc, char **argv, char 
 	if (opt == 'c')
 		return 0;
 	if (opt == 'h') {
-		fputs(config_usage(c->prog), stdout);
+		config_usage(c->prog, stdout);
+		return 1;
+	}
+	if (opt == 'V') {
+		printf("%s %s\n", c->prog == PROG_SERVER ? "ssserver" : "sslocal", SSBPF_VERSION);
 		return 1;
 	}
 	if (opt == ':' && optopt && optopt < 256)
@@ -278,6 +284,12 @@ void config_free(struct ss_config *c)
 	free(c->replay_file);
 	free(c->steer);
 	free(c->steer_ports);
+	free(c->pid_file);
+	free(c->log_file);
+	free(c->plugin);
+	free(c->plugin_opts);
+	config_free_args(c->plugin_args);
+	free(c->ignored);
 	free(c->exclude);
 	memset(c, 0, sizeof(*c));
 }

@@ -87,3 +87,10 @@ int config_split_hostport(const char *s, char *host, size_t host_len, int *port)
 	host[hl] = 0;
 	return 0;
 }
+
+void config_free_args(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}

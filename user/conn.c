@@ -351,6 +351,13 @@ static void on_resolved(void *arg, int err, const struct sockaddr *sa, socklen_t
 	start_connect(c, sa, len);
 }
 
+/* sslocal's way to the server: the plugin's local port when there is one. */
+static void upstream(const struct ss_config *cfg, const char **host, uint16_t *port)
+{
+	*host = cfg->plugin_port ? "127.0.0.1" : cfg->servers[0];
+	*port = (uint16_t)(cfg->plugin_port ? cfg->plugin_port : cfg->server_port);
+}
+
 /*
  * The target is known (SOCKS5 request, tunnel address or decrypted header):
  * queue the first flight and move on to DNS / CONNECTING. For sslocal the
@@ -391,8 +398,7 @@ static void start_target(struct conn *c, const uint8_t *extra, size_t n)
 			memcpy(c->hs, first, (size_t)hl);
 			c->hs_len = (uint16_t)hl;
 			c->hdr_pending = true;
-			host = p->cfg->servers[0];
-			port = (uint16_t)p->cfg->server_port;
+			upstream(p->cfg, &host, &port);
 			goto resolve;
 		}
 		memcpy(first + hl, extra, n);
@@ -404,8 +410,7 @@ static void start_target(struct conn *c, const uint8_t *extra, size_t n)
 		c->up.out.len = got;
 		c->up.bytes += n;
 		p->ctr->bytes_up[CTR_USER] += n;
-		host = p->cfg->servers[0];
-		port = (uint16_t)p->cfg->server_port;
+		upstream(p->cfg, &host, &port);
 	} else {
 		if (p->ops->enc_init(&c->enc, p->method, p->master)) {
 			conn_destroy(c, "cipher set-up failed");

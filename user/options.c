@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * The one option table (JSON key, long flag, short flag, type, range,
- * programs) and the one function that applies a value from either source.
- * Keys and flags follow shadowsocks-libev, then shadowsocks-rust.
+ * The one function that applies a value of the option table
+ * (options_table.c) from either source, the getopt tables and the help
+ * text made from the rows.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -14,128 +14,17 @@
 #include "common.h"
 #include "json.h"
 #include "options.h"
+#include "options_rows.h"
 #include "sip002.h"
-
-enum opt_type {
-	OT_STR,      /* a string */
-	OT_INT,      /* an integer in [lo, hi] */
-	OT_TABLE,    /* a routing table number, not 253-255 (reserved) */
-	OT_BOOL,     /* true/false; a flag without value sets it */
-	OT_ENUM,     /* one of names[] (a JSON boolean means on/off) */
-	OT_CONST,    /* a flag without value that sets the field to lo */
-	OT_COUNT,    /* a flag without value that counts (-v -v) */
-	OT_LIST,     /* "a,b" or ["a", "b"], kept comma-separated */
-	OT_SERVERS,  /* a host, or a list of hosts (JSON) */
-	OT_FRACTION, /* a number strictly between 0 and 1 */
-	OT_URL,      /* a SIP002 ss:// URI */
-	OT_LATER,    /* a shadowsocks option this build does not implement yet */
-};
-
-struct enum_name {
-	const char *name;
-	int value;
-};
-
-#define BOTH (1u << PROG_SERVER | 1u << PROG_LOCAL)
-#define LOCAL (1u << PROG_LOCAL)
-#define SERVER (1u << PROG_SERVER)
-#define O(f) offsetof(struct ss_config, f)
-
-struct option_desc {
-	const char *key;  /* JSON key, or NULL */
-	const char *lng;  /* long flag without "--", or NULL */
-	char shrt;        /* short flag, or 0 */
-	enum opt_type type;
-	long lo, hi;
-	size_t off;
-	unsigned progs;   /* bit per prog_kind */
-	const char *desc; /* what a valid value is, for errors */
-	const struct enum_name *names;
-};
-
-static const struct enum_name mode_names[] = {
-	{ "tcp_only", MODE_TCP_ONLY }, { "udp_only", MODE_UDP_ONLY },
-	{ "tcp_and_udp", MODE_TCP_AND_UDP }, { 0 } };
-static const struct enum_name bpf_names[] = {
-	{ "auto", BPF_AUTO }, { "on", BPF_ON }, { "true", BPF_ON }, { "off", BPF_OFF },
-	{ "false", BPF_OFF }, { 0 } };
-static const struct enum_name protocol_names[] = {
-	{ "socks", LOCAL_SOCKS }, { "socks5", LOCAL_SOCKS }, { "tunnel", LOCAL_TUNNEL },
-	{ "redir", LOCAL_REDIR }, { 0 } };
-static const struct enum_name tier_names[] = {
-	{ "user", TIER_USER }, { "splice", TIER_SPLICE }, { "sockmap", TIER_SOCKMAP }, { 0 } };
-
-static const struct option_desc rows[] = {
-	{ "server", NULL, 's', OT_SERVERS, 0, 0, 0, BOTH, "a host or a list of hosts", NULL },
-	{ "server_port", NULL, 'p', OT_INT, 1, 65535, O(server_port), BOTH,
-	  "a port number 1-65535", NULL },
-	{ "password", NULL, 'k', OT_STR, 0, 0, O(password), BOTH, "a string", NULL },
-	{ "method", NULL, 'm', OT_STR, 0, 0, O(method), BOTH, "a string", NULL },
-	{ "timeout", NULL, 't', OT_INT, 1, INT_MAX, O(timeout), BOTH, "a positive integer", NULL },
-	{ "local_address", NULL, 'b', OT_STR, 0, 0, O(local_address), LOCAL, "a string", NULL },
-	{ "local_port", NULL, 'l', OT_INT, 1, 65535, O(local_port), LOCAL,
-	  "a port number 1-65535", NULL },
-	{ "tunnel_address", NULL, 'L', OT_STR, 0, 0, O(tunnel_address), LOCAL, "host:port", NULL },
-	{ "nameserver", NULL, 'd', OT_STR, 0, 0, O(nameserver), BOTH, "a string", NULL },
-	{ "user", NULL, 'a', OT_STR, 0, 0, O(user), BOTH, "a user name", NULL },
-	{ "mode", NULL, 0, OT_ENUM, 0, 0, O(mode), BOTH, "tcp_only, udp_only or tcp_and_udp",
-	  mode_names },
-	{ NULL, NULL, 'u', OT_CONST, MODE_TCP_AND_UDP, 0, O(mode), BOTH, "", NULL },
-	{ NULL, NULL, 'U', OT_CONST, MODE_UDP_ONLY, 0, O(mode), BOTH, "", NULL },
-	{ "ipv6_first", NULL, '6', OT_BOOL, 0, 0, O(ipv6_first), BOTH, "true or false", NULL },
-	{ "verbose", NULL, 'v', OT_COUNT, 0, 10, O(verbose), BOTH, "an integer 0-10", NULL },
-	{ "fast_open", "fast-open", 0, OT_BOOL, 0, 0, O(fast_open), BOTH, "true or false", NULL },
-	{ "reuse_port", "reuse-port", 0, OT_BOOL, 0, 0, O(reuse_port), BOTH, "true or false", NULL },
-	{ "no_delay", "no-delay", 0, OT_BOOL, 0, 0, O(no_delay), BOTH, "true or false", NULL },
-	{ "bpf", "bpf", 0, OT_ENUM, 0, 0, O(bpf), BOTH, "auto, on or off", bpf_names },
-	{ "workers", "workers", 0, OT_INT, 1, 1024, O(workers), BOTH, "an integer 1-1024", NULL },
-	{ "server_url", "server-url", 0, OT_URL, 0, 0, 0, BOTH, "an ss:// URI", NULL },
-	{ "protocol", "mode", 0, OT_ENUM, 0, 0, O(local_mode), LOCAL, "socks, tunnel or redir",
-	  protocol_names },
-	{ "socks5_username", "socks5-username", 0, OT_STR, 0, 0, O(socks_user), LOCAL, "a string",
-	  NULL },
-	{ "socks5_password", "socks5-password", 0, OT_STR, 0, 0, O(socks_pass), LOCAL, "a string",
-	  NULL },
-	{ "udp_max_associations", "udp-max-associations", 0, OT_INT, 1, 1 << 20,
-	  O(udp_max_associations), BOTH, "an integer 1-1048576", NULL },
-	{ "relay", "relay", 0, OT_BOOL, 0, 0, O(relay), LOCAL, "true or false", NULL },
-	{ "tier", "tier", 0, OT_ENUM, 0, 0, O(tier), BOTH, "user, splice or sockmap", tier_names },
-	{ "allow_private", "allow-private", 0, OT_BOOL, 0, 0, O(allow_private), SERVER,
-	  "true or false", NULL },
-	{ "acl", "acl", 0, OT_STR, 0, 0, O(acl), SERVER, "a file name", NULL },
-	{ "handshake_timeout", "handshake-timeout", 0, OT_INT, 1, 86400, O(handshake_timeout),
-	  BOTH, "an integer 1-86400 (seconds)", NULL },
-	{ "first_data_wait", "first-data-wait", 0, OT_INT, 0, 10000, O(first_data_wait), LOCAL,
-	  "an integer 0-10000 (milliseconds)", NULL },
-	{ "max_connections", "max-connections", 0, OT_INT, 1, 1 << 24, O(max_connections), BOTH,
-	  "an integer 1-16777216", NULL },
-	{ "replay_capacity", "replay-capacity", 0, OT_INT, 16, 1 << 28, O(replay_capacity), BOTH,
-	  "an integer 16-268435456", NULL },
-	{ "replay_fp", "replay-fp", 0, OT_FRACTION, 0, 0, O(replay_fp), BOTH,
-	  "a number between 0 and 1", NULL },
-	{ "replay_file", "replay-file", 0, OT_STR, 0, 0, O(replay_file), BOTH,
-	  "a file name, or off", NULL },
-	{ "steer", "steer", 0, OT_LIST, 0, 0, O(steer), LOCAL, "a string or a list", NULL },
-	{ "steer_ports", "steer-ports", 0, OT_LIST, 0, 0, O(steer_ports), LOCAL,
-	  "a string or a list", NULL },
-	{ "exclude", "exclude", 0, OT_LIST, 0, 0, O(exclude), LOCAL, "a string or a list", NULL },
-	{ "fwmark", "fwmark", 0, OT_INT, 1, INT_MAX, O(fwmark), LOCAL, "a positive mark", NULL },
-	{ "route_table", "route-table", 0, OT_TABLE, 1, INT_MAX, O(route_table), LOCAL,
-	  "a table number (not 253-255)", NULL },
-	{ "plugin", "plugin", 0, OT_LATER, 0, 0, 0, BOTH, "SIP003 plugins", NULL },
-	{ "plugin_opts", "plugin-opts", 0, OT_LATER, 0, 0, 0, BOTH, "SIP003 plugins", NULL },
-	{ "manager_address", "manager-address", 0, OT_LATER, 0, 0, 0, BOTH, "the manager", NULL },
-	{ "port_password", NULL, 0, OT_LATER, 0, 0, 0, SERVER, "several ports", NULL },
-};
 
 size_t options_count(void)
 {
-	return ARRAY_SIZE(rows);
+	return option_nrows;
 }
 
 const struct option_desc *options_at(size_t i)
 {
-	return i < ARRAY_SIZE(rows) ? &rows[i] : NULL;
+	return i < option_nrows ? &option_rows[i] : NULL;
 }
 
 const char *options_key(const struct option_desc *o)
@@ -155,18 +44,33 @@ char options_short(const struct option_desc *o)
 
 const struct option_desc *options_by_key(const char *key)
 {
-	for (size_t i = 0; i < ARRAY_SIZE(rows); i++)
-		if (rows[i].key && !strcmp(rows[i].key, key))
-			return &rows[i];
+	for (size_t i = 0; i < option_nrows; i++)
+		if (option_rows[i].key && !strcmp(option_rows[i].key, key))
+			return &option_rows[i];
 	return NULL;
 }
 
 const struct option_desc *options_by_flag(const char *lng, char shrt)
 {
-	for (size_t i = 0; i < ARRAY_SIZE(rows); i++)
-		if (lng ? rows[i].lng && !strcmp(rows[i].lng, lng) : rows[i].shrt == shrt)
-			return &rows[i];
+	for (size_t i = 0; i < option_nrows; i++)
+		if (lng ? option_rows[i].lng && !strcmp(option_rows[i].lng, lng) : option_rows[i].shrt == shrt)
+			return &option_rows[i];
 	return NULL;
+}
+
+const char *options_arg(const struct option_desc *o)
+{
+	return o->arg;
+}
+
+const char *options_help(const struct option_desc *o)
+{
+	return o->help;
+}
+
+bool options_for(const struct option_desc *o, enum prog_kind prog)
+{
+	return o->progs & 1u << prog;
 }
 
 int options_flag_has_arg(const struct option_desc *o)
@@ -247,9 +151,62 @@ static int set_servers(struct ss_config *c, const struct json *j, const char *te
 	return 0;
 }
 
+/* A port, or (JSON) a list of ports: the first is server_port, the rest more listeners. */
+static int set_ports(struct ss_config *c, const struct option_desc *o, const struct json *j,
+		     const char *v)
+{
+	long n;
+	int i = 0;
+
+	c->nextra_ports = 0;
+	if (!j || j->type != JSON_ARRAY) {
+		if (!v || parse_long(v, 10, o->lo, o->hi, &n))
+			return -EINVAL;
+		c->server_port = (int)n;
+		return 0;
+	}
+	if (!j->child)
+		return -EINVAL;
+	for (const struct json *e = j->child; e; e = e->next, i++) {
+		char num[32];
+		const char *t = scalar_text(e, num, sizeof(num));
+
+		if (!t || parse_long(t, 10, o->lo, o->hi, &n) || i >= CFG_MAX_PORTS)
+			return -EINVAL;
+		if (i == 0)
+			c->server_port = (int)n;
+		else
+			c->extra_ports[c->nextra_ports++] = (int)n;
+	}
+	return 0;
+}
+
+/* A JSON array of strings, kept NULL-terminated. */
+static int set_args(char ***dst, const struct json *j)
+{
+	size_t n = 0, i = 0;
+	char **v;
+
+	if (!j || j->type != JSON_ARRAY)
+		return -EINVAL;
+	for (const struct json *e = j->child; e; e = e->next, n++)
+		if (e->type != JSON_STRING)
+			return -EINVAL;
+	if (!(v = calloc(n + 1, sizeof(*v))))
+		return -ENOMEM;
+	for (const struct json *e = j->child; e; e = e->next)
+		if (!(v[i++] = strdup(e->string))) {
+			config_free_args(v);
+			return -ENOMEM;
+		}
+	config_free_args(*dst);
+	*dst = v;
+	return 0;
+}
+
 static int set_enum(const struct option_desc *o, const struct json *j, const char *v, int *field)
 {
-	if (j && j->type == JSON_BOOL && o->names == bpf_names)
+	if (j && j->type == JSON_BOOL && o->names == option_bpf_names)
 		v = j->boolean ? "on" : "off";
 	for (const struct enum_name *e = o->names; v && e->name; e++) {
 		if (!strcmp(e->name, v)) {
@@ -270,7 +227,7 @@ static int set_number(const struct option_desc *o, const struct json *j, const c
 	case OT_INT:
 	case OT_TABLE:
 		/* Marks and tables may be written in hex on the command line. */
-		if (!v || parse_long(v, o->type == OT_TABLE || o->off == O(fwmark) ? 0 : 10, o->lo,
+		if (!v || parse_long(v, o->type == OT_TABLE || o->off == offsetof(struct ss_config, fwmark) ? 0 : 10, o->lo,
 				     o->hi, &n) ||
 		    (o->type == OT_TABLE && n >= 253 && n <= 255))
 			return -EINVAL;
@@ -329,9 +286,25 @@ static int set_value(struct ss_config *c, const struct option_desc *o, const str
 		return v ? config_set_str(f, v) : -EINVAL;
 	case OT_SERVERS:
 		return set_servers(c, j, text);
+	case OT_PORTS:
+		return set_ports(c, o, j, v);
+	case OT_ARGS:
+		return set_args(f, j);
 	default:
 		return set_number(o, j, v, f);
 	}
+}
+
+static int note_ignored(struct ss_config *c, const struct option_desc *o)
+{
+	size_t n = c->ignored ? strlen(c->ignored) : 0;
+	char *s = realloc(c->ignored, n + strlen(o->key) + 3);
+
+	if (!s)
+		return -ENOMEM;
+	sprintf(s + n, "%s%s", n ? ", " : "", o->key);
+	c->ignored = s;
+	return 0;
 }
 
 int options_set(struct ss_config *c, const struct option_desc *o, const struct json *j,
@@ -339,6 +312,9 @@ int options_set(struct ss_config *c, const struct option_desc *o, const struct j
 {
 	int r;
 
+	/* One file serves both programs (libev): the other's keys and dead keys are noted. */
+	if (j && (!(o->progs & 1u << c->prog) || o->type == OT_IGNORED))
+		return note_ignored(c, o);
 	if (!(o->progs & 1u << c->prog))
 		return config_errf(err, err_len, "%s is an %s option", label,
 			    o->progs & 1u << PROG_LOCAL ? "sslocal" : "ssserver");
@@ -367,9 +343,9 @@ void options_getopt(char *short_opts, size_t short_len, struct option *long_opts
 	size_t s = 0, l = 0;
 
 	/* ':' first: a missing value is reported as such; -c and -h are not options of the table. */
-	s += (size_t)snprintf(short_opts, short_len, ":c:h");
-	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
-		const struct option_desc *o = &rows[i];
+	s += (size_t)snprintf(short_opts, short_len, ":c:hV");
+	for (size_t i = 0; i < option_nrows; i++) {
+		const struct option_desc *o = &option_rows[i];
 
 		if (o->shrt && s + 3 < short_len) {
 			short_opts[s++] = o->shrt;
@@ -377,11 +353,27 @@ void options_getopt(char *short_opts, size_t short_len, struct option *long_opts
 				short_opts[s++] = ':';
 			short_opts[s] = 0;
 		}
-		if (o->lng && l + 2 < long_len)
+		if (o->lng && l + 3 < long_len)
 			long_opts[l++] = (struct option){ o->lng,
 				options_flag_has_arg(o) ? required_argument : no_argument, NULL,
 				256 + (int)i };
 	}
 	long_opts[l++] = (struct option){ "help", no_argument, NULL, 'h' };
+	long_opts[l++] = (struct option){ "version", no_argument, NULL, 'V' };
 	long_opts[l] = (struct option){ 0 };
+}
+
+void options_print_flags(enum prog_kind prog, FILE *f)
+{
+	for (size_t i = 0; i < option_nrows; i++) {
+		const struct option_desc *o = &option_rows[i];
+		char left[64];
+
+		if (!o->help || (!o->lng && !o->shrt) || !options_for(o, prog))
+			continue;
+		snprintf(left, sizeof(left), "%c%c%s%s%s%s", o->shrt ? '-' : ' ',
+			 o->shrt ? o->shrt : ' ', o->lng ? (o->shrt ? ", --" : "  --") : "",
+			 o->lng ? o->lng : "", o->arg ? " " : "", o->arg ? o->arg : "");
+		fprintf(f, "  %-30s %s\n", left, o->help);
+	}
 }

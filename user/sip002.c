@@ -69,6 +69,31 @@ static int pct_decode(const char *in, size_t len, char *out, size_t cap)
 	return (int)o;
 }
 
+/* "?plugin=name%3Bopts" (SIP002): name;opts, percent-encoded, up to '&' or '#'. */
+static int apply_plugin(struct ss_config *c, const char *rest, char *err, size_t err_len)
+{
+	const char *q = strchr(rest, '?'), *v = NULL;
+	char val[1024], *semi;
+	int n;
+
+	for (const char *p = q; p && *p && *p != '#'; p += strcspn(p + 1, "&#") + 1)
+		if (!strncmp(p + 1, "plugin=", 7))
+			v = p + 8;
+	if (!v)
+		return 0;
+	n = pct_decode(v, strcspn(v, "&#"), val, sizeof(val) - 1);
+	if (n < 0 || memchr(val, 0, (size_t)n))
+		return config_errf(err, err_len, "server URL plugin parameter is not valid");
+	val[n] = 0;
+	semi = strchr(val, ';');
+	if (semi)
+		*semi = 0;
+	if (config_set_str(&c->plugin, val) ||
+	    (semi && config_set_str(&c->plugin_opts, semi + 1)))
+		return -ENOMEM;
+	return 0;
+}
+
 int sip002_apply(struct ss_config *c, const char *url, char *err, size_t err_len)
 {
 	char info[512], host[300];
@@ -101,11 +126,10 @@ int sip002_apply(struct ss_config *c, const char *url, char *err, size_t err_len
 	hp[end - at - 1] = 0;
 	if (config_split_hostport(hp, host, sizeof(host), &port))
 		return config_errf(err, err_len, "server URL must end in host:port, got \"%s\"", hp);
-	const char *q = strchr(end, '?');
-	if (q && strstr(q, "plugin="))
-		return config_errf(err, err_len, "server URL asks for a plugin; plugins are not supported yet");
 	if (config_set_str(&c->method, info) || config_set_str(&c->password, colon + 1))
 		return -ENOMEM;
+	if ((n = apply_plugin(c, end, err, err_len)))
+		return n;
 	config_clear_servers(c);
 	c->server_port = port;
 	return config_add_server(c, host);

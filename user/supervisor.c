@@ -22,20 +22,32 @@
 #include "counters.h"
 #include "crypto.h"
 #include "log.h"
+#include "plugin.h"
 #include "replay_file.h"
 #include "loop.h"
 #include "supervisor.h"
 #include "worker.h"
 
-/* Each relayed pair needs 2 sockets (6 fds with splice pipes): use the hard limit. */
-static void raise_fd_limit(void)
+/*
+ * Each relayed pair needs 2 sockets (6 fds with splice pipes): use the hard
+ * limit, or -n N (raising the hard limit needs CAP_SYS_RESOURCE).
+ */
+static void set_fd_limit(int nofile)
 {
 	struct rlimit rl;
 
-	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return;
+	if (!nofile) {
 		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
+	} else {
+		rl.rlim_cur = (rlim_t)nofile;
+		if (rl.rlim_max < rl.rlim_cur)
+			rl.rlim_max = rl.rlim_cur;
 	}
+	if (setrlimit(RLIMIT_NOFILE, &rl))
+		log_warn("cannot set the open file limit to %llu: %s", (unsigned long long)rl.rlim_cur,
+			 strerror(errno));
 }
 
 /* Starts worker i in a child process; its pid, or -1. */
@@ -131,7 +143,7 @@ static void log_totals(const struct counters *ctr, size_t n)
  * worker's status once all are gone.
  */
 static int run_workers(const struct ss_config *cfg, const struct replay *replay,
-		       struct counters *ctr, const char *name)
+		       struct counters *ctr, const char *name, struct plugin *pl)
 {
 	struct slot {
 		pid_t pid;
@@ -180,6 +192,17 @@ static int run_workers(const struct ss_config *cfg, const struct replay *replay,
 		while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
 			time_t now = time(NULL);
 
+			/* SIP003: without its plugin the daemon cannot serve; it exits non-zero. */
+			if (pid == pl->pid) {
+				plugin_log_exit(cfg, pid, st);
+				pl->pid = -1;
+				status = status ? status : 1;
+				stopping = true;
+				for (i = 0; i < cfg->workers; i++)
+					if (w[i].pid > 0)
+						kill(w[i].pid, SIGTERM);
+				continue;
+			}
 			for (i = 0; i < cfg->workers && w[i].pid != pid; i++)
 				;
 			if (i == cfg->workers)
@@ -254,19 +277,22 @@ int supervisor_main(enum prog_kind prog, int argc, char **argv)
 	struct ss_config cfg;
 	struct replay replay;
 	struct counters *ctr;
+	struct plugin pl = { .pid = -1 };
 	char err[512];
 	int r, status;
 
 	r = config_load(&cfg, prog, argc, argv, err, sizeof(err));
 	if (r) {
 		if (r < 0)
-			fprintf(stderr, "%s: %s\n%s", name, err, config_usage(prog));
+			fprintf(stderr, "%s: %s\nRun '%s --help' for the options.\n", name, err, name);
 		config_free(&cfg);
 		return r > 0 ? 0 : 2;
 	}
-	log_init(name, LOG_INFO + cfg.verbose);
+	log_init(name, LOG_INFO + cfg.verbose - cfg.quiet);
+	if (cfg.ignored)
+		log_debug("config: ignoring keys that mean nothing to %s: %s", name, cfg.ignored);
 	warn_open_proxy(&cfg);
-	raise_fd_limit();
+	set_fd_limit(cfg.nofile);
 	if (crypto_init()) {
 		fprintf(stderr, "%s: libsodium initialisation failed\n", name);
 		config_free(&cfg);
@@ -294,8 +320,21 @@ int supervisor_main(enum prog_kind prog, int argc, char **argv)
 		config_free(&cfg);
 		return 1;
 	}
-	status = cfg.workers > 1 ? run_workers(&cfg, &replay, ctr, name) :
-				   worker_run(&cfg, &replay, ctr, name, 0);
+	/* With a plugin the parent watches it: the worker runs in a child even alone. */
+	if (cfg.plugin && cfg.mode != MODE_UDP_ONLY) {
+		const char *why = "";
+
+		if (plugin_start(&pl, &cfg, &why)) {
+			log_err("plugin: %s", why);
+			status = 1;
+			goto out;
+		}
+		cfg.plugin_port = pl.port;
+	}
+	status = cfg.workers > 1 || pl.pid > 0 ? run_workers(&cfg, &replay, ctr, name, &pl) :
+						 worker_run(&cfg, &replay, ctr, name, 0);
+	plugin_stop(&pl);
+out:
 	counters_free(ctr, (size_t)cfg.workers);
 	replay_file_persist(&cfg, &replay);
 	replay_free(&replay);

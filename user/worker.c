@@ -268,7 +268,10 @@ static int steer_setup(struct worker *w, bool tcp, const char **why)
 	return r;
 }
 
-/* ssserver: one TCP and one UDP listener per server address. */
+/*
+ * ssserver: one TCP and one UDP listener per server address and port; with
+ * a plugin, TCP comes from the plugin on 127.0.0.1 and UDP stays public.
+ */
 static int setup_server(struct worker *w, bool tcp, bool udp, const char **why)
 {
 	const struct ss_config *cfg = w->ctx.cfg;
@@ -276,12 +279,21 @@ static int setup_server(struct worker *w, bool tcp, bool udp, const char **why)
 				 .v6only = cfg->nservers > 1 };
 	int r;
 
-	for (int i = 0; i < cfg->nservers; i++) {
-		if (tcp && (r = listener_open(&w->ls, cfg->servers[i], cfg->server_port, &o, why)))
+	if (tcp && cfg->plugin_port) {
+		o.v6only = false;
+		if ((r = listener_open(&w->ls, "127.0.0.1", cfg->plugin_port, &o, why)))
 			return r;
-		if (udp && (r = udp_listen(&w->ctx, UDP_SERVER, cfg->servers[i],
-					   cfg->server_port, why)))
-			return r;
+		tcp = false;
+	}
+	for (int k = 0; k <= cfg->nextra_ports; k++) {
+		int port = k ? cfg->extra_ports[k - 1] : cfg->server_port;
+
+		for (int i = 0; i < cfg->nservers; i++) {
+			if (tcp && (r = listener_open(&w->ls, cfg->servers[i], port, &o, why)))
+				return r;
+			if (udp && (r = udp_listen(&w->ctx, UDP_SERVER, cfg->servers[i], port, why)))
+				return r;
+		}
 	}
 	return 0;
 }

@@ -1,0 +1,155 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The one option table: JSON key, long flag, short flag, type, range,
+ * programs, and the words help and the man pages print. Keys and flags
+ * follow shadowsocks-libev, then shadowsocks-rust, then the Python original.
+ */
+#include <limits.h>
+
+#include "common.h"
+#include "config.h"
+#include "options_rows.h"
+
+#define BOTH (1u << PROG_SERVER | 1u << PROG_LOCAL)
+#define LOCAL (1u << PROG_LOCAL)
+#define SERVER (1u << PROG_SERVER)
+#define O(f) offsetof(struct ss_config, f)
+#define PORT "a port number 1-65535"
+#define TF "true or false"
+
+static const struct enum_name mode_names[] = {
+	{ "tcp_only", MODE_TCP_ONLY }, { "udp_only", MODE_UDP_ONLY },
+	{ "tcp_and_udp", MODE_TCP_AND_UDP }, { 0 } };
+const struct enum_name option_bpf_names[] = {
+	{ "auto", BPF_AUTO }, { "on", BPF_ON }, { "true", BPF_ON }, { "off", BPF_OFF },
+	{ "false", BPF_OFF }, { 0 } };
+static const struct enum_name protocol_names[] = {
+	{ "socks", LOCAL_SOCKS }, { "socks5", LOCAL_SOCKS }, { "tunnel", LOCAL_TUNNEL },
+	{ "redir", LOCAL_REDIR }, { 0 } };
+static const struct enum_name tier_names[] = {
+	{ "user", TIER_USER }, { "splice", TIER_SPLICE }, { "sockmap", TIER_SOCKMAP }, { 0 } };
+
+const struct option_desc option_rows[] = {
+	{ "server", NULL, 's', OT_SERVERS, 0, 0, 0, BOTH, "a host or a list of hosts", NULL,
+	  "HOST", "ssserver: the address to listen on (a list in JSON; default 0.0.0.0). "
+	  "sslocal: the server to connect to." },
+	{ "server_port", NULL, 'p', OT_PORTS, 1, 65535, O(server_port), BOTH, PORT, NULL, "PORT",
+	  "The server's port (a list in JSON: ssserver listens on each, one password)." },
+	{ "password", NULL, 'k', OT_STR, 0, 0, O(password), BOTH, "a string", NULL, "PASSWORD",
+	  "The password the key is derived from." },
+	{ "method", NULL, 'm', OT_STR, 0, 0, O(method), BOTH, "a string", NULL, "METHOD",
+	  "The cipher: aes-128-gcm, aes-192-gcm, aes-256-gcm, chacha20-ietf-poly1305, "
+	  "xchacha20-ietf-poly1305 (or none)." },
+	{ "timeout", NULL, 't', OT_INT, 1, INT_MAX, O(timeout), BOTH, "a positive integer", NULL,
+	  "SECONDS", "Seconds of idleness before a connection is closed (default 60)." },
+	{ "local_address", NULL, 'b', OT_STR, 0, 0, O(local_address), LOCAL, "a string", NULL,
+	  "ADDRESS", "The address sslocal listens on (default 127.0.0.1; :: in redir mode)." },
+	{ "local_port", NULL, 'l', OT_INT, 1, 65535, O(local_port), LOCAL, PORT, NULL, "PORT",
+	  "The port sslocal listens on (default 1080)." },
+	{ "tunnel_address", NULL, 'L', OT_STR, 0, 0, O(tunnel_address), LOCAL, "host:port", NULL,
+	  "HOST:PORT", "Tunnel mode: the target every connection goes to; with --relay, the "
+	  "upstream ssserver." },
+	{ "nameserver", NULL, 'd', OT_LIST, 0, 0, O(nameserver), BOTH, "a string or a list", NULL,
+	  "IP[:PORT],...", "DNS servers to use instead of /etc/resolv.conf." },
+	{ "dns_server", NULL, 0, OT_LIST, 0, 0, O(nameserver), BOTH, "a string or a list", NULL,
+	  NULL, NULL },
+	{ "user", "user", 'a', OT_STR, 0, 0, O(user), BOTH, "a user name", NULL, "USER",
+	  "Run as this user once every privileged step is done." },
+	{ "mode", NULL, 0, OT_ENUM, 0, 0, O(mode), BOTH, "tcp_only, udp_only or tcp_and_udp",
+	  mode_names, "MODE", "tcp_only (default), udp_only or tcp_and_udp." },
+	{ NULL, NULL, 'u', OT_CONST, MODE_TCP_AND_UDP, 0, O(mode), BOTH, "", NULL, NULL,
+	  "Relay TCP and UDP (mode tcp_and_udp)." },
+	{ NULL, NULL, 'U', OT_CONST, MODE_UDP_ONLY, 0, O(mode), BOTH, "", NULL, NULL,
+	  "Relay UDP only (mode udp_only)." },
+	{ "ipv6_first", NULL, '6', OT_BOOL, 0, 0, O(ipv6_first), BOTH, TF, NULL, NULL,
+	  "Prefer IPv6 addresses of a resolved name." },
+	{ "prefer_ipv6", NULL, 0, OT_BOOL, 0, 0, O(ipv6_first), BOTH, TF, NULL, NULL, NULL },
+	{ "verbose", NULL, 'v', OT_COUNT, 0, 10, O(verbose), BOTH, "an integer 0-10", NULL, NULL,
+	  "Log more (twice: every connection's stages)." },
+	{ "quiet", NULL, 'q', OT_COUNT, 0, 10, O(quiet), BOTH, "an integer 0-10", NULL, NULL,
+	  "Log less: warnings and errors (twice: errors only)." },
+	{ "pid_file", "pid-file", 'f', OT_STR, 0, 0, O(pid_file), BOTH, "a file name", NULL,
+	  "FILE", "Run in the background and write the pid to FILE." },
+	{ "log_file", "log-file", 0, OT_STR, 0, 0, O(log_file), BOTH, "a file name", NULL, "FILE",
+	  "Append the log to FILE instead of standard error." },
+	{ "use_syslog", "syslog", 0, OT_BOOL, 0, 0, O(use_syslog), BOTH, TF, NULL, NULL,
+	  "Send the log to syslog." },
+	{ "nofile", NULL, 'n', OT_INT, 1, 1 << 24, O(nofile), BOTH, "an integer 1-16777216", NULL,
+	  "N", "Set the open file limit to N (default: the hard limit)." },
+	{ "fast_open", "fast-open", 0, OT_BOOL, 0, 0, O(fast_open), BOTH, TF, NULL, NULL,
+	  "Use TCP Fast Open (RFC 7413)." },
+	{ "reuse_port", "reuse-port", 0, OT_BOOL, 0, 0, O(reuse_port), BOTH, TF, NULL, NULL,
+	  "Set SO_REUSEPORT on listeners (always on with several workers)." },
+	{ "no_delay", "no-delay", 0, OT_BOOL, 0, 0, O(no_delay), BOTH, TF, NULL, NULL,
+	  "Set TCP_NODELAY on every socket." },
+	{ "bpf", "bpf", 0, OT_ENUM, 0, 0, O(bpf), BOTH, "auto, on or off", option_bpf_names,
+	  "auto|on|off", "Kernel offload: auto falls back with a log line, on fails instead." },
+	{ "workers", "workers", 0, OT_INT, 1, 1024, O(workers), BOTH, "an integer 1-1024", NULL,
+	  "N", "Worker processes (default: one per CPU)." },
+	{ "server_url", "server-url", 0, OT_URL, 0, 0, 0, BOTH, "an ss:// URI", NULL, "URI",
+	  "An ss:// URI (SIP002) giving method, password, server, port and plugin." },
+	{ "protocol", "mode", 0, OT_ENUM, 0, 0, O(local_mode), LOCAL, "socks, tunnel or redir",
+	  protocol_names, "socks|tunnel|redir", "What sslocal serves (default socks)." },
+	{ "socks5_username", "socks5-username", 0, OT_STR, 0, 0, O(socks_user), LOCAL, "a string",
+	  NULL, "NAME", "Require this SOCKS5 user name (RFC 1929)." },
+	{ "socks5_password", "socks5-password", 0, OT_STR, 0, 0, O(socks_pass), LOCAL, "a string",
+	  NULL, "PASSWORD", "Require this SOCKS5 password (RFC 1929)." },
+	{ "udp_max_associations", "udp-max-associations", 0, OT_INT, 1, 1 << 20,
+	  O(udp_max_associations), BOTH, "an integer 1-1048576", NULL, "N",
+	  "UDP associations kept per worker (default 4096)." },
+	{ "relay", "relay", 0, OT_BOOL, 0, 0, O(relay), LOCAL, TF, NULL, NULL,
+	  "Forward ciphertext unchanged to -L (a transit node without the key)." },
+	{ "tier", "tier", 0, OT_ENUM, 0, 0, O(tier), BOTH, "user, splice or sockmap", tier_names,
+	  "user|splice|sockmap", "Force one STREAM tier (tests, benchmarks)." },
+	{ "allow_private", "allow-private", 0, OT_BOOL, 0, 0, O(allow_private), SERVER, TF, NULL,
+	  NULL, "Let clients reach loopback, private and link-local targets." },
+	{ "acl", "acl", 0, OT_STR, 0, 0, O(acl), SERVER, "a file name", NULL, "FILE",
+	  "An access control list in libev's format, or allow/deny CIDR lines (ssserver)." },
+	{ "handshake_timeout", "handshake-timeout", 0, OT_INT, 1, 86400, O(handshake_timeout),
+	  BOTH, "an integer 1-86400 (seconds)", NULL, "SECONDS",
+	  "Seconds from accept to a complete request (default 30)." },
+	{ "first_data_wait", "first-data-wait", 0, OT_INT, 0, 10000, O(first_data_wait), LOCAL,
+	  "an integer 0-10000 (milliseconds)", NULL, "MS",
+	  "Milliseconds the request header waits for the client's first data (default 50)." },
+	{ "max_connections", "max-connections", 0, OT_INT, 1, 1 << 24, O(max_connections), BOTH,
+	  "an integer 1-16777216", NULL, "N", "Connections per worker (default: the fd limit)." },
+	{ "replay_capacity", "replay-capacity", 0, OT_INT, 16, 1 << 28, O(replay_capacity), BOTH,
+	  "an integer 16-268435456", NULL, "N", "Salts the replay filter remembers (default 1000000)." },
+	{ "replay_fp", "replay-fp", 0, OT_FRACTION, 0, 0, O(replay_fp), BOTH,
+	  "a number between 0 and 1", NULL, "P", "The replay filter's false-positive rate (default 1e-6)." },
+	{ "replay_file", "replay-file", 0, OT_STR, 0, 0, O(replay_file), BOTH,
+	  "a file name, or off", NULL, "FILE|off",
+	  "Where the replay filter outlives restarts (default /var/lib/ssbpf/PROG-PORT.replay)." },
+	{ "steer", "steer", 0, OT_LIST, 0, 0, O(steer), LOCAL, "a string or a list", NULL,
+	  "CIDR,...", "Redir: steer these destinations to sslocal itself." },
+	{ "steer_ports", "steer-ports", 0, OT_LIST, 0, 0, O(steer_ports), LOCAL,
+	  "a string or a list", NULL, "P,P-Q,...", "Redir: steer only these destination ports." },
+	{ "exclude", "exclude", 0, OT_LIST, 0, 0, O(exclude), LOCAL, "a string or a list", NULL,
+	  "CIDR,...", "Redir: never steer these destinations." },
+	{ "fwmark", "fwmark", 0, OT_INT, 1, INT_MAX, O(fwmark), LOCAL, "a positive mark", NULL,
+	  "MARK", "Redir: the mark of TPROXY'd packets (nft fallback)." },
+	{ "route_table", "route-table", 0, OT_TABLE, 1, INT_MAX, O(route_table), LOCAL,
+	  "a table number (not 253-255)", NULL, "N", "Redir: the local-delivery routing table." },
+	{ "plugin", "plugin", 0, OT_STR, 0, 0, O(plugin), BOTH, "a string", NULL, "PROGRAM",
+	  "A SIP003 plugin to run (obfs-server, v2ray-plugin, ...); UDP bypasses it." },
+	{ "plugin_opts", "plugin-opts", 0, OT_STR, 0, 0, O(plugin_opts), BOTH, "a string", NULL,
+	  "OPTIONS", "The plugin's options (SS_PLUGIN_OPTIONS)." },
+	{ "plugin_args", NULL, 0, OT_ARGS, 0, 0, O(plugin_args), BOTH, "a list of strings", NULL,
+	  NULL, NULL },
+	{ "manager_address", "manager-address", 0, OT_LATER, 0, 0, 0, BOTH, "the manager", NULL,
+	  NULL, NULL },
+	{ "port_password", NULL, 0, OT_LATER, 0, 0, 0, SERVER, "several ports", NULL, NULL, NULL },
+	/* Keys of libev and the Python original that mean nothing here: accepted, noted with -v. */
+	{ "mtu", NULL, 0, OT_IGNORED, 0, 0, 0, BOTH, "", NULL, NULL, NULL },
+	{ "mptcp", NULL, 0, OT_IGNORED, 0, 0, 0, BOTH, "", NULL, NULL, NULL },
+	{ "dscp", NULL, 0, OT_IGNORED, 0, 0, 0, BOTH, "", NULL, NULL, NULL },
+	{ "workdir", NULL, 0, OT_IGNORED, 0, 0, 0, BOTH, "", NULL, NULL, NULL },
+	{ "local_ipv4_address", NULL, 0, OT_IGNORED, 0, 0, 0, BOTH, "", NULL, NULL, NULL },
+	{ "local_ipv6_address", NULL, 0, OT_IGNORED, 0, 0, 0, BOTH, "", NULL, NULL, NULL },
+	{ "one_time_auth", NULL, 0, OT_IGNORED, 0, 0, 0, BOTH, "", NULL, NULL, NULL },
+	{ "tunnel_remote", NULL, 0, OT_IGNORED, 0, 0, 0, BOTH, "", NULL, NULL, NULL },
+	{ "tunnel_remote_port", NULL, 0, OT_IGNORED, 0, 0, 0, BOTH, "", NULL, NULL, NULL },
+	{ "tunnel_port", NULL, 0, OT_IGNORED, 0, 0, 0, BOTH, "", NULL, NULL, NULL },
+};
+
+const size_t option_nrows = ARRAY_SIZE(option_rows);
