@@ -24,7 +24,7 @@ LIB_OBJS  := $(LIB_SRCS:user/%.c=$(O)/obj/%.o)
 SAN_OBJS  := $(LIB_SRCS:user/%.c=$(SAN)/obj/%.o)
 # Pure modules (parsing, framing, crypto, policy): no I/O beyond logging and
 # no libbpf, so unit tests and fuzzers link them alone.
-PURE      := addr aead2017 config config_fields crypto json log options options_table policy replay sip002 socks5 \
+PURE      := acl acl_rules addr aead2017 config config_fields crypto json log log_sink options options_table policy replay sip002 socks5 \
 	     steer_spec
 PURE_OBJS := $(PURE:%=$(O)/obj/%.o)
 SAN_PURE_OBJS := $(PURE:%=$(SAN)/obj/%.o)
@@ -35,8 +35,9 @@ BINS      := $(MAINS:user/main_%.c=$(O)/%)
 SAN_BINS  := $(MAINS:user/main_%.c=$(SAN)/%)
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 
-.PHONY: all deps test run bench bench-crypto fuzz torture clean
-all: $(BINS) $(O)/unit-tests $(O)/bench-crypto $(O)/connbench
+.PHONY: all deps test run bench bench-crypto fuzz torture clean install uninstall
+MANS := $(O)/man/ssserver.1 $(O)/man/sslocal.1 $(O)/man/ssctl.1
+all: $(BINS) $(O)/unit-tests $(O)/bench-crypto $(O)/connbench $(MANS)
 
 # Every build step first makes sure the Debian packages are present.
 $(O)/.deps: tools/deps.sh
@@ -89,6 +90,33 @@ $(O)/bench-crypto: tools/bench-crypto.c $(O)/libpure.a
 
 $(O)/connbench: tools/connbench.c | $(O)/.deps
 	$(CC) $(CFLAGS_COMMON) $(CFLAGS) $< -lpthread -o $@
+
+# Man pages, generated from the option table so that they cannot drift.
+$(O)/mkman: tools/mkman.c $(O)/libpure.a
+	$(CC) $(CFLAGS_COMMON) $(CFLAGS) $< $(O)/libpure.a $(PURE_LIBS) -o $@
+$(O)/man/%.1: $(O)/mkman
+	@mkdir -p $(dir $@)
+	$(O)/mkman $* > $@.tmp && mv $@.tmp $@
+
+# make install [PREFIX=/usr/local] [DESTDIR=...]: binaries, man pages, an
+# example config and the systemd units (which run $(PREFIX)/bin/...).
+PREFIX ?= /usr/local
+BINDIR := $(DESTDIR)$(PREFIX)/bin
+MANDIR := $(DESTDIR)$(PREFIX)/share/man/man1
+UNITDIR ?= $(if $(filter /usr,$(PREFIX)),/lib/systemd/system,/etc/systemd/system)
+INSTALLED_BINS := $(notdir $(BINS))
+install: $(BINS) $(MANS)
+	install -d $(BINDIR) $(MANDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)/etc/ssbpf
+	install -m 0755 $(BINS) $(BINDIR)/
+	install -m 0644 $(MANS) $(MANDIR)/
+	for u in dist/systemd/*.service; do \
+		sed 's|@BINDIR@|$(PREFIX)/bin|g' $$u > $(DESTDIR)$(UNITDIR)/$$(basename $$u) && \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$$(basename $$u); done
+	install -m 0644 dist/example.json $(DESTDIR)/etc/ssbpf/example.json
+uninstall:
+	rm -f $(INSTALLED_BINS:%=$(BINDIR)/%) $(MANS:$(O)/man/%=$(MANDIR)/%) \
+	      $(patsubst dist/systemd/%,$(DESTDIR)$(UNITDIR)/%,$(wildcard dist/systemd/*.service)) \
+	      $(DESTDIR)/etc/ssbpf/example.json
 
 bench-crypto: $(O)/bench-crypto
 	$(O)/bench-crypto

@@ -109,7 +109,8 @@ struct conn {
 	uint16_t hs_len;
 
 	enum conn_tier tier;   /* TIER_USER until a pass-through pair is handed off */
-	bool passthrough;      /* both legs carry the same bytes (none, --relay) */
+	bool passthrough;      /* both legs carry the same bytes (none, --relay, bypass) */
+	bool bypass;           /* sslocal ACL: the target is reached directly, in the clear */
 	bool left_kernel;      /* flow control moved the pair out of sockmap for good */
 	struct conn *poll_next; /* the sockmap poll list */
 	bool polling;

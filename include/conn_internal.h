@@ -50,6 +50,8 @@ enum hs_outcome {
 enum hs_outcome hs_read(struct conn *c, const char **why);
 /* Takes one step over the bytes read so far. */
 enum hs_outcome hs_parse(struct conn *c, const char **why);
+/* sslocal: does the ACL send c->target directly, not through the server? */
+bool hs_bypass(const struct conn *c);
 /* redir: sets c->target from the original destination; NULL or why not. */
 const char *hs_redir_target(struct conn *c);
 /* SOCKS5 reply (RFC 1928 section 6) with BND.ADDR bound, or 0.0.0.0:0. */
@@ -64,6 +66,8 @@ void stream_remember_salt(struct conn *c);
 bool stream_salt_replayed(struct conn *c, bool had_salt);
 
 size_t stream_pending(const struct dir *d);
+/* An ACL bypass: the client's first bytes go to the target as they are. */
+int stream_take_plain(struct conn *c, const uint8_t *data, size_t n);
 int stream_buf_reserve(struct ctx *p, struct relay_buf *b);
 void stream_buf_release(struct ctx *p, struct relay_buf *b);
 /* Gives back a connection's buffers and pipes. */

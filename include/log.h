@@ -9,6 +9,8 @@ enum log_level { LOG_ERR, LOG_WARN, LOG_INFO, LOG_DEBUG };
  * main() before any loop starts and only read afterwards.
  */
 void log_init(const char *prog, int verbosity);
+/* Sends the log to syslog and/or appends it to file (put in stderr's place); 0 or -errno. */
+int log_open(const char *file, int use_syslog);
 int log_enabled(enum log_level l);
 void log_msg(enum log_level l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

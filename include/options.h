@@ -39,6 +39,10 @@ void options_getopt(char *short_opts, size_t short_len, struct option *long_opts
 /* The value's name and the one-line help of a row (NULL for a synonym). */
 const char *options_arg(const struct option_desc *o);
 const char *options_help(const struct option_desc *o);
+/* Do two rows set the same field (a key and its other spelling)? */
+bool options_same_field(const struct option_desc *a, const struct option_desc *b);
+/* Is the row an option of this build (not a key ignored or not done yet)? */
+bool options_documented(const struct option_desc *o);
 /* Does the row apply to prog? */
 bool options_for(const struct option_desc *o, enum prog_kind prog);
 /* One line per flag of prog: "  -s, --server HOST   help". */

@@ -21,19 +21,35 @@ struct policy_rule {
 	const char *name; /* for the log line */
 };
 
+struct acl;
+
 struct policy {
+	struct acl *acl; /* an ACL file in libev's format, or NULL */
 	struct policy_rule *rules;
 	unsigned n, cap;
 	char **names; /* owned strings of ACL rules */
 	unsigned nnames;
 };
 
-/* Builds the policy; acl may be NULL. 0 or -errno with a message in err. */
-int policy_init(struct policy *p, bool allow_private, const char *acl, char *err, size_t err_len);
+/*
+ * Builds the policy; acl may be NULL, a file of "allow/deny CIDR" lines, or
+ * one in libev's format (acl.h). sslocal (local) takes only the ACL's
+ * bypass lists. 0 or -errno with a message in err.
+ */
+int policy_init(struct policy *p, bool local, bool allow_private, const char *acl, char *err,
+		size_t err_len);
 void policy_free(struct policy *p);
 /* Adds one "allow CIDR" / "deny CIDR" line; used for ACL files and tests. */
 int policy_add_line(struct policy *p, const char *line, char *err, size_t err_len);
 /* NULL if sa may be reached, else the name of the rule that refuses it. */
 const char *policy_refuses(const struct policy *p, const struct sockaddr *sa);
+/* ssserver: is a target name on the ACL's outbound block list (checked before DNS)? */
+bool policy_refuses_host(const struct policy *p, const char *host);
+/* ssserver: is this client refused by the ACL's black or white list? */
+bool policy_refuses_client(const struct policy *p, const struct sockaddr *sa);
+/* sslocal: does the ACL send this target directly rather than through the server? */
+bool policy_bypass(const struct policy *p, const char *host, const struct sockaddr *sa);
+/* One line saying what the ACL holds ("" without one). */
+void policy_describe_acl(const struct policy *p, char *out, size_t len);
 
 #endif

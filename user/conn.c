@@ -375,7 +375,13 @@ static void start_target(struct conn *c, const uint8_t *extra, size_t n)
 	int r;
 
 	conn_leave_handshake(c);
-	if (c->role == ROLE_SOCKS || c->role == ROLE_TUNNEL || c->role == ROLE_REDIR) {
+	/* An ACL bypass: sslocal dials the target itself and relays the bytes as they are. */
+	if ((c->bypass = hs_bypass(c))) {
+		c->passthrough = true;
+		log_debug("conn %llu: the ACL bypasses the server for this target",
+			  (unsigned long long)c->id);
+	}
+	if (!c->bypass && (c->role == ROLE_SOCKS || c->role == ROLE_TUNNEL || c->role == ROLE_REDIR)) {
 		uint8_t first[SS_ADDR_MAX + sizeof(c->hs)];
 		size_t got;
 		int hl = p->ops->header_encode(&c->target, first, sizeof(first));
@@ -412,11 +418,12 @@ static void start_target(struct conn *c, const uint8_t *extra, size_t n)
 		p->ctr->bytes_up[CTR_USER] += n;
 		upstream(p->cfg, &host, &port);
 	} else {
-		if (p->ops->enc_init(&c->enc, p->method, p->master)) {
+		if (c->bypass ? stream_take_plain(c, extra, n) :
+				p->ops->enc_init(&c->enc, p->method, p->master)) {
 			conn_destroy(c, "cipher set-up failed");
 			return;
 		}
-		c->enc_ready = true;
+		c->enc_ready = !c->bypass;
 		/* Our own salts too: a reflected response must not pass as a request. */
 		if (c->role == ROLE_SERVER)
 			stream_remember_salt(c);

@@ -16,6 +16,7 @@
 #include "conn_internal.h"
 #include "ctx.h"
 #include "log.h"
+#include "policy.h"
 #include "socks5.h"
 
 #ifndef SO_ORIGINAL_DST
@@ -197,6 +198,12 @@ static enum hs_outcome server_parse(struct conn *c, const char **why)
 	c->up.out.off = used;
 	c->up.out.len -= used;
 	c->up.bytes -= MIN(c->up.bytes, used);
+	/* A name on the ACL's outbound block list is refused before any DNS. */
+	if (c->target.atyp == SS_ATYP_DOMAIN && policy_refuses_host(&c->p->policy, c->target.host)) {
+		*why = "target name on the ACL's [outbound_block_list]";
+		ctr_fail(c, FAIL_POLICY);
+		return HS_CLOSE;
+	}
 	if (log_enabled(LOG_DEBUG)) {
 		char t[300];
 
@@ -300,4 +307,16 @@ enum hs_outcome hs_parse(struct conn *c, const char **why)
 		return HS_CLOSE;
 	}
 	return o;
+}
+
+bool hs_bypass(const struct conn *c)
+{
+	struct sockaddr_storage sa;
+
+	if (!c->p->policy.acl || c->role == ROLE_RELAY || c->role == ROLE_SERVER)
+		return false;
+	if (c->target.atyp == SS_ATYP_DOMAIN)
+		return policy_bypass(&c->p->policy, c->target.host, NULL);
+	addr_to_sockaddr(&c->target, &sa);
+	return policy_bypass(&c->p->policy, NULL, (struct sockaddr *)&sa);
 }

@@ -105,6 +105,18 @@ ssize_t stream_read(struct conn *c, struct dir *d, int src, int *derr)
 	if (stream_buf_reserve(p, &d->out))
 		return -ENOMEM;
 	room = POOL_BUF_CAP - d->out.len;
+	if (c->bypass) {
+		/* An ACL bypass: the bytes pass as they are, both ways. */
+		if (!room)
+			return -EAGAIN;
+		n = recv(src, d->out.data + d->out.len, room, 0);
+		if (n <= 0)
+			return n < 0 ? (errno == EINTR ? -EAGAIN : -errno) : 0;
+		d->out.len += (size_t)n;
+		d->bytes += (size_t)n;
+		stream_count(c, d, CTR_USER, (size_t)n);
+		return n;
+	}
 	/* sslocal: a request header still waiting goes first, in the same chunk. */
 	hl = enc && c->hdr_pending ? c->hs_len : 0;
 	max = enc ? p->ops->enc_fit(&c->enc, room) : MIN(room, (size_t)DEC_READ_MAX(p));
@@ -226,7 +238,8 @@ int stream_pump(struct conn *c, struct dir *d, int src, int sink, bool can_read)
 			return (int)n;
 		if (n == 0) {
 			d->eof = true;
-			if (!stream_encrypts(c, d) && (r = c->p->ops->dec_finish(&c->dec)) != SS_OK) {
+			if (!c->bypass && !stream_encrypts(c, d) &&
+			    (r = c->p->ops->dec_finish(&c->dec)) != SS_OK) {
 				log_info("conn %llu: %s from %s", (unsigned long long)c->id,
 					 ss_result_str(r), d == &c->up ? "client" : "server");
 				return -EBADMSG;
@@ -311,5 +324,18 @@ int stream_send_header(struct conn *c)
 	c->up.out.len += got;
 	c->hdr_pending = false;
 	c->hs_len = 0;
+	return 0;
+}
+
+int stream_take_plain(struct conn *c, const uint8_t *data, size_t n)
+{
+	if (!n)
+		return 0;
+	if (stream_buf_reserve(c->p, &c->up.out))
+		return -ENOMEM;
+	memcpy(c->up.out.data, data, n);
+	c->up.out.len = n;
+	c->up.bytes += n;
+	stream_count(c, &c->up, CTR_USER, n);
 	return 0;
 }

@@ -1,20 +1,50 @@
 // SPDX-License-Identifier: MIT
-/* One-line log records on stderr: time, program, pid, level, message. */
+/*
+ * One-line log records on stderr (time, program, pid, level, message), on a
+ * log file put in stderr's place, or to syslog.
+ */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
+#include <string.h>
 #include <stdio.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "log_sink.h"
 
 static const char *log_prog = "ssbpf";
 static int log_verbosity = LOG_INFO;
+static int log_to_syslog;
 
 void log_init(const char *prog, int verbosity)
 {
 	log_prog = prog;
 	log_verbosity = verbosity;
+}
+
+int log_open(const char *file, int use_syslog)
+{
+	int fd;
+
+	if (use_syslog) {
+		log_sink_syslog_open(log_prog);
+		log_to_syslog = 1;
+	}
+	if (!file)
+		return 0;
+	/* stderr itself: workers and the plugin write there too. */
+	fd = open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return -errno;
+	if (dup2(fd, 2) < 0) {
+		close(fd);
+		return -errno;
+	}
+	close(fd);
+	return 0;
 }
 
 int log_enabled(enum log_level l)
@@ -41,5 +71,8 @@ void log_msg(enum log_level l, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "%s\n", line);
+	if (log_to_syslog)
+		log_sink_syslog(l, line + n);
+	else
+		fprintf(stderr, "%s\n", line);
 }

@@ -68,6 +68,17 @@ const char *options_help(const struct option_desc *o)
 	return o->help;
 }
 
+bool options_same_field(const struct option_desc *a, const struct option_desc *b)
+{
+	return a->off == b->off && a->type != OT_LATER && a->type != OT_IGNORED &&
+	       b->type != OT_LATER && b->type != OT_IGNORED && a->off;
+}
+
+bool options_documented(const struct option_desc *o)
+{
+	return o->type != OT_LATER && o->type != OT_IGNORED;
+}
+
 bool options_for(const struct option_desc *o, enum prog_kind prog)
 {
 	return o->progs & 1u << prog;

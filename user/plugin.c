@@ -14,6 +14,7 @@
 
 #include "log.h"
 #include "plugin.h"
+#include "privs.h"
 
 #define PLUGIN_WAIT_MS 5000
 #define PLUGIN_GRACE_MS 3000
@@ -74,11 +75,16 @@ static void exec_plugin(const struct ss_config *cfg, int port)
 {
 	char hosts[1024], rport[16], lport[16];
 	size_t nargs = 0;
+	const char *why = "";
 	char **argv;
 	sigset_t none;
 
-	/* It does not outlive the daemon, even after SIGKILL. */
+	/* It does not outlive the daemon, even after SIGKILL, and runs as --user. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (cfg->user && privs_drop(cfg->user, false, &why)) {
+		log_err("plugin: cannot switch to user %s: %s", cfg->user, why);
+		_exit(126);
+	}
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	signal(SIGPIPE, SIG_DFL);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "acl.h"
 #include "policy.h"
 
 /* RFC 6890 special-purpose ranges a public relay must not reach by default. */
@@ -149,15 +150,22 @@ static int add_own_addresses(struct policy *p)
 	return 0;
 }
 
-int policy_init(struct policy *p, bool allow_private, const char *acl, char *err, size_t err_len)
+int policy_init(struct policy *p, bool local, bool allow_private, const char *acl, char *err,
+		size_t err_len)
 {
 	int r;
 
 	memset(p, 0, sizeof(*p));
-	if (acl && (r = load_acl(p, acl, err, err_len)))
+	if (acl && acl_is_libev_file(acl))
+		r = acl_load(&p->acl, acl, err, err_len);
+	else if (acl && local) {
+		snprintf(err, err_len, "ACL file %s: sslocal takes libev's format ([bypass_list], "
+			 "[proxy_list], ...)", acl);
+		r = -EINVAL;
+	} else
+		r = acl ? load_acl(p, acl, err, err_len) : 0;
+	if (r || allow_private || local)
 		return r;
-	if (allow_private)
-		return 0;
 	for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
 		if ((r = add_rule(p, defaults[i].cidr, false, defaults[i].name)))
 			return r;
@@ -166,6 +174,7 @@ int policy_init(struct policy *p, bool allow_private, const char *acl, char *err
 
 void policy_free(struct policy *p)
 {
+	acl_free(p->acl);
 	for (unsigned i = 0; i < p->nnames; i++)
 		free(p->names[i]);
 	free(p->names);
@@ -211,5 +220,35 @@ const char *policy_refuses(const struct policy *p, const struct sockaddr *sa)
 		if (r->family == family && in_prefix(a, r->addr, r->prefix))
 			return r->allow ? NULL : r->name;
 	}
-	return NULL;
+	return p->acl && acl_outbound_blocked_addr(p->acl, sa) ? "ACL [outbound_block_list]" : NULL;
+}
+
+bool policy_refuses_host(const struct policy *p, const char *host)
+{
+	return p->acl && acl_outbound_blocked_host(p->acl, host);
+}
+
+bool policy_refuses_client(const struct policy *p, const struct sockaddr *sa)
+{
+	return p->acl && acl_client_refused(p->acl, sa);
+}
+
+bool policy_bypass(const struct policy *p, const char *host, const struct sockaddr *sa)
+{
+	if (!p->acl)
+		return false;
+	return host ? acl_bypass_host(p->acl, host) : acl_bypass_addr(p->acl, sa);
+}
+
+void policy_describe_acl(const struct policy *p, char *out, size_t len)
+{
+	size_t rules = 0, bytes = 0;
+
+	out[0] = 0;
+	if (p->acl) {
+		acl_stats(p->acl, &rules, &bytes);
+		snprintf(out, len, "; ACL (libev format): %zu rules in %zu KiB", rules, bytes / 1024);
+	} else if (p->nnames) {
+		snprintf(out, len, "; ACL: %u allow/deny lines", p->nnames);
+	}
 }

@@ -21,8 +21,10 @@
 #include "common.h"
 #include "counters.h"
 #include "crypto.h"
+#include "daemon.h"
 #include "log.h"
 #include "plugin.h"
+#include "privs.h"
 #include "replay_file.h"
 #include "loop.h"
 #include "supervisor.h"
@@ -278,6 +280,7 @@ int supervisor_main(enum prog_kind prog, int argc, char **argv)
 	struct replay replay;
 	struct counters *ctr;
 	struct plugin pl = { .pid = -1 };
+	sigset_t stop_mask;
 	char err[512];
 	int r, status;
 
@@ -289,6 +292,21 @@ int supervisor_main(enum prog_kind prog, int argc, char **argv)
 		return r > 0 ? 0 : 2;
 	}
 	log_init(name, LOG_INFO + cfg.verbose - cfg.quiet);
+	if ((r = log_open(cfg.log_file, cfg.use_syslog))) {
+		fprintf(stderr, "%s: cannot open log file %s: %s\n", name, cfg.log_file, strerror(-r));
+		config_free(&cfg);
+		return 1;
+	}
+	/* A stop signal during start-up waits for the loop instead of killing half a daemon. */
+	loop_signal_set(&stop_mask);
+	sigaddset(&stop_mask, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &stop_mask, NULL);
+	if (cfg.pid_file && daemon_start(cfg.pid_file, cfg.log_file, err, sizeof(err))) {
+		log_err("%s", err);
+		config_free(&cfg);
+		return 1;
+	}
+	daemon_set_main_pid();
 	if (cfg.ignored)
 		log_debug("config: ignoring keys that mean nothing to %s: %s", name, cfg.ignored);
 	warn_open_proxy(&cfg);
@@ -331,6 +349,20 @@ int supervisor_main(enum prog_kind prog, int argc, char **argv)
 		}
 		cfg.plugin_port = pl.port;
 	}
+	/*
+	 * --user: every process runs as the user. The parent keeps its
+	 * capabilities (it restarts workers, which bind and load BPF, and saves
+	 * the replay file); each worker drops them once it is set up.
+	 */
+	if (cfg.user && (cfg.workers > 1 || pl.pid > 0)) {
+		const char *why = "";
+
+		if ((r = privs_drop(cfg.user, true, &why))) {
+			log_err("cannot switch to user %s: %s (%s)", cfg.user, why, strerror(-r));
+			status = 1;
+			goto out;
+		}
+	}
 	status = cfg.workers > 1 || pl.pid > 0 ? run_workers(&cfg, &replay, ctr, name, &pl) :
 						 worker_run(&cfg, &replay, ctr, name, 0);
 	plugin_stop(&pl);
@@ -338,6 +370,7 @@ out:
 	counters_free(ctr, (size_t)cfg.workers);
 	replay_file_persist(&cfg, &replay);
 	replay_free(&replay);
+	daemon_remove_pid(cfg.pid_file);
 	config_free(&cfg);
 	return status;
 }

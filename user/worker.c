@@ -18,9 +18,11 @@
 #include "conn.h"
 #include "counters.h"
 #include "ctx.h"
+#include "daemon.h"
 #include "dns.h"
 #include "listener.h"
 #include "log.h"
+#include "privs.h"
 #include "replay_file.h"
 #include "steer.h"
 #include "udp.h"
@@ -182,7 +184,19 @@ static enum conn_role listener_role(const struct ss_config *cfg)
 static void on_conn(void *arg, int fd)
 {
 	struct worker *w = arg;
+	struct sockaddr_storage sa;
+	socklen_t len = sizeof(sa);
 
+	/* ssserver ACL: a client on [black_list] (or off [white_list]) is closed at once, as libev does. */
+	if (w->ctx.policy.acl && w->ctx.cfg->prog == PROG_SERVER &&
+	    !getpeername(fd, (struct sockaddr *)&sa, &len) &&
+	    policy_refuses_client(&w->ctx.policy, (struct sockaddr *)&sa)) {
+		char who[64];
+
+		log_debug("refused client %s: ACL", ss_sa_str(&sa, who, sizeof(who)));
+		close(fd);
+		return;
+	}
 	conn_accept(&w->ctx, fd, listener_role(w->ctx.cfg));
 }
 
@@ -198,22 +212,6 @@ static void on_batch_end(void *arg)
 		listener_set_full(&w->ls, false);
 	if (w->draining && !p->conns.n)
 		loop_stop(p->loop);
-}
-
-static int drop_privileges(const char *user)
-{
-	struct passwd *pw = getpwnam(user);
-
-	if (!pw) {
-		log_err("user \"%s\" does not exist", user);
-		return -ENOENT;
-	}
-	if (setgroups(0, NULL) || setgid(pw->pw_gid) || setuid(pw->pw_uid)) {
-		log_err("cannot switch to user %s: %s", user, strerror(errno));
-		return -errno;
-	}
-	log_info("running as %s", user);
-	return 0;
 }
 
 static void on_steer_watch(struct handler *h, uint32_t events)
@@ -332,16 +330,23 @@ static int setup(struct worker *w, const char **why)
 		return r;
 	log_info("replay filter: %d salts at false-positive rate %g, %zu KiB", cfg->replay_capacity,
 		 cfg->replay_fp, replay_bytes(&p->replay) / 1024);
-	if (cfg->prog == PROG_SERVER) {
+	{
 		static char perr[300];
+		char acl[128];
 
-		if ((r = policy_init(&p->policy, cfg->allow_private, cfg->acl, perr, sizeof(perr)))) {
+		if ((r = policy_init(&p->policy, cfg->prog == PROG_LOCAL, cfg->allow_private, cfg->acl,
+				     perr, sizeof(perr)))) {
 			*why = perr;
 			return r;
 		}
-		log_info("target policy: %s%s%s", cfg->allow_private ? "private and loopback targets allowed" :
-			 "loopback, private, link-local, CGNAT, unique-local ranges and this host refused",
-			 cfg->acl ? "; ACL " : "", cfg->acl ? cfg->acl : "");
+		policy_describe_acl(&p->policy, acl, sizeof(acl));
+		if (cfg->prog == PROG_SERVER)
+			log_info("target policy: %s%s", cfg->allow_private ?
+				 "private and loopback targets allowed" :
+				 "loopback, private, link-local, CGNAT, unique-local ranges and this host refused",
+				 acl);
+		else if (*acl)
+			log_info("bypass policy%s", acl);
 	}
 	if ((r = dns_new(&p->dns, p->loop, cfg->nameserver, cfg->ipv6_first, why)))
 		return r;
@@ -349,9 +354,15 @@ static int setup(struct worker *w, const char **why)
 	r = cfg->prog == PROG_SERVER ? setup_server(w, tcp, udp, why) : setup_local(w, tcp, udp, why);
 	if (r)
 		return r;
-	if (cfg->user && (r = drop_privileges(cfg->user))) {
-		*why = "cannot drop privileges";
-		return r;
+	if (cfg->user) {
+		const char *pwhy = "";
+
+		if ((r = privs_drop(cfg->user, false, &pwhy))) {
+			log_err("cannot switch to user %s: %s (%s)", cfg->user, pwhy, strerror(-r));
+			*why = "cannot drop privileges";
+			return r;
+		}
+		log_info("running as %s", cfg->user);
 	}
 	return 0;
 }
@@ -411,6 +422,8 @@ int worker_run(const struct ss_config *cfg, const struct replay *replay, struct 
 		status = 1;
 	} else {
 		log_info("%s ready: method %s, timeout %d s", name, p->method->name, cfg->timeout);
+		if (index == 0)
+			daemon_notify_ready();
 		if (loop_run(p->loop))
 			status = 1;
 	}

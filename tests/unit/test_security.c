@@ -83,7 +83,7 @@ TEST(policy_refuses_internal_ranges_by_default)
 	static const char *allowed[] = { "8.8.8.8", "172.32.0.1", "100.128.0.1", "2001:db8::1",
 					 "192.169.0.1", "11.0.0.1" };
 
-	CHECK_EQ(policy_init(&p, false, NULL, err, sizeof(err)), 0);
+	CHECK_EQ(policy_init(&p, false, false, NULL, err, sizeof(err)), 0);
 	for (size_t i = 0; i < ARRAY_SIZE(refused); i++)
 		CHECK(judge(&p, refused[i]) != NULL);
 	for (size_t i = 0; i < ARRAY_SIZE(allowed); i++)
@@ -97,7 +97,7 @@ TEST(policy_refuses_internal_ranges_by_default)
 	FILE *f = fdopen(fd, "w");
 	fputs("# exceptions\nallow 10.9.0.0/16\n  deny 8.8.4.0/24   # resolver\n\n", f);
 	fclose(f);
-	CHECK_EQ(policy_init(&p, false, path, err, sizeof(err)), 0);
+	CHECK_EQ(policy_init(&p, false, false, path, err, sizeof(err)), 0);
 	CHECK(judge(&p, "10.9.1.1") == NULL);
 	CHECK(judge(&p, "10.8.1.1") != NULL);
 	CHECK(strstr(judge(&p, "8.8.4.4"), "ACL deny") != NULL);
@@ -105,13 +105,13 @@ TEST(policy_refuses_internal_ranges_by_default)
 	f = fopen(path, "w");
 	fputs("allow 10.0.0.0/8\nallow nonsense\n", f);
 	fclose(f);
-	CHECK_EQ(policy_init(&p, false, path, err, sizeof(err)), -EINVAL);
+	CHECK_EQ(policy_init(&p, false, false, path, err, sizeof(err)), -EINVAL);
 	CHECK(strstr(err, "line 2") != NULL);
 	policy_free(&p);
 	unlink(path);
-	CHECK_EQ(policy_init(&p, false, NULL, err, sizeof(err)), 0);
+	CHECK_EQ(policy_init(&p, false, false, NULL, err, sizeof(err)), 0);
 	struct policy q;
-	CHECK_EQ(policy_init(&q, true, NULL, err, sizeof(err)), 0);
+	CHECK_EQ(policy_init(&q, false, true, NULL, err, sizeof(err)), 0);
 	CHECK(judge(&q, "127.0.0.1") == NULL);
 	CHECK_EQ(policy_add_line(&q, "deny 8.8.4.0/24", err, sizeof(err)), 0);
 	CHECK(strstr(judge(&q, "8.8.4.4"), "ACL deny 8.8.4.0/24") != NULL);

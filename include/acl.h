@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef SS_ACL_H
+#define SS_ACL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+/*
+ * Access control lists in shadowsocks-libev's format (shadowsocks-rust's
+ * "|exact" and "||suffix" rules too):
+ *
+ *   [accept_all] | [reject_all]     the default (alias [proxy_all] | [bypass_all])
+ *   [black_list] | [bypass_list]    one list
+ *   [white_list] | [proxy_list]     the other
+ *   [outbound_block_list]           ssserver: targets never dialled
+ *
+ * A line is an IP address or CIDR (kept in a binary trie per family: a
+ * lookup walks at most the prefix length), "||suffix", "|exact", or a
+ * regular expression over the host name (libev's "(^|\.)x\.com$" form is
+ * turned into a suffix rule; others are POSIX extended expressions).
+ *
+ * ssserver, as libev: the lists judge the client's address; under
+ * [accept_all] a client on the black list is refused, under [reject_all]
+ * only clients on the white list are served. sslocal: under [proxy_all] a
+ * target on the bypass list is reached directly, under [bypass_all] only
+ * targets on the proxy list go through the server.
+ */
+struct acl;
+
+/* Does the file use this format (its first rule line is a [section])? */
+bool acl_is_libev_file(const char *path);
+/* Loads path; 0, or -errno with "path line N: ..." in err. */
+int acl_load(struct acl **out, const char *path, char *err, size_t err_len);
+/* Loads from memory (tests, fuzzing); name is used in errors. */
+int acl_parse(struct acl **out, const char *text, size_t len, const char *name, char *err,
+	      size_t err_len);
+void acl_free(struct acl *a);
+
+/* ssserver: is this client refused? */
+bool acl_client_refused(const struct acl *a, const struct sockaddr *sa);
+/* ssserver: is this target on the outbound block list (a name before DNS, or an address)? */
+bool acl_outbound_blocked_host(const struct acl *a, const char *host);
+bool acl_outbound_blocked_addr(const struct acl *a, const struct sockaddr *sa);
+/* sslocal: is this target reached directly rather than through the server? */
+bool acl_bypass_host(const struct acl *a, const char *host);
+bool acl_bypass_addr(const struct acl *a, const struct sockaddr *sa);
+/* Rules loaded and bytes held, for the start-up log line. */
+void acl_stats(const struct acl *a, size_t *rules, size_t *bytes);
+
+#endif

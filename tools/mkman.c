@@ -1,0 +1,161 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Writes the man page of ssserver, sslocal or ssctl to stdout. The options
+ * and JSON keys come from the one option table, so the pages cannot drift
+ * from what the binaries accept.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "common.h"
+#include "config.h"
+#include "options.h"
+
+/* troff text: backslashes and hyphens escaped, no line starting with a dot. */
+static void roff(const char *s)
+{
+	if (*s == '.' || *s == '\'')
+		fputs("\\&", stdout);
+	for (; *s; s++) {
+		if (*s == '\\')
+			fputs("\\e", stdout);
+		else if (*s == '-')
+			fputs("\\-", stdout);
+		else
+			putchar(*s);
+	}
+}
+
+static void flag_item(const struct option_desc *o)
+{
+	char sh = options_short(o);
+
+	puts(".TP");
+	if (sh)
+		printf("\\fB\\-%c\\fR%s", sh, options_long(o) ? ", " : "");
+	if (options_long(o)) {
+		fputs("\\fB\\-\\-", stdout);
+		roff(options_long(o));
+		fputs("\\fR", stdout);
+	}
+	if (options_arg(o)) {
+		fputs(" \\fI", stdout);
+		roff(options_arg(o));
+		fputs("\\fR", stdout);
+	}
+	putchar('\n');
+	roff(options_help(o));
+	putchar('\n');
+}
+
+static void key_item(const struct option_desc *o, const struct option_desc *same)
+{
+	printf(".TP\n.B ");
+	roff(options_key(o));
+	putchar('\n');
+	if (!options_help(o)) {
+		fputs("Same as ", stdout);
+		roff(options_key(same));
+		puts(" (another spelling of it).");
+	} else if (!options_long(o) && !options_short(o)) {
+		roff(options_help(o));
+		putchar('\n');
+	} else {
+		fputs("As ", stdout);
+		if (options_long(o)) {
+			fputs("\\fB\\-\\-", stdout);
+			roff(options_long(o));
+		} else {
+			printf("\\fB\\-%c", options_short(o));
+		}
+		puts("\\fR.");
+	}
+}
+
+/* The first row with a help line that sets the same field as o (for synonyms). */
+static const struct option_desc *first_of(const struct option_desc *o)
+{
+	for (size_t i = 0; i < options_count(); i++) {
+		const struct option_desc *r = options_at(i);
+
+		if (options_help(r) && options_key(r) && options_same_field(r, o))
+			return r;
+	}
+	return o;
+}
+
+static void daemon_page(enum prog_kind prog)
+{
+	const char *name = prog == PROG_SERVER ? "ssserver" : "sslocal";
+
+	printf(".TH %s 1 \"\" \"ssbpf %s\" \"User Commands\"\n.SH NAME\n%s \\- %s\n", prog == PROG_SERVER ?
+	       "SSSERVER" : "SSLOCAL", SSBPF_VERSION, name, prog == PROG_SERVER ?
+	       "the Shadowsocks server of ssbpf" : "the Shadowsocks client of ssbpf (SOCKS5, tunnel, redir)");
+	printf(".SH SYNOPSIS\n.B %s\n[\\fB\\-c\\fR \\fIconfig.json\\fR] [\\fIoptions\\fR]\n", name);
+	puts(".SH DESCRIPTION");
+	if (prog == PROG_SERVER)
+		puts("Accepts Shadowsocks AEAD connections and UDP datagrams from clients and relays "
+		     "them to their targets. STREAM\\-stage bytes move in the kernel (sockmap, splice) "
+		     "where the method allows it.");
+	else
+		puts("Accepts SOCKS5 (or tunnel, or transparently redirected) connections and "
+		     "datagrams and relays them, encrypted, to a Shadowsocks server.");
+	puts("Flags override the config file. Options and keys follow shadowsocks\\-libev.");
+	puts(".SH OPTIONS\n.TP\n\\fB\\-c\\fR \\fIFILE\\fR\nA JSON config file; see "
+	     "CONFIGURATION FILE.");
+	for (size_t i = 0; i < options_count(); i++) {
+		const struct option_desc *o = options_at(i);
+
+		if (options_help(o) && (options_long(o) || options_short(o)) && options_for(o, prog))
+			flag_item(o);
+	}
+	puts(".TP\n\\fB\\-h\\fR, \\fB\\-\\-help\\fR\nPrints the options and exits.");
+	puts(".TP\n\\fB\\-V\\fR, \\fB\\-\\-version\\fR\nPrints the version and exits.");
+	puts(".SH CONFIGURATION FILE\nA JSON object. One file may serve ssserver and sslocal: "
+	     "keys of the other program, and keys of shadowsocks\\-libev and the Python original "
+	     "that mean nothing here (mtu, mptcp, dscp, workdir, one_time_auth, ...), are "
+	     "accepted and noted with \\fB\\-v\\fR; any other key is an error that names it. "
+	     "The keys of this program:");
+	for (size_t i = 0; i < options_count(); i++) {
+		const struct option_desc *o = options_at(i);
+
+		if (options_key(o) && options_for(o, prog) && options_documented(o))
+			key_item(o, first_of(o));
+	}
+	printf(".SH SIGNALS\n.TP\n.B SIGTERM, SIGINT\nStop: listeners close, connections end, "
+	       "the plugin is stopped, the pid file removed.\n.TP\n.B SIGUSR1, SIGHUP\n"
+	       "Log the traffic totals of every worker.\n");
+	printf(".SH FILES\n.TP\n.I /etc/ssbpf/NAME.json\nThe config of the unit "
+	       "\\fB%s@NAME.service\\fR.\n.TP\n.I /var/lib/ssbpf/\nThe replay filter's files.\n",
+	       prog == PROG_SERVER ? "ssbpf\\-server" : "ssbpf\\-local");
+	printf(".SH SEE ALSO\n.BR %s (1),\n.BR ssctl (1)\n", prog == PROG_SERVER ? "sslocal" : "ssserver");
+}
+
+static void ssctl_page(void)
+{
+	printf(".TH SSCTL 1 \"\" \"ssbpf %s\" \"User Commands\"\n.SH NAME\nssctl \\- the operator "
+	       "tool of ssbpf\n.SH SYNOPSIS\n.B ssctl cleanup\n[\\fB\\-\\-route\\-table\\fR "
+	       "\\fIN\\fR]\n.SH COMMANDS\n.TP\n.B cleanup\nRemoves what \\fBsslocal \\-\\-mode "
+	       "redir \\-\\-steer\\fR installs and a crash leaves behind: the nftables table, the "
+	       "policy routing rules and the routes of the steering table (default 1461). It "
+	       "refuses while a live sslocal owns the steering of this network namespace.\n"
+	       ".SH EXIT STATUS\n0 on success, 1 when the cleanup fails or is refused, 2 on a "
+	       "usage error.\n.SH SEE ALSO\n.BR sslocal (1),\n.BR ssserver (1)\n", SSBPF_VERSION);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 2) {
+		fputs("usage: mkman ssserver|sslocal|ssctl\n", stderr);
+		return 2;
+	}
+	if (!strcmp(argv[1], "ssserver"))
+		daemon_page(PROG_SERVER);
+	else if (!strcmp(argv[1], "sslocal"))
+		daemon_page(PROG_LOCAL);
+	else if (!strcmp(argv[1], "ssctl"))
+		ssctl_page();
+	else
+		return 2;
+	return 0;
+}
