@@ -152,6 +152,15 @@ static int add_regex(struct rule_set *s, const char *line)
 {
 	regex_t *r;
 
+	/* Adjacent repeats ("a++") are undefined in POSIX and make glibc's compiler blow up. */
+	for (const char *p = line; *p; p++) {
+		if (*p == '\\' && p[1]) {
+			p++;
+			continue;
+		}
+		if (strchr("*+?", *p) && p[1] && strchr("*+?", p[1]))
+			return -EINVAL;
+	}
 	if (s->nregex == s->cap_regex) {
 		size_t cap = s->cap_regex ? s->cap_regex * 2 : 16;
 
