@@ -279,6 +279,16 @@ def acl(name, text):
     return write(name, text)
 
 
+def gets_nothing_back(s):
+    """Sends a byte on a relayed connection that the server closed: nothing comes back."""
+    s.settimeout(5)
+    try:
+        s.sendall(b"x")
+        return s.recv(10) == b""
+    except OSError:
+        return True
+
+
 def test_server_acl_white_list_admits_only_listed_clients():
     echo = Server(echo_handler)
     for listed, admitted in (("127.0.0.1", True), ("127.0.0.2", False)):
@@ -290,14 +300,7 @@ def test_server_acl_white_list_admits_only_listed_clients():
             s.sendall(b"hello")
             assert recv_exact(s, 5) == b"hello"
         else:
-            # The server closes the client at accept: nothing comes back.
-            s.settimeout(5)
-            try:
-                s.sendall(b"hello")
-                got = s.recv(10)
-            except OSError:
-                got = b""
-            assert got == b"", got
+            assert gets_nothing_back(s), "the server closes a refused client at accept"
         s.close()
         stop_all()
     echo.close()
@@ -309,13 +312,7 @@ def test_server_acl_outbound_block_list_blocks_addresses_and_names():
     srv, loc, lp = pair(server_extra=["--acl", path, "-v", "-v"])
     for host in ("127.0.0.1", "www.blocked.test"):
         s, rep = socks_connect(lp, host, echo.port)
-        s.settimeout(5)
-        try:
-            s.sendall(b"x")
-            got = s.recv(10)
-        except OSError:
-            got = b""
-        assert got == b"", (host, got)
+        assert gets_nothing_back(s), host
         s.close()
     wait_until(lambda: "outbound_block_list" in srv.log_text(), 5, "the refusals in the log")
     assert echo.accepts == 0
