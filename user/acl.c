@@ -61,7 +61,7 @@ static int line(struct acl *a, char *s, struct rule_set **cur, bool *in_skipped,
 	if (*s == '[' && s[n - 1] == ']') {
 		s[n - 1] = 0;
 		if (section(a, s + 1, cur)) {
-			snprintf(err, err_len, "unknown section [%s]", s + 1);
+			snprintf(err, err_len, "unknown section [%.200s]", s + 1);
 			return -EINVAL;
 		}
 		*in_skipped = !*cur;
@@ -70,7 +70,7 @@ static int line(struct acl *a, char *s, struct rule_set **cur, bool *in_skipped,
 	if (*in_skipped)
 		return 0;
 	if ((r = rules_add(*cur, s)) == -EINVAL)
-		snprintf(err, err_len, "\"%s\" is not an address, CIDR, |name, ||suffix or regex", s);
+		snprintf(err, err_len, "\"%.200s\" is not an address, CIDR, |name, ||suffix or regex", s);
 	else if (r)
 		snprintf(err, err_len, "%s", strerror(-r));
 	return r;
