@@ -24,7 +24,7 @@ LIB_OBJS  := $(LIB_SRCS:user/%.c=$(O)/obj/%.o)
 SAN_OBJS  := $(LIB_SRCS:user/%.c=$(SAN)/obj/%.o)
 # Pure modules (parsing, framing, crypto, policy): no I/O beyond logging and
 # no libbpf, so unit tests and fuzzers link them alone.
-PURE      := acl acl_rules addr aead2017 config config_fields crypto json log log_sink options options_table policy replay sip002 socks5 \
+PURE      := acl acl_rules addr aead2017 config config_fields config_ports crypto json key log log_sink manager_cmd options options_table policy replay sip002 socks5 \
 	     steer_spec
 PURE_OBJS := $(PURE:%=$(O)/obj/%.o)
 SAN_PURE_OBJS := $(PURE:%=$(SAN)/obj/%.o)
@@ -36,7 +36,7 @@ SAN_BINS  := $(MAINS:user/main_%.c=$(SAN)/%)
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 
 .PHONY: all deps test run bench bench-crypto fuzz torture clean install uninstall
-MANS := $(O)/man/ssserver.1 $(O)/man/sslocal.1 $(O)/man/ssctl.1
+MANS := $(O)/man/ssserver.1 $(O)/man/sslocal.1 $(O)/man/ssmanager.1 $(O)/man/ssctl.1
 all: $(BINS) $(O)/unit-tests $(O)/bench-crypto $(O)/connbench $(MANS)
 
 # Every build step first makes sure the Debian packages are present.

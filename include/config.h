@@ -10,7 +10,8 @@
 
 struct ss_method;
 
-enum prog_kind { PROG_SERVER, PROG_LOCAL };
+/* ssmanager takes ssserver's options (it passes them to the servers it runs). */
+enum prog_kind { PROG_SERVER, PROG_LOCAL, PROG_MANAGER };
 enum ss_mode { MODE_TCP_ONLY, MODE_UDP_ONLY, MODE_TCP_AND_UDP };
 enum bpf_mode { BPF_AUTO, BPF_ON, BPF_OFF };
 enum local_mode { LOCAL_SOCKS, LOCAL_TUNNEL, LOCAL_REDIR };
@@ -19,6 +20,25 @@ enum conn_tier { TIER_AUTO, TIER_USER, TIER_SPLICE, TIER_SOCKMAP };
 
 #define CFG_MAX_SERVERS 8
 #define CFG_MAX_PORTS 64
+
+/* A user of a port (ssserver "users"). */
+struct cfg_user {
+	char *name;
+	char *password;
+	int slot; /* its traffic counters (traffic.h), set by the supervisor */
+};
+
+/* One port ssserver serves, with its key(s): built by config_ports_build. */
+struct cfg_port {
+	int port;
+	char *server;          /* its own listen address (servers[]), or NULL: "server" */
+	char *password;        /* one password, or NULL with users */
+	char *method;          /* its own method, or NULL: "method" */
+	struct cfg_user *users;
+	int nusers;
+	const struct ss_method *m;
+	int slot; /* its traffic counters (traffic.h), set by the supervisor */
+};
 
 /* Everything a binary is told by its JSON file, its flags or an ss:// URI. */
 struct ss_config {
@@ -49,10 +69,23 @@ struct ss_config {
 	char **plugin_args;    /* extra arguments, NULL-terminated (JSON plugin_args) */
 	char *ignored;         /* keys of the file that mean nothing here, for a -v note */
 	int plugin_port;       /* set at start: the loopback port to or from the plugin */
+
+	/* ssserver: the ports as the file gave them, then as built (config_ports.h). */
+	struct cfg_port *port_password; /* "port_password" entries */
+	int nport_password;
+	struct cfg_port *server_list;   /* "servers" entries */
+	int nserver_list;
+	struct cfg_user *users;         /* "users" of server_port */
+	int nusers;
+	struct cfg_port *ports;         /* what ssserver listens on, each with its keys */
+	int nports;
+	char *manager_address;          /* ssserver: send "stat:" to this manager */
 	enum local_mode local_mode;
 	char *tunnel_address; /* host:port for tunnel mode */
 	char *socks_user, *socks_pass; /* RFC 1929, optional */
 	char *config_path;
+	int argc;              /* the command line, kept for a reload */
+	char **argv;
 	int udp_max_associations;
 	bool relay;            /* sslocal --relay: forward ciphertext unchanged to -L */
 	bool allow_private;    /* ssserver: lift the default target policy */

@@ -8,6 +8,8 @@
 #include "loop.h"
 
 struct ctx;
+struct port_keys;
+struct ss_key;
 struct dns_query;
 struct udp_relay;
 
@@ -97,6 +99,8 @@ struct conn {
 	struct conn *prev, *next; /* LRU or handshake list, or the dead list */
 
 	struct dir up, down;
+	const struct ss_key *key; /* the port's or user's key; NULL until a user's is found */
+	struct port_keys *pk;     /* ssserver: the keys of the port it came in on */
 	union method_enc enc; /* sslocal: up; ssserver: down */
 	union method_dec dec; /* sslocal: down; ssserver: up */
 	bool enc_ready, dec_ready;
@@ -123,12 +127,13 @@ struct conn {
 };
 
 /* Takes ownership of an accepted socket and starts its stage machine. */
-void conn_accept(struct ctx *p, int fd, enum conn_role role);
+/* pk: ssserver, the keys of the listener's port (NULL for sslocal roles). */
+void conn_accept(struct ctx *p, int fd, enum conn_role role, struct port_keys *pk);
 /* Closes both sockets now; the memory is freed by conn_reap at batch end. */
 void conn_destroy(struct conn *c, const char *why);
 void conn_reap(struct ctx *p);
-/* Destroys every connection (exit, drain deadline). */
-void conn_destroy_all(struct ctx *p, const char *why);
+/* Destroys every connection (exit, drain deadline), or those of port pk (a reload removed it). */
+void conn_destroy_all(struct ctx *p, const struct port_keys *pk, const char *why);
 /*
  * Closes connections idle for longer than timeout_ms and those that have
  * not completed their handshake hs_ms after accept (oldest first).

@@ -8,6 +8,7 @@
 #include "config.h"
 #include "conn.h"
 #include "crypto.h"
+#include "key.h"
 #include "method.h"
 #include "loop.h"
 #include "policy.h"
@@ -26,9 +27,9 @@ struct udp_relay;
  */
 struct ctx {
 	const struct ss_config *cfg;
-	const struct ss_method *method;
-	const struct method_ops *ops; /* the protocol edition of method */
-	uint8_t master[SS_MAX_KEY];
+	struct ss_key key;        /* sslocal: the one key (method, edition, master key) */
+	struct port_keys *ports;  /* ssserver: the keys of each port (cfg->ports), a list */
+	struct port_keys *retired; /* ports a reload replaced, freed with their last connection */
 	int index;             /* worker number, 0 .. workers - 1 */
 	struct loop *loop;
 	struct dns *dns;
@@ -37,6 +38,7 @@ struct ctx {
 	struct pool pool;      /* free relay buffers and pipes */
 	uint8_t *scratch;      /* one read buffer shared by all connections */
 	struct counters *ctr;  /* this worker's, in memory shared with the supervisor */
+	struct traffic *traffic; /* ssserver: bytes per port and user, shared too */
 
 	/* STREAM tiers for pass-through pairs (method none, --relay): conn_kernel.c. */
 	enum conn_tier pass_tier;

@@ -21,6 +21,8 @@ int daemon_start(const char *pid_file, bool keep_stderr, char *why, size_t why_l
 void daemon_remove_pid(const char *pid_file);
 /* The main pid that READY=1 names (the supervisor), recorded before workers fork. */
 void daemon_set_main_pid(void);
+/* Is this the main process (not a worker of a tree)? */
+bool daemon_is_main(void);
 /* Tells systemd (Type=notify, $NOTIFY_SOCKET) that the daemon is ready; no-op without it. */
 void daemon_notify_ready(void);
 

@@ -14,7 +14,7 @@ struct listeners {
 	struct loop *loop;
 	bool full;                        /* accepting stopped at the connection cap */
 	bool (*has_room)(void *arg);      /* false at the connection cap */
-	void (*on_conn)(void *arg, int fd); /* takes the accepted socket */
+	void (*on_conn)(void *arg, int fd, void *tag); /* takes the accepted socket */
 	void *arg;
 };
 
@@ -23,6 +23,7 @@ struct listen_opts {
 	bool v6only;      /* an IPv6 listener next to an IPv4 one */
 	bool transparent; /* redir: accept connections for foreign addresses */
 	bool fast_open;   /* TCP Fast Open (RFC 7413) */
+	void *tag;        /* handed to on_conn with each socket (ssserver: the port's keys) */
 };
 
 /* Binds and listens on host:port; 0 or -errno (*why set). */
@@ -35,6 +36,10 @@ void listener_set_full(struct listeners *s, bool full);
 /* Resumes the listeners that ran out of fds; call from the tick. */
 void listener_tick(struct listeners *s);
 void listener_close_all(struct listeners *s);
+/* Gives the listeners tagged old a new tag (a port re-keyed by a reload). */
+void listener_retag(struct listeners *s, void *old, void *tag);
+/* Closes the listeners opened with this tag (a port removed by a reload). */
+void listener_close_tag(struct listeners *s, void *tag);
 /* IP_TRANSPARENT (and IPV6_TRANSPARENT): binds to and accepts for foreign addresses. */
 int listener_transparent(int fd);
 

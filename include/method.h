@@ -53,6 +53,13 @@ struct method_ops {
 			size_t len, uint8_t *out, size_t cap, size_t *out_len);
 	int (*udp_open)(const struct ss_method *m, const uint8_t *master, const uint8_t *in,
 			size_t len, uint8_t *out, size_t cap, size_t *out_len);
+	/*
+	 * Several users on one port: does the start of a stream (probe_len
+	 * bytes) authenticate under master? 1 yes, 0 no, SS_AGAIN for more.
+	 */
+	int (*dec_probe)(const struct ss_method *m, const uint8_t *master, const uint8_t *in,
+			 size_t len);
+	size_t (*probe_len)(const struct ss_method *m);
 	/* Largest plaintext a decrypted read may release beyond its input (one chunk). */
 	size_t max_chunk;
 };

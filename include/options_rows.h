@@ -19,6 +19,7 @@ enum opt_type {
 	OT_FRACTION, /* a number strictly between 0 and 1 */
 	OT_URL,      /* a SIP002 ss:// URI */
 	OT_ARGS,     /* a JSON array of strings (plugin_args) */
+	OT_PORTMAP,  /* port_password, servers, users: config_ports.c */
 	OT_IGNORED,  /* a key of libev or the Python original with no meaning here */
 	OT_LATER,    /* a shadowsocks option this build does not implement yet */
 };

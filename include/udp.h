@@ -8,6 +8,7 @@
 #include "loop.h"
 
 struct ctx;
+struct port_keys;
 struct udp_relay;
 
 enum udp_role { UDP_SERVER, UDP_SOCKS, UDP_TUNNEL, UDP_REDIR };
@@ -28,11 +29,15 @@ struct udp_stats {
 };
 
 /* Opens the UDP listener for p's role on host:port; 0 or -errno (*why set). */
-int udp_listen(struct ctx *p, enum udp_role role, const char *host, int port, const char **why);
+/* pk: ssserver, the keys of the port (NULL for sslocal's relays). */
+int udp_listen(struct ctx *p, enum udp_role role, const char *host, int port,
+	       struct port_keys *pk, const char **why);
 /* Frees NAT entries closed during this epoll batch. */
 void udp_reap(struct ctx *p);
-/* Closes every UDP socket. */
-void udp_close_all(struct ctx *p);
+/* Closes every UDP listener (not association sockets), or those of port pk. */
+void udp_close_all(struct ctx *p, const struct port_keys *pk);
+/* A port re-keyed by a reload: its relays take the new keys; their NAT entries start again. */
+void udp_retag(struct ctx *p, const struct port_keys *old, struct port_keys *pk);
 /* Expires idle associations; call from the tick. */
 void udp_sweep(struct ctx *p, uint64_t now, uint64_t timeout_ms);
 /* Sum of the stats of all relays of p. */

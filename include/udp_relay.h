@@ -31,6 +31,7 @@ struct nat {
 	struct nat *prev, *next; /* LRU, oldest first; or the dead list */
 	struct nat *hnext;
 	struct dns_query *q;     /* a datagram waits for this resolution */
+	const struct ss_key *key; /* ssserver: the client's user, whose key seals replies */
 	uint8_t *pending;
 	size_t pending_len;
 	uint16_t pending_port;
@@ -65,6 +66,7 @@ struct udp_relay {
 	struct reply_sock *rbuckets[REPLY_BUCKETS];
 	unsigned nreply;
 	struct ss_addr server; /* sslocal: the ssserver */
+	struct port_keys *pk;  /* ssserver: the keys of the port it serves */
 	struct udp_relay *next;
 	/*
 	 * SOCKS5 association socket: the only client allowed (its IP, and the port

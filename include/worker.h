@@ -10,8 +10,12 @@
  * UDP relays) until it is told to stop; returns its exit status.
  */
 struct counters;
-/* ctr: this worker's counters (shared memory, read by the supervisor). */
+struct traffic;
+/*
+ * ctr: this worker's counters; traffic: bytes per port and user (ssserver,
+ * or NULL); both in memory shared with the supervisor.
+ */
 int worker_run(const struct ss_config *cfg, const struct replay *replay, struct counters *ctr,
-	       const char *name, int index);
+	       struct traffic *traffic, const char *name, int index);
 
 #endif

@@ -86,17 +86,31 @@ static const struct option_desc *first_of(const struct option_desc *o)
 
 static void daemon_page(enum prog_kind prog)
 {
-	const char *name = prog == PROG_SERVER ? "ssserver" : "sslocal";
+	static const char *const names[] = { "ssserver", "sslocal", "ssmanager" };
+	static const char *const upper[] = { "SSSERVER", "SSLOCAL", "SSMANAGER" };
+	static const char *const what[] = {
+		"the Shadowsocks server of ssbpf", "the Shadowsocks client of ssbpf (SOCKS5, tunnel, redir)",
+		"runs an ssserver per port for the Shadowsocks manager protocol",
+	};
+	const char *name = names[prog];
 
-	printf(".TH %s 1 \"\" \"ssbpf %s\" \"User Commands\"\n.SH NAME\n%s \\- %s\n", prog == PROG_SERVER ?
-	       "SSSERVER" : "SSLOCAL", SSBPF_VERSION, name, prog == PROG_SERVER ?
-	       "the Shadowsocks server of ssbpf" : "the Shadowsocks client of ssbpf (SOCKS5, tunnel, redir)");
+	printf(".TH %s 1 \"\" \"ssbpf %s\" \"User Commands\"\n.SH NAME\n%s \\- %s\n", upper[prog],
+	       SSBPF_VERSION, name, what[prog]);
 	printf(".SH SYNOPSIS\n.B %s\n[\\fB\\-c\\fR \\fIconfig.json\\fR] [\\fIoptions\\fR]\n", name);
 	puts(".SH DESCRIPTION");
 	if (prog == PROG_SERVER)
 		puts("Accepts Shadowsocks AEAD connections and UDP datagrams from clients and relays "
 		     "them to their targets. STREAM\\-stage bytes move in the kernel (sockmap, splice) "
 		     "where the method allows it.");
+	else if (prog == PROG_MANAGER)
+		puts("Listens for the manager protocol of shadowsocks\\-libev on \\fB\\-\\-manager\\-address\\fR "
+		     "(UDP HOST:PORT or a unix datagram socket path): \\fBadd: {\"server_port\": N, "
+		     "\"password\": \"...\", \"method\": \"...\"}\\fR starts an \\fBssserver\\fR for the "
+		     "port (its other options are this program's), \\fBremove: {\"server_port\": N}\\fR "
+		     "stops it and its connections, \\fBlist\\fR answers the ports as a JSON array, "
+		     "\\fBping\\fR answers \\fBstat: {\"N\": bytes, ...}\\fR from the servers' reports. "
+		     "Anything malformed is answered with a line that begins with \\fBerr\\fR and changes "
+		     "nothing. Ports in the config file (port_password, servers) start at once.");
 	else
 		puts("Accepts SOCKS5 (or tunnel, or transparently redirected) connections and "
 		     "datagrams and relays them, encrypted, to a Shadowsocks server.");
@@ -127,8 +141,8 @@ static void daemon_page(enum prog_kind prog)
 	       "Log the traffic totals of every worker.\n");
 	printf(".SH FILES\n.TP\n.I /etc/ssbpf/NAME.json\nThe config of the unit "
 	       "\\fB%s@NAME.service\\fR.\n.TP\n.I /var/lib/ssbpf/\nThe replay filter's files.\n",
-	       prog == PROG_SERVER ? "ssbpf\\-server" : "ssbpf\\-local");
-	printf(".SH SEE ALSO\n.BR %s (1),\n.BR ssctl (1)\n", prog == PROG_SERVER ? "sslocal" : "ssserver");
+	       prog != PROG_LOCAL ? "ssbpf\\-server" : "ssbpf\\-local");
+	printf(".SH SEE ALSO\n.BR %s (1),\n.BR ssctl (1)\n", prog == PROG_LOCAL ? "ssserver" : "sslocal");
 }
 
 static void ssctl_page(void)
@@ -146,13 +160,15 @@ static void ssctl_page(void)
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
-		fputs("usage: mkman ssserver|sslocal|ssctl\n", stderr);
+		fputs("usage: mkman ssserver|sslocal|ssmanager|ssctl\n", stderr);
 		return 2;
 	}
 	if (!strcmp(argv[1], "ssserver"))
 		daemon_page(PROG_SERVER);
 	else if (!strcmp(argv[1], "sslocal"))
 		daemon_page(PROG_LOCAL);
+	else if (!strcmp(argv[1], "ssmanager"))
+		daemon_page(PROG_MANAGER);
 	else if (!strcmp(argv[1], "ssctl"))
 		ssctl_page();
 	else

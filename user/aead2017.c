@@ -363,6 +363,30 @@ static int m_udp_open(const struct ss_method *m, const uint8_t *master, const ui
 	return ss_udp_open(m, SS_BACKEND_AUTO, master, in, len, out, cap, out_len);
 }
 
+/*
+ * Multi-user ports: does the first length chunk (salt, 2 sealed length bytes,
+ * tag) open under master? The cheapest authenticated read of a stream.
+ */
+static int m_dec_probe(const struct ss_method *m, const uint8_t *master, const uint8_t *in,
+		       size_t len)
+{
+	struct ss_cipher *c;
+	uint8_t out[2];
+
+	if (len < m->key_len + 2 + m->tag_len)
+		return SS_AGAIN;
+	if (!m->key_len)
+		return 1;
+	if (!(c = udp_cipher(m, SS_BACKEND_AUTO, master, in)))
+		return SS_ERR;
+	return cipher_open(c, out, in + m->key_len, 2 + m->tag_len) == SS_OK;
+}
+
+static size_t m_probe_len(const struct ss_method *m)
+{
+	return m->key_len + 2 + m->tag_len;
+}
+
 const struct method_ops method_aead2017 = {
 	.edition = "SIP004 AEAD",
 	.enc_init = m_enc_init, .enc_free = m_enc_free, .enc_fit = m_enc_fit,
@@ -371,6 +395,7 @@ const struct method_ops method_aead2017 = {
 	.dec_finish = m_dec_finish, .dec_salt = m_dec_salt,
 	.header_encode = m_header_encode, .header_parse = m_header_parse,
 	.udp_overhead = ss_udp_overhead, .udp_seal = m_udp_seal, .udp_open = m_udp_open,
+	.dec_probe = m_dec_probe, .probe_len = m_probe_len,
 	.max_chunk = SS_MAX_PAYLOAD + SS_TAG,
 };
 

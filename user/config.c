@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "config_ports.h"
 #include "common.h"
 #include "crypto.h"
 #include "json.h"
@@ -75,11 +76,15 @@ static int load_file(struct ss_config *c, const char *path, char *err, size_t er
 
 void config_usage(enum prog_kind prog, FILE *f)
 {
-	const char *name = prog == PROG_SERVER ? "ssserver" : "sslocal";
+	static const char *const names[] = { "ssserver", "sslocal", "ssmanager" };
+	static const char *const what[] = {
+		"The Shadowsocks server: AEAD from clients, plain TCP and UDP to targets.",
+		"The Shadowsocks client: SOCKS5, tunnel or transparent redir in, AEAD to the server.",
+		"Runs an ssserver per port that the manager protocol adds (ssserver's options are the defaults).",
+	};
+	const char *name = names[prog];
 
-	fprintf(f, "usage: %s [-c config.json] [options]\n%s\n\n", name,
-		prog == PROG_SERVER ? "The Shadowsocks server: AEAD from clients, plain TCP and UDP to targets." :
-		"The Shadowsocks client: SOCKS5, tunnel or transparent redir in, AEAD to the server.");
+	fprintf(f, "usage: %s [-c config.json] [options]\n%s\n\n", name, what[prog]);
 	fprintf(f, "  %-30s %s\n", "-c FILE", "A JSON config file (libev's keys); flags override it.");
 	options_print_flags(prog, f);
 	fprintf(f, "  %-30s %s\n  %-30s %s\n", "-h, --help", "Print this help.", "-V, --version",
@@ -87,8 +92,23 @@ void config_usage(enum prog_kind prog, FILE *f)
 	fprintf(f, "\nThe man page %s(1) lists the JSON keys.\n", name);
 }
 
+static int validate_ports(struct ss_config *c, char *err, size_t err_len);
+static int validate_rest(struct ss_config *c, char *err, size_t err_len);
+
 static int validate(struct ss_config *c, char *err, size_t err_len)
 {
+	const char *mwhy;
+
+	/* ssmanager: its own address; the rest are defaults for the ports it will run. */
+	if (c->prog == PROG_MANAGER) {
+		if (!c->manager_address)
+			return config_errf(err, err_len, "no manager address given (--manager-address)");
+		if (c->method && !(c->m = crypto_method_find(c->method, &mwhy)))
+			return config_errf(err, err_len, "method \"%s\": %s", c->method, mwhy);
+		if (!c->nservers && config_add_server(c, "0.0.0.0"))
+			return -ENOMEM;
+		return c->nserver_list || c->nport_password ? config_ports_build(c, err, err_len) : 0;
+	}
 	const char *why;
 	const struct ss_method *m;
 
@@ -101,6 +121,9 @@ static int validate(struct ss_config *c, char *err, size_t err_len)
 		if (config_set_str(&c->method, "none") || (!c->password && config_set_str(&c->password, "")))
 			return -ENOMEM;
 	}
+	/* ssserver: several ports and users, each port with its method (config_ports.c). */
+	if (c->prog == PROG_SERVER && (c->nserver_list || c->nport_password || c->nusers))
+		return validate_ports(c, err, err_len);
 	if (!c->method)
 		return config_errf(err, err_len, "no method given (-m or \"method\")");
 	if (!(m = crypto_method_find(c->method, &why)))
@@ -112,12 +135,32 @@ static int validate(struct ss_config *c, char *err, size_t err_len)
 		return -ENOMEM;
 	if (!c->server_port && !c->relay)
 		return config_errf(err, err_len, "no server port given (-p or \"server_port\")");
+	return validate_rest(c, err, err_len);
+}
+
+/* ssserver with port_password, servers[] or users. */
+static int validate_ports(struct ss_config *c, char *err, size_t err_len)
+{
+	int r;
+
+	if (c->nusers && !c->server_port && !c->nserver_list)
+		return config_errf(err, err_len, "\"users\" needs a server_port");
+	if ((r = config_ports_build(c, err, err_len)))
+		return r;
+	c->m = c->ports[0].m;
+	if (!c->server_port)
+		c->server_port = c->ports[0].port;
+	return validate_rest(c, err, err_len);
+}
+
+static int validate_rest(struct ss_config *c, char *err, size_t err_len)
+{
 	/* An empty plugin is none (libev). */
 	if (c->plugin && !*c->plugin) {
 		free(c->plugin);
 		c->plugin = NULL;
 	}
-	if (c->plugin && (c->nextra_ports || c->relay))
+	if (c->plugin && (c->nextra_ports || c->nports > 1 || c->relay))
 		return config_errf(err, err_len, "a plugin serves one port and needs the key (not --relay)");
 	if (c->prog == PROG_LOCAL) {
 		/* A shared file may list several server ports: the client uses the first. */
@@ -164,6 +207,8 @@ static int validate(struct ss_config *c, char *err, size_t err_len)
 	} else if (!c->nservers && config_add_server(c, "0.0.0.0")) {
 		return -ENOMEM;
 	}
+	if (c->prog == PROG_SERVER && !c->nports)
+		return config_ports_build(c, err, err_len);
 	return 0;
 }
 
@@ -197,7 +242,8 @@ static int apply_flag(struct ss_config *c, int opt, int argc, char **argv, char 
 		return 1;
 	}
 	if (opt == 'V') {
-		printf("%s %s\n", c->prog == PROG_SERVER ? "ssserver" : "sslocal", SSBPF_VERSION);
+		printf("%s %s\n", c->prog == PROG_SERVER ? "ssserver" : c->prog == PROG_LOCAL ?
+		       "sslocal" : "ssmanager", SSBPF_VERSION);
 		return 1;
 	}
 	if (opt == ':' && optopt && optopt < 256)
@@ -261,6 +307,8 @@ int config_load(struct ss_config *c, enum prog_kind prog, int argc, char **argv,
 	int r;
 
 	config_defaults(c, prog);
+	c->argc = argc;
+	c->argv = argv;
 	/* The config file first, so that flags override it. */
 	if ((r = walk_args(c, argc, argv, true, err, err_len)) ||
 	    (r = walk_args(c, argc, argv, false, err, err_len)))
@@ -290,6 +338,8 @@ void config_free(struct ss_config *c)
 	free(c->plugin_opts);
 	config_free_args(c->plugin_args);
 	free(c->ignored);
+	free(c->manager_address);
+	config_ports_free(c);
 	free(c->exclude);
 	memset(c, 0, sizeof(*c));
 }

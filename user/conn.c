@@ -60,7 +60,7 @@ static void set_stage(struct conn *c, enum conn_stage s)
  * depend on what it sends) until its request is complete, then the LRU
  * (ordered by activity, swept at the idle timeout).
  */
-void conn_accept(struct ctx *p, int fd, enum conn_role role)
+void conn_accept(struct ctx *p, int fd, enum conn_role role, struct port_keys *pk)
 {
 	struct conn *c = calloc(1, sizeof(*c));
 	struct sockaddr_storage ss;
@@ -79,7 +79,12 @@ void conn_accept(struct ctx *p, int fd, enum conn_role role)
 	c->remote.h.fd = -1;
 	c->local.h.on_event = c->remote.h.on_event = on_sock_event;
 	c->tier = TIER_USER;
-	c->passthrough = role == ROLE_RELAY || p->method->id == SS_M_NONE;
+	/* A port with several users learns the key from the first chunk (conn_handshake.c). */
+	c->pk = pk;
+	if (pk)
+		pk->refs++;
+	c->key = !pk ? &p->key : pk->n == 1 ? &pk->keys[0] : NULL;
+	c->passthrough = role == ROLE_RELAY || (c->key && c->key->m->id == SS_M_NONE);
 	c->up.pipe[0] = c->up.pipe[1] = c->down.pipe[0] = c->down.pipe[1] = -1;
 	if (!getpeername(fd, (struct sockaddr *)&ss, &sl)) {
 		c->peer_sa = ss;
@@ -94,11 +99,11 @@ void conn_accept(struct ctx *p, int fd, enum conn_role role)
 	c->in_hs = true;
 	conn_table_add(p, c);
 	log_debug("conn %llu: accepted from %s", (unsigned long long)c->id, c->peer);
-	if (p->ops->dec_init(&c->dec, p->method, p->master)) {
+	if (c->key && c->key->ops->dec_init(&c->dec, c->key->m, c->key->master)) {
 		conn_destroy(c, "cipher set-up failed");
 		return;
 	}
-	c->dec_ready = true;
+	c->dec_ready = c->key != NULL;
 	if (role == ROLE_TUNNEL || role == ROLE_RELAY) {
 		c->target = p->cfg->tunnel;
 		start_target(c, NULL, 0);
@@ -171,9 +176,11 @@ void conn_reap(struct ctx *p)
 
 		p->conns.dead = c->next;
 		if (c->enc_ready)
-			p->ops->enc_free(&c->enc);
+			c->key->ops->enc_free(&c->enc);
 		if (c->dec_ready)
-			p->ops->dec_free(&c->dec);
+			c->key->ops->dec_free(&c->dec);
+		if (c->pk)
+			c->pk->refs--;
 		free(c);
 	}
 }
@@ -384,9 +391,9 @@ static void start_target(struct conn *c, const uint8_t *extra, size_t n)
 	if (!c->bypass && (c->role == ROLE_SOCKS || c->role == ROLE_TUNNEL || c->role == ROLE_REDIR)) {
 		uint8_t first[SS_ADDR_MAX + sizeof(c->hs)];
 		size_t got;
-		int hl = p->ops->header_encode(&c->target, first, sizeof(first));
+		int hl = c->key->ops->header_encode(&c->target, first, sizeof(first));
 
-		if (hl < 0 || p->ops->enc_init(&c->enc, p->method, p->master)) {
+		if (hl < 0 || c->key->ops->enc_init(&c->enc, c->key->m, c->key->master)) {
 			conn_destroy(c, "cannot encode the target address");
 			return;
 		}
@@ -409,7 +416,7 @@ static void start_target(struct conn *c, const uint8_t *extra, size_t n)
 		}
 		memcpy(first + hl, extra, n);
 		if (stream_buf_reserve(p, &c->up.out) ||
-		    p->ops->enc_feed(&c->enc, first, (size_t)hl + n, c->up.out.data, &got)) {
+		    c->key->ops->enc_feed(&c->enc, first, (size_t)hl + n, c->up.out.data, &got)) {
 			conn_destroy(c, "out of memory");
 			return;
 		}
@@ -419,7 +426,7 @@ static void start_target(struct conn *c, const uint8_t *extra, size_t n)
 		upstream(p->cfg, &host, &port);
 	} else {
 		if (c->bypass ? stream_take_plain(c, extra, n) :
-				p->ops->enc_init(&c->enc, p->method, p->master)) {
+				c->key->ops->enc_init(&c->enc, c->key->m, c->key->master)) {
 			conn_destroy(c, "cipher set-up failed");
 			return;
 		}
@@ -542,12 +549,16 @@ static void on_sock_event(struct handler *h, uint32_t events)
 		conn_update_events(c);
 }
 
-void conn_destroy_all(struct ctx *p, const char *why)
+void conn_destroy_all(struct ctx *p, const struct port_keys *pk, const char *why)
 {
-	while (p->conns.hs_head)
-		conn_destroy(p->conns.hs_head, why);
-	while (p->conns.lru_head)
-		conn_destroy(p->conns.lru_head, why);
+	struct conn *lists[2] = { p->conns.hs_head, p->conns.lru_head };
+
+	for (int i = 0; i < 2; i++)
+		for (struct conn *c = lists[i], *next; c; c = next) {
+			next = c->next;
+			if (!pk || c->pk == pk)
+				conn_destroy(c, why);
+		}
 }
 
 /* A connection the poll timer runs for: false once it needs no more polling. */

@@ -107,13 +107,70 @@ static enum hs_outcome hold_after_fin(struct conn *c)
 	return HS_HOLD;
 }
 
+/* A failed authentication: nothing is sent, the connection is held until the deadline. */
+static enum hs_outcome auth_failed(struct conn *c, int derr)
+{
+	log_info("conn %llu: authentication failed from %s (%s); holding until timeout",
+		 (unsigned long long)c->id, c->peer, ss_result_str(derr));
+	c->bad_auth = true;
+	ctr_fail(c, derr == SS_ERR_REPLAY ? FAIL_REPLAY : FAIL_AUTH);
+	stream_buf_release(c->p, &c->up.out);
+	return HS_HOLD;
+}
+
+/*
+ * A port with several users: the stream's first length chunk (salt, sealed
+ * length, tag) is read into c->hs, each user's key is tried on it (key.c
+ * orders them), and the one that opens it decrypts the stream from there.
+ */
+static enum hs_outcome find_user(struct conn *c, const char **why)
+{
+	const struct ss_key *k0 = &c->pk->keys[0];
+	size_t need = k0->ops->probe_len(k0->m), got = 0;
+	unsigned tries;
+	ssize_t n = recv(c->local.h.fd, c->hs + c->hs_len, need - c->hs_len, 0);
+	int i;
+
+	if (n <= 0) {
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return HS_AGAIN;
+		*why = n < 0 ? strerror(errno) : "client closed before the address header";
+		ctr_fail(c, FAIL_EARLY_CLOSE);
+		return n == 0 && c->hs_len ? hold_after_fin(c) : HS_CLOSE;
+	}
+	c->hs_len = (uint16_t)(c->hs_len + n);
+	if (c->hs_len < need)
+		return HS_AGAIN;
+	if ((i = port_keys_find(c->pk, &c->peer_sa, c->hs, c->hs_len, &tries)) < 0)
+		return auth_failed(c, SS_ERR_TAG);
+	c->key = &c->pk->keys[i];
+	if (c->key->ops->dec_init(&c->dec, c->key->m, c->key->master) ||
+	    stream_buf_reserve(c->p, &c->up.out)) {
+		*why = "cipher set-up failed";
+		return HS_CLOSE;
+	}
+	c->dec_ready = true;
+	log_debug("conn %llu: user \"%s\" of port %d (key %u tried)", (unsigned long long)c->id,
+		  c->key->user, c->key->port, tries);
+	if (c->key->ops->dec_feed(&c->dec, c->hs, c->hs_len, &got, c->up.out.data, POOL_BUF_CAP,
+				  &c->up.out.len) != SS_OK)
+		return auth_failed(c, SS_ERR_TAG);
+	c->hs_len = 0;
+	if (stream_salt_replayed(c, false))
+		return auth_failed(c, SS_ERR_REPLAY);
+	return HS_MORE;
+}
+
 /* ssserver: read and decrypt into c->up.out; a failed authentication holds. */
 static enum hs_outcome server_read(struct conn *c, const char **why)
 {
-	bool had_salt = c->p->ops->dec_salt(&c->dec) != NULL;
+	bool had_salt;
 	int derr = 0;
 	ssize_t n;
 
+	if (!c->key && !c->bad_auth)
+		return find_user(c, why);
+	had_salt = !c->bad_auth && c->key->ops->dec_salt(&c->dec) != NULL;
 	if (c->bad_auth) {
 		/* Probe resistance: swallow everything, close only at the deadline. */
 		n = recv(c->local.h.fd, c->p->scratch, POOL_BUF_CAP, 0);
@@ -129,14 +186,8 @@ static enum hs_outcome server_read(struct conn *c, const char **why)
 	}
 	if (n == -EAGAIN)
 		return HS_AGAIN;
-	if (n == -EBADMSG) {
-		log_info("conn %llu: authentication failed from %s (%s); holding until timeout",
-			 (unsigned long long)c->id, c->peer, ss_result_str(derr));
-		c->bad_auth = true;
-		ctr_fail(c, derr == SS_ERR_REPLAY ? FAIL_REPLAY : FAIL_AUTH);
-		stream_buf_release(c->p, &c->up.out);
-		return HS_HOLD;
-	}
+	if (n == -EBADMSG)
+		return auth_failed(c, derr);
 	if (n == 0 && c->up.bytes) {
 		ctr_fail(c, FAIL_EARLY_CLOSE);
 		return hold_after_fin(c);
@@ -183,11 +234,11 @@ static enum hs_outcome server_parse(struct conn *c, const char **why)
 	size_t used;
 	int r;
 
-	if (c->p->ops->dec_salt(&c->dec) && c->stage == ST_INIT)
+	if (c->key->ops->dec_salt(&c->dec) && c->stage == ST_INIT)
 		return HS_ADDR;
 	if (!c->up.out.len)
 		return HS_AGAIN;
-	r = c->p->ops->header_parse(c->up.out.data, c->up.out.len, &c->target, &used);
+	r = c->key->ops->header_parse(c->up.out.data, c->up.out.len, &c->target, &used);
 	if (r == SS_AGAIN)
 		return HS_AGAIN;
 	if (r != SS_OK) {

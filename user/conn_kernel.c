@@ -368,7 +368,7 @@ int kernel_sock_event(struct conn *c, bool is_local, uint32_t events)
 static int choose_tier(struct ctx *p, const char **why)
 {
 	const struct ss_config *cfg = p->cfg;
-	bool pass = cfg->relay || p->method->id == SS_M_NONE;
+	bool pass = cfg->relay || cfg->m->id == SS_M_NONE;
 	bool want_bpf = cfg->tier == TIER_SOCKMAP || cfg->bpf == BPF_ON ||
 			(cfg->bpf == BPF_AUTO && cfg->tier == TIER_AUTO && pass);
 	const char *bpf_why = "--bpf off";
@@ -395,7 +395,7 @@ static int choose_tier(struct ctx *p, const char **why)
 	else
 		log_info("STREAM tiers: userspace for both legs (method %s encrypts one leg: "
 			 "the bytes differ, so the kernel cannot move them)%s",
-			 p->method->name, p->bpf ? "; BPF loaded but unused" : "");
+			 cfg->m->name, p->bpf ? "; BPF loaded but unused" : "");
 	return 0;
 }
 

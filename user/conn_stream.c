@@ -19,9 +19,10 @@
 #include "counters.h"
 #include "ctx.h"
 #include "log.h"
+#include "traffic.h"
 
 /* Ciphertext read at once when decrypting, so the plaintext always fits. */
-#define DEC_READ_MAX(p) (POOL_BUF_CAP - (p)->ops->max_chunk - SS_ADDR_MAX)
+#define DEC_READ_MAX(c) (POOL_BUF_CAP - (c)->key->ops->max_chunk - SS_ADDR_MAX)
 
 void stream_buf_release(struct ctx *p, struct relay_buf *b)
 {
@@ -119,7 +120,7 @@ ssize_t stream_read(struct conn *c, struct dir *d, int src, int *derr)
 	}
 	/* sslocal: a request header still waiting goes first, in the same chunk. */
 	hl = enc && c->hdr_pending ? c->hs_len : 0;
-	max = enc ? p->ops->enc_fit(&c->enc, room) : MIN(room, (size_t)DEC_READ_MAX(p));
+	max = enc ? c->key->ops->enc_fit(&c->enc, room) : MIN(room, (size_t)DEC_READ_MAX(c));
 	if (max <= hl)
 		return -EAGAIN;
 	memcpy(p->scratch, c->hs, hl);
@@ -131,7 +132,7 @@ ssize_t stream_read(struct conn *c, struct dir *d, int src, int *derr)
 	d->bytes += (size_t)n;
 	stream_count(c, d, CTR_USER, (size_t)n);
 	if (enc) {
-		if (p->ops->enc_feed(&c->enc, p->scratch, hl + (size_t)n, d->out.data + d->out.len,
+		if (c->key->ops->enc_feed(&c->enc, p->scratch, hl + (size_t)n, d->out.data + d->out.len,
 				     &got))
 			return -EIO;
 		d->out.len += got;
@@ -139,7 +140,7 @@ ssize_t stream_read(struct conn *c, struct dir *d, int src, int *derr)
 		c->hs_len = 0;
 	} else {
 		size_t used;
-		int r = p->ops->dec_feed(&c->dec, p->scratch, (size_t)n, &used, d->out.data,
+		int r = c->key->ops->dec_feed(&c->dec, p->scratch, (size_t)n, &used, d->out.data,
 				    POOL_BUF_CAP, &d->out.len);
 
 		if (r) {
@@ -216,7 +217,7 @@ int stream_pump(struct conn *c, struct dir *d, int src, int sink, bool can_read)
 	if (stream_pending(d))
 		return 0;
 	if (!d->eof && can_read) {
-		bool had_salt = c->p->ops->dec_salt(&c->dec) != NULL;
+		bool had_salt = c->key->ops->dec_salt(&c->dec) != NULL;
 
 		n = stream_read(c, d, src, &derr);
 		if (n > 0 && c->role != ROLE_SERVER && d == &c->down && stream_salt_replayed(c, had_salt)) {
@@ -239,7 +240,7 @@ int stream_pump(struct conn *c, struct dir *d, int src, int sink, bool can_read)
 		if (n == 0) {
 			d->eof = true;
 			if (!c->bypass && !stream_encrypts(c, d) &&
-			    (r = c->p->ops->dec_finish(&c->dec)) != SS_OK) {
+			    (r = c->key->ops->dec_finish(&c->dec)) != SS_OK) {
 				log_info("conn %llu: %s from %s", (unsigned long long)c->id,
 					 ss_result_str(r), d == &c->up ? "client" : "server");
 				return -EBADMSG;
@@ -287,8 +288,8 @@ const char *stream_end_reason(const struct conn *c)
 /* Every salt this process generates goes into the replay filter. */
 void stream_remember_salt(struct conn *c)
 {
-	if (c->p->method->key_len)
-		replay_check_add(&c->p->replay, c->p->ops->enc_salt(&c->enc), c->p->method->key_len);
+	if (c->key->m->key_len)
+		replay_check_add(&c->p->replay, c->key->ops->enc_salt(&c->enc), c->key->m->key_len);
 }
 
 /*
@@ -297,10 +298,10 @@ void stream_remember_salt(struct conn *c)
  */
 bool stream_salt_replayed(struct conn *c, bool had_salt)
 {
-	const uint8_t *salt = c->p->ops->dec_salt(&c->dec);
+	const uint8_t *salt = c->key->ops->dec_salt(&c->dec);
 
-	return !had_salt && salt && c->p->method->key_len &&
-	       replay_check_add(&c->p->replay, salt, c->p->method->key_len);
+	return !had_salt && salt && c->key->m->key_len &&
+	       replay_check_add(&c->p->replay, salt, c->key->m->key_len);
 }
 
 void stream_count(struct conn *c, const struct dir *d, enum ctr_tier t, uint64_t n)
@@ -309,6 +310,10 @@ void stream_count(struct conn *c, const struct dir *d, enum ctr_tier t, uint64_t
 		c->p->ctr->bytes_up[t] += n;
 	else
 		c->p->ctr->bytes_down[t] += n;
+	if (c->key && c->key->port_slot >= 0) {
+		traffic_add(c->p->traffic, c->p->index, c->key->port_slot, d == &c->up, n);
+		traffic_add(c->p->traffic, c->p->index, c->key->slot, d == &c->up, n);
+	}
 }
 
 int stream_send_header(struct conn *c)
@@ -319,7 +324,7 @@ int stream_send_header(struct conn *c)
 	if (!c->hdr_pending)
 		return 0;
 	if (stream_buf_reserve(p, &c->up.out) ||
-	    p->ops->enc_feed(&c->enc, c->hs, c->hs_len, c->up.out.data + c->up.out.len, &got))
+	    c->key->ops->enc_feed(&c->enc, c->hs, c->hs_len, c->up.out.data + c->up.out.len, &got))
 		return -ENOMEM;
 	c->up.out.len += got;
 	c->hdr_pending = false;

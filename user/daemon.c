@@ -110,6 +110,11 @@ void daemon_set_main_pid(void)
 	main_pid = getpid();
 }
 
+bool daemon_is_main(void)
+{
+	return getpid() == main_pid;
+}
+
 void daemon_notify_ready(void)
 {
 	const char *path = getenv("NOTIFY_SOCKET");

@@ -21,6 +21,7 @@ struct listener {
 	struct listeners *set;
 	struct listener *next;
 	bool paused; /* accept failed for lack of fds; retried on the tick */
+	void *tag;
 };
 
 int listener_transparent(int fd)
@@ -64,7 +65,7 @@ static void on_accept(struct handler *h, uint32_t events)
 			}
 			return;
 		}
-		s->on_conn(s->arg, fd);
+		s->on_conn(s->arg, fd, ls->tag);
 	}
 }
 
@@ -112,6 +113,7 @@ int listener_open(struct listeners *s, const char *host, int port, const struct 
 	ls->h.fd = fd;
 	ls->h.on_event = on_accept;
 	ls->set = s;
+	ls->tag = o->tag;
 	ls->next = s->head;
 	s->head = ls;
 	loop_watch(s->loop, &ls->h, EPOLLIN);
@@ -146,14 +148,30 @@ void listener_tick(struct listeners *s)
 	}
 }
 
-void listener_close_all(struct listeners *s)
+void listener_close_tag(struct listeners *s, void *tag)
 {
-	while (s->head) {
-		struct listener *ls = s->head;
+	for (struct listener **at = &s->head; *at;) {
+		struct listener *ls = *at;
 
-		s->head = ls->next;
+		if (tag && ls->tag != tag) {
+			at = &ls->next;
+			continue;
+		}
+		*at = ls->next;
 		loop_forget(s->loop, &ls->h);
 		close(ls->h.fd);
 		free(ls);
 	}
+}
+
+void listener_retag(struct listeners *s, void *old, void *tag)
+{
+	for (struct listener *ls = s->head; ls; ls = ls->next)
+		if (ls->tag == old)
+			ls->tag = tag;
+}
+
+void listener_close_all(struct listeners *s)
+{
+	listener_close_tag(s, NULL);
 }

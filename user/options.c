@@ -15,6 +15,7 @@
 #include "json.h"
 #include "options.h"
 #include "options_rows.h"
+#include "config_ports.h"
 #include "sip002.h"
 
 size_t options_count(void)
@@ -81,7 +82,7 @@ bool options_documented(const struct option_desc *o)
 
 bool options_for(const struct option_desc *o, enum prog_kind prog)
 {
-	return o->progs & 1u << prog;
+	return o->progs & 1u << (prog == PROG_MANAGER ? PROG_SERVER : prog);
 }
 
 int options_flag_has_arg(const struct option_desc *o)
@@ -324,11 +325,18 @@ int options_set(struct ss_config *c, const struct option_desc *o, const struct j
 	int r;
 
 	/* One file serves both programs (libev): the other's keys and dead keys are noted. */
-	if (j && (!(o->progs & 1u << c->prog) || o->type == OT_IGNORED))
+	if (j && (!options_for(o, c->prog) || o->type == OT_IGNORED))
 		return note_ignored(c, o);
-	if (!(o->progs & 1u << c->prog))
+	if (o->type == OT_IGNORED)
+		return 0;
+	if (!options_for(o, c->prog))
 		return config_errf(err, err_len, "%s is an %s option", label,
 			    o->progs & 1u << PROG_LOCAL ? "sslocal" : "ssserver");
+	if (o->type == OT_PORTMAP) {
+		if (!j)
+			return config_errf(err, err_len, "%s: only in the config file", label);
+		return config_ports_apply(c, o->key, j, err, err_len);
+	}
 	if (o->type == OT_LATER)
 		return config_errf(err, err_len, "%s: %s are not supported yet", label, o->desc);
 	if (o->type == OT_URL) {

@@ -137,11 +137,19 @@ const struct option_desc option_rows[] = {
 	  "OPTIONS", "The plugin's options (SS_PLUGIN_OPTIONS)." },
 	{ "plugin_args", NULL, 0, OT_ARGS, 0, 0, O(plugin_args), BOTH, "a list of strings", NULL,
 	  NULL, "Extra command-line arguments of the plugin (a JSON array of strings)." },
-	{ "manager_address", "manager-address", 0, OT_LATER, 0, 0, 0, BOTH, "the manager", NULL,
-	  NULL, NULL },
-	{ "port_password", NULL, 0, OT_LATER, 0, 0, 0, SERVER, "several ports", NULL, NULL, NULL },
+	{ "manager_address", "manager-address", 0, OT_STR, 0, 0, O(manager_address), SERVER,
+	  "HOST:PORT or a socket path", NULL, "ADDRESS",
+	  "Send \"stat: {\\\"PORT\\\": bytes}\" to this manager every 5 s (UDP HOST:PORT, or a unix socket path)." },
+	{ "port_password", NULL, 0, OT_PORTMAP, 0, 0, 0, SERVER, "an object", NULL, NULL,
+	  "Several ports, one password each: {\"8381\": \"pw1\", \"8382\": \"pw2\"}." },
+	{ "servers", NULL, 0, OT_PORTMAP, 0, 0, 0, SERVER, "a list", NULL, NULL,
+	  "Several ports, each {\"server\", \"server_port\", \"password\", \"method\", \"users\"} "
+	  "(shadowsocks-rust)." },
+	{ "users", NULL, 0, OT_PORTMAP, 0, 0, 0, SERVER, "a list", NULL, NULL,
+	  "Several users on server_port: [{\"name\": \"alice\", \"password\": \"...\"}, ...]; "
+	  "each connection is matched to its user by its first chunk." },
 	/* Keys of libev and the Python original that mean nothing here: accepted, noted with -v. */
-	{ "mtu", NULL, 0, OT_IGNORED, 0, 0, 0, BOTH, "", NULL, NULL, NULL },
+	{ "mtu", "mtu", 0, OT_IGNORED, 0, 0, 0, BOTH, "", NULL, NULL, NULL },
 	{ "mptcp", NULL, 0, OT_IGNORED, 0, 0, 0, BOTH, "", NULL, NULL, NULL },
 	{ "dscp", NULL, 0, OT_IGNORED, 0, 0, 0, BOTH, "", NULL, NULL, NULL },
 	{ "workdir", NULL, 0, OT_IGNORED, 0, 0, 0, BOTH, "", NULL, NULL, NULL },

@@ -15,7 +15,8 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -28,6 +29,8 @@
 #include "replay_file.h"
 #include "loop.h"
 #include "supervisor.h"
+#include "traffic.h"
+#include "tree.h"
 #include "worker.h"
 
 /*
@@ -50,28 +53,6 @@ static void set_fd_limit(int nofile)
 	if (setrlimit(RLIMIT_NOFILE, &rl))
 		log_warn("cannot set the open file limit to %llu: %s", (unsigned long long)rl.rlim_cur,
 			 strerror(errno));
-}
-
-/* Starts worker i in a child process; its pid, or -1. */
-static pid_t spawn_worker(const struct ss_config *cfg, const struct replay *replay,
-			  struct counters *ctr, const char *name,
-			  int i)
-{
-	pid_t parent = getpid(), pid = fork();
-
-	if (pid == 0) {
-		int st;
-
-		/* Workers do not outlive the parent (SIGKILL, a crash). */
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		if (getppid() != parent)
-			_exit(1);
-		st = worker_run(cfg, replay, &ctr[i], name, i);
-		_exit(st);
-	}
-	if (pid < 0)
-		log_err("fork: %s", strerror(errno));
-	return pid;
 }
 
 /*
@@ -110,134 +91,6 @@ static void replay_restore(struct ss_config *cfg, struct replay *r, const char *
 			 strerror(-ret));
 }
 
-/* The sum of every worker's counters, read from shared memory. */
-static void log_totals(const struct counters *ctr, size_t n)
-{
-	struct counters t;
-	uint64_t live = 0, up = 0, down = 0, fails = 0;
-
-	counters_sum(ctr, n, &t);
-	for (int s = 0; s < ST_DESTROYED; s++)
-		live += t.live[s];
-	for (int i = 0; i < CTR_TIERS; i++) {
-		up += t.bytes_up[i];
-		down += t.bytes_down[i];
-	}
-	for (int f = 0; f < FAIL_REASONS; f++)
-		fails += t.fail[f];
-	log_info("all %zu workers: %llu connections accepted, %llu live, %llu failed before "
-		 "STREAM; %llu bytes up, %llu down; UDP %llu in, %llu out", n,
-		 (unsigned long long)t.accepted, (unsigned long long)live,
-		 (unsigned long long)fails, (unsigned long long)up, (unsigned long long)down,
-		 (unsigned long long)t.udp.in, (unsigned long long)t.udp.out);
-}
-
-/* A worker killed by a signal is restarted at most this often per window. */
-#define RESTART_MAX 5
-#define RESTART_WINDOW_S 60
-
-/*
- * --workers N: N processes, each a full worker on SO_REUSEPORT listeners (the
- * kernel spreads connections and UDP flows over them; no locks on the data
- * path). The parent forwards signals, reaps, and restarts a worker that a
- * signal killed (a crash, the OOM killer) unless it is stopping; a worker
- * that exits on its own is not restarted. It exits with the first failing
- * worker's status once all are gone.
- */
-static int run_workers(const struct ss_config *cfg, const struct replay *replay,
-		       struct counters *ctr, const char *name, struct plugin *pl)
-{
-	struct slot {
-		pid_t pid;
-		int restarts;
-		time_t window;
-	} *w = calloc((size_t)cfg->workers, sizeof(*w));
-	sigset_t mask;
-	int live = 0, status = 0;
-	bool stopping = false;
-
-	if (!w)
-		return 1;
-	loop_signal_set(&mask);
-	sigaddset(&mask, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	for (int i = 0; i < cfg->workers; i++) {
-		if ((w[i].pid = spawn_worker(cfg, replay, ctr, name, i)) < 0) {
-			status = 1;
-			break;
-		}
-		live++;
-	}
-	log_info("%d workers started", live);
-	while (live > 0) {
-		siginfo_t si;
-		struct timespec period = { .tv_sec = REPLAY_SAVE_S };
-		int sig = sigtimedwait(&mask, &si, &period), st, i;
-
-		if (sig < 0 && errno == EAGAIN) {
-			replay_file_persist(cfg, replay);
-			continue;
-		}
-		pid_t pid;
-
-		if (sig != SIGCHLD) {
-			if (sig <= 0)
-				continue;
-			stopping |= sig != SIGUSR1 && sig != SIGHUP;
-			if (sig == SIGUSR1 || sig == SIGHUP)
-				log_totals(ctr, (size_t)cfg->workers);
-			for (i = 0; i < cfg->workers; i++)
-				if (w[i].pid > 0)
-					kill(w[i].pid, sig);
-			continue;
-		}
-		while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
-			time_t now = time(NULL);
-
-			/* SIP003: without its plugin the daemon cannot serve; it exits non-zero. */
-			if (pid == pl->pid) {
-				plugin_log_exit(cfg, pid, st);
-				pl->pid = -1;
-				status = status ? status : 1;
-				stopping = true;
-				for (i = 0; i < cfg->workers; i++)
-					if (w[i].pid > 0)
-						kill(w[i].pid, SIGTERM);
-				continue;
-			}
-			for (i = 0; i < cfg->workers && w[i].pid != pid; i++)
-				;
-			if (i == cfg->workers)
-				continue;
-			w[i].pid = -1;
-			live--;
-			if (!stopping && WIFSIGNALED(st)) {
-				if (now - w[i].window >= RESTART_WINDOW_S) {
-					w[i].window = now;
-					w[i].restarts = 0;
-				}
-				if (++w[i].restarts <= RESTART_MAX) {
-					log_warn("worker %d (pid %d) killed by signal %d (%s); restarting it",
-						 i, (int)pid, WTERMSIG(st), strsignal(WTERMSIG(st)));
-					/* Its connections died with it. */
-					memset(ctr[i].live, 0, sizeof(ctr[i].live));
-					if ((w[i].pid = spawn_worker(cfg, replay, ctr, name, i)) > 0) {
-						live++;
-						continue;
-					}
-				} else {
-					log_err("worker %d died %d times in %d s; not restarting it",
-						i, RESTART_MAX + 1, RESTART_WINDOW_S);
-				}
-			}
-			if (!status && (!WIFEXITED(st) || WEXITSTATUS(st)))
-				status = WIFEXITED(st) ? WEXITSTATUS(st) : 1;
-		}
-	}
-	free(w);
-	return status;
-}
-
 /* Is host an address of the loopback network (127.0.0.0/8, ::1, or their names)? */
 static bool loopback_only(const char *host)
 {
@@ -273,104 +126,164 @@ static void warn_open_proxy(const struct ss_config *cfg)
 		 "--socks5-username and --socks5-password", cfg->local_address, cfg->local_port);
 }
 
-int supervisor_main(enum prog_kind prog, int argc, char **argv)
+/* --manager-address: a datagram socket connected to the manager (UDP host:port or a unix path). */
+static int manager_socket(const char *addr)
 {
-	const char *name = prog == PROG_SERVER ? "ssserver" : "sslocal";
-	struct ss_config cfg;
-	struct replay replay;
-	struct counters *ctr;
-	struct plugin pl = { .pid = -1 };
+	struct sockaddr_un un = { .sun_family = AF_UNIX };
+	struct addrinfo hints = { .ai_socktype = SOCK_DGRAM }, *res;
+	char host[300];
+	int port, fd = -1;
+
+	if (strchr(addr, '/') || config_split_hostport(addr, host, sizeof(host), &port)) {
+		if (strlen(addr) >= sizeof(un.sun_path))
+			return -1;
+		memcpy(un.sun_path, addr, strlen(addr));
+		fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		if (fd >= 0 && connect(fd, (struct sockaddr *)&un, sizeof(un)))
+			log_warn("manager %s: %s; will retry", addr, strerror(errno));
+		return fd;
+	}
+	char ports[8];
+
+	snprintf(ports, sizeof(ports), "%d", port);
+	if (getaddrinfo(host, ports, &hints, &res))
+		return -1;
+	fd = socket(res->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && connect(fd, res->ai_addr, res->ai_addrlen)) {
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	return fd;
+}
+
+/* Configuration, logging and the background fork; 0, or the exit status (+1) on a problem. */
+static int start(struct ss_config *cfg, enum prog_kind prog, int argc, char **argv,
+		 const char *name)
+{
 	sigset_t stop_mask;
 	char err[512];
-	int r, status;
+	int r = config_load(cfg, prog, argc, argv, err, sizeof(err));
 
-	r = config_load(&cfg, prog, argc, argv, err, sizeof(err));
 	if (r) {
 		if (r < 0)
 			fprintf(stderr, "%s: %s\nRun '%s --help' for the options.\n", name, err, name);
-		config_free(&cfg);
-		return r > 0 ? 0 : 2;
+		return r > 0 ? 1 : 3;
 	}
-	log_init(name, LOG_INFO + cfg.verbose - cfg.quiet);
-	if ((r = log_open(cfg.log_file, cfg.use_syslog))) {
-		fprintf(stderr, "%s: cannot open log file %s: %s\n", name, cfg.log_file, strerror(-r));
-		config_free(&cfg);
-		return 1;
+	log_init(name, LOG_INFO + cfg->verbose - cfg->quiet);
+	if ((r = log_open(cfg->log_file, cfg->use_syslog))) {
+		fprintf(stderr, "%s: cannot open log file %s: %s\n", name, cfg->log_file, strerror(-r));
+		return 2;
 	}
 	/* A stop signal during start-up waits for the loop instead of killing half a daemon. */
 	loop_signal_set(&stop_mask);
 	sigaddset(&stop_mask, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &stop_mask, NULL);
-	if (cfg.pid_file && daemon_start(cfg.pid_file, cfg.log_file, err, sizeof(err))) {
+	if (cfg->pid_file && daemon_start(cfg->pid_file, cfg->log_file, err, sizeof(err))) {
 		log_err("%s", err);
-		config_free(&cfg);
-		return 1;
+		return 2;
 	}
 	daemon_set_main_pid();
-	if (cfg.ignored)
-		log_debug("config: ignoring keys that mean nothing to %s: %s", name, cfg.ignored);
-	warn_open_proxy(&cfg);
-	set_fd_limit(cfg.nofile);
+	if (cfg->ignored)
+		log_debug("config: ignoring keys that mean nothing to %s: %s", name, cfg->ignored);
+	warn_open_proxy(cfg);
+	set_fd_limit(cfg->nofile);
 	if (crypto_init()) {
-		fprintf(stderr, "%s: libsodium initialisation failed\n", name);
-		config_free(&cfg);
-		return 1;
+		log_err("libsodium initialisation failed");
+		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	if (cfg.workers == 0) {
+	if (cfg->workers == 0) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 
-		cfg.workers = n > 0 ? (int)MIN(n, 1024) : 1;
+		cfg->workers = n > 0 ? (int)MIN(n, 1024) : 1;
 	}
-	if (cfg.workers > 1)
-		cfg.reuse_port = true;
-	/* Created before any fork: all workers share one replay filter. */
-	if ((r = replay_init(&replay, (size_t)cfg.replay_capacity, cfg.replay_fp))) {
+	if (cfg->workers > 1)
+		cfg->reuse_port = true;
+	return 0;
+}
+
+/* What the workers share, made before any fork; 0 or -errno. */
+static int shared_state(struct tree *t)
+{
+	struct ss_config *cfg = t->cfg;
+	int r;
+
+	if ((r = replay_init(&t->replay, (size_t)cfg->replay_capacity, cfg->replay_fp))) {
 		log_err("cannot allocate the replay filter: %s", strerror(-r));
-		config_free(&cfg);
-		return 1;
+		return r;
 	}
-	replay_restore(&cfg, &replay, name);
-	/* Created before any fork, like the replay filter: the workers write, this process sums. */
-	if (!(ctr = counters_shared((size_t)cfg.workers))) {
+	replay_restore(cfg, &t->replay, t->name);
+	if (!(t->ctr = counters_shared((size_t)cfg->workers))) {
 		log_err("cannot allocate the counters: %s", strerror(errno));
-		replay_free(&replay);
-		config_free(&cfg);
-		return 1;
+		return -ENOMEM;
 	}
-	/* With a plugin the parent watches it: the worker runs in a child even alone. */
-	if (cfg.plugin && cfg.mode != MODE_UDP_ONLY) {
+	if (cfg->prog == PROG_SERVER) {
+		if ((r = traffic_shared(&t->traffic, (size_t)cfg->workers))) {
+			log_err("cannot allocate the traffic counters: %s", strerror(-r));
+			return r;
+		}
+		traffic_assign(&t->traffic, cfg, true);
+	}
+	if (cfg->manager_address && (t->manager_fd = manager_socket(cfg->manager_address)) < 0)
+		log_warn("manager %s: cannot reach it; traffic will not be reported",
+			 cfg->manager_address);
+	return 0;
+}
+
+int supervisor_main(enum prog_kind prog, int argc, char **argv)
+{
+	const char *name = prog == PROG_SERVER ? "ssserver" : "sslocal";
+	struct tree t = { .name = name, .pl = { .pid = -1 }, .manager_fd = -1 };
+	int r, status = 1;
+
+	if (!(t.cfg = calloc(1, sizeof(*t.cfg))))
+		return 1;
+	if ((r = start(t.cfg, prog, argc, argv, name))) {
+		config_free(t.cfg);
+		free(t.cfg);
+		return r - 1;
+	}
+	if (shared_state(&t))
+		goto out;
+	/* With a plugin or a manager the parent has its own work: the worker runs in a child. */
+	if (t.cfg->plugin && t.cfg->mode != MODE_UDP_ONLY) {
 		const char *why = "";
 
-		if (plugin_start(&pl, &cfg, &why)) {
+		if (plugin_start(&t.pl, t.cfg, &why)) {
 			log_err("plugin: %s", why);
-			status = 1;
 			goto out;
 		}
-		cfg.plugin_port = pl.port;
+		t.cfg->plugin_port = t.pl.port;
 	}
+	bool forked = t.cfg->workers > 1 || t.pl.pid > 0 || t.manager_fd >= 0;
 	/*
 	 * --user: every process runs as the user. The parent keeps its
 	 * capabilities (it restarts workers, which bind and load BPF, and saves
 	 * the replay file); each worker drops them once it is set up.
 	 */
-	if (cfg.user && (cfg.workers > 1 || pl.pid > 0)) {
+	if (t.cfg->user && forked) {
 		const char *why = "";
 
-		if ((r = privs_drop(cfg.user, true, &why))) {
-			log_err("cannot switch to user %s: %s (%s)", cfg.user, why, strerror(-r));
-			status = 1;
+		if ((r = privs_drop(t.cfg->user, true, &why))) {
+			log_err("cannot switch to user %s: %s (%s)", t.cfg->user, why, strerror(-r));
 			goto out;
 		}
 	}
-	status = cfg.workers > 1 || pl.pid > 0 ? run_workers(&cfg, &replay, ctr, name, &pl) :
-						 worker_run(&cfg, &replay, ctr, name, 0);
-	plugin_stop(&pl);
+	status = forked ? tree_run(&t) :
+			  worker_run(t.cfg, &t.replay, t.ctr, t.traffic.names ? &t.traffic : NULL,
+				     name, 0);
+	plugin_stop(&t.pl);
 out:
-	counters_free(ctr, (size_t)cfg.workers);
-	replay_file_persist(&cfg, &replay);
-	replay_free(&replay);
-	daemon_remove_pid(cfg.pid_file);
-	config_free(&cfg);
+	if (t.ctr)
+		counters_free(t.ctr, (size_t)t.cfg->workers);
+	traffic_free(&t.traffic);
+	if (t.manager_fd >= 0)
+		close(t.manager_fd);
+	replay_file_persist(t.cfg, &t.replay);
+	replay_free(&t.replay);
+	daemon_remove_pid(t.cfg->pid_file);
+	config_free(t.cfg);
+	free(t.cfg);
 	return status;
 }

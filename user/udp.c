@@ -29,15 +29,15 @@
  * replayed datagram, and one of our own reflected back, is refused the first
  * time.
  */
-static void remember_salt(struct ctx *p, const uint8_t *dgram)
+static void remember_salt(struct ctx *p, const struct ss_key *k, const uint8_t *dgram)
 {
-	if (p->method->key_len)
-		replay_check_add(&p->replay, dgram, p->method->key_len);
+	if (k->m->key_len)
+		replay_check_add(&p->replay, dgram, k->m->key_len);
 }
 
-static bool salt_replayed(struct ctx *p, const uint8_t *dgram)
+static bool salt_replayed(struct ctx *p, const struct ss_key *k, const uint8_t *dgram)
 {
-	return p->method->key_len && replay_check_add(&p->replay, dgram, p->method->key_len);
+	return k->m->key_len && replay_check_add(&p->replay, dgram, k->m->key_len);
 }
 
 /* Its socket has the family of the address it is bound to: src is not mapped. */
@@ -81,31 +81,33 @@ static void from_client(struct udp_relay *r, uint8_t *buf, size_t len,
 	struct ss_addr a;
 	size_t used, olen;
 	struct nat *n;
+	const struct ss_key *k = &p->key;
 	char cs[64];
 	int rc;
 
 	if (r->role == UDP_SERVER) {
-		/* Opened in place: plaintext = address header + payload. */
-		rc = p->ops->udp_open(p->method, p->master, buf, len, out, sizeof(out), &olen);
-		if (rc) {
+		/* Plaintext = address header + payload, under the key of one of the port's users. */
+		if ((rc = port_keys_open_dgram(r->pk, buf, len, out, sizeof(out), &olen)) < 0) {
 			r->p->ctr->udp.bad_crypto++;
-			log_debug("udp: dropped a datagram from %s: %s", ss_sa_str(src, cs, sizeof(cs)),
-				  ss_result_str(rc));
+			log_debug("udp: dropped a datagram from %s: authentication failed (no key "
+				  "of the port opens it)", ss_sa_str(src, cs, sizeof(cs)));
 			return;
 		}
-		if (salt_replayed(p, buf)) {
+		k = &r->pk->keys[rc];
+		if (salt_replayed(p, k, buf)) {
 			r->p->ctr->udp.replayed++;
 			log_debug("udp: dropped a datagram from %s: replayed salt",
 				  ss_sa_str(src, cs, sizeof(cs)));
 			return;
 		}
-		if (p->ops->header_parse(out, olen, &a, &used) != SS_OK) {
+		if (k->ops->header_parse(out, olen, &a, &used) != SS_OK) {
 			r->p->ctr->udp.bad_header++;
 			log_debug("udp: dropped a datagram from %s: bad address header",
 				  ss_sa_str(src, cs, sizeof(cs)));
 			return;
 		}
 		if ((n = nat_get(r, src, slen))) {
+			n->key = k;
 			nat_touch(n);
 			nat_send(n, &a, out + used, olen - used);
 		}
@@ -152,21 +154,21 @@ static void from_client(struct udp_relay *r, uint8_t *buf, size_t len,
 		} else {
 			a = p->cfg->tunnel;
 		}
-		hl = p->ops->header_encode(&a, hdr, sizeof(hdr));
+		hl = k->ops->header_encode(&a, hdr, sizeof(hdr));
 		buf -= hl;
 		memcpy(buf, hdr, (size_t)hl);
 		len += (size_t)hl;
 	}
-	if (len + p->ops->udp_overhead(p->method) > UDP_MAX_DGRAM) {
+	if (len + k->ops->udp_overhead(k->m) > UDP_MAX_DGRAM) {
 		r->p->ctr->udp.oversize++;
 		return;
 	}
 	if (!(n = nat_get(r, src, slen)))
 		return;
 	nat_touch(n);
-	if (p->ops->udp_seal(p->method, p->master, buf, len, out, sizeof(out), &olen))
+	if (k->ops->udp_seal(k->m, k->master, buf, len, out, sizeof(out), &olen))
 		return;
-	remember_salt(p, out);
+	remember_salt(p, k, out);
 	nat_send(n, &r->server, out, olen);
 }
 
@@ -180,6 +182,8 @@ static void to_client(struct nat *n, uint8_t *buf, size_t len, const struct sock
 	struct ss_addr a;
 	size_t olen, used;
 	const uint8_t *send_buf = out;
+	/* ssserver answers under the key the client's last datagram came under. */
+	const struct ss_key *k = n->key ? n->key : &p->key;
 	int rc;
 
 	if (r->role == UDP_SERVER) {
@@ -189,26 +193,25 @@ static void to_client(struct nat *n, uint8_t *buf, size_t len, const struct sock
 
 		ss_sa_from_v6(from, &src);
 		addr_from_sockaddr(&a, (struct sockaddr *)&src);
-		hl = p->ops->header_encode(&a, hdr, sizeof(hdr));
+		hl = k->ops->header_encode(&a, hdr, sizeof(hdr));
 		buf -= hl;
 		memcpy(buf, hdr, (size_t)hl);
 		len += (size_t)hl;
-		if (len + p->ops->udp_overhead(p->method) > UDP_MAX_DGRAM ||
-		    p->ops->udp_seal(p->method, p->master, buf, len, out, sizeof(out), &olen)) {
+		if (len + k->ops->udp_overhead(k->m) > UDP_MAX_DGRAM ||
+		    k->ops->udp_seal(k->m, k->master, buf, len, out, sizeof(out), &olen)) {
 			r->p->ctr->udp.oversize++;
 			return;
 		}
-		remember_salt(p, out);
+		remember_salt(p, k, out);
 	} else {
-		rc = p->ops->udp_open(p->method, p->master, buf, len, out + 3,
-				 sizeof(out) - 3, &olen);
-		if (rc || p->ops->header_parse(out + 3, olen, &a, &used) != SS_OK) {
+		rc = k->ops->udp_open(k->m, k->master, buf, len, out + 3, sizeof(out) - 3, &olen);
+		if (rc || k->ops->header_parse(out + 3, olen, &a, &used) != SS_OK) {
 			r->p->ctr->udp.bad_crypto++;
 			log_debug("udp: dropped a reply from the server: %s",
 				  rc ? ss_result_str(rc) : "bad address header");
 			return;
 		}
-		if (salt_replayed(p, buf)) {
+		if (salt_replayed(p, k, buf)) {
 			r->p->ctr->udp.replayed++;
 			log_debug("udp: dropped a reply from the server: replayed salt");
 			return;
@@ -273,7 +276,8 @@ static void on_listen_event(struct handler *h, uint32_t events)
 	}
 }
 
-int udp_listen(struct ctx *p, enum udp_role role, const char *host, int port, const char **why)
+int udp_listen(struct ctx *p, enum udp_role role, const char *host, int port,
+	       struct port_keys *pk, const char **why)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_DGRAM, .ai_flags = AI_PASSIVE };
 	struct addrinfo *res;
@@ -313,6 +317,7 @@ int udp_listen(struct ctx *p, enum udp_role role, const char *host, int port, co
 	}
 	memcpy(&r->bound, res->ai_addr, res->ai_addrlen);
 	freeaddrinfo(res);
+	r->pk = pk;
 	r->h.fd = fd;
 	r->h.on_event = on_listen_event;
 	r->p = p;
@@ -347,14 +352,26 @@ void udp_reap(struct ctx *p)
 }
 
 /* Closes the listeners; association sockets close with their TCP connections. */
-void udp_close_all(struct ctx *p)
+void udp_retag(struct ctx *p, const struct port_keys *old, struct port_keys *pk)
+{
+	for (struct udp_relay *r = p->udp; r; r = r->next) {
+		if (r->pk != old)
+			continue;
+		/* Its NAT entries answer under the old keys: they start again. */
+		while (r->lru_head)
+			nat_kill(r->lru_head);
+		r->pk = pk;
+	}
+}
+
+void udp_close_all(struct ctx *p, const struct port_keys *pk)
 {
 	struct udp_relay **pp = &p->udp;
 
 	while (*pp) {
 		struct udp_relay *r = *pp;
 
-		if (r->owner) {
+		if (r->owner || (pk && r->pk != pk)) {
 			pp = &r->next;
 			continue;
 		}

@@ -24,7 +24,9 @@
 #include "log.h"
 #include "privs.h"
 #include "replay_file.h"
+#include "server_ports.h"
 #include "steer.h"
+#include "traffic.h"
 #include "udp.h"
 #include "worker.h"
 
@@ -39,6 +41,7 @@ struct worker {
 	uint64_t replay_saved;  /* when the replay filter was last saved (one worker) */
 	struct steer *steer;   /* redir --steer: installed by worker 0 */
 	struct handler steer_watch; /* this host's address changes, for steering */
+	struct ss_config *own_cfg;  /* ssserver: the configuration of the last reload */
 };
 
 /* Bytes by tier and the failures before STREAM, from this worker's counters. */
@@ -90,6 +93,44 @@ static void log_stats(const struct worker *w)
 		 (unsigned long long)u.replayed, (unsigned long long)u.refused);
 }
 
+/*
+ * ssserver SIGHUP: the config file again. A worker of a tree reloads what
+ * its parent already checked and gave traffic slots to; a lone worker does
+ * both itself. Ports and users change; live connections stay.
+ */
+static void reload(struct worker *w)
+{
+	struct ctx *p = &w->ctx;
+	struct ss_config *n = calloc(1, sizeof(*n));
+	bool alone = daemon_is_main();
+	char err[512];
+
+	if (!n || config_load(n, p->cfg->prog, p->cfg->argc, p->cfg->argv, err, sizeof(err))) {
+		if (n)
+			log_err("reload refused, still serving the old configuration: %s", err);
+		config_free(n);
+		free(n);
+		return;
+	}
+	/* What cannot change without a restart stays as it was. */
+	n->workers = p->cfg->workers;
+	n->reuse_port = p->cfg->reuse_port;
+	n->plugin_port = p->cfg->plugin_port;
+	if (!n->replay_file && p->cfg->replay_file)
+		config_set_str(&n->replay_file, p->cfg->replay_file);
+	traffic_assign(p->traffic, n, alone);
+	p->cfg = n;
+	if (server_ports_reload(p, &w->ls, n->mode != MODE_UDP_ONLY, n->mode != MODE_TCP_ONLY))
+		log_err("reload: out of memory");
+	if (w->own_cfg) {
+		config_free(w->own_cfg);
+		free(w->own_cfg);
+	}
+	w->own_cfg = n;
+	if (alone)
+		log_info("reload: %d ports", n->nports);
+}
+
 static void on_signal(void *arg, int signo)
 {
 	struct worker *w = arg;
@@ -103,9 +144,13 @@ static void on_signal(void *arg, int signo)
 		w->draining = true;
 		w->drain_deadline = loop_now(p->loop) + (uint64_t)p->cfg->timeout * 1000;
 		listener_close_all(&w->ls);
-		udp_close_all(p);
+		udp_close_all(p, NULL);
 		if (!p->conns.n)
 			loop_stop(p->loop);
+		return;
+	}
+	if (signo == SIGHUP && p->cfg->prog == PROG_SERVER) {
+		reload(w);
 		return;
 	}
 	if (signo == SIGHUP || signo == SIGUSR1) {
@@ -147,14 +192,15 @@ static void on_tick(void *arg)
 		   (uint64_t)p->cfg->handshake_timeout * 1000);
 	udp_sweep(p, now, (uint64_t)p->cfg->timeout * 1000);
 	listener_tick(&w->ls);
-	/* A lone worker keeps the replay filter's file; with several, the supervisor does. */
-	if (p->cfg->workers == 1 && now - w->replay_saved >= REPLAY_SAVE_S * 1000) {
+	server_ports_sweep(p);
+	/* A lone worker keeps the replay filter's file; in a tree, the parent does. */
+	if (daemon_is_main() && now - w->replay_saved >= REPLAY_SAVE_S * 1000) {
 		if (w->replay_saved)
 			replay_file_persist(p->cfg, &p->replay);
 		w->replay_saved = now;
 	}
 	if (w->draining && now >= w->drain_deadline)
-		conn_destroy_all(p, "drain deadline");
+		conn_destroy_all(p, NULL, "drain deadline");
 }
 
 static bool has_room(void *arg)
@@ -181,7 +227,7 @@ static enum conn_role listener_role(const struct ss_config *cfg)
 	return cfg->local_mode == LOCAL_TUNNEL ? ROLE_TUNNEL : ROLE_SOCKS;
 }
 
-static void on_conn(void *arg, int fd)
+static void on_conn(void *arg, int fd, void *tag)
 {
 	struct worker *w = arg;
 	struct sockaddr_storage sa;
@@ -197,7 +243,7 @@ static void on_conn(void *arg, int fd)
 		close(fd);
 		return;
 	}
-	conn_accept(&w->ctx, fd, listener_role(w->ctx.cfg));
+	conn_accept(&w->ctx, fd, listener_role(w->ctx.cfg), tag);
 }
 
 static void on_batch_end(void *arg)
@@ -266,36 +312,6 @@ static int steer_setup(struct worker *w, bool tcp, const char **why)
 	return r;
 }
 
-/*
- * ssserver: one TCP and one UDP listener per server address and port; with
- * a plugin, TCP comes from the plugin on 127.0.0.1 and UDP stays public.
- */
-static int setup_server(struct worker *w, bool tcp, bool udp, const char **why)
-{
-	const struct ss_config *cfg = w->ctx.cfg;
-	struct listen_opts o = { .reuse_port = cfg->reuse_port, .fast_open = cfg->fast_open,
-				 .v6only = cfg->nservers > 1 };
-	int r;
-
-	if (tcp && cfg->plugin_port) {
-		o.v6only = false;
-		if ((r = listener_open(&w->ls, "127.0.0.1", cfg->plugin_port, &o, why)))
-			return r;
-		tcp = false;
-	}
-	for (int k = 0; k <= cfg->nextra_ports; k++) {
-		int port = k ? cfg->extra_ports[k - 1] : cfg->server_port;
-
-		for (int i = 0; i < cfg->nservers; i++) {
-			if (tcp && (r = listener_open(&w->ls, cfg->servers[i], port, &o, why)))
-				return r;
-			if (udp && (r = udp_listen(&w->ctx, UDP_SERVER, cfg->servers[i], port, why)))
-				return r;
-		}
-	}
-	return 0;
-}
-
 /* sslocal: the local listener of its mode, its UDP relay, and redir's steering. */
 static int setup_local(struct worker *w, bool tcp, bool udp, const char **why)
 {
@@ -312,7 +328,7 @@ static int setup_local(struct worker *w, bool tcp, bool udp, const char **why)
 	if ((tcp || socks) &&
 	    (r = listener_open(&w->ls, cfg->local_address, cfg->local_port, &o, why)))
 		return r;
-	if (udp && (r = udp_listen(p, ur, cfg->local_address, cfg->local_port, why)))
+	if (udp && (r = udp_listen(p, ur, cfg->local_address, cfg->local_port, NULL, why)))
 		return r;
 	if (cfg->steer && p->index == 0 && (r = steer_setup(w, tcp, why)))
 		return r;
@@ -351,7 +367,8 @@ static int setup(struct worker *w, const char **why)
 	if ((r = dns_new(&p->dns, p->loop, cfg->nameserver, cfg->ipv6_first, why)))
 		return r;
 	p->udp_max = (unsigned)cfg->udp_max_associations;
-	r = cfg->prog == PROG_SERVER ? setup_server(w, tcp, udp, why) : setup_local(w, tcp, udp, why);
+	r = cfg->prog == PROG_SERVER ? server_ports_open(p, &w->ls, tcp, udp, why) :
+				       setup_local(w, tcp, udp, why);
 	if (r)
 		return r;
 	if (cfg->user) {
@@ -377,12 +394,14 @@ static void teardown(struct worker *w)
 		loop_forget(p->loop, &w->steer_watch);
 	steer_remove(w->steer);
 	listener_close_all(&w->ls);
-	udp_close_all(p);
-	conn_destroy_all(p, NULL);
+	udp_close_all(p, NULL);
+	conn_destroy_all(p, NULL, NULL);
 	conn_reap(p);
 	udp_reap(p);
 	conn_tiers_close(p);
 	policy_free(&p->policy);
+	server_ports_free(p);
+	explicit_bzero(&p->key, sizeof(p->key));
 	dns_free(p->dns);
 	loop_free(p->loop);
 	pool_free(&p->pool);
@@ -390,7 +409,7 @@ static void teardown(struct worker *w)
 }
 
 int worker_run(const struct ss_config *cfg, const struct replay *replay, struct counters *ctr,
-	       const char *name, int index)
+	       struct traffic *traffic, const char *name, int index)
 {
 	struct worker *w = calloc(1, sizeof(*w));
 	struct ctx *p;
@@ -407,27 +426,31 @@ int worker_run(const struct ss_config *cfg, const struct replay *replay, struct 
 	p->cfg = cfg;
 	p->replay = *replay;
 	p->ctr = ctr;
-	p->method = cfg->m;
-	p->ops = method_ops_for(cfg->m);
+	p->traffic = traffic;
 	p->scratch = malloc(POOL_BUF_CAP);
 	p->loop = loop_new(TICK_MS, on_signal, on_tick, on_batch_end, w);
 	w->ls = (struct listeners){ .loop = p->loop, .has_room = has_room, .on_conn = on_conn,
 				    .arg = w };
-	if (!p->scratch || !p->loop || (r = crypto_master_key(cfg->password, p->master,
-							       p->method->key_len))) {
+	if (!p->scratch || !p->loop ||
+	    (r = key_init(&p->key, cfg->m, cfg->password ? cfg->password : "", NULL,
+			  cfg->server_port))) {
 		log_err("out of memory");
 		status = 1;
 	} else if ((r = setup(w, &why))) {
 		log_err("start-up failed: %s", why);
 		status = 1;
 	} else {
-		log_info("%s ready: method %s, timeout %d s", name, p->method->name, cfg->timeout);
+		log_info("%s ready: method %s, timeout %d s", name, cfg->m->name, cfg->timeout);
 		if (index == 0)
 			daemon_notify_ready();
 		if (loop_run(p->loop))
 			status = 1;
 	}
 	teardown(w);
+	if (w->own_cfg) {
+		config_free(w->own_cfg);
+		free(w->own_cfg);
+	}
 	free(w);
 	return status;
 }

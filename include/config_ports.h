@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef SS_CONFIG_PORTS_H
+#define SS_CONFIG_PORTS_H
+
+#include "config.h"
+
+struct json;
+
+/*
+ * ssserver's ports and users: libev's and the Python original's
+ * "port_password" ({"8381": "pw", ...}), shadowsocks-rust's "servers"
+ * ([{"server", "server_port", "password", "method", "users"}, ...]) and
+ * "users" ([{"name", "password"}, ...]) on server_port.
+ */
+
+/* Applies one of those keys from the file; 0 or -EINVAL / -ENOMEM with err set. */
+int config_ports_apply(struct ss_config *c, const char *key, const struct json *j,
+		       char *err, size_t err_len);
+/*
+ * Builds c->ports from whichever form the file used (or server_port and
+ * password), resolving each port's method; 0 or -EINVAL with err set.
+ */
+int config_ports_build(struct ss_config *c, char *err, size_t err_len);
+void config_ports_free(struct ss_config *c);
+
+#endif

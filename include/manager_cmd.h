@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef SS_MANAGER_CMD_H
+#define SS_MANAGER_CMD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * The manager protocol of shadowsocks-libev and -rust, one command per
+ * datagram: "add: {...}", "remove: {...}", "list", "ping", and the servers'
+ * own "stat: {\"PORT\": bytes}".
+ */
+enum mgr_kind { MGR_ADD, MGR_REMOVE, MGR_LIST, MGR_PING, MGR_STAT };
+
+struct mgr_cmd {
+	enum mgr_kind kind;
+	int port;
+	char *password, *method, *mode, *plugin, *plugin_opts; /* add, NULL when absent */
+	uint64_t bytes;                                        /* stat */
+};
+
+/* Parses one datagram; 0, or -EINVAL with the reason in err (the reply is "err: " + it). */
+int mgr_cmd_parse(const char *buf, size_t len, struct mgr_cmd *c, char *err, size_t err_len);
+void mgr_cmd_free(struct mgr_cmd *c);
+/* Writes s as a JSON string (quotes included) into out; the length, or -1 if it does not fit. */
+int mgr_json_str(const char *s, char *out, size_t cap);
+
+#endif

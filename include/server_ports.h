@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef SS_SERVER_PORTS_H
+#define SS_SERVER_PORTS_H
+
+#include <stdbool.h>
+
+struct ctx;
+struct listeners;
+
+/*
+ * ssserver's ports: the keys of each configured port (its password, or its
+ * users), its TCP listeners (tagged with the keys) and UDP relays.
+ */
+int server_ports_open(struct ctx *p, struct listeners *ls, bool tcp, bool udp, const char **why);
+/*
+ * After p->cfg was replaced by a reload: opens the new ports, closes the
+ * removed ones with their connections, re-keys the changed ones (their live
+ * connections keep the old keys); the others are untouched. 0 or -ENOMEM.
+ */
+int server_ports_reload(struct ctx *p, struct listeners *ls, bool tcp, bool udp);
+/* Frees replaced ports whose last connection has gone. */
+void server_ports_sweep(struct ctx *p);
+/* Every port, at exit (after every connection is gone). */
+void server_ports_free(struct ctx *p);
+
+#endif

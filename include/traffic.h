@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef SS_TRAFFIC_H
+#define SS_TRAFFIC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Bytes per port and per user, in memory shared by the supervisor and its
+ * workers: a table of names ("8388", "8388/alice") that only the supervisor
+ * adds to, and per worker a pair of counters (up, down) per name that only
+ * that worker writes. The manager's "stat:" and per-user counts read it.
+ */
+#define TRAFFIC_SLOTS 4096
+#define TRAFFIC_NAME 72
+
+struct traffic_names {
+	uint32_t n;
+	char name[TRAFFIC_SLOTS][TRAFFIC_NAME];
+};
+
+struct traffic {
+	struct traffic_names *names;
+	uint64_t (*bytes)[TRAFFIC_SLOTS][2]; /* [worker][slot][up, down] */
+	size_t workers;
+};
+
+/* Maps the shared table for workers; 0 or -errno. */
+int traffic_shared(struct traffic *t, size_t workers);
+void traffic_free(struct traffic *t);
+/* The slot of name, added when add is set and there is room; -1 otherwise. */
+int traffic_slot(struct traffic *t, const char *name, bool add);
+static inline void traffic_add(struct traffic *t, int worker, int slot, bool up, uint64_t n)
+{
+	if (t && t->bytes && slot >= 0)
+		t->bytes[worker][slot][up ? 0 : 1] += n;
+}
+struct ss_config;
+/* Gives every port and user of cfg its slot ("8388", "8388/alice"); add: make new ones. */
+void traffic_assign(struct traffic *tr, struct ss_config *cfg, bool add);
+/* Up plus down of a slot, summed over the workers. */
+uint64_t traffic_total(const struct traffic *t, int slot);
+
+#endif

@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef SS_TREE_H
+#define SS_TREE_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "plugin.h"
+#include "replay.h"
+#include "traffic.h"
+
+struct counters;
+
+/* The process tree of one ssserver or sslocal: what the parent holds for its workers. */
+struct tree {
+	struct ss_config *cfg;   /* replaced by a reload */
+	const char *name;
+	struct replay replay;    /* shared by every worker */
+	struct counters *ctr;    /* one per worker, shared */
+	struct traffic traffic;  /* ssserver: bytes per port and user, shared */
+	struct plugin pl;
+	int manager_fd;          /* ssserver --manager-address: where "stat:" goes, or -1 */
+};
+
+/*
+ * Runs cfg->workers worker processes until they are all gone: forwards
+ * signals, restarts a worker a signal killed, watches the plugin, saves the
+ * replay filter, sends "stat:" to the manager every 5 s, and on SIGHUP
+ * checks the config file again before the workers reload it. The exit status.
+ */
+int tree_run(struct tree *t);
+/* The sum of every worker's counters as one log line. */
+void tree_log_totals(const struct tree *t);
+/* One "stat: {\"PORT\": bytes}" datagram per port to the manager. */
+void tree_report(const struct tree *t);
+
+#endif

@@ -1,0 +1,278 @@
+// SPDX-License-Identifier: MIT
+/* ssserver's ports and users from port_password, servers[] and users. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config_ports.h"
+#include "crypto.h"
+#include "json.h"
+
+#define USERS_MAX 4096
+
+static void free_users(struct cfg_user *u, int n)
+{
+	for (int i = 0; i < n; i++) {
+		free(u[i].name);
+		free(u[i].password);
+	}
+	free(u);
+}
+
+static void free_port(struct cfg_port *p)
+{
+	free(p->server);
+	free(p->password);
+	free(p->method);
+	free_users(p->users, p->nusers);
+}
+
+static void free_ports(struct cfg_port *p, int n)
+{
+	for (int i = 0; i < n; i++)
+		free_port(&p[i]);
+	free(p);
+}
+
+void config_ports_free(struct ss_config *c)
+{
+	free_ports(c->port_password, c->nport_password);
+	free_ports(c->server_list, c->nserver_list);
+	free_ports(c->ports, c->nports);
+	free_users(c->users, c->nusers);
+	c->port_password = c->server_list = c->ports = NULL;
+	c->users = NULL;
+	c->nport_password = c->nserver_list = c->nports = c->nusers = 0;
+}
+
+static int port_of(const struct json *j, int *port)
+{
+	char *end;
+	double d = j->type == JSON_NUMBER ? j->number :
+		   j->type == JSON_STRING ? strtod(j->string, &end) : -1;
+
+	if (j->type == JSON_STRING && (!*j->string || *end))
+		return -EINVAL;
+	if (d < 1 || d > 65535 || d != (double)(int)d)
+		return -EINVAL;
+	*port = (int)d;
+	return 0;
+}
+
+static int dup_str(char **dst, const struct json *j)
+{
+	if (!j || j->type != JSON_STRING)
+		return -EINVAL;
+	return (*dst = strdup(j->string)) ? 0 : -ENOMEM;
+}
+
+/* [{"name": "alice", "password": "..."}, ...] */
+static int parse_users(const struct json *j, struct cfg_user **out, int *n, char *err,
+		       size_t err_len)
+{
+	int count = 0, i = 0;
+
+	if (j->type != JSON_ARRAY)
+		return config_errf(err, err_len, "key \"users\" must be a list of {\"name\", \"password\"}");
+	for (const struct json *e = j->child; e; e = e->next)
+		count++;
+	if (!count || count > USERS_MAX)
+		return config_errf(err, err_len, "key \"users\" must list 1 to %d users", USERS_MAX);
+	if (!(*out = calloc((size_t)count, sizeof(**out))))
+		return -ENOMEM;
+	*n = count;
+	for (const struct json *e = j->child; e; e = e->next, i++) {
+		const struct json *name = NULL, *pw = NULL;
+
+		for (const struct json *f = e->type == JSON_OBJECT ? e->child : NULL; f; f = f->next) {
+			if (!strcmp(f->key, "name"))
+				name = f;
+			else if (!strcmp(f->key, "password"))
+				pw = f;
+			else
+				return config_errf(err, err_len, "users[%d]: unknown key \"%s\"", i, f->key);
+		}
+		if (dup_str(&(*out)[i].name, name) || dup_str(&(*out)[i].password, pw) ||
+		    !*(*out)[i].name || strlen((*out)[i].name) > 63)
+			return config_errf(err, err_len,
+					   "users[%d] needs a \"name\" (1-63 bytes) and a \"password\"", i);
+		for (int k = 0; k < i; k++)
+			if (!strcmp((*out)[k].name, (*out)[i].name))
+				return config_errf(err, err_len, "users: \"%s\" appears twice", (*out)[i].name);
+	}
+	return 0;
+}
+
+/* {"8381": "pw1", "8382": "pw2"} */
+static int parse_port_password(struct ss_config *c, const struct json *j, char *err,
+			       size_t err_len)
+{
+	int n = 0, i = 0;
+
+	if (j->type != JSON_OBJECT)
+		return config_errf(err, err_len, "key \"port_password\" must be an object {\"port\": \"password\"}");
+	for (const struct json *e = j->child; e; e = e->next)
+		n++;
+	free_ports(c->port_password, c->nport_password);
+	if (!(c->port_password = calloc((size_t)n + 1, sizeof(*c->port_password))))
+		return -ENOMEM;
+	c->nport_password = n;
+	for (const struct json *e = j->child; e; e = e->next, i++) {
+		struct json key = { .type = JSON_STRING, .string = e->key };
+
+		if (port_of(&key, &c->port_password[i].port))
+			return config_errf(err, err_len, "port_password: \"%s\" is not a port number 1-65535",
+					   e->key);
+		if (dup_str(&c->port_password[i].password, e))
+			return config_errf(err, err_len, "port_password: the password of %s must be a string",
+					   e->key);
+	}
+	return 0;
+}
+
+static int parse_server_entry(struct cfg_port *p, const struct json *e, int i, char *err,
+			      size_t err_len)
+{
+	int r = 0;
+
+	if (e->type != JSON_OBJECT)
+		return config_errf(err, err_len, "servers[%d] must be an object", i);
+	for (const struct json *f = e->child; f && !r; f = f->next) {
+		if (!strcmp(f->key, "server"))
+			r = dup_str(&p->server, f);
+		else if (!strcmp(f->key, "server_port"))
+			r = port_of(f, &p->port);
+		else if (!strcmp(f->key, "password"))
+			r = dup_str(&p->password, f);
+		else if (!strcmp(f->key, "method"))
+			r = dup_str(&p->method, f);
+		else if (!strcmp(f->key, "users"))
+			r = parse_users(f, &p->users, &p->nusers, err, err_len);
+		else if (strcmp(f->key, "mode") && strcmp(f->key, "timeout") && strcmp(f->key, "plugin") &&
+			 strcmp(f->key, "plugin_opts") && strcmp(f->key, "remarks"))
+			return config_errf(err, err_len, "servers[%d]: unknown key \"%s\"", i, f->key);
+		if (r == -EINVAL && !*err)
+			config_errf(err, err_len, "servers[%d]: bad value of \"%s\"", i, f->key);
+	}
+	if (!r && !p->port)
+		return config_errf(err, err_len, "servers[%d] needs a \"server_port\"", i);
+	return r;
+}
+
+static int parse_server_list(struct ss_config *c, const struct json *j, char *err,
+			     size_t err_len)
+{
+	int n = 0, i = 0, r;
+
+	if (j->type != JSON_ARRAY)
+		return config_errf(err, err_len, "key \"servers\" must be a list of objects");
+	for (const struct json *e = j->child; e; e = e->next)
+		n++;
+	free_ports(c->server_list, c->nserver_list);
+	if (!(c->server_list = calloc((size_t)n + 1, sizeof(*c->server_list))))
+		return -ENOMEM;
+	c->nserver_list = n;
+	err[0] = 0;
+	for (const struct json *e = j->child; e; e = e->next, i++)
+		if ((r = parse_server_entry(&c->server_list[i], e, i, err, err_len)))
+			return r;
+	return 0;
+}
+
+int config_ports_apply(struct ss_config *c, const char *key, const struct json *j,
+		       char *err, size_t err_len)
+{
+	if (!strcmp(key, "port_password"))
+		return parse_port_password(c, j, err, err_len);
+	if (!strcmp(key, "servers"))
+		return parse_server_list(c, j, err, err_len);
+	free_users(c->users, c->nusers);
+	c->users = NULL;
+	c->nusers = 0;
+	return parse_users(j, &c->users, &c->nusers, err, err_len);
+}
+
+static int copy_users(struct cfg_port *p, const struct cfg_user *u, int n)
+{
+	if (!n)
+		return 0;
+	if (!(p->users = calloc((size_t)n, sizeof(*u))))
+		return -ENOMEM;
+	p->nusers = n;
+	for (int i = 0; i < n; i++)
+		if (!(p->users[i].name = strdup(u[i].name)) ||
+		    !(p->users[i].password = strdup(u[i].password)))
+			return -ENOMEM;
+	return 0;
+}
+
+static int copy_port(struct cfg_port *dst, const struct cfg_port *src)
+{
+	dst->port = src->port;
+	if ((src->server && !(dst->server = strdup(src->server))) ||
+	    (src->password && !(dst->password = strdup(src->password))) ||
+	    (src->method && !(dst->method = strdup(src->method))))
+		return -ENOMEM;
+	return copy_users(dst, src->users, src->nusers);
+}
+
+/* The plain form: server_port (and the ports after it) with password or users. */
+static int plain_ports(struct ss_config *c)
+{
+	c->nports = 1 + c->nextra_ports;
+	if (!(c->ports = calloc((size_t)c->nports, sizeof(*c->ports))))
+		return -ENOMEM;
+	for (int i = 0; i < c->nports; i++) {
+		struct cfg_port *p = &c->ports[i];
+
+		p->port = i ? c->extra_ports[i - 1] : c->server_port;
+		if ((c->password && !(p->password = strdup(c->password))) ||
+		    copy_users(p, c->users, c->nusers))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+int config_ports_build(struct ss_config *c, char *err, size_t err_len)
+{
+	const struct cfg_port *src = c->nserver_list ? c->server_list : c->port_password;
+	int n = c->nserver_list ? c->nserver_list : c->nport_password, r;
+	const char *why;
+
+	free_ports(c->ports, c->nports);
+	c->ports = NULL;
+	c->nports = 0;
+	if (c->nserver_list && c->nport_password)
+		return config_errf(err, err_len, "give \"servers\" or \"port_password\", not both");
+	if (n) {
+		if (!(c->ports = calloc((size_t)n, sizeof(*c->ports))))
+			return -ENOMEM;
+		c->nports = n;
+		for (int i = 0; i < n; i++)
+			if ((r = copy_port(&c->ports[i], &src[i])))
+				return r;
+	} else if ((r = plain_ports(c))) {
+		return r;
+	}
+	for (int i = 0; i < c->nports; i++) {
+		struct cfg_port *p = &c->ports[i];
+		const char *name = p->method ? p->method : c->method;
+
+		for (int k = 0; k < i; k++)
+			if (c->ports[k].port == p->port &&
+			    !strcmp(c->ports[k].server ? c->ports[k].server : "",
+				    p->server ? p->server : ""))
+				return config_errf(err, err_len, "port %d is listed twice", p->port);
+		if (!name)
+			return config_errf(err, err_len, "port %d has no method", p->port);
+		if (!(p->m = crypto_method_find(name, &why)))
+			return config_errf(err, err_len, "port %d: method \"%s\": %s", p->port, name, why);
+		if (!p->password && !p->nusers && p->m->id != SS_M_NONE)
+			return config_errf(err, err_len, "port %d has no password (or users)", p->port);
+		if (p->nusers && p->password)
+			return config_errf(err, err_len, "port %d: give a password or users, not both",
+					   p->port);
+	}
+	return 0;
+}

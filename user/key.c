@@ -1,0 +1,136 @@
+// SPDX-License-Identifier: MIT
+/* Keys of ports and users, and the trial order that finds a connection's user. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "key.h"
+
+int key_init(struct ss_key *k, const struct ss_method *m, const char *password, const char *user,
+	     int port)
+{
+	memset(k, 0, sizeof(*k));
+	k->m = m;
+	k->ops = method_ops_for(m);
+	k->port = port;
+	k->port_slot = k->slot = -1;
+	if (user)
+		snprintf(k->user, sizeof(k->user), "%s", user);
+	return m->key_len ? crypto_master_key(password, k->master, m->key_len) : 0;
+}
+
+int port_keys_alloc(struct port_keys *pk, int port, unsigned n)
+{
+	memset(pk, 0, sizeof(*pk));
+	pk->port = port;
+	pk->keys = calloc(n, sizeof(*pk->keys));
+	pk->mru = calloc(n, sizeof(*pk->mru));
+	if (!pk->keys || !pk->mru) {
+		port_keys_free(pk);
+		return -ENOMEM;
+	}
+	pk->n = n;
+	for (unsigned i = 0; i < n; i++)
+		pk->mru[i] = i;
+	return 0;
+}
+
+void port_keys_free(struct port_keys *pk)
+{
+	if (pk->keys)
+		explicit_bzero(pk->keys, pk->n * sizeof(*pk->keys));
+	free(pk->server);
+	free(pk->keys);
+	free(pk->mru);
+	memset(pk, 0, sizeof(*pk));
+}
+
+static uint32_t addr_hash(const struct sockaddr_storage *sa)
+{
+	const uint8_t *a;
+	size_t n;
+	uint32_t h = 2166136261u;
+
+	if (sa->ss_family == AF_INET) {
+		a = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
+		n = 4;
+	} else if (sa->ss_family == AF_INET6) {
+		a = (const uint8_t *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
+		n = 16;
+	} else {
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ a[i]) * 16777619u;
+	return h | 1; /* 0 marks an empty slot */
+}
+
+/* Moves key i to the front of the recency list. */
+static void touch(struct port_keys *pk, unsigned i)
+{
+	unsigned at = 0;
+
+	while (at < pk->n && pk->mru[at] != i)
+		at++;
+	if (at == pk->n)
+		return;
+	memmove(pk->mru + 1, pk->mru, at * sizeof(*pk->mru));
+	pk->mru[0] = i;
+}
+
+int port_keys_find(struct port_keys *pk, const struct sockaddr_storage *client, const uint8_t *in,
+		   size_t len, unsigned *tries)
+{
+	const struct ss_key *k0 = &pk->keys[0];
+	uint32_t h = addr_hash(client);
+	unsigned slot = h % KEY_RECENT, first = pk->n;
+	int r;
+
+	*tries = 0;
+	if (len < k0->ops->probe_len(k0->m))
+		return SS_AGAIN;
+	if (h && pk->recent_addr[slot] == h && pk->recent_key[slot] &&
+	    pk->recent_key[slot] <= pk->n) {
+		first = pk->recent_key[slot] - 1u;
+		++*tries;
+		if ((r = k0->ops->dec_probe(pk->keys[first].m, pk->keys[first].master, in, len)) == 1)
+			goto found;
+	}
+	for (unsigned j = 0; j < pk->n; j++) {
+		unsigned i = pk->mru[j];
+
+		if (i == first)
+			continue;
+		++*tries;
+		if (k0->ops->dec_probe(pk->keys[i].m, pk->keys[i].master, in, len) == 1) {
+			first = i;
+			goto found;
+		}
+	}
+	return -1;
+found:
+	touch(pk, first);
+	if (h) {
+		pk->recent_addr[slot] = h;
+		pk->recent_key[slot] = (uint16_t)(first + 1);
+	}
+	return (int)first;
+}
+
+int port_keys_open_dgram(struct port_keys *pk, const uint8_t *in, size_t len, uint8_t *out,
+			 size_t cap, size_t *out_len)
+{
+	for (unsigned j = 0; j < pk->n; j++) {
+		unsigned i = pk->mru[j];
+		const struct ss_key *k = &pk->keys[i];
+
+		if (!k->ops->udp_open(k->m, k->master, in, len, out, cap, out_len)) {
+			touch(pk, i);
+			return (int)i;
+		}
+	}
+	return -1;
+}

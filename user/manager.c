@@ -1,0 +1,444 @@
+// SPDX-License-Identifier: MIT
+/* ssmanager: the protocol socket, the table of ports and their ssserver processes. */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "loop.h"
+#include "manager.h"
+#include "manager_cmd.h"
+#include "plugin.h"
+
+#define MGR_PORTS 1024
+#define START_WAIT_MS 3000
+#define REPLY_MAX 65000
+
+struct port_entry {
+	int port;
+	pid_t pid;
+	uint64_t bytes;
+	struct mgr_cmd cmd; /* what it was added with */
+};
+
+struct manager {
+	struct ss_config *cfg;
+	struct loop *loop;
+	struct handler sock;
+	char dir[64];          /* 0700 folder of the servers' config files */
+	char exe[4096];        /* the ssserver next to this binary */
+	struct port_entry ports[MGR_PORTS];
+	int n;
+};
+
+static struct port_entry *find(struct manager *m, int port)
+{
+	for (int i = 0; i < m->n; i++)
+		if (m->ports[i].port == port)
+			return &m->ports[i];
+	return NULL;
+}
+
+/* The server's own config file: the password never shows in the process list. */
+static int write_conf(struct manager *m, const struct mgr_cmd *c, char *path, size_t cap)
+{
+	char pw[1100], method[200];
+	const char *meth = c->method ? c->method : m->cfg->method;
+	FILE *f;
+	int fd;
+
+	snprintf(path, cap, "%s/%d.json", m->dir, c->port);
+	if (mgr_json_str(c->password, pw, sizeof(pw)) < 0 || !meth ||
+	    mgr_json_str(meth, method, sizeof(method)) < 0)
+		return -EINVAL;
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0 || !(f = fdopen(fd, "w"))) {
+		if (fd >= 0)
+			close(fd);
+		return -errno;
+	}
+	fprintf(f, "{\"server_port\": %d, \"password\": %s, \"method\": %s}\n", c->port, pw, method);
+	return fclose(f) ? -errno : 0;
+}
+
+/* ssserver's command line: the port's file, then this manager's own options as defaults. */
+static void exec_server(struct manager *m, const struct mgr_cmd *c, const char *conf)
+{
+	const struct ss_config *cfg = m->cfg;
+	char *argv[64], tbuf[16], wbuf[16], vflag[16];
+	int a = 0;
+
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	argv[a++] = m->exe;
+	argv[a++] = "-c";
+	argv[a++] = (char *)conf;
+	argv[a++] = "--manager-address";
+	argv[a++] = cfg->manager_address;
+	for (int i = 0; i < cfg->nservers && a < 40; i++) {
+		argv[a++] = "-s";
+		argv[a++] = cfg->servers[i];
+	}
+	snprintf(tbuf, sizeof(tbuf), "%d", cfg->timeout);
+	argv[a++] = "-t";
+	argv[a++] = tbuf;
+	if (cfg->workers) {
+		snprintf(wbuf, sizeof(wbuf), "%d", cfg->workers);
+		argv[a++] = "--workers";
+		argv[a++] = wbuf;
+	}
+	if (c->mode ? strcmp(c->mode, "tcp_only") : cfg->mode != MODE_TCP_ONLY)
+		argv[a++] = c->mode && !strcmp(c->mode, "udp_only") ? "-U" :
+			    c->mode || cfg->mode == MODE_TCP_AND_UDP ? "-u" : "-U";
+	if (cfg->allow_private)
+		argv[a++] = "--allow-private";
+	if (cfg->fast_open)
+		argv[a++] = "--fast-open";
+	if (cfg->no_delay)
+		argv[a++] = "--no-delay";
+	if (cfg->ipv6_first)
+		argv[a++] = "-6";
+	const char *opt[][2] = { { "--acl", cfg->acl }, { "-a", cfg->user }, { "-d", cfg->nameserver },
+				 { "--plugin", c->plugin ? c->plugin : cfg->plugin },
+				 { "--plugin-opts", c->plugin_opts ? c->plugin_opts : cfg->plugin_opts } };
+
+	for (size_t i = 0; i < sizeof(opt) / sizeof(opt[0]); i++)
+		if (opt[i][1]) {
+			argv[a++] = (char *)opt[i][0];
+			argv[a++] = (char *)opt[i][1];
+		}
+	snprintf(vflag, sizeof(vflag), "-v");
+	for (int v = 0; v < cfg->verbose && a < 62; v++)
+		argv[a++] = vflag;
+	argv[a] = NULL;
+	execv(m->exe, argv);
+	log_err("cannot run %s: %s", m->exe, strerror(errno));
+	_exit(127);
+}
+
+/* Can the port be bound on every server address (TCP)? */
+static bool port_free(const struct manager *m, int port)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *res;
+	char ports[8];
+	bool ok = true;
+
+	snprintf(ports, sizeof(ports), "%d", port);
+	for (int i = 0; ok && i < m->cfg->nservers; i++) {
+		if (getaddrinfo(m->cfg->servers[i], ports, &hints, &res))
+			continue;
+		int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+		ok = fd >= 0 && !bind(fd, res->ai_addr, res->ai_addrlen);
+		if (fd >= 0)
+			close(fd);
+		freeaddrinfo(res);
+	}
+	return ok;
+}
+
+static void stop_entry(struct manager *m, struct port_entry *e)
+{
+	struct plugin pl = { .pid = e->pid };
+	char path[128];
+
+	plugin_stop(&pl); /* SIGTERM, then SIGKILL after a grace period; reaped */
+	snprintf(path, sizeof(path), "%s/%d.json", m->dir, e->port);
+	unlink(path);
+	mgr_cmd_free(&e->cmd);
+	*e = m->ports[--m->n];
+}
+
+/* add: the port's ssserver runs and listens, or the reply says why not. */
+static int add(struct manager *m, struct mgr_cmd *c, char *err, size_t len)
+{
+	struct port_entry *e = find(m, c->port);
+	int port = c->port, r, st;
+	char conf[128];
+
+	if (!c->method && !m->cfg->method)
+		return config_errf(err, len, "no method (give one in the command or -m)");
+	if (e)
+		stop_entry(m, e); /* libev's add of a known port replaces it */
+	if (m->n == MGR_PORTS)
+		return config_errf(err, len, "too many ports");
+	if (!port_free(m, c->port))
+		return config_errf(err, len, "port %d is in use", c->port);
+	if ((r = write_conf(m, c, conf, sizeof(conf))))
+		return config_errf(err, len, "cannot write the port's config: %s", strerror(-r));
+	e = &m->ports[m->n];
+	*e = (struct port_entry){ .port = c->port, .cmd = *c };
+	if ((e->pid = fork()) == 0)
+		exec_server(m, c, conf);
+	memset(c, 0, sizeof(*c)); /* the entry owns the strings now */
+	m->n++;
+	if (e->pid < 0) {
+		stop_entry(m, e);
+		return config_errf(err, len, "fork: %s", strerror(errno));
+	}
+	/* Served within the wait: listening in every worker (SO_REUSEPORT), or gone. */
+	for (int waited = 0; waited < START_WAIT_MS; waited += 20) {
+		if (waitpid(e->pid, &st, WNOHANG) == e->pid) {
+			e->pid = -1;
+			stop_entry(m, e);
+			return config_errf(err, len, "ssserver for port %d exited at start (see the log)",
+					   port);
+		}
+		if ((e->cmd.mode && !strcmp(e->cmd.mode, "udp_only")) || plugin_port_listens(e->port))
+			break;
+		usleep(20000);
+	}
+	log_info("port %d added (pid %d)", e->port, (int)e->pid);
+	return 0;
+}
+
+/* "stat: {\"8381\":123,\"8382\":0}" for ping; "[{...}]" for list. */
+static size_t describe(struct manager *m, bool list, char *out, size_t cap)
+{
+	size_t n = (size_t)snprintf(out, cap, list ? "[" : "stat: {");
+
+	for (int i = 0; i < m->n && n + 600 < cap; i++) {
+		const struct port_entry *e = &m->ports[i];
+		char pw[520], meth[100];
+
+		if (!list) {
+			n += (size_t)snprintf(out + n, cap - n, "%s\"%d\":%llu", i ? "," : "", e->port,
+					      (unsigned long long)e->bytes);
+			continue;
+		}
+		if (mgr_json_str(e->cmd.password, pw, sizeof(pw)) < 0 ||
+		    mgr_json_str(e->cmd.method ? e->cmd.method : m->cfg->method, meth, sizeof(meth)) < 0)
+			continue;
+		n += (size_t)snprintf(out + n, cap - n, "%s\n\t{\"server_port\":\"%d\",\"password\":%s,"
+				      "\"method\":%s}", i ? "," : "", e->port, pw, meth);
+	}
+	n += (size_t)snprintf(out + n, cap - n, list ? "\n]" : "}");
+	return n;
+}
+
+static void on_datagram(struct handler *h, uint32_t events)
+{
+	struct manager *m = (struct manager *)((char *)h - offsetof(struct manager, sock));
+	struct sockaddr_storage from;
+	socklen_t flen = sizeof(from);
+	char buf[4097], err[300], *reply = err;
+	static char out[REPLY_MAX];
+	struct mgr_cmd c;
+	size_t rlen;
+	ssize_t n = recvfrom(h->fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &flen);
+
+	(void)events;
+	if (n < 0)
+		return;
+	if (mgr_cmd_parse(buf, (size_t)n, &c, err + 5, sizeof(err) - 5)) {
+		memcpy(err, "err: ", 5);
+		log_info("manager: refused a command: %s", err + 5);
+	} else if (c.kind == MGR_STAT) {
+		struct port_entry *e = find(m, c.port);
+
+		if (e)
+			e->bytes = c.bytes;
+		return; /* a report from one of our servers: no answer */
+	} else if (c.kind == MGR_LIST || c.kind == MGR_PING) {
+		describe(m, c.kind == MGR_LIST, out, sizeof(out));
+		reply = out;
+	} else if (c.kind == MGR_REMOVE) {
+		struct port_entry *e = find(m, c.port);
+
+		if (e) {
+			log_info("port %d removed", c.port);
+			stop_entry(m, e);
+			snprintf(err, sizeof(err), "ok");
+		} else {
+			snprintf(err, sizeof(err), "err: no such port %d", c.port);
+		}
+	} else if (add(m, &c, err + 5, sizeof(err) - 5)) {
+		memcpy(err, "err: ", 5);
+		log_info("manager: add refused: %s", err + 5);
+	} else {
+		snprintf(err, sizeof(err), "ok");
+	}
+	mgr_cmd_free(&c);
+	rlen = strlen(reply);
+	if (flen && sendto(h->fd, reply, rlen, 0, (struct sockaddr *)&from, flen) < 0)
+		log_debug("manager: reply: %s", strerror(errno));
+}
+
+/* UDP HOST:PORT, or a unix datagram socket at a path (a stale one is replaced). */
+static int open_socket(const char *addr, const char **why)
+{
+	struct sockaddr_un un = { .sun_family = AF_UNIX };
+	struct addrinfo hints = { .ai_socktype = SOCK_DGRAM, .ai_flags = AI_PASSIVE }, *res;
+	char host[300], ports[8];
+	int port, fd;
+
+	if (strchr(addr, '/') || config_split_hostport(addr, host, sizeof(host), &port)) {
+		if (strlen(addr) >= sizeof(un.sun_path)) {
+			*why = "socket path too long";
+			return -1;
+		}
+		memcpy(un.sun_path, addr, strlen(addr));
+		unlink(addr);
+		fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd >= 0 && bind(fd, (struct sockaddr *)&un, sizeof(un))) {
+			*why = strerror(errno);
+			close(fd);
+			return -1;
+		}
+		return fd;
+	}
+	snprintf(ports, sizeof(ports), "%d", port);
+	if (getaddrinfo(host, ports, &hints, &res)) {
+		*why = "cannot resolve the address";
+		return -1;
+	}
+	fd = socket(res->ai_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && bind(fd, res->ai_addr, res->ai_addrlen)) {
+		*why = strerror(errno);
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	return fd;
+}
+
+/* A server that exits by itself leaves the table, with a line saying how. */
+static void on_tick(void *arg)
+{
+	struct manager *m = arg;
+	pid_t pid;
+	int st;
+
+	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+		for (int i = 0; i < m->n; i++) {
+			if (m->ports[i].pid != pid)
+				continue;
+			log_warn("ssserver of port %d (pid %d) exited (%s %d); the port is no longer served",
+				 m->ports[i].port, (int)pid, WIFEXITED(st) ? "status" : "signal",
+				 WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+			m->ports[i].pid = -1;
+			stop_entry(m, &m->ports[i]);
+			break;
+		}
+	}
+}
+
+static void on_signal(void *arg, int signo)
+{
+	struct manager *m = arg;
+
+	if (signo == SIGUSR1 || signo == SIGHUP) {
+		log_info("%d ports", m->n);
+		return;
+	}
+	log_info("%s: stopping %d servers", strsignal(signo), m->n);
+	loop_stop(m->loop);
+}
+
+static void on_batch_end(void *arg)
+{
+	(void)arg;
+}
+
+/* Ports of the config file (port_password or servers[]) start at once. */
+static void start_config_ports(struct manager *m)
+{
+	char err[300];
+
+	for (int i = 0; i < m->cfg->nports; i++) {
+		const struct cfg_port *p = &m->cfg->ports[i];
+		struct mgr_cmd c = { .kind = MGR_ADD, .port = p->port };
+
+		if (!p->password || !(c.password = strdup(p->password)) ||
+		    (p->method && !(c.method = strdup(p->method)))) {
+			log_err("port %d: no password (users are for ssserver itself)", p->port);
+			mgr_cmd_free(&c);
+			continue;
+		}
+		if (add(m, &c, err, sizeof(err)))
+			log_err("port %d: %s", p->port, err);
+		mgr_cmd_free(&c);
+	}
+}
+
+static int setup(struct manager *m, const char **why)
+{
+	char self[4096];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+	if (n <= 0) {
+		*why = "cannot find this program's folder";
+		return -1;
+	}
+	self[n] = 0;
+	snprintf(m->exe, sizeof(m->exe), "%s/ssserver", dirname(self));
+	snprintf(m->dir, sizeof(m->dir), "/tmp/ssmanager.XXXXXX");
+	if (!mkdtemp(m->dir)) {
+		*why = "cannot make its folder in /tmp";
+		return -1;
+	}
+	if ((m->sock.fd = open_socket(m->cfg->manager_address, why)) < 0)
+		return -1;
+	m->sock.on_event = on_datagram;
+	if (!(m->loop = loop_new(100, on_signal, on_tick, on_batch_end, m)) ||
+	    loop_watch(m->loop, &m->sock, EPOLLIN)) {
+		*why = "cannot set up the event loop";
+		return -1;
+	}
+	log_info("ssmanager on %s, running %s", m->cfg->manager_address, m->exe);
+	return 0;
+}
+
+int manager_main(int argc, char **argv)
+{
+	struct manager *m = calloc(1, sizeof(*m));
+	struct ss_config cfg;
+	const char *why = "";
+	char err[512];
+	int r, status = 0;
+
+	if (!m)
+		return 1;
+	if ((r = config_load(&cfg, PROG_MANAGER, argc, argv, err, sizeof(err)))) {
+		if (r < 0)
+			fprintf(stderr, "ssmanager: %s\nRun 'ssmanager --help' for the options.\n", err);
+		config_free(&cfg);
+		free(m);
+		return r > 0 ? 0 : 2;
+	}
+	m->cfg = &cfg;
+	m->sock.fd = -1;
+	log_init("ssmanager", LOG_INFO + cfg.verbose - cfg.quiet);
+	signal(SIGPIPE, SIG_IGN);
+	if (setup(m, &why)) {
+		log_err("%s: %s", cfg.manager_address, why);
+		status = 1;
+	} else {
+		start_config_ports(m);
+		if (loop_run(m->loop))
+			status = 1;
+	}
+	while (m->n)
+		stop_entry(m, &m->ports[m->n - 1]);
+	if (m->loop)
+		loop_free(m->loop);
+	if (m->sock.fd >= 0)
+		close(m->sock.fd);
+	if (strchr(cfg.manager_address ? cfg.manager_address : "", '/'))
+		unlink(cfg.manager_address);
+	if (m->dir[0])
+		rmdir(m->dir);
+	config_free(&cfg);
+	free(m);
+	return status;
+}

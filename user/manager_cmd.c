@@ -1,0 +1,169 @@
+// SPDX-License-Identifier: MIT
+/* The manager protocol's commands, parsed from one datagram. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "json.h"
+#include "manager_cmd.h"
+
+#define MGR_MAX 4096
+
+static int port_of(const struct json *j, int *port)
+{
+	char *end;
+	double d = j->type == JSON_NUMBER ? j->number : j->type == JSON_STRING ?
+		   strtod(j->string, &end) : -1;
+
+	if (j->type == JSON_STRING && (!*j->string || *end))
+		return -EINVAL;
+	if (!(d >= 1 && d <= 65535) || d != (double)(int)d)
+		return -EINVAL;
+	*port = (int)d;
+	return 0;
+}
+
+static int take_str(char **dst, const struct json *j)
+{
+	if (j->type != JSON_STRING)
+		return -EINVAL;
+	free(*dst);
+	return (*dst = strdup(j->string)) ? 0 : -ENOMEM;
+}
+
+/* The members of add/remove: server_port, password, method, mode, plugin, plugin_opts. */
+static int fields(const struct json *o, struct mgr_cmd *c, char *err, size_t err_len)
+{
+	static const char *const names[] = { "password", "method", "mode", "plugin", "plugin_opts" };
+	char **dst[] = { &c->password, &c->method, &c->mode, &c->plugin, &c->plugin_opts };
+	bool port = false;
+
+	for (const struct json *f = o->child; f; f = f->next) {
+		size_t i = 0;
+
+		if (!strcmp(f->key, "server_port")) {
+			if (port_of(f, &c->port))
+				return config_errf(err, err_len,
+						   "server_port must be a port number 1-65535");
+			port = true;
+			continue;
+		}
+		while (i < sizeof(names) / sizeof(names[0]) && strcmp(f->key, names[i]))
+			i++;
+		/* Options of libev's add that this manager takes from its own flags. */
+		if (i == sizeof(names) / sizeof(names[0])) {
+			if (!strcmp(f->key, "fast_open") || !strcmp(f->key, "no_delay"))
+				continue;
+			return config_errf(err, err_len, "unknown key \"%.60s\"", f->key);
+		}
+		if (take_str(dst[i], f))
+			return config_errf(err, err_len, "%s must be a string", names[i]);
+	}
+	if (!port)
+		return config_errf(err, err_len, "no server_port");
+	if (c->kind == MGR_ADD && (!c->password || !*c->password))
+		return config_errf(err, err_len, "no password");
+	if (c->mode && strcmp(c->mode, "tcp_only") && strcmp(c->mode, "udp_only") &&
+	    strcmp(c->mode, "tcp_and_udp"))
+		return config_errf(err, err_len, "mode must be tcp_only, udp_only or tcp_and_udp");
+	return 0;
+}
+
+/* stat: {"8388": 1234} */
+static int stat_of(const struct json *o, struct mgr_cmd *c, char *err, size_t err_len)
+{
+	const struct json *f = o->child;
+	struct json k;
+
+	if (!f || f->next || f->type != JSON_NUMBER || f->number < 0)
+		return config_errf(err, err_len, "stat must be {\"PORT\": bytes}");
+	k = (struct json){ .type = JSON_STRING, .string = f->key };
+	if (port_of(&k, &c->port))
+		return config_errf(err, err_len, "stat: bad port");
+	c->bytes = (uint64_t)f->number;
+	return 0;
+}
+
+int mgr_cmd_parse(const char *buf, size_t len, struct mgr_cmd *c, char *err, size_t err_len)
+{
+	char text[MGR_MAX + 1], jerr[160];
+	size_t n = 0, start;
+	struct json *j;
+	int r;
+
+	memset(c, 0, sizeof(*c));
+	if (len > MGR_MAX || memchr(buf, 0, len))
+		return config_errf(err, err_len, "command too long or not text");
+	memcpy(text, buf, len);
+	/* Trailing newlines and NULs, as netcat and libev's clients send them. */
+	while (len && (text[len - 1] == '\n' || text[len - 1] == '\r' || text[len - 1] == ' '))
+		len--;
+	text[len] = 0;
+	while (n < len && text[n] == ' ')
+		n++;
+	start = n;
+	while (n < len && text[n] != ':' && text[n] != ' ')
+		n++;
+	text[n] = 0;
+	if (!strcmp(text + start, "list") || !strcmp(text + start, "ping")) {
+		c->kind = text[start] == 'l' ? MGR_LIST : MGR_PING;
+		return n == len ? 0 : config_errf(err, err_len, "%s takes no data", text + start);
+	}
+	if (!strcmp(text + start, "add"))
+		c->kind = MGR_ADD;
+	else if (!strcmp(text + start, "remove"))
+		c->kind = MGR_REMOVE;
+	else if (!strcmp(text + start, "stat"))
+		c->kind = MGR_STAT;
+	else
+		return config_errf(err, err_len, "unknown command \"%.40s\"", text + start);
+	n++;
+	while (n < len && (text[n] == ' ' || text[n] == ':'))
+		n++;
+	if (!(j = json_parse(text + n, len > n ? len - n : 0, jerr, sizeof(jerr))))
+		return config_errf(err, err_len, "invalid JSON: %s", jerr);
+	if (j->type != JSON_OBJECT)
+		r = config_errf(err, err_len, "the data must be a JSON object");
+	else
+		r = c->kind == MGR_STAT ? stat_of(j, c, err, err_len) : fields(j, c, err, err_len);
+	json_free(j);
+	if (r)
+		mgr_cmd_free(c);
+	return r;
+}
+
+void mgr_cmd_free(struct mgr_cmd *c)
+{
+	free(c->password);
+	free(c->method);
+	free(c->mode);
+	free(c->plugin);
+	free(c->plugin_opts);
+	memset(c, 0, sizeof(*c));
+}
+
+int mgr_json_str(const char *s, char *out, size_t cap)
+{
+	size_t n = 0;
+
+	if (cap < 3)
+		return -1;
+	out[n++] = '"';
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (n + 7 >= cap)
+			return -1;
+		if (ch == '"' || ch == '\\')
+			n += (size_t)snprintf(out + n, cap - n, "\\%c", ch);
+		else if (ch < 0x20)
+			n += (size_t)snprintf(out + n, cap - n, "\\u%04x", ch);
+		else
+			out[n++] = (char)ch;
+	}
+	out[n++] = '"';
+	out[n] = 0;
+	return (int)n;
+}

@@ -1,0 +1,211 @@
+// SPDX-License-Identifier: MIT
+/*
+ * ssserver: each configured port's keys (its password, or its users), its
+ * TCP listeners (tagged with the keys) and UDP relays; a reload adds,
+ * removes and re-keys ports without touching the connections of the others.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctx.h"
+#include "listener.h"
+#include "log.h"
+#include "server_ports.h"
+#include "udp.h"
+
+/* The keys of one port: its password, or one per user. */
+static struct port_keys *keys_build(const struct cfg_port *cp)
+{
+	struct port_keys *pk = calloc(1, sizeof(*pk));
+	unsigned n = cp->nusers ? (unsigned)cp->nusers : 1;
+
+	if (!pk || port_keys_alloc(pk, cp->port, n) ||
+	    (cp->server && !(pk->server = strdup(cp->server))))
+		goto fail;
+	for (unsigned i = 0; i < n; i++) {
+		const struct cfg_user *u = cp->nusers ? &cp->users[i] : NULL;
+
+		if (key_init(&pk->keys[i], cp->m, u ? u->password : cp->password ? cp->password : "",
+			     u ? u->name : NULL, cp->port))
+			goto fail;
+		pk->keys[i].port_slot = cp->slot;
+		pk->keys[i].slot = u ? u->slot : -1;
+	}
+	return pk;
+fail:
+	if (pk)
+		port_keys_free(pk);
+	free(pk);
+	return NULL;
+}
+
+static void keys_free(struct port_keys *pk)
+{
+	port_keys_free(pk);
+	free(pk);
+}
+
+/* One port: TCP (from the plugin on loopback, when there is one) and UDP. */
+static int open_port(struct ctx *p, struct listeners *ls, const struct cfg_port *cp,
+		     struct port_keys *pk, bool tcp, bool udp, const char **why)
+{
+	const struct ss_config *cfg = p->cfg;
+	struct listen_opts o = { .reuse_port = cfg->reuse_port, .fast_open = cfg->fast_open,
+				 .v6only = !cp->server && cfg->nservers > 1, .tag = pk };
+	int r;
+
+	if (tcp && cfg->plugin_port) {
+		o.v6only = false;
+		if ((r = listener_open(ls, "127.0.0.1", cfg->plugin_port, &o, why)))
+			return r;
+		tcp = false;
+	}
+	for (int i = 0; i < (cp->server ? 1 : cfg->nservers); i++) {
+		const char *host = cp->server ? cp->server : cfg->servers[i];
+
+		if (tcp && (r = listener_open(ls, host, cp->port, &o, why)))
+			return r;
+		if (udp && (r = udp_listen(p, UDP_SERVER, host, cp->port, pk, why)))
+			return r;
+	}
+	if (cp->nusers)
+		log_info("port %d: %d users, method %s", cp->port, cp->nusers, cp->m->name);
+	return 0;
+}
+
+int server_ports_open(struct ctx *p, struct listeners *ls, bool tcp, bool udp, const char **why)
+{
+	const struct ss_config *cfg = p->cfg;
+	int r;
+
+	for (int i = cfg->nports - 1; i >= 0; i--) {
+		struct port_keys *pk = keys_build(&cfg->ports[i]);
+
+		if (!pk) {
+			*why = "cannot derive the keys";
+			return -ENOMEM;
+		}
+		pk->next = p->ports;
+		p->ports = pk;
+		if ((r = open_port(p, ls, &cfg->ports[i], pk, tcp, udp, why)))
+			return r;
+	}
+	return 0;
+}
+
+/* Same port and address, and the same keys in the same order? */
+static bool same_port(const struct port_keys *pk, const struct cfg_port *cp)
+{
+	return pk->port == cp->port && !strcmp(pk->server ? pk->server : "", cp->server ? cp->server : "");
+}
+
+static bool same_keys(const struct port_keys *a, const struct port_keys *b)
+{
+	if (a->n != b->n)
+		return false;
+	for (unsigned i = 0; i < a->n; i++)
+		if (a->keys[i].m != b->keys[i].m || strcmp(a->keys[i].user, b->keys[i].user) ||
+		    memcmp(a->keys[i].master, b->keys[i].master, sizeof(a->keys[i].master)))
+			return false;
+	return true;
+}
+
+/* A port a reload dropped or replaced: freed once its last connection is gone. */
+static void retire(struct ctx *p, struct port_keys *pk)
+{
+	pk->next = p->retired;
+	p->retired = pk;
+	server_ports_sweep(p);
+}
+
+/* One port of the new file: kept, re-keyed or opened; the new list gets it. */
+static int reload_port(struct ctx *p, struct listeners *ls, const struct cfg_port *cp,
+		       struct port_keys **old, struct port_keys **list, bool tcp, bool udp)
+{
+	struct port_keys *nk = keys_build(cp), **at = old;
+	const char *why = "";
+
+	if (!nk)
+		return -ENOMEM;
+	while (*at && !same_port(*at, cp))
+		at = &(*at)->next;
+	if (*at) {
+		struct port_keys *pk = *at;
+
+		*at = pk->next;
+		if (same_keys(pk, nk)) {
+			keys_free(nk);
+			nk = pk;
+		} else {
+			log_info("reload: port %d re-keyed; its live connections keep their keys", cp->port);
+			listener_retag(ls, pk, nk);
+			udp_retag(p, pk, nk);
+			retire(p, pk);
+		}
+	} else if (open_port(p, ls, cp, nk, tcp, udp, &why)) {
+		log_err("reload: cannot open port %d: %s", cp->port, why);
+		listener_close_tag(ls, nk);
+		udp_close_all(p, nk);
+		keys_free(nk);
+		return 0;
+	} else {
+		log_info("reload: port %d added", cp->port);
+	}
+	nk->next = *list;
+	*list = nk;
+	return 0;
+}
+
+int server_ports_reload(struct ctx *p, struct listeners *ls, bool tcp, bool udp)
+{
+	struct port_keys *old = p->ports, *list = NULL;
+	int r;
+
+	for (int i = 0; i < p->cfg->nports; i++)
+		if ((r = reload_port(p, ls, &p->cfg->ports[i], &old, &list, tcp, udp)))
+			return r;
+	/* What is left of the old list is gone from the file: it closes with its connections. */
+	while (old) {
+		struct port_keys *pk = old;
+
+		old = pk->next;
+		log_info("reload: port %d removed; closing its connections", pk->port);
+		listener_close_tag(ls, pk);
+		udp_close_all(p, pk);
+		conn_destroy_all(p, pk, "its port was removed");
+		retire(p, pk);
+	}
+	p->ports = list;
+	return 0;
+}
+
+void server_ports_sweep(struct ctx *p)
+{
+	for (struct port_keys **at = &p->retired; *at;) {
+		struct port_keys *pk = *at;
+
+		if (pk->refs) {
+			at = &pk->next;
+			continue;
+		}
+		*at = pk->next;
+		keys_free(pk);
+	}
+}
+
+void server_ports_free(struct ctx *p)
+{
+	while (p->ports) {
+		struct port_keys *pk = p->ports;
+
+		p->ports = pk->next;
+		keys_free(pk);
+	}
+	while (p->retired) {
+		struct port_keys *pk = p->retired;
+
+		p->retired = pk->next;
+		keys_free(pk);
+	}
+}

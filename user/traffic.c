@@ -1,0 +1,82 @@
+// SPDX-License-Identifier: MIT
+/* Per-port and per-user byte counters in shared memory. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "config.h"
+#include "traffic.h"
+
+int traffic_shared(struct traffic *t, size_t workers)
+{
+	void *names, *bytes;
+
+	names = mmap(NULL, sizeof(*t->names), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+		     -1, 0);
+	bytes = mmap(NULL, workers * sizeof(*t->bytes), PROT_READ | PROT_WRITE,
+		     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (names == MAP_FAILED || bytes == MAP_FAILED) {
+		if (names != MAP_FAILED)
+			munmap(names, sizeof(*t->names));
+		if (bytes != MAP_FAILED)
+			munmap(bytes, workers * sizeof(*t->bytes));
+		return -ENOMEM;
+	}
+	t->names = names;
+	t->bytes = bytes;
+	t->workers = workers;
+	return 0;
+}
+
+void traffic_free(struct traffic *t)
+{
+	if (t->names)
+		munmap(t->names, sizeof(*t->names));
+	if (t->bytes)
+		munmap(t->bytes, t->workers * sizeof(*t->bytes));
+	memset(t, 0, sizeof(*t));
+}
+
+int traffic_slot(struct traffic *t, const char *name, bool add)
+{
+	if (!t || !t->names)
+		return -1;
+	for (uint32_t i = 0; i < t->names->n; i++)
+		if (!strncmp(t->names->name[i], name, TRAFFIC_NAME))
+			return (int)i;
+	if (!add || t->names->n >= TRAFFIC_SLOTS)
+		return -1;
+	snprintf(t->names->name[t->names->n], TRAFFIC_NAME, "%s", name);
+	/* The name is whole before a worker can see the new count. */
+	__atomic_store_n(&t->names->n, t->names->n + 1, __ATOMIC_RELEASE);
+	return (int)t->names->n - 1;
+}
+
+uint64_t traffic_total(const struct traffic *t, int slot)
+{
+	uint64_t sum = 0;
+
+	if (slot < 0 || !t->bytes)
+		return 0;
+	for (size_t w = 0; w < t->workers; w++)
+		sum += __atomic_load_n(&t->bytes[w][slot][0], __ATOMIC_RELAXED) +
+		       __atomic_load_n(&t->bytes[w][slot][1], __ATOMIC_RELAXED);
+	return sum;
+}
+
+void traffic_assign(struct traffic *tr, struct ss_config *cfg, bool add)
+{
+	char name[TRAFFIC_NAME];
+
+	for (int i = 0; i < cfg->nports; i++) {
+		struct cfg_port *p = &cfg->ports[i];
+
+		snprintf(name, sizeof(name), "%d", p->port);
+		p->slot = traffic_slot(tr, name, add);
+		for (int u = 0; u < p->nusers; u++) {
+			snprintf(name, sizeof(name), "%d/%s", p->port, p->users[u].name);
+			p->users[u].slot = traffic_slot(tr, name, add);
+		}
+	}
+}
