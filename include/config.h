@@ -45,6 +45,7 @@ struct ss_config {
 	enum prog_kind prog;
 	char *servers[CFG_MAX_SERVERS];
 	int nservers;
+	bool servers_from_flags; /* -s seen: a second -s adds to the list */
 	int server_port;
 	int extra_ports[CFG_MAX_PORTS - 1]; /* ssserver: "server_port": [a, b, ...] after a */
 	int nextra_ports;

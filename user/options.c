@@ -152,7 +152,10 @@ static int set_servers(struct ss_config *c, const struct json *j, const char *te
 {
 	char num[32];
 
-	config_clear_servers(c);
+	/* -s may be given several times (libev's ss-manager does): the first replaces the file's. */
+	if (j || !c->servers_from_flags)
+		config_clear_servers(c);
+	c->servers_from_flags = !j;
 	if (j && j->type != JSON_ARRAY)
 		text = scalar_text(j, num, sizeof(num));
 	if (!j || j->type != JSON_ARRAY)
