@@ -1,0 +1,140 @@
+// SPDX-License-Identifier: MIT
+/* Ports and users from the config file, the key trial order, the manager protocol. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "crypto.h"
+#include "key.h"
+#include "manager_cmd.h"
+#include "test.h"
+
+static int load(struct ss_config *c, const char *json, char *err, size_t len)
+{
+	int r;
+
+	config_defaults(c, PROG_SERVER);
+	r = config_apply_json(c, json, strlen(json), err, len);
+	config_free(c);
+	return r;
+}
+
+TEST(config_port_password_servers_and_users)
+{
+	struct ss_config c;
+	char err[300], path[] = "/tmp/ssbpf-unit-XXXXXX";
+	char *argv[] = { "ssserver", "-c", path, NULL };
+	const char *docs[] = {
+		"{\"method\": \"aes-128-gcm\", \"port_password\": {\"8381\": \"a\", \"8382\": \"b\"}}",
+		"{\"servers\": [{\"server_port\": 8381, \"password\": \"a\", \"method\": \"aes-256-gcm\"},"
+		" {\"server\": \"::1\", \"server_port\": 8382, \"password\": \"b\","
+		" \"method\": \"chacha20-ietf-poly1305\"}]}",
+		"{\"server_port\": 8381, \"method\": \"aes-256-gcm\", \"users\":"
+		" [{\"name\": \"a\", \"password\": \"1\"}, {\"name\": \"b\", \"password\": \"2\"}]}",
+	};
+	int want[] = { 2, 2, 1 };
+
+	for (int i = 0; i < 3; i++) {
+		int fd = mkstemp(path);
+
+		CHECK(fd >= 0);
+		CHECK(write(fd, docs[i], strlen(docs[i])) == (ssize_t)strlen(docs[i]));
+		close(fd);
+		CHECK_EQ(config_load(&c, PROG_SERVER, 3, argv, err, sizeof(err)), 0);
+		CHECK_EQ(c.nports, want[i]);
+		unlink(path);
+		strcpy(path, "/tmp/ssbpf-unit-XXXXXX");
+		if (i == 1)
+			CHECK(c.ports[1].m->id != c.ports[0].m->id && !strcmp(c.ports[1].server, "::1"));
+		if (i == 2)
+			CHECK(c.ports[0].nusers == 2 && !strcmp(c.ports[0].users[1].name, "b"));
+		config_free(&c);
+	}
+	CHECK_EQ(load(&c, "{\"port_password\": {\"80x\": \"a\"}}", err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "\"80x\" is not a port") != NULL);
+	CHECK_EQ(load(&c, "{\"users\": [{\"name\": \"a\"}]}", err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "users[0] needs") != NULL);
+	CHECK_EQ(load(&c, "{\"users\": [{\"name\": \"a\", \"password\": \"x\"}, {\"name\": \"a\","
+		      " \"password\": \"y\"}]}", err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "appears twice") != NULL);
+	CHECK_EQ(load(&c, "{\"servers\": [{\"server_port\": 1, \"colour\": 2}]}", err, sizeof(err)),
+		 -EINVAL);
+	CHECK(strstr(err, "servers[0]: unknown key \"colour\"") != NULL);
+}
+
+/* A stream start sealed under key k: salt, sealed 2-byte length, tag. */
+static size_t stream_start(const struct ss_key *k, uint8_t *out)
+{
+	union method_enc e;
+	uint8_t one = 'x';
+	size_t n = 0;
+
+	k->ops->enc_init(&e, k->m, k->master);
+	k->ops->enc_feed(&e, &one, 1, out, &n);
+	k->ops->enc_free(&e);
+	return n;
+}
+
+TEST(key_trial_finds_the_user_and_remembers_the_client)
+{
+	const struct ss_method *m = crypto_method_find("aes-256-gcm", &(const char *){ NULL });
+	struct port_keys pk;
+	struct sockaddr_storage a = { .ss_family = AF_INET }, b = { .ss_family = AF_INET };
+	uint8_t buf[256];
+	unsigned tries;
+	char pw[16];
+
+	inet_pton(AF_INET, "192.0.2.1", &((struct sockaddr_in *)&a)->sin_addr);
+	inet_pton(AF_INET, "192.0.2.2", &((struct sockaddr_in *)&b)->sin_addr);
+	CHECK_EQ(port_keys_alloc(&pk, 8388, 100), 0);
+	for (int i = 0; i < 100; i++) {
+		snprintf(pw, sizeof(pw), "pw%d", i);
+		CHECK_EQ(key_init(&pk.keys[i], m, pw, pw, 8388), 0);
+	}
+	size_t n = stream_start(&pk.keys[99], buf);
+
+	CHECK_EQ(port_keys_find(&pk, &a, buf, 10, &tries), SS_AGAIN);
+	CHECK_EQ(port_keys_find(&pk, &a, buf, n, &tries), 99);
+	CHECK_EQ(tries, 100); /* the worst case: the last key */
+	CHECK_EQ(port_keys_find(&pk, &a, buf, n, &tries), 99);
+	CHECK_EQ(tries, 1);   /* the same client again: its key first */
+	CHECK_EQ(port_keys_find(&pk, &b, buf, n, &tries), 99);
+	CHECK_EQ(tries, 1);   /* another client: the most recent key first */
+	buf[40] ^= 1;
+	CHECK_EQ(port_keys_find(&pk, &a, buf, n, &tries), -1);
+	CHECK_EQ(tries, 100);
+	port_keys_free(&pk);
+}
+
+TEST(manager_commands_parse_and_refuse_with_a_reason)
+{
+	struct mgr_cmd c;
+	char err[200], js[64];
+	const char *add = "add: {\"server_port\": 8381, \"password\": \"p\\\"w\", \"method\": \"aes-128-gcm\"}\n";
+
+	CHECK_EQ(mgr_cmd_parse(add, strlen(add), &c, err, sizeof(err)), 0);
+	CHECK(c.kind == MGR_ADD && c.port == 8381 && !strcmp(c.password, "p\"w"));
+	mgr_cmd_free(&c);
+	CHECK_EQ(mgr_cmd_parse("ping", 4, &c, err, sizeof(err)), 0);
+	CHECK(c.kind == MGR_PING);
+	CHECK_EQ(mgr_cmd_parse("list\n", 5, &c, err, sizeof(err)), 0);
+	CHECK_EQ(mgr_cmd_parse("stat: {\"8381\":1234}", 19, &c, err, sizeof(err)), 0);
+	CHECK(c.kind == MGR_STAT && c.port == 8381 && c.bytes == 1234);
+	CHECK_EQ(mgr_cmd_parse("remove: {\"server_port\":\"8381\"}", 30, &c, err, sizeof(err)), 0);
+	CHECK(c.kind == MGR_REMOVE && c.port == 8381);
+	const char *bad[] = { "add: {\"server_port\": 8381", "hello", "add: {\"server_port\": 0, \"password\": \"x\"}",
+			      "add: {\"server_port\": 1}", "add: [1]", "add: {\"server_port\": 1, \"password\": 2}",
+			      "remove: {}", "ping now", "stat: {\"x\": 1}" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = 0;
+		CHECK_EQ(mgr_cmd_parse(bad[i], strlen(bad[i]), &c, err, sizeof(err)), -EINVAL);
+		CHECK(err[0] != 0);
+	}
+	CHECK_EQ(mgr_json_str("a\"b\\\n", js, sizeof(js)), 14);
+	CHECK(!strcmp(js, "\"a\\\"b\\\\\\u000a\""));
+}
