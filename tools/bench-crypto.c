@@ -2,14 +2,19 @@
 /*
  * bench-crypto: MB/s of each method on each backend, sealing and opening
  * 16 KiB chunks (the SIP004 maximum payload) for a fixed time; then UDP
- * packets per second (100-byte payload: fresh salt, subkey and key per packet).
+ * packets per second (100-byte payload: fresh salt, subkey and key per packet);
+ * then the cost of finding a connection's user on a port with 1, 10 and 100
+ * users when the matching key is tried last (a new client address).
  * Usage: bench-crypto [seconds-per-case]
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
 #include "aead.h"
+#include "key.h"
 
 static double now(void)
 {
@@ -72,6 +77,41 @@ static double run_udp(const struct ss_method *m, int open, double secs)
 	return (double)n / t;
 }
 
+/* Microseconds to find the user whose key is tried last, over n keys. */
+static double user_trial(const struct ss_method *m, unsigned n, double secs)
+{
+	struct port_keys pk;
+	union method_enc e;
+	uint8_t start[128], one = 'x';
+	size_t len = 0;
+	unsigned tries, count = 0, k = 0;
+	char pw[16];
+	double t0;
+
+	if (port_keys_alloc(&pk, 1, n))
+		return 0;
+	for (unsigned i = 0; i < n; i++) {
+		snprintf(pw, sizeof(pw), "user%u", i);
+		key_init(&pk.keys[i], m, pw, pw, 1);
+	}
+	t0 = now();
+	while (now() - t0 < secs) {
+		/* A fresh client address each time, and the key last in the recency order. */
+		struct sockaddr_storage a = { .ss_family = AF_INET };
+		unsigned last = pk.mru[n - 1];
+
+		((struct sockaddr_in *)&a)->sin_addr.s_addr = htonl(0x0a000000u + ++k);
+		pk.keys[last].ops->enc_init(&e, m, pk.keys[last].master);
+		pk.keys[last].ops->enc_feed(&e, &one, 1, start, &len);
+		pk.keys[last].ops->enc_free(&e);
+		if (port_keys_find(&pk, &a, start, len, &tries) != (int)last || tries != n)
+			return 0;
+		count++;
+	}
+	port_keys_free(&pk);
+	return (now() - t0) * 1e6 / count;
+}
+
 int main(int argc, char **argv)
 {
 	double secs = argc > 1 ? atof(argv[1]) : 0.5;
@@ -99,6 +139,14 @@ int main(int argc, char **argv)
 		const struct ss_method *m = crypto_method_at(i);
 
 		printf("%-26s %12.0f %12.0f\n", m->name, run_udp(m, 0, secs), run_udp(m, 1, secs));
+	}
+	printf("\n%-26s %12s %12s %12s\n", "find the user, key last", "1 user us", "10 users us",
+	       "100 users us");
+	for (size_t i = 1; crypto_method_at(i); i++) {
+		const struct ss_method *m = crypto_method_at(i);
+
+		printf("%-26s %12.1f %12.1f %12.1f\n", m->name, user_trial(m, 1, secs),
+		       user_trial(m, 10, secs), user_trial(m, 100, secs));
 	}
 	return 0;
 }

@@ -106,6 +106,22 @@ def chain_ssbpf(target, method, tier=None, workers=None):
     return procs, tp
 
 
+def chain_users(target, users):
+    """sslocal -> ssserver whose port has `users` users; the client holds the last one's key."""
+    sp, tp = free_port(), free_port()
+    cfg = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
+    json.dump({"server": "127.0.0.1", "server_port": sp, "method": "aes-256-gcm",
+               "users": [{"name": "u%d" % i, "password": "pw%d" % i} for i in range(users)]}, cfg)
+    cfg.close()
+    procs = [spawn([os.path.join(BUILD, "ssserver"), "-c", cfg.name, "--allow-private", "--workers", "1"])]
+    wait_port(sp)
+    procs.append(spawn([os.path.join(BUILD, "sslocal"), "-s", "127.0.0.1", "-p", str(sp), "-k",
+                        "pw%d" % (users - 1), "-m", "aes-256-gcm", "--workers", "1", "-b", "127.0.0.1",
+                        "-l", str(tp), "-L", "127.0.0.1:%d" % target]))
+    wait_port(tp)
+    return procs, tp
+
+
 def relay_ssbpf(target, tier):
     """One hop, like haproxy: sslocal --relay (a transit node) with a forced tier."""
     port = free_port()
@@ -195,6 +211,39 @@ def conn_setup(start_chain, echo_port):
             p.terminate()
             p.wait()
     return res
+
+
+def users_section(out):
+    """Connections/s to a port with 1, 10 and 100 users, the client holding the last user's key."""
+    out()
+    out("## Users on one port (aes-256-gcm, connect + 1 byte echoed + close, the client holds the last user's key)")
+    out()
+    out("A client's first connection tries every key (the last one opens it: `build/bench-crypto` times that, "
+        "about 2 us per key); later ones from the same address try its key first.")
+    out()
+    out("| users | conns/s, 1 at a time | p50 / p99 us | conns/s, 16 at a time | p50 / p99 us |")
+    out("| --- | --- | --- | --- | --- |")
+    echo = subprocess.Popen([os.path.join(BUILD, "connbench"), "serve"], stdout=subprocess.PIPE)
+    echo_port = int(echo.stdout.readline())
+    try:
+        for n in (1, 10, 100):
+            res = {}
+            for conc, total in ((1, 2000), (16, 6000)):
+                procs, port = chain_users(echo_port, n)
+                try:
+                    r = subprocess.run([os.path.join(BUILD, "connbench"), "run", str(port), str(total),
+                                        str(conc)], stdout=subprocess.PIPE, timeout=120)
+                    ok, rate, p50, p99 = map(float, r.stdout.split())
+                    res[conc] = (rate, p50, p99)
+                finally:
+                    for p in procs:
+                        p.terminate()
+                        p.wait()
+            out("| %d | %.0f | %.0f / %.0f | %.0f | %.0f / %.0f |" % (
+                n, res[1][0], res[1][1], res[1][2], res[16][0], res[16][1], res[16][2]))
+    finally:
+        echo.kill()
+        echo.wait()
 
 
 def chart(path, rows):
@@ -298,6 +347,7 @@ def main():
         out("Ratios ssbpf / libev: connections/s %.2fx at concurrency 1, %.2fx at 16; idle RSS %.2fx." % (
             setup["ssbpf"][1][0] / setup["libev"][1][0], setup["ssbpf"][16][0] / setup["libev"][16][0],
             setup["ssbpf"]["rss"] / max(1, setup["libev"]["rss"])))
+        users_section(out)
     finally:
         server.terminate()
         server.wait()
