@@ -176,11 +176,10 @@ def rss_kib(pids):
     return total
 
 
-def conn_setup(start_chain, echo_port):
-    """Connections/s and p50/p99 connect-to-first-byte (us) at concurrency 1 and 16,
-    then RSS of the relay processes per 1,000 idle connections."""
+def conn_rates(start_chain, echo_port, runs):
+    """{concurrency: (conns/s, p50 us, p99 us)} from build/connbench, a fresh chain per run."""
     res = {}
-    for conc, total in ((1, 3000), (16, 8000)):
+    for conc, total in runs:
         procs, port = start_chain(echo_port)
         try:
             r = subprocess.run([os.path.join(BUILD, "connbench"), "run", str(port), str(total), str(conc)],
@@ -191,6 +190,13 @@ def conn_setup(start_chain, echo_port):
             for p in procs:
                 p.terminate()
                 p.wait()
+    return res
+
+
+def conn_setup(start_chain, echo_port):
+    """Connections/s and p50/p99 connect-to-first-byte (us) at concurrency 1 and 16,
+    then RSS of the relay processes per 1,000 idle connections."""
+    res = conn_rates(start_chain, echo_port, ((1, 3000), (16, 8000)))
     procs, port = start_chain(echo_port)
     try:
         time.sleep(0.3)
@@ -227,18 +233,7 @@ def users_section(out):
     echo_port = int(echo.stdout.readline())
     try:
         for n in (1, 10, 100):
-            res = {}
-            for conc, total in ((1, 2000), (16, 6000)):
-                procs, port = chain_users(echo_port, n)
-                try:
-                    r = subprocess.run([os.path.join(BUILD, "connbench"), "run", str(port), str(total),
-                                        str(conc)], stdout=subprocess.PIPE, timeout=120)
-                    ok, rate, p50, p99 = map(float, r.stdout.split())
-                    res[conc] = (rate, p50, p99)
-                finally:
-                    for p in procs:
-                        p.terminate()
-                        p.wait()
+            res = conn_rates(lambda t: chain_users(t, n), echo_port, ((1, 2000), (16, 6000)))
             out("| %d | %.0f | %.0f / %.0f | %.0f | %.0f / %.0f |" % (
                 n, res[1][0], res[1][1], res[1][2], res[16][0], res[16][1], res[16][2]))
     finally:

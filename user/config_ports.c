@@ -111,7 +111,8 @@ static int parse_port_password(struct ss_config *c, const struct json *j, char *
 	int n = 0, i = 0;
 
 	if (j->type != JSON_OBJECT)
-		return config_errf(err, err_len, "key \"port_password\" must be an object {\"port\": \"password\"}");
+		return config_errf(err, err_len,
+				   "key \"port_password\" must be an object {\"port\": \"password\"}");
 	for (const struct json *e = j->child; e; e = e->next)
 		n++;
 	free_ports(c->port_password, c->nport_password);

@@ -63,7 +63,8 @@ static int write_conf(struct manager *m, const struct mgr_cmd *c, char *path, si
 	if (mgr_json_str(c->password, pw, sizeof(pw)) < 0 || !meth ||
 	    mgr_json_str(meth, method, sizeof(method)) < 0)
 		return -EINVAL;
-	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0 || !(f = fdopen(fd, "w"))) {
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || !(f = fdopen(fd, "w"))) {
 		if (fd >= 0)
 			close(fd);
 		return -errno;

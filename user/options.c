@@ -234,6 +234,7 @@ static int set_enum(const struct option_desc *o, const struct json *j, const cha
 
 static int set_number(const struct option_desc *o, const struct json *j, const char *v, void *f)
 {
+	int base;
 	long n;
 	char *end;
 	double d;
@@ -242,8 +243,8 @@ static int set_number(const struct option_desc *o, const struct json *j, const c
 	case OT_INT:
 	case OT_TABLE:
 		/* Marks and tables may be written in hex on the command line. */
-		if (!v || parse_long(v, o->type == OT_TABLE || o->off == offsetof(struct ss_config, fwmark) ? 0 : 10, o->lo,
-				     o->hi, &n) ||
+		base = o->type == OT_TABLE || o->off == offsetof(struct ss_config, fwmark) ? 0 : 10;
+		if (!v || parse_long(v, base, o->lo, o->hi, &n) ||
 		    (o->type == OT_TABLE && n >= 253 && n <= 255))
 			return -EINVAL;
 		*(int *)f = (int)n;

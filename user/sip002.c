@@ -106,7 +106,8 @@ int sip002_apply(struct ss_config *c, const char *url, char *err, size_t err_len
 	end = p + strcspn(p, "/?#");
 	at = memchr(p, '@', (size_t)(end - p));
 	if (!at)
-		return config_errf(err, err_len, "server URL has no '@' (expected ss://BASE64URL(method:password)@host:port)");
+		return config_errf(err, err_len, "server URL has no '@' (expected "
+				   "ss://BASE64URL(method:password)@host:port)");
 	/* SIP002: userinfo is base64url(method:password), or percent-encoded plain text. */
 	if (memchr(p, ':', (size_t)(at - p)))
 		n = pct_decode(p, (size_t)(at - p), info, sizeof(info) - 1);

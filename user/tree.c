@@ -118,7 +118,8 @@ static bool vet_reload(struct tree *t)
 		return false;
 	}
 	/* What cannot change without a restart stays as it was. */
-	if (!n->replay_file && t->cfg->replay_file && config_set_str(&n->replay_file, t->cfg->replay_file)) {
+	if (!n->replay_file && t->cfg->replay_file &&
+	    config_set_str(&n->replay_file, t->cfg->replay_file)) {
 		config_free(n);
 		free(n);
 		return false;

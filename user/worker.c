@@ -233,7 +233,7 @@ static void on_conn(void *arg, int fd, void *tag)
 	struct sockaddr_storage sa;
 	socklen_t len = sizeof(sa);
 
-	/* ssserver ACL: a client on [black_list] (or off [white_list]) is closed at once, as libev does. */
+	/* ssserver ACL: a client on [black_list] (or off [white_list]) is closed at once, as libev. */
 	if (w->ctx.policy.acl && w->ctx.cfg->prog == PROG_SERVER &&
 	    !getpeername(fd, (struct sockaddr *)&sa, &len) &&
 	    policy_refuses_client(&w->ctx.policy, (struct sockaddr *)&sa)) {
