@@ -81,6 +81,8 @@ struct ss_config {
 	struct cfg_port *ports;         /* what ssserver listens on, each with its keys */
 	int nports;
 	char *manager_address;          /* ssserver: send "stat:" to this manager */
+	char *ctl_socket;               /* the control socket's path, "off", or NULL: the default */
+	char *metrics;                  /* HOST:PORT of /metrics, or NULL */
 	enum local_mode local_mode;
 	char *tunnel_address; /* host:port for tunnel mode */
 	char *socks_user, *socks_pass; /* RFC 1929, optional */

@@ -95,6 +95,7 @@ struct conn {
 	uint64_t id;
 	uint64_t last_active;
 	uint64_t accepted_at;
+	uint64_t stage_at;        /* when the current stage began */
 	bool in_hs;               /* on the handshake list, not the LRU */
 	struct conn *prev, *next; /* LRU or handshake list, or the dead list */
 

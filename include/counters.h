@@ -25,6 +25,12 @@ enum ctr_fail {
 	FAIL_REASONS
 };
 
+/* Histogram buckets (upper bounds) of DNS latency (ms) and connection duration (s). */
+#define DNS_BUCKETS 10
+#define DURATION_BUCKETS 8
+extern const double counters_dns_le[DNS_BUCKETS];
+extern const double counters_duration_le[DURATION_BUCKETS];
+
 /*
  * One worker's counters, in memory shared with the supervisor (which sums
  * the workers); the log lines read them, and so will a control socket and
@@ -38,6 +44,9 @@ struct counters {
 	uint64_t to_sockmap, to_splice, left_sockmap; /* pairs handed to each tier */
 	uint64_t fail[FAIL_REASONS];
 	struct udp_stats udp;
+	/* Histograms: a count per bucket (not cumulative; +Inf is the last), and the sum. */
+	uint64_t dns_ms[DNS_BUCKETS + 1], dns_sum_ms;
+	uint64_t duration[DURATION_BUCKETS + 1], duration_sum_ms;
 };
 
 /* n zeroed counters shared by this process and its children; NULL on error. */
@@ -45,6 +54,8 @@ struct counters *counters_shared(size_t n);
 void counters_free(struct counters *c, size_t n);
 /* out = the sum of n workers' counters. */
 void counters_sum(const struct counters *c, size_t n, struct counters *out);
+/* Adds one observation to a histogram of n bounds (buckets has n + 1 slots). */
+void counters_observe(uint64_t *buckets, const double *le, int n, double v);
 /* Names of the failure reasons, for logs. */
 const char *counters_fail_name(enum ctr_fail f);
 

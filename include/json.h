@@ -25,5 +25,8 @@ struct json {
 struct json *json_parse(const char *text, size_t len, char *err, size_t err_len);
 void json_free(struct json *j);
 const char *json_type_name(enum json_type t);
+struct sbuf;
+/* Writes j back as JSON text. */
+void json_write(const struct json *j, struct sbuf *out);
 
 #endif

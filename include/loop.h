@@ -34,6 +34,8 @@ void loop_forget(struct loop *l, struct handler *h);
 /* Runs until loop_stop; returns 0 or -errno. */
 int loop_run(struct loop *l);
 void loop_stop(struct loop *l);
+/* Takes signo through the loop's signalfd too (a parent's SIGCHLD); 0 or -errno. */
+int loop_add_signal(struct loop *l, int signo);
 /* Monotonic milliseconds, refreshed once per wake-up. */
 uint64_t loop_now(const struct loop *l);
 

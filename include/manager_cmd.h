@@ -22,7 +22,5 @@ struct mgr_cmd {
 /* Parses one datagram; 0, or -EINVAL with the reason in err (the reply is "err: " + it). */
 int mgr_cmd_parse(const char *buf, size_t len, struct mgr_cmd *c, char *err, size_t err_len);
 void mgr_cmd_free(struct mgr_cmd *c);
-/* Writes s as a JSON string (quotes included) into out; the length, or -1 if it does not fit. */
-int mgr_json_str(const char *s, char *out, size_t cap);
 
 #endif

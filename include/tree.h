@@ -2,7 +2,10 @@
 #ifndef SS_TREE_H
 #define SS_TREE_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
+#include <time.h>
 
 #include "config.h"
 #include "plugin.h"
@@ -10,6 +13,18 @@
 #include "traffic.h"
 
 struct counters;
+struct sbuf;
+struct ctl;
+struct ctl_backend;
+struct loop;
+struct metrics;
+
+struct tree_slot {
+	pid_t pid;
+	int restarts;
+	time_t window;
+	int ctl_fd; /* the parent's end of the worker's control channel */
+};
 
 /* The process tree of one ssserver or sslocal: what the parent holds for its workers. */
 struct tree {
@@ -20,6 +35,15 @@ struct tree {
 	struct traffic traffic;  /* ssserver: bytes per port and user, shared */
 	struct plugin pl;
 	int manager_fd;          /* ssserver --manager-address: where "stat:" goes, or -1 */
+
+	/* tree_run's own state */
+	struct tree_slot *w;
+	int live, status;
+	bool stopping;
+	time_t saved, reported;
+	struct loop *loop;
+	struct ctl *ctl;
+	struct metrics *metrics;
 };
 
 /*
@@ -33,5 +57,6 @@ int tree_run(struct tree *t);
 void tree_log_totals(const struct tree *t);
 /* One "stat: {\"PORT\": bytes}" datagram per port to the manager. */
 void tree_report(const struct tree *t);
+
 
 #endif

@@ -11,11 +11,17 @@
  */
 struct counters;
 struct traffic;
-/*
- * ctr: this worker's counters; traffic: bytes per port and user (ssserver,
- * or NULL); both in memory shared with the supervisor.
- */
-int worker_run(const struct ss_config *cfg, const struct replay *replay, struct counters *ctr,
-	       struct traffic *traffic, const char *name, int index);
+
+struct worker_args {
+	const struct ss_config *cfg;
+	const struct replay *replay;
+	struct counters *ctr;    /* this worker's counters, shared with the parent */
+	struct traffic *traffic; /* ssserver: bytes per port and user, shared; or NULL */
+	const char *name;
+	int index;
+	int ctl_fd; /* the parent's control channel; -1: a lone worker serves ssctl itself */
+};
+
+int worker_run(const struct worker_args *a);
 
 #endif

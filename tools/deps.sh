@@ -11,7 +11,10 @@ pkgs=(
 	# libFuzzer and sanitizer runtimes for clang
 	libclang-rt-14-dev
 	# tests: peers, clients, sanitizer runtimes, namespaces
-	shadowsocks-libev simple-obfs shadowsocks-v2ray-plugin curl python3 iproute2 nftables valgrind procps util-linux
+	shadowsocks-libev simple-obfs shadowsocks-v2ray-plugin curl python3
+	iproute2 nftables valgrind procps util-linux
+	# observability tests: the metrics checkers, a terminal for ssctl top
+	prometheus python3-prometheus-client tmux
 	# benchmarks
 	iperf3 haproxy gnuplot-nox
 )
@@ -34,5 +37,5 @@ apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # The Debian package enables a system ss-server on 8388; ssbpf's own tests and
 # `make run` use that port, so keep the packaged service from starting.
 if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
-	systemctl disable --now shadowsocks-libev >/dev/null 2>&1 || true
+	systemctl disable --now shadowsocks-libev prometheus >/dev/null 2>&1 || true
 fi

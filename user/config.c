@@ -339,6 +339,8 @@ void config_free(struct ss_config *c)
 	config_free_args(c->plugin_args);
 	free(c->ignored);
 	free(c->manager_address);
+	free(c->ctl_socket);
+	free(c->metrics);
 	config_ports_free(c);
 	free(c->exclude);
 	memset(c, 0, sizeof(*c));

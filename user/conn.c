@@ -44,11 +44,22 @@ static void set_stage(struct conn *c, enum conn_stage s)
 {
 	struct counters *k = c->p->ctr;
 
+	uint64_t now = loop_now(c->p->loop);
+
 	k->live[c->stage]--;
-	if (s == ST_DESTROYED)
+	if (c->stage == ST_DNS) {
+		counters_observe(k->dns_ms, counters_dns_le, DNS_BUCKETS, (double)(now - c->stage_at));
+		k->dns_sum_ms += now - c->stage_at;
+	}
+	if (s == ST_DESTROYED) {
 		k->closed++;
-	else
+		counters_observe(k->duration, counters_duration_le, DURATION_BUCKETS,
+				 (double)(now - c->accepted_at) / 1000);
+		k->duration_sum_ms += now - c->accepted_at;
+	} else {
 		k->live[s]++;
+	}
+	c->stage_at = now;
 	log_debug("conn %llu: %s -> %s", (unsigned long long)c->id, stage_names[c->stage],
 		  stage_names[s]);
 	c->stage = s;
@@ -73,7 +84,8 @@ void conn_accept(struct ctx *p, int fd, enum conn_role role, struct port_keys *p
 	}
 	c->p = p;
 	c->role = role;
-	c->id = ++p->conns.next_id;
+	/* Unique in the tree: the worker is id % workers (ssctl kill finds it so). */
+	c->id = ++p->conns.next_id * (uint64_t)p->cfg->workers + (uint64_t)p->index;
 	c->local.c = c->remote.c = c;
 	c->local.h.fd = fd;
 	c->remote.h.fd = -1;
@@ -547,18 +559,6 @@ static void on_sock_event(struct handler *h, uint32_t events)
 	}
 	if (c->stage != ST_DESTROYED && c->stage != ST_DNS)
 		conn_update_events(c);
-}
-
-void conn_destroy_all(struct ctx *p, const struct port_keys *pk, const char *why)
-{
-	struct conn *lists[2] = { p->conns.hs_head, p->conns.lru_head };
-
-	for (int i = 0; i < 2; i++)
-		for (struct conn *c = lists[i], *next; c; c = next) {
-			next = c->next;
-			if (!pk || c->pk == pk)
-				conn_destroy(c, why);
-		}
 }
 
 /* A connection the poll timer runs for: false once it needs no more polling. */

@@ -92,3 +92,15 @@ void ctr_fail(struct conn *c, enum ctr_fail f)
 {
 	c->p->ctr->fail[f]++;
 }
+
+void conn_destroy_all(struct ctx *p, const struct port_keys *pk, const char *why)
+{
+	struct conn *lists[2] = { p->conns.hs_head, p->conns.lru_head };
+
+	for (int i = 0; i < 2; i++)
+		for (struct conn *c = lists[i], *next; c; c = next) {
+			next = c->next;
+			if (!pk || c->pk == pk)
+				conn_destroy(c, why);
+		}
+}

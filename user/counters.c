@@ -31,6 +31,18 @@ void counters_sum(const struct counters *c, size_t n, struct counters *out)
 	}
 }
 
+const double counters_dns_le[DNS_BUCKETS] = { 1, 5, 10, 25, 50, 100, 250, 500, 1000, 5000 };
+const double counters_duration_le[DURATION_BUCKETS] = { 0.1, 1, 10, 60, 300, 1800, 3600, 86400 };
+
+void counters_observe(uint64_t *buckets, const double *le, int n, double v)
+{
+	int i = 0;
+
+	while (i < n && v > le[i])
+		i++;
+	buckets[i]++;
+}
+
 const char *counters_fail_name(enum ctr_fail f)
 {
 	static const char *const names[FAIL_REASONS] = {

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "sbuf.h"
 
 #define JSON_MAX_DEPTH 32
 
@@ -351,4 +352,35 @@ const char *json_type_name(enum json_type t)
 	static const char *const names[] = { "null", "boolean", "number", "string", "array",
 					     "object" };
 	return names[t];
+}
+
+void json_write(const struct json *j, struct sbuf *out)
+{
+	switch (j->type) {
+	case JSON_NULL:
+		sbuf_printf(out, "null");
+		break;
+	case JSON_BOOL:
+		sbuf_printf(out, "%s", j->boolean ? "true" : "false");
+		break;
+	case JSON_NUMBER:
+		sbuf_printf(out, j->number == (double)(long long)j->number ? "%.0f" : "%g", j->number);
+		break;
+	case JSON_STRING:
+		sbuf_json_str(out, j->string);
+		break;
+	case JSON_ARRAY:
+	case JSON_OBJECT:
+		sbuf_printf(out, "%c", j->type == JSON_ARRAY ? '[' : '{');
+		for (const struct json *e = j->child; e; e = e->next) {
+			if (j->type == JSON_OBJECT) {
+				sbuf_json_str(out, e->key);
+				sbuf_printf(out, ": ");
+			}
+			json_write(e, out);
+			sbuf_printf(out, "%s", e->next ? ", " : "");
+		}
+		sbuf_printf(out, "%c", j->type == JSON_ARRAY ? ']' : '}');
+		break;
+	}
 }

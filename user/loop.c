@@ -24,7 +24,7 @@ struct loop {
 	void *arg;
 	uint64_t now;
 	bool stop;
-	sigset_t old_mask;
+	sigset_t mask, old_mask;
 };
 
 static uint64_t mono_ms(void)
@@ -85,6 +85,7 @@ struct loop *loop_new(unsigned tick_ms, loop_signal_fn on_signal, loop_fn tick,
 	if (l->epfd < 0)
 		goto err_free;
 	loop_signal_set(&mask);
+	l->mask = mask;
 	pthread_sigmask(SIG_BLOCK, &mask, &l->old_mask);
 	l->sig.fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	l->sig.on_event = on_sig;
@@ -172,6 +173,13 @@ int loop_run(struct loop *l)
 			l->on_batch_end(l->arg);
 	}
 	return 0;
+}
+
+int loop_add_signal(struct loop *l, int signo)
+{
+	sigaddset(&l->mask, signo);
+	pthread_sigmask(SIG_BLOCK, &l->mask, NULL);
+	return signalfd(l->sig.fd, &l->mask, SFD_NONBLOCK | SFD_CLOEXEC) < 0 ? -errno : 0;
 }
 
 void loop_stop(struct loop *l)

@@ -1,33 +1,44 @@
 // SPDX-License-Identifier: MIT
-/* ssctl: the operator tool. "ssctl cleanup" removes steering left by a crashed sslocal redir. */
+/*
+ * ssctl: the operator tool. conns, stats, top and kill talk to a daemon's
+ * control socket; cleanup removes steering left by a crashed sslocal redir.
+ */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "common.h"
+#include "ctl_client.h"
 #include "log.h"
 #include "steer.h"
 
 static const char usage[] =
-	"usage: ssctl cleanup [--route-table N]\n"
+	"usage: ssctl [-s SOCKET] conns [--json] [--stage STAGE] [--target TEXT]\n"
+	"       ssctl [-s SOCKET] stats [--json]\n"
+	"       ssctl [-s SOCKET] top\n"
+	"       ssctl [-s SOCKET] kill ID\n"
+	"       ssctl cleanup [--route-table N]\n"
+	"  conns    one row per live connection: id, worker, client, target, stage, tier\n"
+	"           per direction, bytes, age, idle time, user\n"
+	"  stats    counters summed over the workers: connections by stage, bytes by tier,\n"
+	"           handshake failures by reason, UDP, replay filter, bytes per port and user\n"
+	"  top      a live view refreshed every second, busiest connections first; q quits\n"
+	"  kill     closes one connection\n"
+	"  -s       the daemon's control socket (default: the one socket in /run/ssbpf, or\n"
+	"           $RUNTIME_DIRECTORY)\n"
 	"  cleanup  removes what sslocal --mode redir --steer installs and a crash leaves\n"
 	"           behind: the nftables table inet " STEER_NFT_TABLE ", the ip rules at\n"
 	"           priorities 1461-1463 and the routes of the steering table (default 1461);\n"
 	"           it refuses while a live sslocal owns the steering of this namespace\n";
 
-int main(int argc, char **argv)
+static int cleanup(int argc, char **argv)
 {
 	unsigned long table = STEER_DEFAULT_TABLE;
 	int n, lock, owner;
 
-	log_init("ssctl", LOG_INFO);
-	if (argc < 2 || strcmp(argv[1], "cleanup")) {
-		fputs(usage, argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ?
-		      stdout : stderr);
-		return argc < 2 || strcmp(argv[1], "-h") ? 2 : 0;
-	}
-	for (int i = 2; i < argc; i++) {
+	for (int i = 1; i < argc; i++) {
 		char *end;
 
 		if (!strcmp(argv[i], "--route-table") && i + 1 < argc) {
@@ -59,4 +70,31 @@ int main(int argc, char **argv)
 	}
 	printf("%s\n", n ? "cleanup done" : "nothing to clean up");
 	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *sock = NULL;
+	int i = 1;
+
+	log_init("ssctl", LOG_INFO);
+	if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+		fputs(usage, stdout);
+		return 0;
+	}
+	if (argc > 1 && (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version"))) {
+		printf("ssctl %s\n", SSBPF_VERSION);
+		return 0;
+	}
+	if (argc > 2 && !strcmp(argv[1], "-s")) {
+		sock = argv[2];
+		i = 3;
+	}
+	if (i >= argc) {
+		fputs(usage, stderr);
+		return 2;
+	}
+	if (!strcmp(argv[i], "cleanup"))
+		return cleanup(argc - i, argv + i);
+	return ctl_client_run(sock, argc - i, argv + i);
 }

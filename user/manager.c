@@ -15,12 +15,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common.h"
 #include "config.h"
+#include "ctl.h"
 #include "log.h"
 #include "loop.h"
 #include "manager.h"
 #include "manager_cmd.h"
+#include "metrics.h"
 #include "plugin.h"
+#include "sbuf.h"
 
 #define MGR_PORTS 1024
 #define START_WAIT_MS 3000
@@ -41,6 +45,9 @@ struct manager {
 	char exe[4096];        /* the ssserver next to this binary */
 	struct port_entry ports[MGR_PORTS];
 	int n;
+	struct ctl_backend backend;
+	struct ctl *ctl;
+	struct metrics *metrics;
 };
 
 static struct port_entry *find(struct manager *m, int port)
@@ -54,23 +61,26 @@ static struct port_entry *find(struct manager *m, int port)
 /* The server's own config file: the password never shows in the process list. */
 static int write_conf(struct manager *m, const struct mgr_cmd *c, char *path, size_t cap)
 {
-	char pw[1100], method[200];
 	const char *meth = c->method ? c->method : m->cfg->method;
-	FILE *f;
-	int fd;
+	struct sbuf b = { 0 };
+	ssize_t w;
+	int fd, r = 0;
 
 	snprintf(path, cap, "%s/%d.json", m->dir, c->port);
-	if (mgr_json_str(c->password, pw, sizeof(pw)) < 0 || !meth ||
-	    mgr_json_str(meth, method, sizeof(method)) < 0)
+	if (!meth)
 		return -EINVAL;
+	sbuf_printf(&b, "{\"server_port\": %d, \"password\": ", c->port);
+	sbuf_json_str(&b, c->password);
+	sbuf_printf(&b, ", \"method\": ");
+	sbuf_json_str(&b, meth);
+	sbuf_printf(&b, "}\n");
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0 || !(f = fdopen(fd, "w"))) {
-		if (fd >= 0)
-			close(fd);
-		return -errno;
-	}
-	fprintf(f, "{\"server_port\": %d, \"password\": %s, \"method\": %s}\n", c->port, pw, method);
-	return fclose(f) ? -errno : 0;
+	if (fd < 0 || b.failed || (w = write(fd, b.p, b.len)) != (ssize_t)b.len)
+		r = fd < 0 || b.failed ? -ENOMEM : -EIO;
+	if (fd >= 0)
+		close(fd);
+	sbuf_free(&b);
+	return r;
 }
 
 /* ssserver's command line: the port's file, then this manager's own options as defaults. */
@@ -204,27 +214,24 @@ static int add(struct manager *m, struct mgr_cmd *c, char *err, size_t len)
 }
 
 /* "stat: {\"8381\":123,\"8382\":0}" for ping; "[{...}]" for list. */
-static size_t describe(struct manager *m, bool list, char *out, size_t cap)
+static void describe(struct manager *m, bool list, struct sbuf *out)
 {
-	size_t n = (size_t)snprintf(out, cap, list ? "[" : "stat: {");
-
-	for (int i = 0; i < m->n && n + 600 < cap; i++) {
+	sbuf_printf(out, list ? "[" : "stat: {");
+	for (int i = 0; i < m->n; i++) {
 		const struct port_entry *e = &m->ports[i];
-		char pw[520], meth[100];
 
 		if (!list) {
-			n += (size_t)snprintf(out + n, cap - n, "%s\"%d\":%llu", i ? "," : "", e->port,
-					      (unsigned long long)e->bytes);
+			sbuf_printf(out, "%s\"%d\":%llu", i ? "," : "", e->port,
+				    (unsigned long long)e->bytes);
 			continue;
 		}
-		if (mgr_json_str(e->cmd.password, pw, sizeof(pw)) < 0 ||
-		    mgr_json_str(e->cmd.method ? e->cmd.method : m->cfg->method, meth, sizeof(meth)) < 0)
-			continue;
-		n += (size_t)snprintf(out + n, cap - n, "%s\n\t{\"server_port\":\"%d\",\"password\":%s,"
-				      "\"method\":%s}", i ? "," : "", e->port, pw, meth);
+		sbuf_printf(out, "%s\n\t{\"server_port\":\"%d\",\"password\":", i ? "," : "", e->port);
+		sbuf_json_str(out, e->cmd.password);
+		sbuf_printf(out, ",\"method\":");
+		sbuf_json_str(out, e->cmd.method ? e->cmd.method : m->cfg->method);
+		sbuf_printf(out, "}");
 	}
-	n += (size_t)snprintf(out + n, cap - n, list ? "\n]" : "}");
-	return n;
+	sbuf_printf(out, list ? "\n]" : "}");
 }
 
 static void on_datagram(struct handler *h, uint32_t events)
@@ -233,7 +240,7 @@ static void on_datagram(struct handler *h, uint32_t events)
 	struct sockaddr_storage from;
 	socklen_t flen = sizeof(from);
 	char buf[4097], err[300], *reply = err;
-	static char out[REPLY_MAX];
+	struct sbuf out = { 0 };
 	struct mgr_cmd c;
 	size_t rlen;
 	ssize_t n = recvfrom(h->fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &flen);
@@ -251,8 +258,8 @@ static void on_datagram(struct handler *h, uint32_t events)
 			e->bytes = c.bytes;
 		return; /* a report from one of our servers: no answer */
 	} else if (c.kind == MGR_LIST || c.kind == MGR_PING) {
-		describe(m, c.kind == MGR_LIST, out, sizeof(out));
-		reply = out;
+		describe(m, c.kind == MGR_LIST, &out);
+		reply = out.failed || !out.p ? "err: out of memory" : out.p;
 	} else if (c.kind == MGR_REMOVE) {
 		struct port_entry *e = find(m, c.port);
 
@@ -271,8 +278,47 @@ static void on_datagram(struct handler *h, uint32_t events)
 	}
 	mgr_cmd_free(&c);
 	rlen = strlen(reply);
-	if (flen && sendto(h->fd, reply, rlen, 0, (struct sockaddr *)&from, flen) < 0)
+	if (flen && sendto(h->fd, reply, MIN(rlen, (size_t)REPLY_MAX), 0, (struct sockaddr *)&from,
+			   flen) < 0)
 		log_debug("manager: reply: %s", strerror(errno));
+	sbuf_free(&out);
+}
+
+/* ssctl against ssmanager: its ports; the connections live in each port's ssserver. */
+static void m_conns(void *arg, struct sbuf *rows)
+{
+	(void)arg;
+	(void)rows;
+}
+
+static void m_stats(void *arg, struct sbuf *out)
+{
+	struct manager *m = arg;
+
+	sbuf_printf(out, "{\"program\":\"ssmanager\",\"workers\":0,\"traffic\":{");
+	for (int i = 0; i < m->n; i++)
+		sbuf_printf(out, "%s\"%d\":%llu", i ? "," : "", m->ports[i].port,
+			    (unsigned long long)m->ports[i].bytes);
+	sbuf_printf(out, "}}");
+}
+
+static void m_metrics(void *arg, struct sbuf *out)
+{
+	struct manager *m = arg;
+
+	sbuf_printf(out, "# HELP ssbpf_port_bytes_total Bytes up and down per port, as its ssserver "
+		    "reported them.\n# TYPE ssbpf_port_bytes_total counter\n");
+	for (int i = 0; i < m->n; i++)
+		sbuf_printf(out, "ssbpf_port_bytes_total{port=\"%d\"} %llu\n", m->ports[i].port,
+			    (unsigned long long)m->ports[i].bytes);
+}
+
+static int m_kill(void *arg, uint64_t id, const char *who)
+{
+	(void)arg;
+	(void)id;
+	(void)who;
+	return -ENOENT;
 }
 
 /* UDP HOST:PORT, or a unix datagram socket at a path (a stale one is replaced). */
@@ -320,6 +366,7 @@ static void on_tick(void *arg)
 	pid_t pid;
 	int st;
 
+	metrics_tick(m->metrics, loop_now(m->loop));
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
 		for (int i = 0; i < m->n; i++) {
 			if (m->ports[i].pid != pid)
@@ -397,6 +444,7 @@ static int setup(struct manager *m, const char **why)
 		return -1;
 	}
 	log_info("ssmanager on %s, running %s", m->cfg->manager_address, m->exe);
+	ctl_start(m->cfg, "ssmanager", m->loop, &m->backend, m_metrics, &m->ctl, &m->metrics);
 	return 0;
 }
 
@@ -419,6 +467,8 @@ int manager_main(int argc, char **argv)
 	}
 	m->cfg = &cfg;
 	m->sock.fd = -1;
+	m->backend = (struct ctl_backend){ .conns = m_conns, .stats = m_stats, .kill = m_kill,
+					   .arg = m };
 	log_init("ssmanager", LOG_INFO + cfg.verbose - cfg.quiet);
 	signal(SIGPIPE, SIG_IGN);
 	if (setup(m, &why)) {
@@ -429,6 +479,8 @@ int manager_main(int argc, char **argv)
 		if (loop_run(m->loop))
 			status = 1;
 	}
+	ctl_close(m->ctl);
+	metrics_close(m->metrics);
 	while (m->n)
 		stop_entry(m, &m->ports[m->n - 1]);
 	if (m->loop)

@@ -143,27 +143,3 @@ void mgr_cmd_free(struct mgr_cmd *c)
 	free(c->plugin_opts);
 	memset(c, 0, sizeof(*c));
 }
-
-int mgr_json_str(const char *s, char *out, size_t cap)
-{
-	size_t n = 0;
-
-	if (cap < 3)
-		return -1;
-	out[n++] = '"';
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (n + 7 >= cap)
-			return -1;
-		if (ch == '"' || ch == '\\')
-			n += (size_t)snprintf(out + n, cap - n, "\\%c", ch);
-		else if (ch < 0x20)
-			n += (size_t)snprintf(out + n, cap - n, "\\u%04x", ch);
-		else
-			out[n++] = (char)ch;
-	}
-	out[n++] = '"';
-	out[n] = 0;
-	return (int)n;
-}

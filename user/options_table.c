@@ -142,6 +142,10 @@ const struct option_desc option_rows[] = {
 	  "HOST:PORT or a socket path", NULL, "ADDRESS",
 	  "Send \"stat: {\\\"PORT\\\": bytes}\" to this manager every 5 s (UDP HOST:PORT, or a "
 	  "unix socket path)." },
+	{ "ctl_socket", "ctl-socket", 0, OT_STR, 0, 0, O(ctl_socket), BOTH, "a path, or off", NULL,
+	  "PATH|off", "The control socket for ssctl (default /run/ssbpf/PROG-PORT.sock, mode 0600)." },
+	{ "metrics", "metrics", 0, OT_STR, 0, 0, O(metrics), BOTH, "HOST:PORT", NULL, "HOST:PORT",
+	  "Serve Prometheus metrics at http://HOST:PORT/metrics (off by default)." },
 	{ "port_password", NULL, 0, OT_PORTMAP, 0, 0, 0, SERVER, "an object", NULL, NULL,
 	  "Several ports, one password each: {\"8381\": \"pw1\", \"8382\": \"pw2\"}." },
 	{ "servers", NULL, 0, OT_PORTMAP, 0, 0, 0, SERVER, "a list", NULL, NULL,

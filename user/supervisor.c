@@ -270,9 +270,11 @@ int supervisor_main(enum prog_kind prog, int argc, char **argv)
 			goto out;
 		}
 	}
-	status = forked ? tree_run(&t) :
-			  worker_run(t.cfg, &t.replay, t.ctr, t.traffic.names ? &t.traffic : NULL,
-				     name, 0);
+	struct worker_args wa = { .cfg = t.cfg, .replay = &t.replay, .ctr = t.ctr,
+				  .traffic = t.traffic.names ? &t.traffic : NULL, .name = name,
+				  .ctl_fd = -1 };
+
+	status = forked ? tree_run(&t) : worker_run(&wa);
 	plugin_stop(&t.pl);
 out:
 	if (t.ctr)

@@ -25,36 +25,49 @@
 #include "replay_file.h"
 #include "tree.h"
 #include "worker.h"
+#include "ctl.h"
+#include "metrics.h"
+#include "sbuf.h"
+#include "stats.h"
 
 /* A worker killed by a signal is restarted at most this often per window. */
 #define RESTART_MAX 5
 #define RESTART_WINDOW_S 60
 #define REPORT_S 5
 
-struct slot {
-	pid_t pid;
-	int restarts;
-	time_t window;
-};
-
-/* Starts worker i in a child process; its pid, or -1. */
+/* Starts worker i in a child process with a channel for control requests; its pid, or -1. */
 static pid_t spawn_worker(struct tree *t, int i)
 {
-	pid_t parent = getpid(), pid = fork();
+	struct tree_slot *w = &t->w[i];
+	pid_t parent = getpid(), pid;
+	int sv[2];
 
-	if (pid == 0) {
-		int st;
+	if (w->ctl_fd >= 0)
+		close(w->ctl_fd);
+	w->ctl_fd = -1;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv)) {
+		log_err("socketpair: %s", strerror(errno));
+		return -1;
+	}
+	if ((pid = fork()) == 0) {
+		struct worker_args a = { .cfg = t->cfg, .replay = &t->replay, .ctr = &t->ctr[i],
+					 .traffic = t->traffic.names ? &t->traffic : NULL,
+					 .name = t->name, .index = i, .ctl_fd = sv[1] };
 
 		/* Workers do not outlive the parent (SIGKILL, a crash). */
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		if (getppid() != parent)
 			_exit(1);
-		st = worker_run(t->cfg, &t->replay, &t->ctr[i], t->traffic.names ? &t->traffic : NULL,
-				t->name, i);
-		_exit(st);
+		close(sv[0]);
+		_exit(worker_run(&a));
 	}
-	if (pid < 0)
+	close(sv[1]);
+	if (pid < 0) {
 		log_err("fork: %s", strerror(errno));
+		close(sv[0]);
+	} else {
+		w->ctl_fd = sv[0];
+	}
 	return pid;
 }
 
@@ -135,21 +148,10 @@ static bool vet_reload(struct tree *t)
 	return true;
 }
 
-/* The parent's own timers: the replay file every REPLAY_SAVE_S, the manager every REPORT_S. */
-static void on_timer(struct tree *t, time_t *saved)
-{
-	time_t now = time(NULL);
-
-	if (now - *saved >= REPLAY_SAVE_S) {
-		replay_file_persist(t->cfg, &t->replay);
-		*saved = now;
-	}
-	tree_report(t);
-}
-
 /* A child is gone: the plugin (the tree stops), or a worker (restarted after a crash). */
-static void reap(struct tree *t, struct slot *w, int *live, int *status, bool *stopping)
+static void reap(struct tree *t)
 {
+	struct tree_slot *w = t->w;
 	pid_t pid;
 	int st, i;
 
@@ -160,8 +162,8 @@ static void reap(struct tree *t, struct slot *w, int *live, int *status, bool *s
 		if (pid == t->pl.pid) {
 			plugin_log_exit(t->cfg, pid, st);
 			t->pl.pid = -1;
-			*status = *status ? *status : 1;
-			*stopping = true;
+			t->status = t->status ? t->status : 1;
+			t->stopping = true;
 			for (i = 0; i < t->cfg->workers; i++)
 				if (w[i].pid > 0)
 					kill(w[i].pid, SIGTERM);
@@ -172,8 +174,8 @@ static void reap(struct tree *t, struct slot *w, int *live, int *status, bool *s
 		if (i == t->cfg->workers)
 			continue;
 		w[i].pid = -1;
-		--*live;
-		if (!*stopping && WIFSIGNALED(st)) {
+		t->live--;
+		if (!t->stopping && WIFSIGNALED(st)) {
 			if (now - w[i].window >= RESTART_WINDOW_S) {
 				w[i].window = now;
 				w[i].restarts = 0;
@@ -184,7 +186,7 @@ static void reap(struct tree *t, struct slot *w, int *live, int *status, bool *s
 				/* Its connections died with it. */
 				memset(t->ctr[i].live, 0, sizeof(t->ctr[i].live));
 				if ((w[i].pid = spawn_worker(t, i)) > 0) {
-					++*live;
+					t->live++;
 					continue;
 				}
 			} else {
@@ -192,9 +194,100 @@ static void reap(struct tree *t, struct slot *w, int *live, int *status, bool *s
 					i, RESTART_MAX + 1, RESTART_WINDOW_S);
 			}
 		}
-		if (!*status && (!WIFEXITED(st) || WEXITSTATUS(st)))
-			*status = WIFEXITED(st) ? WEXITSTATUS(st) : 1;
+		if (!t->status && (!WIFEXITED(st) || WEXITSTATUS(st)))
+			t->status = WIFEXITED(st) ? WEXITSTATUS(st) : 1;
 	}
+	if (t->live <= 0)
+		loop_stop(t->loop);
+}
+
+static void on_signal(void *arg, int sig)
+{
+	struct tree *t = arg;
+
+	if (sig == SIGCHLD) {
+		reap(t);
+		return;
+	}
+	t->stopping |= sig != SIGUSR1 && sig != SIGHUP;
+	if (sig == SIGUSR1 || (sig == SIGHUP && t->cfg->prog != PROG_SERVER))
+		tree_log_totals(t);
+	/* ssserver's workers reload only a file that passed here. */
+	if (sig == SIGHUP && t->cfg->prog == PROG_SERVER && !vet_reload(t))
+		return;
+	for (int i = 0; i < t->cfg->workers; i++)
+		if (t->w[i].pid > 0)
+			kill(t->w[i].pid, sig);
+}
+
+/* The parent's own timers: the replay file every REPLAY_SAVE_S, the manager every REPORT_S. */
+static void on_tick(void *arg)
+{
+	struct tree *t = arg;
+	time_t now = time(NULL);
+
+	if (now - t->saved >= REPLAY_SAVE_S) {
+		replay_file_persist(t->cfg, &t->replay);
+		t->saved = now;
+	}
+	if (now - t->reported >= REPORT_S) {
+		tree_report(t);
+		t->reported = now;
+	}
+	metrics_tick(t->metrics, loop_now(t->loop));
+}
+
+/* ssctl conns: every worker's rows, asked over its channel. */
+static void ctl_conns(void *arg, struct sbuf *rows)
+{
+	struct tree *t = arg;
+	bool first = true;
+
+	for (int i = 0; i < t->cfg->workers; i++) {
+		struct sbuf r = { 0 };
+		char *open, *close;
+
+		if (t->w[i].pid > 0 && !ctl_ask(t->w[i].ctl_fd, "conns", &r) && r.p &&
+		    (open = strchr(r.p, '[')) && (close = strrchr(r.p, ']')) && close > open + 1) {
+			sbuf_printf(rows, "%s%.*s", first ? "" : ",", (int)(close - open - 1), open + 1);
+			first = false;
+		}
+		sbuf_free(&r);
+	}
+}
+
+static void ctl_stats(void *arg, struct sbuf *out)
+{
+	struct tree *t = arg;
+	struct stats_src s = { .prog = t->name, .ctr = t->ctr, .workers = (size_t)t->cfg->workers,
+			       .traffic = t->traffic.names ? &t->traffic : NULL, .replay = &t->replay };
+
+	stats_json(&s, out);
+}
+
+static void tree_metrics(void *arg, struct sbuf *out)
+{
+	struct tree *t = arg;
+	struct stats_src s = { .prog = t->name, .ctr = t->ctr, .workers = (size_t)t->cfg->workers,
+			       .traffic = t->traffic.names ? &t->traffic : NULL, .replay = &t->replay };
+
+	stats_prometheus(&s, out);
+}
+
+/* ssctl kill ID: the worker is ID modulo the worker count. */
+static int ctl_kill(void *arg, uint64_t id, const char *who)
+{
+	struct tree *t = arg;
+	struct tree_slot *w = &t->w[id % (uint64_t)t->cfg->workers];
+	struct sbuf r = { 0 };
+	char line[128];
+	int ok;
+
+	snprintf(line, sizeof(line), "kill %llu", (unsigned long long)id);
+	log_info("ssctl kill %llu, asked by %s", (unsigned long long)id, who);
+	ok = w->pid > 0 && !ctl_ask(w->ctl_fd, line, &r) && r.p && strstr(r.p, "\"ok\"");
+	sbuf_free(&r);
+	return ok ? 0 : -ENOENT;
 }
 
 /*
@@ -205,50 +298,35 @@ static void reap(struct tree *t, struct slot *w, int *live, int *status, bool *s
  */
 int tree_run(struct tree *t)
 {
-	struct slot *w = calloc((size_t)t->cfg->workers, sizeof(*w));
-	sigset_t mask;
-	int live = 0, status = 0;
-	bool stopping = false;
-	time_t saved = time(NULL);
+	struct ctl_backend b = { .conns = ctl_conns, .stats = ctl_stats, .kill = ctl_kill, .arg = t };
 
-	if (!w)
+	if (!(t->w = calloc((size_t)t->cfg->workers, sizeof(*t->w))) ||
+	    !(t->loop = loop_new(1000, on_signal, on_tick, NULL, t)) ||
+	    loop_add_signal(t->loop, SIGCHLD)) {
+		log_err("cannot set up the process tree: %s", strerror(errno));
 		return 1;
-	loop_signal_set(&mask);
-	sigaddset(&mask, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
+	}
+	t->saved = t->reported = time(NULL);
+	for (int i = 0; i < t->cfg->workers; i++)
+		t->w[i].ctl_fd = -1;
 	for (int i = 0; i < t->cfg->workers; i++) {
-		if ((w[i].pid = spawn_worker(t, i)) < 0) {
-			status = 1;
+		if ((t->w[i].pid = spawn_worker(t, i)) < 0) {
+			t->status = 1;
 			break;
 		}
-		live++;
+		t->live++;
 	}
-	log_info("%d workers started", live);
-	while (live > 0) {
-		siginfo_t si;
-		struct timespec period = { .tv_sec = REPORT_S };
-		int sig = sigtimedwait(&mask, &si, &period);
-
-		if (sig < 0) {
-			if (errno == EAGAIN)
-				on_timer(t, &saved);
-			continue;
-		}
-		if (sig == SIGCHLD) {
-			reap(t, w, &live, &status, &stopping);
-			continue;
-		}
-		stopping |= sig != SIGUSR1 && sig != SIGHUP;
-		if (sig == SIGUSR1 || (sig == SIGHUP && t->cfg->prog != PROG_SERVER))
-			tree_log_totals(t);
-		/* ssserver's workers reload only a file that passed here. */
-		if (sig == SIGHUP && t->cfg->prog == PROG_SERVER && !vet_reload(t))
-			continue;
-		for (int i = 0; i < t->cfg->workers; i++)
-			if (w[i].pid > 0)
-				kill(w[i].pid, sig);
-	}
+	log_info("%d workers started", t->live);
+	ctl_start(t->cfg, t->name, t->loop, &b, tree_metrics, &t->ctl, &t->metrics);
+	if (t->live > 0)
+		loop_run(t->loop);
+	ctl_close(t->ctl);
+	metrics_close(t->metrics);
 	tree_report(t);
-	free(w);
-	return status;
+	for (int i = 0; i < t->cfg->workers; i++)
+		if (t->w[i].ctl_fd >= 0)
+			close(t->w[i].ctl_fd);
+	loop_free(t->loop);
+	free(t->w);
+	return t->status;
 }

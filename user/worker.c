@@ -16,14 +16,19 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "conn_view.h"
 #include "counters.h"
+#include "ctl.h"
 #include "ctx.h"
 #include "daemon.h"
 #include "dns.h"
 #include "listener.h"
 #include "log.h"
+#include "metrics.h"
 #include "privs.h"
 #include "replay_file.h"
+#include "sbuf.h"
+#include "stats.h"
 #include "server_ports.h"
 #include "steer.h"
 #include "traffic.h"
@@ -42,6 +47,9 @@ struct worker {
 	struct steer *steer;   /* redir --steer: installed by worker 0 */
 	struct handler steer_watch; /* this host's address changes, for steering */
 	struct ss_config *own_cfg;  /* ssserver: the configuration of the last reload */
+	struct ctl *ctl;            /* ssctl: the parent's channel, or a lone worker's socket */
+	const char *name;           /* ssserver or sslocal */
+	struct metrics *metrics;    /* a lone worker's /metrics */
 };
 
 /* Bytes by tier and the failures before STREAM, from this worker's counters. */
@@ -193,6 +201,7 @@ static void on_tick(void *arg)
 	udp_sweep(p, now, (uint64_t)p->cfg->timeout * 1000);
 	listener_tick(&w->ls);
 	server_ports_sweep(p);
+	metrics_tick(w->metrics, now);
 	/* A lone worker keeps the replay filter's file; in a tree, the parent does. */
 	if (daemon_is_main() && now - w->replay_saved >= REPLAY_SAVE_S * 1000) {
 		if (w->replay_saved)
@@ -335,6 +344,51 @@ static int setup_local(struct worker *w, bool tcp, bool udp, const char **why)
 	return 0;
 }
 
+static void w_conns(void *arg, struct sbuf *rows)
+{
+	bool first = true;
+
+	conn_view_rows(&((struct worker *)arg)->ctx, rows, &first);
+}
+
+static void w_source(struct worker *w, struct stats_src *s)
+{
+	*s = (struct stats_src){ .prog = w->name, .ctr = w->ctx.ctr, .workers = 1,
+				 .traffic = w->ctx.traffic, .replay = &w->ctx.replay };
+}
+
+static void w_stats(void *arg, struct sbuf *out)
+{
+	struct stats_src s;
+
+	w_source(arg, &s);
+	stats_json(&s, out);
+}
+
+static void w_metrics(void *arg, struct sbuf *out)
+{
+	struct stats_src s;
+
+	w_source(arg, &s);
+	stats_prometheus(&s, out);
+}
+
+static int w_kill(void *arg, uint64_t id, const char *who)
+{
+	return conn_view_kill(&((struct worker *)arg)->ctx, id, who);
+}
+
+/* ssctl and /metrics: through the parent's channel, or, alone, on sockets of its own. */
+static void observe(struct worker *w, int ctl_fd)
+{
+	struct ctl_backend b = { .conns = w_conns, .stats = w_stats, .kill = w_kill, .arg = w };
+
+	if (ctl_fd >= 0 && ctl_channel(&w->ctl, w->ctx.loop, ctl_fd, &b))
+		log_warn("control channel: %s", strerror(errno));
+	else if (ctl_fd < 0)
+		ctl_start(w->ctx.cfg, w->name, w->ctx.loop, &b, w_metrics, &w->ctl, &w->metrics);
+}
+
 static int setup(struct worker *w, const char **why)
 {
 	struct ctx *p = &w->ctx;
@@ -408,9 +462,11 @@ static void teardown(struct worker *w)
 	free(p->scratch);
 }
 
-int worker_run(const struct ss_config *cfg, const struct replay *replay, struct counters *ctr,
-	       struct traffic *traffic, const char *name, int index)
+int worker_run(const struct worker_args *a)
 {
+	const struct ss_config *cfg = a->cfg;
+	const char *name = a->name;
+	int index = a->index;
 	struct worker *w = calloc(1, sizeof(*w));
 	struct ctx *p;
 	const char *why = "";
@@ -421,12 +477,13 @@ int worker_run(const struct ss_config *cfg, const struct replay *replay, struct 
 		return 1;
 	}
 	p = &w->ctx;
+	w->name = name;
 	p->conns.poll.fd = -1;
 	p->index = index;
 	p->cfg = cfg;
-	p->replay = *replay;
-	p->ctr = ctr;
-	p->traffic = traffic;
+	p->replay = *a->replay;
+	p->ctr = a->ctr;
+	p->traffic = a->traffic;
 	p->scratch = malloc(POOL_BUF_CAP);
 	p->loop = loop_new(TICK_MS, on_signal, on_tick, on_batch_end, w);
 	w->ls = (struct listeners){ .loop = p->loop, .has_room = has_room, .on_conn = on_conn,
@@ -441,11 +498,14 @@ int worker_run(const struct ss_config *cfg, const struct replay *replay, struct 
 		status = 1;
 	} else {
 		log_info("%s ready: method %s, timeout %d s", name, cfg->m->name, cfg->timeout);
+		observe(w, a->ctl_fd);
 		if (index == 0)
 			daemon_notify_ready();
 		if (loop_run(p->loop))
 			status = 1;
 	}
+	ctl_close(w->ctl);
+	metrics_close(w->metrics);
 	teardown(w);
 	if (w->own_cfg) {
 		config_free(w->own_cfg);

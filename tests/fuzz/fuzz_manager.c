@@ -7,12 +7,9 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct mgr_cmd c;
-	char err[300], js[128];
+	char err[300];
 
-	if (!mgr_cmd_parse((const char *)data, size, &c, err, sizeof(err))) {
-		if (c.password)
-			mgr_json_str(c.password, js, sizeof(js));
+	if (!mgr_cmd_parse((const char *)data, size, &c, err, sizeof(err)))
 		mgr_cmd_free(&c);
-	}
 	return 0;
 }

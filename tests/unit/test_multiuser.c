@@ -12,6 +12,7 @@
 #include "crypto.h"
 #include "key.h"
 #include "manager_cmd.h"
+#include "sbuf.h"
 #include "test.h"
 
 static int load(struct ss_config *c, const char *json, char *err, size_t len)
@@ -114,7 +115,7 @@ TEST(key_trial_finds_the_user_and_remembers_the_client)
 TEST(manager_commands_parse_and_refuse_with_a_reason)
 {
 	struct mgr_cmd c;
-	char err[200], js[64];
+	char err[200];
 	const char *add = "add: {\"server_port\": 8381, \"password\": \"p\\\"w\", \"method\": \"aes-128-gcm\"}\n";
 
 	CHECK_EQ(mgr_cmd_parse(add, strlen(add), &c, err, sizeof(err)), 0);
@@ -135,6 +136,9 @@ TEST(manager_commands_parse_and_refuse_with_a_reason)
 		CHECK_EQ(mgr_cmd_parse(bad[i], strlen(bad[i]), &c, err, sizeof(err)), -EINVAL);
 		CHECK(err[0] != 0);
 	}
-	CHECK_EQ(mgr_json_str("a\"b\\\n", js, sizeof(js)), 14);
-	CHECK(!strcmp(js, "\"a\\\"b\\\\\\u000a\""));
+	struct sbuf b = { 0 };
+
+	sbuf_json_str(&b, "a\"b\\\n");
+	CHECK(b.p && !strcmp(b.p, "\"a\\\"b\\\\\\u000a\""));
+	sbuf_free(&b);
 }

@@ -1,0 +1,374 @@
+// SPDX-License-Identifier: MIT
+/* ssctl conns / stats / top / kill: one request line, one JSON line back. */
+#include <dirent.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ctl.h"
+#include "ctl_client.h"
+#include "json.h"
+#include "sbuf.h"
+
+#define ANSWER_MS 2000
+
+/* The one socket in the default folder; NULL (and a message) when there is none or several. */
+static const char *find_socket(char *out, size_t len)
+{
+	char dir[256];
+	const char *slash;
+	int found = 0;
+	DIR *d;
+	struct dirent *e;
+
+	ctl_default_path(dir, sizeof(dir), "x", 0);
+	slash = strrchr(dir, '/');
+	dir[slash - dir] = 0;
+	if (!(d = opendir(dir))) {
+		fprintf(stderr, "ssctl: no control socket in %s (%s); give -s PATH\n", dir, strerror(errno));
+		return NULL;
+	}
+	while ((e = readdir(d))) {
+		size_t n = strlen(e->d_name);
+
+		if (n > 5 && !strcmp(e->d_name + n - 5, ".sock") && found++ == 0)
+			snprintf(out, len, "%s/%s", dir, e->d_name);
+	}
+	closedir(d);
+	if (found == 1)
+		return out;
+	fprintf(stderr, "ssctl: %s control sockets in %s; give -s PATH\n", found ? "several" : "no", dir);
+	return NULL;
+}
+
+/* Sends one request and reads the answer; its JSON tree, or NULL after one line on stderr. */
+static struct json *ask(const char *path, const char *req)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sbuf r = { 0 };
+	char buf[65536], err[160];
+	struct json *j = NULL;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		fprintf(stderr, "ssctl: %s: %s\n", path, strerror(errno));
+		goto out;
+	}
+	if (send(fd, req, strlen(req), MSG_NOSIGNAL) < 0 || send(fd, "\n", 1, MSG_NOSIGNAL) < 0) {
+		fprintf(stderr, "ssctl: %s: %s\n", path, strerror(errno));
+		goto out;
+	}
+	for (;;) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&pfd, 1, ANSWER_MS) <= 0) {
+			fprintf(stderr, "ssctl: %s: no answer within %d s\n", path, ANSWER_MS / 1000);
+			goto out;
+		}
+		if ((n = recv(fd, buf, sizeof(buf), 0)) <= 0)
+			break;
+		sbuf_printf(&r, "%.*s", (int)n, buf);
+	}
+	if (!r.len || !(j = json_parse(r.p, r.len, err, sizeof(err))))
+		fprintf(stderr, "ssctl: %s: %s\n", path, r.len ? err : "closed without an answer");
+out:
+	if (fd >= 0)
+		close(fd);
+	sbuf_free(&r);
+	return j;
+}
+
+static const struct json *member(const struct json *o, const char *key)
+{
+	for (const struct json *f = o && o->type == JSON_OBJECT ? o->child : NULL; f; f = f->next)
+		if (!strcmp(f->key, key))
+			return f;
+	return NULL;
+}
+
+static double num(const struct json *o, const char *key)
+{
+	const struct json *f = member(o, key);
+
+	return f && f->type == JSON_NUMBER ? f->number : 0;
+}
+
+static const char *str(const struct json *o, const char *key)
+{
+	const struct json *f = member(o, key);
+
+	return f && f->type == JSON_STRING ? f->string : "";
+}
+
+/* The daemon's error, if it answered one. */
+static bool refused(const struct json *j)
+{
+	if (!member(j, "error"))
+		return false;
+	fprintf(stderr, "ssctl: %s\n", str(j, "error"));
+	return true;
+}
+
+static bool keep(const struct json *c, const char *stage, const char *target)
+{
+	return (!stage || !strcasecmp(str(c, "stage"), stage)) &&
+	       (!target || strstr(str(c, "target"), target) || strstr(str(c, "target_addr"), target));
+}
+
+static void print_row(const struct json *c)
+{
+	char tiers[40];
+
+	snprintf(tiers, sizeof(tiers), "%s/%s", str(c, "tier_up"), str(c, "tier_down"));
+	printf("%-8.0f %-3.0f %-22s %-30.30s %-10s %-19s %12.0f %12.0f %7.1f %7.1f %s\n",
+	       num(c, "id"), num(c, "worker"), str(c, "client"), str(c, "target"), str(c, "stage"), tiers,
+	       num(c, "bytes_up"), num(c, "bytes_down"), num(c, "age_s"), num(c, "idle_s"),
+	       str(c, "user"));
+}
+
+static void print_header(void)
+{
+	printf("%-8s %-3s %-22s %-30s %-10s %-19s %12s %12s %7s %7s %s\n", "ID", "W", "CLIENT", "TARGET",
+	       "STAGE", "TIER UP/DOWN", "BYTES UP", "BYTES DOWN", "AGE s", "IDLE s", "USER");
+}
+
+static int conns(const char *path, int argc, char **argv)
+{
+	const char *stage = NULL, *target = NULL;
+	bool as_json = false;
+	struct json *j;
+
+	for (int i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--json"))
+			as_json = true;
+		else if (!strcmp(argv[i], "--stage") && i + 1 < argc)
+			stage = argv[++i];
+		else if (!strcmp(argv[i], "--target") && i + 1 < argc)
+			target = argv[++i];
+		else {
+			fprintf(stderr, "ssctl conns: unknown argument \"%s\"\n", argv[i]);
+			return 2;
+		}
+	}
+	if (!(j = ask(path, "{\"cmd\":\"conns\"}")) || refused(j)) {
+		json_free(j);
+		return 1;
+	}
+	const struct json *list = member(j, "connections");
+	bool first = true;
+
+	if (as_json)
+		printf("{\"connections\": [");
+	else
+		print_header();
+	for (const struct json *c = list ? list->child : NULL; c; c = c->next) {
+		if (!keep(c, stage, target))
+			continue;
+		if (!as_json) {
+			print_row(c);
+			continue;
+		}
+		struct sbuf b = { 0 };
+
+		json_write(c, &b);
+		printf("%s\n  %s", first ? "" : ",", b.p ? b.p : "{}");
+		sbuf_free(&b);
+		first = false;
+	}
+	if (as_json)
+		printf("\n]}\n");
+	json_free(j);
+	return 0;
+}
+
+/* The members of an object as "name value" pairs on one line. */
+static void print_pairs(const char *title, const struct json *o)
+{
+	printf("%-20s", title);
+	for (const struct json *f = o ? o->child : NULL; f; f = f->next)
+		if (f->type == JSON_NUMBER)
+			printf(" %s %.*f", f->key, f->number == (double)(long long)f->number ? 0 : 4, f->number);
+	printf("\n");
+}
+
+static int stats(const char *path, int argc, char **argv)
+{
+	struct json *j = ask(path, "{\"cmd\":\"stats\"}");
+	const struct json *s = member(j, "stats");
+
+	if (!j || refused(j)) {
+		json_free(j);
+		return 1;
+	}
+	if (argc && !strcmp(argv[0], "--json")) {
+		struct sbuf b = { 0 };
+
+		json_write(s ? s : j, &b);
+		printf("%s\n", b.p ? b.p : "{}");
+		sbuf_free(&b);
+	} else {
+		const struct json *conns = member(s, "connections"), *udp = member(s, "udp");
+
+		printf("%s, %.0f workers\n", str(s, "program"), num(s, "workers"));
+		print_pairs("connections", conns);
+		print_pairs("  live by stage", member(conns, "by_stage"));
+		const struct json *bytes = member(s, "bytes");
+
+		for (const struct json *t = bytes ? bytes->child : NULL; t; t = t->next) {
+			char title[40];
+
+			snprintf(title, sizeof(title), "bytes, %s", t->key);
+			print_pairs(title, t);
+		}
+		print_pairs("handshake failures", member(s, "handshake_failures"));
+		print_pairs("kernel hand-offs", member(s, "handoffs"));
+		print_pairs("udp", udp);
+		print_pairs("  udp drops", member(udp, "drops"));
+		printf("%-20s %.4f\n", "replay filter fill", num(s, "replay_filter_fill"));
+		print_pairs("bytes by port/user", member(s, "traffic"));
+	}
+	json_free(j);
+	return 0;
+}
+
+static int kill_conn(const char *path, int argc, char **argv)
+{
+	char req[96], *end;
+	unsigned long long id;
+	struct json *j;
+
+	if (argc != 1 || !(id = strtoull(argv[0], &end, 10)) || *end) {
+		fprintf(stderr, "ssctl kill: give one connection id (from ssctl conns)\n");
+		return 2;
+	}
+	snprintf(req, sizeof(req), "{\"cmd\":\"kill\",\"id\":%llu}", id);
+	if (!(j = ask(path, req)) || refused(j)) {
+		json_free(j);
+		return 1;
+	}
+	printf("connection %llu closed\n", id);
+	json_free(j);
+	return 0;
+}
+
+/* Rates: each connection's bytes at the last refresh, by id. */
+struct seen {
+	double id, bytes;
+};
+
+static int by_rate(const void *a, const void *b)
+{
+	double x = ((const double *)a)[1], y = ((const double *)b)[1];
+
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* One screen of top: per-stage totals, then connections by current rate. */
+static int top_frame(const char *path, struct seen **prev, size_t *nprev)
+{
+	struct json *st = ask(path, "{\"cmd\":\"stats\"}"), *cj = ask(path, "{\"cmd\":\"conns\"}");
+	const struct json *list = member(cj, "connections");
+	size_t n = 0, k = 0;
+	double (*rows)[2];
+	struct seen *now;
+
+	if (!st || !cj) {
+		json_free(st);
+		json_free(cj);
+		return -1;
+	}
+	for (const struct json *c = list ? list->child : NULL; c; c = c->next)
+		n++;
+	rows = calloc(n + 1, sizeof(*rows));
+	now = calloc(n + 1, sizeof(*now));
+	printf("\033[H\033[2Jssctl top  %s  (q quits)\n", path);
+	print_pairs("live by stage", member(member(member(st, "stats"), "connections"), "by_stage"));
+	for (const struct json *c = list ? list->child : NULL; rows && now && c; c = c->next, k++) {
+		double b = num(c, "bytes_up") + num(c, "bytes_down"), was = b;
+
+		for (size_t i = 0; i < *nprev; i++)
+			if ((*prev)[i].id == num(c, "id"))
+				was = (*prev)[i].bytes;
+		now[k] = (struct seen){ num(c, "id"), b };
+		rows[k][0] = (double)k;
+		rows[k][1] = b - was;
+	}
+	qsort(rows, k, sizeof(*rows), by_rate);
+	printf("\n%-10s ", "BYTES/s");
+	print_header();
+	for (size_t i = 0; i < k && i < 40; i++) {
+		const struct json *c = list->child;
+
+		for (size_t s = 0; s < (size_t)rows[i][0]; s++)
+			c = c->next;
+		printf("%-10.0f ", rows[i][1]);
+		print_row(c);
+	}
+	fflush(stdout);
+	free(*prev);
+	*prev = now;
+	*nprev = k;
+	free(rows);
+	json_free(st);
+	json_free(cj);
+	return 0;
+}
+
+static int top(const char *path)
+{
+	struct termios old, raw;
+	bool tty = !tcgetattr(0, &old);
+	struct seen *prev = NULL;
+	size_t nprev = 0;
+	int r = 0;
+
+	if (tty) {
+		raw = old;
+		raw.c_lflag &= ~(tcflag_t)(ICANON | ECHO);
+		tcsetattr(0, TCSANOW, &raw);
+	}
+	for (;;) {
+		struct pollfd pfd = { .fd = 0, .events = POLLIN };
+		char ch;
+
+		if (top_frame(path, &prev, &nprev)) {
+			r = 1;
+			break;
+		}
+		if (poll(&pfd, 1, 1000) > 0 && (read(0, &ch, 1) != 1 || ch == 'q'))
+			break;
+	}
+	if (tty)
+		tcsetattr(0, TCSANOW, &old);
+	free(prev);
+	printf("\n");
+	return r;
+}
+
+int ctl_client_run(const char *sock, int argc, char **argv)
+{
+	char found[300];
+	const char *path = sock ? sock : find_socket(found, sizeof(found));
+
+	if (!path)
+		return 1;
+	if (!strcmp(argv[0], "conns"))
+		return conns(path, argc - 1, argv + 1);
+	if (!strcmp(argv[0], "stats"))
+		return stats(path, argc - 1, argv + 1);
+	if (!strcmp(argv[0], "kill"))
+		return kill_conn(path, argc - 1, argv + 1);
+	if (!strcmp(argv[0], "top"))
+		return top(path);
+	fprintf(stderr, "ssctl: unknown command \"%s\"\n", argv[0]);
+	return 2;
+}
