@@ -148,13 +148,32 @@ static void daemon_page(enum prog_kind prog)
 static void ssctl_page(void)
 {
 	printf(".TH SSCTL 1 \"\" \"ssbpf %s\" \"User Commands\"\n.SH NAME\nssctl \\- the operator "
-	       "tool of ssbpf\n.SH SYNOPSIS\n.B ssctl cleanup\n[\\fB\\-\\-route\\-table\\fR "
-	       "\\fIN\\fR]\n.SH COMMANDS\n.TP\n.B cleanup\nRemoves what \\fBsslocal \\-\\-mode "
-	       "redir \\-\\-steer\\fR installs and a crash leaves behind: the nftables table, the "
-	       "policy routing rules and the routes of the steering table (default 1461). It "
-	       "refuses while a live sslocal owns the steering of this network namespace.\n"
-	       ".SH EXIT STATUS\n0 on success, 1 when the cleanup fails or is refused, 2 on a "
-	       "usage error.\n.SH SEE ALSO\n.BR sslocal (1),\n.BR ssserver (1)\n", SSBPF_VERSION);
+	       "tool of ssbpf\n.SH SYNOPSIS\n.B ssctl\n[\\fB\\-s\\fR \\fISOCKET\\fR] "
+	       "\\fBconns\\fR|\\fBstats\\fR|\\fBtop\\fR|\\fBkill\\fR \\fIID\\fR\n.br\n"
+	       ".B ssctl cleanup\n[\\fB\\-\\-route\\-table\\fR \\fIN\\fR]\n", SSBPF_VERSION);
+	puts(".SH DESCRIPTION\nTalks to the control socket of a running ssserver, sslocal or "
+	     "ssmanager (a unix socket, mode 0600: root and the daemon's user only): "
+	     "\\fB\\-s\\fR names it, otherwise the one socket in /run/ssbpf (or "
+	     "$RUNTIME_DIRECTORY) is used.");
+	puts(".SH COMMANDS\n.TP\n\\fBconns\\fR [\\fB\\-\\-json\\fR] [\\fB\\-\\-stage\\fR "
+	     "\\fISTAGE\\fR] [\\fB\\-\\-target\\fR \\fITEXT\\fR]\nOne row per live connection: "
+	     "id, worker, client, target, stage (INIT, ADDR, DNS, CONNECTING, STREAM, UDP_ASSOC), "
+	     "tier per direction (userspace, splice, sockmap), bytes up and down, age, idle time, "
+	     "user.");
+	puts(".TP\n\\fBstats\\fR [\\fB\\-\\-json\\fR]\nThe counters summed over the workers: "
+	     "connections by stage, bytes by direction and tier, handshake failures by reason, UDP "
+	     "datagrams and drops, kernel hand\\-offs, the replay filter's fill, bytes per port "
+	     "and user.");
+	puts(".TP\n.B top\nA live view refreshed every second, the busiest connections first, "
+	     "with the connections by stage on top; \\fBq\\fR quits.");
+	puts(".TP\n\\fBkill\\fR \\fIID\\fR\nCloses one connection; the daemon logs who asked.");
+	puts(".TP\n.B cleanup\nRemoves what \\fBsslocal \\-\\-mode redir \\-\\-steer\\fR "
+	     "installs and a crash leaves behind: the nftables table, the policy routing rules and "
+	     "the routes of the steering table (default 1461). It refuses while a live sslocal owns "
+	     "the steering of this network namespace.");
+	puts(".SH EXIT STATUS\n0 on success; 1 when the socket is missing, refuses the caller, "
+	     "does not answer within 2 s, or the request fails; 2 on a usage error.");
+	puts(".SH SEE ALSO\n.BR ssserver (1),\n.BR sslocal (1),\n.BR ssmanager (1)");
 }
 
 int main(int argc, char **argv)

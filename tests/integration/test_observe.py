@@ -4,6 +4,7 @@ and kill, and Prometheus /metrics checked by promtool and the Python parser."""
 import json
 import os
 import pwd
+import re
 import shutil
 import socket
 import subprocess
@@ -149,6 +150,15 @@ print(json.dumps(out))
     assert sum(v for _, v in m["ssbpf_connections_opened_total"]) >= 3
     assert any(lab.get("port") for lab, v in m["ssbpf_port_bytes_total"])
     assert m["ssbpf_connection_duration_seconds_count"][0][1] >= 3
+    # The Grafana dashboard queries only what is served.
+    with open(os.path.join(ROOT, "dist", "grafana", "ssbpf.json")) as f:
+        board = json.load(f)
+    exprs = [t["expr"] for p in board["panels"] for t in p["targets"]]
+    used = set(re.findall(r"ssbpf_[a-z_]+", " ".join(exprs)))
+    assert len(board["panels"]) >= 4 and used, used
+    for name in used:
+        family = name[:-len("_bucket")] if name.endswith("_bucket") else name
+        assert "# TYPE %s " % family in text, name
     # Anything else: 404; garbage: 400; a silent client is closed at 5 s.
     for req, code in ((b"GET / HTTP/1.1\r\n\r\n", b"404"), (b"\x16\x03\x01garbage\r\n\r\n", b"400"),
                       (b"POST /metrics HTTP/1.1\r\n\r\n", b"404")):
