@@ -94,10 +94,12 @@ def spawn(args):
     return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def chain_ssbpf(target, method, tier=None, workers=None):
+def chain_ssbpf(target, method, tier=None, workers=None, metrics=False):
     sp, tp = free_port(), free_port()
     common = ["-s", "127.0.0.1", "-p", str(sp), "-k", "bench", "-m", method]
     extra = (["--tier", tier] if tier else []) + (["--workers", str(workers)] if workers else [])
+    if metrics:
+        extra += ["--metrics", "127.0.0.1:%d" % free_port()]
     procs = [spawn([os.path.join(BUILD, "ssserver"), "--allow-private"] + common + extra)]
     wait_port(sp)
     procs.append(spawn([os.path.join(BUILD, "sslocal")] + common + extra +
@@ -241,6 +243,27 @@ def users_section(out):
         echo.wait()
 
 
+def metrics_section(out, iperf_port, seconds):
+    """The cost of counting and serving /metrics: the same chain with --metrics on and off."""
+    out()
+    out("## The cost of metrics (aes-256-gcm chain, same run)")
+    out()
+    out("| /metrics | 1 stream Gbit/s | CPU s/GiB | conns/s, 16 at a time | p99 us |")
+    out("| --- | --- | --- | --- | --- |")
+    echo = subprocess.Popen([os.path.join(BUILD, "connbench"), "serve"], stdout=subprocess.PIPE)
+    echo_port = int(echo.stdout.readline())
+    try:
+        for on in (False, True):
+            tp = measure(lambda: chain_ssbpf(iperf_port, "aes-256-gcm", metrics=on), seconds)
+            cr = conn_rates(lambda t: chain_ssbpf(t, "aes-256-gcm", workers=1, metrics=on), echo_port,
+                            ((16, 6000),))
+            out("| %s | %s | %s | %.0f | %.0f |" % ("on" if on else "off", fmt(tp[1][0], "%.2f"),
+                                                   fmt(tp[1][1], "%.2f"), cr[16][0], cr[16][2]))
+    finally:
+        echo.kill()
+        echo.wait()
+
+
 def chart(path, rows):
     """A PNG bar chart (gnuplot) of single-stream throughput, for a reader at a glance."""
     if not shutil.which("gnuplot"):
@@ -343,6 +366,7 @@ def main():
             setup["ssbpf"][1][0] / setup["libev"][1][0], setup["ssbpf"][16][0] / setup["libev"][16][0],
             setup["ssbpf"]["rss"] / max(1, setup["libev"]["rss"])))
         users_section(out)
+        metrics_section(out, ip, a.seconds)
     finally:
         server.terminate()
         server.wait()
