@@ -18,6 +18,7 @@ tables to bench/results.md and a chart to bench/throughput.png (gnuplot).
 Usage: tools/bench.py [--seconds N] [--methods m1,m2] [--skip-aead]
 """
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -178,6 +179,17 @@ def rss_kib(pids):
     return total
 
 
+@contextlib.contextmanager
+def connbench_echo():
+    """build/connbench's echo target for the set-up measurements; yields its port."""
+    echo = subprocess.Popen([os.path.join(BUILD, "connbench"), "serve"], stdout=subprocess.PIPE)
+    try:
+        yield int(echo.stdout.readline())
+    finally:
+        echo.kill()
+        echo.wait()
+
+
 def conn_rates(start_chain, echo_port, runs):
     """{concurrency: (conns/s, p50 us, p99 us)} from build/connbench, a fresh chain per run."""
     res = {}
@@ -231,16 +243,11 @@ def users_section(out):
     out()
     out("| users | conns/s, 1 at a time | p50 / p99 us | conns/s, 16 at a time | p50 / p99 us |")
     out("| --- | --- | --- | --- | --- |")
-    echo = subprocess.Popen([os.path.join(BUILD, "connbench"), "serve"], stdout=subprocess.PIPE)
-    echo_port = int(echo.stdout.readline())
-    try:
+    with connbench_echo() as echo_port:
         for n in (1, 10, 100):
             res = conn_rates(lambda t: chain_users(t, n), echo_port, ((1, 2000), (16, 6000)))
             out("| %d | %.0f | %.0f / %.0f | %.0f | %.0f / %.0f |" % (
                 n, res[1][0], res[1][1], res[1][2], res[16][0], res[16][1], res[16][2]))
-    finally:
-        echo.kill()
-        echo.wait()
 
 
 def metrics_section(out, iperf_port, seconds):
@@ -250,18 +257,13 @@ def metrics_section(out, iperf_port, seconds):
     out()
     out("| /metrics | 1 stream Gbit/s | CPU s/GiB | conns/s, 16 at a time | p99 us |")
     out("| --- | --- | --- | --- | --- |")
-    echo = subprocess.Popen([os.path.join(BUILD, "connbench"), "serve"], stdout=subprocess.PIPE)
-    echo_port = int(echo.stdout.readline())
-    try:
+    with connbench_echo() as echo_port:
         for on in (False, True):
             tp = measure(lambda: chain_ssbpf(iperf_port, "aes-256-gcm", metrics=on), seconds)
             cr = conn_rates(lambda t: chain_ssbpf(t, "aes-256-gcm", workers=1, metrics=on), echo_port,
                             ((16, 6000),))
             out("| %s | %s | %s | %.0f | %.0f |" % ("on" if on else "off", fmt(tp[1][0], "%.2f"),
                                                    fmt(tp[1][1], "%.2f"), cr[16][0], cr[16][2]))
-    finally:
-        echo.kill()
-        echo.wait()
 
 
 def chart(path, rows):
@@ -348,15 +350,10 @@ def main():
         out()
         out("| chain | conns/s, 1 at a time | p50 / p99 us | conns/s, 16 at a time | p50 / p99 us | RSS per 1,000 idle connections |")
         out("| --- | --- | --- | --- | --- | --- |")
-        echo = subprocess.Popen([os.path.join(BUILD, "connbench"), "serve"], stdout=subprocess.PIPE)
-        echo_port = int(echo.stdout.readline())
         setup = {}
-        try:
+        with connbench_echo() as echo_port:
             setup["ssbpf"] = conn_setup(lambda t: chain_ssbpf(t, "aes-256-gcm", workers=1), echo_port)
             setup["libev"] = conn_setup(lambda t: chain_libev(t, "aes-256-gcm"), echo_port)
-        finally:
-            echo.kill()
-            echo.wait()
         for name in ("ssbpf", "libev"):
             r = setup[name]
             out("| %s | %.0f | %.0f / %.0f | %.0f | %.0f / %.0f | %d KiB (both relays) |" % (
