@@ -39,7 +39,7 @@ static const char *find_socket(char *out, size_t len)
 		size_t n = strlen(e->d_name);
 
 		if (n > 5 && !strcmp(e->d_name + n - 5, ".sock") && found++ == 0)
-			snprintf(out, len, "%s/%s", dir, e->d_name);
+			snprintf(out, len, "%.150s/%.120s", dir, e->d_name);
 	}
 	closedir(d);
 	if (found == 1)
