@@ -67,5 +67,59 @@ def test_asan_relay_then_clean_exit_without_leaks():
     echo.close()
 
 
+def test_asan_users_reload_control_socket_and_metrics():
+    """Users on a port, a reload that re-keys, adds and removes ports with a
+    connection open, ssctl and /metrics requests, a kill; a clean exit. A lone
+    worker does it all itself; a tree's parent does its part too."""
+    for workers in ("1", "2"):
+        users_reload_ctl(workers)
+        stop_all()
+
+
+def users_reload_ctl(workers):
+    import json
+    import subprocess
+    echo = Server(echo_handler)
+    a, b = free_port(), free_port()
+    cfg = os.path.join(LOGDIR, "san.json")
+    ctl, mp = os.path.join(LOGDIR, "san.sock"), free_port()
+
+    def write(ports):
+        with open(cfg, "w") as f:
+            json.dump({"server": "127.0.0.1", "method": "aes-256-gcm", "servers": ports}, f)
+    write([{"server_port": a, "users": [{"name": "u1", "password": "p1"}, {"name": "u2", "password": "p2"}]},
+           {"server_port": b, "password": "pb"}])
+    srv = start([os.path.join(SAN, "ssserver"), "-c", cfg, "--allow-private", "--ctl-socket", ctl,
+                 "--metrics", "127.0.0.1:%d" % mp, "--workers", workers], wait=a)
+    lp = free_port()
+    loc = start([os.path.join(SAN, "sslocal"), "-s", "127.0.0.1", "-p", str(a), "-k", "p2", "-m", "aes-256-gcm",
+                 "-l", str(lp)], wait=lp)
+    assert socks_echo(lp, "127.0.0.1", echo.port, b"u2 under asan") == b"u2 under asan"
+    held, rep = socks_connect(lp, "127.0.0.1", echo.port)
+    held.sendall(b"held")
+    assert recv_exact(held, 4) == b"held"
+    write([{"server_port": a, "users": [{"name": "u2", "password": "p2-new"}]}])
+    srv.send_signal(signal.SIGHUP)
+    wait_until(lambda: "port %d removed" % b in srv.log_text(), 5, "the reload")
+    held.sendall(b"still")
+    assert recv_exact(held, 5) == b"still"
+    ssctl = os.path.join(BUILD, "ssctl")
+    rows = json.loads(subprocess.run([ssctl, "-s", ctl, "conns", "--json"], capture_output=True,
+                                     text=True).stdout)["connections"]
+    assert rows and subprocess.run([ssctl, "-s", ctl, "kill", str(rows[0]["id"])]).returncode == 0
+    assert closed_within(held, 5)
+    for req in (b"GET /metrics HTTP/1.0\r\n\r\n", b"junk\r\n\r\n"):
+        s = socket.create_connection(("127.0.0.1", mp), timeout=5)
+        s.sendall(req)
+        assert read_to_end(s)[0].startswith(b"HTTP/1.1")
+    subprocess.run([ssctl, "-s", ctl, "stats"], capture_output=True)
+    assert loc.stop(signal.SIGTERM) == 0, loc.log_text()
+    assert srv.stop(signal.SIGTERM) == 0, srv.log_text()
+    log = srv.log_text()
+    assert "Sanitizer" not in log and "runtime error" not in log, log[-3000:]
+    echo.close()
+
+
 if __name__ == "__main__":
-    sys.exit(run_tests([test_asan_relay_then_clean_exit_without_leaks], "sanitizers"))
+    sys.exit(run_tests([test_asan_relay_then_clean_exit_without_leaks,
+                        test_asan_users_reload_control_socket_and_metrics], "sanitizers"))
