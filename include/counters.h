@@ -45,6 +45,7 @@ struct counters {
 	uint64_t fail[FAIL_REASONS];
 	struct udp_stats udp;
 	/* Histograms: a count per bucket (not cumulative; +Inf is the last), and the sum. */
+	uint64_t udp_assoc_live, udp_assoc_opened; /* UDP NAT associations */
 	uint64_t dns_ms[DNS_BUCKETS + 1], dns_sum_ms;
 	uint64_t duration[DURATION_BUCKETS + 1], duration_sum_ms;
 };

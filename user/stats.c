@@ -100,9 +100,11 @@ void stats_json(const struct stats_src *s, struct sbuf *out)
 		sbuf_printf(out, "%s\"%s\":%llu", f ? "," : "", name, (unsigned long long)c.fail[f]);
 	}
 	sbuf_printf(out, "},\"handoffs\":{\"to_sockmap\":%llu,\"to_splice\":%llu,"
-		    "\"sockmap_to_splice\":%llu},\"udp\":{\"in\":%llu,\"out\":%llu,\"drops\":{",
+		    "\"sockmap_to_splice\":%llu},\"udp\":{\"associations\":%llu,"
+		    "\"associations_opened\":%llu,\"in\":%llu,\"out\":%llu,\"drops\":{",
 		    (unsigned long long)c.to_sockmap, (unsigned long long)c.to_splice,
-		    (unsigned long long)c.left_sockmap, (unsigned long long)c.udp.in,
+		    (unsigned long long)c.left_sockmap, (unsigned long long)c.udp_assoc_live,
+		    (unsigned long long)c.udp_assoc_opened, (unsigned long long)c.udp.in,
 		    (unsigned long long)c.udp.out);
 	for (size_t i = 0; i < ARRAY_SIZE(udp_drops); i++)
 		sbuf_printf(out, "%s\"%s\":%llu", i ? "," : "", udp_drops[i],
@@ -167,6 +169,12 @@ void stats_prometheus(const struct stats_src *s, struct sbuf *out)
 		sbuf_printf(out, "ssbpf_handshake_failures_total{reason=\"%s\"} %llu\n", name,
 			    (unsigned long long)c.fail[f]);
 	}
+	sbuf_printf(out, "# HELP ssbpf_udp_associations Live UDP associations (NAT entries).\n"
+		    "# TYPE ssbpf_udp_associations gauge\nssbpf_udp_associations %llu\n"
+		    "# HELP ssbpf_udp_associations_opened_total UDP associations opened.\n"
+		    "# TYPE ssbpf_udp_associations_opened_total counter\n"
+		    "ssbpf_udp_associations_opened_total %llu\n", (unsigned long long)c.udp_assoc_live,
+		    (unsigned long long)c.udp_assoc_opened);
 	sbuf_printf(out, "# HELP ssbpf_udp_datagrams_total UDP datagrams relayed.\n"
 		    "# TYPE ssbpf_udp_datagrams_total counter\n"
 		    "ssbpf_udp_datagrams_total{direction=\"up\"} %llu\n"

@@ -185,6 +185,7 @@ static void reap(struct tree *t)
 					 i, (int)pid, WTERMSIG(st), strsignal(WTERMSIG(st)));
 				/* Its connections died with it. */
 				memset(t->ctr[i].live, 0, sizeof(t->ctr[i].live));
+				t->ctr[i].udp_assoc_live = 0;
 				if ((w[i].pid = spawn_worker(t, i)) > 0) {
 					t->live++;
 					continue;

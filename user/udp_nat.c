@@ -69,6 +69,7 @@ void nat_kill(struct nat *n)
 	n->next = r->dead;
 	r->dead = n;
 	r->n--;
+	r->p->ctr->udp_assoc_live--;
 }
 
 struct nat *nat_get(struct udp_relay *r, const struct sockaddr_storage *client, socklen_t len)
@@ -109,6 +110,8 @@ struct nat *nat_get(struct udp_relay *r, const struct sockaddr_storage *client, 
 	n->last_active = loop_now(r->p->loop);
 	lru_append(r, n);
 	r->n++;
+	r->p->ctr->udp_assoc_live++;
+	r->p->ctr->udp_assoc_opened++;
 	log_debug("udp: new association for %s (%u live)", ss_sa_str(client, cs, sizeof(cs)), r->n);
 	return n;
 }
