@@ -15,6 +15,8 @@ pkgs=(
 	iproute2 nftables valgrind procps util-linux
 	# observability tests: the metrics checkers, a terminal for ssctl top
 	prometheus python3-prometheus-client tmux
+	# the second BLAKE3 oracle (SIP022)
+	b3sum
 	# benchmarks
 	iperf3 haproxy gnuplot-nox
 )
