@@ -46,6 +46,9 @@ struct counters {
 	struct udp_stats udp;
 	/* Histograms: a count per bucket (not cumulative; +Inf is the last), and the sum. */
 	uint64_t udp_assoc_live, udp_assoc_opened; /* UDP NAT associations */
+	/* Copied by the worker's tick: its resolver cache and its BPF objects. */
+	uint64_t dns_hits, dns_misses, dns_cache_entries;
+	uint64_t bpf_loaded, sockmap_socks;
 	uint64_t dns_ms[DNS_BUCKETS + 1], dns_sum_ms;
 	uint64_t duration[DURATION_BUCKETS + 1], duration_sum_ms;
 };

@@ -35,4 +35,7 @@ void dns_cancel(struct dns_query *q);
 /* Processes c-ares timeouts; call from the loop tick. */
 void dns_tick(struct dns *d);
 
+/* Names answered from the cache, names sent to the resolver, and live cache entries. */
+void dns_stats(const struct dns *d, uint64_t *hits, uint64_t *misses, uint64_t *entries);
+
 #endif

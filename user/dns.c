@@ -40,6 +40,7 @@ struct dns {
 	bool ipv6_first;
 	struct dns_sock socks[DNS_MAX_SOCKS];
 	struct cache_entry *cache;
+	uint64_t hits, misses;
 };
 
 struct dns_query {
@@ -267,11 +268,13 @@ int dns_resolve(struct dns *d, const char *name, uint16_t port, struct sockaddr_
 		return -ENOENT;
 	e = &d->cache[name_hash(name)];
 	if (e->expires > time(NULL) && !strcasecmp(e->name, name)) {
+		d->hits++;
 		*sa = e->sa;
 		*len = e->len;
 		set_port(sa, port);
 		return 0;
 	}
+	d->misses++;
 	if (!(q = calloc(1, sizeof(*q))))
 		return -ENOMEM;
 	q->d = d;
@@ -292,6 +295,17 @@ int dns_resolve(struct dns *d, const char *name, uint16_t port, struct sockaddr_
 	}
 	*qp = q;
 	return 1;
+}
+
+void dns_stats(const struct dns *d, uint64_t *hits, uint64_t *misses, uint64_t *entries)
+{
+	time_t now = time(NULL);
+
+	*hits = d->hits;
+	*misses = d->misses;
+	*entries = 0;
+	for (unsigned i = 0; i < DNS_CACHE_SLOTS; i++)
+		*entries += d->cache[i].expires > now;
 }
 
 void dns_cancel(struct dns_query *q)

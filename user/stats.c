@@ -109,10 +109,14 @@ void stats_json(const struct stats_src *s, struct sbuf *out)
 	for (size_t i = 0; i < ARRAY_SIZE(udp_drops); i++)
 		sbuf_printf(out, "%s\"%s\":%llu", i ? "," : "", udp_drops[i],
 			    (unsigned long long)udp[2 + i]);
-	sbuf_printf(out, "}},\"dns\":{\"answers\":%llu,\"ms_total\":%llu},"
-		    "\"replay_filter_fill\":%.4f,\"traffic\":{",
+	sbuf_printf(out, "}},\"dns\":{\"answers\":%llu,\"ms_total\":%llu,\"cache_hits\":%llu,"
+		    "\"cache_misses\":%llu,\"cache_entries\":%llu},\"bpf\":{\"workers_loaded\":%llu,"
+		    "\"sockmap_sockets\":%llu},\"replay_filter_fill\":%.4f,\"traffic\":{",
 		    (unsigned long long)hist_count(c.dns_ms, DNS_BUCKETS),
-		    (unsigned long long)c.dns_sum_ms, replay_fill(s->replay));
+		    (unsigned long long)c.dns_sum_ms, (unsigned long long)c.dns_hits,
+		    (unsigned long long)c.dns_misses, (unsigned long long)c.dns_cache_entries,
+		    (unsigned long long)c.bpf_loaded, (unsigned long long)c.sockmap_socks,
+		    replay_fill(s->replay));
 	traffic_json(s->traffic, out);
 	sbuf_printf(out, "}}");
 }
@@ -189,6 +193,16 @@ void stats_prometheus(const struct stats_src *s, struct sbuf *out)
 		    "is (0-1).\n"
 		    "# TYPE ssbpf_replay_filter_fill gauge\nssbpf_replay_filter_fill %.4f\n",
 		    replay_fill(s->replay));
+	sbuf_printf(out, "# HELP ssbpf_dns_cache_lookups_total Names looked up, by result.\n"
+		    "# TYPE ssbpf_dns_cache_lookups_total counter\n"
+		    "ssbpf_dns_cache_lookups_total{result=\"hit\"} %llu\n"
+		    "ssbpf_dns_cache_lookups_total{result=\"miss\"} %llu\n"
+		    "# HELP ssbpf_dns_cache_entries Live entries of the resolvers' caches.\n"
+		    "# TYPE ssbpf_dns_cache_entries gauge\nssbpf_dns_cache_entries %llu\n"
+		    "# HELP ssbpf_sockmap_sockets Sockets in the sockmap STREAM tier.\n"
+		    "# TYPE ssbpf_sockmap_sockets gauge\nssbpf_sockmap_sockets %llu\n",
+		    (unsigned long long)c.dns_hits, (unsigned long long)c.dns_misses,
+		    (unsigned long long)c.dns_cache_entries, (unsigned long long)c.sockmap_socks);
 	histogram(out, "ssbpf_dns_duration_seconds", "Time from a name's lookup to its answer.",
 		  c.dns_ms, counters_dns_le, DNS_BUCKETS, c.dns_sum_ms, 0.001);
 	histogram(out, "ssbpf_connection_duration_seconds", "Lifetime of closed connections.",

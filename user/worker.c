@@ -47,6 +47,7 @@ struct worker {
 	struct steer *steer;   /* redir --steer: installed by worker 0 */
 	struct handler steer_watch; /* this host's address changes, for steering */
 	struct ss_config *own_cfg;  /* ssserver: the configuration of the last reload */
+	unsigned ticks;
 	struct ctl *ctl;            /* ssctl: the parent's channel, or a lone worker's socket */
 	const char *name;           /* ssserver or sslocal */
 	struct metrics *metrics;    /* a lone worker's /metrics */
@@ -187,6 +188,20 @@ static void trim_memory(struct worker *w)
 	w->peak = n;
 }
 
+/* What only the worker knows, for ssctl stats and /metrics: its resolver cache, its BPF objects. */
+static void publish(struct worker *w)
+{
+	struct ctx *p = &w->ctx;
+	struct conn_stats st;
+
+	if (++w->ticks % 10)
+		return;
+	dns_stats(p->dns, &p->ctr->dns_hits, &p->ctr->dns_misses, &p->ctr->dns_cache_entries);
+	conn_stats(p, &st);
+	p->ctr->bpf_loaded = st.sockmap_loaded;
+	p->ctr->sockmap_socks = st.sockmap_socks;
+}
+
 static void on_tick(void *arg)
 {
 	struct worker *w = arg;
@@ -202,6 +217,7 @@ static void on_tick(void *arg)
 	listener_tick(&w->ls);
 	server_ports_sweep(p);
 	metrics_tick(w->metrics, now);
+	publish(w);
 	/* A lone worker keeps the replay filter's file; in a tree, the parent does. */
 	if (daemon_is_main() && now - w->replay_saved >= REPLAY_SAVE_S * 1000) {
 		if (w->replay_saved)

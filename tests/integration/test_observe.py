@@ -110,8 +110,11 @@ def test_probe_and_replay_are_counted_with_their_reason():
     again.sendall(flight)
     assert closed_within(again, 5)  # the replay is not
     first.close()
-    fails = stats(ss)["handshake_failures"]
+    st = stats(ss)
+    fails = st["handshake_failures"]
     assert fails["authentication"] >= 1 and fails["replay"] >= 1, fails
+    assert {"cache_hits", "cache_misses", "cache_entries"} <= set(st["dns"]), st["dns"]
+    assert "sockmap_sockets" in st["bpf"] and 0 <= st["replay_filter_fill"] < 1, st
 
 
 def metrics_text(port):
