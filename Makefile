@@ -35,7 +35,7 @@ BINS      := $(MAINS:user/main_%.c=$(O)/%)
 SAN_BINS  := $(MAINS:user/main_%.c=$(SAN)/%)
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 
-.PHONY: all deps test run bench bench-crypto fuzz torture clean install uninstall
+.PHONY: all deps test run bench bench-crypto fuzz torture clean install uninstall vmtest
 MANS := $(O)/man/ssserver.1 $(O)/man/sslocal.1 $(O)/man/ssmanager.1 $(O)/man/ssctl.1
 all: $(BINS) $(O)/unit-tests $(O)/bench-crypto $(O)/connbench $(MANS)
 
@@ -155,6 +155,10 @@ TORTURE_CONNS ?= 200
 torture: $(BINS)
 	SSBPF_TORTURE_ROUNDS=$(TORTURE_ROUNDS) SSBPF_TORTURE_CONNS=$(TORTURE_CONNS) \
 	$(if $(TORTURE_SEED),SSBPF_TORTURE_SEED=$(TORTURE_SEED)) python3 tests/integration/test_torture.py
+
+# make vmtest: the kernel-facing tests on Debian's 6.1 kernel under qemu (vmtest/README.md).
+vmtest: $(BINS)
+	SSBPF_BUILD=$(O) vmtest/run.sh
 
 run: $(BINS)
 	@tools/run.sh
