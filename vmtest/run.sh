@@ -63,7 +63,7 @@ copy() { # a file and the shared libraries it needs, at the same paths
 		done
 	done
 }
-for t in /usr/bin/python3 ip nft bpftool curl ss setpriv; do
+for t in /usr/bin/python3 ip nft bpftool curl ss setpriv iperf3; do
 	p=$(command -v "$t") || { echo "vmtest: $t is missing on the host" >&2; exit 1; }
 	copy "$p"
 	mkdir -p "$R$(dirname "$p")"
@@ -74,7 +74,7 @@ copy /lib64/ld-linux-x86-64.so.2
 copy "$(ldconfig -p | awk '/libgcc_s.so.1 .*x86-64/ {print $NF; exit}')"
 py=$(/usr/bin/python3 -c 'import sys; print("python%d.%d" % sys.version_info[:2])')
 mkdir -p "$R/usr/lib"
-tar -C /usr/lib --exclude=test --exclude=__pycache__ --exclude=idlelib --exclude=tkinter \
+tar -C /usr/lib --exclude=test --exclude=idlelib --exclude=tkinter \
 	--exclude=ensurepip -cf - "$py" | tar -C "$R/usr/lib" -xf -
 for b in ssserver sslocal ssctl; do
 	copy "$BUILD/$b"
@@ -111,6 +111,8 @@ cat > "$R/init" <<'INIT'
 export PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin HOME=/root
 # Emulated CPUs are slow: smaller transfers, shorter waits (the same checks).
 export SSBPF_TIER_MB=@TIER_MB@ SSBPF_SLOW_SECONDS=@SLOW_S@ SSBPF_TORTURE_CONNS=40
+# The tests read helpers' output as it comes (the host runs them so too).
+export PYTHONUNBUFFERED=1
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
