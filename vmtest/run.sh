@@ -91,8 +91,8 @@ printf 'nameserver 127.0.0.1\n' > "$R/etc/resolv.conf"
 if [ -n "$MODDIR" ] && [ -d "$MODDIR" ]; then
 	base=$(dirname "$(dirname "$(dirname "$MODDIR")")")
 	want="veth nf_tables nft_tproxy nf_tproxy_ipv4 nf_tproxy_ipv6 nft_socket nf_socket_ipv4
-	      nf_socket_ipv6 nft_chain_nat nft_ct nf_conntrack nft_fib_inet nft_reject_inet
-	      nft_compat sch_ingress cls_bpf"
+	      nf_socket_ipv6 nft_chain_nat nft_nat nft_redir nf_nat nft_ct nf_conntrack nft_fib_inet
+	      nft_reject_inet nft_compat sch_ingress cls_bpf"
 	mkdir -p "$R/lib/modules/$KVER"
 	[ -e "$MODDIR/modules.dep" ] || depmod -b "$base" "$KVER"
 	for m in $want; do
