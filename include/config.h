@@ -129,6 +129,13 @@ int config_apply_json(struct ss_config *c, const char *text, size_t len, char *e
 		      size_t err_len);
 /* Splits "host:port" / "[v6]:port" into host (NUL-terminated) and port. */
 int config_split_hostport(const char *s, char *host, size_t host_len, int *port);
+/*
+ * SIGHUP: the command line and file of old read again into a new
+ * configuration (freed with config_free and free), keeping what cannot
+ * change without a restart (workers, reuse_port, the plugin's port, the
+ * replay file). NULL with one line in err on a problem.
+ */
+struct ss_config *config_reload(const struct ss_config *old, char *err, size_t err_len);
 void config_free(struct ss_config *c);
 /* Shared by the option table and the URI parser. */
 int config_errf(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

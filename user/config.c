@@ -316,6 +316,27 @@ int config_load(struct ss_config *c, enum prog_kind prog, int argc, char **argv,
 	return validate(c, err, err_len);
 }
 
+struct ss_config *config_reload(const struct ss_config *old, char *err, size_t err_len)
+{
+	struct ss_config *n = calloc(1, sizeof(*n));
+
+	if (!n) {
+		config_errf(err, err_len, "out of memory");
+		return NULL;
+	}
+	if (config_load(n, old->prog, old->argc, old->argv, err, err_len) ||
+	    (!n->replay_file && old->replay_file && config_set_str(&n->replay_file, old->replay_file))) {
+		config_free(n);
+		free(n);
+		return NULL;
+	}
+	/* What cannot change without a restart stays as it was. */
+	n->workers = old->workers;
+	n->reuse_port = old->reuse_port;
+	n->plugin_port = old->plugin_port;
+	return n;
+}
+
 void config_free(struct ss_config *c)
 {
 	config_clear_servers(c);

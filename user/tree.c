@@ -119,27 +119,13 @@ void tree_report(const struct tree *t)
  */
 static bool vet_reload(struct tree *t)
 {
-	struct ss_config *n = calloc(1, sizeof(*n));
 	char err[512];
+	struct ss_config *n = config_reload(t->cfg, err, sizeof(err));
 
-	if (!n)
-		return false;
-	if (config_load(n, t->cfg->prog, t->cfg->argc, t->cfg->argv, err, sizeof(err))) {
+	if (!n) {
 		log_err("reload refused, still serving the old configuration: %s", err);
-		config_free(n);
-		free(n);
 		return false;
 	}
-	/* What cannot change without a restart stays as it was. */
-	if (!n->replay_file && t->cfg->replay_file &&
-	    config_set_str(&n->replay_file, t->cfg->replay_file)) {
-		config_free(n);
-		free(n);
-		return false;
-	}
-	n->workers = t->cfg->workers;
-	n->reuse_port = t->cfg->reuse_port;
-	n->plugin_port = t->cfg->plugin_port;
 	traffic_assign(&t->traffic, n, true);
 	config_free(t->cfg);
 	free(t->cfg);
@@ -257,20 +243,24 @@ static void ctl_conns(void *arg, struct sbuf *rows)
 	}
 }
 
+/* What ssctl stats and /metrics read: every worker's counters, summed. */
+static struct stats_src tree_source(const struct tree *t)
+{
+	return (struct stats_src){ .prog = t->name, .ctr = t->ctr, .workers = (size_t)t->cfg->workers,
+				   .traffic = t->traffic.names ? &t->traffic : NULL,
+				   .replay = &t->replay };
+}
+
 static void ctl_stats(void *arg, struct sbuf *out)
 {
-	struct tree *t = arg;
-	struct stats_src s = { .prog = t->name, .ctr = t->ctr, .workers = (size_t)t->cfg->workers,
-			       .traffic = t->traffic.names ? &t->traffic : NULL, .replay = &t->replay };
+	struct stats_src s = tree_source(arg);
 
 	stats_json(&s, out);
 }
 
 static void tree_metrics(void *arg, struct sbuf *out)
 {
-	struct tree *t = arg;
-	struct stats_src s = { .prog = t->name, .ctr = t->ctr, .workers = (size_t)t->cfg->workers,
-			       .traffic = t->traffic.names ? &t->traffic : NULL, .replay = &t->replay };
+	struct stats_src s = tree_source(arg);
 
 	stats_prometheus(&s, out);
 }

@@ -110,23 +110,14 @@ static void log_stats(const struct worker *w)
 static void reload(struct worker *w)
 {
 	struct ctx *p = &w->ctx;
-	struct ss_config *n = calloc(1, sizeof(*n));
 	bool alone = daemon_is_main();
 	char err[512];
+	struct ss_config *n = config_reload(p->cfg, err, sizeof(err));
 
-	if (!n || config_load(n, p->cfg->prog, p->cfg->argc, p->cfg->argv, err, sizeof(err))) {
-		if (n)
-			log_err("reload refused, still serving the old configuration: %s", err);
-		config_free(n);
-		free(n);
+	if (!n) {
+		log_err("reload refused, still serving the old configuration: %s", err);
 		return;
 	}
-	/* What cannot change without a restart stays as it was. */
-	n->workers = p->cfg->workers;
-	n->reuse_port = p->cfg->reuse_port;
-	n->plugin_port = p->cfg->plugin_port;
-	if (!n->replay_file && p->cfg->replay_file)
-		config_set_str(&n->replay_file, p->cfg->replay_file);
 	traffic_assign(p->traffic, n, alone);
 	p->cfg = n;
 	if (server_ports_reload(p, &w->ls, n->mode != MODE_UDP_ONLY, n->mode != MODE_TCP_ONLY))
