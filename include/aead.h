@@ -2,6 +2,7 @@
 #ifndef SS_AEAD_H
 #define SS_AEAD_H
 
+#include "chunks.h"
 #include "crypto.h"
 
 /* SIP004 TCP framing: salt | [len(2, BE) + tag][payload + tag] ... */
@@ -41,10 +42,7 @@ struct ss_dec {
 	uint8_t master[SS_MAX_KEY];
 	uint8_t salt[SS_MAX_SALT];
 	enum ss_dec_state state;
-	size_t need;  /* size of the unit being collected */
-	size_t have;  /* bytes of it held in part */
-	uint8_t *part; /* SS_MAX_PAYLOAD + SS_TAG bytes, allocated on first straddle */
-	int err;      /* sticky error */
+	struct chunks ch; /* units of the stream; part holds SS_MAX_PAYLOAD + SS_TAG */
 	uint64_t chunks; /* chunks authenticated so far */
 };
 

@@ -16,6 +16,8 @@ enum ss_result {
 	SS_ERR_SPACE = -5,  /* output buffer too small */
 	SS_ERR_ATYP = -6,   /* unknown address type */
 	SS_ERR_REPLAY = -7, /* salt seen before */
+	SS_ERR_TIME = -8,   /* SIP022: timestamp outside the 30 s window */
+	SS_ERR_FULL = -9,   /* SIP022: the salt window has no room */
 };
 
 const char *ss_result_str(int r);

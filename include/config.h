@@ -138,6 +138,13 @@ int config_split_hostport(const char *s, char *host, size_t host_len, int *port)
 struct ss_config *config_reload(const struct ss_config *old, char *err, size_t err_len);
 void config_free(struct ss_config *c);
 /* Shared by the option table and the URI parser. */
+/*
+ * Is password a usable key for method m? SIP022 methods take a base64 key
+ * of their exact key length; the error says how to make one. who names
+ * the key in the message ("", or "port 8388: ").
+ */
+int config_check_key(const struct ss_method *m, const char *password, const char *who, char *err,
+		     size_t err_len);
 int config_errf(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int config_set_str(char **dst, const char *v);
 int config_add_server(struct ss_config *c, const char *host);

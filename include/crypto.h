@@ -33,6 +33,7 @@ struct ss_method {
 	size_t nonce_len; /* 12, or 24 for xchacha20 */
 	size_t tag_len;   /* 16, or 0 for none */
 	enum ss_backend backend; /* fastest correct backend on x86-64 (tools/bench-crypto) */
+	bool sip022;      /* Shadowsocks 2022: id is the AEAD, the password a base64 PSK */
 };
 
 /* Global library set-up (libsodium init); returns 0 or -errno. */
@@ -51,12 +52,23 @@ const char *crypto_backend_name(enum ss_backend b);
 /* OpenSSL EVP_BytesToKey(MD5, no salt, 1 iteration) as shadowsocks uses it; 0 or -errno. */
 int crypto_master_key(const char *password, uint8_t *key, size_t key_len);
 
+/*
+ * SIP022: the password is the key itself, base64 of exactly key_len bytes.
+ * 0, or -EINVAL (not base64, or another length).
+ */
+int crypto_psk_decode(const char *b64, uint8_t *key, size_t key_len);
+/* A fresh key for method m, base64, in out (at least 64 bytes); 0 or -EINVAL. */
+int crypto_psk_new(const struct ss_method *m, char *out, size_t cap);
+
 /* HKDF-SHA1(ikm=key, salt, info) of out_len bytes; returns 0 or -EINVAL. */
 int crypto_hkdf_sha1(const uint8_t *key, size_t key_len, const uint8_t *salt,
 		     size_t salt_len, const uint8_t *info, size_t info_len,
 		     uint8_t *out, size_t out_len);
 
-/* Per-session subkey: HKDF-SHA1(master, salt, "ss-subkey"), key_len bytes. */
+/*
+ * Per-session subkey, key_len bytes: HKDF-SHA1(master, salt, "ss-subkey"),
+ * or for SIP022 BLAKE3 derive_key("shadowsocks 2022 session subkey", psk || salt).
+ */
 int crypto_subkey(const struct ss_method *m, const uint8_t *master,
 		  const uint8_t *salt, uint8_t *subkey);
 

@@ -14,6 +14,7 @@
 #include "policy.h"
 #include "pool.h"
 #include "replay.h"
+#include "salt_window.h"
 
 struct bpf_relay;
 struct counters;
@@ -34,6 +35,7 @@ struct ctx {
 	struct loop *loop;
 	struct dns *dns;
 	struct replay replay;  /* salts seen, shared by every worker */
+	struct salt_window *salts; /* ssserver, SIP022: request salts of the last minute, shared */
 	struct policy policy;  /* ssserver: which targets may be reached */
 	struct pool pool;      /* free relay buffers and pipes */
 	uint8_t *scratch;      /* one read buffer shared by all connections */

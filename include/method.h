@@ -5,9 +5,8 @@
 /*
  * The protocol seam: what the connection and UDP code need of a Shadowsocks
  * edition (request header in and out, stream chunk seal and open, the salts
- * that go into the replay filter, datagram seal and open). Today there is one
- * edition, SIP004 AEAD (aead2017.c); a second one is one more file that fills
- * a struct method_ops and widens the unions below.
+ * that go into the replay filter, datagram seal and open). Two editions fill
+ * a struct method_ops: SIP004 AEAD (aead2017.c) and SIP022 (aead2022.c).
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -15,13 +14,16 @@
 
 #include "addr.h"
 #include "aead.h"
+#include "aead2022.h"
 
 /* Per-direction stream state of any edition. */
 union method_enc {
 	struct ss_enc aead2017;
+	struct s22_enc aead2022;
 };
 union method_dec {
 	struct ss_dec aead2017;
+	struct s22_dec aead2022;
 };
 
 struct method_ops {
@@ -42,8 +44,15 @@ struct method_ops {
 	int (*dec_feed)(union method_dec *d, uint8_t *in, size_t len, size_t *consumed, uint8_t *out,
 			size_t out_cap, size_t *out_len);
 	int (*dec_finish)(const union method_dec *d);
-	/* The peer's salt once it has arrived whole, else NULL. */
+	/* The peer's salt once it has arrived whole (SIP022: and authenticated), else NULL. */
 	const uint8_t *(*dec_salt)(const union method_dec *d);
+	/* Ciphertext the decoder holds in part (a read may release it as plaintext). */
+	size_t (*dec_held)(const union method_dec *d);
+	/*
+	 * Both directions of a connection exist: server, e is the response to d's
+	 * request; client, d decodes the response to e's request. NULL: nothing to do.
+	 */
+	void (*bind)(union method_enc *e, union method_dec *d, bool server);
 	/* The request header (the target) at the start of the first payload. */
 	int (*header_encode)(const struct ss_addr *a, uint8_t *out, size_t cap);
 	int (*header_parse)(const uint8_t *in, size_t len, struct ss_addr *a, size_t *used);
@@ -60,12 +69,17 @@ struct method_ops {
 	int (*dec_probe)(const struct ss_method *m, const uint8_t *master, const uint8_t *in,
 			 size_t len);
 	size_t (*probe_len)(const struct ss_method *m);
-	/* Largest plaintext a decrypted read may release beyond its input (one chunk). */
-	size_t max_chunk;
+	/*
+	 * SIP022: request salts go into the exact 60 s salt window (salt_window.h),
+	 * not the Bloom filter, and a side's own salts are not remembered.
+	 */
+	bool exact_salts;
 };
 
 /* SIP004 AEAD (shadowsocks-libev and -rust's 2017 methods, and none/plain). */
 extern const struct method_ops method_aead2017;
+/* SIP022 (the 2022-blake3-* methods). */
+extern const struct method_ops method_aead2022;
 
 /* The edition that serves method m. */
 const struct method_ops *method_ops_for(const struct ss_method *m);

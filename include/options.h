@@ -34,6 +34,8 @@ int options_set(struct ss_config *c, const struct option_desc *o, const struct j
 		const char *text, const char *label, char *err, size_t err_len);
 
 /* Fills the getopt tables from the rows (long options end with a zero row). */
+/* getopt code of --genkey (below the table rows' 256 + i). */
+#define OPT_GENKEY 255
 void options_getopt(char *short_opts, size_t short_len, struct option *long_opts,
 		    size_t long_len);
 /* The value's name and the one-line help of a row (NULL for a synonym). */

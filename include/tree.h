@@ -31,6 +31,7 @@ struct tree {
 	struct ss_config *cfg;   /* replaced by a reload */
 	const char *name;
 	struct replay replay;    /* shared by every worker */
+	struct salt_window *salts; /* ssserver: SIP022's request salts, shared too */
 	struct counters *ctr;    /* one per worker, shared */
 	struct traffic traffic;  /* ssserver: bytes per port and user, shared */
 	struct plugin pl;

@@ -4,6 +4,7 @@
 
 #include "config.h"
 #include "replay.h"
+#include "salt_window.h"
 
 /*
  * Runs one worker (its own loop, SO_REUSEPORT listeners, connections and
@@ -15,6 +16,7 @@ struct traffic;
 struct worker_args {
 	const struct ss_config *cfg;
 	const struct replay *replay;
+	struct salt_window *salts;
 	struct counters *ctr;    /* this worker's counters, shared with the parent */
 	struct traffic *traffic; /* ssserver: bytes per port and user, shared; or NULL */
 	const char *name;

@@ -16,7 +16,7 @@ pkgs=(
 	# observability tests: the metrics checkers, a terminal for ssctl top
 	prometheus python3-prometheus-client tmux
 	# the second BLAKE3 oracle (SIP022)
-	b3sum
+	b3sum python3-cryptography
 	# benchmarks
 	iperf3 haproxy gnuplot-nox
 )

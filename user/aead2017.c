@@ -102,21 +102,15 @@ int ss_dec_init(struct ss_dec *d, const struct ss_method *m, enum ss_backend b,
 		d->state = SS_DEC_LEN; /* no salt, no framing */
 		return cipher_init(&d->c, m, b, NULL);
 	}
-	d->need = m->key_len;
+	d->ch.need = m->key_len;
 	return 0;
 }
 
 void ss_dec_free(struct ss_dec *d)
 {
 	cipher_free(&d->c);
-	free(d->part);
-	d->part = NULL;
+	chunks_free(&d->ch);
 	memset(d->master, 0, sizeof(d->master));
-}
-
-static bool overlaps(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
-{
-	return a < b + blen && b < a + alen;
 }
 
 /* Handles one complete unit; returns SS_OK or a sticky error. */
@@ -134,7 +128,7 @@ static int dec_unit(struct ss_dec *d, uint8_t *unit, uint8_t *out, size_t *out_l
 			return SS_ERR;
 		memset(subkey, 0, sizeof(subkey));
 		d->state = SS_DEC_LEN;
-		d->need = SS_LEN_UNIT;
+		d->ch.need = SS_LEN_UNIT;
 		return SS_OK;
 	case SS_DEC_LEN:
 		if ((r = cipher_open(&d->c, be, unit, SS_LEN_UNIT)))
@@ -144,36 +138,40 @@ static int dec_unit(struct ss_dec *d, uint8_t *unit, uint8_t *out, size_t *out_l
 		if (n == 0 || n > SS_MAX_PAYLOAD)
 			return SS_ERR_LEN;
 		d->state = SS_DEC_DATA;
-		d->need = n + SS_TAG;
+		d->ch.need = n + SS_TAG;
 		return SS_OK;
 	case SS_DEC_DATA:
-		n = d->need - SS_TAG;
-		if (overlaps(unit, d->need, out + *out_len, n)) {
-			if ((r = cipher_open(&d->c, unit, unit, d->need)))
-				return r;
-			memmove(out + *out_len, unit, n);
-		} else if ((r = cipher_open(&d->c, out + *out_len, unit, d->need))) {
+		if ((r = chunks_open(&d->c, unit, d->ch.need, out + *out_len)))
 			return r;
-		}
-		*out_len += n;
+		*out_len += d->ch.need - SS_TAG;
 		d->chunks++;
 		d->state = SS_DEC_LEN;
-		d->need = SS_LEN_UNIT;
+		d->ch.need = SS_LEN_UNIT;
 		return SS_OK;
 	}
 	return SS_ERR;
 }
 
+static int unit_2017(void *dec, uint8_t *unit, uint8_t *out, size_t *out_len)
+{
+	return dec_unit(dec, unit, out, out_len);
+}
+
+static size_t releases_2017(const void *dec)
+{
+	const struct ss_dec *d = dec;
+
+	return d->state == SS_DEC_DATA ? d->ch.need - SS_TAG : 0;
+}
+
+static const struct chunk_ops ops_2017 = {
+	.unit = unit_2017, .releases = releases_2017, .part_cap = SS_MAX_PAYLOAD + SS_TAG,
+};
+
 int ss_dec_feed(struct ss_dec *d, uint8_t *in, size_t len, size_t *consumed,
 		uint8_t *out, size_t out_cap, size_t *out_len)
 {
-	size_t pos = 0;
-	int r;
-
-	*consumed = 0;
-	if (d->err)
-		return d->err;
-	if (d->m->id == SS_M_NONE) {
+	if (d->m->id == SS_M_NONE && !d->ch.err) {
 		size_t n = MIN(len, out_cap - *out_len);
 
 		if (out + *out_len != in)
@@ -182,52 +180,16 @@ int ss_dec_feed(struct ss_dec *d, uint8_t *in, size_t len, size_t *consumed,
 		*consumed = n;
 		return SS_OK;
 	}
-	for (;;) {
-		uint8_t *unit;
-		bool whole = d->have == 0 && len - pos >= d->need;
-
-		/* A unit is opened only when it is complete and its plaintext fits. */
-		if (d->have && d->have == d->need) {
-			unit = d->part;
-		} else if (whole) {
-			unit = in + pos;
-		} else if (pos < len) {
-			size_t n = MIN(d->need - d->have, len - pos);
-
-			if (!d->part &&
-			    !(d->part = malloc(SS_MAX_PAYLOAD + SS_TAG)))
-				return d->err = SS_ERR;
-			memcpy(d->part + d->have, in + pos, n);
-			d->have += n;
-			pos += n;
-			if (d->have == d->need)
-				continue;
-			break;
-		} else {
-			break;
-		}
-		if (d->state == SS_DEC_DATA && out_cap - *out_len < d->need - SS_TAG)
-			break;
-		if (whole && unit == in + pos)
-			pos += d->need;
-		else
-			d->have = 0;
-		if ((r = dec_unit(d, unit, out, out_len))) {
-			*consumed = pos;
-			return d->err = r;
-		}
-	}
-	*consumed = pos;
-	return SS_OK;
+	return chunks_feed(&d->ch, &ops_2017, d, in, len, consumed, out, out_cap, out_len);
 }
 
 int ss_dec_finish(const struct ss_dec *d)
 {
-	if (d->err)
-		return d->err;
+	if (d->ch.err)
+		return d->ch.err;
 	if (d->m->id == SS_M_NONE)
 		return SS_OK;
-	return d->have == 0 && d->state != SS_DEC_DATA ? SS_OK : SS_ERR_TRUNC;
+	return d->ch.have == 0 && d->state != SS_DEC_DATA ? SS_OK : SS_ERR_TRUNC;
 }
 
 size_t ss_udp_overhead(const struct ss_method *m)
@@ -340,15 +302,9 @@ static const uint8_t *m_dec_salt(const union method_dec *d)
 	return ss_dec_has_salt(&d->aead2017) ? d->aead2017.salt : NULL;
 }
 
-/* SIP004: the header is the SOCKS5-style address (ATYP, address, port). */
-static int m_header_encode(const struct ss_addr *a, uint8_t *out, size_t cap)
+static size_t m_dec_held(const union method_dec *d)
 {
-	return addr_encode(a, out, cap);
-}
-
-static int m_header_parse(const uint8_t *in, size_t len, struct ss_addr *a, size_t *used)
-{
-	return addr_parse(in, len, a, used);
+	return d->aead2017.ch.have;
 }
 
 static int m_udp_seal(const struct ss_method *m, const uint8_t *master, const uint8_t *in,
@@ -392,15 +348,13 @@ const struct method_ops method_aead2017 = {
 	.enc_init = m_enc_init, .enc_free = m_enc_free, .enc_fit = m_enc_fit,
 	.enc_feed = m_enc_feed, .enc_salt = m_enc_salt,
 	.dec_init = m_dec_init, .dec_free = m_dec_free, .dec_feed = m_dec_feed,
-	.dec_finish = m_dec_finish, .dec_salt = m_dec_salt,
-	.header_encode = m_header_encode, .header_parse = m_header_parse,
+	.dec_finish = m_dec_finish, .dec_salt = m_dec_salt, .dec_held = m_dec_held,
+	.header_encode = addr_encode, .header_parse = addr_parse, /* ATYP, address, port */
 	.udp_overhead = ss_udp_overhead, .udp_seal = m_udp_seal, .udp_open = m_udp_open,
 	.dec_probe = m_dec_probe, .probe_len = m_probe_len,
-	.max_chunk = SS_MAX_PAYLOAD + SS_TAG,
 };
 
 const struct method_ops *method_ops_for(const struct ss_method *m)
 {
-	(void)m; /* every method of this build is a SIP004 one */
-	return &method_aead2017;
+	return m->sip022 ? &method_aead2022 : &method_aead2017;
 }

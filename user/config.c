@@ -89,6 +89,9 @@ void config_usage(enum prog_kind prog, FILE *f)
 	options_print_flags(prog, f);
 	fprintf(f, "  %-30s %s\n  %-30s %s\n", "-h, --help", "Print this help.", "-V, --version",
 		"Print the version.");
+	if (prog != PROG_MANAGER)
+		fprintf(f, "  %-30s %s\n", "--genkey METHOD",
+			"Print a fresh random key for METHOD (the password of a 2022 method).");
 	fprintf(f, "\nThe man page %s(1) lists the JSON keys.\n", name);
 }
 
@@ -111,6 +114,7 @@ static int validate(struct ss_config *c, char *err, size_t err_len)
 	}
 	const char *why;
 	const struct ss_method *m;
+	int r;
 
 	if (c->relay) {
 		/* A transit node holds no key: bytes pass unchanged to -L. */
@@ -133,9 +137,27 @@ static int validate(struct ss_config *c, char *err, size_t err_len)
 		return config_errf(err, err_len, "no password given (-k or \"password\")");
 	if (!c->password && config_set_str(&c->password, ""))
 		return -ENOMEM;
+	if ((r = config_check_key(m, c->password, "", err, err_len)))
+		return r;
 	if (!c->server_port && !c->relay)
 		return config_errf(err, err_len, "no server port given (-p or \"server_port\")");
 	return validate_rest(c, err, err_len);
+}
+
+int config_check_key(const struct ss_method *m, const char *password, const char *who, char *err,
+		     size_t err_len)
+{
+	uint8_t k[SS_MAX_KEY];
+
+	if (!m->sip022)
+		return 0;
+	if (crypto_psk_decode(password, k, m->key_len))
+		return config_errf(err, err_len,
+				   "%smethod %s takes a base64 key of exactly %zu bytes as its password; "
+				   "make one with `openssl rand -base64 %zu` or `sslocal --genkey %s`",
+				   who, m->name, m->key_len, m->key_len, m->name);
+	memset(k, 0, sizeof(k));
+	return 0;
 }
 
 /* ssserver with port_password, servers[] or users. */
@@ -155,6 +177,9 @@ static int validate_ports(struct ss_config *c, char *err, size_t err_len)
 
 static int validate_rest(struct ss_config *c, char *err, size_t err_len)
 {
+	if (c->m && c->m->sip022 && c->mode != MODE_TCP_ONLY)
+		return config_errf(err, err_len, "method %s: UDP is not relayed for 2022 methods yet; "
+				   "use mode tcp_only", c->m->name);
 	/* An empty plugin is none (libev). */
 	if (c->plugin && !*c->plugin) {
 		free(c->plugin);
@@ -228,6 +253,21 @@ void config_defaults(struct ss_config *c, enum prog_kind prog)
 	c->route_table = STEER_DEFAULT_TABLE;
 }
 
+/* --genkey METHOD: a key from the system's random source, base64 (SIP022 section 2.1). */
+static int genkey(const char *method, char *err, size_t err_len)
+{
+	const struct ss_method *m;
+	const char *why;
+	char out[64];
+
+	if (!(m = crypto_method_find(method, &why)))
+		return config_errf(err, err_len, "--genkey: method \"%s\": %s", method, why);
+	if (crypto_psk_new(m, out, sizeof(out)))
+		return config_errf(err, err_len, "--genkey: method %s takes no key", m->name);
+	printf("%s\n", out);
+	return 1;
+}
+
 /* One flag of the command line through the table; 0, 1 (help printed) or -errno. */
 static int apply_flag(struct ss_config *c, int opt, int argc, char **argv, char *err,
 		      size_t err_len)
@@ -241,6 +281,8 @@ static int apply_flag(struct ss_config *c, int opt, int argc, char **argv, char 
 		config_usage(c->prog, stdout);
 		return 1;
 	}
+	if (opt == OPT_GENKEY)
+		return genkey(optarg, err, err_len);
 	if (opt == 'V') {
 		printf("%s %s\n", c->prog == PROG_SERVER ? "ssserver" : c->prog == PROG_LOCAL ?
 		       "sslocal" : "ssmanager", SSBPF_VERSION);

@@ -240,6 +240,7 @@ int config_ports_build(struct ss_config *c, char *err, size_t err_len)
 	const struct cfg_port *src = c->nserver_list ? c->server_list : c->port_password;
 	int n = c->nserver_list ? c->nserver_list : c->nport_password, r;
 	const char *why;
+	char who[32];
 
 	free_ports(c->ports, c->nports);
 	c->ports = NULL;
@@ -274,6 +275,13 @@ int config_ports_build(struct ss_config *c, char *err, size_t err_len)
 		if (p->nusers && p->password)
 			return config_errf(err, err_len, "port %d: give a password or users, not both",
 					   p->port);
+		if (p->m->sip022 && p->nusers)
+			return config_errf(err, err_len, "port %d: several users on method %s need SIP023 "
+					   "identity headers, which ssbpf does not speak yet", p->port,
+					   p->m->name);
+		snprintf(who, sizeof(who), "port %d: ", p->port);
+		if (p->password && (r = config_check_key(p->m, p->password, who, err, err_len)))
+			return r;
 	}
 	return 0;
 }

@@ -410,6 +410,8 @@ static void start_target(struct conn *c, const uint8_t *extra, size_t n)
 			return;
 		}
 		c->enc_ready = true;
+		if (c->key->ops->bind)
+			c->key->ops->bind(&c->enc, &c->dec, false);
 		stream_remember_salt(c);
 		/*
 		 * The header goes with the client's first data, in one chunk and
@@ -446,6 +448,8 @@ static void start_target(struct conn *c, const uint8_t *extra, size_t n)
 		/* Our own salts too: a reflected response must not pass as a request. */
 		if (c->role == ROLE_SERVER)
 			stream_remember_salt(c);
+		if (c->role == ROLE_SERVER && c->key->ops->bind)
+			c->key->ops->bind(&c->enc, &c->dec, true);
 		host = c->target.atyp == SS_ATYP_DOMAIN ? c->target.host :
 							  addr_str(&c->target, tbuf, sizeof(tbuf));
 		port = c->target.port;

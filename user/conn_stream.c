@@ -21,8 +21,17 @@
 #include "log.h"
 #include "traffic.h"
 
-/* Ciphertext read at once when decrypting, so the plaintext always fits. */
-#define DEC_READ_MAX(c) (POOL_BUF_CAP - (c)->key->ops->max_chunk - SS_ADDR_MAX)
+/*
+ * Ciphertext read at once when decrypting into room bytes, so the plaintext
+ * always fits: a read releases at most what it brings plus what the decoder
+ * already holds (plaintext is never longer than its ciphertext).
+ */
+static size_t dec_read_max(const struct conn *c, size_t room)
+{
+	size_t held = c->key->ops->dec_held(&c->dec);
+
+	return room > held ? room - held : 0;
+}
 
 void stream_buf_release(struct ctx *p, struct relay_buf *b)
 {
@@ -120,7 +129,7 @@ ssize_t stream_read(struct conn *c, struct dir *d, int src, int *derr)
 	}
 	/* sslocal: a request header still waiting goes first, in the same chunk. */
 	hl = enc && c->hdr_pending ? c->hs_len : 0;
-	max = enc ? c->key->ops->enc_fit(&c->enc, room) : MIN(room, (size_t)DEC_READ_MAX(c));
+	max = enc ? c->key->ops->enc_fit(&c->enc, room) : dec_read_max(c, room);
 	if (max <= hl)
 		return -EAGAIN;
 	memcpy(p->scratch, c->hs, hl);
@@ -288,7 +297,7 @@ const char *stream_end_reason(const struct conn *c)
 /* Every salt this process generates goes into the replay filter. */
 void stream_remember_salt(struct conn *c)
 {
-	if (c->key->m->key_len)
+	if (c->key->m->key_len && !c->key->ops->exact_salts)
 		replay_check_add(&c->p->replay, c->key->ops->enc_salt(&c->enc), c->key->m->key_len);
 }
 
@@ -300,8 +309,13 @@ bool stream_salt_replayed(struct conn *c, bool had_salt)
 {
 	const uint8_t *salt = c->key->ops->dec_salt(&c->dec);
 
-	return !had_salt && salt && c->key->m->key_len &&
-	       replay_check_add(&c->p->replay, salt, c->key->m->key_len);
+	if (had_salt || !salt || !c->key->m->key_len)
+		return false;
+	/* SIP022: a server keeps request salts; a response names its request instead. */
+	if (c->key->ops->exact_salts)
+		return c->role == ROLE_SERVER &&
+		       salt_window_check_add(c->p->salts, salt, c->key->m->key_len) != 0;
+	return replay_check_add(&c->p->replay, salt, c->key->m->key_len);
 }
 
 void stream_count(struct conn *c, const struct dir *d, enum ctr_tier t, uint64_t n)

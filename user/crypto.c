@@ -9,6 +9,7 @@
 #include <openssl/evp.h>
 #include <sodium.h>
 
+#include "blake3.h"
 #include "crypto.h"
 
 /*
@@ -18,12 +19,17 @@
  * libsodium's HChaCha20 for the subkey (OpenSSL has no XChaCha20 AEAD).
  */
 static const struct ss_method methods[] = {
-	{ "none", SS_M_NONE, 0, 0, 0, SS_BACKEND_AUTO },
-	{ "aes-128-gcm", SS_M_AES_128_GCM, 16, 12, 16, SS_BACKEND_OPENSSL },
-	{ "aes-192-gcm", SS_M_AES_192_GCM, 24, 12, 16, SS_BACKEND_OPENSSL },
-	{ "aes-256-gcm", SS_M_AES_256_GCM, 32, 12, 16, SS_BACKEND_OPENSSL },
-	{ "chacha20-ietf-poly1305", SS_M_CHACHA20_POLY1305, 32, 12, 16, SS_BACKEND_OPENSSL },
-	{ "xchacha20-ietf-poly1305", SS_M_XCHACHA20_POLY1305, 32, 24, 16, SS_BACKEND_OPENSSL },
+	{ "none", SS_M_NONE, 0, 0, 0, SS_BACKEND_AUTO, false },
+	{ "aes-128-gcm", SS_M_AES_128_GCM, 16, 12, 16, SS_BACKEND_OPENSSL, false },
+	{ "aes-192-gcm", SS_M_AES_192_GCM, 24, 12, 16, SS_BACKEND_OPENSSL, false },
+	{ "aes-256-gcm", SS_M_AES_256_GCM, 32, 12, 16, SS_BACKEND_OPENSSL, false },
+	{ "chacha20-ietf-poly1305", SS_M_CHACHA20_POLY1305, 32, 12, 16, SS_BACKEND_OPENSSL, false },
+	{ "xchacha20-ietf-poly1305", SS_M_XCHACHA20_POLY1305, 32, 24, 16, SS_BACKEND_OPENSSL, false },
+	/* SIP022: the AEAD of the id, keyed from a PSK with BLAKE3. */
+	{ "2022-blake3-aes-128-gcm", SS_M_AES_128_GCM, 16, 12, 16, SS_BACKEND_OPENSSL, true },
+	{ "2022-blake3-aes-256-gcm", SS_M_AES_256_GCM, 32, 12, 16, SS_BACKEND_OPENSSL, true },
+	{ "2022-blake3-chacha20-poly1305", SS_M_CHACHA20_POLY1305, 32, 12, 16, SS_BACKEND_OPENSSL,
+	  true },
 };
 
 /* Stream ciphers of old shadowsocks: refused by name (SIP004 deprecates them). */
@@ -47,6 +53,8 @@ const char *ss_result_str(int r)
 	case SS_ERR_SPACE: return "output buffer too small";
 	case SS_ERR_ATYP: return "unknown address type";
 	case SS_ERR_REPLAY: return "replayed salt";
+	case SS_ERR_TIME: return "timestamp more than 30 s off (a replay, or a wrong clock)";
+	case SS_ERR_FULL: return "no room left in the SIP022 salt window";
 	}
 	return "unknown error";
 }
@@ -69,7 +77,8 @@ const struct ss_method *crypto_method_find(const char *name, const char **why)
 		if (!strcasecmp(name, methods[i].name))
 			return &methods[i];
 	*why = "unknown method (supported: aes-128-gcm, aes-192-gcm, aes-256-gcm, "
-	       "chacha20-ietf-poly1305, xchacha20-ietf-poly1305, none)";
+	       "chacha20-ietf-poly1305, xchacha20-ietf-poly1305, 2022-blake3-aes-128-gcm, "
+	       "2022-blake3-aes-256-gcm, 2022-blake3-chacha20-poly1305, none)";
 	for (size_t i = 0; i < ARRAY_SIZE(stream_ciphers); i++)
 		if (!strcasecmp(name, stream_ciphers[i]))
 			*why = "stream ciphers are insecure and not supported; use an AEAD "
@@ -136,6 +145,37 @@ int crypto_master_key(const char *password, uint8_t *key, size_t key_len)
 	EVP_MD_CTX_free(md);
 	sodium_memzero(d, sizeof(d));
 	return r;
+}
+
+int crypto_psk_decode(const char *b64, uint8_t *key, size_t key_len)
+{
+	uint8_t buf[SS_MAX_KEY + 3];
+	size_t n = 0;
+	int r = -EINVAL;
+
+	/* Standard base64 as `openssl rand -base64` prints it; URL-safe too. */
+	if ((!sodium_base642bin(buf, sizeof(buf), b64, strlen(b64), NULL, &n, NULL,
+				sodium_base64_VARIANT_ORIGINAL) ||
+	     !sodium_base642bin(buf, sizeof(buf), b64, strlen(b64), NULL, &n, NULL,
+				sodium_base64_VARIANT_URLSAFE)) &&
+	    n == key_len) {
+		memcpy(key, buf, key_len);
+		r = 0;
+	}
+	sodium_memzero(buf, sizeof(buf));
+	return r;
+}
+
+int crypto_psk_new(const struct ss_method *m, char *out, size_t cap)
+{
+	uint8_t k[SS_MAX_KEY];
+
+	if (!m->key_len || cap < sodium_base64_ENCODED_LEN(m->key_len, sodium_base64_VARIANT_ORIGINAL))
+		return -EINVAL;
+	randombytes_buf(k, m->key_len);
+	sodium_bin2base64(out, cap, k, m->key_len, sodium_base64_VARIANT_ORIGINAL);
+	sodium_memzero(k, sizeof(k));
+	return 0;
 }
 
 /*
@@ -225,6 +265,23 @@ int crypto_subkey(const struct ss_method *m, const uint8_t *master,
 {
 	static const uint8_t info[] = "ss-subkey";
 
+	if (m->sip022) {
+		/* The context's key is computed once per process, not per session. */
+		static struct blake3 base;
+		static bool ready;
+		struct blake3 h;
+
+		if (!ready) {
+			blake3_init_derive_key(&base, "shadowsocks 2022 session subkey");
+			ready = true;
+		}
+		h = base;
+		blake3_update(&h, master, m->key_len);
+		blake3_update(&h, salt, m->key_len);
+		blake3_final(&h, subkey, m->key_len);
+		sodium_memzero(&h, sizeof(h));
+		return 0;
+	}
 	return crypto_hkdf_sha1(master, m->key_len, salt, m->key_len, info,
 				sizeof(info) - 1, subkey, m->key_len);
 }

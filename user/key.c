@@ -19,6 +19,8 @@ int key_init(struct ss_key *k, const struct ss_method *m, const char *password, 
 	k->port_slot = k->slot = -1;
 	if (user)
 		snprintf(k->user, sizeof(k->user), "%s", user);
+	if (m->sip022)
+		return crypto_psk_decode(password, k->master, m->key_len);
 	return m->key_len ? crypto_master_key(password, k->master, m->key_len) : 0;
 }
 

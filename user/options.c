@@ -376,13 +376,14 @@ void options_getopt(char *short_opts, size_t short_len, struct option *long_opts
 				short_opts[s++] = ':';
 			short_opts[s] = 0;
 		}
-		if (o->lng && l + 3 < long_len)
+		if (o->lng && l + 4 < long_len)
 			long_opts[l++] = (struct option){ o->lng,
 				options_flag_has_arg(o) ? required_argument : no_argument, NULL,
 				256 + (int)i };
 	}
 	long_opts[l++] = (struct option){ "help", no_argument, NULL, 'h' };
 	long_opts[l++] = (struct option){ "version", no_argument, NULL, 'V' };
+	long_opts[l++] = (struct option){ "genkey", required_argument, NULL, OPT_GENKEY };
 	long_opts[l] = (struct option){ 0 };
 }
 

@@ -27,6 +27,7 @@
 #include "plugin.h"
 #include "privs.h"
 #include "replay_file.h"
+#include "salt_window.h"
 #include "loop.h"
 #include "supervisor.h"
 #include "traffic.h"
@@ -214,6 +215,10 @@ static int shared_state(struct tree *t)
 		return r;
 	}
 	replay_restore(cfg, &t->replay, t->name);
+	if (cfg->prog == PROG_SERVER && !(t->salts = salt_window_new())) {
+		log_err("cannot allocate the SIP022 salt window: %s", strerror(errno));
+		return -ENOMEM;
+	}
 	if (!(t->ctr = counters_shared((size_t)cfg->workers))) {
 		log_err("cannot allocate the counters: %s", strerror(errno));
 		return -ENOMEM;
@@ -270,7 +275,7 @@ int supervisor_main(enum prog_kind prog, int argc, char **argv)
 			goto out;
 		}
 	}
-	struct worker_args wa = { .cfg = t.cfg, .replay = &t.replay, .ctr = t.ctr,
+	struct worker_args wa = { .cfg = t.cfg, .replay = &t.replay, .salts = t.salts, .ctr = t.ctr,
 				  .traffic = t.traffic.names ? &t.traffic : NULL, .name = name,
 				  .ctl_fd = -1 };
 
@@ -284,6 +289,7 @@ out:
 		close(t.manager_fd);
 	replay_file_persist(t.cfg, &t.replay);
 	replay_free(&t.replay);
+	salt_window_free(t.salts);
 	daemon_remove_pid(t.cfg->pid_file);
 	config_free(t.cfg);
 	free(t.cfg);

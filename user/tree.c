@@ -50,7 +50,8 @@ static pid_t spawn_worker(struct tree *t, int i)
 		return -1;
 	}
 	if ((pid = fork()) == 0) {
-		struct worker_args a = { .cfg = t->cfg, .replay = &t->replay, .ctr = &t->ctr[i],
+		struct worker_args a = { .cfg = t->cfg, .replay = &t->replay, .salts = t->salts,
+					 .ctr = &t->ctr[i],
 					 .traffic = t->traffic.names ? &t->traffic : NULL,
 					 .name = t->name, .index = i, .ctl_fd = sv[1] };
 

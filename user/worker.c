@@ -489,6 +489,7 @@ int worker_run(const struct worker_args *a)
 	p->index = index;
 	p->cfg = cfg;
 	p->replay = *a->replay;
+	p->salts = a->salts;
 	p->ctr = a->ctr;
 	p->traffic = a->traffic;
 	p->scratch = malloc(POOL_BUF_CAP);

@@ -1,0 +1,359 @@
+# SPDX-License-Identifier: MIT
+"""SIP022 (Shadowsocks 2022) over TCP: ssserver and sslocal checked against a
+client and a server written here from the SIP022 document (python3-cryptography
+for the AEADs, b3sum for BLAKE3), then against each other with several workers;
+replays, old timestamps, reflections, wrong keys and bad headers reach no target."""
+import base64
+import hashlib
+import os
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+
+SYS_PYTHON = "/usr/bin/python3"  # Debian's, where python3-cryptography lives
+try:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
+except ImportError:
+    if sys.executable != SYS_PYTHON and os.path.exists(SYS_PYTHON):
+        os.execv(SYS_PYTHON, [SYS_PYTHON] + sys.argv)
+    raise
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+from sstest import *  # noqa: E402,F401,F403
+
+METHODS = {"2022-blake3-aes-128-gcm": (16, AESGCM), "2022-blake3-aes-256-gcm": (32, AESGCM),
+           "2022-blake3-chacha20-poly1305": (32, ChaCha20Poly1305)}
+BIG_MB = int(os.environ.get("SSBPF_BIG_MB", "512"))
+
+
+# --- the protocol, from the document -------------------------------------------
+
+def subkey(psk, salt):
+    """BLAKE3 derive_key("shadowsocks 2022 session subkey", psk || salt), by b3sum."""
+    r = subprocess.run(["b3sum", "--derive-key", "shadowsocks 2022 session subkey", "--raw",
+                        "--length", str(len(psk))], input=psk + salt, capture_output=True,
+                       check=True)
+    return r.stdout
+
+
+class Aead:
+    """One direction: the session AEAD with its little-endian 12-byte counter."""
+
+    def __init__(self, method, psk, salt):
+        self.a = METHODS[method][1](subkey(psk, salt))
+        self.n = 0
+
+    def _nonce(self):
+        v = self.n.to_bytes(12, "little")
+        self.n += 1
+        return v
+
+    def seal(self, pt):
+        return self.a.encrypt(self._nonce(), pt, None)
+
+    def open(self, ct):
+        return self.a.decrypt(self._nonce(), ct, None)
+
+
+def key_of(method):
+    return os.urandom(METHODS[method][0])
+
+
+def b64(k):
+    return base64.b64encode(k).decode()
+
+
+def request(method, psk, target_port, payload, skew=0, padding=b"", typ=0, salt=None):
+    """salt | seal(type, time, len) | seal(addr, padding len, padding, payload)."""
+    salt = salt or os.urandom(len(psk))
+    a = Aead(method, psk, salt)
+    var = encode_addr("127.0.0.1", target_port) + struct.pack(">H", len(padding)) + padding + payload
+    fixed = struct.pack(">BQH", typ, int(time.time()) + skew, len(var))
+    return salt + a.seal(fixed) + a.seal(var), salt
+
+
+def read_response(sock, method, psk, req_salt):
+    """The response header (checked as the document says) and its first payload chunk."""
+    kl = len(psk)
+    salt = recv_exact(sock, kl)
+    a = Aead(method, psk, salt)
+    hdr = a.open(recv_exact(sock, 1 + 8 + kl + 2 + 16))
+    typ, ts = hdr[0], struct.unpack(">Q", hdr[1:9])[0]
+    assert typ == 1, "response type %d" % typ
+    assert abs(ts - time.time()) <= 30, "response timestamp %d" % ts
+    assert hdr[9:9 + kl] == req_salt, "the response names another request"
+    n = struct.unpack(">H", hdr[9 + kl:])[0]
+    return a.open(recv_exact(sock, n + 16)), a
+
+
+def server_port(srv):
+    return int(srv.args[srv.args.index("-p") + 1])
+
+
+def sip022_server(method, psk, extra=(), **kw):
+    return ssserver(free_port(), method, password=b64(psk), extra=list(extra), **kw)
+
+
+# --- ssserver and sslocal against the document ------------------------------------
+
+def test_ssserver_answers_a_request_built_from_the_spec():
+    echo = Server(echo_handler)
+    for method in METHODS:
+        psk = key_of(method)
+        srv = sip022_server(method, psk)
+        for payload, padding in ((b"hello sip022", b""), (b"x" * 70000, b""), (b"", b"p" * 900)):
+            flight, salt = request(method, psk, echo.port, payload[:65000], padding=padding)
+            s = socket.create_connection(("127.0.0.1", server_port(srv)), timeout=10)
+            s.sendall(flight)
+            if not payload:
+                # Padding only: the target is reached; what we send next comes back.
+                a = Aead(method, psk, salt)
+                a.n = 2
+                s.sendall(a.seal(struct.pack(">H", 3)) + a.seal(b"abc"))
+                payload = b"abc"
+            got, a = read_response(s, method, psk, salt)
+            while len(got) < len(payload[:65000]):
+                n = struct.unpack(">H", a.open(recv_exact(s, 18)))[0]
+                got += a.open(recv_exact(s, n + 16))
+            assert got == payload[:65000], (method, len(got))
+            s.close()
+        srv.stop()
+    echo.close()
+
+
+class SpecServer:
+    """A SIP022 server from the document: decrypts sslocal's request, checks it,
+    answers with a response naming it (or, with wrong_salt, another request)."""
+
+    def __init__(self, method, psk, wrong_salt=False):
+        self.method, self.psk, self.wrong = method, psk, wrong_salt
+        self.seen = []
+        self.lsock = socket.socket()
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(16)
+        self.port = self.lsock.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                c, _ = self.lsock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._one, args=(c,), daemon=True).start()
+
+    def _one(self, c):
+        kl = len(self.psk)
+        c.settimeout(10)
+        first = c.recv(65536)  # salt and headers come in one write
+        salt = first[:kl]
+        a = Aead(self.method, self.psk, salt)
+        fixed = a.open(first[kl:kl + 27])
+        typ, ts, vlen = struct.unpack(">BQH", fixed)
+        rest = first[kl + 27:]
+        while len(rest) < vlen + 16:
+            rest += c.recv(65536)
+        var = a.open(rest[:vlen + 16])
+        alen = 7  # 127.0.0.1:port
+        (plen,) = struct.unpack(">H", var[alen:alen + 2])
+        payload = var[alen + 2 + plen:]
+        self.seen.append({"type": typ, "skew": ts - time.time(), "addr": var[:alen],
+                          "padding": plen, "payload": payload, "one_write": len(first) >= kl + 27 + vlen + 16})
+        rsalt = os.urandom(kl)
+        r = Aead(self.method, self.psk, rsalt)
+        named = os.urandom(kl) if self.wrong else salt
+        body = b"answer to " + payload
+        c.sendall(rsalt + r.seal(struct.pack(">BQ", 1, int(time.time())) + named +
+                                 struct.pack(">H", len(body))) + r.seal(body))
+        time.sleep(0.5)
+        c.close()
+
+    def close(self):
+        self.lsock.close()
+
+
+def test_sslocal_request_read_by_a_spec_server_and_response_checked():
+    for method in METHODS:
+        psk = key_of(method)
+        spec = SpecServer(method, psk)
+        lp = free_port()
+        sslocal(lp, spec.port, method, password=b64(psk))
+        s, rep = socks_connect(lp, "127.0.0.1", 4242)
+        assert rep == 0
+        s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        assert recv_all(s) == b"answer to GET / HTTP/1.0\r\n\r\n"
+        seen = spec.seen[-1]
+        assert seen["type"] == 0 and abs(seen["skew"]) <= 2, seen
+        assert seen["addr"] == encode_addr("127.0.0.1", 4242)
+        assert seen["payload"] == b"GET / HTTP/1.0\r\n\r\n" and seen["one_write"], seen
+        # A client that sends nothing first: the header goes alone, with padding.
+        s, rep = socks_connect(lp, "127.0.0.1", 4242)
+        wait_until(lambda: len(spec.seen) == 2, timeout=5, what="the padded header alone")
+        assert spec.seen[-1]["payload"] == b"" and 1 <= spec.seen[-1]["padding"] <= 900
+        s.close()
+        stop_all()
+        spec.close()
+    # A response that names another request is refused: nothing reaches the client.
+    method = "2022-blake3-aes-256-gcm"
+    psk = key_of(method)
+    spec = SpecServer(method, psk, wrong_salt=True)
+    lp = free_port()
+    loc = sslocal(lp, spec.port, method, password=b64(psk))
+    s, rep = socks_connect(lp, "127.0.0.1", 4242)
+    s.sendall(b"ping")
+    data, how = read_to_end(s)
+    assert data == b"", data
+    assert "malformed input in stream from server" in loc.log_text()
+    spec.close()
+
+
+# --- replays and probes ------------------------------------------------------------
+
+def held_to_deadline(sock, t0, deadline=2.0):
+    assert closed_within(sock, deadline + 8)
+    return time.time() - t0 >= deadline - 0.2
+
+
+def test_replays_old_requests_reflections_and_bad_headers_reach_no_target():
+    method = "2022-blake3-aes-256-gcm"
+    psk = key_of(method)
+    echo = Server(echo_handler)
+    # Several workers: a replay may land on any of them.
+    srv = sip022_server(method, psk, extra=["--handshake-timeout", "2", "--workers", "3"])
+    port = server_port(srv)
+    flight, salt = request(method, psk, echo.port, b"once")
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(flight)
+    got, _ = read_response(s, method, psk, salt)
+    assert got == b"once"
+    wait_until(lambda: echo.accepts == 1, what="the original reaches the target")
+    cases = {}
+    for i in range(5):
+        cases["replay %d" % i] = flight
+    cases["120 s old"] = request(method, psk, echo.port, b"old", skew=-120)[0]
+    cases["40 s ahead"] = request(method, psk, echo.port, b"ahead", skew=40)[0]
+    cases["wrong key"] = request(method, key_of(method), echo.port, b"wrong")[0]
+    cases["type 1"] = request(method, psk, echo.port, b"typed", typ=1)[0]
+    good, _ = request(method, psk, echo.port, b"x")
+    cases["header cut"] = good[:32 + 20]
+    cases["no payload, no padding"] = request(method, psk, echo.port, b"")[0]
+    # The server's own response sent back to it.
+    s2 = socket.create_connection(("127.0.0.1", port), timeout=10)
+    f2, salt2 = request(method, psk, echo.port, b"reflect me")
+    s2.sendall(f2)
+    response = s2.recv(65536)
+    cases["reflected response"] = response
+    wait_until(lambda: echo.accepts == 2, what="the second original reaches the target")
+    socks = {}
+    t0 = time.time()
+    for name, data in cases.items():
+        c = socket.create_connection(("127.0.0.1", port), timeout=10)
+        c.sendall(data)
+        socks[name] = c
+    for name, c in socks.items():
+        assert held_to_deadline(c, t0), "%s: closed before the deadline" % name
+    assert echo.accepts == 2, "a replay or a bad request reached the target"
+    log = srv.log_text()
+    assert log.count("replayed salt") == 5, log[-3000:]
+    assert log.count("timestamp more than 30 s off") == 2, log[-3000:]
+    s.close()
+    s2.close()
+    echo.close()
+
+
+# --- sslocal <-> ssserver ---------------------------------------------------------
+
+def test_every_method_relays_big_streams_and_half_close_with_workers():
+    hasher = Server(hash_reply_handler)
+    blaster_data = os.urandom(1 << 20)
+
+    def send_mib(sock):
+        n = struct.unpack(">I", recv_exact(sock, 4))[0]
+        for _ in range(n):
+            sock.sendall(blaster_data)
+        sock.close()
+    sender = Server(send_mib)
+    for method in METHODS:
+        mb = BIG_MB if method == "2022-blake3-aes-256-gcm" else 64
+        psk = key_of(method)
+        sp, lp = free_port(), free_port()
+        ssserver(sp, method, password=b64(psk), extra=["--workers", "2"])
+        sslocal(lp, sp, method, password=b64(psk), extra=["--workers", "2"])
+        # Up, then FIN: the target's hash comes back over the half-closed pair.
+        s, rep = socks_connect(lp, "127.0.0.1", hasher.port, timeout=60)
+        h = hashlib.sha256()
+        for _ in range(mb):
+            s.sendall(blaster_data)
+            h.update(blaster_data)
+        s.shutdown(socket.SHUT_WR)
+        data, how = read_to_end(s, timeout=120)
+        assert data.decode().split() == [str(mb << 20), h.hexdigest()], (method, data)
+        # Down.
+        s, rep = socks_connect(lp, "127.0.0.1", sender.port, timeout=60)
+        s.sendall(struct.pack(">I", mb))
+        got = hashlib.sha256()
+        n = 0
+        s.settimeout(120)
+        while True:
+            d = s.recv(1 << 20)
+            if not d:
+                break
+            got.update(d)
+            n += len(d)
+        assert n == mb << 20, (method, n)
+        assert got.hexdigest() == hashlib.sha256(blaster_data * mb).hexdigest()
+        # Short connections.
+        echo = Server(echo_handler)
+        for i in range(200):
+            assert socks_echo(lp, "127.0.0.1", echo.port, b"short %d" % i) == b"short %d" % i
+        echo.close()
+        stop_all()
+    hasher.close()
+    sender.close()
+
+
+def test_keys_genkey_uri_and_what_is_refused():
+    ss = os.path.join(BUILD, "ssserver")
+    # A password that is not a key of the right length: exit 2, saying how to make one.
+    for k in ("test-pw", b64(os.urandom(16))):
+        r = subprocess.run([ss, "-m", "2022-blake3-aes-256-gcm", "-k", k, "-p", "1"],
+                           capture_output=True, timeout=10)
+        assert r.returncode == 2, r
+        assert b"openssl rand -base64 32" in r.stderr, r.stderr
+    # --genkey gives a key of the method's length.
+    for method, (kl, _) in METHODS.items():
+        r = subprocess.run([os.path.join(BUILD, "sslocal"), "--genkey", method],
+                           capture_output=True, timeout=10)
+        assert r.returncode == 0 and len(base64.b64decode(r.stdout.strip())) == kl, r
+    # A SIP002 URI with the userinfo percent-encoded, as SIP002 asks for 2022 methods.
+    method = "2022-blake3-aes-128-gcm"
+    psk = key_of(method)
+    sp, lp = free_port(), free_port()
+    ssserver(sp, method, password=b64(psk))
+    uri = "ss://%s:%s@127.0.0.1:%d#t" % (method, urllib.parse.quote(b64(psk), safe=""), sp)
+    start([os.path.join(BUILD, "sslocal"), "--server-url", uri, "-l", str(lp), "-b", "127.0.0.1"],
+          wait=lp)
+    echo = Server(echo_handler)
+    assert socks_echo(lp, "127.0.0.1", echo.port, b"via uri") == b"via uri"
+    echo.close()
+    # Several users on one port need SIP023, which is refused by name.
+    cfg = os.path.join(LOGDIR, "users.json")
+    with open(cfg, "w") as f:
+        f.write('{"server_port": %d, "method": "%s", "users": [{"name": "a", "password": "%s"}]}'
+                % (free_port(), method, b64(psk)))
+    r = subprocess.run([ss, "-c", cfg], capture_output=True, timeout=10)
+    assert r.returncode == 2 and b"SIP023" in r.stderr, r
+
+
+if __name__ == "__main__":
+    sys.exit(run_tests([
+        test_ssserver_answers_a_request_built_from_the_spec,
+        test_sslocal_request_read_by_a_spec_server_and_response_checked,
+        test_replays_old_requests_reflections_and_bad_headers_reach_no_target,
+        test_every_method_relays_big_streams_and_half_close_with_workers,
+        test_keys_genkey_uri_and_what_is_refused,
+    ], "sip022"))

@@ -1,0 +1,231 @@
+// SPDX-License-Identifier: MIT
+/* SIP022 TCP streams: round trips, the one-read header, and every header rule. */
+#include <time.h>
+
+#include "addr.h"
+#include "aead2022.h"
+#include "test.h"
+
+#define BIG (300 * 1024)
+
+static const char *const names[] = { "2022-blake3-aes-128-gcm", "2022-blake3-aes-256-gcm",
+				     "2022-blake3-chacha20-poly1305" };
+
+static const struct ss_method *m22(size_t i)
+{
+	return crypto_method_find(names[i], &(const char *){ 0 });
+}
+
+/* addr of 127.0.0.1:8080 followed by n bytes of payload, in pt; the total length. */
+static size_t request_pt(unsigned long long *s, unsigned char *pt, size_t n)
+{
+	static const unsigned char a[] = { 1, 127, 0, 0, 1, 0x1f, 0x90 };
+
+	memcpy(pt, a, sizeof(a));
+	prng_fill(s, pt + sizeof(a), n);
+	return sizeof(a) + n;
+}
+
+/* The first read holds at least `first` bytes; then random fragments. */
+static int feed(struct s22_dec *d, unsigned long long *s, unsigned char *ct, size_t n, size_t first,
+		unsigned char *out, size_t *got)
+{
+	size_t i = 0;
+
+	*got = 0;
+	while (i < n) {
+		size_t k = (size_t)(prng(s) % 70000) + 1, used;
+		int r;
+
+		k = i ? MIN(n - i, k) : MIN(n, first);
+		r = s22_dec_feed(d, ct + i, k, &used, out, BIG + 2048, got);
+
+		if (r)
+			return r;
+		if (used != k)
+			return SS_ERR_SPACE;
+		i += k;
+	}
+	return s22_dec_finish(d);
+}
+
+TEST(s22_request_and_response_round_trip)
+{
+	unsigned long long s = 2022;
+	unsigned char psk[32], *pt = malloc(BIG + 64), *ct = malloc(BIG + 8192),
+			       *out = malloc(BIG + 2048);
+	static const size_t sizes[] = { 0, 1, 1000, S22_MAX_PAYLOAD - 9, S22_MAX_PAYLOAD,
+					S22_MAX_PAYLOAD + 1, BIG };
+
+	for (size_t mi = 0; mi < ARRAY_SIZE(names); mi++) {
+		const struct ss_method *m = m22(mi);
+
+		prng_fill(&s, psk, sizeof(psk));
+		for (size_t si = 0; si < ARRAY_SIZE(sizes); si++) {
+			struct s22_enc e, r;
+			struct s22_dec d, rd;
+			size_t n = request_pt(&s, pt, sizes[si]), nct, got;
+
+			CHECK_EQ(s22_enc_init(&e, m, psk), 0);
+			CHECK_EQ(s22_dec_init(&d, m, psk), 0);
+			CHECK(s22_enc_fit(&e, BIG + 8192) >= n);
+			CHECK_EQ(s22_enc_feed(&e, pt, n, ct, &nct), 0);
+			/* No payload: padding makes the first flight longer than the address. */
+			CHECK(nct >= m->key_len + 11 + 2 * SS_TAG + n + 2 + (sizes[si] ? 0 : 1));
+			CHECK_EQ(feed(&d, &s, ct, nct, nct, out, &got), SS_OK);
+			CHECK_EQ(got, n);
+			CHECK(memcmp(out, pt, n) == 0);
+			CHECK(d.authentic && !memcmp(d.salt, e.salt, m->key_len));
+			/* The response names the request's salt. */
+			if (!sizes[si]) {
+				s22_enc_free(&e);
+				s22_dec_free(&d);
+				continue;
+			}
+			CHECK_EQ(s22_enc_init(&r, m, psk), 0);
+			s22_enc_respond(&r, d.salt);
+			s22_dec_init(&rd, m, psk);
+			s22_dec_expect_response(&rd, e.salt);
+			CHECK_EQ(s22_enc_feed(&r, pt, n, ct, &nct), 0);
+			CHECK_EQ(feed(&rd, &s, ct, nct, m->key_len + 11 + m->key_len + SS_TAG, out, &got),
+				 SS_OK);
+			CHECK_EQ(got, n);
+			CHECK(memcmp(out, pt, n) == 0);
+			s22_dec_free(&rd);
+			/* A response to another request is refused. */
+			s22_dec_init(&rd, m, psk);
+			s22_dec_expect_response(&rd, psk);
+			CHECK_EQ(feed(&rd, &s, ct, nct, nct, out, &got), SS_ERR);
+			s22_dec_free(&rd);
+			/* A response is not a request (reflection). */
+			s22_dec_free(&d);
+			s22_dec_init(&d, m, psk);
+			CHECK(feed(&d, &s, ct, nct, nct, out, &got) != SS_OK);
+			s22_enc_free(&r);
+			s22_enc_free(&e);
+			s22_dec_free(&d);
+		}
+	}
+	free(pt);
+	free(ct);
+	free(out);
+}
+
+TEST(s22_header_must_come_in_one_read_and_any_tamper_fails)
+{
+	unsigned long long s = 7;
+	unsigned char psk[32], pt[600], ct[2000], out[4000];
+	const struct ss_method *m = m22(1);
+	size_t n, nct, got;
+	struct s22_enc e;
+	struct s22_dec d;
+
+	prng_fill(&s, psk, sizeof(psk));
+	n = request_pt(&s, pt, 500);
+	s22_enc_init(&e, m, psk);
+	CHECK_EQ(s22_enc_feed(&e, pt, n, ct, &nct), 0);
+	/* Salt and fixed header split over two reads: not ours (section 3.1.4). */
+	s22_dec_init(&d, m, psk);
+	CHECK_EQ(feed(&d, &s, ct, nct, m->key_len + 11 + SS_TAG - 1, out, &got), SS_ERR_TRUNC);
+	s22_dec_free(&d);
+	for (size_t i = 0; i < nct; i += 7) {
+		ct[i] ^= 0x20;
+		s22_dec_init(&d, m, psk);
+		CHECK(feed(&d, &s, ct, nct, nct, out, &got) != SS_OK);
+		CHECK(i >= m->key_len + 11 + SS_TAG || !d.authentic);
+		s22_dec_free(&d);
+		ct[i] ^= 0x20;
+	}
+	/* Cut short: a truncated stream at the end. */
+	s22_dec_init(&d, m, psk);
+	CHECK_EQ(feed(&d, &s, ct, nct - 1, nct - 1, out, &got), SS_ERR_TRUNC);
+	s22_dec_free(&d);
+	s22_enc_free(&e);
+}
+
+/* A request built field by field as the spec draws it, for the rules the encoder never breaks. */
+static size_t craft(const struct ss_method *m, const unsigned char *psk, int type, long skew,
+		    const unsigned char *var, size_t vlen, unsigned char *ct)
+{
+	unsigned char subkey[32], hdr[11];
+	uint64_t t = (uint64_t)((long)time(NULL) + skew);
+	struct ss_cipher c;
+
+	memset(ct, 0x5a, m->key_len); /* the salt */
+	crypto_subkey(m, psk, ct, subkey);
+	cipher_init(&c, m, SS_BACKEND_AUTO, subkey);
+	hdr[0] = (unsigned char)type;
+	for (int i = 0; i < 8; i++)
+		hdr[1 + i] = (unsigned char)(t >> (56 - 8 * i));
+	hdr[9] = (unsigned char)(vlen >> 8);
+	hdr[10] = (unsigned char)vlen;
+	cipher_seal(&c, ct + m->key_len, hdr, sizeof(hdr));
+	cipher_seal(&c, ct + m->key_len + 11 + SS_TAG, var, vlen);
+	cipher_free(&c);
+	return m->key_len + 11 + SS_TAG + vlen + SS_TAG;
+}
+
+static int try_var(const unsigned char *psk, int type, long skew, const unsigned char *var,
+		   size_t vlen, size_t *got)
+{
+	unsigned long long s = 1;
+	unsigned char ct[2200], out[2200];
+	const struct ss_method *m = m22(0);
+	struct s22_dec d;
+	size_t n = craft(m, psk, type, skew, var, vlen, ct);
+	int r;
+
+	s22_dec_init(&d, m, psk);
+	r = feed(&d, &s, ct, n, n, out, got);
+	s22_dec_free(&d);
+	return r;
+}
+
+TEST(s22_request_header_rules)
+{
+	unsigned char psk[32] = { 1, 2, 3 }, var[1200];
+	static const unsigned char a[] = { 1, 10, 0, 0, 1, 0, 80 };
+	size_t got;
+
+	memcpy(var, a, sizeof(a));
+	/* Address, padding length 0, payload "hi": fine. */
+	var[7] = 0, var[8] = 0, var[9] = 'h', var[10] = 'i';
+	CHECK_EQ(try_var(psk, 0, 0, var, 11, &got), SS_OK);
+	CHECK_EQ(got, 9);
+	/* Neither payload nor padding: refused. */
+	CHECK_EQ(try_var(psk, 0, 0, var, 9, &got), SS_ERR);
+	/* Padding only: fine, and the padding is dropped. */
+	var[8] = 5;
+	CHECK_EQ(try_var(psk, 0, 0, var, 14, &got), SS_OK);
+	CHECK_EQ(got, 7);
+	/* Padding past the header chunk: refused. */
+	CHECK_EQ(try_var(psk, 0, 0, var, 13, &got), SS_ERR);
+	/* Padding over 900: refused. */
+	var[7] = 901 >> 8, var[8] = 901 & 0xff;
+	CHECK_EQ(try_var(psk, 0, 0, var, 9 + 901, &got), SS_ERR);
+	var[7] = 0, var[8] = 0;
+	/* The address cut by the chunk's end: refused. */
+	CHECK_EQ(try_var(psk, 0, 0, var, 5, &got), SS_ERR);
+	/* Wrong type, timestamps 31 s off either way: refused; 29 s: fine. */
+	CHECK_EQ(try_var(psk, 1, 0, var, 11, &got), SS_ERR);
+	CHECK_EQ(try_var(psk, 0, -31, var, 11, &got), SS_ERR_TIME);
+	CHECK_EQ(try_var(psk, 0, 31, var, 11, &got), SS_ERR_TIME);
+	CHECK_EQ(try_var(psk, 0, -120, var, 11, &got), SS_ERR_TIME);
+	CHECK_EQ(try_var(psk, 0, 29, var, 11, &got), SS_OK);
+	CHECK_EQ(try_var(psk, 0, -29, var, 11, &got), SS_OK);
+}
+
+TEST(s22_psk_must_be_base64_of_the_key_length)
+{
+	unsigned char k[32];
+	char b64[64];
+	const struct ss_method *m = m22(1);
+
+	CHECK_EQ(crypto_psk_new(m, b64, sizeof(b64)), 0);
+	CHECK_EQ(crypto_psk_decode(b64, k, 32), 0);
+	CHECK(crypto_psk_decode(b64, k, 16) != 0);
+	CHECK(crypto_psk_decode("not base64!", k, 32) != 0);
+	CHECK(crypto_psk_decode("test-pw", k, 32) != 0);
+	CHECK_EQ(crypto_psk_decode("AAECAwQFBgcICQoLDA0ODw==", k, 16), 0);
+	CHECK(k[0] == 0 && k[15] == 15);
+}
