@@ -69,6 +69,9 @@ int crypto_hkdf_sha1(const uint8_t *key, size_t key_len, const uint8_t *salt,
  * Per-session subkey, key_len bytes: HKDF-SHA1(master, salt, "ss-subkey"),
  * or for SIP022 BLAKE3 derive_key("shadowsocks 2022 session subkey", psk || salt).
  */
+/* SIP022's derivation with a salt of any length (UDP: the 8-byte session ID). */
+int crypto_subkey22(const struct ss_method *m, const uint8_t *psk, const uint8_t *salt,
+		    size_t salt_len, uint8_t *subkey);
 int crypto_subkey(const struct ss_method *m, const uint8_t *master,
 		  const uint8_t *salt, uint8_t *subkey);
 

@@ -17,6 +17,7 @@
 #include "addr.h"
 #include "loop.h"
 #include "udp.h"
+#include "udp2022.h"
 
 #define UDP_BUCKETS 1024
 #define UDP_BATCH 64
@@ -36,6 +37,14 @@ struct nat {
 	size_t pending_len;
 	uint16_t pending_port;
 	bool dead;
+	/*
+	 * SIP022: the session (sslocal: ours, made per client address; ssserver:
+	 * the one made for a client session ID, which keys the entry instead of
+	 * the address, so a client may move: replies go where it last sent from).
+	 */
+	struct s22_udp *s22;
+	bool by_sid;
+	uint8_t sid[S22_SID];
 };
 
 /*
@@ -79,8 +88,15 @@ struct udp_relay {
 };
 
 /* udp_nat.c */
-/* The NAT entry of a client, made on first use (evicting the oldest at the cap); NULL on error. */
-struct nat *nat_get(struct udp_relay *r, const struct sockaddr_storage *client, socklen_t len);
+/*
+ * The NAT entry of a client, made on first use (evicting the oldest at the
+ * cap); NULL on error. With sid (ssserver, SIP022) the entry is the client
+ * session's, wherever it now sends from: found, it takes client as its address.
+ */
+struct nat *nat_get(struct udp_relay *r, const struct sockaddr_storage *client, socklen_t len,
+		    const uint8_t *sid);
+/* The entry of a SIP022 client session, or NULL. */
+struct nat *nat_find_sid(struct udp_relay *r, const uint8_t *sid);
 /* Closes the NAT socket now; the memory goes at the end of the epoll batch. */
 void nat_kill(struct nat *n);
 /* Counts as activity: the entry moves to the LRU's tail. */

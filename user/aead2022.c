@@ -10,6 +10,7 @@
 #include "addr.h"
 #include "aead2022.h"
 #include "method.h"
+#include "udp2022.h"
 
 #define S22_LEN_UNIT (2 + SS_TAG)
 #define S22_CHUNK_OVERHEAD (2 * SS_TAG + 2)
@@ -403,6 +404,35 @@ static void m_bind(union method_enc *e, union method_dec *d, bool server)
 		s22_dec_expect_response(&d->aead2022, e->aead2022.salt);
 }
 
+/* The larger of the two directions' overheads (a server's reply names the client session). */
+static size_t m_udp_overhead(const struct ss_method *m)
+{
+	return s22_udp_overhead(m, true);
+}
+
+/*
+ * SIP022 datagrams belong to sessions (udp2022.h), which udp.c keeps; there
+ * is no stand-alone packet, and no stream trial of several users (SIP023).
+ */
+static int m_udp_stateless(const struct ss_method *m, const uint8_t *master, const uint8_t *in,
+			   size_t len, uint8_t *out, size_t cap, size_t *out_len)
+{
+	(void)m, (void)master, (void)in, (void)len, (void)out, (void)cap, (void)out_len;
+	return SS_ERR;
+}
+
+static int m_dec_probe(const struct ss_method *m, const uint8_t *master, const uint8_t *in,
+		       size_t len)
+{
+	(void)m, (void)master, (void)in, (void)len;
+	return SS_ERR;
+}
+
+static size_t m_probe_len(const struct ss_method *m)
+{
+	return m->key_len + S22_REQ_HEAD + SS_TAG;
+}
+
 const struct method_ops method_aead2022 = {
 	.edition = "SIP022",
 	.enc_init = m_enc_init, .enc_free = m_enc_free, .enc_fit = m_enc_fit,
@@ -410,6 +440,8 @@ const struct method_ops method_aead2022 = {
 	.dec_init = m_dec_init, .dec_free = m_dec_free, .dec_feed = m_dec_feed,
 	.dec_finish = m_dec_finish, .dec_salt = m_dec_salt, .dec_held = m_dec_held,
 	.bind = m_bind,
+	.udp_overhead = m_udp_overhead, .udp_seal = m_udp_stateless, .udp_open = m_udp_stateless,
+	.dec_probe = m_dec_probe, .probe_len = m_probe_len,
 	.header_encode = addr_encode, .header_parse = addr_parse, /* ATYP, address, port */
 	.exact_salts = true,
 };

@@ -177,9 +177,6 @@ static int validate_ports(struct ss_config *c, char *err, size_t err_len)
 
 static int validate_rest(struct ss_config *c, char *err, size_t err_len)
 {
-	if (c->m && c->m->sip022 && c->mode != MODE_TCP_ONLY)
-		return config_errf(err, err_len, "method %s: UDP is not relayed for 2022 methods yet; "
-				   "use mode tcp_only", c->m->name);
 	/* An empty plugin is none (libev). */
 	if (c->plugin && !*c->plugin) {
 		free(c->plugin);

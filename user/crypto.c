@@ -260,28 +260,33 @@ int crypto_hkdf_sha1(const uint8_t *key, size_t key_len, const uint8_t *salt,
 	return r;
 }
 
+int crypto_subkey22(const struct ss_method *m, const uint8_t *psk, const uint8_t *salt,
+		    size_t salt_len, uint8_t *subkey)
+{
+	/* The context's key is computed once per process, not per session. */
+	static struct blake3 base;
+	static bool ready;
+	struct blake3 h;
+
+	if (!ready) {
+		blake3_init_derive_key(&base, "shadowsocks 2022 session subkey");
+		ready = true;
+	}
+	h = base;
+	blake3_update(&h, psk, m->key_len);
+	blake3_update(&h, salt, salt_len);
+	blake3_final(&h, subkey, m->key_len);
+	sodium_memzero(&h, sizeof(h));
+	return 0;
+}
+
 int crypto_subkey(const struct ss_method *m, const uint8_t *master,
 		  const uint8_t *salt, uint8_t *subkey)
 {
 	static const uint8_t info[] = "ss-subkey";
 
-	if (m->sip022) {
-		/* The context's key is computed once per process, not per session. */
-		static struct blake3 base;
-		static bool ready;
-		struct blake3 h;
-
-		if (!ready) {
-			blake3_init_derive_key(&base, "shadowsocks 2022 session subkey");
-			ready = true;
-		}
-		h = base;
-		blake3_update(&h, master, m->key_len);
-		blake3_update(&h, salt, m->key_len);
-		blake3_final(&h, subkey, m->key_len);
-		sodium_memzero(&h, sizeof(h));
-		return 0;
-	}
+	if (m->sip022)
+		return crypto_subkey22(m, master, salt, m->key_len, subkey);
 	return crypto_hkdf_sha1(master, m->key_len, salt, m->key_len, info,
 				sizeof(info) - 1, subkey, m->key_len);
 }

@@ -40,6 +40,98 @@ static bool salt_replayed(struct ctx *p, const struct ss_key *k, const uint8_t *
 	return k->m->key_len && replay_check_add(&p->replay, dgram, k->m->key_len);
 }
 
+/* A SIP022 session of this key (NULL when out of memory or keys). */
+static struct s22_udp *session_new(const struct ss_key *k, bool server)
+{
+	struct s22_udp *s = malloc(sizeof(*s));
+
+	if (s && s22_udp_init(s, k->m, k->master, server)) {
+		free(s);
+		s = NULL;
+	}
+	return s;
+}
+
+/* Seals address + payload for the peer: SIP022 in the entry's session, SIP004 alone. */
+static int seal_dgram(struct ctx *p, struct nat *n, const struct ss_key *k, const uint8_t *in,
+		      size_t len, uint8_t *out, size_t cap, size_t *olen)
+{
+	int r;
+
+	if (n->s22)
+		return s22_udp_seal(n->s22, in, len, out, cap, olen);
+	if (!(r = k->ops->udp_seal(k->m, k->master, in, len, out, cap, olen)))
+		remember_salt(p, k, out);
+	return r;
+}
+
+/* sslocal: opens a reply from the server (SS_ERR_REPLAY: its salt or packet ID came before). */
+static int open_dgram(struct ctx *p, struct nat *n, const struct ss_key *k, const uint8_t *in,
+		      size_t len, uint8_t *out, size_t cap, size_t *olen)
+{
+	int r;
+
+	if (k->m->sip022)
+		return n->s22 ? s22_udp_open(n->s22, in, len, out, cap, olen) : SS_ERR;
+	if ((r = k->ops->udp_open(k->m, k->master, in, len, out, cap, olen)))
+		return r;
+	return salt_replayed(p, k, in) ? SS_ERR_REPLAY : SS_OK;
+}
+
+/*
+ * ssserver, SIP022: datagrams go by client session ID, and a session this
+ * worker does not know is made only once its first packet passes every
+ * check, and only if no worker has seen that session within the minute
+ * (the shared salt window): a replay sent from elsewhere, which the kernel
+ * may hand to another worker, finds no fresh session there.
+ */
+static void from_client22(struct udp_relay *r, const uint8_t *buf, size_t len,
+			  const struct sockaddr_storage *src, socklen_t slen)
+{
+	struct ctx *p = r->p;
+	const struct ss_key *k = &r->pk->keys[0];
+	uint8_t out[UDP_MAX_DGRAM + 512], sid[S22_SID];
+	struct s22_udp *s = NULL;
+	struct ss_addr a;
+	struct nat *n = NULL;
+	size_t olen, used;
+	char cs[64];
+	int rc;
+
+	if ((rc = s22_udp_peek_sid(k->m, k->master, buf, len, sid)) == SS_OK) {
+		n = nat_find_sid(r, sid);
+		s = n ? n->s22 : session_new(k, true);
+		rc = !s ? SS_ERR : s22_udp_open(s, buf, len, out, sizeof(out), &olen);
+		if (!rc && !n && p->salts && salt_window_check_add(p->salts, sid, S22_SID))
+			rc = SS_ERR_REPLAY;
+	}
+	if (!rc && addr_parse(out, olen, &a, &used) != SS_OK)
+		rc = SS_ERR_ATYP;
+	if (!rc && !n && (n = nat_get(r, src, slen, sid)))
+		n->s22 = s;
+	if (rc || !n) {
+		if (rc == SS_ERR_REPLAY || rc == SS_ERR_TIME)
+			p->ctr->udp.replayed++;
+		else if (rc == SS_ERR_ATYP)
+			p->ctr->udp.bad_header++;
+		else
+			p->ctr->udp.bad_crypto++;
+		log_debug("udp: dropped a datagram from %s: %s", ss_sa_str(src, cs, sizeof(cs)),
+			  ss_result_str(rc ? rc : SS_ERR));
+		if (s && (!n || n->s22 != s)) {
+			s22_udp_free(s);
+			free(s);
+		}
+		return;
+	}
+	/* The session's client moves with it: replies go where it last sent from. */
+	n->client = *src;
+	n->client_len = slen;
+	n->key = k;
+	nat_touch(n);
+	nat_send(n, &a, out + used, olen - used);
+}
+
 /* Its socket has the family of the address it is bound to: src is not mapped. */
 static bool assoc_allows(const struct udp_relay *r, const struct sockaddr_storage *src)
 {
@@ -85,6 +177,10 @@ static void from_client(struct udp_relay *r, uint8_t *buf, size_t len,
 	char cs[64];
 	int rc;
 
+	if (r->role == UDP_SERVER && r->pk->keys[0].m->sip022) {
+		from_client22(r, buf, len, src, slen);
+		return;
+	}
 	if (r->role == UDP_SERVER) {
 		/* Plaintext = address header + payload, under the key of one of the port's users. */
 		if ((rc = port_keys_open_dgram(r->pk, buf, len, out, sizeof(out), &olen)) < 0) {
@@ -106,7 +202,7 @@ static void from_client(struct udp_relay *r, uint8_t *buf, size_t len,
 				  ss_sa_str(src, cs, sizeof(cs)));
 			return;
 		}
-		if ((n = nat_get(r, src, slen))) {
+		if ((n = nat_get(r, src, slen, NULL))) {
 			n->key = k;
 			nat_touch(n);
 			nat_send(n, &a, out + used, olen - used);
@@ -163,12 +259,15 @@ static void from_client(struct udp_relay *r, uint8_t *buf, size_t len,
 		r->p->ctr->udp.oversize++;
 		return;
 	}
-	if (!(n = nat_get(r, src, slen)))
+	if (!(n = nat_get(r, src, slen, NULL)))
 		return;
 	nat_touch(n);
-	if (k->ops->udp_seal(k->m, k->master, buf, len, out, sizeof(out), &olen))
+	if (k->m->sip022 && !n->s22 && !(n->s22 = session_new(k, false))) {
+		nat_kill(n);
 		return;
-	remember_salt(p, k, out);
+	}
+	if (seal_dgram(p, n, k, buf, len, out, sizeof(out), &olen))
+		return;
 	nat_send(n, &r->server, out, olen);
 }
 
@@ -198,22 +297,21 @@ static void to_client(struct nat *n, uint8_t *buf, size_t len, const struct sock
 		memcpy(buf, hdr, (size_t)hl);
 		len += (size_t)hl;
 		if (len + k->ops->udp_overhead(k->m) > UDP_MAX_DGRAM ||
-		    k->ops->udp_seal(k->m, k->master, buf, len, out, sizeof(out), &olen)) {
+		    seal_dgram(p, n, k, buf, len, out, sizeof(out), &olen)) {
 			r->p->ctr->udp.oversize++;
 			return;
 		}
-		remember_salt(p, k, out);
 	} else {
-		rc = k->ops->udp_open(k->m, k->master, buf, len, out + 3, sizeof(out) - 3, &olen);
+		rc = open_dgram(p, n, k, buf, len, out + 3, sizeof(out) - 3, &olen);
+		if (rc == SS_ERR_REPLAY || rc == SS_ERR_TIME) {
+			r->p->ctr->udp.replayed++;
+			log_debug("udp: dropped a reply from the server: %s", ss_result_str(rc));
+			return;
+		}
 		if (rc || k->ops->header_parse(out + 3, olen, &a, &used) != SS_OK) {
 			r->p->ctr->udp.bad_crypto++;
 			log_debug("udp: dropped a reply from the server: %s",
 				  rc ? ss_result_str(rc) : "bad address header");
-			return;
-		}
-		if (salt_replayed(p, k, buf)) {
-			r->p->ctr->udp.replayed++;
-			log_debug("udp: dropped a reply from the server: replayed salt");
 			return;
 		}
 		if (r->role == UDP_SOCKS) {

@@ -48,11 +48,24 @@ void nat_touch(struct nat *n)
 	}
 }
 
+static unsigned sid_bucket(const uint8_t *sid)
+{
+	uint32_t h;
+
+	memcpy(&h, sid, sizeof(h)); /* session IDs are random */
+	return h % UDP_BUCKETS;
+}
+
+static unsigned bucket_of(const struct nat *n)
+{
+	return n->by_sid ? sid_bucket(n->sid) : ss_sa_hash(&n->client) % UDP_BUCKETS;
+}
+
 /* Closes the NAT socket now; the memory goes at the end of the epoll batch. */
 void nat_kill(struct nat *n)
 {
 	struct udp_relay *r = n->r;
-	struct nat **pp = &r->buckets[ss_sa_hash(&n->client) % UDP_BUCKETS];
+	struct nat **pp = &r->buckets[bucket_of(n)];
 
 	while (*pp && *pp != n)
 		pp = &(*pp)->hnext;
@@ -63,6 +76,11 @@ void nat_kill(struct nat *n)
 	n->q = NULL;
 	free(n->pending);
 	n->pending = NULL;
+	if (n->s22) {
+		s22_udp_free(n->s22);
+		free(n->s22);
+		n->s22 = NULL;
+	}
 	loop_forget(r->p->loop, &n->h);
 	close(n->h.fd);
 	n->dead = true;
@@ -72,14 +90,28 @@ void nat_kill(struct nat *n)
 	r->p->ctr->udp_assoc_live--;
 }
 
-struct nat *nat_get(struct udp_relay *r, const struct sockaddr_storage *client, socklen_t len)
+struct nat *nat_find_sid(struct udp_relay *r, const uint8_t *sid)
 {
-	unsigned b = ss_sa_hash(client) % UDP_BUCKETS;
+	for (struct nat *n = r->buckets[sid_bucket(sid)]; n; n = n->hnext)
+		if (n->by_sid && !memcmp(n->sid, sid, S22_SID))
+			return n;
+	return NULL;
+}
+
+struct nat *nat_get(struct udp_relay *r, const struct sockaddr_storage *client, socklen_t len,
+		    const uint8_t *sid)
+{
+	unsigned b = sid ? sid_bucket(sid) : ss_sa_hash(client) % UDP_BUCKETS;
 	struct nat *n;
 	char cs[64];
 
-	for (n = r->buckets[b]; n; n = n->hnext)
-		if (ss_sa_equal(&n->client, client))
+	if (sid && (n = nat_find_sid(r, sid))) {
+		n->client = *client;
+		n->client_len = len;
+		return n;
+	}
+	for (n = sid ? NULL : r->buckets[b]; n; n = n->hnext)
+		if (!n->by_sid && ss_sa_equal(&n->client, client))
 			return n;
 	if (r->n >= r->p->udp_max && r->lru_head) {
 		r->p->ctr->udp.evicted++;
@@ -100,6 +132,8 @@ struct nat *nat_get(struct udp_relay *r, const struct sockaddr_storage *client, 
 	n->r = r;
 	n->client = *client;
 	n->client_len = len;
+	if ((n->by_sid = sid != NULL))
+		memcpy(n->sid, sid, S22_SID);
 	if (loop_watch(r->p->loop, &n->h, EPOLLIN)) {
 		close(n->h.fd);
 		free(n);

@@ -5,6 +5,7 @@
 #include "addr.h"
 #include "aead2022.h"
 #include "test.h"
+#include "udp2022.h"
 
 #define BIG (300 * 1024)
 
@@ -228,4 +229,78 @@ TEST(s22_psk_must_be_base64_of_the_key_length)
 	CHECK(crypto_psk_decode("test-pw", k, 32) != 0);
 	CHECK_EQ(crypto_psk_decode("AAECAwQFBgcICQoLDA0ODw==", k, 16), 0);
 	CHECK(k[0] == 0 && k[15] == 15);
+}
+
+TEST(s22_window_accepts_each_packet_id_once)
+{
+	struct s22_window w = { 0 };
+
+	CHECK(s22_window_check(&w, 0));
+	s22_window_mark(&w, 0);
+	CHECK(!s22_window_check(&w, 0));
+	CHECK(s22_window_check(&w, 5));
+	s22_window_mark(&w, 5);
+	CHECK(s22_window_check(&w, 3)); /* late, inside the window */
+	s22_window_mark(&w, 3);
+	CHECK(!s22_window_check(&w, 3));
+	s22_window_mark(&w, 5000);
+	CHECK(!s22_window_check(&w, 5000 - S22_WINDOW - 1)); /* too old */
+	CHECK(s22_window_check(&w, 5000 - S22_WINDOW + 1));
+	CHECK(!s22_window_check(&w, 5)); /* forgotten, and too old */
+	s22_window_mark(&w, 4999);
+	CHECK(!s22_window_check(&w, 4999));
+	CHECK(!s22_window_check(&w, UINT64_MAX));
+}
+
+TEST(s22_udp_sessions_both_ways_every_method)
+{
+	unsigned char psk[32] = { 9 }, in[1500], pkt[1700], out[1700], first[1700];
+	size_t n, got, fn;
+
+	for (size_t mi = 0; mi < ARRAY_SIZE(names); mi++) {
+		const struct ss_method *m = m22(mi);
+		struct s22_udp c, s, s2;
+		unsigned char sid[S22_SID];
+
+		memcpy(in, "\x01\x7f\x00\x00\x01\x00\x35hello", 12);
+		CHECK_EQ(s22_udp_init(&c, m, psk, false), 0);
+		CHECK_EQ(s22_udp_init(&s, m, psk, true), 0);
+		CHECK_EQ(s22_udp_seal(&c, in, 12, pkt, sizeof(pkt), &n), 0);
+		CHECK_EQ(n, 12 + s22_udp_overhead(m, false));
+		memcpy(first, pkt, n);
+		fn = n;
+		CHECK_EQ(s22_udp_peek_sid(m, psk, pkt, n, sid), SS_OK);
+		CHECK(!memcmp(sid, c.sid, S22_SID));
+		CHECK_EQ(s22_udp_open(&s, pkt, n, out, sizeof(out), &got), SS_OK);
+		CHECK(got == 12 && !memcmp(out, in, 12));
+		/* The same packet again: the window refuses it. */
+		CHECK_EQ(s22_udp_open(&s, first, fn, out, sizeof(out), &got), SS_ERR_REPLAY);
+		/* The reply, opened by the client; reflected to the server, refused. */
+		CHECK_EQ(s22_udp_seal(&s, in, 12, pkt, sizeof(pkt), &n), 0);
+		CHECK_EQ(s22_udp_open(&c, pkt, n, out, sizeof(out), &got), SS_OK);
+		CHECK(got == 12 && !memcmp(out, in, 12));
+		CHECK(s22_udp_open(&s, pkt, n, out, sizeof(out), &got) != SS_OK);
+		/* A client packet to a client, and any flipped byte: refused. */
+		CHECK_EQ(s22_udp_seal(&c, in, 12, pkt, sizeof(pkt), &n), 0);
+		CHECK(s22_udp_open(&c, pkt, n, out, sizeof(out), &got) != SS_OK);
+		for (size_t i = 0; i < n; i += 5) {
+			pkt[i] ^= 1;
+			CHECK(s22_udp_open(&s, pkt, n, out, sizeof(out), &got) != SS_OK);
+			pkt[i] ^= 1;
+		}
+		CHECK_EQ(s22_udp_open(&s, pkt, n, out, sizeof(out), &got), SS_OK);
+		/* Another server session: a second is taken, a third within the minute is not. */
+		CHECK_EQ(s22_udp_init(&s2, m, psk, true), 0);
+		memcpy(s2.cur.sid, c.sid, S22_SID);
+		CHECK_EQ(s22_udp_seal(&s2, in, 12, pkt, sizeof(pkt), &n), 0);
+		CHECK_EQ(s22_udp_open(&c, pkt, n, out, sizeof(out), &got), SS_OK);
+		s22_udp_free(&s2);
+		CHECK_EQ(s22_udp_init(&s2, m, psk, true), 0);
+		memcpy(s2.cur.sid, c.sid, S22_SID);
+		CHECK_EQ(s22_udp_seal(&s2, in, 12, pkt, sizeof(pkt), &n), 0);
+		CHECK_EQ(s22_udp_open(&c, pkt, n, out, sizeof(out), &got), SS_ERR);
+		s22_udp_free(&s2);
+		s22_udp_free(&c);
+		s22_udp_free(&s);
+	}
 }

@@ -1,0 +1,274 @@
+# SPDX-License-Identifier: MIT
+"""SIP022 (Shadowsocks 2022) UDP: ssserver and sslocal against a client and a
+server written here from the SIP022 document (AES-ECB separate header and
+AES-GCM from python3-cryptography, XChaCha20-Poly1305 from libsodium through
+ctypes, BLAKE3 from b3sum); sessions by ID, roaming, the sliding window,
+timestamps and reflections; sslocal <-> ssserver with several workers."""
+import ctypes
+import ctypes.util
+import os
+import socket
+import struct
+import sys
+import threading
+import time
+
+SYS_PYTHON = "/usr/bin/python3"  # Debian's, where python3-cryptography lives
+try:
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+except ImportError:
+    if sys.executable != SYS_PYTHON and os.path.exists(SYS_PYTHON):
+        os.execv(SYS_PYTHON, [SYS_PYTHON] + sys.argv)
+    raise
+
+sys.path.insert(0, os.path.dirname(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+from sstest import *  # noqa: E402,F401,F403
+from test_sip022 import METHODS, b64, key_of, subkey  # noqa: E402
+from test_udp import Association, UdpEcho, paced_echo  # noqa: E402
+
+sodium = ctypes.CDLL(ctypes.util.find_library("sodium"))
+sodium.sodium_init()
+
+
+def xchacha_seal(key, nonce, m):
+    c = ctypes.create_string_buffer(len(m) + 16)
+    n = ctypes.c_ulonglong()
+    assert sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(
+        c, ctypes.byref(n), m, ctypes.c_ulonglong(len(m)), None, ctypes.c_ulonglong(0), None,
+        nonce, key) == 0
+    return c.raw[:n.value]
+
+
+def xchacha_open(key, nonce, c):
+    m = ctypes.create_string_buffer(max(len(c), 1))
+    n = ctypes.c_ulonglong()
+    if sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(
+            m, ctypes.byref(n), None, c, ctypes.c_ulonglong(len(c)), None, ctypes.c_ulonglong(0),
+            nonce, key) != 0:
+        raise ValueError("xchacha20-poly1305: authentication failed")
+    return m.raw[:n.value]
+
+
+def ecb(psk, block, encrypt):
+    c = Cipher(algorithms.AES(psk), modes.ECB())
+    op = c.encryptor() if encrypt else c.decryptor()
+    return op.update(block) + op.finalize()
+
+
+def packet(method, psk, sid, pid, body):
+    """separate header | AEAD(body), or for chacha20-poly1305 nonce | XChaCha(ids | body)."""
+    hdr = sid + struct.pack(">Q", pid)
+    if "chacha" in method:
+        nonce = os.urandom(24)
+        return nonce + xchacha_seal(psk, nonce, hdr + body)
+    return ecb(psk, hdr, True) + AESGCM(subkey(psk, sid)).encrypt(hdr[4:], body, None)
+
+
+def unpacket(method, psk, pkt):
+    """(session ID, packet ID, body) of a packet."""
+    if "chacha" in method:
+        pt = xchacha_open(psk, pkt[:24], pkt[24:])
+        return pt[:8], struct.unpack(">Q", pt[8:16])[0], pt[16:]
+    hdr = ecb(psk, pkt[:16], False)
+    return hdr[:8], struct.unpack(">Q", hdr[8:])[0], AESGCM(subkey(psk, hdr[:8])).decrypt(
+        hdr[4:], pkt[16:], None)
+
+
+def client_packet(method, psk, sid, pid, port, payload, skew=0, padding=b""):
+    body = struct.pack(">BQH", 0, int(time.time()) + skew, len(padding)) + padding + \
+        encode_addr("127.0.0.1", port) + payload
+    return packet(method, psk, sid, pid, body)
+
+
+def server_body(body, client_sid):
+    """Checks a server-to-client body as the document says; returns (address, payload)."""
+    typ, ts = body[0], struct.unpack(">Q", body[1:9])[0]
+    assert typ == 1 and abs(ts - time.time()) <= 30, (typ, ts)
+    assert body[9:17] == client_sid, "a reply to another client session"
+    (plen,) = struct.unpack(">H", body[17:19])
+    rest = body[19 + plen:]
+    assert rest[0] == 1, rest[:1]
+    return rest[1:5], struct.unpack(">H", rest[5:7])[0], rest[7:]
+
+
+def udp_sock(timeout=3):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    s.settimeout(timeout)
+    return s
+
+
+def silent(sock, secs=0.7):
+    sock.settimeout(secs)
+    try:
+        sock.recvfrom(65535)
+        return False
+    except socket.timeout:
+        return True
+
+
+def test_ssserver_answers_spec_packets_by_session_and_follows_a_roaming_client():
+    echo = UdpEcho()
+    for method in METHODS:
+        psk = key_of(method)
+        sp = free_port()
+        # One worker: the moved client below must find its session; three: replays
+        # from other addresses may reach a worker that never saw the session.
+        workers = 1 if method == "2022-blake3-aes-128-gcm" else 3
+        srv = ssserver(sp, method, password=b64(psk), extra=["-u", "--workers", str(workers)])
+        sid = os.urandom(8)
+        a = udp_sock()
+        a.sendto(client_packet(method, psk, sid, 0, echo.port, b"first"), ("127.0.0.1", sp))
+        pkt, _ = a.recvfrom(65535)
+        ssid, spid, body = unpacket(method, psk, pkt)
+        assert ssid != sid and spid == 0
+        ip, port, payload = server_body(body, sid)
+        assert (ip, port, payload) == (socket.inet_aton("127.0.0.1"), echo.port, b"first")
+        # The same session from another address (a client that moved): the reply
+        # follows. With several workers the kernel may hand the new address to a
+        # worker that does not hold the session: it drops it (see README).
+        b = udp_sock(timeout=1.5)
+        a.settimeout(1.5)
+        b.sendto(client_packet(method, psk, sid, 1, echo.port, b"moved", padding=b"\0" * 40),
+                 ("127.0.0.1", sp))
+        got = None
+        for s in (b, a):
+            try:
+                got = s.recvfrom(65535)[0]
+                break
+            except socket.timeout:
+                pass
+        assert got is not None or workers > 1, "the moved client got no reply"
+        if got is not None:
+            ssid2, spid2, body = unpacket(method, psk, got)
+            assert ssid2 == ssid and spid2 == 1 and server_body(body, sid)[2] == b"moved"
+        count = echo.count
+        # Replays: a packet ID seen before, an old timestamp, the server's own packet.
+        a.sendto(client_packet(method, psk, sid, 0, echo.port, b"first"), ("127.0.0.1", sp))
+        a.sendto(client_packet(method, psk, sid, 5, echo.port, b"old", skew=-120), ("127.0.0.1", sp))
+        a.sendto(pkt, ("127.0.0.1", sp))
+        b.sendto(client_packet(method, psk, sid, 0, echo.port, b"first"), ("127.0.0.1", sp))
+        c = udp_sock()
+        c.sendto(client_packet(method, psk, sid, 0, echo.port, b"first", padding=b"\0" * 9),
+                 ("127.0.0.1", sp))
+        c.sendto(client_packet(method, key_of(method), os.urandom(8), 0, echo.port, b"wrong key"),
+                 ("127.0.0.1", sp))
+        assert silent(a) and silent(b) and silent(c)
+        assert echo.count == count, "a replayed or forged packet reached the target"
+        # A packet ID far ahead is fine; then one just behind it, once.
+        a.sendto(client_packet(method, psk, sid, 5000, echo.port, b"ahead"), ("127.0.0.1", sp))
+        a.settimeout(3)
+        assert server_body(unpacket(method, psk, a.recvfrom(65535)[0])[2], sid)[2] == b"ahead"
+        a.sendto(client_packet(method, psk, sid, 4990, echo.port, b"late"), ("127.0.0.1", sp))
+        assert server_body(unpacket(method, psk, a.recvfrom(65535)[0])[2], sid)[2] == b"late"
+        a.sendto(client_packet(method, psk, sid, 4990, echo.port, b"late"), ("127.0.0.1", sp))
+        assert silent(a)
+        srv.stop()
+    echo.close()
+
+
+class SpecUdpServer:
+    """A SIP022 UDP server from the document: opens sslocal's packets, answers
+    through the echo semantics, with a server session it can change (a restart)."""
+
+    def __init__(self, method, psk):
+        self.method, self.psk = method, psk
+        self.sid, self.pid = os.urandom(8), 0
+        self.seen = []
+        self.reply_to_sid = None
+        self.sock = udp_sock(timeout=None)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self.run, daemon=True).start()
+
+    def run(self):
+        while True:
+            try:
+                pkt, addr = self.sock.recvfrom(65535)
+            except OSError:
+                return
+            csid, cpid, body = unpacket(self.method, self.psk, pkt)
+            typ, ts, plen = struct.unpack(">BQH", body[:11])
+            rest = body[11 + plen:]
+            self.seen.append((csid, cpid, typ, ts - time.time(), rest))
+            reply = struct.pack(">BQ", 1, int(time.time())) + (self.reply_to_sid or csid) + \
+                struct.pack(">H", 0) + rest
+            self.sock.sendto(packet(self.method, self.psk, self.sid, self.pid, reply), addr)
+            self.pid += 1
+
+    def restart(self):
+        self.sid, self.pid = os.urandom(8), 0
+
+
+def test_sslocal_packets_read_by_a_spec_server_and_server_sessions_checked():
+    for method in METHODS:
+        psk = key_of(method)
+        spec = SpecUdpServer(method, psk)
+        lp = free_port()
+        sslocal(lp, spec.port, method, password=b64(psk), extra=["-u"])
+        a = Association(lp)
+        for i in range(3):
+            a.send("127.0.0.1", 9, b"dgram %d" % i)
+            assert a.recv()[2] == b"dgram %d" % i
+        csid, cpid, typ, skew, rest = spec.seen[-1]
+        assert typ == 0 and abs(skew) <= 2 and cpid == 2, spec.seen[-1]
+        assert rest == encode_addr("127.0.0.1", 9) + b"dgram 2"
+        assert len({s[0] for s in spec.seen}) == 1, "one client session per association"
+        # A restarted server (a new server session) is taken; a third within the minute is not.
+        spec.restart()
+        a.send("127.0.0.1", 9, b"after restart")
+        assert a.recv()[2] == b"after restart"
+        spec.restart()
+        a.send("127.0.0.1", 9, b"third session")
+        a.udp.settimeout(0.7)
+        try:
+            a.recv()
+            raise AssertionError("a third server session within a minute was taken")
+        except socket.timeout:
+            pass
+        # A reply naming another client session is dropped.
+        spec.restart()
+        spec.reply_to_sid = os.urandom(8)
+        a.send("127.0.0.1", 9, b"not yours")
+        try:
+            a.recv()
+            raise AssertionError("a reply to another client session was delivered")
+        except socket.timeout:
+            pass
+        a.close()
+        spec.sock.close()
+        stop_all()
+
+
+def test_sslocal_to_ssserver_1000_datagrams_every_method_with_workers():
+    echo = UdpEcho()
+    for method in METHODS:
+        psk = key_of(method)
+        sp, lp = free_port(), free_port()
+        ssserver(sp, method, password=b64(psk), extra=["-u", "--workers", "2"])
+        sslocal(lp, sp, method, password=b64(psk), extra=["-u", "--workers", "2"])
+        for _ in range(2):
+            a = Association(lp)
+            ok = paced_echo(a, echo.port, 1000)
+            assert ok == 1000, "%s: only %d of 1000 datagrams came back intact" % (method, ok)
+            a.close()
+        # The UDP tunnel (-U with -L) too.
+        tp = free_port()
+        start([os.path.join(BUILD, "sslocal"), "-s", "127.0.0.1", "-p", str(sp), "-l", str(tp),
+               "-b", "127.0.0.1", "-k", b64(psk), "-m", method, "-U", "-L",
+               "127.0.0.1:%d" % echo.port])
+        time.sleep(0.5)
+        t = udp_sock()
+        t.sendto(b"through the tunnel", ("127.0.0.1", tp))
+        assert t.recvfrom(65535)[0] == b"through the tunnel"
+        stop_all()
+    echo.close()
+
+
+if __name__ == "__main__":
+    sys.exit(run_tests([
+        test_ssserver_answers_spec_packets_by_session_and_follows_a_roaming_client,
+        test_sslocal_packets_read_by_a_spec_server_and_server_sessions_checked,
+        test_sslocal_to_ssserver_1000_datagrams_every_method_with_workers,
+    ], "sip022-udp"))
