@@ -24,12 +24,21 @@
 #define S22_TYPE_REQUEST 0
 #define S22_TYPE_RESPONSE 1
 
+#define S22_EIH 16 /* SIP023: one identity header */
+
+/* SIP023: one identity layer. */
+struct s22_identity {
+	uint8_t ipsk[SS_MAX_KEY]; /* the server's identity PSK */
+	uint8_t uhash[S22_EIH];   /* blake3(user PSK)[0..16] */
+};
+
 struct s22_enc {
 	struct ss_cipher c;
 	uint8_t salt[SS_MAX_SALT];
 	uint8_t req_salt[SS_MAX_SALT]; /* a response stream names its request */
 	bool response;
 	bool started;                  /* the salt and header are out */
+	const struct s22_identity *id; /* a request with an identity header (SIP023) */
 };
 
 enum s22_dec_state { S22_HEAD, S22_VAR, S22_LEN, S22_DATA };
@@ -41,6 +50,7 @@ struct s22_dec {
 	uint8_t salt[SS_MAX_SALT];
 	uint8_t req_salt[SS_MAX_SALT]; /* a client checks the response names its request */
 	bool response;                 /* decodes a response stream (sslocal) */
+	size_t eih;                    /* identity header bytes after the salt (already checked) */
 	bool authentic;                /* the salt and fixed header passed */
 	enum s22_dec_state state;
 	struct chunks ch;              /* part holds S22_MAX_PAYLOAD + SS_TAG */
@@ -48,6 +58,13 @@ struct s22_dec {
 
 /* Encoder of a request stream (sslocal); 0 or -errno. */
 int s22_enc_init(struct s22_enc *e, const struct ss_method *m, const uint8_t *psk);
+/* The request will carry an identity header naming id's user under id's iPSK. */
+void s22_enc_identify(struct s22_enc *e, const struct s22_identity *id);
+/* ssserver: requests carry an identity header (found and checked by the caller). */
+void s22_dec_expect_identity(struct s22_dec *d);
+/* SIP023: the identity header for salt: AES(derive_key(identity subkey, iPSK || salt), hash). */
+int s22_identity_header(const struct ss_method *m, const uint8_t *ipsk, const uint8_t *salt,
+			const uint8_t *in, uint8_t *out, bool enc);
 /* Makes e the response stream to the request whose salt is req_salt. */
 void s22_enc_respond(struct s22_enc *e, const uint8_t *req_salt);
 void s22_enc_free(struct s22_enc *e);

@@ -69,6 +69,11 @@ int crypto_hkdf_sha1(const uint8_t *key, size_t key_len, const uint8_t *salt,
  * Per-session subkey, key_len bytes: HKDF-SHA1(master, salt, "ss-subkey"),
  * or for SIP022 BLAKE3 derive_key("shadowsocks 2022 session subkey", psk || salt).
  */
+/* One AES block (ECB, no padding) under a 16- or 32-byte key: SIP022 headers. 0 or -EIO. */
+int crypto_aes_block(const uint8_t *key, size_t key_len, const uint8_t *in, uint8_t *out, bool enc);
+/* BLAKE3 derive_key(context, a || b), key_len bytes (SIP022 and SIP023 subkeys). */
+void crypto_derive22(const char *context, const uint8_t *a, size_t a_len, const uint8_t *b,
+		     size_t b_len, uint8_t *out, size_t out_len);
 /* SIP022's derivation with a salt of any length (UDP: the 8-byte session ID). */
 int crypto_subkey22(const struct ss_method *m, const uint8_t *psk, const uint8_t *salt,
 		    size_t salt_len, uint8_t *subkey);

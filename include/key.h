@@ -19,6 +19,13 @@ struct ss_key {
 	char user[KEY_USER_MAX]; /* "" for a port's one password */
 	int port;                /* the server port it serves */
 	int port_slot, slot;     /* traffic counters of the port, and of the user (or -1) */
+	/*
+	 * SIP023 identity headers (2022 AES methods): sslocal with "iPSK:uPSK"
+	 * sends one; on ssserver a port with users and a password (the iPSK)
+	 * expects one in every request. id holds the iPSK and this key's hash.
+	 */
+	bool eih;
+	struct s22_identity id;
 };
 
 /*
@@ -34,13 +41,22 @@ struct port_keys {
 	struct ss_key *keys;
 	unsigned n;
 	unsigned *mru;                      /* key indexes, most recent first */
+	uint8_t ipsk[SS_MAX_KEY];           /* SIP023: the port's identity PSK, when eih */
+	bool eih;
+	uint16_t *by_hash;                  /* SIP023: key index + 1 by identity hash, open addressed */
+	unsigned hash_slots;
 	uint32_t recent_addr[KEY_RECENT];   /* hash of a client address */
 	uint16_t recent_key[KEY_RECENT];    /* its key index + 1; 0: empty */
 };
 
-/* A key from a method and a password; 0 or -errno. */
+/*
+ * A key from a method and a password; 0 or -errno. A 2022 AES method takes
+ * "iPSK:uPSK" (an identity layer, SIP023) as well as one base64 key.
+ */
 int key_init(struct ss_key *k, const struct ss_method *m, const char *password, const char *user,
 	     int port);
+/* ssserver: the users of a 2022 port with a password expect identity headers under it. */
+int key_expect_identity(struct ss_key *k, const char *port_password);
 /* n keys, all zeroed first; 0 or -ENOMEM. */
 int port_keys_alloc(struct port_keys *pk, int port, unsigned n);
 void port_keys_free(struct port_keys *pk);
@@ -52,6 +68,10 @@ void port_keys_free(struct port_keys *pk);
  */
 int port_keys_find(struct port_keys *pk, const struct sockaddr_storage *client, const uint8_t *in,
 		   size_t len, unsigned *tries);
+/* SIP023: the user whose PSK hash is hash (16 bytes), in O(1); -1 if none. */
+int port_keys_by_identity(const struct port_keys *pk, const uint8_t *hash);
+/* Fills the identity hash table once the keys are set; 0 or -ENOMEM. */
+int port_keys_index_identities(struct port_keys *pk);
 /* Datagrams: the key under which a whole packet opens, the plaintext in out; -1 if none. */
 int port_keys_open_dgram(struct port_keys *pk, const uint8_t *in, size_t len, uint8_t *out,
 			 size_t cap, size_t *out_len);

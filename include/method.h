@@ -16,6 +16,8 @@
 #include "aead.h"
 #include "aead2022.h"
 
+struct ss_key;
+
 /* Per-direction stream state of any edition. */
 union method_enc {
 	struct ss_enc aead2017;
@@ -28,8 +30,8 @@ union method_dec {
 
 struct method_ops {
 	const char *edition;
-	/* Encrypting side of a stream; 0 or -errno. */
-	int (*enc_init)(union method_enc *e, const struct ss_method *m, const uint8_t *master);
+	/* Encrypting side of a stream under key k (key.h); 0 or -errno. */
+	int (*enc_init)(union method_enc *e, const struct ss_key *k);
 	void (*enc_free)(union method_enc *e);
 	/* Largest plaintext whose encoding fits in cap bytes. */
 	size_t (*enc_fit)(const union method_enc *e, size_t cap);
@@ -39,7 +41,7 @@ struct method_ops {
 	/* The salt this side sends (for the replay filter). */
 	const uint8_t *(*enc_salt)(const union method_enc *e);
 	/* Decrypting side; dec_feed as ss_dec_feed; dec_finish at the end of the stream. */
-	int (*dec_init)(union method_dec *d, const struct ss_method *m, const uint8_t *master);
+	int (*dec_init)(union method_dec *d, const struct ss_key *k);
 	void (*dec_free)(union method_dec *d);
 	int (*dec_feed)(union method_dec *d, uint8_t *in, size_t len, size_t *consumed, uint8_t *out,
 			size_t out_cap, size_t *out_len);

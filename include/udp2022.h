@@ -48,6 +48,13 @@ struct s22_udp {
 	struct ss_cipher out;  /* AES methods: subkey(psk, sid) */
 	struct s22_peer cur;   /* the peer's session (a server knows one client session) */
 	struct s22_peer old;   /* client: the server session before a restart */
+	/*
+	 * SIP023: sslocal puts an identity header after the separate header and
+	 * encrypts that under ipsk; ssserver reads them so. Replies use psk.
+	 */
+	bool eih;
+	uint8_t ipsk[SS_MAX_KEY];
+	uint8_t uhash[16];
 };
 
 /* Bytes a packet adds to address + payload. */
@@ -55,6 +62,14 @@ size_t s22_udp_overhead(const struct ss_method *m, bool server);
 /* 0 or -errno. */
 int s22_udp_init(struct s22_udp *s, const struct ss_method *m, const uint8_t *psk, bool server);
 void s22_udp_free(struct s22_udp *s);
+/* SIP023: packets to the server carry an identity header (client: naming uhash). */
+void s22_udp_identify(struct s22_udp *s, const uint8_t *ipsk, const uint8_t *uhash);
+/*
+ * ssserver with users: the identity hash a packet names (the separate header
+ * and the identity header decrypted under ipsk and XORed); SS_OK or SS_ERR_TRUNC.
+ */
+int s22_udp_peek_user(const struct ss_method *m, const uint8_t *ipsk, const uint8_t *in,
+		      size_t len, uint8_t hash[16]);
 /* Seals address + payload (in) into a packet for the peer; 0, SS_ERR_SPACE or -EIO. */
 int s22_udp_seal(struct s22_udp *s, const uint8_t *in, size_t len, uint8_t *out, size_t cap,
 		 size_t *out_len);

@@ -101,7 +101,7 @@ static double user_trial(const struct ss_method *m, unsigned n, double secs)
 		unsigned last = pk.mru[n - 1];
 
 		((struct sockaddr_in *)&a)->sin_addr.s_addr = htonl(0x0a000000u + ++k);
-		pk.keys[last].ops->enc_init(&e, m, pk.keys[last].master);
+		pk.keys[last].ops->enc_init(&e, &pk.keys[last]);
 		pk.keys[last].ops->enc_feed(&e, &one, 1, start, &len);
 		pk.keys[last].ops->enc_free(&e);
 		if (port_keys_find(&pk, &a, start, len, &tries) != (int)last || tries != n)

@@ -7,6 +7,7 @@
 #include <sodium.h>
 
 #include "aead.h"
+#include "key.h"
 #include "method.h"
 
 int ss_enc_init(struct ss_enc *e, const struct ss_method *m, enum ss_backend b,
@@ -250,9 +251,9 @@ int ss_udp_open(const struct ss_method *m, enum ss_backend b, const uint8_t *mas
 
 /* ---- the protocol seam (method.h) --------------------------------------- */
 
-static int m_enc_init(union method_enc *e, const struct ss_method *m, const uint8_t *master)
+static int m_enc_init(union method_enc *e, const struct ss_key *k)
 {
-	return ss_enc_init(&e->aead2017, m, SS_BACKEND_AUTO, master, NULL);
+	return ss_enc_init(&e->aead2017, k->m, SS_BACKEND_AUTO, k->master, NULL);
 }
 
 static void m_enc_free(union method_enc *e)
@@ -276,9 +277,9 @@ static const uint8_t *m_enc_salt(const union method_enc *e)
 	return e->aead2017.salt;
 }
 
-static int m_dec_init(union method_dec *d, const struct ss_method *m, const uint8_t *master)
+static int m_dec_init(union method_dec *d, const struct ss_key *k)
 {
-	return ss_dec_init(&d->aead2017, m, SS_BACKEND_AUTO, master);
+	return ss_dec_init(&d->aead2017, k->m, SS_BACKEND_AUTO, k->master);
 }
 
 static void m_dec_free(union method_dec *d)

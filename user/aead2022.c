@@ -9,6 +9,7 @@
 
 #include "addr.h"
 #include "aead2022.h"
+#include "key.h"
 #include "method.h"
 #include "udp2022.h"
 
@@ -76,6 +77,24 @@ void s22_enc_respond(struct s22_enc *e, const uint8_t *req_salt)
 	memcpy(e->req_salt, req_salt, e->c.m->key_len);
 }
 
+void s22_enc_identify(struct s22_enc *e, const struct s22_identity *id)
+{
+	e->id = id;
+}
+
+int s22_identity_header(const struct ss_method *m, const uint8_t *ipsk, const uint8_t *salt,
+			const uint8_t *in, uint8_t *out, bool enc)
+{
+	uint8_t sub[SS_MAX_KEY];
+	int r;
+
+	crypto_derive22("shadowsocks 2022 identity subkey", ipsk, m->key_len, salt, m->key_len, sub,
+			m->key_len);
+	r = crypto_aes_block(sub, m->key_len, in, out, enc);
+	sodium_memzero(sub, sizeof(sub));
+	return r;
+}
+
 void s22_enc_free(struct s22_enc *e)
 {
 	cipher_free(&e->c);
@@ -87,8 +106,8 @@ size_t s22_enc_fit(const struct s22_enc *e, size_t cap)
 	size_t full = S22_MAX_PAYLOAD + S22_CHUNK_OVERHEAD, n, rest;
 	/* The first flight: salt and header chunk, the padding, and a chunk of slack. */
 	size_t head = e->started ? 0 :
-		      m->key_len + head_len(m, e->response) + SS_TAG + 2 + S22_MAX_PADDING +
-			      S22_CHUNK_OVERHEAD;
+		      m->key_len + (e->id ? S22_EIH : 0) + head_len(m, e->response) + SS_TAG + 2 +
+			      S22_MAX_PADDING + S22_CHUNK_OVERHEAD;
 
 	if (cap <= head)
 		return 0;
@@ -110,7 +129,7 @@ static int start_request(struct s22_enc *e, const uint8_t **in, size_t *len, uin
 	const struct ss_method *m = e->c.m;
 	struct ss_addr a;
 	size_t alen, pay, pad, first, l;
-	uint8_t hdr[S22_REQ_HEAD], *v;
+	uint8_t hdr[S22_REQ_HEAD], *v, *h;
 
 	if (addr_parse(*in, *len, &a, &alen) != SS_OK)
 		return -EIO;
@@ -120,12 +139,19 @@ static int start_request(struct s22_enc *e, const uint8_t **in, size_t *len, uin
 	first = MIN(pay, S22_MAX_PAYLOAD - alen - 2 - pad);
 	l = alen + 2 + pad + first;
 	memcpy(out, e->salt, m->key_len);
+	h = out + m->key_len;
+	/* SIP023: the identity header names the user to the server's iPSK. */
+	if (e->id) {
+		if (s22_identity_header(m, e->id->ipsk, e->salt, e->id->uhash, h, true))
+			return -EIO;
+		h += S22_EIH;
+	}
 	hdr[0] = S22_TYPE_REQUEST;
 	put_be64(hdr + 1, (uint64_t)time(NULL));
 	put_be16(hdr + 9, l);
-	if (cipher_seal(&e->c, out + m->key_len, hdr, sizeof(hdr)))
+	if (cipher_seal(&e->c, h, hdr, sizeof(hdr)))
 		return -EIO;
-	v = out + m->key_len + sizeof(hdr) + SS_TAG;
+	v = h + sizeof(hdr) + SS_TAG;
 	memcpy(v, *in, alen);
 	put_be16(v + alen, pad);
 	crypto_salt(v + alen + 2, pad);
@@ -202,9 +228,16 @@ int s22_dec_init(struct s22_dec *d, const struct ss_method *m, const uint8_t *ps
 	return 0;
 }
 
+void s22_dec_expect_identity(struct s22_dec *d)
+{
+	d->eih = S22_EIH;
+	d->ch.need = d->m->key_len + S22_EIH + head_len(d->m, false) + SS_TAG;
+}
+
 void s22_dec_expect_response(struct s22_dec *d, const uint8_t *req_salt)
 {
 	d->response = true;
+	d->eih = 0;
 	memcpy(d->req_salt, req_salt, d->m->key_len);
 	d->ch.need = d->m->key_len + head_len(d->m, true) + SS_TAG;
 }
@@ -227,7 +260,7 @@ static int dec_head(struct s22_dec *d, uint8_t *unit)
 	memcpy(d->salt, unit, m->key_len);
 	if (keyed(&d->c, m, d->psk, d->salt))
 		return SS_ERR;
-	if ((r = cipher_open(&d->c, h, unit + m->key_len, hl + SS_TAG)))
+	if ((r = cipher_open(&d->c, h, unit + m->key_len + d->eih, hl + SS_TAG)))
 		return r;
 	if (h[0] != (d->response ? S22_TYPE_RESPONSE : S22_TYPE_REQUEST))
 		return SS_ERR;
@@ -339,9 +372,13 @@ int s22_dec_finish(const struct s22_dec *d)
 
 /* ---- the protocol seam (method.h) --------------------------------------- */
 
-static int m_enc_init(union method_enc *e, const struct ss_method *m, const uint8_t *psk)
+static int m_enc_init(union method_enc *e, const struct ss_key *k)
 {
-	return s22_enc_init(&e->aead2022, m, psk);
+	int r = s22_enc_init(&e->aead2022, k->m, k->master);
+
+	if (!r && k->eih)
+		s22_enc_identify(&e->aead2022, &k->id);
+	return r;
 }
 
 static void m_enc_free(union method_enc *e)
@@ -365,9 +402,14 @@ static const uint8_t *m_enc_salt(const union method_enc *e)
 	return e->aead2022.salt;
 }
 
-static int m_dec_init(union method_dec *d, const struct ss_method *m, const uint8_t *psk)
+static int m_dec_init(union method_dec *d, const struct ss_key *k)
 {
-	return s22_dec_init(&d->aead2022, m, psk);
+	int r = s22_dec_init(&d->aead2022, k->m, k->master);
+
+	/* A response (sslocal) has none: bind clears it. */
+	if (!r && k->eih)
+		s22_dec_expect_identity(&d->aead2022);
+	return r;
 }
 
 static void m_dec_free(union method_dec *d)
@@ -407,7 +449,7 @@ static void m_bind(union method_enc *e, union method_dec *d, bool server)
 /* The larger of the two directions' overheads (a server's reply names the client session). */
 static size_t m_udp_overhead(const struct ss_method *m)
 {
-	return s22_udp_overhead(m, true);
+	return s22_udp_overhead(m, true) + S22_EIH;
 }
 
 /*
@@ -428,9 +470,10 @@ static int m_dec_probe(const struct ss_method *m, const uint8_t *master, const u
 	return SS_ERR;
 }
 
+/* SIP023: a port with users reads the salt, identity header and fixed header in one read. */
 static size_t m_probe_len(const struct ss_method *m)
 {
-	return m->key_len + S22_REQ_HEAD + SS_TAG;
+	return m->key_len + S22_EIH + S22_REQ_HEAD + SS_TAG;
 }
 
 const struct method_ops method_aead2022 = {

@@ -235,12 +235,40 @@ static int plain_ports(struct ss_config *c)
 	return 0;
 }
 
+/*
+ * A port's password and users. With a 2022 AES method, users go with a
+ * password: the identity PSK their requests' identity headers are under
+ * (SIP023), each user's password its own PSK.
+ */
+static int check_port_keys(const struct cfg_port *p, char *err, size_t err_len)
+{
+	char who[64];
+	int r;
+
+	if (p->nusers && p->password && !p->m->sip022)
+		return config_errf(err, err_len, "port %d: give a password or users, not both",
+				   p->port);
+	if (p->m->sip022 && p->nusers && (!p->password || p->m->id == SS_M_CHACHA20_POLY1305))
+		return config_errf(err, err_len, "port %d: users of method %s need %s", p->port,
+				   p->m->name, p->m->id == SS_M_CHACHA20_POLY1305 ?
+				   "an AES 2022 method (SIP023 identity headers are AES only)" :
+				   "the port's password: the identity PSK of SIP023");
+	snprintf(who, sizeof(who), "port %d: ", p->port);
+	if (p->password && (r = config_check_key(p->m, p->password, who, err, err_len)))
+		return r;
+	for (int i = 0; i < p->nusers; i++) {
+		snprintf(who, sizeof(who), "port %d, user %s: ", p->port, p->users[i].name);
+		if ((r = config_check_key(p->m, p->users[i].password, who, err, err_len)))
+			return r;
+	}
+	return 0;
+}
+
 int config_ports_build(struct ss_config *c, char *err, size_t err_len)
 {
 	const struct cfg_port *src = c->nserver_list ? c->server_list : c->port_password;
 	int n = c->nserver_list ? c->nserver_list : c->nport_password, r;
 	const char *why;
-	char who[32];
 
 	free_ports(c->ports, c->nports);
 	c->ports = NULL;
@@ -272,15 +300,7 @@ int config_ports_build(struct ss_config *c, char *err, size_t err_len)
 			return config_errf(err, err_len, "port %d: method \"%s\": %s", p->port, name, why);
 		if (!p->password && !p->nusers && p->m->id != SS_M_NONE)
 			return config_errf(err, err_len, "port %d has no password (or users)", p->port);
-		if (p->nusers && p->password)
-			return config_errf(err, err_len, "port %d: give a password or users, not both",
-					   p->port);
-		if (p->m->sip022 && p->nusers)
-			return config_errf(err, err_len, "port %d: several users on method %s need SIP023 "
-					   "identity headers, which ssbpf does not speak yet", p->port,
-					   p->m->name);
-		snprintf(who, sizeof(who), "port %d: ", p->port);
-		if (p->password && (r = config_check_key(p->m, p->password, who, err, err_len)))
+		if ((r = check_port_keys(p, err, err_len)))
 			return r;
 	}
 	return 0;

@@ -111,7 +111,7 @@ void conn_accept(struct ctx *p, int fd, enum conn_role role, struct port_keys *p
 	c->in_hs = true;
 	conn_table_add(p, c);
 	log_debug("conn %llu: accepted from %s", (unsigned long long)c->id, c->peer);
-	if (c->key && c->key->ops->dec_init(&c->dec, c->key->m, c->key->master)) {
+	if (c->key && c->key->ops->dec_init(&c->dec, c->key)) {
 		conn_destroy(c, "cipher set-up failed");
 		return;
 	}
@@ -405,7 +405,7 @@ static void start_target(struct conn *c, const uint8_t *extra, size_t n)
 		size_t got;
 		int hl = c->key->ops->header_encode(&c->target, first, sizeof(first));
 
-		if (hl < 0 || c->key->ops->enc_init(&c->enc, c->key->m, c->key->master)) {
+		if (hl < 0 || c->key->ops->enc_init(&c->enc, c->key)) {
 			conn_destroy(c, "cannot encode the target address");
 			return;
 		}
@@ -440,7 +440,7 @@ static void start_target(struct conn *c, const uint8_t *extra, size_t n)
 		upstream(p->cfg, &host, &port);
 	} else {
 		if (c->bypass ? stream_take_plain(c, extra, n) :
-				c->key->ops->enc_init(&c->enc, c->key->m, c->key->master)) {
+				c->key->ops->enc_init(&c->enc, c->key)) {
 			conn_destroy(c, "cipher set-up failed");
 			return;
 		}

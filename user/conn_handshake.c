@@ -139,12 +139,13 @@ static enum hs_outcome find_user(struct conn *c, const char **why)
 		return n == 0 && c->hs_len ? hold_after_fin(c) : HS_CLOSE;
 	}
 	c->hs_len = (uint16_t)(c->hs_len + n);
+	/* SIP022 section 3.1.4: the salt and headers come in one read, or it is a probe. */
 	if (c->hs_len < need)
-		return HS_AGAIN;
+		return k0->m->sip022 ? auth_failed(c, SS_ERR_TRUNC) : HS_AGAIN;
 	if ((i = port_keys_find(c->pk, &c->peer_sa, c->hs, c->hs_len, &tries)) < 0)
 		return auth_failed(c, SS_ERR_TAG);
 	c->key = &c->pk->keys[i];
-	if (c->key->ops->dec_init(&c->dec, c->key->m, c->key->master) ||
+	if (c->key->ops->dec_init(&c->dec, c->key) ||
 	    stream_buf_reserve(c->p, &c->up.out)) {
 		*why = "cipher set-up failed";
 		return HS_CLOSE;

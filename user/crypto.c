@@ -260,24 +260,60 @@ int crypto_hkdf_sha1(const uint8_t *key, size_t key_len, const uint8_t *salt,
 	return r;
 }
 
+void crypto_derive22(const char *context, const uint8_t *a, size_t a_len, const uint8_t *b,
+		     size_t b_len, uint8_t *out, size_t out_len)
+{
+	/* The two contexts' keys are computed once per process, not per session. */
+	static struct blake3 base[2];
+	static const char *ctx[2];
+	struct blake3 h;
+	int i = ctx[0] && strcmp(ctx[0], context) ? 1 : 0;
+
+	if (!ctx[i] || strcmp(ctx[i], context)) {
+		blake3_init_derive_key(&base[i], context);
+		ctx[i] = context;
+	}
+	h = base[i];
+	blake3_update(&h, a, a_len);
+	blake3_update(&h, b, b_len);
+	blake3_final(&h, out, out_len);
+	sodium_memzero(&h, sizeof(h));
+}
+
 int crypto_subkey22(const struct ss_method *m, const uint8_t *psk, const uint8_t *salt,
 		    size_t salt_len, uint8_t *subkey)
 {
-	/* The context's key is computed once per process, not per session. */
-	static struct blake3 base;
-	static bool ready;
-	struct blake3 h;
-
-	if (!ready) {
-		blake3_init_derive_key(&base, "shadowsocks 2022 session subkey");
-		ready = true;
-	}
-	h = base;
-	blake3_update(&h, psk, m->key_len);
-	blake3_update(&h, salt, salt_len);
-	blake3_final(&h, subkey, m->key_len);
-	sodium_memzero(&h, sizeof(h));
+	crypto_derive22("shadowsocks 2022 session subkey", psk, m->key_len, salt, salt_len, subkey,
+			m->key_len);
 	return 0;
+}
+
+/*
+ * One context each way per process, re-keyed only when another key comes (a
+ * server serves one PSK in the common case; identity subkeys change per
+ * connection, which costs a key schedule, as it must).
+ */
+int crypto_aes_block(const uint8_t *key, size_t key_len, const uint8_t *in, uint8_t *out, bool enc)
+{
+	static EVP_CIPHER_CTX *ctx[2];
+	static uint8_t have[2][SS_MAX_KEY];
+	static size_t have_len[2];
+	int n, e = enc;
+
+	if (key_len != 16 && key_len != 32)
+		return -EINVAL;
+	if (!ctx[e] && !(ctx[e] = EVP_CIPHER_CTX_new()))
+		return -ENOMEM;
+	if (have_len[e] != key_len || memcmp(have[e], key, key_len)) {
+		have_len[e] = 0;
+		if (!EVP_CipherInit_ex(ctx[e], key_len == 16 ? EVP_aes_128_ecb() : EVP_aes_256_ecb(),
+				       NULL, key, NULL, e))
+			return -EIO;
+		EVP_CIPHER_CTX_set_padding(ctx[e], 0);
+		memcpy(have[e], key, key_len);
+		have_len[e] = key_len;
+	}
+	return EVP_CipherUpdate(ctx[e], out, &n, in, 16) && n == 16 ? 0 : -EIO;
 }
 
 int crypto_subkey(const struct ss_method *m, const uint8_t *master,

@@ -6,8 +6,54 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
+#include "blake3.h"
 #include "common.h"
 #include "key.h"
+
+/* This key's PSK, and its identity hash (SIP023: what a request names). */
+static int set_psk(struct ss_key *k, const char *b64)
+{
+	uint8_t h[BLAKE3_OUT_LEN];
+	struct blake3 b;
+
+	if (crypto_psk_decode(b64, k->master, k->m->key_len))
+		return -EINVAL;
+	blake3_init(&b);
+	blake3_update(&b, k->master, k->m->key_len);
+	blake3_final(&b, h, sizeof(h));
+	memcpy(k->id.uhash, h, S22_EIH);
+	return 0;
+}
+
+/* A 2022 password: "PSK", or sslocal's "iPSK:uPSK" (one identity layer). */
+static int key_psk(struct ss_key *k, const char *password)
+{
+	const char *colon = strchr(password, ':');
+	char ipsk[128];
+
+	if (!colon)
+		return set_psk(k, password);
+	if (k->m->id == SS_M_CHACHA20_POLY1305 || strchr(colon + 1, ':') ||
+	    (size_t)(colon - password) >= sizeof(ipsk))
+		return -EINVAL;
+	memcpy(ipsk, password, (size_t)(colon - password));
+	ipsk[colon - password] = 0;
+	if (crypto_psk_decode(ipsk, k->id.ipsk, k->m->key_len))
+		return -EINVAL;
+	k->eih = true;
+	return set_psk(k, colon + 1);
+}
+
+int key_expect_identity(struct ss_key *k, const char *port_password)
+{
+	if (k->m->id == SS_M_CHACHA20_POLY1305 ||
+	    crypto_psk_decode(port_password, k->id.ipsk, k->m->key_len))
+		return -EINVAL;
+	k->eih = true;
+	return 0;
+}
 
 int key_init(struct ss_key *k, const struct ss_method *m, const char *password, const char *user,
 	     int port)
@@ -20,7 +66,7 @@ int key_init(struct ss_key *k, const struct ss_method *m, const char *password, 
 	if (user)
 		snprintf(k->user, sizeof(k->user), "%s", user);
 	if (m->sip022)
-		return crypto_psk_decode(password, k->master, m->key_len);
+		return key_psk(k, password);
 	return m->key_len ? crypto_master_key(password, k->master, m->key_len) : 0;
 }
 
@@ -47,6 +93,7 @@ void port_keys_free(struct port_keys *pk)
 	free(pk->server);
 	free(pk->keys);
 	free(pk->mru);
+	free(pk->by_hash);
 	memset(pk, 0, sizeof(*pk));
 }
 
@@ -68,6 +115,48 @@ static uint32_t addr_hash(const struct sockaddr_storage *sa)
 	for (size_t i = 0; i < n; i++)
 		h = (h ^ a[i]) * 16777619u;
 	return h | 1; /* 0 marks an empty slot */
+}
+
+static uint32_t identity_slot(const uint8_t *hash, unsigned slots)
+{
+	uint32_t h;
+
+	memcpy(&h, hash, sizeof(h)); /* BLAKE3 output: already uniform */
+	return h & (slots - 1);
+}
+
+int port_keys_index_identities(struct port_keys *pk)
+{
+	unsigned slots = 16;
+
+	while (slots < 2 * pk->n)
+		slots *= 2;
+	free(pk->by_hash);
+	if (!(pk->by_hash = calloc(slots, sizeof(*pk->by_hash))))
+		return -ENOMEM;
+	pk->hash_slots = slots;
+	for (unsigned i = 0; i < pk->n; i++) {
+		uint32_t at = identity_slot(pk->keys[i].id.uhash, slots);
+
+		while (pk->by_hash[at])
+			at = (at + 1) & (slots - 1);
+		pk->by_hash[at] = (uint16_t)(i + 1);
+	}
+	return 0;
+}
+
+int port_keys_by_identity(const struct port_keys *pk, const uint8_t *hash)
+{
+	if (!pk->by_hash)
+		return -1;
+	for (uint32_t at = identity_slot(hash, pk->hash_slots); pk->by_hash[at];
+	     at = (at + 1) & (pk->hash_slots - 1)) {
+		const struct ss_key *k = &pk->keys[pk->by_hash[at] - 1];
+
+		if (!sodium_memcmp(k->id.uhash, hash, S22_EIH))
+			return pk->by_hash[at] - 1;
+	}
+	return -1;
 }
 
 /* Moves key i to the front of the recency list. */
@@ -94,6 +183,15 @@ int port_keys_find(struct port_keys *pk, const struct sockaddr_storage *client, 
 	*tries = 0;
 	if (len < k0->ops->probe_len(k0->m))
 		return SS_AGAIN;
+	/* SIP023: the identity header after the salt names the user; no trial. */
+	if (pk->eih) {
+		uint8_t hash[S22_EIH];
+
+		*tries = 1;
+		if (s22_identity_header(k0->m, pk->ipsk, in, in + k0->m->key_len, hash, false))
+			return -1;
+		return port_keys_by_identity(pk, hash);
+	}
 	if (h && pk->recent_addr[slot] == h && pk->recent_key[slot] &&
 	    pk->recent_key[slot] <= pk->n) {
 		first = pk->recent_key[slot] - 1u;

@@ -31,6 +31,15 @@ static struct port_keys *keys_build(const struct cfg_port *cp)
 			goto fail;
 		pk->keys[i].port_slot = cp->slot;
 		pk->keys[i].slot = u ? u->slot : -1;
+		/* SIP023: a 2022 port's password with users is the identity PSK. */
+		if (u && cp->m->sip022 && key_expect_identity(&pk->keys[i], cp->password))
+			goto fail;
+	}
+	if (cp->nusers && cp->m->sip022) {
+		memcpy(pk->ipsk, pk->keys[0].id.ipsk, sizeof(pk->ipsk));
+		pk->eih = true;
+		if (port_keys_index_identities(pk))
+			goto fail;
 	}
 	return pk;
 fail:

@@ -21,6 +21,7 @@
 #include "ctx.h"
 #include "listener.h"
 #include "log.h"
+#include "traffic.h"
 #include "udp_relay.h"
 
 /*
@@ -40,6 +41,15 @@ static bool salt_replayed(struct ctx *p, const struct ss_key *k, const uint8_t *
 	return k->m->key_len && replay_check_add(&p->replay, dgram, k->m->key_len);
 }
 
+/* ssserver: payload bytes of a port and its user, as for TCP (traffic.h). */
+static void count_user(struct ctx *p, const struct ss_key *k, bool up, size_t n)
+{
+	if (k->port_slot >= 0) {
+		traffic_add(p->traffic, p->index, k->port_slot, up, n);
+		traffic_add(p->traffic, p->index, k->slot, up, n);
+	}
+}
+
 /* A SIP022 session of this key (NULL when out of memory or keys). */
 static struct s22_udp *session_new(const struct ss_key *k, bool server)
 {
@@ -47,8 +57,10 @@ static struct s22_udp *session_new(const struct ss_key *k, bool server)
 
 	if (s && s22_udp_init(s, k->m, k->master, server)) {
 		free(s);
-		s = NULL;
+		return NULL;
 	}
+	if (s && k->eih)
+		s22_udp_identify(s, k->id.ipsk, server ? NULL : k->id.uhash);
 	return s;
 }
 
@@ -89,17 +101,27 @@ static void from_client22(struct udp_relay *r, const uint8_t *buf, size_t len,
 			  const struct sockaddr_storage *src, socklen_t slen)
 {
 	struct ctx *p = r->p;
-	const struct ss_key *k = &r->pk->keys[0];
-	uint8_t out[UDP_MAX_DGRAM + 512], sid[S22_SID];
+	const struct port_keys *pk = r->pk;
+	const struct ss_key *k = &pk->keys[0];
+	uint8_t out[UDP_MAX_DGRAM + 512], sid[S22_SID], hash[S22_EIH];
 	struct s22_udp *s = NULL;
 	struct ss_addr a;
 	struct nat *n = NULL;
 	size_t olen, used;
 	char cs[64];
-	int rc;
+	int rc, u;
 
-	if ((rc = s22_udp_peek_sid(k->m, k->master, buf, len, sid)) == SS_OK) {
-		n = nat_find_sid(r, sid);
+	/* With users (SIP023) the separate header is under the port's identity PSK. */
+	rc = s22_udp_peek_sid(k->m, pk->eih ? pk->ipsk : k->master, buf, len, sid);
+	if (!rc && !(n = nat_find_sid(r, sid)) && pk->eih) {
+		rc = s22_udp_peek_user(k->m, pk->ipsk, buf, len, hash);
+		if (!rc && (u = port_keys_by_identity(pk, hash)) < 0)
+			rc = SS_ERR_TAG;
+		else if (!rc)
+			k = &pk->keys[u];
+	}
+	if (!rc) {
+		k = n ? n->key : k;
 		s = n ? n->s22 : session_new(k, true);
 		rc = !s ? SS_ERR : s22_udp_open(s, buf, len, out, sizeof(out), &olen);
 		if (!rc && !n && p->salts && salt_window_check_add(p->salts, sid, S22_SID))
@@ -129,6 +151,7 @@ static void from_client22(struct udp_relay *r, const uint8_t *buf, size_t len,
 	n->client_len = slen;
 	n->key = k;
 	nat_touch(n);
+	count_user(p, k, true, olen - used);
 	nat_send(n, &a, out + used, olen - used);
 }
 
@@ -205,6 +228,7 @@ static void from_client(struct udp_relay *r, uint8_t *buf, size_t len,
 		if ((n = nat_get(r, src, slen, NULL))) {
 			n->key = k;
 			nat_touch(n);
+			count_user(p, k, true, olen - used);
 			nat_send(n, &a, out + used, olen - used);
 		}
 		return;
@@ -301,6 +325,7 @@ static void to_client(struct nat *n, uint8_t *buf, size_t len, const struct sock
 			r->p->ctr->udp.oversize++;
 			return;
 		}
+		count_user(p, k, false, len - (size_t)hl);
 	} else {
 		rc = open_dgram(p, n, k, buf, len, out + 3, sizeof(out) - 3, &olen);
 		if (rc == SS_ERR_REPLAY || rc == SS_ERR_TIME) {

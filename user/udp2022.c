@@ -4,7 +4,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <openssl/evp.h>
 #include <sodium.h>
 
 #include "addr.h"
@@ -64,31 +63,10 @@ void s22_window_mark(struct s22_window *w, uint64_t pid)
 	w->bits[(pid / 64) % (S22_WINDOW / 64)] |= 1ull << (pid % 64);
 }
 
-/* ---- the separate header (AES methods) --------------------------------------- */
-
-/*
- * One AES-ECB context each way per process, re-keyed only when another PSK
- * comes (a process serves one key in the common case).
- */
 static int block(const struct ss_method *m, const uint8_t *psk, const uint8_t *in, uint8_t *out,
 		 bool enc)
 {
-	static EVP_CIPHER_CTX *ctx[2];
-	static uint8_t key[2][SS_MAX_KEY];
-	static size_t klen[2];
-	const EVP_CIPHER *ciph = m->key_len == 16 ? EVP_aes_128_ecb() : EVP_aes_256_ecb();
-	int n, e = enc;
-
-	if (!ctx[e] && !(ctx[e] = EVP_CIPHER_CTX_new()))
-		return -ENOMEM;
-	if (klen[e] != m->key_len || memcmp(key[e], psk, m->key_len)) {
-		if (!EVP_CipherInit_ex(ctx[e], ciph, NULL, psk, NULL, e))
-			return -EIO;
-		EVP_CIPHER_CTX_set_padding(ctx[e], 0);
-		memcpy(key[e], psk, m->key_len);
-		klen[e] = m->key_len;
-	}
-	return EVP_CipherUpdate(ctx[e], out, &n, in, HDR) && n == HDR ? 0 : -EIO;
+	return crypto_aes_block(psk, m->key_len, in, out, enc);
 }
 
 /* ---- sessions ------------------------------------------------------------------ */
@@ -136,6 +114,34 @@ int s22_udp_init(struct s22_udp *s, const struct ss_method *m, const uint8_t *ps
 	return 0;
 }
 
+void s22_udp_identify(struct s22_udp *s, const uint8_t *ipsk, const uint8_t *uhash)
+{
+	s->eih = true;
+	memcpy(s->ipsk, ipsk, s->m->key_len);
+	if (uhash)
+		memcpy(s->uhash, uhash, sizeof(s->uhash));
+}
+
+/* Identity headers go from client to server only. */
+static size_t eih_len(const struct s22_udp *s, bool to_server)
+{
+	return s->eih && !is_chacha(s->m) && to_server ? 16 : 0;
+}
+
+int s22_udp_peek_user(const struct ss_method *m, const uint8_t *ipsk, const uint8_t *in,
+		      size_t len, uint8_t hash[16])
+{
+	uint8_t hdr[HDR];
+
+	if (len < 16 + s22_udp_overhead(m, false) || is_chacha(m))
+		return SS_ERR_TRUNC;
+	if (block(m, ipsk, in, hdr, false) || block(m, ipsk, in + HDR, hash, false))
+		return SS_ERR;
+	for (int i = 0; i < 16; i++)
+		hash[i] ^= hdr[i];
+	return SS_OK;
+}
+
 void s22_udp_free(struct s22_udp *s)
 {
 	cipher_free(&s->out);
@@ -148,7 +154,7 @@ int s22_udp_seal(struct s22_udp *s, const uint8_t *in, size_t len, uint8_t *out,
 		 size_t *out_len)
 {
 	bool x = is_chacha(s->m);
-	size_t ov = s22_udp_overhead(s->m, s->server), o;
+	size_t eih = eih_len(s, !s->server), ov = s22_udp_overhead(s->m, s->server) + eih, o;
 	uint8_t hdr[HDR], *body, nonce[XNONCE];
 
 	if (cap < len + ov)
@@ -156,7 +162,7 @@ int s22_udp_seal(struct s22_udp *s, const uint8_t *in, size_t len, uint8_t *out,
 	memcpy(hdr, s->sid, S22_SID);
 	put_be64(hdr + S22_SID, s->pid++);
 	/* The body is laid out where it is sealed (in place). */
-	body = out + (x ? XNONCE : HDR);
+	body = out + (x ? XNONCE : HDR + eih);
 	o = 0;
 	if (x) {
 		memcpy(body, hdr, HDR);
@@ -181,10 +187,19 @@ int s22_udp_seal(struct s22_udp *s, const uint8_t *in, size_t len, uint8_t *out,
 		*out_len = XNONCE + o + SS_TAG;
 		return 0;
 	}
-	if (block(s->m, s->psk, hdr, out, true) ||
+	if (eih) {
+		/* SIP023: AES(iPSK, hash(uPSK)[0..16] ^ session ID | packet ID). */
+		uint8_t x16[16];
+
+		for (int i = 0; i < 16; i++)
+			x16[i] = s->uhash[i] ^ hdr[i];
+		if (block(s->m, s->ipsk, x16, out + HDR, true))
+			return -EIO;
+	}
+	if (block(s->m, eih ? s->ipsk : s->psk, hdr, out, true) ||
 	    cipher_seal_ad(&s->out, body, body, o, NULL, 0, hdr + 4))
 		return -EIO;
-	*out_len = HDR + o + SS_TAG;
+	*out_len = HDR + eih + o + SS_TAG;
 	return 0;
 }
 
@@ -270,21 +285,24 @@ int s22_udp_open(struct s22_udp *s, const uint8_t *in, size_t len, uint8_t *out,
 		 size_t *out_len)
 {
 	bool x = is_chacha(s->m);
+	size_t eih = eih_len(s, s->server), skip, o = x ? HDR : 0, n;
 	uint8_t hdr[HDR];
 	struct s22_peer tmp, *p;
-	const uint8_t *ct = in + (x ? XNONCE : HDR);
-	size_t n = len - (x ? XNONCE : HDR), skip, o = x ? HDR : 0;
+	const uint8_t *ct = in + (x ? XNONCE : HDR + eih);
 	uint64_t pid, now = (uint64_t)time(NULL);
 	int r;
 
-	if (len < s22_udp_overhead(s->m, !s->server) || n - SS_TAG > cap)
-		return len < s22_udp_overhead(s->m, !s->server) ? SS_ERR_TRUNC : SS_ERR_SPACE;
+	if (len < s22_udp_overhead(s->m, !s->server) + eih)
+		return SS_ERR_TRUNC;
+	n = len - (size_t)(ct - in);
+	if (n - SS_TAG > cap)
+		return SS_ERR_SPACE;
 	if (x) {
 		/* The IDs are inside: open with the PSK first, then find the session. */
 		if ((r = cipher_open_ad(&s->out, out, ct, n, NULL, 0, in)))
 			return r;
 		memcpy(hdr, out, HDR);
-	} else if (block(s->m, s->psk, in, hdr, false)) {
+	} else if (block(s->m, eih ? s->ipsk : s->psk, in, hdr, false)) {
 		return SS_ERR;
 	}
 	pid = get_be64(hdr + S22_SID);

@@ -5,7 +5,10 @@ for the AEADs, b3sum for BLAKE3), then against each other with several workers;
 replays, old timestamps, reflections, wrong keys and bad headers reach no target."""
 import base64
 import hashlib
+import json
 import os
+import re
+import signal
 import socket
 import struct
 import subprocess
@@ -340,13 +343,99 @@ def test_keys_genkey_uri_and_what_is_refused():
     echo = Server(echo_handler)
     assert socks_echo(lp, "127.0.0.1", echo.port, b"via uri") == b"via uri"
     echo.close()
-    # Several users on one port need SIP023, which is refused by name.
+    # Users on a 2022 port need its password (the identity PSK), and an AES method.
     cfg = os.path.join(LOGDIR, "users.json")
+    for m, pw in ((method, None), ("2022-blake3-chacha20-poly1305", b64(os.urandom(32)))):
+        conf = {"server_port": free_port(), "method": m,
+                "users": [{"name": "a", "password": b64(os.urandom(METHODS[m][0]))}]}
+        if pw:
+            conf["password"] = pw
+        with open(cfg, "w") as f:
+            json.dump(conf, f)
+        r = subprocess.run([ss, "-c", cfg], capture_output=True, timeout=10)
+        assert r.returncode == 2 and b"SIP023" in r.stderr, r
+
+
+# --- SIP023: users on one port, found by their identity header -----------------
+
+def b3_hash16(k):
+    return subprocess.run(["b3sum", "--raw", "--length", "16"], input=k, capture_output=True,
+                          check=True).stdout
+
+
+def identity_header(ipsk, salt, upsk):
+    """AES(derive_key("shadowsocks 2022 identity subkey", iPSK || salt), hash(uPSK)[0..16])."""
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    sub = subprocess.run(["b3sum", "--derive-key", "shadowsocks 2022 identity subkey", "--raw",
+                          "--length", str(len(ipsk))], input=ipsk + salt, capture_output=True,
+                         check=True).stdout
+    e = Cipher(algorithms.AES(sub), modes.ECB()).encryptor()
+    return e.update(b3_hash16(upsk)) + e.finalize()
+
+
+def users_server(method, ipsk, users, extra=()):
+    port = free_port()
+    cfg = os.path.join(LOGDIR, "users-%d.json" % port)
     with open(cfg, "w") as f:
-        f.write('{"server_port": %d, "method": "%s", "users": [{"name": "a", "password": "%s"}]}'
-                % (free_port(), method, b64(psk)))
-    r = subprocess.run([ss, "-c", cfg], capture_output=True, timeout=10)
-    assert r.returncode == 2 and b"SIP023" in r.stderr, r
+        json.dump({"server": "127.0.0.1", "server_port": port, "method": method,
+                   "password": b64(ipsk),
+                   "users": [{"name": n, "password": b64(k)} for n, k in users.items()]}, f)
+    srv = start([os.path.join(BUILD, "ssserver"), "-c", cfg, "--allow-private",
+                 "--handshake-timeout", "2"] + list(extra), wait=port)
+    return srv, port
+
+
+def user_bytes(srv):
+    srv.send_signal(signal.SIGUSR1)
+    time.sleep(0.5)
+    return {m.group(1): int(m.group(2))
+            for m in re.finditer(r"user \d+/(\w+): (\d+) bytes", srv.log_text())}
+
+
+def test_users_found_by_identity_header_and_counted_apart():
+    echo = Server(echo_handler)
+    hasher = Server(hash_reply_handler)
+    for method in ("2022-blake3-aes-128-gcm", "2022-blake3-aes-256-gcm"):
+        ipsk = key_of(method)
+        users = {"u%d" % i: key_of(method) for i in range(50)}
+        srv, port = users_server(method, ipsk, users, extra=["--workers", "2"])
+        # A request built from the documents, for user u7.
+        upsk = users["u7"]
+        flight, salt = request(method, upsk, echo.port, b"who am i")
+        flight = salt + identity_header(ipsk, salt, upsk) + flight[len(salt):]
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s.sendall(flight)
+        got, _ = read_response(s, method, upsk, salt)
+        assert got == b"who am i"
+        s.close()
+        # sslocal with "iPSK:uPSK", for two users, sizes apart.
+        sizes = {"u1": 3 << 20, "u42": 1 << 20}
+        for name, size in sizes.items():
+            lp = free_port()
+            sslocal(lp, port, method, password="%s:%s" % (b64(ipsk), b64(users[name])))
+            s, rep = socks_connect(lp, "127.0.0.1", hasher.port)
+            data = os.urandom(size)
+            s.sendall(data)
+            s.shutdown(socket.SHUT_WR)
+            reply, _ = read_to_end(s)
+            assert reply.decode().split() == [str(size), hashlib.sha256(data).hexdigest()]
+        got = user_bytes(srv)
+        for name, size in sizes.items():
+            assert size <= got.get(name, 0) < size + (64 << 10), (name, got)
+        # A user the server does not have, and a wrong identity PSK: probes, held.
+        stranger = key_of(method)
+        t0 = time.time()
+        bad = []
+        for ik, uk in ((ipsk, stranger), (key_of(method), upsk)):
+            f, salt = request(method, uk, echo.port, b"x")
+            c = socket.create_connection(("127.0.0.1", port), timeout=10)
+            c.sendall(salt + identity_header(ik, salt, uk) + f[len(salt):])
+            bad.append(c)
+        for c in bad:
+            assert closed_within(c, 10) and time.time() - t0 >= 1.8
+        stop_all()
+    echo.close()
+    hasher.close()
 
 
 if __name__ == "__main__":
@@ -356,4 +445,5 @@ if __name__ == "__main__":
         test_replays_old_requests_reflections_and_bad_headers_reach_no_target,
         test_every_method_relays_big_streams_and_half_close_with_workers,
         test_keys_genkey_uri_and_what_is_refused,
+        test_users_found_by_identity_header_and_counted_apart,
     ], "sip022"))

@@ -25,7 +25,7 @@ except ImportError:
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from sstest import *  # noqa: E402,F401,F403
-from test_sip022 import METHODS, b64, key_of, subkey  # noqa: E402
+from test_sip022 import METHODS, b3_hash16, b64, key_of, subkey, user_bytes, users_server  # noqa: E402
 from test_udp import Association, UdpEcho, paced_echo  # noqa: E402
 
 sodium = ctypes.CDLL(ctypes.util.find_library("sodium"))
@@ -266,9 +266,46 @@ def test_sslocal_to_ssserver_1000_datagrams_every_method_with_workers():
     echo.close()
 
 
+def eih_packet(method, ipsk, upsk, sid, pid, port, payload):
+    """SIP023: the separate header under iPSK, then AES(iPSK, hash(uPSK) ^ header), then the
+    body under the user's session subkey."""
+    hdr = sid + struct.pack(">Q", pid)
+    eih = ecb(ipsk, bytes(a ^ b for a, b in zip(b3_hash16(upsk), hdr)), True)
+    body = struct.pack(">BQH", 0, int(time.time()), 0) + encode_addr("127.0.0.1", port) + payload
+    return ecb(ipsk, hdr, True) + eih + AESGCM(subkey(upsk, sid)).encrypt(hdr[4:], body, None)
+
+
+def test_users_by_identity_header_over_udp():
+    echo = UdpEcho()
+    method = "2022-blake3-aes-256-gcm"
+    ipsk = key_of(method)
+    users = {"alice": key_of(method), "bob": key_of(method)}
+    srv, port = users_server(method, ipsk, users, extra=["-u", "--workers", "2"])
+    # From the documents: a packet of bob's; the reply comes under bob's key.
+    sid = os.urandom(8)
+    a = udp_sock()
+    a.sendto(eih_packet(method, ipsk, users["bob"], sid, 0, echo.port, b"bob here"), ("127.0.0.1", port))
+    ssid, spid, body = unpacket(method, users["bob"], a.recvfrom(65535)[0])
+    assert server_body(body, sid)[2] == b"bob here"
+    # A user it does not know: dropped.
+    a.sendto(eih_packet(method, ipsk, key_of(method), os.urandom(8), 0, echo.port, b"?"),
+             ("127.0.0.1", port))
+    assert silent(a)
+    # sslocal with "iPSK:uPSK": alice's datagrams, counted as hers.
+    lp = free_port()
+    sslocal(lp, port, method, password="%s:%s" % (b64(ipsk), b64(users["alice"])), extra=["-u"])
+    assoc = Association(lp)
+    assert paced_echo(assoc, echo.port, 200, maxlen=1000) == 200
+    got = user_bytes(srv)
+    assert got.get("alice", 0) >= 200 * 8, got
+    assoc.close()
+    echo.close()
+
+
 if __name__ == "__main__":
     sys.exit(run_tests([
         test_ssserver_answers_spec_packets_by_session_and_follows_a_roaming_client,
         test_sslocal_packets_read_by_a_spec_server_and_server_sessions_checked,
         test_sslocal_to_ssserver_1000_datagrams_every_method_with_workers,
+        test_users_by_identity_header_over_udp,
     ], "sip022-udp"))

@@ -5,6 +5,7 @@
 #include "addr.h"
 #include "aead2022.h"
 #include "test.h"
+#include "key.h"
 #include "udp2022.h"
 
 #define BIG (300 * 1024)
@@ -303,4 +304,48 @@ TEST(s22_udp_sessions_both_ways_every_method)
 		s22_udp_free(&c);
 		s22_udp_free(&s);
 	}
+}
+
+TEST(s23_identity_header_finds_the_user_among_300)
+{
+	static struct port_keys pk;
+	const struct ss_method *m = m22(1);
+	unsigned char pt[64], ct[2000], out[2000];
+	char ipsk[64], upsk[64];
+	unsigned long long s = 23;
+	size_t n, nct, got;
+	unsigned tries;
+	struct sockaddr_storage peer = { .ss_family = AF_INET };
+
+	CHECK_EQ(port_keys_alloc(&pk, 8388, 300), 0);
+	crypto_psk_new(m, ipsk, sizeof(ipsk));
+	for (unsigned i = 0; i < 300; i++) {
+		crypto_psk_new(m, upsk, sizeof(upsk));
+		CHECK_EQ(key_init(&pk.keys[i], m, upsk, "u", 8388), 0);
+		CHECK_EQ(key_expect_identity(&pk.keys[i], ipsk), 0);
+	}
+	memcpy(pk.ipsk, pk.keys[0].id.ipsk, sizeof(pk.ipsk));
+	pk.eih = true;
+	CHECK_EQ(port_keys_index_identities(&pk), 0);
+	for (unsigned i = 0; i < 300; i += 37) {
+		struct ss_key client = pk.keys[i];
+		union method_enc e;
+		union method_dec d;
+
+		client.eih = true; /* "iPSK:uPSK" on the client side */
+		n = request_pt(&s, pt, 20);
+		CHECK_EQ(client.ops->enc_init(&e, &client), 0);
+		CHECK_EQ(client.ops->enc_feed(&e, pt, n, ct, &nct), 0);
+		CHECK_EQ(port_keys_find(&pk, &peer, ct, nct, &tries), (int)i);
+		CHECK_EQ(tries, 1);
+		CHECK_EQ(pk.keys[i].ops->dec_init(&d, &pk.keys[i]), 0);
+		CHECK_EQ(feed(&d.aead2022, &s, ct, nct, nct, out, &got), SS_OK);
+		CHECK(got == n && !memcmp(out, pt, n));
+		client.ops->enc_free(&e);
+		client.ops->dec_free(&d);
+		/* Under another identity PSK: no user. */
+		ct[m->key_len] ^= 1;
+		CHECK_EQ(port_keys_find(&pk, &peer, ct, nct, &tries), -1);
+	}
+	port_keys_free(&pk);
 }

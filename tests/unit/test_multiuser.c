@@ -75,7 +75,7 @@ static size_t stream_start(const struct ss_key *k, uint8_t *out)
 	uint8_t one = 'x';
 	size_t n = 0;
 
-	k->ops->enc_init(&e, k->m, k->master);
+	k->ops->enc_init(&e, k);
 	k->ops->enc_feed(&e, &one, 1, out, &n);
 	k->ops->enc_free(&e);
 	return n;
