@@ -87,7 +87,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	total = got;
 	/* Plaintext never exceeds the input; a request's starts with its target. */
 	assert(total <= n);
-	if (!response && total && !d.err) {
+	if (!response && total && !d.ch.err) {
 		struct ss_addr a;
 		size_t used;
 
