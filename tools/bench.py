@@ -18,6 +18,7 @@ tables to bench/results.md and a chart to bench/throughput.png (gnuplot).
 Usage: tools/bench.py [--seconds N] [--methods m1,m2] [--skip-aead]
 """
 import argparse
+import base64
 import contextlib
 import json
 import os
@@ -95,9 +96,16 @@ def spawn(args):
     return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def bench_key(method):
+    """A password: any for the 2017 methods, a base64 key of the method's length for 2022 ones."""
+    if not method.startswith("2022-"):
+        return "bench"
+    return base64.b64encode(os.urandom(16 if "aes-128" in method else 32)).decode()
+
+
 def chain_ssbpf(target, method, tier=None, workers=None, metrics=False):
     sp, tp = free_port(), free_port()
-    common = ["-s", "127.0.0.1", "-p", str(sp), "-k", "bench", "-m", method]
+    common = ["-s", "127.0.0.1", "-p", str(sp), "-k", bench_key(method), "-m", method]
     extra = (["--tier", tier] if tier else []) + (["--workers", str(workers)] if workers else [])
     if metrics:
         extra += ["--metrics", "127.0.0.1:%d" % free_port()]
@@ -266,6 +274,30 @@ def metrics_section(out, iperf_port, seconds):
                                                    fmt(tp[1][1], "%.2f"), cr[16][0], cr[16][2]))
 
 
+SIP022_PAIRS = (("aes-128-gcm", "2022-blake3-aes-128-gcm"), ("aes-256-gcm", "2022-blake3-aes-256-gcm"),
+                ("chacha20-ietf-poly1305", "2022-blake3-chacha20-poly1305"))
+
+
+def sip022_section(out, iperf_port, seconds):
+    """The 2022 methods beside the 2017 method of the same cipher (libev has no 2022)."""
+    out()
+    out("## Shadowsocks 2022 against 2017, same cipher (ssbpf sslocal -> ssserver, same run)")
+    out()
+    out("| cipher | 2017 1 stream | CPU s/GiB | 2022 1 stream | CPU s/GiB | ratio | 2017 8 streams | 2022 8 streams | "
+        "2017 conns/s at 16 | 2022 conns/s at 16 |")
+    out("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    with connbench_echo() as echo_port:
+        for old, new in SIP022_PAIRS:
+            tp = {m: measure(lambda: chain_ssbpf(iperf_port, m), seconds) for m in (old, new)}
+            cr = {m: conn_rates(lambda t: chain_ssbpf(t, m, workers=1), echo_port, ((16, 6000),))
+                  for m in (old, new)}
+            r1 = "%.2fx" % (tp[new][1][0] / tp[old][1][0]) if tp[new][1][0] and tp[old][1][0] else "-"
+            out("| %s | %s | %s | %s | %s | %s | %s | %s | %.0f | %.0f |" % (
+                old, fmt(tp[old][1][0], "%.2f"), fmt(tp[old][1][1], "%.2f"), fmt(tp[new][1][0], "%.2f"),
+                fmt(tp[new][1][1], "%.2f"), r1, fmt(tp[old][8][0], "%.2f"), fmt(tp[new][8][0], "%.2f"),
+                cr[old][16][0], cr[new][16][0]))
+
+
 def chart(path, rows):
     """A PNG bar chart (gnuplot) of single-stream throughput, for a reader at a glance."""
     if not shutil.which("gnuplot"):
@@ -364,6 +396,7 @@ def main():
             setup["ssbpf"]["rss"] / max(1, setup["libev"]["rss"])))
         users_section(out)
         metrics_section(out, ip, a.seconds)
+        sip022_section(out, ip, a.seconds)
     finally:
         server.terminate()
         server.wait()

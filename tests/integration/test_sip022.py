@@ -30,7 +30,7 @@ from sstest import *  # noqa: E402,F401,F403
 
 METHODS = {"2022-blake3-aes-128-gcm": (16, AESGCM), "2022-blake3-aes-256-gcm": (32, AESGCM),
            "2022-blake3-chacha20-poly1305": (32, ChaCha20Poly1305)}
-BIG_MB = int(os.environ.get("SSBPF_BIG_MB", "512"))
+SIP022_MB = int(os.environ.get("SSBPF_SIP022_MB", "1024"))  # each way, for one method
 
 
 # --- the protocol, from the document -------------------------------------------
@@ -70,11 +70,12 @@ def b64(k):
     return base64.b64encode(k).decode()
 
 
-def request(method, psk, target_port, payload, skew=0, padding=b"", typ=0, salt=None):
+def request(method, psk, target_port, payload, skew=0, padding=b"", typ=0, salt=None, padlen=None):
     """salt | seal(type, time, len) | seal(addr, padding len, padding, payload)."""
     salt = salt or os.urandom(len(psk))
     a = Aead(method, psk, salt)
-    var = encode_addr("127.0.0.1", target_port) + struct.pack(">H", len(padding)) + padding + payload
+    plen = len(padding) if padlen is None else padlen
+    var = encode_addr("127.0.0.1", target_port) + struct.pack(">H", plen) + padding + payload
     fixed = struct.pack(">BQH", typ, int(time.time()) + skew, len(var))
     return salt + a.seal(fixed) + a.seal(var), salt
 
@@ -244,6 +245,8 @@ def test_replays_old_requests_reflections_and_bad_headers_reach_no_target():
     good, _ = request(method, psk, echo.port, b"x")
     cases["header cut"] = good[:32 + 20]
     cases["no payload, no padding"] = request(method, psk, echo.port, b"")[0]
+    cases["padding past the header"] = request(method, psk, echo.port, b"", padding=b"p" * 10,
+                                               padlen=500)[0]
     # The server's own response sent back to it.
     s2 = socket.create_connection(("127.0.0.1", port), timeout=10)
     f2, salt2 = request(method, psk, echo.port, b"reflect me")
@@ -281,7 +284,7 @@ def test_every_method_relays_big_streams_and_half_close_with_workers():
         sock.close()
     sender = Server(send_mib)
     for method in METHODS:
-        mb = BIG_MB if method == "2022-blake3-aes-256-gcm" else 64
+        mb = SIP022_MB if method == "2022-blake3-aes-256-gcm" else 64
         psk = key_of(method)
         sp, lp = free_port(), free_port()
         ssserver(sp, method, password=b64(psk), extra=["--workers", "2"])
