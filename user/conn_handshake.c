@@ -113,7 +113,8 @@ static enum hs_outcome auth_failed(struct conn *c, int derr)
 	log_info("conn %llu: authentication failed from %s (%s); holding until timeout",
 		 (unsigned long long)c->id, c->peer, ss_result_str(derr));
 	c->bad_auth = true;
-	ctr_fail(c, derr == SS_ERR_REPLAY ? FAIL_REPLAY : FAIL_AUTH);
+	/* SIP022: a timestamp out of the window is a replay too. */
+	ctr_fail(c, derr == SS_ERR_REPLAY || derr == SS_ERR_TIME ? FAIL_REPLAY : FAIL_AUTH);
 	stream_buf_release(c->p, &c->up.out);
 	return HS_HOLD;
 }

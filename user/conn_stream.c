@@ -312,9 +312,16 @@ bool stream_salt_replayed(struct conn *c, bool had_salt)
 	if (had_salt || !salt || !c->key->m->key_len)
 		return false;
 	/* SIP022: a server keeps request salts; a response names its request instead. */
-	if (c->key->ops->exact_salts)
-		return c->role == ROLE_SERVER &&
-		       salt_window_check_add(c->p->salts, salt, c->key->m->key_len) != 0;
+	if (c->key->ops->exact_salts) {
+		int r = c->role == ROLE_SERVER ?
+				salt_window_check_add(c->p->salts, salt, c->key->m->key_len) : 0;
+
+		if (r == SS_ERR_FULL)
+			log_warn("conn %llu: the SIP022 salt window is full (%u salts a minute); "
+				 "refused, as a salt it cannot keep could be replayed",
+				 (unsigned long long)c->id, SALT_WINDOW_SLOTS);
+		return r != 0;
+	}
 	return replay_check_add(&c->p->replay, salt, c->key->m->key_len);
 }
 
