@@ -129,7 +129,8 @@ struct conn {
 
 /* Takes ownership of an accepted socket and starts its stage machine. */
 /* pk: ssserver, the keys of the listener's port (NULL for sslocal roles). */
-void conn_accept(struct ctx *p, int fd, enum conn_role role, struct port_keys *pk);
+void conn_accept(struct ctx *p, int fd, const struct sockaddr_storage *peer, enum conn_role role,
+		 struct port_keys *pk);
 /* Closes both sockets now; the memory is freed by conn_reap at batch end. */
 void conn_destroy(struct conn *c, const char *why);
 void conn_reap(struct ctx *p);

@@ -3,6 +3,7 @@
 #define SS_LISTENER_H
 
 #include <stdbool.h>
+#include <sys/socket.h>
 
 #include "loop.h"
 
@@ -14,7 +15,8 @@ struct listeners {
 	struct loop *loop;
 	bool full;                        /* accepting stopped at the connection cap */
 	bool (*has_room)(void *arg);      /* false at the connection cap */
-	void (*on_conn)(void *arg, int fd, void *tag); /* takes the accepted socket */
+	/* Takes the accepted socket, with its peer's address from accept4. */
+	void (*on_conn)(void *arg, int fd, const struct sockaddr_storage *peer, void *tag);
 	void *arg;
 };
 

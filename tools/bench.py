@@ -218,8 +218,11 @@ def conn_rates(start_chain, echo_port, runs):
 def conn_setup(start_chain, echo_port):
     """Connections/s and p50/p99 connect-to-first-byte (us) at concurrency 1 and 16,
     then RSS of the relay processes per 1,000 idle connections."""
-    res = conn_rates(start_chain, echo_port, ((1, 3000), (16, 8000)))
+    res = conn_rates(start_chain, echo_port, ((1, 3000), (16, 8000), (128, 12000)))
     procs, port = start_chain(echo_port)
+    if not procs:
+        res["rss"] = 0
+        return res
     try:
         time.sleep(0.3)
         base = rss_kib([p.pid for p in procs])
@@ -239,6 +242,42 @@ def conn_setup(start_chain, echo_port):
             p.terminate()
             p.wait()
     return res
+
+
+def syscalls_per_conn(start_chain, echo_port, n=2000):
+    """System calls per relayed connection (connect + 1 byte echoed + close, one at a time),
+    counted by strace -c -f on every relay process of the chain, and the busiest calls."""
+    if not shutil.which("strace"):
+        return None, {}
+    procs, port = start_chain(echo_port)
+    files = []
+    try:
+        run = [os.path.join(BUILD, "connbench"), "run", str(port)]
+        subprocess.run(run + ["50", "1"], stdout=subprocess.DEVNULL, timeout=60)
+        tracers = []
+        for p in procs:
+            files.append(tempfile.mktemp(prefix="ssbpf-strace."))
+            tracers.append(subprocess.Popen(["strace", "-c", "-f", "-o", files[-1], "-p", str(p.pid)],
+                                            stderr=subprocess.DEVNULL))
+        time.sleep(1)
+        subprocess.run(run + [str(n), "1"], stdout=subprocess.DEVNULL, timeout=300)
+        time.sleep(0.5)
+        for t in tracers:
+            t.terminate()
+            t.wait()
+    finally:
+        for p in procs:
+            p.terminate()
+            p.wait()
+    by_call = {}
+    for f in files:
+        with open(f) as fh:
+            for line in fh:
+                parts = line.split()
+                if len(parts) >= 5 and parts[0][0].isdigit() and parts[-1] != "total":
+                    by_call[parts[-1]] = by_call.get(parts[-1], 0) + int(parts[3])
+        os.unlink(f)
+    return sum(by_call.values()) / n, {k: v / n for k, v in by_call.items()}
 
 
 def users_section(out):
@@ -380,20 +419,37 @@ def main():
         out()
         out("## Connection set-up (aes-256-gcm chain, connect + 1 byte echoed + close) and idle memory")
         out()
-        out("| chain | conns/s, 1 at a time | p50 / p99 us | conns/s, 16 at a time | p50 / p99 us | RSS per 1,000 idle connections |")
-        out("| --- | --- | --- | --- | --- | --- |")
-        setup = {}
+        out("| chain | conns/s at 1 | p50 / p99 us | conns/s at 16 | p50 / p99 us | conns/s at 128 | p50 / p99 us "
+            "| RSS per 1,000 idle connections | syscalls per connection |")
+        out("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+        setup, calls = {}, {}
+        chains = (("direct", lambda t: ([], t)),
+                  ("ssbpf", lambda t: chain_ssbpf(t, "aes-256-gcm", workers=1)),
+                  ("libev", lambda t: chain_libev(t, "aes-256-gcm")))
         with connbench_echo() as echo_port:
-            setup["ssbpf"] = conn_setup(lambda t: chain_ssbpf(t, "aes-256-gcm", workers=1), echo_port)
-            setup["libev"] = conn_setup(lambda t: chain_libev(t, "aes-256-gcm"), echo_port)
-        for name in ("ssbpf", "libev"):
+            for name, ch in chains:
+                setup[name] = conn_setup(ch, echo_port)
+                if name != "direct":
+                    calls[name] = syscalls_per_conn(ch, echo_port)
+        for name, _ in chains:
             r = setup[name]
-            out("| %s | %.0f | %.0f / %.0f | %.0f | %.0f / %.0f | %d KiB (both relays) |" % (
-                name, r[1][0], r[1][1], r[1][2], r[16][0], r[16][1], r[16][2], r["rss"]))
+            sc = calls.get(name, (None, {}))[0]
+            out("| %s | %.0f | %.0f / %.0f | %.0f | %.0f / %.0f | %.0f | %.0f / %.0f | %s | %s |" % (
+                name, r[1][0], r[1][1], r[1][2], r[16][0], r[16][1], r[16][2], r[128][0], r[128][1],
+                r[128][2], "%d KiB (both relays)" % r["rss"] if name != "direct" else "-",
+                "%.1f" % sc if sc else "-"))
         out()
-        out("Ratios ssbpf / libev: connections/s %.2fx at concurrency 1, %.2fx at 16; idle RSS %.2fx." % (
+        out("Ratios ssbpf / libev: connections/s %.2fx at concurrency 1, %.2fx at 16, %.2fx at 128; idle RSS %.2fx." % (
             setup["ssbpf"][1][0] / setup["libev"][1][0], setup["ssbpf"][16][0] / setup["libev"][16][0],
+            setup["ssbpf"][128][0] / setup["libev"][128][0],
             setup["ssbpf"]["rss"] / max(1, setup["libev"]["rss"])))
+        for name in ("ssbpf", "libev"):
+            top = sorted(calls.get(name, (None, {}))[1].items(), key=lambda kv: -kv[1])[:8]
+            if top:
+                out("System calls per connection, %s (both relays): %s." % (
+                    name, ", ".join("%s %.1f" % kv for kv in top)))
+        out()
+        out("TCP Fast Open on the sslocal -> ssserver leg is not implemented yet: no with/without-TFO rows.")
         users_section(out)
         metrics_section(out, ip, a.seconds)
         sip022_section(out, ip, a.seconds)

@@ -71,11 +71,10 @@ static void set_stage(struct conn *c, enum conn_stage s)
  * depend on what it sends) until its request is complete, then the LRU
  * (ordered by activity, swept at the idle timeout).
  */
-void conn_accept(struct ctx *p, int fd, enum conn_role role, struct port_keys *pk)
+void conn_accept(struct ctx *p, int fd, const struct sockaddr_storage *peer, enum conn_role role,
+		 struct port_keys *pk)
 {
 	struct conn *c = calloc(1, sizeof(*c));
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
 
 	if (!c) {
 		log_err("out of memory for a new connection");
@@ -98,10 +97,8 @@ void conn_accept(struct ctx *p, int fd, enum conn_role role, struct port_keys *p
 	c->key = !pk ? &p->key : pk->n == 1 ? &pk->keys[0] : NULL;
 	c->passthrough = role == ROLE_RELAY || (c->key && c->key->m->id == SS_M_NONE);
 	c->up.pipe[0] = c->up.pipe[1] = c->down.pipe[0] = c->down.pipe[1] = -1;
-	if (!getpeername(fd, (struct sockaddr *)&ss, &sl)) {
-		c->peer_sa = ss;
-		sockaddr_str((struct sockaddr *)&ss, c->peer, sizeof(c->peer));
-	}
+	c->peer_sa = *peer;
+	sockaddr_str((const struct sockaddr *)peer, c->peer, sizeof(c->peer));
 	if (p->cfg->no_delay)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
 	p->conns.n++;
@@ -168,8 +165,7 @@ void conn_destroy(struct conn *c, const char *why)
 		c->assoc_udp = NULL;
 	}
 	kernel_forget(c);
-	loop_forget(p->loop, &c->local.h);
-	loop_forget(p->loop, &c->remote.h);
+	/* No epoll_ctl: closing a socket's only descriptor takes it out of the epoll set. */
 	close(c->local.h.fd);
 	if (c->remote.h.fd >= 0)
 		close(c->remote.h.fd);
@@ -304,12 +300,19 @@ static void enter_stream(struct conn *c)
 	conn_touch(c);
 	if (c->role == ROLE_SOCKS)
 		hs_socks_reply(c, SOCKS5_REP_OK);
-	if (c->hdr_pending) {
-		/* The poll timer sends the header alone if the client says nothing first. */
+	/*
+	 * The client has usually spoken by now: its data goes with the header at
+	 * once, without another wake-up. If not, the poll timer sends the header
+	 * alone when it has said nothing for first_data_wait.
+	 */
+	int r = c->hdr_pending ? stream_pump(c, &c->up, c->local.h.fd, c->remote.h.fd, true) : 0;
+
+	if (!r && c->hdr_pending) {
 		c->stream_at = loop_now(c->p->loop);
 		conn_poll_add(c->p, c);
 	}
-	int r = stream_flush(c, &c->up, c->remote.h.fd);
+	if (!r) /* the first flight out, and the client's FIN after it if it came */
+		r = stream_pump(c, &c->up, c->local.h.fd, c->remote.h.fd, false);
 	if (r) {
 		fail_connect(c, r, "send");
 		return;

@@ -53,7 +53,9 @@ static void on_accept(struct handler *h, uint32_t events)
 			listener_set_full(s, true);
 			return;
 		}
-		int fd = accept4(h->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct sockaddr_storage peer;
+		socklen_t plen = sizeof(peer);
+		int fd = accept4(h->fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd < 0) {
 			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
@@ -65,7 +67,7 @@ static void on_accept(struct handler *h, uint32_t events)
 			}
 			return;
 		}
-		s->on_conn(s->arg, fd, ls->tag);
+		s->on_conn(s->arg, fd, &peer, ls->tag);
 	}
 }
 

@@ -243,23 +243,20 @@ static enum conn_role listener_role(const struct ss_config *cfg)
 	return cfg->local_mode == LOCAL_TUNNEL ? ROLE_TUNNEL : ROLE_SOCKS;
 }
 
-static void on_conn(void *arg, int fd, void *tag)
+static void on_conn(void *arg, int fd, const struct sockaddr_storage *peer, void *tag)
 {
 	struct worker *w = arg;
-	struct sockaddr_storage sa;
-	socklen_t len = sizeof(sa);
 
 	/* ssserver ACL: a client on [black_list] (or off [white_list]) is closed at once, as libev. */
 	if (w->ctx.policy.acl && w->ctx.cfg->prog == PROG_SERVER &&
-	    !getpeername(fd, (struct sockaddr *)&sa, &len) &&
-	    policy_refuses_client(&w->ctx.policy, (struct sockaddr *)&sa)) {
+	    policy_refuses_client(&w->ctx.policy, (const struct sockaddr *)peer)) {
 		char who[64];
 
-		log_debug("refused client %s: ACL", ss_sa_str(&sa, who, sizeof(who)));
+		log_debug("refused client %s: ACL", ss_sa_str(peer, who, sizeof(who)));
 		close(fd);
 		return;
 	}
-	conn_accept(&w->ctx, fd, listener_role(w->ctx.cfg), tag);
+	conn_accept(&w->ctx, fd, peer, listener_role(w->ctx.cfg), tag);
 }
 
 static void on_batch_end(void *arg)

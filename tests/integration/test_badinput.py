@@ -172,6 +172,35 @@ def capture_flight(target_port, payload, method="chacha20-ietf-poly1305"):
     return rec.data
 
 
+def test_a_client_fin_right_after_its_data_or_none_reaches_the_server_at_once():
+    """sslocal sends the header with the first data as soon as it is connected;
+    a client that closes at once (with data or without) has its FIN passed on
+    after that flight, without waiting for a timeout."""
+    for payload in (b"", b"x", os.urandom(40000)):
+        conns = []
+
+        def handler(sock):
+            t0 = time.time()
+            got = read_to_end(sock, timeout=10)
+            conns.append((len(got[0]), got[1], time.time() - t0))
+        rec = Server(handler)
+        tp = free_port()
+        p = start([os.path.join(BUILD, "sslocal"), "-s", "127.0.0.1", "-p", str(rec.port), "-l", str(tp),
+                   "-k", "test-pw", "-m", "chacha20-ietf-poly1305", "-L", "127.0.0.1:9"], wait=tp)
+        wait_until(lambda: len(conns) == 1, what="the start-up probe's flight")
+        s = socket.create_connection(("127.0.0.1", tp), timeout=5)
+        s.sendall(payload)
+        s.shutdown(socket.SHUT_WR)
+        wait_until(lambda: len(conns) == 2, timeout=5, what="the flight and its FIN")
+        n, how, took = conns[1]
+        plain = 7 + len(payload)  # the address header shares the first chunk
+        want = 32 + plain + 34 * ((plain + 16382) // 16383)
+        assert (n, how) == (want, "eof") and took < 2, (len(payload), conns)
+        s.close()
+        p.stop()
+        rec.close()
+
+
 def test_half_closed_probes_close_at_the_deadline():
     """A probe that sends bytes, then FIN, gets no reaction: closed at the
     handshake deadline, whatever its length, like a probe that stays open."""
@@ -234,5 +263,6 @@ if __name__ == "__main__":
         test_wrong_password_held_until_timeout,
         test_random_probes_get_nothing_and_close_at_the_same_deadline,
         test_truncated_stream_and_client_disconnects_in_every_stage,
+        test_a_client_fin_right_after_its_data_or_none_reaches_the_server_at_once,
         test_half_closed_probes_close_at_the_deadline,
     ], "badinput"))
