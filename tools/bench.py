@@ -103,10 +103,11 @@ def bench_key(method):
     return base64.b64encode(os.urandom(16 if "aes-128" in method else 32)).decode()
 
 
-def chain_ssbpf(target, method, tier=None, workers=None, metrics=False):
+def chain_ssbpf(target, method, tier=None, workers=None, metrics=False, fast_open=False):
     sp, tp = free_port(), free_port()
     common = ["-s", "127.0.0.1", "-p", str(sp), "-k", bench_key(method), "-m", method]
     extra = (["--tier", tier] if tier else []) + (["--workers", str(workers)] if workers else [])
+    extra += ["--fast-open"] if fast_open else []
     if metrics:
         extra += ["--metrics", "127.0.0.1:%d" % free_port()]
     procs = [spawn([os.path.join(BUILD, "ssserver"), "--allow-private"] + common + extra)]
@@ -142,9 +143,10 @@ def relay_ssbpf(target, tier):
     return procs, port
 
 
-def chain_libev(target, method):
+def chain_libev(target, method, fast_open=False):
     sp, tp = free_port(), free_port()
     common = ["-s", "127.0.0.1", "-p", str(sp), "-k", "bench", "-m", method]
+    common += ["--fast-open"] if fast_open else []
     procs = [spawn([shutil.which("ss-server")] + common)]
     wait_port(sp)
     procs.append(spawn([shutil.which("ss-tunnel")] + common +
@@ -425,12 +427,25 @@ def main():
         setup, calls = {}, {}
         chains = (("direct", lambda t: ([], t)),
                   ("ssbpf", lambda t: chain_ssbpf(t, "aes-256-gcm", workers=1)),
-                  ("libev", lambda t: chain_libev(t, "aes-256-gcm")))
+                  ("libev", lambda t: chain_libev(t, "aes-256-gcm")),
+                  ("ssbpf --fast-open", lambda t: chain_ssbpf(t, "aes-256-gcm", workers=1, fast_open=True)),
+                  ("libev --fast-open", lambda t: chain_libev(t, "aes-256-gcm", fast_open=True)))
+        # TCP Fast Open both ways on this machine for the --fast-open rows (restored after).
+        tfo_path = "/proc/sys/net/ipv4/tcp_fastopen"
+        tfo_was = open(tfo_path).read().strip() if os.path.exists(tfo_path) else None
         with connbench_echo() as echo_port:
             for name, ch in chains:
-                setup[name] = conn_setup(ch, echo_port)
-                if name != "direct":
-                    calls[name] = syscalls_per_conn(ch, echo_port)
+                if "fast-open" in name and tfo_was is not None and os.access(tfo_path, os.W_OK):
+                    with open(tfo_path, "w") as f:
+                        f.write("3")
+                try:
+                    setup[name] = conn_setup(ch, echo_port)
+                    if name != "direct":
+                        calls[name] = syscalls_per_conn(ch, echo_port)
+                finally:
+                    if tfo_was is not None and os.access(tfo_path, os.W_OK):
+                        with open(tfo_path, "w") as f:
+                            f.write(tfo_was)
         for name, _ in chains:
             r = setup[name]
             sc = calls.get(name, (None, {}))[0]
@@ -449,7 +464,8 @@ def main():
                 out("System calls per connection, %s (both relays): %s." % (
                     name, ", ".join("%s %.1f" % kv for kv in top)))
         out()
-        out("TCP Fast Open on the sslocal -> ssserver leg is not implemented yet: no with/without-TFO rows.")
+        out("The --fast-open rows run with net.ipv4.tcp_fastopen = 3 (client and server) for their "
+            "duration: the header and first data ride in the SYN of the sslocal -> ssserver leg.")
         users_section(out)
         metrics_section(out, ip, a.seconds)
         sip022_section(out, ip, a.seconds)

@@ -120,6 +120,59 @@ def users_reload_ctl(workers):
     echo.close()
 
 
+def test_asan_sip022_tcp_udp_users_and_bad_input():
+    """The 2022 methods under the sanitizers: TCP and UDP relays, users by
+    identity header, a replay, an old and a cut request, garbage datagrams;
+    sessions and salts are freed, no report, no leak at exit."""
+    import base64
+    import json
+    sys.path.insert(0, os.path.dirname(__file__))
+    from test_udp import Association, UdpEcho
+    echo, uecho = Server(echo_handler), UdpEcho()
+    method = "2022-blake3-aes-128-gcm"
+    ipsk, alice = (base64.b64encode(os.urandom(16)).decode() for _ in range(2))
+    sp, lp = free_port(), free_port()
+    cfg = os.path.join(LOGDIR, "asan-2022.json")
+    with open(cfg, "w") as f:
+        json.dump({"server": "127.0.0.1", "server_port": sp, "method": method, "password": ipsk,
+                   "users": [{"name": "alice", "password": alice}], "mode": "tcp_and_udp"}, f)
+    srv = start([os.path.join(SAN, "ssserver"), "-c", cfg, "--allow-private", "--handshake-timeout", "2"],
+                wait=sp)
+    loc = start([os.path.join(SAN, "sslocal"), "-s", "127.0.0.1", "-p", str(sp), "-l", str(lp), "-b",
+                 "127.0.0.1", "-k", "%s:%s" % (ipsk, alice), "-m", method, "-u"], wait=lp)
+    for size in (1, 70000, 300000):
+        s, rep = socks_connect(lp, "127.0.0.1", echo.port)
+        data = os.urandom(size)
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+        assert recv_all(s) == data
+        s.close()
+    a = Association(lp)
+    for i in range(50):
+        a.send("127.0.0.1", uecho.port, b"2022 udp %d" % i)
+        assert a.recv()[2] == b"2022 udp %d" % i
+    raw = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    for n in (1, 16, 40, 200):
+        raw.sendto(os.urandom(n), ("127.0.0.1", sp))
+    probes = []
+    for n in (10, 59, 75, 300):
+        p = socket.create_connection(("127.0.0.1", sp), timeout=5)
+        p.sendall(os.urandom(n))
+        probes.append(p)
+    left_open, rep = socks_connect(lp, "127.0.0.1", echo.port)
+    left_open.sendall(b"x")
+    assert recv_exact(left_open, 1) == b"x"
+    assert loc.stop(signal.SIGTERM) == 0, loc.log_text()
+    assert srv.stop(signal.SIGINT) == 0, srv.log_text()
+    for p in (srv, loc):
+        log = p.log_text()
+        assert "Sanitizer" not in log and "runtime error" not in log, log[-3000:]
+    a.close()
+    echo.close()
+    uecho.close()
+
+
 if __name__ == "__main__":
     sys.exit(run_tests([test_asan_relay_then_clean_exit_without_leaks,
-                        test_asan_users_reload_control_socket_and_metrics], "sanitizers"))
+                        test_asan_users_reload_control_socket_and_metrics,
+                        test_asan_sip022_tcp_udp_users_and_bad_input], "sanitizers"))
