@@ -28,5 +28,13 @@ void salt_window_free(struct salt_window *sp);
  * caller refuses the request rather than forget a salt).
  */
 int salt_window_check_add(struct salt_window *sp, const uint8_t *salt, size_t len);
+/*
+ * SIP022 UDP: claims a client session ID for worker owner (0 .. 32767). 0:
+ * claimed now. SS_ERR_REPLAY: claimed within the minute by *holder; when
+ * that is owner itself the claim is renewed for another minute (an owner
+ * renews while the session lives). SS_ERR_FULL as above.
+ */
+int salt_window_claim(struct salt_window *sp, const uint8_t *key, size_t len, int owner,
+		      int *holder);
 
 #endif

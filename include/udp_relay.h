@@ -45,6 +45,7 @@ struct nat {
 	struct s22_udp *s22;
 	bool by_sid;
 	uint8_t sid[S22_SID];
+	uint64_t claimed_at;     /* ssserver: when its claim in the salt window was last renewed */
 };
 
 /*
@@ -107,6 +108,16 @@ void nat_send(struct nat *n, const struct ss_addr *dst, const uint8_t *data, siz
 void nat_reap(struct udp_relay *r);
 /* udp.c: a reply on a NAT socket. */
 void udp_on_nat_event(struct handler *h, uint32_t events);
+
+/* udp.c */
+/* ssserver: payload bytes of a port and its user, as for TCP (traffic.h). */
+void udp_count_user(struct ctx *p, const struct ss_key *k, bool up, size_t n);
+
+/* udp_s22.c: ssserver's SIP022 sessions, by client session ID. */
+struct s22_udp *udp22_session_new(const struct ss_key *k, bool server);
+/* A client datagram (forwarded: handed over by another worker, never passed on again). */
+void udp22_from_client(struct udp_relay *r, const uint8_t *buf, size_t len,
+		       const struct sockaddr_storage *src, socklen_t slen, bool forwarded);
 
 /* udp_redir.c */
 /* Closes the reply sockets unused since before, or (before == 0) the least recently used. */

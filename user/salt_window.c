@@ -19,6 +19,7 @@
 struct slot {
 	uint32_t stamp;          /* monotonic second it came (+1), 0: never used */
 	uint8_t len;
+	int16_t owner;           /* a claimed UDP session's worker, or -1 */
 	uint8_t salt[SS_MAX_SALT];
 };
 
@@ -68,7 +69,8 @@ static void lock(struct salt_window *sp)
 		pthread_mutex_consistent(&sp->lock);
 }
 
-int salt_window_check_add(struct salt_window *sp, const uint8_t *salt, size_t len)
+int salt_window_claim(struct salt_window *sp, const uint8_t *key, size_t len, int owner,
+		      int *holder)
 {
 	uint32_t now = now_s();
 	uint64_t h;
@@ -77,7 +79,7 @@ int salt_window_check_add(struct salt_window *sp, const uint8_t *salt, size_t le
 
 	if (len > SS_MAX_SALT)
 		return SS_ERR;
-	crypto_shorthash((uint8_t *)&h, salt, len, sp->key);
+	crypto_shorthash((uint8_t *)&h, key, len, sp->key);
 	lock(sp);
 	for (unsigned i = 0; i < SALT_WINDOW_PROBES; i++) {
 		struct slot *s = &sp->slots[(h + i) & (SALT_WINDOW_SLOTS - 1)];
@@ -90,18 +92,30 @@ int salt_window_check_add(struct salt_window *sp, const uint8_t *salt, size_t le
 				break; /* never used: nothing lies beyond it */
 			continue;
 		}
-		if (s->len == len && !memcmp(s->salt, salt, len)) {
+		if (s->len == len && !memcmp(s->salt, key, len)) {
 			r = SS_ERR_REPLAY;
+			*holder = s->owner;
+			/* Its owner keeps a live claim alive. */
+			if (owner >= 0 && s->owner == owner)
+				s->stamp = now;
 			goto out;
 		}
 	}
 	if (free_slot) {
 		free_slot->stamp = now;
 		free_slot->len = (uint8_t)len;
-		memcpy(free_slot->salt, salt, len);
+		free_slot->owner = (int16_t)owner;
+		memcpy(free_slot->salt, key, len);
 		r = 0;
 	}
 out:
 	pthread_mutex_unlock(&sp->lock);
 	return r;
+}
+
+int salt_window_check_add(struct salt_window *sp, const uint8_t *salt, size_t len)
+{
+	int holder;
+
+	return salt_window_claim(sp, salt, len, -1, &holder);
 }

@@ -204,6 +204,28 @@ static int start(struct ss_config *cfg, enum prog_kind prog, int argc, char **ar
 	return 0;
 }
 
+/*
+ * SIP022 UDP with several workers: a datagram socketpair per worker, over
+ * which the others hand it datagrams of the sessions it holds (udp_s22.c).
+ */
+static int hand_over_sockets(struct tree *t)
+{
+	int n = t->cfg->workers;
+
+	if (!(t->s22_fwd = calloc((size_t)n, sizeof(*t->s22_fwd))))
+		return -ENOMEM;
+	for (int i = 0; i < n; i++)
+		t->s22_fwd[i][0] = t->s22_fwd[i][1] = -1;
+	for (int i = 0; i < n; i++) {
+		if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, t->s22_fwd[i])) {
+			log_err("socketpair: %s", strerror(errno));
+			return -errno;
+		}
+		setsockopt(t->s22_fwd[i][0], SOL_SOCKET, SO_RCVBUF, &(int){ 1 << 20 }, sizeof(int));
+	}
+	return 0;
+}
+
 /* What the workers share, made before any fork; 0 or -errno. */
 static int shared_state(struct tree *t)
 {
@@ -219,6 +241,8 @@ static int shared_state(struct tree *t)
 		log_err("cannot allocate the SIP022 salt window: %s", strerror(errno));
 		return -ENOMEM;
 	}
+	if (cfg->prog == PROG_SERVER && cfg->workers > 1 && (r = hand_over_sockets(t)))
+		return r;
 	if (!(t->ctr = counters_shared((size_t)cfg->workers))) {
 		log_err("cannot allocate the counters: %s", strerror(errno));
 		return -ENOMEM;
@@ -290,6 +314,11 @@ out:
 	replay_file_persist(t.cfg, &t.replay);
 	replay_free(&t.replay);
 	salt_window_free(t.salts);
+	for (int i = 0; t.s22_fwd && i < t.cfg->workers; i++)
+		for (int e = 0; e < 2; e++)
+			if (t.s22_fwd[i][e] >= 0)
+				close(t.s22_fwd[i][e]);
+	free(t.s22_fwd);
 	daemon_remove_pid(t.cfg->pid_file);
 	config_free(t.cfg);
 	free(t.cfg);

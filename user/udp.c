@@ -42,26 +42,12 @@ static bool salt_replayed(struct ctx *p, const struct ss_key *k, const uint8_t *
 }
 
 /* ssserver: payload bytes of a port and its user, as for TCP (traffic.h). */
-static void count_user(struct ctx *p, const struct ss_key *k, bool up, size_t n)
+void udp_count_user(struct ctx *p, const struct ss_key *k, bool up, size_t n)
 {
 	if (k->port_slot >= 0) {
 		traffic_add(p->traffic, p->index, k->port_slot, up, n);
 		traffic_add(p->traffic, p->index, k->slot, up, n);
 	}
-}
-
-/* A SIP022 session of this key (NULL when out of memory or keys). */
-static struct s22_udp *session_new(const struct ss_key *k, bool server)
-{
-	struct s22_udp *s = malloc(sizeof(*s));
-
-	if (s && s22_udp_init(s, k->m, k->master, server)) {
-		free(s);
-		return NULL;
-	}
-	if (s && k->eih)
-		s22_udp_identify(s, k->id.ipsk, server ? NULL : k->id.uhash);
-	return s;
 }
 
 /* Seals address + payload for the peer: SIP022 in the entry's session, SIP004 alone. */
@@ -88,71 +74,6 @@ static int open_dgram(struct ctx *p, struct nat *n, const struct ss_key *k, cons
 	if ((r = k->ops->udp_open(k->m, k->master, in, len, out, cap, olen)))
 		return r;
 	return salt_replayed(p, k, in) ? SS_ERR_REPLAY : SS_OK;
-}
-
-/*
- * ssserver, SIP022: datagrams go by client session ID, and a session this
- * worker does not know is made only once its first packet passes every
- * check, and only if no worker has seen that session within the minute
- * (the shared salt window): a replay sent from elsewhere, which the kernel
- * may hand to another worker, finds no fresh session there.
- */
-static void from_client22(struct udp_relay *r, const uint8_t *buf, size_t len,
-			  const struct sockaddr_storage *src, socklen_t slen)
-{
-	struct ctx *p = r->p;
-	const struct port_keys *pk = r->pk;
-	const struct ss_key *k = &pk->keys[0];
-	uint8_t out[UDP_MAX_DGRAM + 512], sid[S22_SID], hash[S22_EIH];
-	struct s22_udp *s = NULL;
-	struct ss_addr a;
-	struct nat *n = NULL;
-	size_t olen, used;
-	char cs[64];
-	int rc, u;
-
-	/* With users (SIP023) the separate header is under the port's identity PSK. */
-	rc = s22_udp_peek_sid(k->m, pk->eih ? pk->ipsk : k->master, buf, len, sid);
-	if (!rc && !(n = nat_find_sid(r, sid)) && pk->eih) {
-		rc = s22_udp_peek_user(k->m, pk->ipsk, buf, len, hash);
-		if (!rc && (u = port_keys_by_identity(pk, hash)) < 0)
-			rc = SS_ERR_TAG;
-		else if (!rc)
-			k = &pk->keys[u];
-	}
-	if (!rc) {
-		k = n ? n->key : k;
-		s = n ? n->s22 : session_new(k, true);
-		rc = !s ? SS_ERR : s22_udp_open(s, buf, len, out, sizeof(out), &olen);
-		if (!rc && !n && p->salts && salt_window_check_add(p->salts, sid, S22_SID))
-			rc = SS_ERR_REPLAY;
-	}
-	if (!rc && addr_parse(out, olen, &a, &used) != SS_OK)
-		rc = SS_ERR_ATYP;
-	if (!rc && !n && (n = nat_get(r, src, slen, sid)))
-		n->s22 = s;
-	if (rc || !n) {
-		if (rc == SS_ERR_REPLAY || rc == SS_ERR_TIME)
-			p->ctr->udp.replayed++;
-		else if (rc == SS_ERR_ATYP)
-			p->ctr->udp.bad_header++;
-		else
-			p->ctr->udp.bad_crypto++;
-		log_debug("udp: dropped a datagram from %s: %s", ss_sa_str(src, cs, sizeof(cs)),
-			  ss_result_str(rc ? rc : SS_ERR));
-		if (s && (!n || n->s22 != s)) {
-			s22_udp_free(s);
-			free(s);
-		}
-		return;
-	}
-	/* The session's client moves with it: replies go where it last sent from. */
-	n->client = *src;
-	n->client_len = slen;
-	n->key = k;
-	nat_touch(n);
-	count_user(p, k, true, olen - used);
-	nat_send(n, &a, out + used, olen - used);
 }
 
 /* Its socket has the family of the address it is bound to: src is not mapped. */
@@ -201,7 +122,7 @@ static void from_client(struct udp_relay *r, uint8_t *buf, size_t len,
 	int rc;
 
 	if (r->role == UDP_SERVER && r->pk->keys[0].m->sip022) {
-		from_client22(r, buf, len, src, slen);
+		udp22_from_client(r, buf, len, src, slen, false);
 		return;
 	}
 	if (r->role == UDP_SERVER) {
@@ -228,7 +149,7 @@ static void from_client(struct udp_relay *r, uint8_t *buf, size_t len,
 		if ((n = nat_get(r, src, slen, NULL))) {
 			n->key = k;
 			nat_touch(n);
-			count_user(p, k, true, olen - used);
+			udp_count_user(p, k, true, olen - used);
 			nat_send(n, &a, out + used, olen - used);
 		}
 		return;
@@ -286,7 +207,7 @@ static void from_client(struct udp_relay *r, uint8_t *buf, size_t len,
 	if (!(n = nat_get(r, src, slen, NULL)))
 		return;
 	nat_touch(n);
-	if (k->m->sip022 && !n->s22 && !(n->s22 = session_new(k, false))) {
+	if (k->m->sip022 && !n->s22 && !(n->s22 = udp22_session_new(k, false))) {
 		nat_kill(n);
 		return;
 	}
@@ -325,7 +246,7 @@ static void to_client(struct nat *n, uint8_t *buf, size_t len, const struct sock
 			r->p->ctr->udp.oversize++;
 			return;
 		}
-		count_user(p, k, false, len - (size_t)hl);
+		udp_count_user(p, k, false, len - (size_t)hl);
 	} else {
 		rc = open_dgram(p, n, k, buf, len, out + 3, sizeof(out) - 3, &olen);
 		if (rc == SS_ERR_REPLAY || rc == SS_ERR_TIME) {

@@ -427,6 +427,8 @@ static int setup(struct worker *w, const char **why)
 	p->udp_max = (unsigned)cfg->udp_max_associations;
 	r = cfg->prog == PROG_SERVER ? server_ports_open(p, &w->ls, tcp, udp, why) :
 				       setup_local(w, tcp, udp, why);
+	if (!r && udp && (r = udp22_forwarding_open(p)))
+		*why = "cannot watch the SIP022 hand-over socket";
 	if (r)
 		return r;
 	if (cfg->user) {
@@ -487,6 +489,8 @@ int worker_run(const struct worker_args *a)
 	p->cfg = cfg;
 	p->replay = *a->replay;
 	p->salts = a->salts;
+	p->s22_fwd = a->s22_fwd;
+	p->s22_nfwd = a->s22_fwd ? cfg->workers : 0;
 	p->ctr = a->ctr;
 	p->traffic = a->traffic;
 	p->scratch = malloc(POOL_BUF_CAP);
