@@ -6,6 +6,7 @@
 #include "aead2022.h"
 #include "test.h"
 #include "key.h"
+#include "salt_window.h"
 #include "udp2022.h"
 
 #define BIG (300 * 1024)
@@ -348,4 +349,32 @@ TEST(s23_identity_header_finds_the_user_among_300)
 		CHECK_EQ(port_keys_find(&pk, &peer, ct, nct, &tries), -1);
 	}
 	port_keys_free(&pk);
+}
+
+TEST(s22_salt_window_exact_and_claims)
+{
+	struct salt_window *w = salt_window_new();
+	uint8_t salt[32] = { 1 }, other[32] = { 1 }, sid[8] = { 7 };
+	int holder = -5;
+
+	CHECK(w != NULL);
+	CHECK_EQ(salt_window_check_add(w, salt, 32), 0);
+	CHECK_EQ(salt_window_check_add(w, salt, 32), SS_ERR_REPLAY);
+	other[31] = 1; /* one bit apart: no false positive */
+	CHECK_EQ(salt_window_check_add(w, other, 32), 0);
+	CHECK_EQ(salt_window_check_add(w, salt, 16), 0); /* a 16-byte salt is another salt */
+	/* A session claimed by worker 2: others learn it is 2's; 2 renews it. */
+	CHECK_EQ(salt_window_claim(w, sid, 8, 2, &holder), 0);
+	CHECK_EQ(salt_window_claim(w, sid, 8, 0, &holder), SS_ERR_REPLAY);
+	CHECK_EQ(holder, 2);
+	CHECK_EQ(salt_window_claim(w, sid, 8, 2, &holder), SS_ERR_REPLAY);
+	CHECK_EQ(holder, 2);
+	/* Thousands of salts: none is taken for another. */
+	for (unsigned i = 0; i < 20000; i++) {
+		uint8_t s[16] = { 0 };
+
+		memcpy(s + 4, &i, sizeof(i));
+		CHECK_EQ(salt_window_check_add(w, s, 16), 0);
+	}
+	salt_window_free(w);
 }
