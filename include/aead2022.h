@@ -56,6 +56,25 @@ struct s22_dec {
 	struct chunks ch;              /* part holds S22_MAX_PAYLOAD + SS_TAG */
 };
 
+/* Big-endian fields of SIP022's headers (TCP and UDP). */
+static inline void s22_put_be64(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+static inline uint64_t s22_get_be64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* Is a peer's timestamp within S22_TIME_WINDOW of now? */
+bool s22_time_ok(uint64_t t);
+
 /* Encoder of a request stream (sslocal); 0 or -errno. */
 int s22_enc_init(struct s22_enc *e, const struct ss_method *m, const uint8_t *psk);
 /* The request will carry an identity header naming id's user under id's iPSK. */

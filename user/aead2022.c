@@ -23,23 +23,7 @@ static void put_be16(uint8_t *p, size_t v)
 	p[1] = (uint8_t)v;
 }
 
-static void put_be64(uint8_t *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
-static uint64_t get_be64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
-/* Is a peer's timestamp within the window of our clock? */
-static bool time_ok(uint64_t t)
+bool s22_time_ok(uint64_t t)
 {
 	uint64_t now = (uint64_t)time(NULL);
 
@@ -147,7 +131,7 @@ static int start_request(struct s22_enc *e, const uint8_t **in, size_t *len, uin
 		h += S22_EIH;
 	}
 	hdr[0] = S22_TYPE_REQUEST;
-	put_be64(hdr + 1, (uint64_t)time(NULL));
+	s22_put_be64(hdr + 1, (uint64_t)time(NULL));
 	put_be16(hdr + 9, l);
 	if (cipher_seal(&e->c, h, hdr, sizeof(hdr)))
 		return -EIO;
@@ -174,7 +158,7 @@ static int start_response(struct s22_enc *e, const uint8_t **in, size_t *len, ui
 
 	memcpy(out, e->salt, m->key_len);
 	hdr[0] = S22_TYPE_RESPONSE;
-	put_be64(hdr + 1, (uint64_t)time(NULL));
+	s22_put_be64(hdr + 1, (uint64_t)time(NULL));
 	memcpy(hdr + 9, e->req_salt, m->key_len);
 	put_be16(hdr + 9 + m->key_len, first);
 	*o = m->key_len;
@@ -264,7 +248,7 @@ static int dec_head(struct s22_dec *d, uint8_t *unit)
 		return r;
 	if (h[0] != (d->response ? S22_TYPE_RESPONSE : S22_TYPE_REQUEST))
 		return SS_ERR;
-	if (!time_ok(get_be64(h + 1)))
+	if (!s22_time_ok(s22_get_be64(h + 1)))
 		return SS_ERR_TIME;
 	if (d->response && sodium_memcmp(h + 9, d->req_salt, m->key_len))
 		return SS_ERR;

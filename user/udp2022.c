@@ -19,21 +19,6 @@ static bool is_chacha(const struct ss_method *m)
 	return m->id == SS_M_CHACHA20_POLY1305;
 }
 
-static void put_be64(uint8_t *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
-static uint64_t get_be64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
 /* ---- the sliding window ----------------------------------------------------- */
 
 bool s22_window_check(const struct s22_window *w, uint64_t pid)
@@ -160,7 +145,7 @@ int s22_udp_seal(struct s22_udp *s, const uint8_t *in, size_t len, uint8_t *out,
 	if (cap < len + ov)
 		return SS_ERR_SPACE;
 	memcpy(hdr, s->sid, S22_SID);
-	put_be64(hdr + S22_SID, s->pid++);
+	s22_put_be64(hdr + S22_SID, s->pid++);
 	/* The body is laid out where it is sealed (in place). */
 	body = out + (x ? XNONCE : HDR + eih);
 	o = 0;
@@ -169,7 +154,7 @@ int s22_udp_seal(struct s22_udp *s, const uint8_t *in, size_t len, uint8_t *out,
 		o = HDR;
 	}
 	body[o++] = s->server ? S22_TYPE_RESPONSE : S22_TYPE_REQUEST;
-	put_be64(body + o, (uint64_t)time(NULL));
+	s22_put_be64(body + o, (uint64_t)time(NULL));
 	o += 8;
 	if (s->server) {
 		memcpy(body + o, s->cur.sid, S22_SID);
@@ -237,12 +222,8 @@ static int check_body(const struct s22_udp *s, const uint8_t *b, size_t n, size_
 		return SS_ERR_TRUNC;
 	if (b[0] != (s->server ? S22_TYPE_REQUEST : S22_TYPE_RESPONSE))
 		return SS_ERR;
-	{
-		uint64_t t = get_be64(b + 1), now = (uint64_t)time(NULL);
-
-		if (t > now + S22_TIME_WINDOW || now > t + S22_TIME_WINDOW)
-			return SS_ERR_TIME;
-	}
+	if (!s22_time_ok(s22_get_be64(b + 1)))
+		return SS_ERR_TIME;
 	if (!s->server) {
 		if (memcmp(b + o, s->sid, S22_SID))
 			return SS_ERR; /* a reply to another client session */
@@ -305,7 +286,7 @@ int s22_udp_open(struct s22_udp *s, const uint8_t *in, size_t len, uint8_t *out,
 	} else if (block(s->m, eih ? s->ipsk : s->psk, in, hdr, false)) {
 		return SS_ERR;
 	}
-	pid = get_be64(hdr + S22_SID);
+	pid = s22_get_be64(hdr + S22_SID);
 	if (!(p = peer_for(s, hdr, &tmp)))
 		return SS_ERR;
 	r = !s22_window_check(&p->win, pid) ? SS_ERR_REPLAY :

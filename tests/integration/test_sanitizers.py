@@ -14,6 +14,18 @@ os.environ["ASAN_OPTIONS"] = "detect_leaks=1:exitcode=23:halt_on_error=1"
 os.environ["UBSAN_OPTIONS"] = "print_stacktrace=1:halt_on_error=1"
 
 
+def exit_with_one_open(srv, loc, lp, echo_port):
+    """Both daemons stop with a connection open: exit 0, no sanitizer report, no leak."""
+    left_open, rep = socks_connect(lp, "127.0.0.1", echo_port)
+    left_open.sendall(b"x")
+    assert recv_exact(left_open, 1) == b"x"
+    assert loc.stop(signal.SIGTERM) == 0, loc.log_text()
+    assert srv.stop(signal.SIGINT) == 0, srv.log_text()
+    for p in (srv, loc):
+        log = p.log_text()
+        assert "Sanitizer" not in log and "runtime error" not in log, log[-3000:]
+
+
 def test_asan_relay_then_clean_exit_without_leaks():
     echo = Server(echo_handler)
     web = HttpFiles(LOGDIR)
@@ -55,14 +67,7 @@ def test_asan_relay_then_clean_exit_without_leaks():
     raw = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     raw.sendto(os.urandom(99), ("127.0.0.1", sp))
     raw.sendto(b"x", ("127.0.0.1", sp))
-    left_open, rep = socks_connect(lp, "127.0.0.1", echo.port)
-    left_open.sendall(b"x")
-    assert recv_exact(left_open, 1) == b"x"
-    assert loc.stop(signal.SIGTERM) == 0, loc.log_text()
-    assert srv.stop(signal.SIGINT) == 0, srv.log_text()
-    for p in (srv, loc):
-        log = p.log_text()
-        assert "Sanitizer" not in log and "runtime error" not in log, log[-3000:]
+    exit_with_one_open(srv, loc, lp, echo.port)
     web.close()
     echo.close()
 
@@ -159,14 +164,7 @@ def test_asan_sip022_tcp_udp_users_and_bad_input():
         p = socket.create_connection(("127.0.0.1", sp), timeout=5)
         p.sendall(os.urandom(n))
         probes.append(p)
-    left_open, rep = socks_connect(lp, "127.0.0.1", echo.port)
-    left_open.sendall(b"x")
-    assert recv_exact(left_open, 1) == b"x"
-    assert loc.stop(signal.SIGTERM) == 0, loc.log_text()
-    assert srv.stop(signal.SIGINT) == 0, srv.log_text()
-    for p in (srv, loc):
-        log = p.log_text()
-        assert "Sanitizer" not in log and "runtime error" not in log, log[-3000:]
+    exit_with_one_open(srv, loc, lp, echo.port)
     a.close()
     echo.close()
     uecho.close()

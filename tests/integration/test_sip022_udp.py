@@ -13,19 +13,12 @@ import sys
 import threading
 import time
 
-SYS_PYTHON = "/usr/bin/python3"  # Debian's, where python3-cryptography lives
-try:
-    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-except ImportError:
-    if sys.executable != SYS_PYTHON and os.path.exists(SYS_PYTHON):
-        os.execv(SYS_PYTHON, [SYS_PYTHON] + sys.argv)
-    raise
-
 sys.path.insert(0, os.path.dirname(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from sstest import *  # noqa: E402,F401,F403
+# test_sip022 moves to Debian's python3 first when this one lacks python3-cryptography.
 from test_sip022 import METHODS, b3_hash16, b64, key_of, subkey, user_bytes, users_server  # noqa: E402
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes  # noqa: E402
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: E402
+from sstest import *  # noqa: E402,F401,F403
 from test_udp import Association, UdpEcho, paced_echo  # noqa: E402
 
 sodium = ctypes.CDLL(ctypes.util.find_library("sodium"))
