@@ -107,6 +107,46 @@ static bool socks_client_allowed(struct udp_relay *r, const struct sockaddr_stor
 	return false;
 }
 
+/* ssserver, SIP004: address header + payload, under the key of one of the port's users. */
+static void server_from_client(struct udp_relay *r, const uint8_t *buf, size_t len,
+			       const struct sockaddr_storage *src, socklen_t slen)
+{
+	struct ctx *p = r->p;
+	uint8_t out[UDP_MAX_DGRAM + 512];
+	const struct ss_key *k;
+	struct ss_addr a;
+	size_t used, olen;
+	struct nat *n;
+	char cs[64];
+	int rc;
+
+	if ((rc = port_keys_open_dgram(r->pk, buf, len, out, sizeof(out), &olen)) < 0) {
+		p->ctr->udp.bad_crypto++;
+		log_debug("udp: dropped a datagram from %s: authentication failed (no key "
+			  "of the port opens it)", ss_sa_str(src, cs, sizeof(cs)));
+		return;
+	}
+	k = &r->pk->keys[rc];
+	if (salt_replayed(p, k, buf)) {
+		p->ctr->udp.replayed++;
+		log_debug("udp: dropped a datagram from %s: replayed salt",
+			  ss_sa_str(src, cs, sizeof(cs)));
+		return;
+	}
+	if (k->ops->header_parse(out, olen, &a, &used) != SS_OK) {
+		p->ctr->udp.bad_header++;
+		log_debug("udp: dropped a datagram from %s: bad address header",
+			  ss_sa_str(src, cs, sizeof(cs)));
+		return;
+	}
+	if ((n = nat_get(r, src, slen, NULL))) {
+		n->key = k;
+		nat_touch(n);
+		udp_count_user(p, k, true, olen - used);
+		nat_send(n, &a, out + used, olen - used);
+	}
+}
+
 /* A datagram from a client on the listening socket (redir: orig is its destination). */
 static void from_client(struct udp_relay *r, uint8_t *buf, size_t len,
 			const struct sockaddr_storage *src, socklen_t slen,
@@ -119,39 +159,12 @@ static void from_client(struct udp_relay *r, uint8_t *buf, size_t len,
 	struct nat *n;
 	const struct ss_key *k = &p->key;
 	char cs[64];
-	int rc;
 
-	if (r->role == UDP_SERVER && r->pk->keys[0].m->sip022) {
-		udp22_from_client(r, buf, len, src, slen, false);
-		return;
-	}
 	if (r->role == UDP_SERVER) {
-		/* Plaintext = address header + payload, under the key of one of the port's users. */
-		if ((rc = port_keys_open_dgram(r->pk, buf, len, out, sizeof(out), &olen)) < 0) {
-			r->p->ctr->udp.bad_crypto++;
-			log_debug("udp: dropped a datagram from %s: authentication failed (no key "
-				  "of the port opens it)", ss_sa_str(src, cs, sizeof(cs)));
-			return;
-		}
-		k = &r->pk->keys[rc];
-		if (salt_replayed(p, k, buf)) {
-			r->p->ctr->udp.replayed++;
-			log_debug("udp: dropped a datagram from %s: replayed salt",
-				  ss_sa_str(src, cs, sizeof(cs)));
-			return;
-		}
-		if (k->ops->header_parse(out, olen, &a, &used) != SS_OK) {
-			r->p->ctr->udp.bad_header++;
-			log_debug("udp: dropped a datagram from %s: bad address header",
-				  ss_sa_str(src, cs, sizeof(cs)));
-			return;
-		}
-		if ((n = nat_get(r, src, slen, NULL))) {
-			n->key = k;
-			nat_touch(n);
-			udp_count_user(p, k, true, olen - used);
-			nat_send(n, &a, out + used, olen - used);
-		}
+		if (r->pk->keys[0].m->sip022)
+			udp22_from_client(r, buf, len, src, slen, false);
+		else
+			server_from_client(r, buf, len, src, slen);
 		return;
 	}
 	if (r->role == UDP_SOCKS) {
