@@ -125,6 +125,9 @@ static void daemon_page(enum prog_kind prog)
 	}
 	puts(".TP\n\\fB\\-h\\fR, \\fB\\-\\-help\\fR\nPrints the options and exits.");
 	puts(".TP\n\\fB\\-V\\fR, \\fB\\-\\-version\\fR\nPrints the version and exits.");
+	if (prog != PROG_MANAGER)
+		puts(".TP\n\\fB\\-\\-genkey\\fR \\fIMETHOD\\fR\nPrints a fresh random key for METHOD "
+		     "and exits: the password of a 2022 method (base64 of its key length).");
 	puts(".SH CONFIGURATION FILE\nA JSON object. One file may serve ssserver and sslocal: "
 	     "keys of the other program, and keys of shadowsocks\\-libev and the Python original "
 	     "that mean nothing here (mtu, mptcp, dscp, workdir, one_time_auth, ...), are "

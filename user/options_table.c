@@ -36,10 +36,12 @@ const struct option_desc option_rows[] = {
 	{ "server_port", NULL, 'p', OT_PORTS, 1, 65535, O(server_port), BOTH, PORT, NULL, "PORT",
 	  "The server's port (a list in JSON: ssserver listens on each, one password)." },
 	{ "password", NULL, 'k', OT_STR, 0, 0, O(password), BOTH, "a string", NULL, "PASSWORD",
-	  "The password the key is derived from." },
+	  "The password the key is derived from; for a 2022 method the key itself, base64 "
+	  "(see --genkey), or IDENTITY-KEY:USER-KEY for a user of a multi-user port." },
 	{ "method", NULL, 'm', OT_STR, 0, 0, O(method), BOTH, "a string", NULL, "METHOD",
 	  "The cipher: aes-128-gcm, aes-192-gcm, aes-256-gcm, chacha20-ietf-poly1305, "
-	  "xchacha20-ietf-poly1305 (or none)." },
+	  "xchacha20-ietf-poly1305, 2022-blake3-aes-128-gcm, 2022-blake3-aes-256-gcm, "
+	  "2022-blake3-chacha20-poly1305 (or none)." },
 	{ "timeout", NULL, 't', OT_INT, 1, INT_MAX, O(timeout), BOTH, "a positive integer", NULL,
 	  "SECONDS", "Seconds of idleness before a connection is closed (default 60)." },
 	{ "local_address", NULL, 'b', OT_STR, 0, 0, O(local_address), LOCAL, "a string", NULL,
@@ -153,7 +155,8 @@ const struct option_desc option_rows[] = {
 	  "(shadowsocks-rust)." },
 	{ "users", NULL, 0, OT_PORTMAP, 0, 0, 0, SERVER, "a list", NULL, NULL,
 	  "Several users on server_port: [{\"name\": \"alice\", \"password\": \"...\"}, ...]; "
-	  "each connection is matched to its user by its first chunk." },
+	  "each connection is matched to its user by its first chunk (2022 AES methods: by its "
+	  "identity header, with \"password\" the port's identity key)." },
 	/* Keys of libev and the Python original that mean nothing here: accepted, noted with -v. */
 	{ "mtu", "mtu", 0, OT_IGNORED, 0, 0, 0, BOTH, "", NULL, NULL, NULL },
 	{ "mptcp", NULL, 0, OT_IGNORED, 0, 0, 0, BOTH, "", NULL, NULL, NULL },
