@@ -57,6 +57,14 @@ int crypto_master_key(const char *password, uint8_t *key, size_t key_len);
  * 0, or -EINVAL (not base64, or another length).
  */
 int crypto_psk_decode(const char *b64, uint8_t *key, size_t key_len);
+/*
+ * SIP023 on a client: "iPSK:uPSK" names an identity layer (AES 2022 methods,
+ * one layer). Decodes iPSK into ipsk and points *upsk at the user's part:
+ * 1 then, 0 when password is one key (*upsk = password), -EINVAL when the
+ * identity part is not a base64 key of the method's length.
+ */
+int crypto_psk_split(const struct ss_method *m, const char *password, uint8_t *ipsk,
+		     const char **upsk);
 /* A fresh key for method m, base64, in out (at least 64 bytes); 0 or -EINVAL. */
 int crypto_psk_new(const struct ss_method *m, char *out, size_t cap);
 

@@ -149,22 +149,12 @@ int config_check_key(const struct ss_method *m, const char *password, const char
 {
 	uint8_t k[SS_MAX_KEY];
 
-	const char *colon = strchr(password, ':');
-
 	if (!m->sip022)
 		return 0;
 	/* sslocal's "iPSK:uPSK" (SIP023): an identity layer, AES methods only. */
-	if (colon && m->id != SS_M_CHACHA20_POLY1305 && !strchr(colon + 1, ':') &&
-	    colon - password < 64) {
-		char ipsk[64];
-
-		memcpy(ipsk, password, (size_t)(colon - password));
-		ipsk[colon - password] = 0;
-		if (crypto_psk_decode(ipsk, k, m->key_len))
-			return config_errf(err, err_len, "%sthe identity key before ':' is not a base64 "
-					   "key of %zu bytes", who, m->key_len);
-		password = colon + 1;
-	}
+	if (crypto_psk_split(m, password, k, &password) < 0)
+		return config_errf(err, err_len, "%sthe identity key before ':' is not a base64 "
+				   "key of %zu bytes", who, m->key_len);
 	if (crypto_psk_decode(password, k, m->key_len))
 		return config_errf(err, err_len,
 				   "%smethod %s takes a base64 key of exactly %zu bytes as its password; "

@@ -166,6 +166,27 @@ int crypto_psk_decode(const char *b64, uint8_t *key, size_t key_len)
 	return r;
 }
 
+int crypto_psk_split(const struct ss_method *m, const char *password, uint8_t *ipsk,
+		     const char **upsk)
+{
+	const char *colon = strchr(password, ':');
+	char part[64];
+	int r;
+
+	*upsk = password;
+	if (!colon || m->id == SS_M_CHACHA20_POLY1305 || strchr(colon + 1, ':') ||
+	    (size_t)(colon - password) >= sizeof(part))
+		return 0;
+	memcpy(part, password, (size_t)(colon - password));
+	part[colon - password] = 0;
+	r = crypto_psk_decode(part, ipsk, m->key_len);
+	sodium_memzero(part, sizeof(part));
+	if (r)
+		return r;
+	*upsk = colon + 1;
+	return 1;
+}
+
 int crypto_psk_new(const struct ss_method *m, char *out, size_t cap)
 {
 	uint8_t k[SS_MAX_KEY];

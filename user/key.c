@@ -30,20 +30,13 @@ static int set_psk(struct ss_key *k, const char *b64)
 /* A 2022 password: "PSK", or sslocal's "iPSK:uPSK" (one identity layer). */
 static int key_psk(struct ss_key *k, const char *password)
 {
-	const char *colon = strchr(password, ':');
-	char ipsk[128];
+	const char *upsk;
+	int r = crypto_psk_split(k->m, password, k->id.ipsk, &upsk);
 
-	if (!colon)
-		return set_psk(k, password);
-	if (k->m->id == SS_M_CHACHA20_POLY1305 || strchr(colon + 1, ':') ||
-	    (size_t)(colon - password) >= sizeof(ipsk))
-		return -EINVAL;
-	memcpy(ipsk, password, (size_t)(colon - password));
-	ipsk[colon - password] = 0;
-	if (crypto_psk_decode(ipsk, k->id.ipsk, k->m->key_len))
-		return -EINVAL;
-	k->eih = true;
-	return set_psk(k, colon + 1);
+	if (r < 0)
+		return r;
+	k->eih = r == 1;
+	return set_psk(k, upsk);
 }
 
 int key_expect_identity(struct ss_key *k, const char *port_password)

@@ -231,6 +231,19 @@ TEST(s22_psk_must_be_base64_of_the_key_length)
 	CHECK(crypto_psk_decode("test-pw", k, 32) != 0);
 	CHECK_EQ(crypto_psk_decode("AAECAwQFBgcICQoLDA0ODw==", k, 16), 0);
 	CHECK(k[0] == 0 && k[15] == 15);
+	/* "iPSK:uPSK" (SIP023): the identity part decoded, the user's part pointed at. */
+	{
+		const struct ss_method *m16 = m22(0), *cc = m22(2);
+		const char *u;
+
+		CHECK_EQ(crypto_psk_split(m16, "AAECAwQFBgcICQoLDA0ODw==:USER", k, &u), 1);
+		CHECK(k[15] == 15 && !strcmp(u, "USER"));
+		CHECK_EQ(crypto_psk_split(m16, "AAECAwQFBgcICQoLDA0ODw==", k, &u), 0);
+		CHECK(!strcmp(u, "AAECAwQFBgcICQoLDA0ODw=="));
+		CHECK(crypto_psk_split(m16, "bad:USER", k, &u) < 0);
+		CHECK_EQ(crypto_psk_split(m16, "a:b:c", k, &u), 0); /* one layer only: one key */
+		CHECK_EQ(crypto_psk_split(cc, "a:b", k, &u), 0);    /* no identities on chacha */
+	}
 }
 
 TEST(s22_window_accepts_each_packet_id_once)
