@@ -41,9 +41,11 @@ struct port_keys {
 	struct ss_key *keys;
 	unsigned n;
 	unsigned *mru;                      /* key indexes, most recent first */
-	uint8_t ipsk[SS_MAX_KEY];           /* SIP023: the port's identity PSK, when eih */
-	bool eih;
-	uint16_t *by_hash;                  /* SIP023: key index + 1 by identity hash, open addressed */
+	/*
+	 * SIP023 (the users' keys have eih and the port's identity PSK in id):
+	 * key index + 1 by identity hash, open addressed.
+	 */
+	uint16_t *by_hash;
 	unsigned hash_slots;
 	uint32_t recent_addr[KEY_RECENT];   /* hash of a client address */
 	uint16_t recent_key[KEY_RECENT];    /* its key index + 1; 0: empty */

@@ -177,11 +177,11 @@ int port_keys_find(struct port_keys *pk, const struct sockaddr_storage *client, 
 	if (len < k0->ops->probe_len(k0->m))
 		return SS_AGAIN;
 	/* SIP023: the identity header after the salt names the user; no trial. */
-	if (pk->eih) {
+	if (k0->eih) {
 		uint8_t hash[S22_EIH];
 
 		*tries = 1;
-		if (s22_identity_header(k0->m, pk->ipsk, in, in + k0->m->key_len, hash, false))
+		if (s22_identity_header(k0->m, k0->id.ipsk, in, in + k0->m->key_len, hash, false))
 			return -1;
 		return port_keys_by_identity(pk, hash);
 	}

@@ -35,12 +35,8 @@ static struct port_keys *keys_build(const struct cfg_port *cp)
 		if (u && cp->m->sip022 && key_expect_identity(&pk->keys[i], cp->password))
 			goto fail;
 	}
-	if (cp->nusers && cp->m->sip022) {
-		memcpy(pk->ipsk, pk->keys[0].id.ipsk, sizeof(pk->ipsk));
-		pk->eih = true;
-		if (port_keys_index_identities(pk))
-			goto fail;
-	}
+	if (cp->nusers && cp->m->sip022 && port_keys_index_identities(pk))
+		goto fail;
 	return pk;
 fail:
 	if (pk)

@@ -63,9 +63,9 @@ static int user_of(const struct port_keys *pk, const uint8_t *buf, size_t len,
 	int u, rc;
 
 	*k = &pk->keys[0];
-	if (!pk->eih)
+	if (!(*k)->eih)
 		return 0;
-	if ((rc = s22_udp_peek_user((*k)->m, pk->ipsk, buf, len, hash)))
+	if ((rc = s22_udp_peek_user((*k)->m, (*k)->id.ipsk, buf, len, hash)))
 		return rc;
 	if ((u = port_keys_by_identity(pk, hash)) < 0)
 		return SS_ERR_TAG;
@@ -123,7 +123,7 @@ void udp22_from_client(struct udp_relay *r, const uint8_t *buf, size_t len,
 	int rc;
 
 	/* With users (SIP023) the separate header is under the port's identity PSK. */
-	rc = s22_udp_peek_sid(k->m, pk->eih ? pk->ipsk : k->master, buf, len, sid);
+	rc = s22_udp_peek_sid(k->m, k->eih ? k->id.ipsk : k->master, buf, len, sid);
 	if (!rc && !(n = nat_find_sid(r, sid)))
 		rc = user_of(pk, buf, len, &k);
 	if (!rc) {

@@ -338,8 +338,6 @@ TEST(s23_identity_header_finds_the_user_among_300)
 		CHECK_EQ(key_init(&pk.keys[i], m, upsk, "u", 8388), 0);
 		CHECK_EQ(key_expect_identity(&pk.keys[i], ipsk), 0);
 	}
-	memcpy(pk.ipsk, pk.keys[0].id.ipsk, sizeof(pk.ipsk));
-	pk.eih = true;
 	CHECK_EQ(port_keys_index_identities(&pk), 0);
 	for (unsigned i = 0; i < 300; i += 37) {
 		struct ss_key client = pk.keys[i];
