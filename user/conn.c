@@ -301,18 +301,17 @@ static void enter_stream(struct conn *c)
 	if (c->role == ROLE_SOCKS)
 		hs_socks_reply(c, SOCKS5_REP_OK);
 	/*
-	 * The client has usually spoken by now: its data goes with the header at
-	 * once, without another wake-up. If not, the poll timer sends the header
-	 * alone when it has said nothing for first_data_wait.
+	 * The first flight goes out. sslocal's request header waits for the
+	 * client's first data, which has usually come by now: read it at once,
+	 * without another wake-up. If not, the poll timer sends the header alone
+	 * when the client has said nothing for first_data_wait.
 	 */
-	int r = c->hdr_pending ? stream_pump(c, &c->up, c->local.h.fd, c->remote.h.fd, true) : 0;
+	int r = stream_pump(c, &c->up, c->local.h.fd, c->remote.h.fd, c->hdr_pending);
 
 	if (!r && c->hdr_pending) {
 		c->stream_at = loop_now(c->p->loop);
 		conn_poll_add(c->p, c);
 	}
-	if (!r) /* the first flight out, and the client's FIN after it if it came */
-		r = stream_pump(c, &c->up, c->local.h.fd, c->remote.h.fd, false);
 	if (r) {
 		fail_connect(c, r, "send");
 		return;

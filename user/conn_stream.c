@@ -255,11 +255,11 @@ int stream_pump(struct conn *c, struct dir *d, int src, int sink, bool can_read)
 				return -EBADMSG;
 			}
 		}
-		if (n > 0) {
+		if (n > 0)
 			conn_touch(c);
-			if ((r = stream_flush(c, d, sink)))
-				return r;
-		}
+		/* Out at once: what was read, or sslocal's request header that an EOF released. */
+		if ((n > 0 || (n == 0 && stream_pending(d))) && (r = stream_flush(c, d, sink)))
+			return r;
 	}
 	/* Half-close: pass the FIN (or reset) on once everything before it is written. */
 	if (d->eof && !stream_pending(d) && !d->shut)
