@@ -36,6 +36,9 @@ static inline void traffic_add(struct traffic *t, int worker, int slot, bool up,
 	if (t && t->bytes && slot >= 0)
 		t->bytes[worker][slot][up ? 0 : 1] += n;
 }
+struct ss_key;
+/* n bytes under key k (a port's password or a user's): counted for the port and its user. */
+void traffic_add_key(struct traffic *t, int worker, const struct ss_key *k, bool up, uint64_t n);
 struct ss_config;
 /* Gives every port and user of cfg its slot ("8388", "8388/alice"); add: make new ones. */
 void traffic_assign(struct traffic *tr, struct ss_config *cfg, bool add);

@@ -109,10 +109,6 @@ void nat_reap(struct udp_relay *r);
 /* udp.c: a reply on a NAT socket. */
 void udp_on_nat_event(struct handler *h, uint32_t events);
 
-/* udp.c */
-/* ssserver: payload bytes of a port and its user, as for TCP (traffic.h). */
-void udp_count_user(struct ctx *p, const struct ss_key *k, bool up, size_t n);
-
 /* udp_s22.c: ssserver's SIP022 sessions, by client session ID. */
 struct s22_udp *udp22_session_new(const struct ss_key *k, bool server);
 /* A client datagram (forwarded: handed over by another worker, never passed on again). */

@@ -331,10 +331,7 @@ void stream_count(struct conn *c, const struct dir *d, enum ctr_tier t, uint64_t
 		c->p->ctr->bytes_up[t] += n;
 	else
 		c->p->ctr->bytes_down[t] += n;
-	if (c->key && c->key->port_slot >= 0) {
-		traffic_add(c->p->traffic, c->p->index, c->key->port_slot, d == &c->up, n);
-		traffic_add(c->p->traffic, c->p->index, c->key->slot, d == &c->up, n);
-	}
+	traffic_add_key(c->p->traffic, c->p->index, c->key, d == &c->up, n);
 }
 
 int stream_send_header(struct conn *c)

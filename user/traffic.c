@@ -6,6 +6,7 @@
 #include <sys/mman.h>
 
 #include "config.h"
+#include "key.h"
 #include "traffic.h"
 
 int traffic_shared(struct traffic *t, size_t workers)
@@ -78,5 +79,13 @@ void traffic_assign(struct traffic *tr, struct ss_config *cfg, bool add)
 			snprintf(name, sizeof(name), "%d/%s", p->port, p->users[u].name);
 			p->users[u].slot = traffic_slot(tr, name, add);
 		}
+	}
+}
+
+void traffic_add_key(struct traffic *t, int worker, const struct ss_key *k, bool up, uint64_t n)
+{
+	if (k && k->port_slot >= 0) {
+		traffic_add(t, worker, k->port_slot, up, n);
+		traffic_add(t, worker, k->slot, up, n);
 	}
 }

@@ -41,15 +41,6 @@ static bool salt_replayed(struct ctx *p, const struct ss_key *k, const uint8_t *
 	return k->m->key_len && replay_check_add(&p->replay, dgram, k->m->key_len);
 }
 
-/* ssserver: payload bytes of a port and its user, as for TCP (traffic.h). */
-void udp_count_user(struct ctx *p, const struct ss_key *k, bool up, size_t n)
-{
-	if (k->port_slot >= 0) {
-		traffic_add(p->traffic, p->index, k->port_slot, up, n);
-		traffic_add(p->traffic, p->index, k->slot, up, n);
-	}
-}
-
 /* Seals address + payload for the peer: SIP022 in the entry's session, SIP004 alone. */
 static int seal_dgram(struct ctx *p, struct nat *n, const struct ss_key *k, const uint8_t *in,
 		      size_t len, uint8_t *out, size_t cap, size_t *olen)
@@ -142,7 +133,7 @@ static void server_from_client(struct udp_relay *r, const uint8_t *buf, size_t l
 	if ((n = nat_get(r, src, slen, NULL))) {
 		n->key = k;
 		nat_touch(n);
-		udp_count_user(p, k, true, olen - used);
+		traffic_add_key(p->traffic, p->index, k, true, olen - used);
 		nat_send(n, &a, out + used, olen - used);
 	}
 }
@@ -259,7 +250,7 @@ static void to_client(struct nat *n, uint8_t *buf, size_t len, const struct sock
 			r->p->ctr->udp.oversize++;
 			return;
 		}
-		udp_count_user(p, k, false, len - (size_t)hl);
+		traffic_add_key(p->traffic, p->index, k, false, len - (size_t)hl);
 	} else {
 		rc = open_dgram(p, n, k, buf, len, out + 3, sizeof(out) - 3, &olen);
 		if (rc == SS_ERR_REPLAY || rc == SS_ERR_TIME) {

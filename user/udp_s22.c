@@ -17,6 +17,7 @@
 #include "counters.h"
 #include "ctx.h"
 #include "log.h"
+#include "traffic.h"
 #include "udp_relay.h"
 
 #define RENEW_MS 20000 /* an owner renews its claim this often while the session lives */
@@ -159,7 +160,7 @@ void udp22_from_client(struct udp_relay *r, const uint8_t *buf, size_t len,
 	n->client_len = slen;
 	n->key = k;
 	nat_touch(n);
-	udp_count_user(p, k, true, olen - used);
+	traffic_add_key(p->traffic, p->index, k, true, olen - used);
 	nat_send(n, &a, out + used, olen - used);
 }
 
