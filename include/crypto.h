@@ -122,6 +122,12 @@ int cipher_init(struct ss_cipher *c, const struct ss_method *m,
 int cipher_rekey(struct ss_cipher *c, const struct ss_method *m,
 		 enum ss_backend backend, const uint8_t *key);
 void cipher_free(struct ss_cipher *c);
+/*
+ * cipher_init with a session subkey of master and salt (crypto_subkey; SIP022
+ * takes a salt of any length, salt_len). Method none needs neither.
+ */
+int cipher_init_subkey(struct ss_cipher *c, const struct ss_method *m, enum ss_backend backend,
+		       const uint8_t *master, const uint8_t *salt, size_t salt_len);
 
 /*
  * Seals len bytes of in into out (len bytes + tag) with the current nonce and

@@ -13,19 +13,12 @@
 int ss_enc_init(struct ss_enc *e, const struct ss_method *m, enum ss_backend b,
 		const uint8_t *master, const uint8_t *salt)
 {
-	uint8_t subkey[SS_MAX_KEY];
-	int r;
-
 	memset(e, 0, sizeof(*e));
 	if (salt)
 		memcpy(e->salt, salt, m->key_len);
 	else
 		crypto_salt(e->salt, m->key_len);
-	if (m->key_len && (r = crypto_subkey(m, master, e->salt, subkey)))
-		return r;
-	r = cipher_init(&e->c, m, b, subkey);
-	memset(subkey, 0, sizeof(subkey));
-	return r;
+	return cipher_init_subkey(&e->c, m, b, master, e->salt, m->key_len);
 }
 
 void ss_enc_free(struct ss_enc *e)
@@ -117,17 +110,15 @@ void ss_dec_free(struct ss_dec *d)
 /* Handles one complete unit; returns SS_OK or a sticky error. */
 static int dec_unit(struct ss_dec *d, uint8_t *unit, uint8_t *out, size_t *out_len)
 {
-	uint8_t subkey[SS_MAX_KEY], be[2];
+	uint8_t be[2];
 	size_t n;
 	int r;
 
 	switch (d->state) {
 	case SS_DEC_SALT:
 		memcpy(d->salt, unit, d->m->key_len);
-		if (crypto_subkey(d->m, d->master, d->salt, subkey) ||
-		    cipher_init(&d->c, d->m, d->backend, subkey))
+		if (cipher_init_subkey(&d->c, d->m, d->backend, d->master, d->salt, d->m->key_len))
 			return SS_ERR;
-		memset(subkey, 0, sizeof(subkey));
 		d->state = SS_DEC_LEN;
 		d->ch.need = SS_LEN_UNIT;
 		return SS_OK;

@@ -35,24 +35,11 @@ static size_t head_len(const struct ss_method *m, bool response)
 	return S22_REQ_HEAD + (response ? m->key_len : 0);
 }
 
-static int keyed(struct ss_cipher *c, const struct ss_method *m, const uint8_t *psk,
-		 const uint8_t *salt)
-{
-	uint8_t subkey[SS_MAX_KEY];
-	int r;
-
-	if ((r = crypto_subkey(m, psk, salt, subkey)))
-		return r;
-	r = cipher_init(c, m, SS_BACKEND_AUTO, subkey);
-	sodium_memzero(subkey, sizeof(subkey));
-	return r;
-}
-
 int s22_enc_init(struct s22_enc *e, const struct ss_method *m, const uint8_t *psk)
 {
 	memset(e, 0, sizeof(*e));
 	crypto_salt(e->salt, m->key_len);
-	return keyed(&e->c, m, psk, e->salt);
+	return cipher_init_subkey(&e->c, m, SS_BACKEND_AUTO, psk, e->salt, m->key_len);
 }
 
 void s22_enc_respond(struct s22_enc *e, const uint8_t *req_salt)
@@ -242,7 +229,7 @@ static int dec_head(struct s22_dec *d, uint8_t *unit)
 	int r;
 
 	memcpy(d->salt, unit, m->key_len);
-	if (keyed(&d->c, m, d->psk, d->salt))
+	if (cipher_init_subkey(&d->c, m, SS_BACKEND_AUTO, d->psk, d->salt, m->key_len))
 		return SS_ERR;
 	if ((r = cipher_open(&d->c, h, unit + m->key_len + d->eih, hl + SS_TAG)))
 		return r;

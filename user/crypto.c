@@ -406,6 +406,22 @@ void cipher_free(struct ss_cipher *c)
 	sodium_memzero(c->key, sizeof(c->key));
 }
 
+int cipher_init_subkey(struct ss_cipher *c, const struct ss_method *m, enum ss_backend backend,
+		       const uint8_t *master, const uint8_t *salt, size_t salt_len)
+{
+	uint8_t subkey[SS_MAX_KEY];
+	int r = 0;
+
+	if (m->sip022)
+		r = crypto_subkey22(m, master, salt, salt_len, subkey);
+	else if (m->key_len)
+		r = crypto_subkey(m, master, salt, subkey);
+	if (!r)
+		r = cipher_init(c, m, backend, subkey);
+	sodium_memzero(subkey, sizeof(subkey));
+	return r;
+}
+
 int cipher_rekey(struct ss_cipher *c, const struct ss_method *m,
 		 enum ss_backend backend, const uint8_t *key)
 {

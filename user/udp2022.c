@@ -71,16 +71,10 @@ static const struct ss_method *xchacha(void)
 
 static int peer_key(const struct s22_udp *s, struct s22_peer *p, const uint8_t *sid)
 {
-	uint8_t subkey[SS_MAX_KEY];
-	int r;
-
 	memcpy(p->sid, sid, S22_SID);
 	if (is_chacha(s->m))
 		return cipher_init(&p->c, xchacha(), SS_BACKEND_AUTO, s->psk);
-	crypto_subkey22(s->m, s->psk, sid, S22_SID, subkey);
-	r = cipher_init(&p->c, s->m, SS_BACKEND_AUTO, subkey);
-	sodium_memzero(subkey, sizeof(subkey));
-	return r;
+	return cipher_init_subkey(&p->c, s->m, SS_BACKEND_AUTO, s->psk, sid, S22_SID);
 }
 
 int s22_udp_init(struct s22_udp *s, const struct ss_method *m, const uint8_t *psk, bool server)
