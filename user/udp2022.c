@@ -185,9 +185,9 @@ int s22_udp_seal(struct s22_udp *s, const uint8_t *in, size_t len, uint8_t *out,
 int s22_udp_peek_sid(const struct ss_method *m, const uint8_t *psk, const uint8_t *in, size_t len,
 		     uint8_t sid[S22_SID])
 {
+	/* One cipher per process, re-keyed when another PSK comes: no EVP context per packet. */
+	static struct ss_cipher c;
 	uint8_t hdr[HDR], body[UINT16_MAX];
-	struct ss_cipher c;
-	int r;
 
 	if (len < s22_udp_overhead(m, false))
 		return SS_ERR_TRUNC;
@@ -197,11 +197,10 @@ int s22_udp_peek_sid(const struct ss_method *m, const uint8_t *psk, const uint8_
 		memcpy(sid, hdr, S22_SID);
 		return SS_OK;
 	}
-	if (len - XNONCE > sizeof(body) + SS_TAG || cipher_init(&c, xchacha(), SS_BACKEND_AUTO, psk))
+	if (len - XNONCE > sizeof(body) + SS_TAG ||
+	    ((!c.m || memcmp(c.key, psk, m->key_len)) && cipher_rekey(&c, xchacha(), SS_BACKEND_AUTO, psk)))
 		return SS_ERR;
-	r = cipher_open_ad(&c, body, in + XNONCE, len - XNONCE, NULL, 0, in);
-	cipher_free(&c);
-	if (r)
+	if (cipher_open_ad(&c, body, in + XNONCE, len - XNONCE, NULL, 0, in))
 		return SS_ERR_TAG;
 	memcpy(sid, body, S22_SID);
 	return SS_OK;
