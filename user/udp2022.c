@@ -197,8 +197,10 @@ int s22_udp_peek_sid(const struct ss_method *m, const uint8_t *psk, const uint8_
 		memcpy(sid, hdr, S22_SID);
 		return SS_OK;
 	}
-	if (len - XNONCE > sizeof(body) + SS_TAG ||
-	    ((!c.m || memcmp(c.key, psk, m->key_len)) && cipher_rekey(&c, xchacha(), SS_BACKEND_AUTO, psk)))
+	if (len - XNONCE > sizeof(body) + SS_TAG)
+		return SS_ERR;
+	if ((!c.m || memcmp(c.key, psk, m->key_len)) &&
+	    cipher_rekey(&c, xchacha(), SS_BACKEND_AUTO, psk))
 		return SS_ERR;
 	if (cipher_open_ad(&c, body, in + XNONCE, len - XNONCE, NULL, 0, in))
 		return SS_ERR_TAG;
