@@ -29,7 +29,7 @@ PURE      := acl acl_rules addr aead2017 aead2022 blake3 chunks udp2022 config c
 PURE_OBJS := $(PURE:%=$(O)/obj/%.o)
 SAN_PURE_OBJS := $(PURE:%=$(SAN)/obj/%.o)
 # Only the BPF loaders include the generated skeletons.
-SKEL_USERS := bpf_relay bpf_steer
+SKEL_USERS := bpf_relay bpf_shortcut bpf_steer
 MAINS     := $(wildcard user/main_*.c)
 BINS      := $(MAINS:user/main_%.c=$(O)/%)
 SAN_BINS  := $(MAINS:user/main_%.c=$(SAN)/%)

@@ -93,6 +93,7 @@ struct ss_config {
 	bool relay;            /* sslocal --relay: forward ciphertext unchanged to -L */
 	bool allow_private;    /* ssserver: lift the default target policy */
 	char *acl;             /* ssserver: "allow CIDR" / "deny CIDR" file */
+	char *bpf_cgroup;      /* the local shortcut: a cgroup v2 directory, or NULL */
 	int handshake_timeout; /* seconds from accept to a complete request */
 	int first_data_wait;   /* sslocal: ms the header waits for the client's first data */
 	int max_connections;   /* 0: only the fd limit */

@@ -117,6 +117,8 @@ struct conn {
 	bool passthrough;      /* both legs carry the same bytes (none, --relay, bypass) */
 	bool bypass;           /* sslocal ACL: the target is reached directly, in the clear */
 	bool left_kernel;      /* flow control moved the pair out of sockmap for good */
+	bool sc_local, sc_remote; /* --bpf-cgroup: the leg's socket is in the shortcut's map */
+	uint16_t sc_port;      /* the port a local target is dialled from, announced to it */
 	struct conn *poll_next; /* the sockmap poll list */
 	bool polling;
 

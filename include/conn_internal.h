@@ -94,6 +94,15 @@ int stream_waiting(struct conn *c, struct dir *d, uint64_t progress, bool moving
 
 /* conn_kernel.c: the sockmap and splice tiers. */
 /* Hands a pass-through pair to the kernel once the daemon holds none of its bytes. */
+/* conn_shortcut.c: --bpf-cgroup. Before connecting to a target (fd not yet connected). */
+void shortcut_dial(struct conn *c, int fd, const struct sockaddr *sa);
+/* At STREAM, before the first byte goes out: which legs take the shortcut. */
+void shortcut_start(struct conn *c);
+/* Bytes of both legs that went through the shortcut so far. */
+uint64_t shortcut_conn_bytes(const struct conn *c);
+/* At destroy, before the sockets close. */
+void shortcut_end(struct conn *c);
+
 void kernel_handoff(struct conn *c);
 /* The epoll interest of both sockets of a STREAM pair, by direction and tier. */
 void kernel_stream_interest(const struct conn *c, uint32_t *lev, uint32_t *rev);

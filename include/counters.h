@@ -9,7 +9,7 @@
 #include "udp.h"
 
 /* Where STREAM bytes were moved. */
-enum ctr_tier { CTR_USER, CTR_SPLICE, CTR_SOCKMAP, CTR_TIERS };
+enum ctr_tier { CTR_USER, CTR_SPLICE, CTR_SOCKMAP, CTR_SHORTCUT, CTR_TIERS };
 
 /* Why a connection ended before STREAM. */
 enum ctr_fail {
@@ -42,6 +42,8 @@ struct counters {
 	uint64_t bytes_up[CTR_TIERS];         /* client -> target, by tier */
 	uint64_t bytes_down[CTR_TIERS];       /* target -> client, by tier */
 	uint64_t to_sockmap, to_splice, left_sockmap; /* pairs handed to each tier */
+	uint64_t to_shortcut;    /* connections with a leg on the local shortcut */
+	uint64_t shortcut_bytes; /* bytes of closed ones that the shortcut carried */
 	uint64_t fail[FAIL_REASONS];
 	struct udp_stats udp;
 	/* Histograms: a count per bucket (not cumulative; +Inf is the last), and the sum. */
@@ -49,6 +51,8 @@ struct counters {
 	/* Copied by the worker's tick: its resolver cache and its BPF objects. */
 	uint64_t dns_hits, dns_misses, dns_cache_entries;
 	uint64_t bpf_loaded, sockmap_socks;
+	/* Worker 0 only (the shortcut is one for the tree): its map's sockets, bytes redirected. */
+	uint64_t shortcut_socks, shortcut_redirected;
 	uint64_t dns_ms[DNS_BUCKETS + 1], dns_sum_ms;
 	uint64_t duration[DURATION_BUCKETS + 1], duration_sum_ms;
 };

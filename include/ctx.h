@@ -17,6 +17,7 @@
 #include "salt_window.h"
 
 struct bpf_relay;
+struct shortcut;
 struct counters;
 struct dns;
 struct udp_relay;
@@ -45,6 +46,7 @@ struct ctx {
 	/* STREAM tiers for pass-through pairs (method none, --relay): conn_kernel.c. */
 	enum conn_tier pass_tier;
 	struct bpf_relay *bpf;
+	struct shortcut *sc; /* --bpf-cgroup: the local shortcut, shared by the tree; or NULL */
 
 	struct conn_table conns; /* conn*.c */
 

@@ -393,6 +393,7 @@ void config_free(struct ss_config *c)
 	free(c->socks_pass);
 	free(c->config_path);
 	free(c->acl);
+	free(c->bpf_cgroup);
 	free(c->replay_file);
 	free(c->steer);
 	free(c->steer_ports);

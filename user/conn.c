@@ -296,6 +296,7 @@ static void fail_connect(struct conn *c, int err, const char *what)
 
 static void enter_stream(struct conn *c)
 {
+	shortcut_start(c);
 	set_stage(c, ST_STREAM);
 	conn_touch(c);
 	if (c->role == ROLE_SOCKS)
@@ -343,6 +344,7 @@ static void start_connect(struct conn *c, const struct sockaddr *sa, socklen_t l
 		return;
 	}
 	c->remote.h.fd = fd;
+	shortcut_dial(c, fd, sa);
 	if (cfg->no_delay)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
 	/* sslocal -> ssserver: the first flight rides in the SYN (RFC 7413). */

@@ -163,7 +163,9 @@ void kernel_handoff(struct conn *c)
 	struct ctx *p = c->p;
 	int lfd = c->local.h.fd, rfd = c->remote.h.fd;
 
+	/* A leg on the shortcut is read with recv: splice and sockmap see only TCP's queue. */
 	if (!c->passthrough || c->tier != TIER_USER || p->pass_tier == TIER_USER ||
+	    c->sc_local || c->sc_remote ||
 	    c->hdr_pending || stream_pending(&c->up) || stream_pending(&c->down))
 		return;
 	/*
@@ -451,6 +453,7 @@ void kernel_forget(struct conn *c)
 {
 	struct ctx *p = c->p;
 
+	shortcut_end(c);
 	if (c->tier == TIER_SOCKMAP) {
 		count_redirected(c);
 		bpf_relay_detach(p->bpf, c->up.cookie, c->down.cookie);

@@ -327,6 +327,8 @@ bool stream_salt_replayed(struct conn *c, bool had_salt)
 
 void stream_count(struct conn *c, const struct dir *d, enum ctr_tier t, uint64_t n)
 {
+	if (t == CTR_USER && (c->sc_local || c->sc_remote))
+		t = CTR_SHORTCUT;
 	if (d == &c->up)
 		c->p->ctr->bytes_up[t] += n;
 	else

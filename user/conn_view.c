@@ -12,6 +12,7 @@
 #include "key.h"
 #include "log.h"
 #include "sbuf.h"
+#include "shortcut.h"
 
 /* Where a direction's bytes move now, and how many moved (the kernel's count included). */
 static const char *dir_tier(const struct conn *c, const struct dir *d, uint64_t *bytes)
@@ -19,6 +20,8 @@ static const char *dir_tier(const struct conn *c, const struct dir *d, uint64_t 
 	uint64_t k = 0;
 
 	*bytes = d->bytes;
+	if (c->sc_local || c->sc_remote)
+		return "shortcut";
 	if (c->tier == TIER_SPLICE)
 		return "splice";
 	if (c->tier != TIER_SOCKMAP)
@@ -53,6 +56,9 @@ static void row(struct conn *c, struct sbuf *out)
 		    (unsigned long long)down, (double)(now - c->accepted_at) / 1000,
 		    (double)(now - c->last_active) / 1000);
 	sbuf_json_str(out, c->key ? c->key->user : "");
+	if (c->sc_local || c->sc_remote)
+		sbuf_printf(out, ",\"shortcut_bytes\":%llu",
+			    (unsigned long long)shortcut_conn_bytes(c));
 	sbuf_printf(out, "}");
 }
 

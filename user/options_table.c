@@ -86,6 +86,8 @@ const struct option_desc option_rows[] = {
 	  "Set TCP_NODELAY on every socket." },
 	{ "bpf", "bpf", 0, OT_ENUM, 0, 0, O(bpf), BOTH, "auto, on or off", option_bpf_names,
 	  "auto|on|off", "Kernel offload: auto falls back with a log line, on fails instead." },
+	{ "bpf_cgroup", "bpf-cgroup", 0, OT_STR, 0, 0, O(bpf_cgroup), BOTH, "a directory", NULL,
+	  "PATH", "Local shortcut: sockets of this cgroup v2 and the daemon skip loopback TCP." },
 	{ "workers", "workers", 0, OT_INT, 1, 1024, O(workers), BOTH, "an integer 1-1024", NULL,
 	  "N", "Worker processes (default: one per CPU)." },
 	{ "server_url", "server-url", 0, OT_URL, 0, 0, 0, BOTH, "an ss:// URI", NULL, "URI",

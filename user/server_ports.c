@@ -12,6 +12,7 @@
 #include "listener.h"
 #include "log.h"
 #include "server_ports.h"
+#include "shortcut.h"
 #include "udp.h"
 
 /* The keys of one port: its password, or one per user. */
@@ -64,6 +65,7 @@ static int open_port(struct ctx *p, struct listeners *ls, const struct cfg_port 
 		o.v6only = false;
 		if ((r = listener_open(ls, "127.0.0.1", cfg->plugin_port, &o, why)))
 			return r;
+		shortcut_listen_port(p->sc, (uint16_t)cfg->plugin_port);
 		tcp = false;
 	}
 	for (int i = 0; i < (cp->server ? 1 : cfg->nservers); i++) {
@@ -71,6 +73,8 @@ static int open_port(struct ctx *p, struct listeners *ls, const struct cfg_port 
 
 		if (tcp && (r = listener_open(ls, host, cp->port, &o, why)))
 			return r;
+		if (tcp)
+			shortcut_listen_port(p->sc, (uint16_t)cp->port);
 		if (udp && (r = udp_listen(p, UDP_SERVER, host, cp->port, pk, why)))
 			return r;
 	}

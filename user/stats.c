@@ -12,7 +12,7 @@
 #include "stats.h"
 #include "traffic.h"
 
-static const char *const tier_names[CTR_TIERS] = { "userspace", "splice", "sockmap" };
+static const char *const tier_names[CTR_TIERS] = { "userspace", "splice", "sockmap", "shortcut" };
 
 /* The UDP drop reasons, in struct udp_stats order after in and out. */
 static const char *const udp_drops[] = { "bad_crypto", "bad_header", "fragmented", "oversize",
@@ -109,7 +109,11 @@ void stats_json(const struct stats_src *s, struct sbuf *out)
 	for (size_t i = 0; i < ARRAY_SIZE(udp_drops); i++)
 		sbuf_printf(out, "%s\"%s\":%llu", i ? "," : "", udp_drops[i],
 			    (unsigned long long)udp[2 + i]);
-	sbuf_printf(out, "}},\"dns\":{\"answers\":%llu,\"ms_total\":%llu,\"cache_hits\":%llu,"
+	sbuf_printf(out, "}},\"shortcut\":{\"connections\":%llu,\"bytes\":%llu,\"sockets\":%llu,"
+		    "\"redirected_bytes\":%llu",
+		    (unsigned long long)c.to_shortcut, (unsigned long long)c.shortcut_bytes,
+		    (unsigned long long)c.shortcut_socks, (unsigned long long)c.shortcut_redirected);
+	sbuf_printf(out, "},\"dns\":{\"answers\":%llu,\"ms_total\":%llu,\"cache_hits\":%llu,"
 		    "\"cache_misses\":%llu,\"cache_entries\":%llu},\"bpf\":{\"workers_loaded\":%llu,"
 		    "\"sockmap_sockets\":%llu},\"replay_filter_fill\":%.4f,\"traffic\":{",
 		    (unsigned long long)hist_count(c.dns_ms, DNS_BUCKETS),
@@ -199,10 +203,20 @@ void stats_prometheus(const struct stats_src *s, struct sbuf *out)
 		    "ssbpf_dns_cache_lookups_total{result=\"miss\"} %llu\n"
 		    "# HELP ssbpf_dns_cache_entries Live entries of the resolvers' caches.\n"
 		    "# TYPE ssbpf_dns_cache_entries gauge\nssbpf_dns_cache_entries %llu\n"
+		    "# HELP ssbpf_shortcut_sockets Sockets in the local shortcut's map.\n"
+		    "# TYPE ssbpf_shortcut_sockets gauge\nssbpf_shortcut_sockets %llu\n"
+		    "# HELP ssbpf_shortcut_redirected_bytes_total Bytes the local shortcut moved "
+		    "socket to socket.\n# TYPE ssbpf_shortcut_redirected_bytes_total counter\n"
+		    "ssbpf_shortcut_redirected_bytes_total %llu\n"
+		    "# HELP ssbpf_shortcut_connections_total Connections with a leg on the local "
+		    "shortcut.\n# TYPE ssbpf_shortcut_connections_total counter\n"
+		    "ssbpf_shortcut_connections_total %llu\n"
 		    "# HELP ssbpf_sockmap_sockets Sockets in the sockmap STREAM tier.\n"
 		    "# TYPE ssbpf_sockmap_sockets gauge\nssbpf_sockmap_sockets %llu\n",
 		    (unsigned long long)c.dns_hits, (unsigned long long)c.dns_misses,
-		    (unsigned long long)c.dns_cache_entries, (unsigned long long)c.sockmap_socks);
+		    (unsigned long long)c.dns_cache_entries, (unsigned long long)c.shortcut_socks,
+		    (unsigned long long)c.shortcut_redirected, (unsigned long long)c.to_shortcut,
+		    (unsigned long long)c.sockmap_socks);
 	histogram(out, "ssbpf_dns_duration_seconds", "Time from a name's lookup to its answer.",
 		  c.dns_ms, counters_dns_le, DNS_BUCKETS, c.dns_sum_ms, 0.001);
 	histogram(out, "ssbpf_connection_duration_seconds", "Lifetime of closed connections.",

@@ -29,6 +29,7 @@
 #include "replay_file.h"
 #include "salt_window.h"
 #include "loop.h"
+#include "shortcut.h"
 #include "supervisor.h"
 #include "traffic.h"
 #include "tree.h"
@@ -226,6 +227,27 @@ static int hand_over_sockets(struct tree *t)
 	return 0;
 }
 
+/* --bpf-cgroup: the local shortcut, one for the tree; 0 or -errno when it must work and does not. */
+static int shortcut_up(struct tree *t)
+{
+	const struct ss_config *cfg = t->cfg;
+	const char *why = "";
+	int r;
+
+	if (cfg->bpf == BPF_OFF) {
+		log_info("shortcut: off (--bpf off); --bpf-cgroup %s is not used", cfg->bpf_cgroup);
+		return 0;
+	}
+	if (!(r = shortcut_open(&t->sc, cfg->bpf_cgroup, &why)))
+		return 0;
+	if (cfg->bpf == BPF_ON) {
+		log_err("shortcut (--bpf on, --bpf-cgroup %s): %s", cfg->bpf_cgroup, why);
+		return r;
+	}
+	log_warn("shortcut unavailable: %s; local connections keep loopback TCP", why);
+	return 0;
+}
+
 /* What the workers share, made before any fork; 0 or -errno. */
 static int shared_state(struct tree *t)
 {
@@ -242,6 +264,8 @@ static int shared_state(struct tree *t)
 		return -ENOMEM;
 	}
 	if (cfg->prog == PROG_SERVER && cfg->workers > 1 && (r = hand_over_sockets(t)))
+		return r;
+	if (cfg->bpf_cgroup && (r = shortcut_up(t)))
 		return r;
 	if (!(t->ctr = counters_shared((size_t)cfg->workers))) {
 		log_err("cannot allocate the counters: %s", strerror(errno));
@@ -299,7 +323,7 @@ int supervisor_main(enum prog_kind prog, int argc, char **argv)
 			goto out;
 		}
 	}
-	struct worker_args wa = { .cfg = t.cfg, .replay = &t.replay, .salts = t.salts, .ctr = t.ctr,
+	struct worker_args wa = { .cfg = t.cfg, .replay = &t.replay, .salts = t.salts, .sc = t.sc, .ctr = t.ctr,
 				  .traffic = t.traffic.names ? &t.traffic : NULL, .name = name,
 				  .ctl_fd = -1 };
 
@@ -314,6 +338,7 @@ out:
 	replay_file_persist(t.cfg, &t.replay);
 	replay_free(&t.replay);
 	salt_window_free(t.salts);
+	shortcut_close(t.sc);
 	for (int i = 0; t.s22_fwd && i < t.cfg->workers; i++)
 		for (int e = 0; e < 2; e++)
 			if (t.s22_fwd[i][e] >= 0)

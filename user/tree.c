@@ -50,7 +50,7 @@ static pid_t spawn_worker(struct tree *t, int i)
 		return -1;
 	}
 	if ((pid = fork()) == 0) {
-		struct worker_args a = { .cfg = t->cfg, .replay = &t->replay, .salts = t->salts,
+		struct worker_args a = { .cfg = t->cfg, .replay = &t->replay, .salts = t->salts, .sc = t->sc,
 					 .s22_fwd = t->s22_fwd, .ctr = &t->ctr[i],
 					 .traffic = t->traffic.names ? &t->traffic : NULL,
 					 .name = t->name, .index = i, .ctl_fd = sv[1] };

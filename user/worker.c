@@ -30,6 +30,7 @@
 #include "sbuf.h"
 #include "stats.h"
 #include "server_ports.h"
+#include "shortcut.h"
 #include "steer.h"
 #include "traffic.h"
 #include "udp.h"
@@ -191,6 +192,13 @@ static void publish(struct worker *w)
 	conn_stats(p, &st);
 	p->ctr->bpf_loaded = st.sockmap_loaded;
 	p->ctr->sockmap_socks = st.sockmap_socks;
+	if (p->sc && p->index == 0) {
+		struct shortcut_totals t;
+
+		shortcut_totals(p->sc, &t);
+		p->ctr->shortcut_socks = t.socks;
+		p->ctr->shortcut_redirected = t.bytes;
+	}
 }
 
 static void on_tick(void *arg)
@@ -341,6 +349,7 @@ static int setup_local(struct worker *w, bool tcp, bool udp, const char **why)
 	if ((tcp || socks) &&
 	    (r = listener_open(&w->ls, cfg->local_address, cfg->local_port, &o, why)))
 		return r;
+	shortcut_listen_port(p->sc, (uint16_t)cfg->local_port);
 	if (udp && (r = udp_listen(p, ur, cfg->local_address, cfg->local_port, NULL, why)))
 		return r;
 	if (cfg->steer && p->index == 0 && (r = steer_setup(w, tcp, why)))
@@ -489,6 +498,7 @@ int worker_run(const struct worker_args *a)
 	p->cfg = cfg;
 	p->replay = *a->replay;
 	p->salts = a->salts;
+	p->sc = a->sc;
 	p->s22_fwd = a->s22_fwd;
 	p->s22_nfwd = a->s22_fwd ? cfg->workers : 0;
 	p->ctr = a->ctr;

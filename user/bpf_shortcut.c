@@ -1,0 +1,389 @@
+// SPDX-License-Identifier: MIT
+/* Loader of bpf/shortcut.bpf.c (the local shortcut): self-test, cgroup links, the maps. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/magic.h>
+
+#include "log.h"
+#include "shortcut.h"
+#include "shortcut_bpf.h"
+#include "shortcut.skel.h"
+
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71
+#endif
+
+struct shortcut {
+	struct shortcut_bpf *skel;
+	struct bpf_link *link, *own_link;
+	int socks_fd, state_fd, own_fd, ports_fd, out_fd, totals_fd;
+};
+
+static int netns_cookie(int fd, uint64_t *out)
+{
+	socklen_t len = sizeof(*out);
+
+	return getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, out, &len) ? -errno : 0;
+}
+
+static void ip_of(uint32_t out[4], const struct sockaddr_storage *ss, uint32_t *port)
+{
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *s = (const void *)ss;
+
+		out[0] = out[1] = 0;
+		out[2] = htonl(0xffff);
+		out[3] = s->sin_addr.s_addr;
+		*port = ntohs(s->sin_port);
+	} else {
+		const struct sockaddr_in6 *s = (const void *)ss;
+
+		memcpy(out, &s->sin6_addr, 16);
+		*port = ntohs(s->sin6_port);
+	}
+}
+
+/* fd's key as the sockops program would have made it. */
+static int key_of(int fd, struct sc_key *k)
+{
+	struct sockaddr_storage l, r;
+	socklen_t ll = sizeof(l), rl = sizeof(r);
+	int e;
+
+	memset(k, 0, sizeof(*k));
+	if (getsockname(fd, (struct sockaddr *)&l, &ll) || getpeername(fd, (struct sockaddr *)&r, &rl))
+		return -errno;
+	if ((l.ss_family != AF_INET && l.ss_family != AF_INET6) || l.ss_family != r.ss_family)
+		return -EAFNOSUPPORT;
+	if ((e = netns_cookie(fd, (uint64_t *)&k->netns)))
+		return e;
+	ip_of(k->lip, &l, &k->lport);
+	ip_of(k->rip, &r, &k->rport);
+	return 0;
+}
+
+static bool key_local(const struct sc_key *k)
+{
+	bool v4 = !k->rip[0] && !k->rip[1] && k->rip[2] == htonl(0xffff);
+
+	if (v4 && (ntohl(k->rip[3]) >> 24) == 127)
+		return true;
+	if (!v4 && !k->rip[0] && !k->rip[1] && !k->rip[2] && k->rip[3] == htonl(1))
+		return true;
+	return !memcmp(k->lip, k->rip, sizeof(k->lip));
+}
+
+bool shortcut_adopt(struct shortcut *sc, int fd)
+{
+	struct sc_sock st = { .own = 1 };
+	struct sc_key k;
+	uint64_t v = (uint64_t)fd, zero = 0;
+
+	if (!sc || key_of(fd, &k) || !key_local(&k))
+		return false;
+	/* Known as the daemon's before it can be a redirect target. */
+	if ((bpf_map_update_elem(sc->state_fd, &fd, &st, BPF_NOEXIST) && errno != EEXIST) ||
+	    bpf_map_update_elem(sc->own_fd, &k, &zero, BPF_ANY))
+		return false;
+	if (bpf_map_update_elem(sc->socks_fd, &k, &v, BPF_NOEXIST))
+		return errno == EEXIST;
+	return true;
+}
+
+bool shortcut_has(struct shortcut *sc, int fd)
+{
+	struct sc_sock st;
+
+	return sc && !bpf_map_lookup_elem(sc->state_fd, &fd, &st) && st.own;
+}
+
+int shortcut_out_port(struct shortcut *sc, uint16_t port, bool add)
+{
+	uint32_t k = port, one = 1;
+
+	if (!sc)
+		return 0;
+	if (add)
+		return bpf_map_update_elem(sc->out_fd, &k, &one, BPF_ANY) ? -errno : 0;
+	return bpf_map_delete_elem(sc->out_fd, &k) ? -errno : 0;
+}
+
+int shortcut_bytes(struct shortcut *sc, int fd, uint64_t *tx, uint64_t *rx)
+{
+	struct sc_sock st;
+	struct sc_key k;
+	int r;
+
+	*tx = *rx = 0;
+	if (!sc)
+		return -ENOENT;
+	if (bpf_map_lookup_elem(sc->state_fd, &fd, &st))
+		return -errno;
+	*tx = st.tx;
+	if (!(r = key_of(fd, &k)) && bpf_map_lookup_elem(sc->own_fd, &k, rx))
+		r = -errno;
+	return r;
+}
+
+int shortcut_listen_port(struct shortcut *sc, uint16_t port)
+{
+	uint32_t k = port, one = 1;
+
+	if (!sc)
+		return 0;
+	return bpf_map_update_elem(sc->ports_fd, &k, &one, BPF_ANY) ? -errno : 0;
+}
+
+void shortcut_totals(struct shortcut *sc, struct shortcut_totals *t)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	uint64_t sum[SC_T_N] = { 0 };
+	struct sc_key k, next;
+	void *prev = NULL;
+
+	memset(t, 0, sizeof(*t));
+	if (!sc || ncpu <= 0)
+		return;
+	uint64_t *v = calloc((size_t)ncpu, sizeof(*v));
+	for (uint32_t i = 0; v && i < SC_T_N; i++)
+		if (!bpf_map_lookup_elem(sc->totals_fd, &i, v))
+			for (int c = 0; c < ncpu; c++)
+				sum[i] += v[c];
+	free(v);
+	t->bytes = sum[SC_T_BYTES];
+	t->msgs = sum[SC_T_MSGS];
+	t->tcp_msgs = sum[SC_T_TCP];
+	t->recorded = sum[SC_T_RECORDED];
+	while (!bpf_map_get_next_key(sc->socks_fd, prev, &next)) {
+		k = next;
+		prev = &k;
+		t->socks++;
+	}
+}
+
+static int recv_all(int fd, char *buf, size_t n)
+{
+	size_t got = 0;
+	ssize_t r;
+
+	while (got < n && (r = recv(fd, buf + got, n - got, 0)) > 0)
+		got += (size_t)r;
+	return got == n ? 0 : -EIO;
+}
+
+/* One byte stream each way and a FIN over a loopback pair of our own; 0 or a reason. */
+static const char *selftest_pair(struct shortcut *sc, int a, int b)
+{
+	char out[4096], in[sizeof(out)];
+	uint64_t tx, rx, tx2, rx2;
+	struct timeval tv = { .tv_sec = 1 };
+
+	for (size_t i = 0; i < sizeof(out); i++)
+		out[i] = (char)(i * 7 + 1);
+	setsockopt(a, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(b, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (!shortcut_adopt(sc, a) || !shortcut_adopt(sc, b))
+		return "cannot record sockets in the sockhash";
+	if (send(a, out, sizeof(out), 0) != (ssize_t)sizeof(out) || recv_all(b, in, sizeof(in)) ||
+	    memcmp(in, out, sizeof(in)) || send(b, out, 100, 0) != 100 || recv_all(a, in, 100) ||
+	    memcmp(in, out, 100))
+		return "bytes sent through the self-test pair did not arrive intact";
+	if (shutdown(a, SHUT_WR) || recv(b, in, 1, 0) != 0)
+		return "the self-test pair's FIN did not arrive";
+	if (shortcut_bytes(sc, a, &tx, &rx) || shortcut_bytes(sc, b, &tx2, &rx2) ||
+	    tx != sizeof(out) || rx != 100 || tx2 != 100 || rx2 != sizeof(out))
+		return "the self-test pair's bytes went over TCP, not the shortcut";
+	return NULL;
+}
+
+static const char *selftest(struct shortcut *sc)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sa);
+	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), a = -1, b = -1;
+	const char *why = "cannot make a loopback socket pair";
+	int ncpu = libbpf_num_possible_cpus();
+
+	if (l >= 0 && !bind(l, (struct sockaddr *)&sa, sizeof(sa)) && !listen(l, 1) &&
+	    !getsockname(l, (struct sockaddr *)&sa, &len) &&
+	    (a = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0 &&
+	    !connect(a, (struct sockaddr *)&sa, sizeof(sa)) &&
+	    (b = accept4(l, NULL, NULL, SOCK_CLOEXEC)) >= 0)
+		why = selftest_pair(sc, a, b);
+	close(a);
+	close(b);
+	close(l);
+	/* The counters start at zero for the daemon's own traffic. */
+	uint64_t *zero = ncpu > 0 ? calloc((size_t)ncpu, sizeof(*zero)) : NULL;
+	for (uint32_t i = 0; zero && i < SC_T_N; i++)
+		bpf_map_update_elem(sc->totals_fd, &i, zero, BPF_ANY);
+	free(zero);
+	return why;
+}
+
+/* The mount point of the cgroup2 file system that holds path. */
+static int cgroup_root(const char *path, char *root, size_t n)
+{
+	char cur[PATH_MAX], *slash;
+	struct stat st, up;
+
+	if (!realpath(path, cur) || stat(cur, &st))
+		return -errno;
+	while ((slash = strrchr(cur, '/')) && slash != cur) {
+		*slash = 0;
+		if (stat(cur, &up) || up.st_dev != st.st_dev) {
+			*slash = '/';
+			break;
+		}
+	}
+	if (slash == cur && !stat("/", &up) && up.st_dev == st.st_dev)
+		cur[1] = 0;
+	snprintf(root, n, "%s", cur);
+	return 0;
+}
+
+/* The daemon's own cgroup v2 directory, unless it lies within dir (then NULL). */
+static char *own_cgroup(const char *dir)
+{
+	char root[PATH_MAX], given[PATH_MAX], line[PATH_MAX], *own = NULL;
+	FILE *f = fopen("/proc/self/cgroup", "re");
+	size_t gl;
+
+	if (!f)
+		return NULL;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "0::", 3)) {
+			line[strcspn(line, "\n")] = 0;
+			if (!cgroup_root(dir, root, sizeof(root)) && realpath(dir, given) &&
+			    asprintf(&own, "%s%s", strcmp(root, "/") ? root : "",
+				     strcmp(line + 3, "/") || !strcmp(root, "/") ? line + 3 : "") < 0)
+				own = NULL;
+			break;
+		}
+	fclose(f);
+	gl = own ? strlen(given) : 0;
+	if (own && !strncmp(own, given, gl) && (own[gl] == 0 || own[gl] == '/')) {
+		free(own);
+		own = NULL;
+	}
+	return own;
+}
+
+static int attach_cgroup(struct bpf_program *prog, const char *dir, struct bpf_link **link,
+			 const char **why)
+{
+	struct statfs sf;
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r = 0;
+
+	if (fd < 0 || fstatfs(fd, &sf) || sf.f_type != CGROUP2_SUPER_MAGIC) {
+		r = fd < 0 ? -errno : -ENOTDIR;
+		*why = "the --bpf-cgroup path is not a cgroup v2 directory (mount -t cgroup2 none DIR)";
+	} else if (!(*link = bpf_program__attach_cgroup(prog, fd))) {
+		r = -errno;
+		*why = "the kernel refused to attach the sockops program to the cgroup";
+	}
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+static int load(struct shortcut *sc, const char **why)
+{
+	int probe = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), r;
+	uint64_t netns = 0;
+
+	if (access("/sys/kernel/btf/vmlinux", R_OK)) {
+		*why = "the kernel has no BTF (/sys/kernel/btf/vmlinux)";
+		return -ENOTSUP;
+	}
+	r = probe < 0 ? -errno : netns_cookie(probe, &netns);
+	if (probe >= 0)
+		close(probe);
+	if (r) {
+		*why = "the kernel has no network namespace cookies (SO_NETNS_COOKIE, Linux 5.14)";
+		return r;
+	}
+	if (!(sc->skel = shortcut_bpf__open())) {
+		*why = "cannot open the shortcut programs";
+		return -errno ? -errno : -EINVAL;
+	}
+	sc->skel->bss->own_netns = netns;
+	if (shortcut_bpf__load(sc->skel)) {
+		r = -errno;
+		*why = r == -EPERM ? "loading BPF needs CAP_BPF and CAP_NET_ADMIN (run as root)" :
+				     "the kernel refused the sockops/sk_msg programs (too old, or BPF disabled)";
+		return r;
+	}
+	sc->socks_fd = bpf_map__fd(sc->skel->maps.sc_socks);
+	sc->state_fd = bpf_map__fd(sc->skel->maps.sc_state);
+	sc->ports_fd = bpf_map__fd(sc->skel->maps.sc_ports);
+	sc->out_fd = bpf_map__fd(sc->skel->maps.sc_out);
+	sc->own_fd = bpf_map__fd(sc->skel->maps.sc_own);
+	sc->totals_fd = bpf_map__fd(sc->skel->maps.sc_totals);
+	if (bpf_prog_attach(bpf_program__fd(sc->skel->progs.sc_send), sc->socks_fd,
+			    BPF_SK_MSG_VERDICT, 0)) {
+		*why = "cannot attach the sk_msg program to the sockhash";
+		return -errno;
+	}
+	return 0;
+}
+
+int shortcut_open(struct shortcut **out, const char *cgroup, const char **why)
+{
+	struct shortcut *sc = calloc(1, sizeof(*sc));
+	char *own = NULL;
+	int r;
+
+	if (!sc) {
+		*why = "out of memory";
+		return -ENOMEM;
+	}
+	if ((r = load(sc, why)))
+		goto fail;
+	if ((*why = selftest(sc))) {
+		r = -EPROTO;
+		goto fail;
+	}
+	if ((r = attach_cgroup(sc->skel->progs.sc_record, cgroup, &sc->link, why)))
+		goto fail;
+	if ((own = own_cgroup(cgroup)) &&
+	    (r = attach_cgroup(sc->skel->progs.sc_record_own, own, &sc->own_link, why))) {
+		*why = "cannot attach the sockops program to the daemon's own cgroup";
+		goto fail;
+	}
+	log_info("shortcut: sockets of cgroup %s%s%s with a peer on this host skip the loopback "
+		 "TCP stack (sockops + sk_msg; self-test passed)", cgroup,
+		 own ? " and of this daemon's cgroup " : "", own ? own : "");
+	free(own);
+	*out = sc;
+	return 0;
+fail:
+	free(own);
+	shortcut_close(sc);
+	return r;
+}
+
+void shortcut_close(struct shortcut *sc)
+{
+	if (!sc)
+		return;
+	/* New connections keep TCP from now on; nothing is pinned, so the links and maps go with their last fd. */
+	if (sc->skel && sc->skel->bss)
+		sc->skel->bss->stopped = 1;
+	bpf_link__destroy(sc->own_link);
+	bpf_link__destroy(sc->link);
+	shortcut_bpf__destroy(sc->skel);
+	free(sc);
+}
