@@ -14,6 +14,7 @@
  */
 #include "vmlinux.h"
 #include <bpf/bpf_endian.h>
+#include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
 
 #include "shortcut_bpf.h"
@@ -39,16 +40,16 @@ struct {
 } sc_state SEC(".maps");
 
 /*
- * The daemon's recorded sockets by key, with the bytes each received through
- * the shortcut (sk_msg cannot hold the peer socket itself). An LRU: an entry
- * that outlived its socket goes in time, and a new connection resets it.
+ * Sockets that may receive through the shortcut (struct sc_rcv). An LRU: an
+ * entry that outlived its socket goes in time, and a new connection on the
+ * same 4-tuple starts it again.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, SC_MAX_SOCKS);
 	__type(key, struct sc_key);
-	__type(value, __u64);
-} sc_own SEC(".maps");
+	__type(value, struct sc_rcv);
+} sc_rcv SEC(".maps");
 
 /* The daemon's listening ports in its own network namespace. */
 struct {
@@ -57,6 +58,14 @@ struct {
 	__type(key, __u32);
 	__type(value, __u32);
 } sc_ports SEC(".maps");
+
+/* Bytes the daemon has read from each of its sockets, by key; written by the daemon. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SC_MAX_SOCKS);
+	__type(key, struct sc_key);
+	__type(value, __u64);
+} sc_ack SEC(".maps");
 
 /* Local ports of the daemon's connections to targets on this host, bound before connect. */
 struct {
@@ -73,8 +82,12 @@ struct {
 	__type(value, __u64);
 } sc_totals SEC(".maps");
 
-/* Set by the daemon before attaching: its network namespace; 1 stops redirects. */
+/*
+ * Set by the daemon: its network namespace; the flow-control limit in bytes
+ * (struct sc_rcv); stopped: new connections keep TCP (exit).
+ */
 volatile __u64 own_netns;
+volatile __u64 limit;
 volatile __u32 stopped;
 
 static __always_inline void total_add(__u32 i, __u64 n)
@@ -121,6 +134,26 @@ static __always_inline int is_local(const struct sc_key *k)
 	       k->lip[3] == k->rip[3];
 }
 
+/* skops' socket as its key; 0 if it is not TCP over IP in the daemon's namespace. */
+static __always_inline int skops_key(struct bpf_sock_ops *skops, struct sc_key *k)
+{
+	__u32 lip6[4] = { skops->local_ip6[0], skops->local_ip6[1], skops->local_ip6[2],
+			  skops->local_ip6[3] };
+	__u32 rip6[4] = { skops->remote_ip6[0], skops->remote_ip6[1], skops->remote_ip6[2],
+			  skops->remote_ip6[3] };
+
+	if (skops->family != AF_INET && skops->family != AF_INET6)
+		return 0;
+	k->netns = bpf_get_netns_cookie(skops);
+	if (k->netns != own_netns)
+		return 0;
+	ip_of(k->lip, skops->family, skops->local_ip4, lip6);
+	ip_of(k->rip, skops->family, skops->remote_ip4, rip6);
+	k->lport = skops->local_port;
+	k->rport = port_of(skops->remote_port);
+	return 1;
+}
+
 /*
  * Records skops' socket if it belongs to this daemon (accepted on one of its
  * listening ports) or, when given is set, if its peer does (an application
@@ -130,24 +163,15 @@ static __always_inline int is_local(const struct sc_key *k)
 static __always_inline int record(struct bpf_sock_ops *skops, int given)
 {
 	struct sc_key k = {};
-	__u32 lip6[4] = { skops->local_ip6[0], skops->local_ip6[1], skops->local_ip6[2],
-			  skops->local_ip6[3] };
-	__u32 rip6[4] = { skops->remote_ip6[0], skops->remote_ip6[1], skops->remote_ip6[2],
-			  skops->remote_ip6[3] };
 	struct bpf_sock *sk = skops->sk;
 	struct sc_sock *st;
 	__u32 lport, rport;
 	int own;
 
-	if (skops->family != AF_INET && skops->family != AF_INET6)
+	if (!skops_key(skops, &k))
 		return 0;
-	k.netns = bpf_get_netns_cookie(skops);
-	if (k.netns != own_netns)
-		return 0;
-	ip_of(k.lip, skops->family, skops->local_ip4, lip6);
-	ip_of(k.rip, skops->family, skops->remote_ip4, rip6);
-	k.lport = lport = skops->local_port;
-	k.rport = rport = port_of(skops->remote_port);
+	lport = k.lport;
+	rport = k.rport;
 	if (skops->op == BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB && bpf_map_lookup_elem(&sc_ports, &lport))
 		own = 1;
 	else if (given &&
@@ -162,13 +186,35 @@ static __always_inline int record(struct bpf_sock_ops *skops, int given)
 		return 0;
 	st->own = own;
 	if (own) {
-		__u64 zero = 0;
+		struct sc_rcv r = { .own = own };
 
-		bpf_map_update_elem(&sc_own, &k, &zero, BPF_ANY);
+		/* A new connection on an old 4-tuple starts from zero. */
+		bpf_map_delete_elem(&sc_ack, &k);
+		bpf_map_update_elem(&sc_rcv, &k, &r, BPF_ANY);
+	} else {
+		/* To leave the map when the application shuts its side (below). */
+		bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags |
+					  BPF_SOCK_OPS_STATE_CB_FLAG);
 	}
 	if (bpf_sock_hash_update(skops, &sc_socks, &k, BPF_NOEXIST) == 0)
 		total_add(SC_T_RECORDED, 1);
 	return 0;
+}
+
+/*
+ * An application's socket leaves the map when it sends its FIN. In the map,
+ * the kernel's sockmap receive path (tcp_bpf_recvmsg) wakes a reader blocked
+ * in recv when the FIN is acknowledged and returns EAGAIN to it, blocking
+ * socket or not; plain TCP waits for the data. Its queue is always empty
+ * (nothing is redirected into applications), so nothing is lost, and it
+ * sends nothing more.
+ */
+static __always_inline void leave_on_fin(struct bpf_sock_ops *skops)
+{
+	struct sc_key k = {};
+
+	if (skops->args[1] == BPF_TCP_FIN_WAIT1 && skops_key(skops, &k))
+		bpf_map_delete_elem(&sc_socks, &k);
 }
 
 /* Attached to the given cgroup: its processes' connections with this daemon. */
@@ -178,6 +224,8 @@ int sc_record(struct bpf_sock_ops *skops)
 	if (skops->op == BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB ||
 	    skops->op == BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB)
 		record(skops, 1);
+	else if (skops->op == BPF_SOCK_OPS_STATE_CB)
+		leave_on_fin(skops);
 	return 1;
 }
 
@@ -234,8 +282,9 @@ int sc_send(struct sk_msg_md *msg)
 	struct bpf_sock *sk = msg->sk;
 	struct sc_sock *st;
 	struct sc_key k = {};
+	struct sc_rcv *r;
 	__u32 size = msg->size;
-	__u64 *rx;
+	__u64 *ack, read, unread;
 
 	if (!sk)
 		return SK_PASS;
@@ -247,21 +296,47 @@ int sc_send(struct sk_msg_md *msg)
 	msg_peer_ips(msg, &k);
 	k.lport = port_of(msg->remote_port);
 	k.rport = msg->local_port;
-	/* One end is the daemon's. */
-	rx = bpf_map_lookup_elem(&sc_own, &k);
-	if (!st->own && !rx)
+	/*
+	 * Only into the daemon's own sockets, which it reads with recv: an
+	 * application reading with splice(2) would never see bytes put in its
+	 * socket's queue (tcp_splice_read reads TCP's queue alone), nor would
+	 * FIONREAD count them, and no one could tell how much of it the
+	 * application has read (flow control). So an application's queue stays
+	 * empty, and its socket can leave the map at any time without loss.
+	 */
+	r = bpf_map_lookup_elem(&sc_rcv, &k);
+	if (!r || !r->own)
 		goto tcp;
+	if (st->mode == SC_UNDECIDED)
+		st->mode = SC_SHORT;
+	/* From here on this direction belongs to the shortcut: paused, it still counts. */
+	ack = bpf_map_lookup_elem(&sc_ack, &k);
+	read = ack ? *ack : 0;
+	if (r->paused) {
+		if (read < r->redirected + r->tcp_sent)
+			goto paused;
+		r->paused = 0;
+	}
+	/* What the receiver read counts its TCP bytes too. */
+	unread = r->redirected - (read > r->tcp_sent ? read - r->tcp_sent : 0);
+	if ((__s64)unread + size > (__s64)limit) {
+		r->paused = 1;
+		total_add(SC_T_PAUSED, 1);
+		goto paused;
+	}
 	if (bpf_msg_redirect_hash(msg, &sc_socks, &k, BPF_F_INGRESS) != SK_PASS)
-		goto tcp;
-	st->mode = SC_SHORT;
+		goto paused;
 	__sync_fetch_and_add(&st->tx, size);
-	if (rx)
-		__sync_fetch_and_add(rx, size);
+	__sync_fetch_and_add(&r->redirected, size);
 	total_add(SC_T_BYTES, size);
 	total_add(SC_T_MSGS, 1);
 	return SK_PASS;
+paused:
+	__sync_fetch_and_add(&r->tcp_sent, size);
+	total_add(SC_T_TCP, 1);
+	return SK_PASS;
 tcp:
-	/* Once anything went over TCP, everything does. */
+	/* Once anything went over TCP outside the shortcut's count, everything does. */
 	if (st && st->mode == SC_UNDECIDED)
 		st->mode = SC_TCP;
 	total_add(SC_T_TCP, 1);

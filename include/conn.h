@@ -33,9 +33,13 @@ enum kstate {
 	KS_USER,     /* carried on by the daemon (read/write) */
 };
 
+struct shortcut_peer;
+
 struct sock {
 	struct handler h;
 	struct conn *c;
+	uint64_t rd;              /* bytes read from it (conn_recv) */
+	struct shortcut_peer *sc; /* --bpf-cgroup: on the local shortcut (conn_shortcut.c) */
 };
 
 /* Bytes waiting to be written to a direction's sink. */
@@ -117,7 +121,6 @@ struct conn {
 	bool passthrough;      /* both legs carry the same bytes (none, --relay, bypass) */
 	bool bypass;           /* sslocal ACL: the target is reached directly, in the clear */
 	bool left_kernel;      /* flow control moved the pair out of sockmap for good */
-	bool sc_local, sc_remote; /* --bpf-cgroup: the leg's socket is in the shortcut's map */
 	uint16_t sc_port;      /* the port a local target is dialled from, announced to it */
 	struct conn *poll_next; /* the sockmap poll list */
 	bool polling;
@@ -128,6 +131,12 @@ struct conn {
 	char peer[64];    /* ... as text, for logs */
 	struct udp_relay *assoc_udp; /* UDP_ASSOC: the association's own UDP socket */
 };
+
+/* Whether a leg of c is on the local shortcut (--bpf-cgroup). */
+static inline bool conn_on_shortcut(const struct conn *c)
+{
+	return c->local.sc || c->remote.sc;
+}
 
 /* Takes ownership of an accepted socket and starts its stage machine. */
 /* pk: ssserver, the keys of the listener's port (NULL for sslocal roles). */

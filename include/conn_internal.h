@@ -98,6 +98,12 @@ int stream_waiting(struct conn *c, struct dir *d, uint64_t progress, bool moving
 void shortcut_dial(struct conn *c, int fd, const struct sockaddr *sa);
 /* At STREAM, before the first byte goes out: which legs take the shortcut. */
 void shortcut_start(struct conn *c);
+/*
+ * recv(2) on one of c's sockets: counts what was read, and on the shortcut
+ * publishes it for flow control (now and then, and whenever the socket runs
+ * dry). errno as recv left it.
+ */
+ssize_t conn_recv(struct conn *c, int fd, void *buf, size_t len);
 /* Bytes of both legs that went through the shortcut so far. */
 uint64_t shortcut_conn_bytes(const struct conn *c);
 /* At destroy, before the sockets close. */

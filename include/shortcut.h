@@ -17,7 +17,8 @@ struct shortcut;
 /*
  * Loads the programs, runs the self-test pair and attaches to the cgroup v2
  * directory cgroup and to the daemon's own cgroup; 0 or -errno with a
- * one-line reason.
+ * one-line reason. What applications send to the daemon takes the shortcut;
+ * what it sends them keeps TCP (bpf/shortcut.bpf.c says why).
  */
 int shortcut_open(struct shortcut **out, const char *cgroup, const char **why);
 /* Detaches and frees: redirects stop first, so no byte waits in a queue that goes away. */
@@ -29,15 +30,27 @@ int shortcut_listen_port(struct shortcut *sc, uint16_t port);
  * first), so that the target's socket is recorded; add false when done.
  */
 int shortcut_out_port(struct shortcut *sc, uint16_t port, bool add);
-/* Records one of the daemon's connected sockets when its peer is on this host; true if so. */
-bool shortcut_adopt(struct shortcut *sc, int fd);
-/* Whether fd is one of the daemon's recorded sockets (its bytes can take the shortcut). */
-bool shortcut_has(struct shortcut *sc, int fd);
-/* Bytes fd sent and received through the shortcut. */
-int shortcut_bytes(struct shortcut *sc, int fd, uint64_t *tx, uint64_t *rx);
+
+/* One of the daemon's sockets on the shortcut. */
+struct shortcut_peer;
+/*
+ * fd, connected: a handle if the sockops program recorded it as the
+ * daemon's, or (record) once the daemon records it; NULL when its peer is
+ * not on this host or it cannot be recorded.
+ */
+struct shortcut_peer *shortcut_watch(struct shortcut *sc, int fd, bool record);
+/* Flow control: read_total bytes were read from the socket so far. */
+void shortcut_ack(struct shortcut *sc, struct shortcut_peer *w, uint64_t read_total);
+/* The read total last published. */
+uint64_t shortcut_acked(const struct shortcut_peer *w);
+void shortcut_unwatch(struct shortcut *sc, struct shortcut_peer *w);
+/* Bytes the socket fd (watched as w) sent and received through the shortcut. */
+int shortcut_bytes(struct shortcut *sc, const struct shortcut_peer *w, int fd, uint64_t *tx,
+		   uint64_t *rx);
 
 struct shortcut_totals {
 	uint64_t bytes, msgs, tcp_msgs, recorded;
+	uint64_t paused; /* times flow control paused a sender (its bytes went over TCP) */
 	unsigned socks; /* sockets in the map now */
 };
 void shortcut_totals(struct shortcut *sc, struct shortcut_totals *t);

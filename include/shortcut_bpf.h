@@ -31,7 +31,26 @@ struct sc_sock {
 	__u32 mode;  /* enum sc_mode of this socket's sending direction */
 	__u32 own;   /* one of the daemon's sockets */
 	__u64 tx;    /* bytes this socket sent through the shortcut */
-	__u64 rx;    /* unused: the daemon's sockets count what they receive in sc_own */
+};
+
+/*
+ * A socket that may receive through the shortcut, by its key (sk_msg sees
+ * the receiver only as a key); written by the BPF programs only.
+ *
+ * Flow control (the redirect itself never pushes back): the daemon publishes
+ * in sc_ack how many bytes it has read from each of its sockets. Once more
+ * than the limit would wait unread, the sender pauses: its bytes go over
+ * TCP, whose window holds it back, and the receiver reads the queue before
+ * TCP's, so the order holds. It resumes only when the daemon has read every
+ * byte sent so far (none is left in flight over TCP to be overtaken). A
+ * receiver that never publishes (an application, --shortcut-into-apps)
+ * takes at most the limit through the shortcut.
+ */
+struct sc_rcv {
+	__u64 redirected; /* bytes put into its queue */
+	__u64 tcp_sent;   /* bytes its peer sent over TCP while paused */
+	__u32 own;        /* one of the daemon's sockets */
+	__u32 paused;
 };
 
 /* Indices of sc_totals (per-CPU counters). */
@@ -40,6 +59,7 @@ enum sc_total {
 	SC_T_MSGS,     /* sendmsg calls redirected */
 	SC_T_TCP,      /* sendmsg calls of recorded sockets that went over TCP */
 	SC_T_RECORDED, /* sockets recorded by the sockops programs */
+	SC_T_PAUSED,   /* times a sender paused because its receiver fell behind */
 	SC_T_N,
 };
 

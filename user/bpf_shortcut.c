@@ -25,10 +25,19 @@
 #define SO_NETNS_COOKIE 71
 #endif
 
+/* Bytes a receiver may hold in its shortcut queue before its sender moves to TCP. */
+#define SHORTCUT_LIMIT (4u << 20)
+
+/* One of the daemon's recorded sockets: its key and what was published of its reads. */
+struct shortcut_peer {
+	struct sc_key k;
+	uint64_t acked;
+};
+
 struct shortcut {
 	struct shortcut_bpf *skel;
 	struct bpf_link *link, *own_link;
-	int socks_fd, state_fd, own_fd, ports_fd, out_fd, totals_fd;
+	int socks_fd, state_fd, rcv_fd, ack_fd, ports_fd, out_fd, totals_fd;
 };
 
 static int netns_cookie(int fd, uint64_t *out)
@@ -85,28 +94,72 @@ static bool key_local(const struct sc_key *k)
 	return !memcmp(k->lip, k->rip, sizeof(k->lip));
 }
 
-bool shortcut_adopt(struct shortcut *sc, int fd)
+/* Records one of the daemon's connected sockets under key k. */
+static bool adopt(struct shortcut *sc, int fd, const struct sc_key *k)
 {
 	struct sc_sock st = { .own = 1 };
-	struct sc_key k;
-	uint64_t v = (uint64_t)fd, zero = 0;
+	struct sc_rcv rcv = { .own = 1 };
+	uint64_t v = (uint64_t)fd;
 
-	if (!sc || key_of(fd, &k) || !key_local(&k))
-		return false;
-	/* Known as the daemon's before it can be a redirect target. */
+	/* Known as the daemon's, with no stale count, before it can be a redirect target. */
+	bpf_map_delete_elem(sc->ack_fd, k);
 	if ((bpf_map_update_elem(sc->state_fd, &fd, &st, BPF_NOEXIST) && errno != EEXIST) ||
-	    bpf_map_update_elem(sc->own_fd, &k, &zero, BPF_ANY))
+	    bpf_map_update_elem(sc->rcv_fd, k, &rcv, BPF_ANY))
 		return false;
-	if (bpf_map_update_elem(sc->socks_fd, &k, &v, BPF_NOEXIST))
+	if (bpf_map_update_elem(sc->socks_fd, k, &v, BPF_NOEXIST))
 		return errno == EEXIST;
 	return true;
 }
 
-bool shortcut_has(struct shortcut *sc, int fd)
+struct shortcut_peer *shortcut_watch(struct shortcut *sc, int fd, bool record)
 {
+	struct shortcut_peer *w;
+	struct sc_key k, peer;
 	struct sc_sock st;
+	uint64_t cookie;
 
-	return sc && !bpf_map_lookup_elem(sc->state_fd, &fd, &st) && st.own;
+	if (!sc || key_of(fd, &k) || !key_local(&k))
+		return NULL;
+	peer = k;
+	memcpy(peer.lip, k.rip, sizeof(peer.lip));
+	memcpy(peer.rip, k.lip, sizeof(peer.rip));
+	peer.lport = k.rport;
+	peer.rport = k.lport;
+	/*
+	 * No use without the peer (not in the cgroup): an accepted socket that
+	 * was recorded leaves the map, back to plain TCP (nothing can have been
+	 * redirected into it).
+	 */
+	if (bpf_map_lookup_elem(sc->socks_fd, &peer, &cookie)) {
+		if (!record)
+			bpf_map_delete_elem(sc->socks_fd, &k);
+		return NULL;
+	}
+	if (record ? !adopt(sc, fd, &k) : bpf_map_lookup_elem(sc->state_fd, &fd, &st) || !st.own)
+		return NULL;
+	if (!(w = calloc(1, sizeof(*w))))
+		return NULL;
+	w->k = k;
+	return w;
+}
+
+void shortcut_ack(struct shortcut *sc, struct shortcut_peer *w, uint64_t read_total)
+{
+	if (read_total != w->acked && !bpf_map_update_elem(sc->ack_fd, &w->k, &read_total, BPF_ANY))
+		w->acked = read_total;
+}
+
+uint64_t shortcut_acked(const struct shortcut_peer *w)
+{
+	return w->acked;
+}
+
+void shortcut_unwatch(struct shortcut *sc, struct shortcut_peer *w)
+{
+	if (!w)
+		return;
+	bpf_map_delete_elem(sc->ack_fd, &w->k);
+	free(w);
 }
 
 int shortcut_out_port(struct shortcut *sc, uint16_t port, bool add)
@@ -120,21 +173,19 @@ int shortcut_out_port(struct shortcut *sc, uint16_t port, bool add)
 	return bpf_map_delete_elem(sc->out_fd, &k) ? -errno : 0;
 }
 
-int shortcut_bytes(struct shortcut *sc, int fd, uint64_t *tx, uint64_t *rx)
+int shortcut_bytes(struct shortcut *sc, const struct shortcut_peer *w, int fd, uint64_t *tx,
+		   uint64_t *rx)
 {
 	struct sc_sock st;
-	struct sc_key k;
-	int r;
+	struct sc_rcv rcv;
 
 	*tx = *rx = 0;
-	if (!sc)
-		return -ENOENT;
-	if (bpf_map_lookup_elem(sc->state_fd, &fd, &st))
+	if (bpf_map_lookup_elem(sc->state_fd, &fd, &st) ||
+	    bpf_map_lookup_elem(sc->rcv_fd, &w->k, &rcv))
 		return -errno;
 	*tx = st.tx;
-	if (!(r = key_of(fd, &k)) && bpf_map_lookup_elem(sc->own_fd, &k, rx))
-		r = -errno;
-	return r;
+	*rx = rcv.redirected;
+	return 0;
 }
 
 int shortcut_listen_port(struct shortcut *sc, uint16_t port)
@@ -166,6 +217,7 @@ void shortcut_totals(struct shortcut *sc, struct shortcut_totals *t)
 	t->msgs = sum[SC_T_MSGS];
 	t->tcp_msgs = sum[SC_T_TCP];
 	t->recorded = sum[SC_T_RECORDED];
+	t->paused = sum[SC_T_PAUSED];
 	while (!bpf_map_get_next_key(sc->socks_fd, prev, &next)) {
 		k = next;
 		prev = &k;
@@ -184,7 +236,8 @@ static int recv_all(int fd, char *buf, size_t n)
 }
 
 /* One byte stream each way and a FIN over a loopback pair of our own; 0 or a reason. */
-static const char *selftest_pair(struct shortcut *sc, int a, int b)
+static const char *selftest_bytes(struct shortcut *sc, int a, int b, struct shortcut_peer *wa,
+				  struct shortcut_peer *wb)
 {
 	char out[4096], in[sizeof(out)];
 	uint64_t tx, rx, tx2, rx2;
@@ -194,18 +247,33 @@ static const char *selftest_pair(struct shortcut *sc, int a, int b)
 		out[i] = (char)(i * 7 + 1);
 	setsockopt(a, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(b, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	if (!shortcut_adopt(sc, a) || !shortcut_adopt(sc, b))
-		return "cannot record sockets in the sockhash";
 	if (send(a, out, sizeof(out), 0) != (ssize_t)sizeof(out) || recv_all(b, in, sizeof(in)) ||
 	    memcmp(in, out, sizeof(in)) || send(b, out, 100, 0) != 100 || recv_all(a, in, 100) ||
 	    memcmp(in, out, 100))
 		return "bytes sent through the self-test pair did not arrive intact";
 	if (shutdown(a, SHUT_WR) || recv(b, in, 1, 0) != 0)
 		return "the self-test pair's FIN did not arrive";
-	if (shortcut_bytes(sc, a, &tx, &rx) || shortcut_bytes(sc, b, &tx2, &rx2) ||
+	if (shortcut_bytes(sc, wa, a, &tx, &rx) || shortcut_bytes(sc, wb, b, &tx2, &rx2) ||
 	    tx != sizeof(out) || rx != 100 || tx2 != 100 || rx2 != sizeof(out))
 		return "the self-test pair's bytes went over TCP, not the shortcut";
 	return NULL;
+}
+
+/* One byte stream each way and a FIN over a loopback pair of our own; NULL or a reason. */
+static const char *selftest_pair(struct shortcut *sc, int a, int b)
+{
+	struct shortcut_peer *wa = NULL, *wb = NULL;
+	const char *why = "cannot record sockets in the sockhash";
+	struct sc_key ka;
+
+	/* a first, so that b finds its peer; then a is found as one of ours. */
+	if (!key_of(a, &ka) && adopt(sc, a, &ka) && (wb = shortcut_watch(sc, b, true)) &&
+	    (wa = shortcut_watch(sc, a, false)))
+		why = selftest_bytes(sc, a, b, wa, wb);
+
+	shortcut_unwatch(sc, wa);
+	shortcut_unwatch(sc, wb);
+	return why;
 }
 
 static const char *selftest(struct shortcut *sc)
@@ -320,6 +388,7 @@ static int load(struct shortcut *sc, const char **why)
 		return -errno ? -errno : -EINVAL;
 	}
 	sc->skel->bss->own_netns = netns;
+	sc->skel->bss->limit = SHORTCUT_LIMIT;
 	if (shortcut_bpf__load(sc->skel)) {
 		r = -errno;
 		*why = r == -EPERM ? "loading BPF needs CAP_BPF and CAP_NET_ADMIN (run as root)" :
@@ -330,7 +399,8 @@ static int load(struct shortcut *sc, const char **why)
 	sc->state_fd = bpf_map__fd(sc->skel->maps.sc_state);
 	sc->ports_fd = bpf_map__fd(sc->skel->maps.sc_ports);
 	sc->out_fd = bpf_map__fd(sc->skel->maps.sc_out);
-	sc->own_fd = bpf_map__fd(sc->skel->maps.sc_own);
+	sc->rcv_fd = bpf_map__fd(sc->skel->maps.sc_rcv);
+	sc->ack_fd = bpf_map__fd(sc->skel->maps.sc_ack);
 	sc->totals_fd = bpf_map__fd(sc->skel->maps.sc_totals);
 	if (bpf_prog_attach(bpf_program__fd(sc->skel->progs.sc_send), sc->socks_fd,
 			    BPF_SK_MSG_VERDICT, 0)) {
@@ -363,9 +433,9 @@ int shortcut_open(struct shortcut **out, const char *cgroup, const char **why)
 		*why = "cannot attach the sockops program to the daemon's own cgroup";
 		goto fail;
 	}
-	log_info("shortcut: sockets of cgroup %s%s%s with a peer on this host skip the loopback "
-		 "TCP stack (sockops + sk_msg; self-test passed)", cgroup,
-		 own ? " and of this daemon's cgroup " : "", own ? own : "");
+	log_info("shortcut: what processes of cgroup %s send to this daemon skips the loopback "
+		 "TCP stack (sockops + sk_msg; self-test passed)%s%s", cgroup,
+		 own ? "; own cgroup " : "", own ? own : "");
 	free(own);
 	*out = sc;
 	return 0;
@@ -379,9 +449,23 @@ void shortcut_close(struct shortcut *sc)
 {
 	if (!sc)
 		return;
-	/* New connections keep TCP from now on; nothing is pinned, so the links and maps go with their last fd. */
+	/*
+	 * New connections keep TCP from now on; nothing is pinned, so the
+	 * links and maps go with their last fd.
+	 */
 	if (sc->skel && sc->skel->bss)
 		sc->skel->bss->stopped = 1;
+	/*
+	 * Applications' sockets hold the sk_msg program, and it the maps, until
+	 * they leave the map: take them out now (their queues are empty).
+	 */
+	if (sc->skel) {
+		struct sc_key k;
+
+		while (!bpf_map_get_next_key(sc->socks_fd, NULL, &k))
+			if (bpf_map_delete_elem(sc->socks_fd, &k))
+				break;
+	}
 	bpf_link__destroy(sc->own_link);
 	bpf_link__destroy(sc->link);
 	shortcut_bpf__destroy(sc->skel);

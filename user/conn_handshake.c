@@ -129,7 +129,7 @@ static enum hs_outcome find_user(struct conn *c, const char **why)
 	const struct ss_key *k0 = &c->pk->keys[0];
 	size_t need = k0->ops->probe_len(k0->m), got = 0;
 	unsigned tries;
-	ssize_t n = recv(c->local.h.fd, c->hs + c->hs_len, need - c->hs_len, 0);
+	ssize_t n = conn_recv(c, c->local.h.fd, c->hs + c->hs_len, need - c->hs_len);
 	int i;
 
 	if (n <= 0) {
@@ -175,7 +175,7 @@ static enum hs_outcome server_read(struct conn *c, const char **why)
 	had_salt = !c->bad_auth && c->key->ops->dec_salt(&c->dec) != NULL;
 	if (c->bad_auth) {
 		/* Probe resistance: swallow everything, close only at the deadline. */
-		n = recv(c->local.h.fd, c->p->scratch, POOL_BUF_CAP, 0);
+		n = conn_recv(c, c->local.h.fd, c->p->scratch, POOL_BUF_CAP);
 		*why = NULL;
 		if (n == 0)
 			return hold_after_fin(c);
@@ -210,7 +210,7 @@ static enum hs_outcome server_read(struct conn *c, const char **why)
 /* SOCKS5: append to c->hs. */
 static enum hs_outcome socks_read(struct conn *c, const char **why)
 {
-	ssize_t n = recv(c->local.h.fd, c->hs + c->hs_len, sizeof(c->hs) - c->hs_len, 0);
+	ssize_t n = conn_recv(c, c->local.h.fd, c->hs + c->hs_len, sizeof(c->hs) - c->hs_len);
 
 	if (n == 0) {
 		*why = "client closed during SOCKS5 handshake";

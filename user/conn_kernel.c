@@ -165,7 +165,7 @@ void kernel_handoff(struct conn *c)
 
 	/* A leg on the shortcut is read with recv: splice and sockmap see only TCP's queue. */
 	if (!c->passthrough || c->tier != TIER_USER || p->pass_tier == TIER_USER ||
-	    c->sc_local || c->sc_remote ||
+	    conn_on_shortcut(c) ||
 	    c->hdr_pending || stream_pending(&c->up) || stream_pending(&c->down))
 		return;
 	/*

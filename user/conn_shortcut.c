@@ -6,6 +6,7 @@
  * own sockets are checked or recorded before a byte goes out, and at the
  * end their shortcut bytes are counted.
  */
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <string.h>
@@ -16,6 +17,9 @@
 #include "ctx.h"
 #include "log.h"
 #include "shortcut.h"
+
+/* Reads published at least this often (bytes): a sender pauses at 4 MiB unread. */
+#define SHORTCUT_ACK_STEP (256u << 10)
 
 static bool loopback(const struct sockaddr *sa)
 {
@@ -54,33 +58,42 @@ void shortcut_start(struct conn *c)
 
 	if (!p->sc)
 		return;
-	c->sc_local = shortcut_has(p->sc, c->local.h.fd);
+	c->local.sc = shortcut_watch(p->sc, c->local.h.fd, false);
 	if (c->sc_port)
-		c->sc_remote = shortcut_adopt(p->sc, c->remote.h.fd);
-	if (!c->sc_local && !c->sc_remote)
+		c->remote.sc = shortcut_watch(p->sc, c->remote.h.fd, true);
+	if (!conn_on_shortcut(c))
 		return;
 	p->ctr->to_shortcut++;
 	log_debug("conn %llu: tier shortcut (%s%s%s)", (unsigned long long)c->id,
-		  c->sc_local ? "client leg" : "", c->sc_local && c->sc_remote ? ", " : "",
-		  c->sc_remote ? "target leg" : "");
+		  c->local.sc ? "client leg" : "", c->local.sc && c->remote.sc ? ", " : "",
+		  c->remote.sc ? "target leg" : "");
 }
 
-static uint64_t sock_bytes(struct shortcut *sc, int fd)
+ssize_t conn_recv(struct conn *c, int fd, void *buf, size_t len)
+{
+	struct sock *s = fd == c->local.h.fd ? &c->local : &c->remote;
+	ssize_t n = recv(fd, buf, len, 0);
+	int e = errno;
+
+	if (n > 0)
+		s->rd += (uint64_t)n;
+	if (s->sc && ((n < 0 && e == EAGAIN) || s->rd - shortcut_acked(s->sc) >= SHORTCUT_ACK_STEP)) {
+		shortcut_ack(c->p->sc, s->sc, s->rd);
+		errno = e;
+	}
+	return n;
+}
+
+static uint64_t sock_bytes(struct ctx *p, const struct sock *s)
 {
 	uint64_t tx, rx;
 
-	return shortcut_bytes(sc, fd, &tx, &rx) ? 0 : tx + rx;
+	return s->sc && s->h.fd >= 0 && !shortcut_bytes(p->sc, s->sc, s->h.fd, &tx, &rx) ? tx + rx : 0;
 }
 
 uint64_t shortcut_conn_bytes(const struct conn *c)
 {
-	uint64_t n = 0;
-
-	if (c->sc_local)
-		n += sock_bytes(c->p->sc, c->local.h.fd);
-	if (c->sc_remote && c->remote.h.fd >= 0)
-		n += sock_bytes(c->p->sc, c->remote.h.fd);
-	return n;
+	return sock_bytes(c->p, &c->local) + sock_bytes(c->p, &c->remote);
 }
 
 void shortcut_end(struct conn *c)
@@ -90,6 +103,10 @@ void shortcut_end(struct conn *c)
 	if (c->sc_port)
 		shortcut_out_port(p->sc, c->sc_port, false);
 	c->sc_port = 0;
-	if (c->sc_local || c->sc_remote)
-		p->ctr->shortcut_bytes += shortcut_conn_bytes(c);
+	if (!conn_on_shortcut(c))
+		return;
+	p->ctr->shortcut_bytes += shortcut_conn_bytes(c);
+	shortcut_unwatch(p->sc, c->local.sc);
+	shortcut_unwatch(p->sc, c->remote.sc);
+	c->local.sc = c->remote.sc = NULL;
 }

@@ -119,7 +119,7 @@ ssize_t stream_read(struct conn *c, struct dir *d, int src, int *derr)
 		/* An ACL bypass: the bytes pass as they are, both ways. */
 		if (!room)
 			return -EAGAIN;
-		n = recv(src, d->out.data + d->out.len, room, 0);
+		n = conn_recv(c, src, d->out.data + d->out.len, room);
 		if (n <= 0)
 			return n < 0 ? (errno == EINTR ? -EAGAIN : -errno) : 0;
 		d->out.len += (size_t)n;
@@ -133,7 +133,7 @@ ssize_t stream_read(struct conn *c, struct dir *d, int src, int *derr)
 	if (max <= hl)
 		return -EAGAIN;
 	memcpy(p->scratch, c->hs, hl);
-	n = recv(src, p->scratch + hl, max - hl, 0);
+	n = conn_recv(c, src, p->scratch + hl, max - hl);
 	if (n < 0)
 		return errno == EINTR ? -EAGAIN : -errno;
 	if (n == 0)
@@ -327,7 +327,7 @@ bool stream_salt_replayed(struct conn *c, bool had_salt)
 
 void stream_count(struct conn *c, const struct dir *d, enum ctr_tier t, uint64_t n)
 {
-	if (t == CTR_USER && (c->sc_local || c->sc_remote))
+	if (t == CTR_USER && (conn_on_shortcut(c)))
 		t = CTR_SHORTCUT;
 	if (d == &c->up)
 		c->p->ctr->bytes_up[t] += n;

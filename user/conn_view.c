@@ -20,7 +20,7 @@ static const char *dir_tier(const struct conn *c, const struct dir *d, uint64_t 
 	uint64_t k = 0;
 
 	*bytes = d->bytes;
-	if (c->sc_local || c->sc_remote)
+	if (conn_on_shortcut(c))
 		return "shortcut";
 	if (c->tier == TIER_SPLICE)
 		return "splice";
@@ -56,7 +56,7 @@ static void row(struct conn *c, struct sbuf *out)
 		    (unsigned long long)down, (double)(now - c->accepted_at) / 1000,
 		    (double)(now - c->last_active) / 1000);
 	sbuf_json_str(out, c->key ? c->key->user : "");
-	if (c->sc_local || c->sc_remote)
+	if (conn_on_shortcut(c))
 		sbuf_printf(out, ",\"shortcut_bytes\":%llu",
 			    (unsigned long long)shortcut_conn_bytes(c));
 	sbuf_printf(out, "}");

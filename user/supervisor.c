@@ -227,7 +227,7 @@ static int hand_over_sockets(struct tree *t)
 	return 0;
 }
 
-/* --bpf-cgroup: the local shortcut, one for the tree; 0 or -errno when it must work and does not. */
+/* --bpf-cgroup: the local shortcut, one for the tree; -errno when it must work and does not. */
 static int shortcut_up(struct tree *t)
 {
 	const struct ss_config *cfg = t->cfg;
@@ -323,7 +323,8 @@ int supervisor_main(enum prog_kind prog, int argc, char **argv)
 			goto out;
 		}
 	}
-	struct worker_args wa = { .cfg = t.cfg, .replay = &t.replay, .salts = t.salts, .sc = t.sc, .ctr = t.ctr,
+	struct worker_args wa = { .cfg = t.cfg, .replay = &t.replay, .salts = t.salts, .sc = t.sc,
+				  .ctr = t.ctr,
 				  .traffic = t.traffic.names ? &t.traffic : NULL, .name = name,
 				  .ctl_fd = -1 };
 
