@@ -6,7 +6,10 @@
  * line on stdin), then C client threads each open N/C connections in turn to
  * 127.0.0.1:PORT, send one byte, wait for it to come back, close.
  * Prints: conns/s, p50 and p99 latency in microseconds.
- * Usage: connbench serve | connbench run PORT TOTAL CONCURRENCY
+ * pingpong: one connection, ROUNDS times SIZE bytes sent and the same
+ * echoed back (request/response latency); prints rounds, p50 and p99 us.
+ * Usage: connbench serve | connbench run PORT TOTAL CONCURRENCY |
+ *        connbench pingpong PORT SIZE ROUNDS
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -104,12 +107,44 @@ static int cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+static int pingpong(int port, int size, int rounds)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int fd = socket(AF_INET, SOCK_STREAM, 0), done = 0;
+	double *lat = calloc((size_t)rounds, sizeof(double));
+	char *buf = calloc(1, (size_t)size);
+
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
+	if (!lat || !buf || connect(fd, (struct sockaddr *)&a, sizeof(a)))
+		return 1;
+	for (; done < rounds; done++) {
+		double t0 = now_us();
+		ssize_t got = 0, r;
+
+		if (write(fd, buf, (size_t)size) != size)
+			break;
+		while (got < size && (r = read(fd, buf + got, (size_t)(size - got))) > 0)
+			got += r;
+		if (got != size)
+			break;
+		lat[done] = now_us() - t0;
+	}
+	close(fd);
+	qsort(lat, (size_t)done, sizeof(double), cmp);
+	printf("%d %.1f %.1f\n", done, done ? lat[done / 2] : 0, done ? lat[(done * 99) / 100] : 0);
+	return done == rounds ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 2 && !strcmp(argv[1], "serve"))
 		return serve();
+	if (argc == 5 && !strcmp(argv[1], "pingpong"))
+		return pingpong(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]));
 	if (argc != 5 || strcmp(argv[1], "run")) {
-		fprintf(stderr, "usage: connbench serve | connbench run PORT TOTAL CONCURRENCY\n");
+		fprintf(stderr, "usage: connbench serve | connbench run PORT TOTAL CONCURRENCY | "
+			"connbench pingpong PORT SIZE ROUNDS\n");
 		return 2;
 	}
 	int port = atoi(argv[2]), total = atoi(argv[3]), conc = atoi(argv[4]), ok = 0;
