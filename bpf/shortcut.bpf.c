@@ -320,6 +320,7 @@ int sc_send(struct sk_msg_md *msg)
 	/* What the receiver read counts its TCP bytes too. */
 	unread = r->redirected - (read > r->tcp_sent ? read - r->tcp_sent : 0);
 	if ((__s64)unread + size > (__s64)limit) {
+		r->tcp_at_pause = r->tcp_sent;
 		r->paused = 1;
 		total_add(SC_T_PAUSED, 1);
 		goto paused;

@@ -40,6 +40,7 @@ struct sock {
 	struct conn *c;
 	uint64_t rd;              /* bytes read from it (conn_recv) */
 	struct shortcut_peer *sc; /* --bpf-cgroup: on the local shortcut (conn_shortcut.c) */
+	bool sc_leaving;          /* ... its peer left the map, it leaves once its queue is empty */
 };
 
 /* Bytes waiting to be written to a direction's sink. */

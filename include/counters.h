@@ -44,6 +44,7 @@ struct counters {
 	uint64_t to_sockmap, to_splice, left_sockmap; /* pairs handed to each tier */
 	uint64_t to_shortcut;    /* connections with a leg on the local shortcut */
 	uint64_t shortcut_bytes; /* bytes of closed ones that the shortcut carried */
+	uint64_t left_shortcut;  /* legs a bulk sender moved off it */
 	uint64_t fail[FAIL_REASONS];
 	struct udp_stats udp;
 	/* Histograms: a count per bucket (not cumulative; +Inf is the last), and the sum. */

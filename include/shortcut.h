@@ -41,6 +41,16 @@ struct shortcut_peer;
 struct shortcut_peer *shortcut_watch(struct shortcut *sc, int fd, bool record);
 /* Flow control: read_total bytes were read from the socket so far. */
 void shortcut_ack(struct shortcut *sc, struct shortcut_peer *w, uint64_t read_total);
+/*
+ * Whether the peer's sends into w are paused by flow control, and the read
+ * total at which w's queue is empty (if no more is redirected into it).
+ */
+int shortcut_paused(struct shortcut *sc, const struct shortcut_peer *w, bool *paused,
+		    uint64_t *drained_at);
+/* Takes w's peer (an application's socket) out of the map: its bytes keep TCP from now on. */
+void shortcut_drop_peer(struct shortcut *sc, struct shortcut_peer *w);
+/* Takes w's socket out of the map (its queue must be empty) and frees w. */
+void shortcut_leave(struct shortcut *sc, struct shortcut_peer *w);
 /* The read total last published. */
 uint64_t shortcut_acked(const struct shortcut_peer *w);
 void shortcut_unwatch(struct shortcut *sc, struct shortcut_peer *w);

@@ -43,13 +43,16 @@ struct sc_sock {
  * TCP, whose window holds it back, and the receiver reads the queue before
  * TCP's, so the order holds. It resumes only when the daemon has read every
  * byte sent so far (none is left in flight over TCP to be overtaken). A
- * receiver that never publishes (an application, --shortcut-into-apps)
- * takes at most the limit through the shortcut.
+ * bulk sender stays paused: then the daemon takes the connection off the
+ * shortcut (the sender's socket out of the map at once, its own once it has
+ * read redirected + tcp_at_pause bytes, when its queue is empty), so that
+ * the rest runs over plain TCP without the sockmap paths' cost.
  */
 struct sc_rcv {
-	__u64 redirected; /* bytes put into its queue */
-	__u64 tcp_sent;   /* bytes its peer sent over TCP while paused */
-	__u32 own;        /* one of the daemon's sockets */
+	__u64 redirected;   /* bytes put into its queue */
+	__u64 tcp_sent;     /* bytes its peer sent over TCP while paused */
+	__u64 tcp_at_pause; /* tcp_sent when the current pause began */
+	__u32 own;          /* one of the daemon's sockets */
 	__u32 paused;
 };
 

@@ -427,7 +427,8 @@ def shortcut_section(out, seconds):
     out()
     out("With the shortcut, what the application sends to sslocal and what the target sends to ssserver skip "
         "the loopback TCP stack; the relays' bytes into applications keep TCP, and a sender that outruns "
-        "the relay by 4 MiB goes on over TCP until the relay has caught up (README: Container egress node).")
+        "the relay by 4 MiB (iperf3 here) takes its leg off the shortcut, onto plain TCP "
+        "(README: Container egress node).")
 
 
 def chart(path, rows):

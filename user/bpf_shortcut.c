@@ -38,6 +38,7 @@ struct shortcut {
 	struct shortcut_bpf *skel;
 	struct bpf_link *link, *own_link;
 	int socks_fd, state_fd, rcv_fd, ack_fd, ports_fd, out_fd, totals_fd;
+	uint64_t netns; /* the daemon's network namespace cookie */
 };
 
 static int netns_cookie(int fd, uint64_t *out)
@@ -64,23 +65,31 @@ static void ip_of(uint32_t out[4], const struct sockaddr_storage *ss, uint32_t *
 	}
 }
 
-/* fd's key as the sockops program would have made it. */
-static int key_of(int fd, struct sc_key *k)
+/* fd's key as the sockops program would have made it (fd is in the daemon's namespace). */
+static int key_of(const struct shortcut *sc, int fd, struct sc_key *k)
 {
 	struct sockaddr_storage l, r;
 	socklen_t ll = sizeof(l), rl = sizeof(r);
-	int e;
 
 	memset(k, 0, sizeof(*k));
 	if (getsockname(fd, (struct sockaddr *)&l, &ll) || getpeername(fd, (struct sockaddr *)&r, &rl))
 		return -errno;
 	if ((l.ss_family != AF_INET && l.ss_family != AF_INET6) || l.ss_family != r.ss_family)
 		return -EAFNOSUPPORT;
-	if ((e = netns_cookie(fd, (uint64_t *)&k->netns)))
-		return e;
+	k->netns = sc->netns;
 	ip_of(k->lip, &l, &k->lport);
 	ip_of(k->rip, &r, &k->rport);
 	return 0;
+}
+
+/* The key of k's peer: the same connection seen from the other end. */
+static void swapped(const struct sc_key *k, struct sc_key *peer)
+{
+	*peer = *k;
+	memcpy(peer->lip, k->rip, sizeof(peer->lip));
+	memcpy(peer->rip, k->lip, sizeof(peer->rip));
+	peer->lport = k->rport;
+	peer->rport = k->lport;
 }
 
 static bool key_local(const struct sc_key *k)
@@ -118,13 +127,9 @@ struct shortcut_peer *shortcut_watch(struct shortcut *sc, int fd, bool record)
 	struct sc_sock st;
 	uint64_t cookie;
 
-	if (!sc || key_of(fd, &k) || !key_local(&k))
+	if (!sc || key_of(sc, fd, &k) || !key_local(&k))
 		return NULL;
-	peer = k;
-	memcpy(peer.lip, k.rip, sizeof(peer.lip));
-	memcpy(peer.rip, k.lip, sizeof(peer.rip));
-	peer.lport = k.rport;
-	peer.rport = k.lport;
+	swapped(&k, &peer);
 	/*
 	 * No use without the peer (not in the cgroup): an accepted socket that
 	 * was recorded leaves the map, back to plain TCP (nothing can have been
@@ -147,6 +152,34 @@ void shortcut_ack(struct shortcut *sc, struct shortcut_peer *w, uint64_t read_to
 {
 	if (read_total != w->acked && !bpf_map_update_elem(sc->ack_fd, &w->k, &read_total, BPF_ANY))
 		w->acked = read_total;
+}
+
+int shortcut_paused(struct shortcut *sc, const struct shortcut_peer *w, bool *paused,
+		    uint64_t *drained_at)
+{
+	struct sc_rcv r;
+
+	if (bpf_map_lookup_elem(sc->rcv_fd, &w->k, &r))
+		return -errno;
+	/* The queue is read first: it is empty once everything before the TCP bytes now unread is. */
+	*paused = r.paused;
+	*drained_at = r.redirected + (r.paused ? r.tcp_at_pause : r.tcp_sent);
+	return 0;
+}
+
+void shortcut_drop_peer(struct shortcut *sc, struct shortcut_peer *w)
+{
+	struct sc_key peer;
+
+	swapped(&w->k, &peer);
+	bpf_map_delete_elem(sc->socks_fd, &peer);
+}
+
+void shortcut_leave(struct shortcut *sc, struct shortcut_peer *w)
+{
+	bpf_map_delete_elem(sc->socks_fd, &w->k);
+	bpf_map_delete_elem(sc->rcv_fd, &w->k);
+	shortcut_unwatch(sc, w);
 }
 
 uint64_t shortcut_acked(const struct shortcut_peer *w)
@@ -267,7 +300,7 @@ static const char *selftest_pair(struct shortcut *sc, int a, int b)
 	struct sc_key ka;
 
 	/* a first, so that b finds its peer; then a is found as one of ours. */
-	if (!key_of(a, &ka) && adopt(sc, a, &ka) && (wb = shortcut_watch(sc, b, true)) &&
+	if (!key_of(sc, a, &ka) && adopt(sc, a, &ka) && (wb = shortcut_watch(sc, b, true)) &&
 	    (wa = shortcut_watch(sc, a, false)))
 		why = selftest_bytes(sc, a, b, wa, wb);
 
@@ -387,7 +420,7 @@ static int load(struct shortcut *sc, const char **why)
 		*why = "cannot open the shortcut programs";
 		return -errno ? -errno : -EINVAL;
 	}
-	sc->skel->bss->own_netns = netns;
+	sc->skel->bss->own_netns = sc->netns = netns;
 	sc->skel->bss->limit = SHORTCUT_LIMIT;
 	if (shortcut_bpf__load(sc->skel)) {
 		r = -errno;

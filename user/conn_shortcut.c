@@ -69,6 +69,48 @@ void shortcut_start(struct conn *c)
 		  c->remote.sc ? "target leg" : "");
 }
 
+static uint64_t sock_bytes(struct ctx *p, const struct sock *s)
+{
+	uint64_t tx, rx;
+
+	return s->sc && s->h.fd >= 0 && !shortcut_bytes(p->sc, s->sc, s->h.fd, &tx, &rx) ? tx + rx : 0;
+}
+
+/*
+ * Takes s off the shortcut: a sender that flow control paused outruns the
+ * daemon (a bulk transfer). Its socket leaves the map at once (its bytes keep
+ * TCP from then on), s once its queue is empty (read up to drained_at); until
+ * then each read checks again. The rest runs over plain TCP, without the
+ * sockmap paths' cost (about 15% more CPU per byte here).
+ */
+static void leave(struct conn *c, struct sock *s, uint64_t drained_at)
+{
+	struct ctx *p = c->p;
+
+	if (!s->sc_leaving) {
+		shortcut_drop_peer(p->sc, s->sc);
+		s->sc_leaving = true;
+	}
+	if (s->rd < drained_at)
+		return;
+	p->ctr->shortcut_bytes += sock_bytes(p, s);
+	p->ctr->left_shortcut++;
+	shortcut_leave(p->sc, s->sc);
+	s->sc = NULL;
+	log_debug("conn %llu: the %s leg leaves the shortcut (bulk transfer)", (unsigned long long)c->id,
+		  s == &c->local ? "client" : "target");
+}
+
+/* After a read from s. */
+static void check_leave(struct conn *c, struct sock *s)
+{
+	uint64_t drained_at;
+	bool paused;
+
+	if (!shortcut_paused(c->p->sc, s->sc, &paused, &drained_at) && (paused || s->sc_leaving))
+		leave(c, s, drained_at);
+}
+
 ssize_t conn_recv(struct conn *c, int fd, void *buf, size_t len)
 {
 	struct sock *s = fd == c->local.h.fd ? &c->local : &c->remote;
@@ -77,18 +119,13 @@ ssize_t conn_recv(struct conn *c, int fd, void *buf, size_t len)
 
 	if (n > 0)
 		s->rd += (uint64_t)n;
-	if (s->sc && ((n < 0 && e == EAGAIN) || s->rd - shortcut_acked(s->sc) >= SHORTCUT_ACK_STEP)) {
+	if (s->sc && ((n < 0 && e == EAGAIN) || s->rd - shortcut_acked(s->sc) >= SHORTCUT_ACK_STEP) &&
+	    s->rd != shortcut_acked(s->sc)) {
 		shortcut_ack(c->p->sc, s->sc, s->rd);
+		check_leave(c, s);
 		errno = e;
 	}
 	return n;
-}
-
-static uint64_t sock_bytes(struct ctx *p, const struct sock *s)
-{
-	uint64_t tx, rx;
-
-	return s->sc && s->h.fd >= 0 && !shortcut_bytes(p->sc, s->sc, s->h.fd, &tx, &rx) ? tx + rx : 0;
 }
 
 uint64_t shortcut_conn_bytes(const struct conn *c)

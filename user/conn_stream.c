@@ -327,7 +327,7 @@ bool stream_salt_replayed(struct conn *c, bool had_salt)
 
 void stream_count(struct conn *c, const struct dir *d, enum ctr_tier t, uint64_t n)
 {
-	if (t == CTR_USER && (conn_on_shortcut(c)))
+	if (t == CTR_USER && conn_on_shortcut(c))
 		t = CTR_SHORTCUT;
 	if (d == &c->up)
 		c->p->ctr->bytes_up[t] += n;

@@ -109,9 +109,10 @@ void stats_json(const struct stats_src *s, struct sbuf *out)
 	for (size_t i = 0; i < ARRAY_SIZE(udp_drops); i++)
 		sbuf_printf(out, "%s\"%s\":%llu", i ? "," : "", udp_drops[i],
 			    (unsigned long long)udp[2 + i]);
-	sbuf_printf(out, "}},\"shortcut\":{\"connections\":%llu,\"bytes\":%llu,\"sockets\":%llu,"
-		    "\"redirected_bytes\":%llu",
-		    (unsigned long long)c.to_shortcut, (unsigned long long)c.shortcut_bytes,
+	sbuf_printf(out, "}},\"shortcut\":{\"connections\":%llu,\"left\":%llu,\"bytes\":%llu,"
+		    "\"sockets\":%llu,\"redirected_bytes\":%llu",
+		    (unsigned long long)c.to_shortcut, (unsigned long long)c.left_shortcut,
+		    (unsigned long long)c.shortcut_bytes,
 		    (unsigned long long)c.shortcut_socks, (unsigned long long)c.shortcut_redirected);
 	sbuf_printf(out, "},\"dns\":{\"answers\":%llu,\"ms_total\":%llu,\"cache_hits\":%llu,"
 		    "\"cache_misses\":%llu,\"cache_entries\":%llu},\"bpf\":{\"workers_loaded\":%llu,"

@@ -88,6 +88,16 @@ static void log_stats(const struct worker *w)
 	if (cs.sockmap_loaded)
 		log_info("sockmap: %u socket entries, %u peer entries", cs.sockmap_socks,
 			 cs.sockmap_peers);
+	if (p->sc) {
+		struct shortcut_totals t;
+
+		shortcut_totals(p->sc, &t);
+		log_info("shortcut: %llu connections, %llu legs left it (bulk); %u sockets recorded "
+			 "now; %llu bytes redirected (all workers), %llu sends over TCP, %llu "
+			 "flow-control pauses", (unsigned long long)p->ctr->to_shortcut,
+			 (unsigned long long)p->ctr->left_shortcut, t.socks, (unsigned long long)t.bytes,
+			 (unsigned long long)t.tcp_msgs, (unsigned long long)t.paused);
+	}
 	log_counters(p->ctr);
 	if (!p->udp)
 		return;
