@@ -89,18 +89,19 @@ def leave_app():
             f.write(str(os.getpid()))
 
 
-def chain(shortcut=True, extra=(), workers=None):
+def chain(shortcut=True, extra=(), workers=None, bindir=None):
     """ssserver and sslocal (SOCKS5) started outside the applications' cgroup,
     then this process moves into it. Returns (srv, loc, socks port, ctl sockets)."""
     leave_app()
+    bindir = bindir or BUILD
     sp, lp = free_port(), free_port()
     ss, ls = os.path.join(TMP, "srv-%d.sock" % sp), os.path.join(TMP, "loc-%d.sock" % lp)
     more = (["--bpf-cgroup", APP] if shortcut else []) + list(extra)
     wk = ["--workers", str(workers)] if workers else []
-    srv = start([os.path.join(BUILD, "ssserver"), "-s", "127.0.0.1", "-p", str(sp), "-k", "pw",
+    srv = start([os.path.join(bindir, "ssserver"), "-s", "127.0.0.1", "-p", str(sp), "-k", "pw",
                  "-m", METHOD, "--allow-private", "--ctl-socket", ss] + more + wk, wait=sp,
                 default_workers=not workers)
-    loc = start([os.path.join(BUILD, "sslocal"), "-s", "127.0.0.1", "-p", str(sp), "-l", str(lp),
+    loc = start([os.path.join(bindir, "sslocal"), "-s", "127.0.0.1", "-p", str(sp), "-l", str(lp),
                  "-b", "127.0.0.1", "-k", "pw", "-m", METHOD, "--ctl-socket", ls] + more + wk,
                 wait=lp, default_workers=not workers)
     wait_until(lambda: os.path.exists(ss) and os.path.exists(ls), 5, "the control sockets")
@@ -565,6 +566,42 @@ def test_pass_through_pairs_keep_sockmap_for_others():
         METHOD = saved
 
 
+def test_sanitizers_see_no_error_and_no_leak():
+    """The ASan+UBSan+LSan build through the shortcut: a bulk upload (its leg
+    leaves the map), a paced download, short connections, a reset, and exit
+    with a connection open."""
+    os.environ["ASAN_OPTIONS"] = "detect_leaks=1:exitcode=23:halt_on_error=1"
+    os.environ["UBSAN_OPTIONS"] = "print_stacktrace=1:halt_on_error=1"
+    try:
+        srv, loc, lp, ss, ls = chain(True, workers=1, bindir=os.path.join(BUILD, "asan"))
+        t = Target()
+        upload(lp, t.port, 32 << 20)
+        download(lp, t, 4 << 20)
+        echo = Server(echo_handler)
+        for _ in range(50):
+            s, rep = socks_connect(lp, "127.0.0.1", echo.port)
+            s.sendall(b"x" * 100)
+            assert recv_exact(s, 100) == b"x" * 100
+            s.close()
+        s, rep = socks_connect(lp, "127.0.0.1", echo.port)
+        s.sendall(b"y")
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.close()
+        left_open, rep = socks_connect(lp, "127.0.0.1", echo.port)
+        left_open.sendall(b"z")
+        assert recv_exact(left_open, 1) == b"z"
+        assert totals(loc)["bytes"] > 0 and totals(srv)["bytes"] > 0
+        assert loc.stop(signal.SIGTERM) == 0, loc.log_text()[-3000:]
+        assert srv.stop(signal.SIGTERM) == 0, srv.log_text()[-3000:]
+        for p in (srv, loc):
+            log = p.log_text()
+            assert "Sanitizer" not in log and "runtime error" not in log, log[-3000:]
+        left_open.close()
+    finally:
+        del os.environ["ASAN_OPTIONS"]
+        del os.environ["UBSAN_OPTIONS"]
+
+
 TESTS = [
     test_gib_each_way_with_sha256_and_half_close,
     test_lo_carries_less_with_the_shortcut,
@@ -577,6 +614,7 @@ TESTS = [
     test_exit_and_sigkill_with_live_connections_leave_nothing,
     test_bpf_on_fails_at_start_and_auto_falls_back,
     test_pass_through_pairs_keep_sockmap_for_others,
+    test_sanitizers_see_no_error_and_no_leak,
 ]
 
 if __name__ == "__main__":
