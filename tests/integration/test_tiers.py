@@ -226,15 +226,6 @@ def test_peer_reset_tears_the_pair_down_every_tier():
     rs.close()
 
 
-def sockstat_tcp_mem_kib():
-    with open("/proc/net/sockstat") as f:
-        for line in f:
-            if line.startswith("TCP:"):
-                parts = line.split()
-                return int(parts[parts.index("mem") + 1]) * 4
-    return 0
-
-
 def test_slow_receiver_memory_stays_bounded():
     """The sender pushes as fast as it can for 20 s; the client reads 1 MiB/s.
     Bound stated: TCP memory (all sockets on the machine, /proc/net/sockstat)
@@ -247,15 +238,7 @@ def test_slow_receiver_memory_stays_bounded():
         srv, loc, lp = tier_pair(tier)
         s, rep = socks_connect(lp, "127.0.0.1", bl.port, timeout=10)
         assert rep == 0
-        s.settimeout(5)
-        peak_mem = peak_rss = got = 0
-        end = time.time() + seconds
-        while time.time() < end:
-            t = time.time()
-            got += len(s.recv(65536))
-            peak_mem = max(peak_mem, sockstat_tcp_mem_kib() - base_mem)
-            peak_rss = max(peak_rss, srv.rss_kib(), loc.rss_kib())
-            time.sleep(max(0, 1 / 16 - (time.time() - t)))  # 16 x 64 KiB a second
+        got, peak_mem, peak_rss = slow_read(s, seconds, (srv, loc), base_mem)
         bl.stop.set()
         s.close()
         print("%s: received %d MiB in %.0fs, peak TCP memory +%d KiB, peak daemon RSS %d KiB, %s" % (

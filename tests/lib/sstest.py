@@ -504,6 +504,32 @@ def bpf_percpu_sum(entry):
     return sum(v["value"] for v in entry["values"])
 
 
+def sockstat_tcp_mem_kib():
+    """TCP memory of every socket on the machine (/proc/net/sockstat), KiB."""
+    with open("/proc/net/sockstat") as f:
+        for line in f:
+            if line.startswith("TCP:"):
+                parts = line.split()
+                return int(parts[parts.index("mem") + 1]) * 4
+    return 0
+
+
+def slow_read(sock, seconds, procs, base_mem=None):
+    """A slow reader: 16 x 64 KiB a second from sock for seconds. Returns (bytes read,
+    peak growth of TCP memory in KiB, peak RSS of any of procs in KiB)."""
+    base_mem = sockstat_tcp_mem_kib() if base_mem is None else base_mem
+    sock.settimeout(5)
+    peak_mem = peak_rss = got = 0
+    end = time.time() + seconds
+    while time.time() < end:
+        t = time.time()
+        got += len(sock.recv(65536))
+        peak_mem = max(peak_mem, sockstat_tcp_mem_kib() - base_mem)
+        peak_rss = max([peak_rss] + [p.rss_kib() for p in procs])
+        time.sleep(max(0, 1 / 16 - (time.time() - t)))
+    return got, peak_mem, peak_rss
+
+
 def wait_until(pred, timeout=10.0, what="condition"):
     end = time.time() + timeout
     while time.time() < end:

@@ -379,18 +379,9 @@ def test_slow_reader_memory_stays_bounded():
     for workers in (1, 2):
         srv, loc, lp, ss, ls = chain(True, workers=workers)
         bl = Blaster(1 << 20)
-        base_mem = sockstat_tcp_mem_kib()
         s, rep = socks_connect(lp, "127.0.0.1", bl.port, timeout=10)
         assert rep == 0
-        s.settimeout(5)
-        peak_mem = peak_rss = got = 0
-        end = time.time() + seconds
-        while time.time() < end:
-            t = time.time()
-            got += len(s.recv(65536))
-            peak_mem = max(peak_mem, sockstat_tcp_mem_kib() - base_mem)
-            peak_rss = max(peak_rss, srv.rss_kib(), loc.rss_kib())
-            time.sleep(max(0, 1 / 16 - (time.time() - t)))
+        got, peak_mem, peak_rss = slow_read(s, seconds, (srv, loc))
         bl.close()
         s.close()
         ts = totals(srv)
@@ -401,15 +392,6 @@ def test_slow_reader_memory_stays_bounded():
         assert peak_mem < 96 << 10, "TCP memory grew to %d KiB" % peak_mem
         assert peak_rss < 64 << 10, "daemon RSS grew to %d KiB" % peak_rss
         stop_all()
-
-
-def sockstat_tcp_mem_kib():
-    with open("/proc/net/sockstat") as f:
-        for line in f:
-            if line.startswith("TCP:"):
-                parts = line.split()
-                return int(parts[parts.index("mem") + 1]) * 4
-    return 0
 
 
 def test_sendfile_and_splice_applications_get_every_byte():
