@@ -378,12 +378,15 @@ def test_ssserver_down_then_back():
 
 
 def test_two_workers_share_the_steering():
-    """Worker 0 installs sk_lookup; its pick is spread over the SO_REUSEPORT group."""
+    """Worker 0 installs sk_lookup; its pick is spread over the SO_REUSEPORT group.
+    The local shortcut (--bpf-cgroup) is loaded too: neither breaks the other."""
     topology_up()
+    cg = cgroup2_make("gw")
     try:
         wan, digest = setup_wan()
-        gw = start_gw(True, extra=["--workers", "2"])
+        gw = start_gw(True, extra=["--workers", "2", "--bpf-cgroup", cg[1]])
         assert "2 workers started" in gw.log_text()
+        assert "self-test passed" in gw.log_text(), gw.log_text()[-2000:]
         check_gateway(wan, digest, "sk_lookup, 2 workers")
         # Worker 0 (the one holding the steering) crashes: the parent restarts
         # it, and it puts the same steering back in place.
@@ -405,6 +408,7 @@ def test_two_workers_share_the_steering():
     finally:
         stop_all()
         topology_down()
+        cgroup2_remove(*cg)
 
 
 def test_nat_redirect_without_steering():

@@ -31,22 +31,12 @@ SSCTL = os.path.join(BUILD, "ssctl")
 TMP = tempfile.mkdtemp(prefix="ssbpf-shortcut.")
 METHOD = "aes-256-gcm"
 CLONE_NEWNET = 0x40000000
-CGROUP2_MAGIC = 0x63677270
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _home_ns = os.open("/proc/self/ns/net", os.O_RDONLY)
 CG_ROOT = None   # the cgroup2 mount
 APP = None       # the applications' cgroup
 _mounted = False
-
-
-class _Statfs(ctypes.Structure):
-    _fields_ = [("f_type", ctypes.c_long), ("rest", ctypes.c_byte * 120)]
-
-
-def is_cgroup2(path):
-    st = _Statfs()
-    return _libc.statfs(path.encode(), ctypes.byref(st)) == 0 and st.f_type == CGROUP2_MAGIC
 
 
 def setup():
@@ -56,23 +46,12 @@ def setup():
     assert _libc.setns(fd, CLONE_NEWNET) == 0, "setns: errno %d" % ctypes.get_errno()
     os.close(fd)
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
-    if is_cgroup2("/sys/fs/cgroup"):
-        CG_ROOT = "/sys/fs/cgroup"
-    else:
-        CG_ROOT = os.path.join(TMP, "cg2")
-        os.makedirs(CG_ROOT)
-        subprocess.run(["mount", "-t", "cgroup2", "none", CG_ROOT], check=True)
-        _mounted = True
-    APP = os.path.join(CG_ROOT, "ssbpf-test-%d" % os.getpid())
-    os.mkdir(APP)
+    CG_ROOT, APP, _mounted = cgroup2_make("apps")
 
 
 def teardown():
-    leave_app()
-    if APP and os.path.isdir(APP):
-        os.rmdir(APP)
-    if _mounted:
-        subprocess.run(["umount", CG_ROOT])
+    if APP:
+        cgroup2_remove(CG_ROOT, APP, _mounted)
     _libc.setns(_home_ns, CLONE_NEWNET)
     subprocess.run(["ip", "netns", "del", NS])
 
