@@ -526,8 +526,9 @@ static void on_sock_event(struct handler *h, uint32_t events)
 			conn_destroy(c, "UDP association closed");
 		return;
 	}
-	case ST_CONNECTING:
-		getsockopt(h->fd, SOL_SOCKET, SO_ERROR, &err, &(socklen_t){ sizeof(err) });
+	case ST_CONNECTING: /* writable without an error: connected, no SO_ERROR to ask */
+		if (events & (EPOLLERR | EPOLLHUP))
+			getsockopt(h->fd, SOL_SOCKET, SO_ERROR, &err, &(socklen_t){ sizeof(err) });
 		if (err)
 			fail_connect(c, -err, "connect");
 		else if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
