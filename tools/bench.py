@@ -30,6 +30,8 @@ import tempfile
 import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cgroup2  # noqa: E402
 BUILD = os.path.join(ROOT, "build")
 
 
@@ -343,28 +345,12 @@ def sip022_section(out, iperf_port, seconds):
 
 @contextlib.contextmanager
 def app_cgroup():
-    """A cgroup v2 directory for the applications of the local-shortcut rows
-    (cgroup2 is mounted for the run where /sys/fs/cgroup is v1); yields it."""
-    root, mounted = "/sys/fs/cgroup", False
-    kind = subprocess.run(["stat", "-f", "-c", "%T", root], capture_output=True, text=True).stdout.strip()
-    if kind != "cgroup2fs":
-        root = tempfile.mkdtemp(prefix="ssbpf-bench-cg.")
-        subprocess.run(["mount", "-t", "cgroup2", "none", root], check=True)
-        mounted = True
-    cg = os.path.join(root, "ssbpf-bench-%d" % os.getpid())
-    os.mkdir(cg)
+    """A cgroup v2 directory for the applications of the local-shortcut rows; yields it."""
+    cg = cgroup2.make("bench")
     try:
-        yield cg
+        yield cg[1]
     finally:
-        with open(os.path.join(cg, "cgroup.procs")) as f:
-            left = f.read().split()
-        for pid in left:
-            with open(os.path.join(root, "cgroup.procs"), "w") as f:
-                f.write(pid)
-        os.rmdir(cg)
-        if mounted:
-            subprocess.run(["umount", root])
-            os.rmdir(root)
+        cgroup2.remove(*cg)
 
 
 def shortcut_section(out, seconds):

@@ -22,6 +22,8 @@ import http.server
 import socketserver
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+from cgroup2 import make as cgroup2_make, remove as cgroup2_remove  # noqa: E402,F401
 BUILD = os.path.join(ROOT, os.environ.get("SSBPF_BUILD", "build"))
 LOGDIR = tempfile.mkdtemp(prefix="ssbpf-it.")
 AEAD_METHODS = ["aes-128-gcm", "aes-192-gcm", "aes-256-gcm",
@@ -502,33 +504,6 @@ def bpf_map_dump(pid, name):
 def bpf_percpu_sum(entry):
     """The sum over CPUs of a per-CPU map entry."""
     return sum(v["value"] for v in entry["values"])
-
-
-def cgroup2_make(tag):
-    """A scratch cgroup v2 directory: under /sys/fs/cgroup when that is cgroup2,
-    else under a cgroup2 mount made here. Returns (root, directory, mounted)."""
-    root, mounted = "/sys/fs/cgroup", False
-    kind = subprocess.run(["stat", "-f", "-c", "%T", root], capture_output=True, text=True).stdout.strip()
-    if kind != "cgroup2fs":
-        root = tempfile.mkdtemp(prefix="ssbpf-cg2.")
-        subprocess.run(["mount", "-t", "cgroup2", "none", root], check=True)
-        mounted = True
-    d = os.path.join(root, "ssbpf-%s-%d" % (tag, os.getpid()))
-    os.mkdir(d)
-    return root, d, mounted
-
-
-def cgroup2_remove(root, d, mounted):
-    """Moves what is left in d to the root, removes d, and unmounts what cgroup2_make mounted."""
-    with open(os.path.join(d, "cgroup.procs")) as f:
-        left = f.read().split()
-    for pid in left:
-        with open(os.path.join(root, "cgroup.procs"), "w") as f:
-            f.write(pid)
-    os.rmdir(d)
-    if mounted:
-        subprocess.run(["umount", root])
-        os.rmdir(root)
 
 
 def sockstat_tcp_mem_kib():
