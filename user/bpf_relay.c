@@ -4,8 +4,6 @@
 #include <linux/sockios.h>
 #include <linux/tcp.h>
 #include <netinet/in.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -15,6 +13,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "bpf_common.h"
 #include "bpf_relay.h"
 #include "relay_bpf.h"
 #include "log.h"
@@ -27,18 +26,6 @@ struct bpf_relay {
 	void (*cb)(void *ctx, uint64_t cookie);
 	void *cb_ctx;
 };
-
-static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-	char line[512];
-
-	if (level == LIBBPF_DEBUG || !log_enabled(LOG_DEBUG))
-		return 0;
-	vsnprintf(line, sizeof(line), fmt, ap);
-	line[strcspn(line, "\n")] = 0;
-	log_debug("libbpf: %s", line);
-	return 0;
-}
 
 static int on_ring_event(void *ctx, void *data, size_t len)
 {
@@ -74,7 +61,7 @@ int bpf_relay_open(struct bpf_relay **out, const char **why)
 		*why = "out of memory";
 		return -ENOMEM;
 	}
-	libbpf_set_print(libbpf_log);
+	bpf_log_via_daemon();
 	if (access("/sys/kernel/btf/vmlinux", R_OK)) {
 		*why = "the kernel has no BTF (/sys/kernel/btf/vmlinux)";
 		r = -ENOTSUP;
@@ -190,24 +177,11 @@ int bpf_relay_bytes(struct bpf_relay *b, uint64_t cookie, uint64_t *bytes)
 	return 0;
 }
 
-static unsigned count_keys(int fd)
-{
-	uint64_t key, next;
-	unsigned n = 0;
-	void *prev = NULL;
-
-	while (!bpf_map_get_next_key(fd, prev, &next)) {
-		key = next;
-		prev = &key;
-		n++;
-	}
-	return n;
-}
-
 int bpf_relay_count(struct bpf_relay *b, unsigned *socks, unsigned *peers)
 {
-	*socks = count_keys(b->run_fd) + count_keys(b->park_fd);
-	*peers = count_keys(b->peers_fd);
+	*socks = bpf_map_entries(b->run_fd, sizeof(uint64_t)) +
+		 bpf_map_entries(b->park_fd, sizeof(uint64_t));
+	*peers = bpf_map_entries(b->peers_fd, sizeof(uint64_t));
 	return 0;
 }
 

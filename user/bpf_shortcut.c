@@ -16,6 +16,7 @@
 #include <bpf/libbpf.h>
 #include <linux/magic.h>
 
+#include "bpf_common.h"
 #include "log.h"
 #include "shortcut.h"
 #include "shortcut_bpf.h"
@@ -195,15 +196,19 @@ void shortcut_unwatch(struct shortcut *sc, struct shortcut_peer *w)
 	free(w);
 }
 
-int shortcut_out_port(struct shortcut *sc, uint16_t port, bool add)
+/* Adds port to (or takes it out of) the port map fd. */
+static int port_entry(int fd, uint16_t port, bool add)
 {
 	uint32_t k = port, one = 1;
 
-	if (!sc)
-		return 0;
 	if (add)
-		return bpf_map_update_elem(sc->out_fd, &k, &one, BPF_ANY) ? -errno : 0;
-	return bpf_map_delete_elem(sc->out_fd, &k) ? -errno : 0;
+		return bpf_map_update_elem(fd, &k, &one, BPF_ANY) ? -errno : 0;
+	return bpf_map_delete_elem(fd, &k) ? -errno : 0;
+}
+
+int shortcut_out_port(struct shortcut *sc, uint16_t port, bool add)
+{
+	return sc ? port_entry(sc->out_fd, port, add) : 0;
 }
 
 int shortcut_bytes(struct shortcut *sc, const struct shortcut_peer *w, int fd, uint64_t *tx,
@@ -223,19 +228,13 @@ int shortcut_bytes(struct shortcut *sc, const struct shortcut_peer *w, int fd, u
 
 int shortcut_listen_port(struct shortcut *sc, uint16_t port)
 {
-	uint32_t k = port, one = 1;
-
-	if (!sc)
-		return 0;
-	return bpf_map_update_elem(sc->ports_fd, &k, &one, BPF_ANY) ? -errno : 0;
+	return sc ? port_entry(sc->ports_fd, port, true) : 0;
 }
 
 void shortcut_totals(struct shortcut *sc, struct shortcut_totals *t)
 {
 	int ncpu = libbpf_num_possible_cpus();
 	uint64_t sum[SC_T_N] = { 0 };
-	struct sc_key k, next;
-	void *prev = NULL;
 
 	memset(t, 0, sizeof(*t));
 	if (!sc || ncpu <= 0)
@@ -251,11 +250,7 @@ void shortcut_totals(struct shortcut *sc, struct shortcut_totals *t)
 	t->tcp_msgs = sum[SC_T_TCP];
 	t->recorded = sum[SC_T_RECORDED];
 	t->paused = sum[SC_T_PAUSED];
-	while (!bpf_map_get_next_key(sc->socks_fd, prev, &next)) {
-		k = next;
-		prev = &k;
-		t->socks++;
-	}
+	t->socks = bpf_map_entries(sc->socks_fd, sizeof(struct sc_key));
 }
 
 static int recv_all(int fd, char *buf, size_t n)
@@ -405,6 +400,7 @@ static int load(struct shortcut *sc, const char **why)
 	int probe = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), r;
 	uint64_t netns = 0;
 
+	bpf_log_via_daemon();
 	if (access("/sys/kernel/btf/vmlinux", R_OK)) {
 		*why = "the kernel has no BTF (/sys/kernel/btf/vmlinux)";
 		return -ENOTSUP;

@@ -14,6 +14,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "bpf_common.h"
 #include "log.h"
 #include "steer.h"
 #include "steer_bpf.h"
@@ -89,6 +90,7 @@ int bpf_steer_open(struct bpf_steer **out, const struct steer_spec *spec, int tc
 		*why = "out of memory";
 		return -ENOMEM;
 	}
+	bpf_log_via_daemon();
 	b->skel = steer_bpf__open_and_load();
 	if (!b->skel) {
 		r = -errno;

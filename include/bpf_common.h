@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef SS_BPF_COMMON_H
+#define SS_BPF_COMMON_H
+
+#include <stddef.h>
+
+/* What the BPF loaders (user/bpf_*.c) share. */
+
+/* Sends libbpf's messages to the daemon's log at debug level; call before loading. */
+void bpf_log_via_daemon(void);
+/* Entries now in the hash-type map fd, whose keys are key_size bytes (at most 64). */
+unsigned bpf_map_entries(int fd, size_t key_size);
+
+#endif
