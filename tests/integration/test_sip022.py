@@ -301,17 +301,10 @@ def test_every_method_relays_big_streams_and_half_close_with_workers():
         # Down.
         s, rep = socks_connect(lp, "127.0.0.1", sender.port, timeout=60)
         s.sendall(struct.pack(">I", mb))
-        got = hashlib.sha256()
-        n = 0
         s.settimeout(120)
-        while True:
-            d = s.recv(1 << 20)
-            if not d:
-                break
-            got.update(d)
-            n += len(d)
+        n, digest = sha256_stream(s)
         assert n == mb << 20, (method, n)
-        assert got.hexdigest() == hashlib.sha256(blaster_data * mb).hexdigest()
+        assert digest == hashlib.sha256(blaster_data * mb).hexdigest()
         # Short connections.
         echo = Server(echo_handler)
         for i in range(200):

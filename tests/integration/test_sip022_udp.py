@@ -10,7 +10,6 @@ import os
 import socket
 import struct
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -19,7 +18,7 @@ from test_sip022 import METHODS, b3_hash16, b64, key_of, subkey, user_bytes, use
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes  # noqa: E402
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: E402
 from sstest import *  # noqa: E402,F401,F403
-from test_udp import Association, UdpEcho, paced_echo  # noqa: E402
+from test_udp import Association, UdpEcho, UdpPeer, paced_echo  # noqa: E402
 
 sodium = ctypes.CDLL(ctypes.util.find_library("sodium"))
 sodium.sodium_init()
@@ -160,7 +159,7 @@ def test_ssserver_answers_spec_packets_by_session_and_follows_a_roaming_client()
     echo.close()
 
 
-class SpecUdpServer:
+class SpecUdpServer(UdpPeer):
     """A SIP022 UDP server from the document: opens sslocal's packets, answers
     through the echo semantics, with a server session it can change (a restart)."""
 
@@ -169,24 +168,17 @@ class SpecUdpServer:
         self.sid, self.pid = os.urandom(8), 0
         self.seen = []
         self.reply_to_sid = None
-        self.sock = udp_sock(timeout=None)
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self.run, daemon=True).start()
+        super().__init__()
 
-    def run(self):
-        while True:
-            try:
-                pkt, addr = self.sock.recvfrom(65535)
-            except OSError:
-                return
-            csid, cpid, body = unpacket(self.method, self.psk, pkt)
-            typ, ts, plen = struct.unpack(">BQH", body[:11])
-            rest = body[11 + plen:]
-            self.seen.append((csid, cpid, typ, ts - time.time(), rest))
-            reply = struct.pack(">BQ", 1, int(time.time())) + (self.reply_to_sid or csid) + \
-                struct.pack(">H", 0) + rest
-            self.sock.sendto(packet(self.method, self.psk, self.sid, self.pid, reply), addr)
-            self.pid += 1
+    def handle(self, pkt, addr):
+        csid, cpid, body = unpacket(self.method, self.psk, pkt)
+        typ, ts, plen = struct.unpack(">BQH", body[:11])
+        rest = body[11 + plen:]
+        self.seen.append((csid, cpid, typ, ts - time.time(), rest))
+        reply = struct.pack(">BQ", 1, int(time.time())) + (self.reply_to_sid or csid) + \
+            struct.pack(">H", 0) + rest
+        self.sock.sendto(packet(self.method, self.psk, self.sid, self.pid, reply), addr)
+        self.pid += 1
 
     def restart(self):
         self.sid, self.pid = os.urandom(8), 0

@@ -84,17 +84,10 @@ def upload(lp, port, size):
 def download(lp, src):
     s, rep = socks_connect(lp, "127.0.0.1", src.port, timeout=60)
     assert rep == 0
-    h = hashlib.sha256()
-    n = 0
-    while True:
-        d = s.recv(1 << 20)
-        if not d:
-            break
-        h.update(d)
-        n += len(d)
+    n, digest = sha256_stream(s)
     s.close()
     wait_until(lambda: src.digest is not None, what="source hash")
-    return n == src.size and h.hexdigest() == src.digest, n
+    return n == src.size and digest == src.digest, n
 
 
 def fds_back(srv, loc, base):

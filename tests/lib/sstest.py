@@ -281,8 +281,8 @@ def read_to_end(sock, slow=False, timeout=10):
             time.sleep(0.002)
 
 
-def hash_stream(sock, limit=None):
-    """Reads limit bytes (or until EOF); returns the line "N SHA256\\n" that describes them."""
+def sha256_stream(sock, limit=None):
+    """Reads limit bytes (or until EOF); returns (bytes read, their sha256 in hex)."""
     h = hashlib.sha256()
     n = 0
     while limit is None or n < limit:
@@ -291,7 +291,12 @@ def hash_stream(sock, limit=None):
             break
         h.update(d)
         n += len(d)
-    return ("%d %s\n" % (n, h.hexdigest())).encode()
+    return n, h.hexdigest()
+
+
+def hash_stream(sock, limit=None):
+    """Reads limit bytes (or until EOF); returns the line "N SHA256\\n" that describes them."""
+    return ("%d %s\n" % sha256_stream(sock, limit)).encode()
 
 
 def hash_reply_handler(sock):

@@ -154,16 +154,6 @@ def splice_hash(sock):
         os.close(w)
 
 
-def recv_hash(sock):
-    h, n = hashlib.sha256(), 0
-    while True:
-        d = sock.recv(1 << 20)
-        if not d:
-            return n, h.hexdigest()
-        h.update(d)
-        n += len(d)
-
-
 class Target:
     """The target, in the applications' cgroup: "U" + size: reads size bytes, answers
     their sha256 after the client's FIN; "D" + size: sends size random bytes, shuts
@@ -176,7 +166,7 @@ class Target:
             kind = recv_exact(sock, 1)
             size = struct.unpack(">Q", recv_exact(sock, 8))[0]
             if kind == b"U":
-                n, digest = splice_hash(sock) if splice else recv_hash(sock)
+                n, digest = splice_hash(sock) if splice else sha256_stream(sock)
                 sock.sendall(("%d %s" % (n, digest)).encode())
                 sock.shutdown(socket.SHUT_WR)
             else:
@@ -218,7 +208,7 @@ def download(lp, target, size, splice=False):
     s, rep = socks_connect(lp, "127.0.0.1", target.port, timeout=60)
     assert rep == 0
     s.sendall(b"D" + struct.pack(">Q", size))
-    n, digest = splice_hash(s) if splice else recv_hash(s)
+    n, digest = splice_hash(s) if splice else sha256_stream(s)
     assert n == size, "downloaded %d of %d bytes" % (n, size)
     before = len(target.results)
     s.sendall(("%d %s" % (n, digest)).encode())  # after the target's FIN: half-close
