@@ -263,7 +263,7 @@ static int recv_all(int fd, char *buf, size_t n)
 	return got == n ? 0 : -EIO;
 }
 
-/* One byte stream each way and a FIN over a loopback pair of our own; 0 or a reason. */
+/* The bytes and the FIN of the self-test pair a, b, and what the maps counted; NULL or a reason. */
 static const char *selftest_bytes(struct shortcut *sc, int a, int b, struct shortcut_peer *wa,
 				  struct shortcut_peer *wb)
 {
