@@ -398,10 +398,41 @@ int cipher_init(struct ss_cipher *c, const struct ss_method *m,
 	return 0;
 }
 
+/*
+ * EVP contexts outlive their connection: a freed cipher's context, its key
+ * wiped by re-keying it with zeros, waits here for the next cipher of the
+ * same method and direction, which then only sets its key. A connection's
+ * set-up neither allocates a context nor looks its cipher up again. Per
+ * process (each worker has its own after the fork).
+ */
+#define EVP_SPARES 64
+static struct {
+	EVP_CIPHER_CTX *ctx[EVP_SPARES];
+	unsigned n;
+} evp_spares[SS_M_XCHACHA20_POLY1305 + 1][2];
+
+static EVP_CIPHER_CTX *evp_spare_take(enum ss_method_id id, bool enc)
+{
+	unsigned *n = &evp_spares[id][enc].n;
+
+	return *n ? evp_spares[id][enc].ctx[--*n] : NULL;
+}
+
+static void evp_spare_put(struct ss_cipher *c)
+{
+	static const uint8_t zero[SS_MAX_KEY];
+	unsigned *n = &evp_spares[c->m->id][c->evp_enc].n;
+
+	if (*n < EVP_SPARES && EVP_CipherInit_ex(c->evp, NULL, NULL, zero, NULL, c->evp_enc))
+		evp_spares[c->m->id][c->evp_enc].ctx[(*n)++] = c->evp;
+	else
+		EVP_CIPHER_CTX_free(c->evp);
+}
+
 void cipher_free(struct ss_cipher *c)
 {
 	if (c->evp)
-		EVP_CIPHER_CTX_free(c->evp);
+		evp_spare_put(c);
 	c->evp = NULL;
 	sodium_memzero(c->key, sizeof(c->key));
 }
@@ -438,13 +469,18 @@ int cipher_rekey(struct ss_cipher *c, const struct ss_method *m,
 
 /*
  * The EVP context is keyed once per direction; each chunk only resets the IV.
- * A new key for the same cipher and direction keeps the context.
+ * A new key for the same cipher and direction keeps the context; a new
+ * cipher takes a spare one when there is one.
  */
 static int evp_prepare(struct ss_cipher *c, bool enc)
 {
 	/* XChaCha20's key goes in per call (evp_start): none to set here. */
 	const uint8_t *key = c->m->id == SS_M_XCHACHA20_POLY1305 ? NULL : c->key;
 
+	if (!c->evp && (c->evp = evp_spare_take(c->m->id, enc))) {
+		c->evp_enc = enc;
+		c->evp_stale = true;
+	}
 	if (c->evp && c->evp_enc == enc) {
 		if (c->evp_stale && key && !EVP_CipherInit_ex(c->evp, NULL, NULL, key, NULL, enc))
 			return -EIO;
