@@ -113,6 +113,7 @@ struct conn {
 
 	bool socks_auth;  /* INIT: waiting for RFC 1929 sub-negotiation */
 	bool hdr_pending; /* sslocal: the request header waits in hs for the first data */
+	bool tfo_pending; /* TCP Fast Open: the remote socket may still wait for its SYN-ACK */
 	uint64_t stream_at; /* when STREAM began */
 	bool bad_auth;    /* server: authentication failed, discarding until timeout */
 	uint8_t hs[SS_ADDR_MAX + 64]; /* SOCKS5 handshake bytes */

@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "conn_internal.h"
@@ -39,6 +38,7 @@ const char *conn_stage_name(enum conn_stage s)
 static void on_sock_event(struct handler *h, uint32_t events);
 static void conn_update_events(struct conn *c);
 static void start_target(struct conn *c, const uint8_t *extra, size_t n);
+static void handshake(struct conn *c);
 
 static void set_stage(struct conn *c, enum conn_stage s)
 {
@@ -127,7 +127,10 @@ void conn_accept(struct ctx *p, int fd, const struct sockaddr_storage *peer, enu
 			start_target(c, NULL, 0);
 		return;
 	}
-	conn_update_events(c);
+	/* The client speaks first: under load its first bytes are often here already. */
+	handshake(c);
+	if (c->stage != ST_DESTROYED && c->stage != ST_DNS)
+		conn_update_events(c);
 }
 
 void conn_destroy(struct conn *c, const char *why)
@@ -351,12 +354,19 @@ static void start_connect(struct conn *c, const struct sockaddr *sa, socklen_t l
 	if (cfg->fast_open && c->role != ROLE_SERVER)
 		setsockopt(fd, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, &(int){ 1 }, sizeof(int));
 	set_stage(c, ST_CONNECTING);
-	if (connect(fd, sa, len) == 0) {
+	if (connect(fd, sa, len) == 0) { /* Fast Open: the SYN leaves with the first write */
+		c->tfo_pending = cfg->fast_open && c->role != ROLE_SERVER;
 		enter_stream(c);
 		return;
 	}
 	if (errno != EINPROGRESS) {
 		fail_connect(c, -errno, "connect");
+		return;
+	}
+	/* A local handshake is usually over by now: go on without waiting for a wake-up. */
+	if (!getpeername(fd, (struct sockaddr *)&(struct sockaddr_storage){ 0 },
+			 &(socklen_t){ sizeof(struct sockaddr_storage) })) {
+		enter_stream(c);
 		return;
 	}
 	conn_update_events(c);
@@ -571,7 +581,7 @@ static void on_sock_event(struct handler *h, uint32_t events)
 }
 
 /* A connection the poll timer runs for: false once it needs no more polling. */
-static bool poll_one(struct conn *c)
+bool conn_poll_one(struct conn *c)
 {
 	const char *why = NULL;
 	int r;
@@ -597,51 +607,15 @@ static bool poll_one(struct conn *c)
 	return r > 0;
 }
 
-static void on_poll(struct handler *h, uint32_t events)
-{
-	struct ctx *p = (struct ctx *)((char *)h - offsetof(struct ctx, conns.poll));
-	struct conn **pp = &p->conns.polls;
-	uint64_t n;
-
-	(void)events;
-	if (read(h->fd, &n, sizeof(n)) != sizeof(n))
-		return;
-	while (*pp) {
-		struct conn *c = *pp;
-
-		/* poll_one may destroy c, which unlinks it from this list itself. */
-		if (poll_one(c)) {
-			pp = &c->poll_next;
-		} else if (*pp == c) {
-			*pp = c->poll_next;
-			c->polling = false;
-		}
-	}
-	if (!p->conns.polls)
-		conn_poll_arm(p, false);
-}
-
 int conn_tiers_open(struct ctx *p, const char **why)
 {
-	int r;
+	int r = kernel_tiers_open(p, why);
 
-	if ((r = kernel_tiers_open(p, why)))
-		return r;
-	p->conns.poll.fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	p->conns.poll.on_event = on_poll;
-	if (p->conns.poll.fd < 0 || loop_watch(p->loop, &p->conns.poll, EPOLLIN)) {
-		*why = "cannot create the poll timer";
-		return -EIO;
-	}
-	return 0;
+	return r ? r : conn_poll_open(p, why);
 }
 
 void conn_tiers_close(struct ctx *p)
 {
-	if (p->conns.poll.fd >= 0) {
-		loop_forget(p->loop, &p->conns.poll);
-		close(p->conns.poll.fd);
-		p->conns.poll.fd = -1;
-	}
+	conn_poll_close(p);
 	kernel_tiers_close(p);
 }

@@ -182,6 +182,9 @@ static enum hs_outcome server_read(struct conn *c, const char **why)
 		return n < 0 && errno != EAGAIN && errno != EINTR ? HS_CLOSE : HS_AGAIN;
 	}
 	n = stream_read(c, &c->up, c->local.h.fd, &derr);
+	/* Nothing decrypted yet (a silent or slow client): no relay buffer held meanwhile. */
+	if (!c->up.out.len)
+		stream_buf_release(c->p, &c->up.out);
 	if (n != -EAGAIN && stream_salt_replayed(c, had_salt)) {
 		n = -EBADMSG;
 		derr = SS_ERR_REPLAY;

@@ -160,6 +160,17 @@ ssize_t stream_read(struct conn *c, struct dir *d, int src, int *derr)
 	return n;
 }
 
+/* Whether a Fast Open connection has had its SYN-ACK (getpeername fails until then). */
+static bool stream_remote_up(struct conn *c)
+{
+	struct sockaddr_storage sa;
+
+	if (getpeername(c->remote.h.fd, (struct sockaddr *)&sa, &(socklen_t){ sizeof(sa) }))
+		return false;
+	c->tfo_pending = false;
+	return true;
+}
+
 /*
  * Direction d has reached its end at sink: a FIN, or, when its source was
  * reset, a reset once the sink's peer has every byte: conn_destroy resets
@@ -167,10 +178,18 @@ ssize_t stream_read(struct conn *c, struct dir *d, int src, int *derr)
  */
 int stream_end(struct conn *c, struct dir *d, int sink)
 {
+	struct dir *o = d == &c->up ? &c->down : &c->up;
 	int outq = 0;
 
 	if (!d->reset) {
-		shutdown(sink, SHUT_WR);
+		/* A shutdown before the SYN-ACK would abort the connection: wait (polled). */
+		if (sink == c->remote.h.fd && c->tfo_pending && !stream_remote_up(c)) {
+			conn_poll_add(c->p, c);
+			return 1;
+		}
+		/* When the other way is over too, the close right after sends this FIN. */
+		if (!(o->shut && o->eof && !o->reset))
+			shutdown(sink, SHUT_WR);
 		d->shut = true;
 		return 0;
 	}

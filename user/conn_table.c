@@ -6,8 +6,10 @@
  * for what no socket event reports (sockmap drains, resets waiting for an
  * acknowledgement).
  */
+#include <errno.h>
 #include <stddef.h>
 #include <sys/timerfd.h>
+#include <unistd.h>
 
 #include "conn_internal.h"
 #include "ctx.h"
@@ -86,6 +88,50 @@ void conn_poll_add(struct ctx *p, struct conn *c)
 	c->polling = true;
 	c->poll_next = p->conns.polls;
 	p->conns.polls = c;
+}
+
+static void on_poll(struct handler *h, uint32_t events)
+{
+	struct ctx *p = (struct ctx *)((char *)h - offsetof(struct ctx, conns.poll));
+	struct conn **pp = &p->conns.polls;
+	uint64_t n;
+
+	(void)events;
+	if (read(h->fd, &n, sizeof(n)) != sizeof(n))
+		return;
+	while (*pp) {
+		struct conn *c = *pp;
+
+		/* conn_poll_one may destroy c, which unlinks it from this list itself. */
+		if (conn_poll_one(c)) {
+			pp = &c->poll_next;
+		} else if (*pp == c) {
+			*pp = c->poll_next;
+			c->polling = false;
+		}
+	}
+	if (!p->conns.polls)
+		conn_poll_arm(p, false);
+}
+
+int conn_poll_open(struct ctx *p, const char **why)
+{
+	p->conns.poll.fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	p->conns.poll.on_event = on_poll;
+	if (p->conns.poll.fd < 0 || loop_watch(p->loop, &p->conns.poll, EPOLLIN)) {
+		*why = "cannot create the poll timer";
+		return -EIO;
+	}
+	return 0;
+}
+
+void conn_poll_close(struct ctx *p)
+{
+	if (p->conns.poll.fd >= 0) {
+		loop_forget(p->loop, &p->conns.poll);
+		close(p->conns.poll.fd);
+		p->conns.poll.fd = -1;
+	}
 }
 
 void ctr_fail(struct conn *c, enum ctr_fail f)

@@ -156,15 +156,41 @@ def workers_of(proc):
 
 
 def total(proc, what):
-    """fds or RSS (KiB) summed over a daemon's worker processes."""
+    """fds, RSS or the data segment (KiB, resident or not) summed over a daemon's worker processes."""
     n = 0
     for pid in workers_of(proc):
         if what == "fds":
             n += len(os.listdir("/proc/%d/fd" % pid))
         else:
+            key = "VmData:" if what == "data" else "VmRSS:"
             with open("/proc/%d/status" % pid) as f:
-                n += next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
+                n += next(int(l.split()[1]) for l in f if l.startswith(key))
     return n
+
+
+def test_silent_and_slow_clients_hold_no_relay_buffer():
+    """The server reads a new connection at once (its first bytes are often
+    there); a client that has sent nothing, or too little to decrypt, must
+    not keep a 64 KiB relay buffer meanwhile: 1,000 of them would hold 64 MiB."""
+    srv = ssserver(free_port(), extra=["--workers", "2", "--handshake-timeout", "4"])
+    port = server_port(srv)
+    wait_until(lambda: len(workers_of(srv)) == 2, what="two workers")
+    base_fds, base_data = total(srv, "fds"), total(srv, "data")
+    socks = []
+    for i in range(1000):
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        if i % 2:
+            s.sendall(os.urandom(20))  # part of a salt: nothing to decrypt yet
+        socks.append(s)
+    wait_until(lambda: total(srv, "fds") >= base_fds + 1000, what="1,000 accepted")
+    time.sleep(0.5)
+    grown = total(srv, "data") - base_data
+    print("data segment of 2 workers holding 1,000 silent or slow clients: +%d KiB" % grown)
+    assert grown < 16 * 1024, "1,000 silent clients added %d KiB" % grown
+    for s in socks:
+        s.close()
+    # The partial salts are probes: held until the handshake deadline, then closed.
+    wait_until(lambda: total(srv, "fds") == base_fds, timeout=15, what="fds back")
 
 
 def test_10000_connections_held_then_closed():
@@ -504,6 +530,7 @@ if __name__ == "__main__":
         test_servers_own_salt_sent_back_is_rejected,
         test_target_policy_refuses_internal_targets_by_default,
         test_500_slowloris_clients_do_not_starve_normal_ones,
+        test_silent_and_slow_clients_hold_no_relay_buffer,
         test_10000_connections_held_then_closed,
         test_emfile_pauses_accepting_without_spinning_and_recovers,
         test_ssserver_killed_mid_transfer_and_silent_dns,

@@ -4,6 +4,7 @@
 Each test is a function; run_tests() prints "PASS name" / "FAIL name" lines that
 tests/run.sh counts. Every blocking step has a timeout.
 """
+import ctypes
 import hashlib
 import json
 import os
@@ -24,6 +25,7 @@ import socketserver
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 from cgroup2 import make as cgroup2_make, remove as cgroup2_remove  # noqa: E402,F401
+import syscalls  # noqa: E402,F401
 BUILD = os.path.join(ROOT, os.environ.get("SSBPF_BUILD", "build"))
 LOGDIR = tempfile.mkdtemp(prefix="ssbpf-it.")
 AEAD_METHODS = ["aes-128-gcm", "aes-192-gcm", "aes-256-gcm",
@@ -547,6 +549,34 @@ def wait_until(pred, timeout=10.0, what="condition"):
 
 
 # --- runner -----------------------------------------------------------------
+
+_libc = ctypes.CDLL(None, use_errno=True)
+CLONE_NEWNET = 0x40000000
+
+
+def run_in_netns(tests, prefix, ns, setup=None, teardown=None):
+    """Runs tests (run_tests) inside network namespace ns, made for them with lo
+    up, between setup() and teardown(); removes it after and exits."""
+    home = os.open("/proc/self/ns/net", os.O_RDONLY)
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    fd = os.open("/run/netns/" + ns, os.O_RDONLY)
+    rc = 1
+    try:
+        # This thread, and the threads it starts from now on, live in ns.
+        assert _libc.setns(fd, CLONE_NEWNET) == 0, "setns: errno %d" % ctypes.get_errno()
+        subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+        if setup:
+            setup()
+        rc = run_tests(tests, prefix)
+    finally:
+        stop_all()
+        if teardown:
+            teardown()
+        _libc.setns(home, CLONE_NEWNET)
+        os.close(fd)
+        subprocess.run(["ip", "netns", "del", ns])
+    sys.exit(rc)
+
 
 def run_tests(tests, prefix):
     only = sys.argv[1] if len(sys.argv) > 1 else None

@@ -7,7 +7,6 @@ app -> sslocal -> ssserver -> target, all on this host. Integrity with
 sha256 and half-close both ways, short connections, a slow reader, sendfile
 and splice applications, resets, the kernel's own byte count on lo, the BPF
 counters, observability, and nothing left behind after exit or SIGKILL."""
-import ctypes
 import hashlib
 import json
 import os
@@ -30,10 +29,6 @@ LO_MB = 64
 SSCTL = os.path.join(BUILD, "ssctl")
 TMP = tempfile.mkdtemp(prefix="ssbpf-shortcut.")
 METHOD = "aes-256-gcm"
-CLONE_NEWNET = 0x40000000
-
-_libc = ctypes.CDLL(None, use_errno=True)
-_home_ns = os.open("/proc/self/ns/net", os.O_RDONLY)
 CG_ROOT = None   # the cgroup2 mount
 APP = None       # the applications' cgroup
 _mounted = False
@@ -41,19 +36,12 @@ _mounted = False
 
 def setup():
     global CG_ROOT, APP, _mounted
-    subprocess.run(["ip", "netns", "add", NS], check=True)
-    fd = os.open("/run/netns/" + NS, os.O_RDONLY)
-    assert _libc.setns(fd, CLONE_NEWNET) == 0, "setns: errno %d" % ctypes.get_errno()
-    os.close(fd)
-    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     CG_ROOT, APP, _mounted = cgroup2_make("apps")
 
 
 def teardown():
     if APP:
         cgroup2_remove(CG_ROOT, APP, _mounted)
-    _libc.setns(_home_ns, CLONE_NEWNET)
-    subprocess.run(["ip", "netns", "del", NS])
 
 
 def enter_app():
@@ -569,10 +557,4 @@ TESTS = [
 ]
 
 if __name__ == "__main__":
-    setup()
-    try:
-        rc = run_tests(TESTS, "shortcut")
-    finally:
-        stop_all()
-        teardown()
-    sys.exit(rc)
+    run_in_netns(TESTS, "shortcut", NS, setup, teardown)
