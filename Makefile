@@ -142,7 +142,7 @@ $(FUZZ)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ)/libpure.a
 
 # make fuzz: every harness for FUZZ_SECONDS, from the seed corpus in tests/fuzz/corpus.
 fuzz: $(FUZZ_BINS)
-	@FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh $(FUZZ_NAMES)
+	@SSBPF_BUILD=$(O) FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh $(FUZZ_NAMES)
 
 # make test: release build, sanitizer build, then every test layer.
 test: all $(SAN)/unit-tests $(SAN_BINS) $(FUZZ_BINS)

@@ -9,8 +9,9 @@ Pass-through (bytes identical on both legs):
 Encrypted (AEAD) chains:
   ssbpf sslocal -L -> ssserver against shadowsocks-libev ss-tunnel -> ss-server.
 Connection set-up: connections per second and p50/p99 connect-to-first-byte
-latency at concurrency 1 and 16 (build/connbench), and RSS per 1,000 idle
-connections, ssbpf against libev with aes-256-gcm.
+latency at concurrency 1, 16 and 128 (build/connbench), the relays' CPU per
+connection, RSS per 1,000 idle connections and system calls per connection,
+ssbpf against libev with aes-256-gcm, with and without TCP Fast Open.
 Each throughput case runs iperf3 for --seconds with 1 and 8 parallel streams and reports
 Gbit/s (receiver) and CPU seconds per GiB for the whole machine (/proc/stat:
 both relay processes, iperf3 and kernel workers), then ratios. Writes the
@@ -32,6 +33,7 @@ import time
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cgroup2  # noqa: E402
+import syscalls  # noqa: E402
 BUILD = os.path.join(ROOT, "build")
 
 
@@ -204,16 +206,31 @@ def connbench_echo():
         echo.wait()
 
 
+def tree_cpu_s(procs):
+    """CPU seconds (user + system) used so far by the relay processes and their workers."""
+    total = 0
+    for p in procs:
+        with open("/proc/%d/task/%d/children" % (p.pid, p.pid)) as f:
+            pids = [p.pid] + [int(c) for c in f.read().split()]
+        for pid in pids:
+            with open("/proc/%d/stat" % pid) as f:
+                st = f.read().rsplit(")", 1)[1].split()
+            total += int(st[11]) + int(st[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def conn_rates(start_chain, echo_port, runs):
-    """{concurrency: (conns/s, p50 us, p99 us)} from build/connbench, a fresh chain per run."""
+    """{concurrency: (conns/s, p50 us, p99 us, relay CPU us per connection)} from
+    build/connbench, a fresh chain per run."""
     res = {}
     for conc, total in runs:
         procs, port = start_chain(echo_port)
         try:
+            cpu0 = tree_cpu_s(procs)
             r = subprocess.run([os.path.join(BUILD, "connbench"), "run", str(port), str(total), str(conc)],
                                stdout=subprocess.PIPE, timeout=120)
             ok, rate, p50, p99 = map(float, r.stdout.split())
-            res[conc] = (rate, p50, p99)
+            res[conc] = (rate, p50, p99, (tree_cpu_s(procs) - cpu0) * 1e6 / max(1, ok))
         finally:
             for p in procs:
                 p.terminate()
@@ -221,14 +238,28 @@ def conn_rates(start_chain, echo_port, runs):
     return res
 
 
-def conn_setup(start_chain, echo_port):
-    """Connections/s and p50/p99 connect-to-first-byte (us) at concurrency 1 and 16,
-    then RSS of the relay processes per 1,000 idle connections."""
-    res = conn_rates(start_chain, echo_port, ((1, 3000), (16, 8000), (128, 12000)))
+SETUP_RUNS = ((1, 3000), (16, 8000), (128, 12000))
+
+
+def setup_rounds(chains, echo_port, rounds=3):
+    """conn_rates of every chain, the chains alternated `rounds` times (the machine's
+    drift hits them alike); {name: {concurrency: per-figure medians}}."""
+    runs = {name: [] for name, _ in chains}
+    for _ in range(rounds):
+        for name, ch in chains:
+            runs[name].append(conn_rates(ch, echo_port, SETUP_RUNS))
+    med = {}
+    for name, rs in runs.items():
+        med[name] = {conc: tuple(sorted(r[conc][i] for r in rs)[len(rs) // 2] for i in range(4))
+                     for conc, _ in SETUP_RUNS}
+    return med
+
+
+def idle_rss(start_chain, echo_port):
+    """RSS of the relay processes per 1,000 idle connections (KiB)."""
     procs, port = start_chain(echo_port)
     if not procs:
-        res["rss"] = 0
-        return res
+        return 0
     try:
         time.sleep(0.3)
         base = rss_kib([p.pid for p in procs])
@@ -240,14 +271,14 @@ def conn_setup(start_chain, echo_port):
         for s in socks:
             s.recv(1)
         time.sleep(0.3)
-        res["rss"] = rss_kib([p.pid for p in procs]) - base
+        rss = rss_kib([p.pid for p in procs]) - base
         for s in socks:
             s.close()
     finally:
         for p in procs:
             p.terminate()
             p.wait()
-    return res
+    return rss
 
 
 def syscalls_per_conn(start_chain, echo_port, n=2000):
@@ -256,34 +287,80 @@ def syscalls_per_conn(start_chain, echo_port, n=2000):
     if not shutil.which("strace"):
         return None, {}
     procs, port = start_chain(echo_port)
-    files = []
     try:
         run = [os.path.join(BUILD, "connbench"), "run", str(port)]
         subprocess.run(run + ["50", "1"], stdout=subprocess.DEVNULL, timeout=60)
-        tracers = []
-        for p in procs:
-            files.append(tempfile.mktemp(prefix="ssbpf-strace."))
-            tracers.append(subprocess.Popen(["strace", "-c", "-f", "-o", files[-1], "-p", str(p.pid)],
-                                            stderr=subprocess.DEVNULL))
-        time.sleep(1)
-        subprocess.run(run + [str(n), "1"], stdout=subprocess.DEVNULL, timeout=300)
-        time.sleep(0.5)
-        for t in tracers:
-            t.terminate()
-            t.wait()
+        by_call = syscalls.count([p.pid for p in procs], lambda: subprocess.run(
+            run + [str(n), "1"], stdout=subprocess.DEVNULL, timeout=300))
     finally:
         for p in procs:
             p.terminate()
             p.wait()
-    by_call = {}
-    for f in files:
-        with open(f) as fh:
-            for line in fh:
-                parts = line.split()
-                if len(parts) >= 5 and parts[0][0].isdigit() and parts[-1] != "total":
-                    by_call[parts[-1]] = by_call.get(parts[-1], 0) + int(parts[3])
-        os.unlink(f)
     return sum(by_call.values()) / n, {k: v / n for k, v in by_call.items()}
+
+
+@contextlib.contextmanager
+def fast_open_both_ways():
+    """net.ipv4.tcp_fastopen = 3 (client and server) while the block runs, restored after."""
+    path = "/proc/sys/net/ipv4/tcp_fastopen"
+    was = open(path).read().strip() if os.access(path, os.W_OK) else None
+    if was is not None:
+        with open(path, "w") as f:
+            f.write("3")
+    try:
+        yield
+    finally:
+        if was is not None:
+            with open(path, "w") as f:
+                f.write(was)
+
+
+def setup_section(out):
+    """Connection set-up: ssbpf against libev and direct, with and without TCP Fast Open."""
+    out("## Connection set-up (aes-256-gcm chain, connect + 1 byte echoed + close) and idle memory")
+    out()
+    out("Each figure is the median of 3 runs, the chains of a group alternated (`--workers 1` for ssbpf). "
+        "Relay CPU is what both relay processes used (user + system, the kernel's TCP work included) "
+        "per connection at concurrency 16.")
+    out()
+    out("| chain | conns/s at 1 | p50 / p99 us | conns/s at 16 | p50 / p99 us | conns/s at 128 | p50 / p99 us "
+        "| relay CPU us per connection | RSS per 1,000 idle connections | syscalls per connection |")
+    out("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    plain = (("direct", lambda t: ([], t)),
+             ("ssbpf", lambda t: chain_ssbpf(t, "aes-256-gcm", workers=1)),
+             ("libev", lambda t: chain_libev(t, "aes-256-gcm")))
+    tfo = (("ssbpf --fast-open", lambda t: chain_ssbpf(t, "aes-256-gcm", workers=1, fast_open=True)),
+           ("libev --fast-open", lambda t: chain_libev(t, "aes-256-gcm", fast_open=True)))
+    setup, rss, calls = {}, {}, {}
+    with connbench_echo() as echo_port:
+        for group in (plain, tfo):
+            with fast_open_both_ways() if group is tfo else contextlib.nullcontext():
+                setup.update(setup_rounds(group, echo_port))
+                for name, ch in group:
+                    if name != "direct":
+                        rss[name] = idle_rss(ch, echo_port)
+                        calls[name] = syscalls_per_conn(ch, echo_port)
+    for name, _ in plain + tfo:
+        r = setup[name]
+        sc = calls.get(name, (None, {}))[0]
+        out("| %s | %.0f | %.0f / %.0f | %.0f | %.0f / %.0f | %.0f | %.0f / %.0f | %s | %s | %s |" % (
+            name, r[1][0], r[1][1], r[1][2], r[16][0], r[16][1], r[16][2], r[128][0], r[128][1],
+            r[128][2], "%.0f" % r[16][3] if name != "direct" else "-",
+            "%d KiB (both relays)" % rss[name] if name in rss else "-", "%.1f" % sc if sc else "-"))
+    out()
+    ours, theirs = setup["ssbpf"], setup["libev"]
+    out("Ratios ssbpf / libev: connections/s %.2fx at concurrency 1, %.2fx at 16, %.2fx at 128; "
+        "relay CPU per connection %.2fx; idle RSS %.2fx." % (
+            ours[1][0] / theirs[1][0], ours[16][0] / theirs[16][0], ours[128][0] / theirs[128][0],
+            ours[16][3] / max(1, theirs[16][3]), rss["ssbpf"] / max(1, rss["libev"])))
+    for name in ("ssbpf", "libev"):
+        top = sorted(calls.get(name, (None, {}))[1].items(), key=lambda kv: -kv[1])[:8]
+        if top:
+            out("System calls per connection, %s (both relays): %s." % (
+                name, ", ".join("%s %.1f" % kv for kv in top)))
+    out()
+    out("The --fast-open rows run with net.ipv4.tcp_fastopen = 3 (client and server) for their "
+        "duration: the header and first data ride in the SYN of the sslocal -> ssserver leg.")
 
 
 def users_section(out):
@@ -497,53 +574,7 @@ def main():
                     m, fmt(ours[1][0], "%.2f"), fmt(ours[1][1], "%.2f"), fmt(theirs[1][0], "%.2f"),
                     fmt(theirs[1][1], "%.2f"), r1, fmt(ours[8][0], "%.2f"), fmt(theirs[8][0], "%.2f"), r8))
         out()
-        out("## Connection set-up (aes-256-gcm chain, connect + 1 byte echoed + close) and idle memory")
-        out()
-        out("| chain | conns/s at 1 | p50 / p99 us | conns/s at 16 | p50 / p99 us | conns/s at 128 | p50 / p99 us "
-            "| RSS per 1,000 idle connections | syscalls per connection |")
-        out("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-        setup, calls = {}, {}
-        chains = (("direct", lambda t: ([], t)),
-                  ("ssbpf", lambda t: chain_ssbpf(t, "aes-256-gcm", workers=1)),
-                  ("libev", lambda t: chain_libev(t, "aes-256-gcm")),
-                  ("ssbpf --fast-open", lambda t: chain_ssbpf(t, "aes-256-gcm", workers=1, fast_open=True)),
-                  ("libev --fast-open", lambda t: chain_libev(t, "aes-256-gcm", fast_open=True)))
-        # TCP Fast Open both ways on this machine for the --fast-open rows (restored after).
-        tfo_path = "/proc/sys/net/ipv4/tcp_fastopen"
-        tfo_was = open(tfo_path).read().strip() if os.path.exists(tfo_path) else None
-        with connbench_echo() as echo_port:
-            for name, ch in chains:
-                if "fast-open" in name and tfo_was is not None and os.access(tfo_path, os.W_OK):
-                    with open(tfo_path, "w") as f:
-                        f.write("3")
-                try:
-                    setup[name] = conn_setup(ch, echo_port)
-                    if name != "direct":
-                        calls[name] = syscalls_per_conn(ch, echo_port)
-                finally:
-                    if tfo_was is not None and os.access(tfo_path, os.W_OK):
-                        with open(tfo_path, "w") as f:
-                            f.write(tfo_was)
-        for name, _ in chains:
-            r = setup[name]
-            sc = calls.get(name, (None, {}))[0]
-            out("| %s | %.0f | %.0f / %.0f | %.0f | %.0f / %.0f | %.0f | %.0f / %.0f | %s | %s |" % (
-                name, r[1][0], r[1][1], r[1][2], r[16][0], r[16][1], r[16][2], r[128][0], r[128][1],
-                r[128][2], "%d KiB (both relays)" % r["rss"] if name != "direct" else "-",
-                "%.1f" % sc if sc else "-"))
-        out()
-        out("Ratios ssbpf / libev: connections/s %.2fx at concurrency 1, %.2fx at 16, %.2fx at 128; idle RSS %.2fx." % (
-            setup["ssbpf"][1][0] / setup["libev"][1][0], setup["ssbpf"][16][0] / setup["libev"][16][0],
-            setup["ssbpf"][128][0] / setup["libev"][128][0],
-            setup["ssbpf"]["rss"] / max(1, setup["libev"]["rss"])))
-        for name in ("ssbpf", "libev"):
-            top = sorted(calls.get(name, (None, {}))[1].items(), key=lambda kv: -kv[1])[:8]
-            if top:
-                out("System calls per connection, %s (both relays): %s." % (
-                    name, ", ".join("%s %.1f" % kv for kv in top)))
-        out()
-        out("The --fast-open rows run with net.ipv4.tcp_fastopen = 3 (client and server) for their "
-            "duration: the header and first data ride in the SYN of the sslocal -> ssserver leg.")
+        setup_section(out)
         users_section(out)
         metrics_section(out, ip, a.seconds)
         sip022_section(out, ip, a.seconds)

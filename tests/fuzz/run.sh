@@ -9,7 +9,7 @@ fail=0
 for name in "$@"; do
 	work=$(mktemp -d /tmp/ssbpf-fuzz.XXXXXX)
 	cp -r "tests/fuzz/corpus/$name/." "$work/" 2>/dev/null || true
-	if build/fuzz/"fuzz_$name" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+	if "${SSBPF_BUILD:-build}/fuzz/fuzz_$name" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
 		-print_final_stats=1 -artifact_prefix="$work/" "$work" >"$work.log" 2>&1; then
 		echo "PASS fuzz/$name ($(grep -o 'stat::number_of_executed_units: *[0-9]*' "$work.log" | grep -o '[0-9]*$') runs in ${seconds}s)"
 	else
