@@ -124,7 +124,7 @@ bench-crypto: $(O)/bench-crypto
 # make bench: throughput and CPU per GiB against haproxy and libev, one run.
 bench: all
 	$(O)/bench-crypto 0.5
-	python3 tools/bench.py
+	SSBPF_BUILD=$(O) python3 tools/bench.py
 
 # libFuzzer harnesses (clang, ASan + UBSan) over the same library sources.
 FUZZ       := $(O)/fuzz

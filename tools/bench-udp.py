@@ -19,7 +19,7 @@ import threading
 import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
-BUILD = os.path.join(ROOT, "build")
+BUILD = os.path.join(ROOT, os.environ.get("SSBPF_BUILD", "build"))
 
 
 def free_port(kind=socket.SOCK_STREAM):
