@@ -8,6 +8,11 @@
 
 /* Sends libbpf's messages to the daemon's log at debug level; call before loading. */
 void bpf_log_via_daemon(void);
+/*
+ * Why a skeleton did not load (err: -errno): missing privileges for -EPERM,
+ * else the kernel's refusal, `refused`.
+ */
+const char *bpf_load_failed(int err, const char *refused);
 /* Entries now in the hash-type map fd, whose keys are key_size bytes (at most 64). */
 unsigned bpf_map_entries(int fd, size_t key_size);
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-/* What the BPF loaders share: libbpf's messages in the daemon's log, counting a map's entries. */
+/* What the BPF loaders share: libbpf messages in the log, why a load failed, a map's entries. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -26,6 +27,11 @@ static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap
 void bpf_log_via_daemon(void)
 {
 	libbpf_set_print(libbpf_log);
+}
+
+const char *bpf_load_failed(int err, const char *refused)
+{
+	return err == -EPERM ? "loading BPF needs CAP_BPF and CAP_NET_ADMIN (run as root)" : refused;
 }
 
 unsigned bpf_map_entries(int fd, size_t key_size)

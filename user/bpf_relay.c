@@ -70,8 +70,8 @@ int bpf_relay_open(struct bpf_relay **out, const char **why)
 	b->skel = relay_bpf__open_and_load();
 	if (!b->skel) {
 		r = -errno;
-		*why = r == -EPERM ? "loading BPF needs CAP_BPF and CAP_NET_ADMIN (run as root)" :
-				     "the kernel refused the sockmap programs (too old, or BPF disabled)";
+		*why = bpf_load_failed(r, "the kernel refused the sockmap programs (too old, or BPF "
+				       "disabled)");
 		goto err_free;
 	}
 	b->run_fd = bpf_map__fd(b->skel->maps.sock_run);

@@ -420,8 +420,8 @@ static int load(struct shortcut *sc, const char **why)
 	sc->skel->bss->limit = SHORTCUT_LIMIT;
 	if (shortcut_bpf__load(sc->skel)) {
 		r = -errno;
-		*why = r == -EPERM ? "loading BPF needs CAP_BPF and CAP_NET_ADMIN (run as root)" :
-				     "the kernel refused the sockops/sk_msg programs (too old, or BPF disabled)";
+		*why = bpf_load_failed(r, "the kernel refused the sockops/sk_msg programs (too old, "
+				       "or BPF disabled)");
 		return r;
 	}
 	sc->socks_fd = bpf_map__fd(sc->skel->maps.sc_socks);

@@ -94,8 +94,7 @@ int bpf_steer_open(struct bpf_steer **out, const struct steer_spec *spec, int tc
 	b->skel = steer_bpf__open_and_load();
 	if (!b->skel) {
 		r = -errno;
-		*why = r == -EPERM ? "loading BPF needs CAP_BPF and CAP_NET_ADMIN (run as root)" :
-				     "the kernel refused the sk_lookup program (needs Linux 5.9+)";
+		*why = bpf_load_failed(r, "the kernel refused the sk_lookup program (needs Linux 5.9+)");
 		goto err;
 	}
 	if ((r = fill(b, spec, tcp_fd, udp_fd))) {
