@@ -87,6 +87,8 @@ int stream_send_header(struct conn *c);
 int stream_pump(struct conn *c, struct dir *d, int src, int sink, bool can_read);
 /* Ends d at its sink (FIN, or a reset after the peer has every byte); 1 while it waits. */
 int stream_end(struct conn *c, struct dir *d, int sink);
+/* Whether a socket's handshake is over (getpeername fails before, in SYN_SENT). */
+bool stream_connected(int fd);
 /* The sink of d was reset by its peer. */
 void stream_sink_reset(struct conn *c, struct dir *d);
 /* Counts n STREAM bytes of direction d moved in tier t. */

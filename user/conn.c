@@ -364,8 +364,7 @@ static void start_connect(struct conn *c, const struct sockaddr *sa, socklen_t l
 		return;
 	}
 	/* A local handshake is usually over by now: go on without waiting for a wake-up. */
-	if (!getpeername(fd, (struct sockaddr *)&(struct sockaddr_storage){ 0 },
-			 &(socklen_t){ sizeof(struct sockaddr_storage) })) {
+	if (stream_connected(fd)) {
 		enter_stream(c);
 		return;
 	}

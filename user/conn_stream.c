@@ -160,15 +160,11 @@ ssize_t stream_read(struct conn *c, struct dir *d, int src, int *derr)
 	return n;
 }
 
-/* Whether a Fast Open connection has had its SYN-ACK (getpeername fails until then). */
-static bool stream_remote_up(struct conn *c)
+bool stream_connected(int fd)
 {
 	struct sockaddr_storage sa;
 
-	if (getpeername(c->remote.h.fd, (struct sockaddr *)&sa, &(socklen_t){ sizeof(sa) }))
-		return false;
-	c->tfo_pending = false;
-	return true;
+	return !getpeername(fd, (struct sockaddr *)&sa, &(socklen_t){ sizeof(sa) });
 }
 
 /*
@@ -183,9 +179,12 @@ int stream_end(struct conn *c, struct dir *d, int sink)
 
 	if (!d->reset) {
 		/* A shutdown before the SYN-ACK would abort the connection: wait (polled). */
-		if (sink == c->remote.h.fd && c->tfo_pending && !stream_remote_up(c)) {
-			conn_poll_add(c->p, c);
-			return 1;
+		if (sink == c->remote.h.fd && c->tfo_pending) {
+			if (!stream_connected(sink)) {
+				conn_poll_add(c->p, c);
+				return 1;
+			}
+			c->tfo_pending = false;
 		}
 		/* When the other way is over too, the close right after sends this FIN. */
 		if (!(o->shut && o->eof && !o->reset))
