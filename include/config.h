@@ -81,6 +81,8 @@ struct ss_config {
 	struct cfg_port *ports;         /* what ssserver listens on, each with its keys */
 	int nports;
 	char *manager_address;          /* ssserver: send "stat:" to this manager */
+	char *manager_allow;            /* ssmanager: users and addresses that may send commands */
+	char *manager_plugins;          /* ssmanager: plugins an add may name */
 	char *ctl_socket;               /* the control socket's path, "off", or NULL: the default */
 	char *metrics;                  /* HOST:PORT of /metrics, or NULL */
 	enum local_mode local_mode;

@@ -10,6 +10,9 @@
  * datagram: "add: {...}", "remove: {...}", "list", "ping", and the servers'
  * own "stat: {\"PORT\": bytes}".
  */
+/* The longest password an add may set (a 2022 key is 44 characters). */
+#define MGR_PASSWORD_MAX 256
+
 enum mgr_kind { MGR_ADD, MGR_REMOVE, MGR_LIST, MGR_PING, MGR_STAT };
 
 struct mgr_cmd {

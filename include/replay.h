@@ -2,6 +2,7 @@
 #ifndef SS_REPLAY_H
 #define SS_REPLAY_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -10,14 +11,22 @@
  * Replay filter: salts seen recently, in two alternating Bloom filters. When
  * the current one holds capacity/2 salts the older one is cleared and takes
  * its place, so memory stays fixed and at least capacity/2 of the newest
- * salts are always remembered. The filters live in shared memory created
- * before the workers fork, and are updated with atomic operations only (no
- * locks): every worker sees every salt.
+ * salts are always remembered. The filters live in one shared mapping made
+ * before the workers fork (anonymous, or a file: replay_file.h), and a
+ * salt's check and insert are one step under a process-shared robust mutex:
+ * the same salt arriving in two workers at once passes in one of them only.
  */
+#define REPLAY_MAGIC "ssbpf-replay-2\n"
+#define REPLAY_HEAD 4096 /* the header's page; the bits follow */
+
 struct replay_shared {
-	size_t count;      /* salts in the current filter */
-	unsigned gen;      /* rotations so far; the low bit is the current filter */
-	uint8_t key[16];   /* random per run: hash positions cannot be chosen */
+	char magic[16];    /* REPLAY_MAGIC once the header is whole */
+	uint64_t nbits;    /* the layout this mapping was made for */
+	uint64_t k;
+	uint64_t count;    /* salts in the current filter */
+	uint64_t gen;      /* rotations so far; the low bit is the current filter */
+	uint8_t key[16];   /* random per filter: hash positions cannot be chosen */
+	pthread_mutex_t lock;
 };
 
 struct replay {
@@ -29,7 +38,15 @@ struct replay {
 	size_t map_len;
 };
 
-/* Sizes both filters for capacity salts at false-positive rate fp. 0 or -errno. */
+/* Sizes both filters for capacity salts at false-positive rate fp (r->map_len). 0 or -EINVAL. */
+int replay_layout(struct replay *r, size_t capacity, double fp);
+/*
+ * Takes mem (r->map_len bytes, shared, zero or an earlier filter): keeps a
+ * filter of the same layout found there (returns 1), else starts empty
+ * (returns 0, *why says why when something else was there).
+ */
+int replay_attach(struct replay *r, void *mem, const char **why);
+/* replay_layout and replay_attach in anonymous shared memory. 0 or -errno. */
 int replay_init(struct replay *r, size_t capacity, double fp);
 void replay_free(struct replay *r);
 /* True if salt was seen before (or is a false positive); adds it either way. */

@@ -8,20 +8,25 @@
 #include "replay.h"
 
 /*
- * The replay filter across restarts: saved to a file (at exit and
- * periodically, by an atomic rename, with holes for the all-zero blocks) and
- * loaded at start when its sizes match. A stream recorded before a restart
- * is then still refused after it.
+ * The replay filter across restarts and crashes: it lives in a shared
+ * mapping of its file (sparse: blocks are allocated as bits are set), so
+ * every salt is in the page cache the moment it is added and survives
+ * SIGKILL, an OOM kill or a crash of the whole tree; replay_file_sync writes
+ * it to disk every REPLAY_SYNC_S and at exit, which bounds what a power cut
+ * can lose.
  */
 
-/* Fills r from path. 0; -ENOENT (no file); -EINVAL (corrupt or other sizes: *why). */
-int replay_file_load(struct replay *r, const char *path, const char **why);
-/* Writes r to path (path.tmp, fsync, rename); 0 or -errno. */
-int replay_file_save(const struct replay *r, const char *path);
-/* Seconds between saves. */
-#define REPLAY_SAVE_S 60
-/* Saves r to cfg->replay_file unless it is off or unset; logs a failure. */
-void replay_file_persist(const struct ss_config *cfg, const struct replay *r);
+/*
+ * replay_layout, then the file at path mapped (made, or replaced when it
+ * holds something else). 1: the filter in the file was kept; 0: it starts
+ * empty (*why says why when a file was replaced); -errno.
+ */
+int replay_file_open(struct replay *r, size_t capacity, double fp, const char *path,
+		     const char **why);
+/* Seconds between writes to disk. */
+#define REPLAY_SYNC_S 10
+/* Writes the filter's dirty pages to disk (nothing for an anonymous filter); logs a failure. */
+void replay_file_sync(const struct ss_config *cfg, const struct replay *r);
 /* The default file: $STATE_DIRECTORY or /var/lib/ssbpf, then PROG-PORT.replay. */
 void replay_file_default(char *buf, size_t len, const char *prog, int port);
 

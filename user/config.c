@@ -404,6 +404,8 @@ void config_free(struct ss_config *c)
 	config_free_args(c->plugin_args);
 	free(c->ignored);
 	free(c->manager_address);
+	free(c->manager_allow);
+	free(c->manager_plugins);
 	free(c->ctl_socket);
 	free(c->metrics);
 	config_ports_free(c);

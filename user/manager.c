@@ -21,6 +21,7 @@
 #include "log.h"
 #include "loop.h"
 #include "manager.h"
+#include "manager_auth.h"
 #include "manager_cmd.h"
 #include "metrics.h"
 #include "plugin.h"
@@ -35,6 +36,7 @@ struct port_entry {
 	pid_t pid;
 	uint64_t bytes;
 	struct mgr_cmd cmd; /* what it was added with */
+	struct mgr_caller owner; /* who added it: only it sees the password in list */
 };
 
 struct manager {
@@ -48,6 +50,8 @@ struct manager {
 	struct ctl_backend backend;
 	struct ctl *ctl;
 	struct metrics *metrics;
+	struct mgr_auth auth;
+	struct mgr_caller self; /* the ports of the config file are the operator's */
 };
 
 static struct port_entry *find(struct manager *m, int port)
@@ -170,8 +174,25 @@ static void stop_entry(struct manager *m, struct port_entry *e)
 	*e = m->ports[--m->n];
 }
 
+/* A caller names a program ssserver will run: only the operator's choices. */
+static bool plugin_allowed(const struct manager *m, const char *plugin)
+{
+	const char *l = m->cfg->manager_plugins;
+	size_t n = strlen(plugin);
+
+	if (m->cfg->plugin && !strcmp(m->cfg->plugin, plugin))
+		return true;
+	for (; l && *l; l += strcspn(l, ",")) {
+		l += strspn(l, ", ");
+		if (strcspn(l, ",") == n && !strncmp(l, plugin, n))
+			return true;
+	}
+	return false;
+}
+
 /* add: the port's ssserver runs and listens, or the reply says why not. */
-static int add(struct manager *m, struct mgr_cmd *c, char *err, size_t len)
+static int add(struct manager *m, struct mgr_cmd *c, const struct mgr_caller *who, char *err,
+	       size_t len)
 {
 	struct port_entry *e = find(m, c->port);
 	int port = c->port, r, st;
@@ -179,6 +200,9 @@ static int add(struct manager *m, struct mgr_cmd *c, char *err, size_t len)
 
 	if (!c->method && !m->cfg->method)
 		return config_errf(err, len, "no method (give one in the command or -m)");
+	if (c->plugin && !plugin_allowed(m, c->plugin))
+		return config_errf(err, len, "plugin \"%.100s\" is not allowed (ssmanager "
+				   "--manager-plugins lists the plugins an add may name)", c->plugin);
 	if (e)
 		stop_entry(m, e); /* libev's add of a known port replaces it */
 	if (m->n == MGR_PORTS)
@@ -188,7 +212,7 @@ static int add(struct manager *m, struct mgr_cmd *c, char *err, size_t len)
 	if ((r = write_conf(m, c, conf, sizeof(conf))))
 		return config_errf(err, len, "cannot write the port's config: %s", strerror(-r));
 	e = &m->ports[m->n];
-	*e = (struct port_entry){ .port = c->port, .cmd = *c };
+	*e = (struct port_entry){ .port = c->port, .cmd = *c, .owner = *who };
 	if ((e->pid = fork()) == 0)
 		exec_server(m, c, conf);
 	memset(c, 0, sizeof(*c)); /* the entry owns the strings now */
@@ -213,8 +237,12 @@ static int add(struct manager *m, struct mgr_cmd *c, char *err, size_t len)
 	return 0;
 }
 
-/* "stat: {\"8381\":123,\"8382\":0}" for ping; "[{...}]" for list. */
-static void describe(struct manager *m, bool list, struct sbuf *out)
+/*
+ * "stat: {\"8381\":123,\"8382\":0}" for ping; "[{...}]" for list, with a
+ * port's password only for the caller that added it.
+ */
+static void describe(struct manager *m, bool list, const struct mgr_caller *who,
+		     struct sbuf *out)
 {
 	sbuf_printf(out, list ? "[" : "stat: {");
 	for (int i = 0; i < m->n; i++) {
@@ -225,61 +253,103 @@ static void describe(struct manager *m, bool list, struct sbuf *out)
 				    (unsigned long long)e->bytes);
 			continue;
 		}
-		sbuf_printf(out, "%s\n\t{\"server_port\":\"%d\",\"password\":", i ? "," : "", e->port);
-		sbuf_json_str(out, e->cmd.password);
-		sbuf_printf(out, ",\"method\":");
+		sbuf_printf(out, "%s\n\t{\"server_port\":\"%d\",", i ? "," : "", e->port);
+		if (mgr_caller_same(who, &e->owner)) {
+			sbuf_printf(out, "\"password\":");
+			sbuf_json_str(out, e->cmd.password);
+			sbuf_printf(out, ",");
+		}
+		sbuf_printf(out, "\"method\":");
 		sbuf_json_str(out, e->cmd.method ? e->cmd.method : m->cfg->method);
 		sbuf_printf(out, "}");
 	}
 	sbuf_printf(out, list ? "\n]" : "}");
 }
 
+/* One command of an allowed caller; the reply goes to err or out. */
+static const char *run_command(struct manager *m, struct mgr_cmd *c, const struct mgr_caller *who,
+			       char *err, size_t len, struct sbuf *out)
+{
+	struct port_entry *e = find(m, c->port);
+
+	if (c->kind == MGR_LIST || c->kind == MGR_PING) {
+		describe(m, c->kind == MGR_LIST, who, out);
+		return out->failed || !out->p ? "err: out of memory" : out->p;
+	}
+	if (c->kind == MGR_REMOVE) {
+		if (!e) {
+			snprintf(err, len, "err: no such port %d", c->port);
+			return err;
+		}
+		log_info("port %d removed", c->port);
+		stop_entry(m, e);
+	} else if (add(m, c, who, err + 5, len - 5)) {
+		memcpy(err, "err: ", 5);
+		log_info("manager: add refused: %s", err + 5);
+		return err;
+	}
+	snprintf(err, len, "ok");
+	return err;
+}
+
+/* A datagram with its sender's credentials (SO_PASSCRED on a unix socket). */
+static ssize_t receive(int fd, char *buf, size_t cap, struct sockaddr_storage *from,
+		       struct mgr_caller *who)
+{
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(sizeof(struct ucred))];
+	} cm;
+	struct iovec iov = { .iov_base = buf, .iov_len = cap };
+	struct msghdr msg = { .msg_name = from, .msg_namelen = sizeof(*from), .msg_iov = &iov,
+			      .msg_iovlen = 1, .msg_control = &cm, .msg_controllen = sizeof(cm) };
+	ssize_t n;
+
+	memset(from, 0, sizeof(*from));
+	n = recvmsg(fd, &msg, MSG_DONTWAIT);
+	if (n >= 0)
+		mgr_caller_of(who, &msg, msg.msg_namelen);
+	return n;
+}
+
 static void on_datagram(struct handler *h, uint32_t events)
 {
 	struct manager *m = (struct manager *)((char *)h - offsetof(struct manager, sock));
 	struct sockaddr_storage from;
-	socklen_t flen = sizeof(from);
-	char buf[4097], err[300], *reply = err;
+	char buf[4097], err[300], name[80];
+	const char *reply = err;
 	struct sbuf out = { 0 };
+	struct mgr_caller who;
 	struct mgr_cmd c;
-	size_t rlen;
-	ssize_t n = recvfrom(h->fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &flen);
+	enum mgr_right right;
+	ssize_t n = receive(h->fd, buf, sizeof(buf), &from, &who);
 
 	(void)events;
 	if (n < 0)
 		return;
-	if (mgr_cmd_parse(buf, (size_t)n, &c, err + 5, sizeof(err) - 5)) {
+	right = mgr_auth_check(&m->auth, &who);
+	if (right == MGR_DENY) {
+		log_warn("manager: refused a datagram from %s: not allowed (--manager-allow)",
+			 mgr_caller_str(&who, name, sizeof(name)));
+		reply = "err: not allowed";
+	} else if (mgr_cmd_parse(buf, (size_t)n, &c, err + 5, sizeof(err) - 5)) {
 		memcpy(err, "err: ", 5);
 		log_info("manager: refused a command: %s", err + 5);
-	} else if (c.kind == MGR_STAT) {
+	} else if (c.kind == MGR_STAT || right == MGR_STAT_ONLY) {
 		struct port_entry *e = find(m, c.port);
 
-		if (e)
+		if (c.kind == MGR_STAT && e)
 			e->bytes = c.bytes;
-		return; /* a report from one of our servers: no answer */
-	} else if (c.kind == MGR_LIST || c.kind == MGR_PING) {
-		describe(m, c.kind == MGR_LIST, &out);
-		reply = out.failed || !out.p ? "err: out of memory" : out.p;
-	} else if (c.kind == MGR_REMOVE) {
-		struct port_entry *e = find(m, c.port);
-
-		if (e) {
-			log_info("port %d removed", c.port);
-			stop_entry(m, e);
-			snprintf(err, sizeof(err), "ok");
-		} else {
-			snprintf(err, sizeof(err), "err: no such port %d", c.port);
-		}
-	} else if (add(m, &c, err + 5, sizeof(err) - 5)) {
-		memcpy(err, "err: ", 5);
-		log_info("manager: add refused: %s", err + 5);
+		reply = c.kind == MGR_STAT ? NULL : "err: not allowed";
+		mgr_cmd_free(&c);
 	} else {
-		snprintf(err, sizeof(err), "ok");
+		reply = run_command(m, &c, &who, err, sizeof(err), &out);
+		mgr_cmd_free(&c);
 	}
-	mgr_cmd_free(&c);
-	rlen = strlen(reply);
-	if (flen && sendto(h->fd, reply, MIN(rlen, (size_t)REPLY_MAX), 0, (struct sockaddr *)&from,
-			   flen) < 0)
+	/* A report from one of our servers gets no answer. */
+	if (reply && who.addr_len > sizeof(sa_family_t) &&
+	    sendto(h->fd, reply, MIN(strlen(reply), (size_t)REPLY_MAX), 0,
+		   (struct sockaddr *)&from, who.addr_len) < 0)
 		log_debug("manager: reply: %s", strerror(errno));
 	sbuf_free(&out);
 }
@@ -337,9 +407,16 @@ static int open_socket(const char *addr, const char **why)
 		memcpy(un.sun_path, addr, strlen(addr));
 		unlink(addr);
 		fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (fd >= 0 && bind(fd, (struct sockaddr *)&un, sizeof(un))) {
+		/* Mode 0600 from the start; each sender's credentials come with its datagram. */
+		mode_t old = umask(0177);
+		int ok = fd >= 0 && !bind(fd, (struct sockaddr *)&un, sizeof(un)) &&
+			 !setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &(int){ 1 }, sizeof(int));
+
+		umask(old);
+		if (!ok) {
 			*why = strerror(errno);
-			close(fd);
+			if (fd >= 0)
+				close(fd);
 			return -1;
 		}
 		return fd;
@@ -413,7 +490,7 @@ static void start_config_ports(struct manager *m)
 			mgr_cmd_free(&c);
 			continue;
 		}
-		if (add(m, &c, err, sizeof(err)))
+		if (add(m, &c, &m->self, err, sizeof(err)))
 			log_err("port %d: %s", p->port, err);
 		mgr_cmd_free(&c);
 	}
@@ -465,6 +542,13 @@ int manager_main(int argc, char **argv)
 		free(m);
 		return r > 0 ? 0 : 2;
 	}
+	if (mgr_auth_init(&m->auth, cfg.manager_allow, cfg.user, err, sizeof(err))) {
+		fprintf(stderr, "ssmanager: %s\n", err);
+		config_free(&cfg);
+		free(m);
+		return 2;
+	}
+	m->self = (struct mgr_caller){ .local = true, .uid = geteuid() };
 	m->cfg = &cfg;
 	m->sock.fd = -1;
 	m->backend = (struct ctl_backend){ .conns = m_conns, .stats = m_stats, .kill = m_kill,
@@ -491,6 +575,7 @@ int manager_main(int argc, char **argv)
 		unlink(cfg.manager_address);
 	if (m->dir[0])
 		rmdir(m->dir);
+	mgr_auth_free(&m->auth);
 	config_free(&cfg);
 	free(m);
 	return status;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* The manager protocol's commands, parsed from one datagram. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,9 +26,38 @@ static int port_of(const struct json *j, int *port)
 	return 0;
 }
 
-static int take_str(char **dst, const struct json *j)
+/* RFC 3629 UTF-8: no overlong forms, no surrogates, nothing past U+10FFFF. */
+static bool utf8_valid(const uint8_t *s, size_t len)
 {
+	for (size_t i = 0; i < len;) {
+		unsigned c = s[i], n = c < 0x80 ? 0 : c >= 0xc2 && c < 0xe0 ? 1 :
+				       (c & 0xf0) == 0xe0 ? 2 : c >= 0xf0 && c < 0xf5 ? 3 : 9;
+		uint32_t cp = n ? c & (0x3f >> n) : c;
+
+		if (n == 9 || len - i <= n)
+			return false;
+		for (unsigned k = 1; k <= n; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (s[i + k] & 0x3f);
+		}
+		if ((n == 2 && (cp < 0x800 || (cp >= 0xd800 && cp < 0xe000))) ||
+		    (n == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+			return false;
+		i += n + 1;
+	}
+	return true;
+}
+
+/* A member's text: UTF-8 (list answers it as JSON) of at most max bytes. */
+static int take_str(char **dst, const struct json *j, size_t max)
+{
+	size_t n;
+
 	if (j->type != JSON_STRING)
+		return -EINVAL;
+	n = strlen(j->string);
+	if (n > max || !utf8_valid((const uint8_t *)j->string, n))
 		return -EINVAL;
 	free(*dst);
 	return (*dst = strdup(j->string)) ? 0 : -ENOMEM;
@@ -37,6 +67,7 @@ static int take_str(char **dst, const struct json *j)
 static int fields(const struct json *o, struct mgr_cmd *c, char *err, size_t err_len)
 {
 	static const char *const names[] = { "password", "method", "mode", "plugin", "plugin_opts" };
+	static const size_t max[] = { MGR_PASSWORD_MAX, 64, 16, 255, 1024 };
 	char **dst[] = { &c->password, &c->method, &c->mode, &c->plugin, &c->plugin_opts };
 	bool port = false;
 
@@ -58,8 +89,9 @@ static int fields(const struct json *o, struct mgr_cmd *c, char *err, size_t err
 				continue;
 			return config_errf(err, err_len, "unknown key \"%.60s\"", f->key);
 		}
-		if (take_str(dst[i], f))
-			return config_errf(err, err_len, "%s must be a string", names[i]);
+		if (take_str(dst[i], f, max[i]))
+			return config_errf(err, err_len, "%s must be a UTF-8 string of at most %zu bytes",
+					   names[i], max[i]);
 	}
 	if (!port)
 		return config_errf(err, err_len, "no server_port");
@@ -94,8 +126,8 @@ int mgr_cmd_parse(const char *buf, size_t len, struct mgr_cmd *c, char *err, siz
 	int r;
 
 	memset(c, 0, sizeof(*c));
-	if (len > MGR_MAX || memchr(buf, 0, len))
-		return config_errf(err, err_len, "command too long or not text");
+	if (len > MGR_MAX || memchr(buf, 0, len) || !utf8_valid((const uint8_t *)buf, len))
+		return config_errf(err, err_len, "command too long or not UTF-8 text");
 	memcpy(text, buf, len);
 	/* Trailing newlines and NULs, as netcat and libev's clients send them. */
 	while (len && (text[len - 1] == '\n' || text[len - 1] == '\r' || text[len - 1] == ' '))

@@ -82,7 +82,8 @@ bool options_documented(const struct option_desc *o)
 
 bool options_for(const struct option_desc *o, enum prog_kind prog)
 {
-	return o->progs & 1u << (prog == PROG_MANAGER ? PROG_SERVER : prog);
+	/* ssmanager takes ssserver's options too, to pass them on. */
+	return o->progs & (1u << prog | (prog == PROG_MANAGER ? 1u << PROG_SERVER : 0));
 }
 
 int options_flag_has_arg(const struct option_desc *o)
@@ -335,7 +336,8 @@ int options_set(struct ss_config *c, const struct option_desc *o, const struct j
 		return 0;
 	if (!options_for(o, c->prog))
 		return config_errf(err, err_len, "%s is an %s option", label,
-			    o->progs & 1u << PROG_LOCAL ? "sslocal" : "ssserver");
+			    o->progs & 1u << PROG_LOCAL ? "sslocal" :
+			    o->progs & 1u << PROG_SERVER ? "ssserver" : "ssmanager");
 	if (o->type == OT_PORTMAP) {
 		if (!j)
 			return config_errf(err, err_len, "%s: only in the config file", label);

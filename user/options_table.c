@@ -13,6 +13,7 @@
 #define BOTH (1u << PROG_SERVER | 1u << PROG_LOCAL)
 #define LOCAL (1u << PROG_LOCAL)
 #define SERVER (1u << PROG_SERVER)
+#define MANAGER (1u << PROG_MANAGER)
 #define O(f) offsetof(struct ss_config, f)
 #define PORT "a port number 1-65535"
 #define TF "true or false"
@@ -146,6 +147,13 @@ const struct option_desc option_rows[] = {
 	  "HOST:PORT or a socket path", NULL, "ADDRESS",
 	  "Send \"stat: {\\\"PORT\\\": bytes}\" to this manager every 5 s (UDP HOST:PORT, or a "
 	  "unix socket path)." },
+	{ "manager_allow", "manager-allow", 0, OT_LIST, 0, 0, O(manager_allow), MANAGER,
+	  "a string or a list", NULL, "WHO,...",
+	  "ssmanager: users (names or uids) and addresses (IP[/LEN]) that may send commands; "
+	  "root and ssmanager's own user always may, the servers' --user may report stat." },
+	{ "manager_plugins", "manager-plugins", 0, OT_LIST, 0, 0, O(manager_plugins), MANAGER,
+	  "a string or a list", NULL, "PLUGIN,...",
+	  "ssmanager: the plugins an add command may name (besides --plugin); none by default." },
 	{ "ctl_socket", "ctl-socket", 0, OT_STR, 0, 0, O(ctl_socket), BOTH, "a path, or off", NULL,
 	  "PATH|off", "The control socket for ssctl (default /run/ssbpf/PROG-PORT.sock, mode 0600)." },
 	{ "metrics", "metrics", 0, OT_STR, 0, 0, O(metrics), BOTH, "HOST:PORT", NULL, "HOST:PORT",

@@ -29,6 +29,8 @@ static const struct {
 	{ "fc00::/7", "unique-local (fc00::/7)" },
 	{ "fe80::/10", "link-local (fe80::/10)" },
 	{ "ff00::/8", "multicast (ff00::/8)" },
+	{ "fec0::/10", "site-local (fec0::/10)" },
+	{ "64:ff9b:1::/48", "local-use NAT64 (64:ff9b:1::/48)" },
 };
 
 static int add_rule(struct policy *p, const char *cidr, bool allow, const char *name)
@@ -182,7 +184,7 @@ void policy_free(struct policy *p)
 	memset(p, 0, sizeof(*p));
 }
 
-static bool in_prefix(const unsigned char *a, const unsigned char *net, unsigned prefix)
+static bool in_prefix(const uint8_t *a, const uint8_t *net, unsigned prefix)
 {
 	unsigned full = prefix / 8, rest = prefix % 8;
 
@@ -194,10 +196,48 @@ static bool in_prefix(const unsigned char *a, const unsigned char *net, unsigned
 	return (a[full] & mask) == (net[full] & mask);
 }
 
+/* The first rule that matches, or NULL. */
+static const struct policy_rule *match(const struct policy *p, int family, const uint8_t *a)
+{
+	for (unsigned i = 0; i < p->n; i++)
+		if (p->rules[i].family == family && in_prefix(a, p->rules[i].addr, p->rules[i].prefix))
+			return &p->rules[i];
+	return NULL;
+}
+
+/*
+ * The IPv4 addresses an IPv6 address leads to: IPv4-compatible ::/96 and
+ * -translated ::ffff:0:0:0/96 (RFC 4291, 2765), NAT64 64:ff9b::/96
+ * (RFC 6052), 6to4 2002::/16 (RFC 3056), and Teredo 2001::/32, its server
+ * and its client, whose address is stored inverted (RFC 4380).
+ */
+static int embedded_v4(const uint8_t *a, uint8_t v4[2][4])
+{
+	static const uint8_t zero[12], translated[12] = { [8] = 0xff, [9] = 0xff },
+			     nat64[12] = { 0, 0x64, 0xff, 0x9b };
+
+	if (!memcmp(a, zero, 12) || !memcmp(a, translated, 12) || !memcmp(a, nat64, 12)) {
+		memcpy(v4[0], a + 12, 4);
+		return 1;
+	}
+	if (a[0] == 0x20 && a[1] == 0x02) {
+		memcpy(v4[0], a + 2, 4);
+		return 1;
+	}
+	if (a[0] == 0x20 && a[1] == 0x01 && !a[2] && !a[3]) {
+		memcpy(v4[0], a + 4, 4);
+		for (int i = 0; i < 4; i++)
+			v4[1][i] = (uint8_t)~a[12 + i];
+		return 2;
+	}
+	return 0;
+}
+
 const char *policy_refuses(const struct policy *p, const struct sockaddr *sa)
 {
-	unsigned char a[16];
-	int family = sa->sa_family;
+	const struct policy_rule *r;
+	uint8_t a[16], v4[2][4];
+	int family = sa->sa_family, n;
 
 	if (family == AF_INET) {
 		memcpy(a, &((const struct sockaddr_in *)sa)->sin_addr, 4);
@@ -214,12 +254,14 @@ const char *policy_refuses(const struct policy *p, const struct sockaddr *sa)
 	} else {
 		return "not an IP address";
 	}
-	for (unsigned i = 0; i < p->n; i++) {
-		const struct policy_rule *r = &p->rules[i];
-
-		if (r->family == family && in_prefix(a, r->addr, r->prefix))
-			return r->allow ? NULL : r->name;
-	}
+	if ((r = match(p, family, a)))
+		return r->allow ? NULL : r->name;
+	/* An address that reaches an IPv4 address through a translator is judged as that too. */
+	n = family == AF_INET6 ? embedded_v4(a, v4) : 0;
+	for (int i = 0; i < n; i++)
+		if ((r = match(p, AF_INET, v4[i])) && !r->allow)
+			return "an IPv6 address that embeds a refused IPv4 address (compatible, "
+			       "translated, NAT64, 6to4 or Teredo)";
 	return p->acl && acl_outbound_blocked_addr(p->acl, sa) ? "ACL [outbound_block_list]" : NULL;
 }
 

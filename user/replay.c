@@ -9,10 +9,9 @@
 
 #include "replay.h"
 
-int replay_init(struct replay *r, size_t capacity, double fp)
+int replay_layout(struct replay *r, size_t capacity, double fp)
 {
 	double half = capacity < 2 ? 1 : (double)capacity / 2;
-	void *mem;
 
 	memset(r, 0, sizeof(*r));
 	if (!(fp > 0 && fp < 1))
@@ -23,15 +22,62 @@ int replay_init(struct replay *r, size_t capacity, double fp)
 	r->k = (unsigned)ceil((double)r->nbits / half * M_LN2);
 	r->k = r->k < 1 ? 1 : r->k > 30 ? 30 : r->k;
 	r->half = (size_t)half;
-	/* Pages are touched only as bits get set: RSS grows with use. */
-	r->map_len = 4096 + 2 * r->nbits / 8;
+	/* Pages are touched only as bits get set: RSS (and a file's blocks) grow with use. */
+	r->map_len = REPLAY_HEAD + 2 * r->nbits / 8;
+	return 0;
+}
+
+/* A fresh lock in every attach: a process killed while holding one cannot wedge the next. */
+static void lock_init(pthread_mutex_t *m)
+{
+	pthread_mutexattr_t a;
+
+	pthread_mutexattr_init(&a);
+	pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+	pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+	pthread_mutex_init(m, &a);
+	pthread_mutexattr_destroy(&a);
+}
+
+int replay_attach(struct replay *r, void *mem, const char **why)
+{
+	struct replay_shared *sh = mem;
+	bool keep = !memcmp(sh->magic, REPLAY_MAGIC, sizeof(sh->magic));
+
+	r->sh = sh;
+	r->bits[0] = (uint8_t *)mem + REPLAY_HEAD;
+	r->bits[1] = r->bits[0] + r->nbits / 8;
+	if (keep && (sh->nbits != r->nbits || sh->k != r->k)) {
+		*why = "it was made for another replay_capacity or replay_fp";
+		keep = false;
+	} else if (!keep && sh->magic[0]) {
+		*why = "not a replay filter of this version";
+	}
+	lock_init(&sh->lock);
+	if (keep)
+		return 1;
+	memset(sh->magic, 0, sizeof(sh->magic));
+	memset(r->bits[0], 0, 2 * r->nbits / 8);
+	sh->nbits = r->nbits;
+	sh->k = r->k;
+	sh->count = sh->gen = 0;
+	randombytes_buf(sh->key, sizeof(sh->key));
+	memcpy(sh->magic, REPLAY_MAGIC, sizeof(sh->magic));
+	return 0;
+}
+
+int replay_init(struct replay *r, size_t capacity, double fp)
+{
+	const char *why;
+	void *mem;
+	int ret = replay_layout(r, capacity, fp);
+
+	if (ret)
+		return ret;
 	mem = mmap(NULL, r->map_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (mem == MAP_FAILED)
 		return -ENOMEM;
-	r->sh = mem;
-	r->bits[0] = (uint8_t *)mem + 4096;
-	r->bits[1] = r->bits[0] + r->nbits / 8;
-	randombytes_buf(r->sh->key, sizeof(r->sh->key));
+	replay_attach(r, mem, &why);
 	return 0;
 }
 
@@ -50,35 +96,42 @@ size_t replay_bytes(const struct replay *r)
 static bool test_bits(const uint8_t *bits, const uint64_t *pos, unsigned k)
 {
 	for (unsigned i = 0; i < k; i++)
-		if (!(__atomic_load_n(&bits[pos[i] >> 3], __ATOMIC_RELAXED) & (1u << (pos[i] & 7))))
+		if (!(bits[pos[i] >> 3] & (1u << (pos[i] & 7))))
 			return false;
 	return true;
+}
+
+/* Under the lock: the check and the insert are one step for every worker. */
+static bool check_add_locked(struct replay *r, const uint64_t *pos)
+{
+	struct replay_shared *sh = r->sh;
+
+	if (test_bits(r->bits[0], pos, r->k) || test_bits(r->bits[1], pos, r->k))
+		return true;
+	if (sh->count++ >= r->half) {
+		/* The older filter is cleared and becomes the current one. */
+		sh->gen++;
+		memset(r->bits[sh->gen & 1], 0, r->nbits / 8);
+		sh->count = 1;
+	}
+	for (unsigned i = 0; i < r->k; i++)
+		r->bits[sh->gen & 1][pos[i] >> 3] |= (uint8_t)(1u << (pos[i] & 7));
+	return false;
 }
 
 bool replay_check_add(struct replay *r, const uint8_t *salt, size_t len)
 {
 	uint64_t h[2], pos[30];
-	unsigned gen;
+	bool seen;
 
 	/* Keyed SipHash-x-2-4 (128 bits); positions by double hashing (Kirsch-Mitzenmacher). */
 	crypto_shorthash_siphashx24((uint8_t *)h, salt, len, r->sh->key);
 	h[1] |= 1;
 	for (unsigned i = 0; i < r->k; i++)
 		pos[i] = (h[0] + i * h[1]) % r->nbits;
-	if (test_bits(r->bits[0], pos, r->k) || test_bits(r->bits[1], pos, r->k))
-		return true;
-	if (__atomic_fetch_add(&r->sh->count, 1, __ATOMIC_RELAXED) >= r->half) {
-		/* One worker wins the rotation: it clears the older filter. */
-		gen = __atomic_load_n(&r->sh->gen, __ATOMIC_ACQUIRE);
-		if (__atomic_compare_exchange_n(&r->sh->gen, &gen, gen + 1, false, __ATOMIC_ACQ_REL,
-						__ATOMIC_RELAXED)) {
-			memset(r->bits[(gen + 1) & 1], 0, r->nbits / 8);
-			__atomic_store_n(&r->sh->count, 1, __ATOMIC_RELEASE);
-		}
-	}
-	gen = __atomic_load_n(&r->sh->gen, __ATOMIC_ACQUIRE);
-	for (unsigned i = 0; i < r->k; i++)
-		__atomic_fetch_or(&r->bits[gen & 1][pos[i] >> 3], (uint8_t)(1u << (pos[i] & 7)),
-				  __ATOMIC_RELAXED);
-	return false;
+	if (pthread_mutex_lock(&r->sh->lock) == EOWNERDEAD)
+		pthread_mutex_consistent(&r->sh->lock); /* a worker died inside: the bits are whole */
+	seen = check_add_locked(r, pos);
+	pthread_mutex_unlock(&r->sh->lock);
+	return seen;
 }

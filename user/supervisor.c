@@ -57,40 +57,49 @@ static void set_fd_limit(int nofile)
 			 strerror(errno));
 }
 
-/*
- * The replay filter outlives restarts (replay_file.h): loaded before the
- * workers start, saved every REPLAY_SAVE_S and at exit. Methods without a
- * key have no salts; "off" turns it off.
- */
-static void replay_restore(struct ss_config *cfg, struct replay *r, const char *name)
+/* --replay-file's default: PROG-PORT.replay in the state folder, which is ours to make. */
+static int replay_default_path(struct ss_config *cfg, const char *name)
 {
 	char path[512];
-	const char *why = "";
+
+	replay_file_default(path, sizeof(path), name,
+			    cfg->prog == PROG_SERVER ? cfg->server_port : cfg->local_port);
+	*strrchr(path, '/') = 0;
+	mkdir(path, 0700);
+	path[strlen(path)] = '/';
+	return config_set_str(&cfg->replay_file, path);
+}
+
+/*
+ * The replay filter, made before the workers fork: in its file
+ * (replay_file.h), so that it outlives restarts and crashes, or in memory
+ * when the method has no salts, with "off", or when the file cannot be used.
+ */
+static int replay_setup(struct ss_config *cfg, struct replay *r, const char *name)
+{
+	const char *why = NULL;
 	int ret;
 
 	if (!cfg->m->key_len || (cfg->replay_file && !strcmp(cfg->replay_file, "off")))
-		return;
-	if (!cfg->replay_file) {
-		replay_file_default(path, sizeof(path), name,
-				    cfg->prog == PROG_SERVER ? cfg->server_port : cfg->local_port);
-		/* The default folder is ours to make. */
-		*strrchr(path, '/') = 0;
-		mkdir(path, 0700);
-		path[strlen(path)] = '/';
-		if (config_set_str(&cfg->replay_file, path))
-			return;
-	}
-	ret = replay_file_load(r, cfg->replay_file, &why);
-	if (!ret)
-		log_info("replay filter: loaded from %s", cfg->replay_file);
-	else if (ret == -ENOENT)
-		log_info("replay filter: %s does not exist yet; starting empty", cfg->replay_file);
-	else if (ret == -EINVAL)
-		log_warn("replay filter: %s is unusable (%s); starting empty, it will be replaced",
+		return replay_init(r, (size_t)cfg->replay_capacity, cfg->replay_fp);
+	if (!cfg->replay_file && replay_default_path(cfg, name))
+		return -ENOMEM;
+	ret = replay_file_open(r, (size_t)cfg->replay_capacity, cfg->replay_fp, cfg->replay_file,
+			       &why);
+	if (ret == 1)
+		log_info("replay filter: kept from %s", cfg->replay_file);
+	else if (!ret && why)
+		log_warn("replay filter: %s held something else (%s); starting empty in it",
 			 cfg->replay_file, why);
-	else
-		log_warn("replay filter: cannot read %s: %s; starting empty", cfg->replay_file,
-			 strerror(-ret));
+	else if (!ret)
+		log_info("replay filter: starting empty in %s", cfg->replay_file);
+	if (ret >= 0)
+		return 0;
+	log_warn("replay filter: cannot use %s: %s; keeping it in memory only (a restart forgets it)",
+		 cfg->replay_file, strerror(-ret));
+	if (config_set_str(&cfg->replay_file, "off"))
+		return -ENOMEM;
+	return replay_init(r, (size_t)cfg->replay_capacity, cfg->replay_fp);
 }
 
 /* Is host an address of the loopback network (127.0.0.0/8, ::1, or their names)? */
@@ -254,11 +263,10 @@ static int shared_state(struct tree *t)
 	struct ss_config *cfg = t->cfg;
 	int r;
 
-	if ((r = replay_init(&t->replay, (size_t)cfg->replay_capacity, cfg->replay_fp))) {
+	if ((r = replay_setup(cfg, &t->replay, t->name))) {
 		log_err("cannot allocate the replay filter: %s", strerror(-r));
 		return r;
 	}
-	replay_restore(cfg, &t->replay, t->name);
 	if (cfg->prog == PROG_SERVER && !(t->salts = salt_window_new())) {
 		log_err("cannot allocate the SIP022 salt window: %s", strerror(errno));
 		return -ENOMEM;
@@ -336,7 +344,7 @@ out:
 	traffic_free(&t.traffic);
 	if (t.manager_fd >= 0)
 		close(t.manager_fd);
-	replay_file_persist(t.cfg, &t.replay);
+	replay_file_sync(t.cfg, &t.replay);
 	replay_free(&t.replay);
 	salt_window_free(t.salts);
 	shortcut_close(t.sc);

@@ -208,14 +208,14 @@ static void on_signal(void *arg, int sig)
 			kill(t->w[i].pid, sig);
 }
 
-/* The parent's own timers: the replay file every REPLAY_SAVE_S, the manager every REPORT_S. */
+/* The parent's own timers: the replay file every REPLAY_SYNC_S, the manager every REPORT_S. */
 static void on_tick(void *arg)
 {
 	struct tree *t = arg;
 	time_t now = time(NULL);
 
-	if (now - t->saved >= REPLAY_SAVE_S) {
-		replay_file_persist(t->cfg, &t->replay);
+	if (now - t->saved >= REPLAY_SYNC_S) {
+		replay_file_sync(t->cfg, &t->replay);
 		t->saved = now;
 	}
 	if (now - t->reported >= REPORT_S) {

@@ -402,35 +402,40 @@ def test_bad_address_headers_through_the_binary():
 
 
 def test_replay_filter_survives_a_restart():
-    """A stream recorded before a restart is refused after it; a corrupt filter
-    file gives an empty filter and one log line, and is replaced."""
+    """A stream recorded before a restart is refused after it, after a clean stop
+    and after SIGKILL (the filter lives in its file); a file that holds something
+    else gives an empty filter and one log line, and is replaced."""
     echo = Server(echo_handler)
     path = os.path.join(LOGDIR, "server.replay")
     port = free_port()
     extra = ["--handshake-timeout", "2", "--replay-file", path]
     srv = ssserver(port, extra=extra)
-    assert "does not exist yet" in srv.log_text()
-    flight = capture_flight(echo.port, b"recorded")
-    first = socket.create_connection(("127.0.0.1", port), timeout=5)
-    first.sendall(flight)
-    assert recv_exact(first, 32)
-    wait_until(lambda: echo.accepts == 1, what="the original reaches the target")
-    first.close()
-    assert srv.stop() == 0  # SIGTERM: the filter is saved
-    srv = ssserver(port, extra=extra)
-    assert "replay filter: loaded from %s" % path in srv.log_text()
-    again = socket.create_connection(("127.0.0.1", port), timeout=5)
-    again.sendall(flight)
-    assert closed_within(again, 10)
-    assert echo.accepts == 1, "a stream recorded before the restart was accepted after it"
+    assert "starting empty in %s" % path in srv.log_text()
+    for stop in (signal.SIGTERM, signal.SIGKILL):
+        flight = capture_flight(echo.port, b"recorded")
+        accepts = echo.accepts
+        first = socket.create_connection(("127.0.0.1", port), timeout=5)
+        first.sendall(flight)
+        assert recv_exact(first, 32)
+        wait_until(lambda: echo.accepts == accepts + 1, what="the original reaches the target")
+        first.close()
+        srv.stop(stop)
+        srv = ssserver(port, extra=extra)
+        assert "replay filter: kept from %s" % path in srv.log_text()
+        again = socket.create_connection(("127.0.0.1", port), timeout=5)
+        again.sendall(flight)
+        assert closed_within(again, 10)
+        assert echo.accepts == accepts + 1, \
+            "a stream recorded before a restart (signal %d) was accepted after it" % stop
     assert srv.stop() == 0
     with open(path, "r+b") as f:
         f.write(b"garbage!" * 4)
     srv = ssserver(port, extra=extra)
-    assert "is unusable (not a replay filter file); starting empty" in srv.log_text(), srv.log_text()
+    assert "held something else (not a replay filter of this version); starting empty" \
+        in srv.log_text(), srv.log_text()
     assert srv.stop() == 0
     srv = ssserver(port, extra=extra)
-    assert "loaded from" in srv.log_text(), srv.log_text()
+    assert "kept from" in srv.log_text(), srv.log_text()
     echo.close()
 
 

@@ -136,6 +136,21 @@ TEST(manager_commands_parse_and_refuse_with_a_reason)
 		CHECK_EQ(mgr_cmd_parse(bad[i], strlen(bad[i]), &c, err, sizeof(err)), -EINVAL);
 		CHECK(err[0] != 0);
 	}
+	/* Text that list could not answer as JSON, and sizes without bound, change nothing. */
+	const char *not_utf8[] = { "add: {\"server_port\": 1, \"password\": \"\xff\xfe\"}",
+				   "add: {\"server_port\": 1, \"password\": \"\\udcff\"}",
+				   "add: {\"server_port\": 1, \"password\": \"\xc0\xaf\"}",
+				   "add: {\"server_port\": 1, \"password\": \"\xed\xa0\x80\"}" };
+	for (size_t i = 0; i < sizeof(not_utf8) / sizeof(not_utf8[0]); i++)
+		CHECK_EQ(mgr_cmd_parse(not_utf8[i], strlen(not_utf8[i]), &c, err, sizeof(err)),
+			 -EINVAL);
+	char big[600];
+	int n = snprintf(big, sizeof(big), "add: {\"server_port\": 1, \"password\": \"%0300d\"}", 0);
+	CHECK_EQ(mgr_cmd_parse(big, (size_t)n, &c, err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "at most") != NULL);
+	const char *ok = "add: {\"server_port\": 1, \"password\": \"p\xc3\xa4ss\xf0\x9f\x94\x91\"}";
+	CHECK_EQ(mgr_cmd_parse(ok, strlen(ok), &c, err, sizeof(err)), 0);
+	mgr_cmd_free(&c);
 	struct sbuf b = { 0 };
 
 	sbuf_json_str(&b, "a\"b\\\n");

@@ -122,3 +122,36 @@ TEST(policy_refuses_internal_ranges_by_default)
 	policy_free(&q);
 	policy_free(&p);
 }
+
+TEST(policy_refuses_ipv6_forms_that_lead_to_refused_ipv4)
+{
+	struct policy p, open;
+	char err[200];
+	/* Compatible, translated, NAT64 (well-known and local-use), 6to4, Teredo, site-local. */
+	static const char *refused[] = { "::127.0.0.1", "::10.0.0.1", "::ffff:0:127.0.0.1",
+					 "64:ff9b::127.0.0.1", "64:ff9b::a9fe:a9fe",
+					 "64:ff9b:1::8.8.8.8", "2002:7f00:1::1", "2002:c0a8:101::5",
+					 "2001:0:7f00:1::1", "2001:0:808:808::f5ff:fffe", "fec0::1" };
+	/* The same forms around public IPv4 addresses stay allowed. */
+	static const char *allowed[] = { "::8.8.8.8", "::ffff:0:8.8.8.8", "64:ff9b::8.8.8.8",
+					 "2002:808:808::1", "2001:0:808:808::f7f7:f7f7" };
+
+	CHECK_EQ(policy_init(&p, false, false, NULL, err, sizeof(err)), 0);
+	for (size_t i = 0; i < ARRAY_SIZE(refused); i++) {
+		if (!judge(&p, refused[i]))
+			fprintf(stderr, "  not refused: %s\n", refused[i]);
+		CHECK(judge(&p, refused[i]) != NULL);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(allowed); i++) {
+		if (judge(&p, allowed[i]))
+			fprintf(stderr, "  refused: %s: %s\n", allowed[i], judge(&p, allowed[i]));
+		CHECK(judge(&p, allowed[i]) == NULL);
+	}
+	CHECK(strstr(judge(&p, "64:ff9b::127.0.0.1"), "embeds") != NULL);
+	policy_free(&p);
+	/* --allow-private lifts all of it. */
+	CHECK_EQ(policy_init(&open, false, true, NULL, err, sizeof(err)), 0);
+	for (size_t i = 0; i < ARRAY_SIZE(refused); i++)
+		CHECK(judge(&open, refused[i]) == NULL);
+	policy_free(&open);
+}
