@@ -448,18 +448,23 @@ static int setup(struct worker *w, const char **why)
 				       setup_local(w, tcp, udp, why);
 	if (!r && udp && (r = udp22_forwarding_open(p)))
 		*why = "cannot watch the SIP022 hand-over socket";
-	if (r)
-		return r;
-	if (cfg->user) {
-		const char *pwhy = "";
+	return r;
+}
 
-		if ((r = privs_drop(cfg->user, false, &pwhy))) {
-			log_err("cannot switch to user %s: %s (%s)", cfg->user, pwhy, strerror(-r));
-			*why = "cannot drop privileges";
-			return r;
-		}
-		log_info("running as %s", cfg->user);
+/* --user, once every privileged step (listeners, BPF, the control socket) is done. */
+static int drop_privileges(const struct ss_config *cfg, const char **why)
+{
+	const char *pwhy = "";
+	int r;
+
+	if (!cfg->user)
+		return 0;
+	if ((r = privs_drop(cfg->user, false, &pwhy))) {
+		log_err("cannot switch to user %s: %s (%s)", cfg->user, pwhy, strerror(-r));
+		*why = "cannot drop privileges";
+		return r;
 	}
+	log_info("running as %s", cfg->user);
 	return 0;
 }
 
@@ -522,12 +527,11 @@ int worker_run(const struct worker_args *a)
 			  cfg->server_port))) {
 		log_err("out of memory");
 		status = 1;
-	} else if ((r = setup(w, &why))) {
+	} else if ((r = setup(w, &why)) || (observe(w, a->ctl_fd), drop_privileges(cfg, &why))) {
 		log_err("start-up failed: %s", why);
 		status = 1;
 	} else {
 		log_info("%s ready: method %s, timeout %d s", name, cfg->m->name, cfg->timeout);
-		observe(w, a->ctl_fd);
 		if (index == 0)
 			daemon_notify_ready();
 		if (loop_run(p->loop))

@@ -208,11 +208,16 @@ def test_only_the_daemons_user_and_root_reach_the_socket():
     assert r.returncode == 1 and "Permission denied" in r.stderr, (r.returncode, r.stderr)
     assert ctl(ss, "stats").returncode == 0
     # --user: the socket belongs to that user, who can use it.
-    sp = free_port()
-    us = os.path.join(TMP, "as-nobody.sock")
-    ssserver(sp, extra=["-a", "nobody", "--ctl-socket", us, "--workers", "2"])
-    wait_until(lambda: os.path.exists(us), 5, "the socket")
-    assert ctl(us, "stats", user="nobody").returncode == 0
+    # With one worker too (it drops privileges itself), and at the default path.
+    for workers, us in (("2", os.path.join(TMP, "as-nobody.sock")), ("1", None)):
+        sp = free_port()
+        srv = ssserver(sp, extra=["-a", "nobody", "--workers", workers] +
+                       (["--ctl-socket", us] if us else []))
+        us = us or "/run/ssbpf/ssserver-%d.sock" % sp
+        wait_until(lambda: os.path.exists(us), 5, "the socket")
+        assert os.stat(us).st_uid == 65534 and os.stat(us).st_mode & 0o777 == 0o600
+        assert ctl(us, "stats", user="nobody").returncode == 0, srv.log_text()
+        assert "ssctl cannot reach" not in srv.log_text()
     # Errors: no such socket, and one that does not answer.
     r = ctl(os.path.join(TMP, "none.sock"), "stats")
     assert r.returncode == 1 and "No such file" in r.stderr
