@@ -591,8 +591,10 @@ bool conn_poll_one(struct conn *c)
 		/* A server-speaks-first protocol: the header goes alone. */
 		if (loop_now(c->p->loop) - c->stream_at < (uint64_t)c->p->cfg->first_data_wait)
 			return true;
-		if ((r = stream_send_header(c)) ||
-		    (r = stream_flush(c, &c->up, c->remote.h.fd))) {
+		/* Its data may wait behind this timer in the same batch: one last read first. */
+		r = stream_pump(c, &c->up, c->local.h.fd, c->remote.h.fd, true);
+		if (r || (c->hdr_pending && ((r = stream_send_header(c)) ||
+					     (r = stream_flush(c, &c->up, c->remote.h.fd))))) {
 			conn_destroy(c, strerror(-r));
 			return false;
 		}
