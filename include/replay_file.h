@@ -6,9 +6,11 @@
 
 #include "config.h"
 #include "replay.h"
+#include "salt_window.h"
 
 /*
- * The replay filter across restarts and crashes: it lives in a shared
+ * The replay filter (and ssserver's SIP022 salt window, in PATH.sip022)
+ * across restarts and crashes: it lives in a shared
  * mapping of its file (sparse: blocks are allocated as bits are set), so
  * every salt is in the page cache the moment it is added and survives
  * SIGKILL, an OOM kill or a crash of the whole tree; replay_file_sync writes
@@ -23,10 +25,13 @@
  */
 int replay_file_open(struct replay *r, size_t capacity, double fp, const char *path,
 		     const char **why);
+/* The SIP022 salt window in the file at path, likewise (salt_window.h). */
+int salt_file_open(struct salt_window **sp, const char *path, const char **why);
 /* Seconds between writes to disk. */
 #define REPLAY_SYNC_S 10
-/* Writes the filter's dirty pages to disk (nothing for an anonymous filter); logs a failure. */
-void replay_file_sync(const struct ss_config *cfg, const struct replay *r);
+/* Writes the filter's and the salt window's (sp may be NULL) dirty pages to disk; logs a failure. */
+void replay_file_sync(const struct ss_config *cfg, const struct replay *r,
+		      const struct salt_window *sp);
 /* The default file: $STATE_DIRECTORY or /var/lib/ssbpf, then PROG-PORT.replay. */
 void replay_file_default(char *buf, size_t len, const char *prog, int port);
 

@@ -26,6 +26,7 @@
 /* Sliding-window filter of a peer session's packet IDs (WireGuard's idea). */
 struct s22_window {
 	uint64_t top;                     /* newest packet ID accepted + 1; 0: none yet */
+	uint64_t floor;                   /* IDs below it were seen by an earlier process */
 	uint64_t bits[S22_WINDOW / 64];
 };
 

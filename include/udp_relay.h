@@ -16,6 +16,7 @@
 
 #include "addr.h"
 #include "loop.h"
+#include "salt_window.h"
 #include "udp.h"
 #include "udp2022.h"
 
@@ -46,6 +47,7 @@ struct nat {
 	bool by_sid;
 	uint8_t sid[S22_SID];
 	uint64_t claimed_at;     /* ssserver: when its claim in the salt window was last renewed */
+	struct salt_claim claim; /* ssserver SIP022: where its newest packet ID is kept */
 };
 
 /*

@@ -12,40 +12,45 @@
 #include "log.h"
 #include "replay_file.h"
 
-int replay_file_open(struct replay *r, size_t capacity, double fp, const char *path,
-		     const char **why)
+/* A shared mapping of path, len bytes; a file of another size starts over, zeroed. */
+static int map_file(const char *path, size_t len, void **mem, const char **why)
 {
 	struct stat st;
-	void *mem;
-	int fd, ret = replay_layout(r, capacity, fp);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600), ret = 0;
 
-	if (ret)
-		return ret;
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return -errno;
 	if (fstat(fd, &st)) {
 		ret = -errno;
-		goto out;
-	}
-	/* Another size is another layout (or a truncated file): it starts over, zeroed. */
-	if ((size_t)st.st_size != r->map_len) {
+	} else if ((size_t)st.st_size != len) {
 		if (st.st_size)
-			*why = "its size does not match replay_capacity and replay_fp";
-		if (ftruncate(fd, 0) || ftruncate(fd, (off_t)r->map_len)) {
+			*why = "its size does not match";
+		if (ftruncate(fd, 0) || ftruncate(fd, (off_t)len))
 			ret = -errno;
-			goto out;
-		}
 	}
-	mem = mmap(NULL, r->map_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (mem == MAP_FAILED) {
+	if (!ret && (*mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED)
 		ret = -errno;
-		goto out;
-	}
-	ret = replay_attach(r, mem, why);
-out:
 	close(fd);
 	return ret;
+}
+
+int replay_file_open(struct replay *r, size_t capacity, double fp, const char *path,
+		     const char **why)
+{
+	void *mem;
+	int ret = replay_layout(r, capacity, fp);
+
+	if (ret || (ret = map_file(path, r->map_len, &mem, why)))
+		return ret;
+	return replay_attach(r, mem, why);
+}
+
+int salt_file_open(struct salt_window **sp, const char *path, const char **why)
+{
+	void *mem;
+	int ret = map_file(path, salt_window_len(), &mem, why);
+
+	return ret ? ret : salt_window_attach(sp, mem, why);
 }
 
 void replay_file_default(char *buf, size_t len, const char *prog, int port)
@@ -58,11 +63,13 @@ void replay_file_default(char *buf, size_t len, const char *prog, int port)
 	snprintf(buf, len, "%.*s/%s-%d.replay", (int)strcspn(dir, ":"), dir, prog, port);
 }
 
-void replay_file_sync(const struct ss_config *cfg, const struct replay *r)
+void replay_file_sync(const struct ss_config *cfg, const struct replay *r,
+		      const struct salt_window *sp)
 {
-	if (!cfg->replay_file || !strcmp(cfg->replay_file, "off") || !r->sh)
+	if (!cfg->replay_file || !strcmp(cfg->replay_file, "off"))
 		return;
-	if (msync(r->sh, r->map_len, MS_SYNC))
+	if ((r->sh && msync(r->sh, r->map_len, MS_SYNC)) ||
+	    (sp && msync((void *)sp, salt_window_len(), MS_SYNC)))
 		log_warn("replay filter: cannot write %s to disk: %s", cfg->replay_file,
 			 strerror(errno));
 }

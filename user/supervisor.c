@@ -102,6 +102,49 @@ static int replay_setup(struct ss_config *cfg, struct replay *r, const char *nam
 	return replay_init(r, (size_t)cfg->replay_capacity, cfg->replay_fp);
 }
 
+/* Does any port take a 2022 method (whose request salts the salt window keeps)? */
+static bool uses_sip022(const struct ss_config *cfg)
+{
+	if (cfg->m && cfg->m->sip022)
+		return true;
+	for (int i = 0; i < cfg->nports; i++)
+		if (cfg->ports[i].m && cfg->ports[i].m->sip022)
+			return true;
+	return false;
+}
+
+/*
+ * ssserver's SIP022 salt window: next to the replay filter's file
+ * (PATH.sip022), so that recorded requests stay refused after a restart or a
+ * crash; in memory with --replay-file off or when the file cannot be used.
+ */
+static int salts_setup(const struct ss_config *cfg, struct salt_window **sp)
+{
+	char path[4096];
+	const char *why = NULL;
+	int ret = -ENOENT;
+
+	if (uses_sip022(cfg) && cfg->replay_file && strcmp(cfg->replay_file, "off")) {
+		snprintf(path, sizeof(path), "%s.sip022", cfg->replay_file);
+		ret = salt_file_open(sp, path, &why);
+		if (ret == 1)
+			log_info("SIP022 salt window: kept from %s", path);
+		else if (!ret)
+			log_info("SIP022 salt window: starting empty in %s%s%s", path,
+				 why ? ", replacing what was there: " : "", why ? why : "");
+		else
+			log_warn("SIP022 salt window: cannot use %s: %s; keeping it in memory only "
+				 "(a restart forgets it)", path, strerror(-ret));
+		if (ret >= 0)
+			return 0;
+	}
+	if (!(*sp = salt_window_new())) {
+		log_err("cannot allocate the SIP022 salt window: %s", strerror(errno));
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 /* Is host an address of the loopback network (127.0.0.0/8, ::1, or their names)? */
 static bool loopback_only(const char *host)
 {
@@ -267,10 +310,8 @@ static int shared_state(struct tree *t)
 		log_err("cannot allocate the replay filter: %s", strerror(-r));
 		return r;
 	}
-	if (cfg->prog == PROG_SERVER && !(t->salts = salt_window_new())) {
-		log_err("cannot allocate the SIP022 salt window: %s", strerror(errno));
-		return -ENOMEM;
-	}
+	if (cfg->prog == PROG_SERVER && (r = salts_setup(cfg, &t->salts)))
+		return r;
 	if (cfg->prog == PROG_SERVER && cfg->workers > 1 && (r = hand_over_sockets(t)))
 		return r;
 	if (cfg->bpf_cgroup && (r = shortcut_up(t)))
@@ -344,7 +385,7 @@ out:
 	traffic_free(&t.traffic);
 	if (t.manager_fd >= 0)
 		close(t.manager_fd);
-	replay_file_sync(t.cfg, &t.replay);
+	replay_file_sync(t.cfg, &t.replay, t.salts);
 	replay_free(&t.replay);
 	salt_window_free(t.salts);
 	shortcut_close(t.sc);

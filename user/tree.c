@@ -215,7 +215,7 @@ static void on_tick(void *arg)
 	time_t now = time(NULL);
 
 	if (now - t->saved >= REPLAY_SYNC_S) {
-		replay_file_sync(t->cfg, &t->replay);
+		replay_file_sync(t->cfg, &t->replay, t->salts);
 		t->saved = now;
 	}
 	if (now - t->reported >= REPORT_S) {

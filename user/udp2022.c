@@ -23,7 +23,7 @@ static bool is_chacha(const struct ss_method *m)
 
 bool s22_window_check(const struct s22_window *w, uint64_t pid)
 {
-	if (pid == UINT64_MAX)
+	if (pid == UINT64_MAX || pid < w->floor)
 		return false;
 	if (pid >= w->top)
 		return true;

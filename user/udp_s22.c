@@ -76,21 +76,29 @@ static int user_of(const struct port_keys *pk, const uint8_t *buf, size_t len,
 
 /*
  * A session new to this worker passed every check: claim it, or learn which
- * worker holds it. 0: ours now; 1: handed to its owner; an SS_ERR code.
+ * worker holds it. 0: ours now; 1: handed to its owner; an SS_ERR code. A
+ * session an earlier process held (a restart) is taken over above the
+ * packet IDs that process accepted.
  */
-static int claim(struct udp_relay *r, const uint8_t *sid, bool forwarded, const uint8_t *buf,
-		 size_t len, const struct sockaddr_storage *src, socklen_t slen)
+static int claim(struct udp_relay *r, const uint8_t *sid, struct s22_udp *s, bool forwarded,
+		 const uint8_t *buf, size_t len, const struct sockaddr_storage *src, socklen_t slen,
+		 struct salt_claim *cl)
 {
 	struct ctx *p = r->p;
 	int holder = -1, rc;
 
 	if (!p->salts)
 		return 0;
-	rc = salt_window_claim(p->salts, sid, S22_SID, p->index, &holder);
+	cl->top = s->cur.win.top;
+	rc = salt_window_claim(p->salts, sid, S22_SID, p->index, &holder, cl);
 	if (rc == SS_ERR_REPLAY && !forwarded && holder >= 0 && holder != p->index &&
 	    holder < p->s22_nfwd) {
 		forward(r, holder, buf, len, src, slen);
 		return 1;
+	}
+	if (rc == 1) {
+		s->cur.win.floor = cl->floor;
+		return 0;
 	}
 	/* Held by no live worker, or by this one after its session ended: a replay. */
 	return rc;
@@ -120,6 +128,7 @@ void udp22_from_client(struct udp_relay *r, const uint8_t *buf, size_t len,
 	struct s22_udp *s = NULL;
 	struct ss_addr a;
 	struct nat *n = NULL;
+	struct salt_claim cl = { 0 };
 	size_t olen, used;
 	int rc;
 
@@ -132,12 +141,13 @@ void udp22_from_client(struct udp_relay *r, const uint8_t *buf, size_t len,
 		s = n ? n->s22 : udp22_session_new(k, true);
 		rc = !s ? SS_ERR : s22_udp_open(s, buf, len, out, sizeof(out), &olen);
 		if (!rc && !n)
-			rc = claim(r, sid, forwarded, buf, len, src, slen);
+			rc = claim(r, sid, s, forwarded, buf, len, src, slen, &cl);
 	}
 	if (!rc && addr_parse(out, olen, &a, &used) != SS_OK)
 		rc = SS_ERR_ATYP;
 	if (!rc && !n && (n = nat_get(r, src, slen, sid))) {
 		n->s22 = s;
+		n->claim = cl;
 		n->claimed_at = loop_now(p->loop);
 	}
 	if (rc || !n) {
@@ -149,11 +159,16 @@ void udp22_from_client(struct udp_relay *r, const uint8_t *buf, size_t len,
 		}
 		return;
 	}
-	if (loop_now(p->loop) - n->claimed_at >= RENEW_MS && p->salts) {
-		int holder;
+	if (p->salts) {
+		/* What a process after this one must not accept again. */
+		salt_window_set_top(p->salts, &n->claim, s->cur.win.top);
+		if (loop_now(p->loop) - n->claimed_at >= RENEW_MS) {
+			struct salt_claim again = n->claim;
+			int holder;
 
-		salt_window_claim(p->salts, sid, S22_SID, p->index, &holder);
-		n->claimed_at = loop_now(p->loop);
+			salt_window_claim(p->salts, sid, S22_SID, p->index, &holder, &again);
+			n->claimed_at = loop_now(p->loop);
+		}
 	}
 	/* The session's client moves with it: replies go where it last sent from. */
 	n->client = *src;

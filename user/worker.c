@@ -230,7 +230,7 @@ static void on_tick(void *arg)
 	/* A lone worker keeps the replay filter's file; in a tree, the parent does. */
 	if (daemon_is_main() && now - w->replay_saved >= REPLAY_SYNC_S * 1000) {
 		if (w->replay_saved)
-			replay_file_sync(p->cfg, &p->replay);
+			replay_file_sync(p->cfg, &p->replay, p->salts);
 		w->replay_saved = now;
 	}
 	if (w->draining && now >= w->drain_deadline)

@@ -375,11 +375,14 @@ TEST(s22_salt_window_exact_and_claims)
 	CHECK_EQ(salt_window_check_add(w, other, 32), 0);
 	CHECK_EQ(salt_window_check_add(w, salt, 16), 0); /* a 16-byte salt is another salt */
 	/* A session claimed by worker 2: others learn it is 2's; 2 renews it. */
-	CHECK_EQ(salt_window_claim(w, sid, 8, 2, &holder), 0);
-	CHECK_EQ(salt_window_claim(w, sid, 8, 0, &holder), SS_ERR_REPLAY);
+	struct salt_claim cl = { .top = 5 }, cl2 = { .top = 5 };
+
+	CHECK_EQ(salt_window_claim(w, sid, 8, 2, &holder, &cl), 0);
+	CHECK_EQ(salt_window_claim(w, sid, 8, 0, &holder, &cl2), SS_ERR_REPLAY);
 	CHECK_EQ(holder, 2);
-	CHECK_EQ(salt_window_claim(w, sid, 8, 2, &holder), SS_ERR_REPLAY);
+	CHECK_EQ(salt_window_claim(w, sid, 8, 2, &holder, &cl2), SS_ERR_REPLAY);
 	CHECK_EQ(holder, 2);
+	salt_window_set_top(w, &cl, 40);
 	/* Thousands of salts: none is taken for another. */
 	for (unsigned i = 0; i < 20000; i++) {
 		uint8_t s[16] = { 0 };
@@ -387,5 +390,29 @@ TEST(s22_salt_window_exact_and_claims)
 		memcpy(s + 4, &i, sizeof(i));
 		CHECK_EQ(salt_window_check_add(w, s, 16), 0);
 	}
-	salt_window_free(w);
+	/*
+	 * A restart: the same memory attached again (as its file is). Salts stay
+	 * replays; the session is taken over only by a packet newer than any the
+	 * earlier process accepted, and then with that floor.
+	 */
+	struct salt_window *w2;
+	const char *why = NULL;
+
+	CHECK_EQ(salt_window_attach(&w2, w, &why), 1);
+	CHECK(why == NULL);
+	CHECK_EQ(salt_window_check_add(w2, salt, 32), SS_ERR_REPLAY);
+	cl2 = (struct salt_claim){ .top = 40 };
+	CHECK_EQ(salt_window_claim(w2, sid, 8, 1, &holder, &cl2), SS_ERR_REPLAY);
+	CHECK_EQ(holder, -1);
+	cl2 = (struct salt_claim){ .top = 41 };
+	CHECK_EQ(salt_window_claim(w2, sid, 8, 1, &holder, &cl2), 1);
+	CHECK_EQ(cl2.floor, 40);
+	CHECK_EQ(salt_window_claim(w2, sid, 8, 0, &holder, &cl2), SS_ERR_REPLAY);
+	CHECK_EQ(holder, 1);
+	/* Something else in the memory: an empty window, with a reason. */
+	memset(w2, 'x', 16);
+	CHECK_EQ(salt_window_attach(&w2, w2, &why), 0);
+	CHECK(why != NULL);
+	CHECK_EQ(salt_window_check_add(w2, salt, 32), 0);
+	salt_window_free(w2);
 }
