@@ -18,6 +18,14 @@ run_layer() { # name command...
 	p=$(grep -c '^PASS ' "$out")
 	f=$(grep -c '^FAIL ' "$out")
 	grep -E '^(PASS|FAIL) ' "$out"
+	# A file that planned more tests than it reported lost some: each one is a failure.
+	local planned missing
+	planned=$(awk '/^PLAN [0-9]+ / {n += $2} END {print n + 0}' "$out")
+	missing=$((planned - p - f))
+	if [ "$planned" -gt 0 ] && [ "$missing" -gt 0 ]; then
+		echo "FAIL $name: $missing of $planned planned tests never reported"
+		f=$((f + missing))
+	fi
 	if [ "$f" -gt 0 ] || [ "$rc" -ne 0 ]; then
 		echo "-- output of $name (exit $rc):"
 		tail -n 60 "$out"
