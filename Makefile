@@ -35,7 +35,7 @@ BINS      := $(MAINS:user/main_%.c=$(O)/%)
 SAN_BINS  := $(MAINS:user/main_%.c=$(SAN)/%)
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 
-.PHONY: all deps test run bench bench-crypto fuzz torture clean install uninstall vmtest
+.PHONY: all deps test run bench bench-crypto fuzz torture clean install uninstall vmtest vmtest-matrix
 MANS := $(O)/man/ssserver.1 $(O)/man/sslocal.1 $(O)/man/ssmanager.1 $(O)/man/ssctl.1
 all: $(BINS) $(O)/unit-tests $(O)/bench-crypto $(O)/connbench $(MANS)
 
@@ -156,9 +156,13 @@ torture: $(BINS)
 	SSBPF_TORTURE_ROUNDS=$(TORTURE_ROUNDS) SSBPF_TORTURE_CONNS=$(TORTURE_CONNS) \
 	$(if $(TORTURE_SEED),SSBPF_TORTURE_SEED=$(TORTURE_SEED)) python3 tests/integration/test_torture.py
 
-# make vmtest: the kernel-facing tests on Debian's 6.1 kernel under qemu (vmtest/README.md).
+# make vmtest [KERNEL=5.10|6.1|6.12|PATH]: the kernel-facing tests in a guest
+# kernel under qemu (vmtest/README.md); make vmtest-matrix: on all three.
+KERNEL ?= 6.1
 vmtest: $(BINS)
-	SSBPF_BUILD=$(O) vmtest/run.sh
+	SSBPF_BUILD=$(O) vmtest/run.sh $(KERNEL)
+vmtest-matrix: $(BINS)
+	SSBPF_BUILD=$(O) vmtest/matrix.sh
 
 run: $(BINS)
 	@tools/run.sh

