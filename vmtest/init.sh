@@ -31,6 +31,7 @@ echo "VMTEST FEATURE sk_lookup $(has 'program_type sk_lookup')"
 echo "VMTEST FEATURE sockops/sk_msg $( [ "$(has 'program_type sock_ops')$(has 'program_type sk_msg')" = yesyes ] && echo yes || echo no)"
 echo "VMTEST FEATURE cgroup_sock_addr $(has 'program_type cgroup_sock_addr')"
 echo "VMTEST FEATURE BTF $( [ -e /sys/kernel/btf/vmlinux ] && echo yes || echo no)"
+echo "VMTEST FEATURE netns_cookie $(python3 -c 'import socket; socket.socket().getsockopt(1, 71, 8)' 2>/dev/null && echo yes || echo no)"
 # What the daemon chose on it: the pass-through tier (sockmap, or splice after its one log line).
 ./build/ssserver -s 127.0.0.1 -p 18388 -k x -m none --allow-private --workers 1 >/tmp/probe.log 2>&1 &
 sleep 2; kill $! 2>/dev/null; wait

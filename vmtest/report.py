@@ -7,13 +7,14 @@ not finish count as failures; exit status 1 then."""
 import re
 import sys
 
-FEATURES = ("sockmap", "sk_lookup", "sockops/sk_msg", "cgroup_sock_addr", "BTF")
+FEATURES = ("sockmap", "sk_lookup", "sockops/sk_msg", "cgroup_sock_addr", "BTF", "netns_cookie")
 # What the daemon does without a feature (README, "Kernel support").
 FALLBACK = {"sockmap": "pass-through pairs use splice",
             "sk_lookup": "redir steering uses nftables TPROXY",
             "sockops/sk_msg": "no local shortcut (--bpf-cgroup refused with a reason)",
             "cgroup_sock_addr": "no cgroup capture",
-            "BTF": "no BPF (CO-RE needs BTF): splice and nftables"}
+            "BTF": "no BPF (CO-RE needs BTF): splice and nftables",
+            "netns_cookie": "no local shortcut (it pairs sockets by SO_NETNS_COOKIE, 5.14)"}
 
 
 def parse(text):

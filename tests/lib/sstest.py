@@ -483,6 +483,19 @@ def fd_baseline_of(count):
     return last
 
 
+def netns_cookies():
+    """Does the kernel give sockets network namespace cookies (SO_NETNS_COOKIE,
+    Linux 5.14)? The local shortcut needs them; older kernels fall back."""
+    s = socket.socket()
+    try:
+        s.getsockopt(socket.SOL_SOCKET, 71, 8)
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
 def bpf_maps_of(pid):
     """{map name: map id} of the BPF maps that process pid holds (its fdinfo), as
     the kernel's selftests read what a program did from its maps."""
@@ -505,7 +518,23 @@ def bpf_map_dump(pid, name):
     mid = bpf_maps_of(pid)[name]
     out = subprocess.run(["bpftool", "map", "dump", "id", str(mid), "-j"], capture_output=True,
                          text=True, check=True).stdout
-    return [e["formatted"] for e in json.loads(out)]
+    return [e["formatted"] if "formatted" in e else _unformatted(e) for e in json.loads(out)]
+
+
+def _le(hexbytes):
+    """bpftool's ["0x01", "0x00", ...] as a little-endian integer (a map without BTF)."""
+    return int.from_bytes(bytes(int(b, 16) for b in hexbytes), "little")
+
+
+def _unformatted(e):
+    """An entry of a map the kernel took without BTF (libbpf drops it on older
+    kernels), with integer keys and values as formatted entries have them."""
+    out = {"key": _le(e["key"])}
+    if "values" in e:
+        out["values"] = [{"cpu": v["cpu"], "value": _le(v["value"])} for v in e["values"]]
+    else:
+        out["value"] = _le(e["value"])
+    return out
 
 
 def bpf_percpu_sum(entry):

@@ -384,9 +384,11 @@ def test_two_workers_share_the_steering():
     cg = cgroup2_make("gw")
     try:
         wan, digest = setup_wan()
-        gw = start_gw(True, extra=["--workers", "2", "--bpf-cgroup", cg[1]])
+        # Before Linux 5.14 the shortcut cannot load: steering alone then.
+        shortcut = netns_cookies()
+        gw = start_gw(True, extra=["--workers", "2"] + (["--bpf-cgroup", cg[1]] if shortcut else []))
         assert "2 workers started" in gw.log_text()
-        assert "self-test passed" in gw.log_text(), gw.log_text()[-2000:]
+        assert not shortcut or "self-test passed" in gw.log_text(), gw.log_text()[-2000:]
         check_gateway(wan, digest, "sk_lookup, 2 workers")
         # Worker 0 (the one holding the steering) crashes: the parent restarts
         # it, and it puts the same steering back in place.

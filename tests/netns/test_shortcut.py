@@ -543,6 +543,26 @@ def test_sanitizers_see_no_error_and_no_leak():
         del os.environ["UBSAN_OPTIONS"]
 
 
+def test_kernel_without_netns_cookies_falls_back():
+    """Before Linux 5.14 there are no network namespace cookies, which the
+    shortcut's pairing needs: --bpf on refuses to start and says why, --bpf
+    auto relays without it after one line, every byte intact."""
+    leave_app()
+    p = free_port()
+    r = subprocess.run([os.path.join(BUILD, "sslocal"), "-s", "127.0.0.1", "-p", "1", "-l", str(p),
+                        "-k", "pw", "-m", METHOD, "--bpf", "on", "--bpf-cgroup", APP],
+                       capture_output=True, text=True, timeout=15, stdin=subprocess.DEVNULL)
+    assert r.returncode != 0 and "SO_NETNS_COOKIE" in r.stderr, (r.returncode, r.stderr)
+    srv, loc, lp, ss, ls = chain(True)
+    for d in (srv, loc):
+        lines = [l for l in d.log_text().splitlines() if "shortcut unavailable" in l]
+        assert len(lines) == 1 and "SO_NETNS_COOKIE" in lines[0], d.log_text()[-2000:]
+    t = Target()
+    upload(lp, t.port, 16 << 20)
+    download(lp, t, 16 << 20)
+    assert stats(ls)["shortcut"]["connections"] == 0
+
+
 TESTS = [
     test_gib_each_way_with_sha256_and_half_close,
     test_lo_carries_less_with_the_shortcut,
@@ -558,5 +578,11 @@ TESTS = [
     test_sanitizers_see_no_error_and_no_leak,
 ]
 
+# What a kernel without the shortcut (before 5.14) runs instead: the fallback.
+FALLBACK_TESTS = [
+    test_feature_off_means_no_bpf_and_zero_counts,
+    test_kernel_without_netns_cookies_falls_back,
+]
+
 if __name__ == "__main__":
-    run_in_netns(TESTS, "shortcut", NS, setup, teardown)
+    run_in_netns(TESTS if netns_cookies() else FALLBACK_TESTS, "shortcut", NS, setup, teardown)
