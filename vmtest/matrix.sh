@@ -23,7 +23,9 @@ for k in ${VMTEST_KERNELS:-5.10 6.1 6.12}; do
 		line="MATRIX $k | did not report (exit $rc) | see $out"
 	fi
 	[ "$rc" -ne 0 ] && [ "$fail" -eq 0 ] && fail=1
-	lines+=("${line#MATRIX }")
+	line=${line#MATRIX }
+	line=${line//native: /}
+	lines+=("${line//fell back: /}")
 	grep -E '^\| .* \| FAIL' "$out" || true
 done
 echo
