@@ -8,6 +8,7 @@
 #include <sodium.h>
 
 #include "replay.h"
+#include "shm_lock.h"
 
 int replay_layout(struct replay *r, size_t capacity, double fp)
 {
@@ -27,18 +28,6 @@ int replay_layout(struct replay *r, size_t capacity, double fp)
 	return 0;
 }
 
-/* A fresh lock in every attach: a process killed while holding one cannot wedge the next. */
-static void lock_init(pthread_mutex_t *m)
-{
-	pthread_mutexattr_t a;
-
-	pthread_mutexattr_init(&a);
-	pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
-	pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
-	pthread_mutex_init(m, &a);
-	pthread_mutexattr_destroy(&a);
-}
-
 int replay_attach(struct replay *r, void *mem, const char **why)
 {
 	struct replay_shared *sh = mem;
@@ -53,7 +42,7 @@ int replay_attach(struct replay *r, void *mem, const char **why)
 	} else if (!keep && sh->magic[0]) {
 		*why = "not a replay filter of this version";
 	}
-	lock_init(&sh->lock);
+	shm_lock_init(&sh->lock); /* a killed holder cannot wedge the next run */
 	if (keep)
 		return 1;
 	memset(sh->magic, 0, sizeof(sh->magic));
@@ -129,8 +118,7 @@ bool replay_check_add(struct replay *r, const uint8_t *salt, size_t len)
 	h[1] |= 1;
 	for (unsigned i = 0; i < r->k; i++)
 		pos[i] = (h[0] + i * h[1]) % r->nbits;
-	if (pthread_mutex_lock(&r->sh->lock) == EOWNERDEAD)
-		pthread_mutex_consistent(&r->sh->lock); /* a worker died inside: the bits are whole */
+	shm_lock(&r->sh->lock);
 	seen = check_add_locked(r, pos);
 	pthread_mutex_unlock(&r->sh->lock);
 	return seen;

@@ -12,6 +12,7 @@
 #include "aead2022.h"
 #include "common.h"
 #include "salt_window.h"
+#include "shm_lock.h"
 
 /* Kept a little past the 60 s that two 30 s windows span. */
 #define KEEP_S (2 * S22_TIME_WINDOW + 2)
@@ -42,17 +43,6 @@ size_t salt_window_len(void)
 	return HEAD + (size_t)SALT_WINDOW_SLOTS * sizeof(struct slot);
 }
 
-static void lock_init(pthread_mutex_t *m)
-{
-	pthread_mutexattr_t a;
-
-	pthread_mutexattr_init(&a);
-	pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
-	pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
-	pthread_mutex_init(m, &a);
-	pthread_mutexattr_destroy(&a);
-}
-
 int salt_window_attach(struct salt_window **out, void *mem, const char **why)
 {
 	struct salt_window *sp = mem;
@@ -60,7 +50,7 @@ int salt_window_attach(struct salt_window **out, void *mem, const char **why)
 
 	if (!keep && sp->magic[0])
 		*why = "not a salt window of this version";
-	lock_init(&sp->lock);
+	shm_lock_init(&sp->lock);
 	sp->map_len = salt_window_len();
 	sp->slots = (struct slot *)((char *)mem + HEAD);
 	do
@@ -102,12 +92,6 @@ static bool live(const struct slot *s, uint64_t now)
 	return s->stamp && (s->stamp > now || now - s->stamp < KEEP_S);
 }
 
-static void lock(struct salt_window *sp)
-{
-	if (pthread_mutex_lock(&sp->lock) == EOWNERDEAD)
-		pthread_mutex_consistent(&sp->lock);
-}
-
 /*
  * A live claim of key: renewed by its owner; held (SS_ERR_REPLAY, *holder);
  * or made by an earlier process tree, then taken over (1) by a packet newer
@@ -144,7 +128,7 @@ int salt_window_claim(struct salt_window *sp, const uint8_t *key, size_t len, in
 	if (len > SS_MAX_SALT)
 		return SS_ERR;
 	crypto_shorthash((uint8_t *)&h, key, len, sp->key);
-	lock(sp);
+	shm_lock(&sp->lock);
 	for (unsigned i = 0; i < SALT_WINDOW_PROBES; i++) {
 		struct slot *s = &sp->slots[(h + i) & (SALT_WINDOW_SLOTS - 1)];
 
