@@ -33,6 +33,7 @@ struct cfg_port {
 	int port;
 	char *server;          /* its own listen address (servers[]), or NULL: "server" */
 	char *password;        /* one password, or NULL with users */
+	bool raw_key;          /* the password is --key: the key itself, base64 */
 	char *method;          /* its own method, or NULL: "method" */
 	struct cfg_user *users;
 	int nusers;
@@ -56,6 +57,7 @@ struct ss_config {
 	int local_port;
 	enum ss_mode mode;
 	bool fast_open, reuse_port, no_delay, ipv6_first;
+	bool port_shared; /* --reuse-port itself: other processes may join our ports */
 	char *nameserver;
 	char *user;
 	int workers;
@@ -69,6 +71,7 @@ struct ss_config {
 	char *plugin_opts;     /* its SS_PLUGIN_OPTIONS */
 	char **plugin_args;    /* extra arguments, NULL-terminated (JSON plugin_args) */
 	char *ignored;         /* keys of the file that mean nothing here, for a -v note */
+	char *meaningless;     /* libev's options that do nothing here: one warning at start */
 	int plugin_port;       /* set at start: the loopback port to or from the plugin */
 
 	/* ssserver: the ports as the file gave them, then as built (config_ports.h). */
@@ -103,6 +106,14 @@ struct ss_config {
 	double replay_fp;      /* its false-positive rate */
 	char *replay_file;     /* where it outlives restarts; "off", or NULL: the default */
 	enum conn_tier tier;   /* --tier: force a tier (tests, benchmarks) */
+	char *key;             /* --key: the key itself, base64, in the password's place */
+	bool raw_key;          /* password holds that key (a 2017 method: no derivation) */
+	char *iface;           /* -i: outbound sockets bound to this interface */
+	bool mptcp;            /* Multipath TCP on listeners and outbound connections */
+	bool tcp_tproxy;       /* redir -T: always accepted (TPROXY and REDIRECT both work) */
+	int in_sndbuf, in_rcvbuf, out_sndbuf, out_rcvbuf; /* SO_SNDBUF/SO_RCVBUF; 0: the kernel's */
+	char *executable;      /* ssmanager: the ssserver it runs */
+	char *workdir;         /* ssmanager -D: where the ports' files go */
 
 	/* sslocal redir: what the daemon steers to itself (NULL: the user's own rules) */
 	char *steer;           /* destination prefixes, comma-separated */

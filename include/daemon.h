@@ -13,8 +13,10 @@
 /*
  * Refuses a pid file that names a live process (why says which), replaces
  * a stale one, forks into the background (setsid, chdir /, stdin and stdout
- * to /dev/null, stderr too unless keep_stderr: the log file) and writes the
- * daemon's pid. Returns in the daemon only; 0 or -errno.
+ * to /dev/null) and writes the daemon's pid. The shell's process stays until
+ * daemon_notify_ready, copying the daemon's stderr (unless keep_stderr: the
+ * log file) to the terminal, and exits 1 if the daemon dies before it is
+ * ready. Returns in the daemon only; 0 or -errno.
  */
 int daemon_start(const char *pid_file, bool keep_stderr, char *why, size_t why_len);
 /* Removes the pid file if it still names this process. */
@@ -23,7 +25,7 @@ void daemon_remove_pid(const char *pid_file);
 void daemon_set_main_pid(void);
 /* Is this the main process (not a worker of a tree)? */
 bool daemon_is_main(void);
-/* Tells systemd (Type=notify, $NOTIFY_SOCKET) that the daemon is ready; no-op without it. */
+/* Tells systemd (Type=notify, $NOTIFY_SOCKET) and -f's waiting shell that the daemon is ready. */
 void daemon_notify_ready(void);
 
 #endif

@@ -53,10 +53,11 @@ struct port_keys {
 
 /*
  * A key from a method and a password; 0 or -errno. A 2022 AES method takes
- * "iPSK:uPSK" (an identity layer, SIP023) as well as one base64 key.
+ * "iPSK:uPSK" (an identity layer, SIP023) as well as one base64 key; raw:
+ * the password is a 2017 method's key itself, base64 (libev --key).
  */
-int key_init(struct ss_key *k, const struct ss_method *m, const char *password, const char *user,
-	     int port);
+int key_init(struct ss_key *k, const struct ss_method *m, const char *password, bool raw,
+	     const char *user, int port);
 /* ssserver: the users of a 2022 port with a password expect identity headers under it. */
 int key_expect_identity(struct ss_key *k, const char *port_password);
 /* n keys, all zeroed first; 0 or -ENOMEM. */

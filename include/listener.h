@@ -25,12 +25,21 @@ struct listen_opts {
 	bool v6only;      /* an IPv6 listener next to an IPv4 one */
 	bool transparent; /* redir: accept connections for foreign addresses */
 	bool fast_open;   /* TCP Fast Open (RFC 7413) */
+	bool mptcp;       /* Multipath TCP where the kernel has it */
 	void *tag;        /* handed to on_conn with each socket (ssserver: the port's keys) */
 };
 
 /* Binds and listens on host:port; 0 or -errno (*why set). */
 int listener_open(struct listeners *s, const char *host, int port, const struct listen_opts *o,
 		  const char **why);
+/*
+ * Is host:port (SOCK_STREAM or SOCK_DGRAM) held by a socket we would share
+ * it with through SO_REUSEPORT? A probe bound without SO_REUSEPORT: 1 when
+ * the address is in use (a TCP listener; TIME-WAIT does not count), else 0.
+ */
+int listener_addr_taken(const char *host, int port, int socktype, bool v6only);
+/* The same for TCP and/or UDP; the count held, each logged as libev's bind error if say. */
+int listener_taken_log(const char *host, int port, bool tcp, bool udp, bool v6only, bool say);
 /* The first listener's fd (steering hands connections to it), or -1. */
 int listener_fd(const struct listeners *s);
 /* Stops (full) or resumes accepting on every listener. */

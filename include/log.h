@@ -2,6 +2,9 @@
 #ifndef SS_LOG_H
 #define SS_LOG_H
 
+#include <stdbool.h>
+#include <time.h>
+
 enum log_level { LOG_ERR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
 /*
@@ -11,7 +14,19 @@ enum log_level { LOG_ERR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 void log_init(const char *prog, int verbosity);
 /* Sends the log to syslog and/or appends it to file (put in stderr's place); 0 or -errno. */
 int log_open(const char *file, int use_syslog);
+/* Sets the verbosity (unless negative) for a stretch of start-up; the previous one. */
+int log_set_verbosity(int verbosity);
 int log_enabled(enum log_level l);
+
+/* A line an outsider can cause (a refused client): at most LOG_RATE_BURST per LOG_RATE_S. */
+#define LOG_RATE_BURST 10
+#define LOG_RATE_S 10
+struct log_rate {
+	time_t since;
+	unsigned n, quiet;
+};
+/* May the line go out? *quiet: how many were held back since the last one that did. */
+bool log_rate_ok(struct log_rate *r, unsigned *quiet);
 void log_msg(enum log_level l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define log_err(...) log_msg(LOG_ERR, __VA_ARGS__)

@@ -41,6 +41,7 @@ struct option_desc {
 	const struct enum_name *names;
 	const char *arg;  /* the value's name in help and man pages */
 	const char *help; /* one sentence for help and man pages; NULL: a synonym, not listed */
+	unsigned libev;   /* programs that take it only because libev's lists it: warned as unused */
 };
 
 extern const struct option_desc option_rows[];

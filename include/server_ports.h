@@ -5,6 +5,7 @@
 #include <stdbool.h>
 
 struct ctx;
+struct ss_config;
 struct listeners;
 
 /*
@@ -18,6 +19,11 @@ int server_ports_open(struct ctx *p, struct listeners *ls, bool tcp, bool udp, c
  * connections keep the old keys); the others are untouched. 0 or -ENOMEM.
  */
 int server_ports_reload(struct ctx *p, struct listeners *ls, bool tcp, bool udp);
+/*
+ * How many of cfg's ports (those not in old, when old is given) another
+ * process holds already; each is logged with libev's bind error if say.
+ */
+int server_ports_taken(const struct ss_config *cfg, const struct ss_config *old, bool say);
 /* Frees replaced ports whose last connection has gone. */
 void server_ports_sweep(struct ctx *p);
 /* Every port, at exit (after every connection is gone). */

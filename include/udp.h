@@ -67,5 +67,7 @@ int udp_assoc_open(struct ctx *p, const struct udp_assoc *a, struct udp_relay **
 		   struct sockaddr_storage *bound);
 /* Ends the association: closes its socket and its NAT entries. */
 void udp_assoc_close(struct ctx *p, struct udp_relay *r);
+/* The datagram payload an association relayed each way. */
+void udp_assoc_bytes(const struct udp_relay *r, uint64_t *up, uint64_t *down);
 
 #endif

@@ -88,6 +88,7 @@ struct udp_relay {
 	void (*keepalive)(void *owner);
 	struct sockaddr_storage allowed;
 	uint16_t allowed_port;
+	uint64_t bytes_up, bytes_down; /* datagram bytes from and to the clients (a close line) */
 };
 
 /* udp_nat.c */

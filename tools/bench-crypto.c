@@ -92,7 +92,7 @@ static double user_trial(const struct ss_method *m, unsigned n, double secs)
 		return 0;
 	for (unsigned i = 0; i < n; i++) {
 		snprintf(pw, sizeof(pw), "user%u", i);
-		key_init(&pk.keys[i], m, pw, pw, 1);
+		key_init(&pk.keys[i], m, pw, false, pw, 1);
 	}
 	t0 = now();
 	while (now() - t0 < secs) {

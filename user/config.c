@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <net/if.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,6 +97,7 @@ void config_usage(enum prog_kind prog, FILE *f)
 }
 
 static int validate_ports(struct ss_config *c, char *err, size_t err_len);
+static int take_key(struct ss_config *c, char *err, size_t err_len);
 static int validate_rest(struct ss_config *c, char *err, size_t err_len);
 
 static int validate(struct ss_config *c, char *err, size_t err_len)
@@ -133,6 +135,8 @@ static int validate(struct ss_config *c, char *err, size_t err_len)
 	if (!(m = crypto_method_find(c->method, &why)))
 		return config_errf(err, err_len, "method \"%s\": %s", c->method, why);
 	c->m = m;
+	if ((r = take_key(c, err, err_len)))
+		return r;
 	if (!c->password && m->id != SS_M_NONE)
 		return config_errf(err, err_len, "no password given (-k or \"password\")");
 	if (!c->password && config_set_str(&c->password, ""))
@@ -144,11 +148,34 @@ static int validate(struct ss_config *c, char *err, size_t err_len)
 	return validate_rest(c, err, err_len);
 }
 
+/* --key: the key itself in the password's place (a 2017 method then skips the derivation). */
+static int take_key(struct ss_config *c, char *err, size_t err_len)
+{
+	uint8_t k[SS_MAX_KEY];
+	bool bad;
+
+	if (!c->key)
+		return 0;
+	bad = !c->m->key_len || crypto_psk_decode(c->key, k, c->m->key_len);
+	memset(k, 0, sizeof(k));
+	if (bad)
+		return config_errf(err, err_len, "--key: method %s takes a base64 key of %zu bytes",
+				   c->m->name, c->m->key_len);
+	free(c->password);
+	if (!(c->password = strdup(c->key)))
+		return -ENOMEM;
+	c->raw_key = !c->m->sip022;
+	return 0;
+}
+
 int config_check_key(const struct ss_method *m, const char *password, const char *who, char *err,
 		     size_t err_len)
 {
 	uint8_t k[SS_MAX_KEY];
 
+	if (!*password && m->id != SS_M_NONE)
+		return config_errf(err, err_len, "%san empty password would let anyone use the server; "
+				   "give one (-k or \"password\")", who);
 	if (!m->sip022)
 		return 0;
 	/* sslocal's "iPSK:uPSK" (SIP023): an identity layer, AES methods only. */
@@ -233,6 +260,10 @@ static int validate_rest(struct ss_config *c, char *err, size_t err_len)
 	} else if (!c->nservers && config_add_server(c, "0.0.0.0")) {
 		return -ENOMEM;
 	}
+	/* -i names an interface that exists. */
+	if (c->iface && (strlen(c->iface) >= IFNAMSIZ || !if_nametoindex(c->iface)))
+		return config_errf(err, err_len, "interface \"%s\": no such network interface",
+				   c->iface);
 	if (c->prog == PROG_SERVER && !c->nports)
 		return config_ports_build(c, err, err_len);
 	return 0;
@@ -313,6 +344,25 @@ static int apply_flag(struct ss_config *c, int opt, int argc, char **argv, char 
 }
 
 /*
+ * getopt_long takes any unambiguous prefix of a long option (--server for
+ * --server-url); the option just read must have been written whole.
+ */
+static int whole_name(char **argv, const struct option *lo, char *err, size_t err_len)
+{
+	const char *t = argv[optind - 1];
+	size_t n;
+
+	/* "--name value": the value was the last element read. */
+	if (lo->has_arg == required_argument && optarg == argv[optind - 1] && optind >= 2)
+		t = argv[optind - 2];
+	n = strcspn(t + 2, "=");
+	if (strncmp(t, "--", 2) || (n == strlen(lo->name) && !strncmp(t + 2, lo->name, n)))
+		return 0;
+	return config_errf(err, err_len, "unknown option %.*s (long options are written whole; "
+			   "--%s?)", (int)n + 2, t, lo->name);
+}
+
+/*
  * Walks argv: with file set, only loads the -c file; otherwise applies
  * every flag. 0, 1 (help printed) or -errno.
  */
@@ -320,17 +370,20 @@ static int walk_args(struct ss_config *c, int argc, char **argv, bool file, char
 		     size_t err_len)
 {
 	char short_opts[128];
-	struct option long_opts[64];
-	int opt, r;
+	struct option long_opts[80];
+	int opt, r, li = -1;
 
 	options_getopt(short_opts, sizeof(short_opts), long_opts, ARRAY_SIZE(long_opts));
 	opterr = 0;
 	optind = 0;
-	while ((opt = getopt_long(argc, argv, short_opts, long_opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, short_opts, long_opts, &li)) != -1) {
 		if (file && opt == 'c' && config_set_str(&c->config_path, optarg))
 			return -ENOMEM;
+		if (!file && li >= 0 && (r = whole_name(argv, &long_opts[li], err, err_len)))
+			return r;
 		if (!file && (r = apply_flag(c, opt, argc, argv, err, err_len)))
 			return r;
+		li = -1;
 	}
 	if (file)
 		return c->config_path ? load_file(c, c->config_path, err, err_len) : 0;
@@ -376,6 +429,7 @@ struct ss_config *config_reload(const struct ss_config *old, char *err, size_t e
 	/* What cannot change without a restart stays as it was. */
 	n->workers = old->workers;
 	n->reuse_port = old->reuse_port;
+	n->port_shared = old->port_shared;
 	n->plugin_port = old->plugin_port;
 	return n;
 }
@@ -403,6 +457,11 @@ void config_free(struct ss_config *c)
 	free(c->plugin_opts);
 	config_free_args(c->plugin_args);
 	free(c->ignored);
+	free(c->meaningless);
+	free(c->key);
+	free(c->iface);
+	free(c->executable);
+	free(c->workdir);
 	free(c->manager_address);
 	free(c->manager_allow);
 	free(c->manager_plugins);

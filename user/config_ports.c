@@ -213,6 +213,7 @@ static int copy_port(struct cfg_port *dst, const struct cfg_port *src)
 	dst->port = src->port;
 	if ((src->server && !(dst->server = strdup(src->server))) ||
 	    (src->password && !(dst->password = strdup(src->password))) ||
+	    (dst->raw_key = src->raw_key, false) ||
 	    (src->method && !(dst->method = strdup(src->method))))
 		return -ENOMEM;
 	return copy_users(dst, src->users, src->nusers);
@@ -228,6 +229,7 @@ static int plain_ports(struct ss_config *c)
 		struct cfg_port *p = &c->ports[i];
 
 		p->port = i ? c->extra_ports[i - 1] : c->server_port;
+		p->raw_key = c->raw_key;
 		if ((c->password && !(p->password = strdup(c->password))) ||
 		    copy_users(p, c->users, c->nusers))
 			return -ENOMEM;

@@ -22,6 +22,7 @@
 #include "dns.h"
 #include "log.h"
 #include "socks5.h"
+#include "sockopts.h"
 #include "udp.h"
 
 static const char *const stage_names[] = {
@@ -101,6 +102,7 @@ void conn_accept(struct ctx *p, int fd, const struct sockaddr_storage *peer, enu
 	sockaddr_str((const struct sockaddr *)peer, c->peer, sizeof(c->peer));
 	if (p->cfg->no_delay)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
+	sock_accepted(p->cfg, fd);
 	p->conns.n++;
 	p->ctr->accepted++;
 	p->ctr->live[ST_INIT]++;
@@ -133,26 +135,35 @@ void conn_accept(struct ctx *p, int fd, const struct sockaddr_storage *peer, enu
 		conn_update_events(c);
 }
 
+/* The close line: what the connection (and a SOCKS5 association's datagrams) carried. */
+static void log_close(const struct conn *c, const char *why)
+{
+	char t[300] = "-", udp[96] = "";
+	uint64_t up, down;
+
+	if (c->target.atyp)
+		addr_str(&c->target, t, sizeof(t));
+	if (c->assoc_udp) {
+		udp_assoc_bytes(c->assoc_udp, &up, &down);
+		snprintf(udp, sizeof(udp), "; UDP up %llu, down %llu bytes", (unsigned long long)up,
+			 (unsigned long long)down);
+	}
+	/* A connection that closes before sending anything (a port probe) is not news. */
+	bool quiet = !why || !strcmp(why, "closed") ||
+		     (c->stage == ST_INIT && !c->up.bytes && !c->hs_len);
+	log_msg(quiet ? LOG_DEBUG : LOG_INFO, "conn %llu %s -> %s: %s in %s (up %llu, down %llu bytes%s)",
+		(unsigned long long)c->id, c->peer, t, why ? why : "closed", stage_names[c->stage],
+		(unsigned long long)c->up.bytes, (unsigned long long)c->down.bytes, udp);
+}
+
 void conn_destroy(struct conn *c, const char *why)
 {
 	struct ctx *p = c->p;
 
 	if (c->stage == ST_DESTROYED)
 		return;
-	if (log_enabled(LOG_DEBUG) || (why && c->stage != ST_STREAM)) {
-		char t[300] = "-";
-
-		if (c->target.atyp)
-			addr_str(&c->target, t, sizeof(t));
-		/* A connection that closes before sending anything (a port probe) is not news. */
-		bool quiet = !why || !strcmp(why, "closed") ||
-			     (c->stage == ST_INIT && !c->up.bytes && !c->hs_len);
-		log_msg(quiet ? LOG_DEBUG : LOG_INFO,
-			"conn %llu %s -> %s: %s in %s (up %llu, down %llu bytes)",
-			(unsigned long long)c->id, c->peer, t, why ? why : "closed",
-			stage_names[c->stage], (unsigned long long)c->up.bytes,
-			(unsigned long long)c->down.bytes);
-	}
+	if (log_enabled(LOG_DEBUG) || (why && c->stage != ST_STREAM))
+		log_close(c, why);
 	dns_cancel(c->q);
 	c->q = NULL;
 	/* A reset passes through as a reset: both sockets close with SO_LINGER 0. */
@@ -335,15 +346,16 @@ static void start_connect(struct conn *c, const struct sockaddr *sa, socklen_t l
 		char t[300], where[64], msg[512];
 
 		ctr_fail(c, FAIL_POLICY);
-		snprintf(msg, sizeof(msg), "target %s (%s) refused by policy: %s; allow it with "
-			 "--allow-private or an ACL file", addr_str(&c->target, t, sizeof(t)),
-			 sockaddr_str(sa, where, sizeof(where)), rule);
+		snprintf(msg, sizeof(msg), "target %s (%s) refused by policy: %s%s",
+			 addr_str(&c->target, t, sizeof(t)), sockaddr_str(sa, where, sizeof(where)),
+			 rule, cfg->allow_private ? " (a rule of the ACL file)" :
+			 "; allow it with --allow-private or an ACL file");
 		conn_destroy(c, msg);
 		return;
 	}
-	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = sock_outbound_tcp(cfg, sa->sa_family);
 	if (fd < 0) {
-		fail_connect(c, -errno, "socket");
+		fail_connect(c, fd, "socket");
 		return;
 	}
 	c->remote.h.fd = fd;

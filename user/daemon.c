@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -12,7 +13,11 @@
 
 #include "daemon.h"
 
+#define READY_WAIT_MS 60000
+#define STOP_WAIT_MS 3000
+
 static pid_t main_pid;
+static int ready_fd = -1; /* -f: the shell's parent waits for a byte here */
 
 /* The pid a pid file names, or 0. */
 static pid_t read_pid(const char *path)
@@ -26,6 +31,29 @@ static pid_t read_pid(const char *path)
 		pid = 0;
 	fclose(f);
 	return (pid_t)pid;
+}
+
+/* Exited, but not yet reaped by its parent (state Z in /proc/PID/stat)? */
+static bool zombie(pid_t pid)
+{
+	char path[64], buf[256], *rp;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (!(f = fopen(path, "r")))
+		return false;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	/* "pid (comm) S ...": comm may hold spaces and parentheses; the state follows the last ')'. */
+	return (rp = strrchr(buf, ')')) && rp[1] == ' ' && rp[2] == 'Z';
+}
+
+/* A live process other than this one (a zombie has exited)? */
+static bool running(pid_t pid)
+{
+	return pid > 0 && pid != getpid() && (!kill(pid, 0) || errno == EPERM) && !zombie(pid);
 }
 
 static int write_pid(const char *path, pid_t pid)
@@ -48,18 +76,53 @@ static int write_pid(const char *path, pid_t pid)
 	return 0;
 }
 
+/*
+ * The shell's side of -f: what the daemon writes on stderr is copied to the
+ * terminal until it is ready (a byte on ready) or gone (EOF: every process
+ * of it exited before it was ready, status 1).
+ */
+_Noreturn static void wait_ready(int ready, int err_out, pid_t pid)
+{
+	struct pollfd p[2] = { { .fd = ready, .events = POLLIN }, { .fd = err_out, .events = POLLIN } };
+	char buf[4096];
+	ssize_t n;
+
+	for (int waited = 0; waited < READY_WAIT_MS;) {
+		int k = poll(p, err_out >= 0 ? 2 : 1, 100);
+
+		waited += 100;
+		if (k > 0 && (p[1].revents & (POLLIN | POLLHUP)) &&
+		    (n = read(err_out, buf, sizeof(buf))) > 0 && write(2, buf, (size_t)n) < 0)
+			(void)0;
+		if (k > 0 && (p[0].revents & (POLLIN | POLLHUP))) {
+			char ok;
+			bool up = read(ready, &ok, 1) == 1;
+
+			while (!up && err_out >= 0 && (n = read(err_out, buf, sizeof(buf))) > 0)
+				if (write(2, buf, (size_t)n) < 0)
+					break;
+			_exit(up ? 0 : 1);
+		}
+	}
+	fprintf(stderr, "not ready after %d s; still starting in the background (pid %d)\n",
+		READY_WAIT_MS / 1000, (int)pid);
+	_exit(0);
+}
+
 int daemon_start(const char *pid_file, bool keep_stderr, char *why, size_t why_len)
 {
 	pid_t old = read_pid(pid_file), pid;
-	int ready[2], null, r;
-	char ok;
+	int ready[2], errp[2] = { -1, -1 }, null, r;
 
-	if (old > 0 && old != getpid() && (!kill(old, 0) || errno == EPERM)) {
+	/* One that is stopping (a restart) is given a moment to go. */
+	for (int waited = 0; waited < STOP_WAIT_MS && running(old); waited += 50)
+		usleep(50 * 1000);
+	if (running(old)) {
 		snprintf(why, why_len, "pid file %s names a running process %d; stop it or remove the file",
 			 pid_file, (int)old);
 		return -EEXIST;
 	}
-	if (pipe2(ready, O_CLOEXEC)) {
+	if (pipe2(ready, O_CLOEXEC) || (!keep_stderr && pipe2(errp, O_CLOEXEC))) {
 		snprintf(why, why_len, "pipe: %s", strerror(errno));
 		return -errno;
 	}
@@ -69,33 +132,32 @@ int daemon_start(const char *pid_file, bool keep_stderr, char *why, size_t why_l
 		return -errno;
 	}
 	if (pid > 0) {
-		/* The caller's shell returns once the pid file is there (or the start failed). */
 		close(ready[1]);
-		r = read(ready[0], &ok, 1) == 1 ? 0 : 1;
-		_exit(r);
+		if (errp[1] >= 0)
+			close(errp[1]);
+		wait_ready(ready[0], errp[0], pid);
 	}
 	close(ready[0]);
+	ready_fd = ready[1];
 	setsid();
 	if (chdir("/"))
 		(void)0;
 	if ((null = open("/dev/null", O_RDWR)) >= 0) {
 		dup2(null, 0);
 		dup2(null, 1);
-		/* A log file is already on stderr; keep it. */
-		if (!keep_stderr)
-			dup2(null, 2);
 		if (null > 2)
 			close(null);
 	}
+	/* Until ready, stderr reaches the shell (a log file is already on it). */
+	if (errp[1] >= 0) {
+		close(errp[0]);
+		dup2(errp[1], 2);
+		close(errp[1]);
+	}
 	if ((r = write_pid(pid_file, getpid()))) {
 		snprintf(why, why_len, "cannot write pid file %s: %s", pid_file, strerror(-r));
-		close(ready[1]);
 		return r;
 	}
-	ok = 1;
-	if (write(ready[1], &ok, 1) != 1)
-		(void)0;
-	close(ready[1]);
 	return 0;
 }
 
@@ -115,7 +177,20 @@ bool daemon_is_main(void)
 	return getpid() == main_pid;
 }
 
+static void notify_systemd(void);
+
 void daemon_notify_ready(void)
+{
+	if (ready_fd >= 0) {
+		if (write(ready_fd, "", 1) != 1)
+			(void)0;
+		close(ready_fd);
+		ready_fd = -1;
+	}
+	notify_systemd();
+}
+
+static void notify_systemd(void)
 {
 	const char *path = getenv("NOTIFY_SOCKET");
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };

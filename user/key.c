@@ -48,8 +48,8 @@ int key_expect_identity(struct ss_key *k, const char *port_password)
 	return 0;
 }
 
-int key_init(struct ss_key *k, const struct ss_method *m, const char *password, const char *user,
-	     int port)
+int key_init(struct ss_key *k, const struct ss_method *m, const char *password, bool raw,
+	     const char *user, int port)
 {
 	memset(k, 0, sizeof(*k));
 	k->m = m;
@@ -60,6 +60,8 @@ int key_init(struct ss_key *k, const struct ss_method *m, const char *password, 
 		snprintf(k->user, sizeof(k->user), "%s", user);
 	if (m->sip022)
 		return key_psk(k, password);
+	if (raw) /* libev's --key: the key itself */
+		return crypto_psk_decode(password, k->master, m->key_len) ? -EINVAL : 0;
 	return m->key_len ? crypto_master_key(password, k->master, m->key_len) : 0;
 }
 

@@ -13,6 +13,7 @@
 #include "addr.h"
 #include "listener.h"
 #include "log.h"
+#include "sockopts.h"
 
 #define ACCEPT_BATCH 64
 
@@ -100,7 +101,7 @@ int listener_open(struct listeners *s, const char *host, int port, const struct 
 		return -EINVAL;
 	}
 	sockaddr_str(res->ai_addr, where, sizeof(where));
-	fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = sock_tcp(o->mptcp, res->ai_family, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd < 0)
 		goto err_free_res;
 	set_options(fd, res->ai_family, o, where);
@@ -126,12 +127,54 @@ err_close_fd:
 	r = -errno;
 	close(fd);
 	errno = -r;
-	log_err("cannot listen on %s: %s", where, strerror(-r));
+	log_err("bind: %s (%s)", strerror(-r), where);
 err_free_res:
 	r = -errno;
 	freeaddrinfo(res);
 	*why = strerror(-r);
 	return r;
+}
+
+int listener_addr_taken(const char *host, int port, int socktype, bool v6only)
+{
+	struct addrinfo hints = { .ai_socktype = socktype, .ai_flags = AI_PASSIVE }, *res;
+	char ports[8];
+	int fd, taken = 0;
+
+	snprintf(ports, sizeof(ports), "%d", port);
+	if (getaddrinfo(host, ports, &hints, &res))
+		return 0; /* the listener's own open says why */
+	fd = socket(res->ai_family, socktype | SOCK_CLOEXEC, 0);
+	if (fd >= 0) {
+		/* TCP: a listener holds the address; TIME-WAIT and closing sockets do not. */
+		if (socktype == SOCK_STREAM)
+			setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &(int){ 1 }, sizeof(int));
+		if (res->ai_family == AF_INET6 && v6only)
+			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &(int){ 1 }, sizeof(int));
+		taken = bind(fd, res->ai_addr, res->ai_addrlen) && errno == EADDRINUSE;
+		close(fd);
+	}
+	freeaddrinfo(res);
+	return taken;
+}
+
+int listener_taken_log(const char *host, int port, bool tcp, bool udp, bool v6only, bool say)
+{
+	static const char *const proto[] = { "TCP", "UDP" };
+	bool held[2] = { tcp && listener_addr_taken(host, port, SOCK_STREAM, v6only),
+			 udp && listener_addr_taken(host, port, SOCK_DGRAM, v6only) };
+	int n = 0;
+
+	for (int i = 0; i < 2; i++) {
+		if (!held[i])
+			continue;
+		n++;
+		if (!say)
+			continue;
+		log_err("bind: Address already in use (%s %s port %d is held by another process; "
+			"--reuse-port shares it on purpose)", proto[i], host, port);
+	}
+	return n;
 }
 
 int listener_fd(const struct listeners *s)

@@ -18,6 +18,7 @@
 #include "common.h"
 #include "config.h"
 #include "ctl.h"
+#include "listener.h"
 #include "log.h"
 #include "loop.h"
 #include "manager.h"
@@ -87,11 +88,20 @@ static int write_conf(struct manager *m, const struct mgr_cmd *c, char *path, si
 	return r;
 }
 
+/* A positive number as text in buf, or NULL. */
+static const char *num(char *buf, int v)
+{
+	if (v <= 0)
+		return NULL;
+	snprintf(buf, 16, "%d", v);
+	return buf;
+}
+
 /* ssserver's command line: the port's file, then this manager's own options as defaults. */
 static void exec_server(struct manager *m, const struct mgr_cmd *c, const char *conf)
 {
 	const struct ss_config *cfg = m->cfg;
-	char *argv[64], tbuf[16], wbuf[16], vflag[16];
+	char *argv[80], tbuf[16], wbuf[16], vflag[16], bufs[4][16];
 	int a = 0;
 
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
@@ -123,9 +133,18 @@ static void exec_server(struct manager *m, const struct mgr_cmd *c, const char *
 		argv[a++] = "--no-delay";
 	if (cfg->ipv6_first)
 		argv[a++] = "-6";
+	if (cfg->mptcp)
+		argv[a++] = "--mptcp";
+	if (cfg->reuse_port)
+		argv[a++] = "--reuse-port";
 	const char *opt[][2] = { { "--acl", cfg->acl }, { "-a", cfg->user }, { "-d", cfg->nameserver },
 				 { "--plugin", c->plugin ? c->plugin : cfg->plugin },
-				 { "--plugin-opts", c->plugin_opts ? c->plugin_opts : cfg->plugin_opts } };
+				 { "--plugin-opts", c->plugin_opts ? c->plugin_opts : cfg->plugin_opts },
+				 { "-i", cfg->iface },
+				 { "--tcp-incoming-sndbuf", num(bufs[0], cfg->in_sndbuf) },
+				 { "--tcp-incoming-rcvbuf", num(bufs[1], cfg->in_rcvbuf) },
+				 { "--tcp-outgoing-sndbuf", num(bufs[2], cfg->out_sndbuf) },
+				 { "--tcp-outgoing-rcvbuf", num(bufs[3], cfg->out_rcvbuf) } };
 
 	for (size_t i = 0; i < sizeof(opt) / sizeof(opt[0]); i++)
 		if (opt[i][1]) {
@@ -133,7 +152,7 @@ static void exec_server(struct manager *m, const struct mgr_cmd *c, const char *
 			argv[a++] = (char *)opt[i][1];
 		}
 	snprintf(vflag, sizeof(vflag), "-v");
-	for (int v = 0; v < cfg->verbose && a < 62; v++)
+	for (int v = 0; v < cfg->verbose && a < 78; v++)
 		argv[a++] = vflag;
 	argv[a] = NULL;
 	execv(m->exe, argv);
@@ -142,24 +161,40 @@ static void exec_server(struct manager *m, const struct mgr_cmd *c, const char *
 }
 
 /* Can the port be bound on every server address (TCP)? */
+/* Held by another process? A TIME-WAIT socket of a port just stopped does not count. */
 static bool port_free(const struct manager *m, int port)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *res;
-	char ports[8];
-	bool ok = true;
+	for (int i = 0; i < m->cfg->nservers; i++)
+		if (listener_addr_taken(m->cfg->servers[i], port, SOCK_STREAM, false))
+			return false;
+	return true;
+}
 
-	snprintf(ports, sizeof(ports), "%d", port);
-	for (int i = 0; ok && i < m->cfg->nservers; i++) {
-		if (getaddrinfo(m->cfg->servers[i], ports, &hints, &res))
-			continue;
-		int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+static bool same_str(const char *a, const char *b)
+{
+	return a == b || (a && b && !strcmp(a, b));
+}
 
-		ok = fd >= 0 && !bind(fd, res->ai_addr, res->ai_addrlen);
-		if (fd >= 0)
-			close(fd);
-		freeaddrinfo(res);
-	}
-	return ok;
+/*
+ * libev's add of a known port replaces it. When only the key changes, the
+ * running ssserver reloads its file (SIGHUP): the port never closes, and its
+ * live connections keep their old key.
+ */
+static bool rekey(struct manager *m, struct port_entry *e, struct mgr_cmd *c,
+		  const struct mgr_caller *who)
+{
+	char conf[128];
+
+	if (e->pid <= 0 || !same_str(e->cmd.mode, c->mode) || !same_str(e->cmd.plugin, c->plugin) ||
+	    !same_str(e->cmd.plugin_opts, c->plugin_opts) || write_conf(m, c, conf, sizeof(conf)) ||
+	    kill(e->pid, SIGHUP))
+		return false;
+	mgr_cmd_free(&e->cmd);
+	e->cmd = *c;
+	e->owner = *who;
+	memset(c, 0, sizeof(*c)); /* the entry owns the strings now */
+	log_info("port %d re-keyed in place (pid %d reloads)", e->port, (int)e->pid);
+	return true;
 }
 
 static void stop_entry(struct manager *m, struct port_entry *e)
@@ -203,8 +238,10 @@ static int add(struct manager *m, struct mgr_cmd *c, const struct mgr_caller *wh
 	if (c->plugin && !plugin_allowed(m, c->plugin))
 		return config_errf(err, len, "plugin \"%.100s\" is not allowed (ssmanager "
 				   "--manager-plugins lists the plugins an add may name)", c->plugin);
+	if (e && rekey(m, e, c, who))
+		return 0;
 	if (e)
-		stop_entry(m, e); /* libev's add of a known port replaces it */
+		stop_entry(m, e);
 	if (m->n == MGR_PORTS)
 		return config_errf(err, len, "too many ports");
 	if (!port_free(m, c->port))
@@ -506,9 +543,16 @@ static int setup(struct manager *m, const char **why)
 		return -1;
 	}
 	self[n] = 0;
-	snprintf(m->exe, sizeof(m->exe), "%s/ssserver", dirname(self));
-	snprintf(m->dir, sizeof(m->dir), "/tmp/ssmanager.XXXXXX");
-	if (!mkdtemp(m->dir)) {
+	snprintf(m->exe, sizeof(m->exe), "%s", m->cfg->executable ? m->cfg->executable : "");
+	if (!m->cfg->executable)
+		snprintf(m->exe, sizeof(m->exe), "%s/ssserver", dirname(self));
+	if (m->cfg->workdir) {
+		snprintf(m->dir, sizeof(m->dir), "%s", m->cfg->workdir);
+		if (mkdir(m->dir, 0700) && errno != EEXIST) {
+			*why = "cannot make the -D directory";
+			return -1;
+		}
+	} else if (snprintf(m->dir, sizeof(m->dir), "/tmp/ssmanager.XXXXXX"), !mkdtemp(m->dir)) {
 		*why = "cannot make its folder in /tmp";
 		return -1;
 	}
@@ -573,7 +617,7 @@ int manager_main(int argc, char **argv)
 		close(m->sock.fd);
 	if (strchr(cfg.manager_address ? cfg.manager_address : "", '/'))
 		unlink(cfg.manager_address);
-	if (m->dir[0])
+	if (m->dir[0] && !cfg.workdir)
 		rmdir(m->dir);
 	mgr_auth_free(&m->auth);
 	config_free(&cfg);

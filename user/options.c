@@ -312,15 +312,16 @@ static int set_value(struct ss_config *c, const struct option_desc *o, const str
 	}
 }
 
-static int note_ignored(struct ss_config *c, const struct option_desc *o)
+/* Adds name to a comma-separated list (keys to note at start). */
+static int note(char **list, const char *name)
 {
-	size_t n = c->ignored ? strlen(c->ignored) : 0;
-	char *s = realloc(c->ignored, n + strlen(o->key) + 3);
+	size_t n = *list ? strlen(*list) : 0;
+	char *s = realloc(*list, n + strlen(name) + 3);
 
 	if (!s)
 		return -ENOMEM;
-	sprintf(s + n, "%s%s", n ? ", " : "", o->key);
-	c->ignored = s;
+	sprintf(s + n, "%s%s", n ? ", " : "", name);
+	*list = s;
 	return 0;
 }
 
@@ -329,11 +330,12 @@ int options_set(struct ss_config *c, const struct option_desc *o, const struct j
 {
 	int r;
 
-	/* One file serves both programs (libev): the other's keys and dead keys are noted. */
-	if (j && (!options_for(o, c->prog) || o->type == OT_IGNORED))
-		return note_ignored(c, o);
-	if (o->type == OT_IGNORED)
-		return 0;
+	/* One file serves both programs (libev): the other's keys are noted with -v. */
+	if (j && !options_for(o, c->prog) && o->type != OT_IGNORED)
+		return note(&c->ignored, o->key);
+	/* libev's options that mean nothing here (or to this program): one warning at start. */
+	if (o->type == OT_IGNORED || (!options_for(o, c->prog) && o->libev & 1u << c->prog))
+		return note(&c->meaningless, label);
 	if (!options_for(o, c->prog))
 		return config_errf(err, err_len, "%s is an %s option", label,
 			    o->progs & 1u << PROG_LOCAL ? "sslocal" :

@@ -10,6 +10,9 @@
 #include "config.h"
 #include "options_rows.h"
 
+/* The last field (libev) is written only in the rows it applies to. */
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+
 #define BOTH (1u << PROG_SERVER | 1u << PROG_LOCAL)
 #define LOCAL (1u << PROG_LOCAL)
 #define SERVER (1u << PROG_SERVER)
@@ -36,7 +39,7 @@ const struct option_desc option_rows[] = {
 	  "sslocal: the server to connect to." },
 	{ "server_port", NULL, 'p', OT_PORTS, 1, 65535, O(server_port), BOTH, PORT, NULL, "PORT",
 	  "The server's port (a list in JSON: ssserver listens on each, one password)." },
-	{ "password", NULL, 'k', OT_STR, 0, 0, O(password), BOTH, "a string", NULL, "PASSWORD",
+	{ "password", "password", 'k', OT_STR, 0, 0, O(password), BOTH, "a string", NULL, "PASSWORD",
 	  "The password the key is derived from; for a 2022 method the key itself, base64 "
 	  "(see --genkey), or IDENTITY-KEY:USER-KEY for a user of a multi-user port." },
 	{ "method", NULL, 'm', OT_STR, 0, 0, O(method), BOTH, "a string", NULL, "METHOD",
@@ -46,9 +49,29 @@ const struct option_desc option_rows[] = {
 	{ "timeout", NULL, 't', OT_INT, 1, INT_MAX, O(timeout), BOTH, "a positive integer", NULL,
 	  "SECONDS", "Seconds of idleness before a connection is closed (default 60)." },
 	{ "local_address", NULL, 'b', OT_STR, 0, 0, O(local_address), LOCAL, "a string", NULL,
-	  "ADDRESS", "The address sslocal listens on (default 127.0.0.1; :: in redir mode)." },
+	  "ADDRESS", "The address sslocal listens on (default 127.0.0.1; :: in redir mode).",
+	  SERVER | MANAGER },
 	{ "local_port", NULL, 'l', OT_INT, 1, 65535, O(local_port), LOCAL, PORT, NULL, "PORT",
-	  "The port sslocal listens on (default 1080)." },
+	  "The port sslocal listens on (default 1080).", SERVER | MANAGER },
+	{ "key", "key", 0, OT_STR, 0, 0, O(key), BOTH, "a base64 key", NULL, "BASE64",
+	  "The key itself (base64) instead of a password it is derived from (libev --key)." },
+	{ "interface", "interface", 'i', OT_STR, 0, 0, O(iface), BOTH, "a network interface", NULL,
+	  "IFACE", "Send connections and datagrams to targets (sslocal: to the server) through "
+	  "this interface (SO_BINDTODEVICE)." },
+	{ "mptcp", "mptcp", 0, OT_BOOL, 0, 0, O(mptcp), BOTH, TF, NULL, NULL,
+	  "Multipath TCP on listeners and outbound connections where the kernel has it "
+	  "(net.mptcp.enabled); plain TCP otherwise, with one log line." },
+	{ "tcp_tproxy", NULL, 'T', OT_BOOL, 0, 0, O(tcp_tproxy), LOCAL, TF, NULL, NULL,
+	  "Redir: TCP arrives by TPROXY (libev -T); always accepted here, as REDIRECT is." },
+	{ "tcp_incoming_sndbuf", "tcp-incoming-sndbuf", 0, OT_INT, 1024, 1 << 30, O(in_sndbuf),
+	  BOTH, "a size 1024-1073741824", NULL, "BYTES",
+	  "SO_SNDBUF of accepted connections (default: the kernel's autotuning)." },
+	{ "tcp_incoming_rcvbuf", "tcp-incoming-rcvbuf", 0, OT_INT, 1024, 1 << 30, O(in_rcvbuf),
+	  BOTH, "a size 1024-1073741824", NULL, "BYTES", "SO_RCVBUF of accepted connections." },
+	{ "tcp_outgoing_sndbuf", "tcp-outgoing-sndbuf", 0, OT_INT, 1024, 1 << 30, O(out_sndbuf),
+	  BOTH, "a size 1024-1073741824", NULL, "BYTES", "SO_SNDBUF of outbound connections." },
+	{ "tcp_outgoing_rcvbuf", "tcp-outgoing-rcvbuf", 0, OT_INT, 1024, 1 << 30, O(out_rcvbuf),
+	  BOTH, "a size 1024-1073741824", NULL, "BYTES", "SO_RCVBUF of outbound connections." },
 	{ "tunnel_address", NULL, 'L', OT_STR, 0, 0, O(tunnel_address), LOCAL, "host:port", NULL,
 	  "HOST:PORT", "Tunnel mode: the target every connection goes to; with --relay, the "
 	  "upstream ssserver." },
@@ -147,6 +170,10 @@ const struct option_desc option_rows[] = {
 	  "HOST:PORT or a socket path", NULL, "ADDRESS",
 	  "Send \"stat: {\\\"PORT\\\": bytes}\" to this manager every 5 s (UDP HOST:PORT, or a "
 	  "unix socket path)." },
+	{ "executable", "executable", 0, OT_STR, 0, 0, O(executable), MANAGER, "a program", NULL,
+	  "PROGRAM", "ssmanager: the ssserver to run for each port (default: the one beside it)." },
+	{ "workdir", "workdir", 'D', OT_STR, 0, 0, O(workdir), MANAGER, "a directory", NULL, "DIR",
+	  "ssmanager: where the ports' files go (default: a fresh directory in /tmp)." },
 	{ "manager_allow", "manager-allow", 0, OT_LIST, 0, 0, O(manager_allow), MANAGER,
 	  "a string or a list", NULL, "WHO,...",
 	  "ssmanager: users (names or uids) and addresses (IP[/LEN]) that may send commands; "
@@ -167,11 +194,10 @@ const struct option_desc option_rows[] = {
 	  "Several users on server_port: [{\"name\": \"alice\", \"password\": \"...\"}, ...]; "
 	  "each connection is matched to its user by its first chunk (2022 AES methods: by its "
 	  "identity header, with \"password\" the port's identity key)." },
-	/* Keys of libev and the Python original that mean nothing here: accepted, noted with -v. */
+	/* Keys of libev and the Python original that mean nothing here: accepted, one warning. */
 	{ "mtu", "mtu", 0, OT_IGNORED, 0, 0, 0, BOTH, "", NULL, NULL, NULL },
-	{ "mptcp", NULL, 0, OT_IGNORED, 0, 0, 0, BOTH, "", NULL, NULL, NULL },
+	{ "auth", NULL, 0, OT_IGNORED, 0, 0, 0, BOTH, "", NULL, NULL, NULL },
 	{ "dscp", NULL, 0, OT_IGNORED, 0, 0, 0, BOTH, "", NULL, NULL, NULL },
-	{ "workdir", NULL, 0, OT_IGNORED, 0, 0, 0, BOTH, "", NULL, NULL, NULL },
 	{ "local_ipv4_address", NULL, 0, OT_IGNORED, 0, 0, 0, BOTH, "", NULL, NULL, NULL },
 	{ "local_ipv6_address", NULL, 0, OT_IGNORED, 0, 0, 0, BOTH, "", NULL, NULL, NULL },
 	{ "one_time_auth", NULL, 0, OT_IGNORED, 0, 0, 0, BOTH, "", NULL, NULL, NULL },

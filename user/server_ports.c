@@ -28,7 +28,7 @@ static struct port_keys *keys_build(const struct cfg_port *cp)
 		const struct cfg_user *u = cp->nusers ? &cp->users[i] : NULL;
 
 		if (key_init(&pk->keys[i], cp->m, u ? u->password : cp->password ? cp->password : "",
-			     u ? u->name : NULL, cp->port))
+			     !u && cp->raw_key, u ? u->name : NULL, cp->port))
 			goto fail;
 		pk->keys[i].port_slot = cp->slot;
 		pk->keys[i].slot = u ? u->slot : -1;
@@ -58,6 +58,7 @@ static int open_port(struct ctx *p, struct listeners *ls, const struct cfg_port 
 {
 	const struct ss_config *cfg = p->cfg;
 	struct listen_opts o = { .reuse_port = cfg->reuse_port, .fast_open = cfg->fast_open,
+				 .mptcp = cfg->mptcp,
 				 .v6only = !cp->server && cfg->nservers > 1, .tag = pk };
 	int r;
 
@@ -81,6 +82,38 @@ static int open_port(struct ctx *p, struct listeners *ls, const struct cfg_port 
 	if (cp->nusers)
 		log_info("port %d: %d users, method %s", cp->port, cp->nusers, cp->m->name);
 	return 0;
+}
+
+/* Is port cp (at host) in old's list? */
+static bool had_port(const struct ss_config *old, const struct cfg_port *cp, const char *host)
+{
+	for (int i = 0; old && i < old->nports; i++) {
+		const struct cfg_port *o = &old->ports[i];
+
+		if (o->port == cp->port && !strcmp(o->server ? o->server : old->servers[0], host))
+			return true;
+	}
+	return false;
+}
+
+int server_ports_taken(const struct ss_config *cfg, const struct ss_config *old, bool say)
+{
+	int taken = 0;
+
+	for (int i = 0; i < cfg->nports; i++) {
+		const struct cfg_port *cp = &cfg->ports[i];
+
+		for (int j = 0; j < (cp->server ? 1 : cfg->nservers); j++) {
+			const char *host = cp->server ? cp->server : cfg->servers[j];
+			bool v6only = !cp->server && cfg->nservers > 1;
+
+			if (had_port(old, cp, host))
+				continue;
+			taken += listener_taken_log(host, cp->port, cfg->mode != MODE_UDP_ONLY,
+						    cfg->mode != MODE_TCP_ONLY, v6only, say);
+		}
+	}
+	return taken;
 }
 
 int server_ports_open(struct ctx *p, struct listeners *ls, bool tcp, bool udp, const char **why)

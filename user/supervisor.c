@@ -23,17 +23,21 @@
 #include "counters.h"
 #include "crypto.h"
 #include "daemon.h"
+#include "listener.h"
 #include "log.h"
 #include "plugin.h"
 #include "privs.h"
 #include "replay_file.h"
 #include "salt_window.h"
+#include "server_ports.h"
 #include "loop.h"
 #include "shortcut.h"
 #include "supervisor.h"
 #include "traffic.h"
 #include "tree.h"
 #include "worker.h"
+
+#define PORT_WAIT_MS 3000
 
 /*
  * Each relayed pair needs 2 sockets (6 fds with splice pipes): use the hard
@@ -211,6 +215,54 @@ static int manager_socket(const char *addr)
 	return fd;
 }
 
+/*
+ * Workers share their ports through SO_REUSEPORT, which would let them join
+ * another process's group as well: a second instance started by mistake
+ * would silently take half the clients. Unless --reuse-port asks for that,
+ * an address held already stops the start, as libev's bind error does.
+ */
+static int ports_held(const struct ss_config *cfg, bool say)
+{
+	bool tcp = cfg->mode != MODE_UDP_ONLY, udp = cfg->mode != MODE_TCP_ONLY;
+
+	if (cfg->prog == PROG_SERVER)
+		return server_ports_taken(cfg, NULL, say);
+	return listener_taken_log(cfg->local_address, cfg->local_port,
+				  tcp || cfg->local_mode == LOCAL_SOCKS, udp, false, say);
+}
+
+/*
+ * A process that was just told to stop (a restart script, libev's
+ * ss-manager re-adding a port) lets go of its ports within moments: they
+ * are given PORT_WAIT_MS before the start fails.
+ */
+static int ports_taken(const struct ss_config *cfg)
+{
+	for (int waited = 0; waited < PORT_WAIT_MS && ports_held(cfg, false); waited += 50)
+		usleep(50 * 1000);
+	return ports_held(cfg, true);
+}
+
+/* --fast-open: said once when net.ipv4.tcp_fastopen lacks a bit this program needs. */
+static void warn_fast_open(const struct ss_config *cfg)
+{
+	FILE *f = fopen("/proc/sys/net/ipv4/tcp_fastopen", "r");
+	int v = -1, need = cfg->prog == PROG_SERVER ? 2 : 1;
+
+	if (!cfg->fast_open || !f) {
+		if (f)
+			fclose(f);
+		return;
+	}
+	if (fscanf(f, "%d", &v) != 1)
+		v = -1;
+	fclose(f);
+	if (v >= 0 && !(v & need))
+		log_warn("--fast-open: net.ipv4.tcp_fastopen is %d, so the kernel will not use Fast "
+			 "Open %s; set it to 3 (sysctl -w net.ipv4.tcp_fastopen=3)", v,
+			 need == 2 ? "for connections it accepts" : "for connections it makes");
+}
+
 /* Configuration, logging and the background fork; 0, or the exit status (+1) on a problem. */
 static int start(struct ss_config *cfg, enum prog_kind prog, int argc, char **argv,
 		 const char *name)
@@ -240,7 +292,10 @@ static int start(struct ss_config *cfg, enum prog_kind prog, int argc, char **ar
 	daemon_set_main_pid();
 	if (cfg->ignored)
 		log_debug("config: ignoring keys that mean nothing to %s: %s", name, cfg->ignored);
+	if (cfg->meaningless)
+		log_warn("ignored (libev's, with no meaning in %s): %s", name, cfg->meaningless);
 	warn_open_proxy(cfg);
+	warn_fast_open(cfg);
 	set_fd_limit(cfg->nofile);
 	if (crypto_init()) {
 		log_err("libsodium initialisation failed");
@@ -252,8 +307,11 @@ static int start(struct ss_config *cfg, enum prog_kind prog, int argc, char **ar
 
 		cfg->workers = n > 0 ? (int)MIN(n, 1024) : 1;
 	}
+	cfg->port_shared = cfg->reuse_port;
 	if (cfg->workers > 1)
 		cfg->reuse_port = true;
+	if (cfg->reuse_port && !cfg->port_shared && ports_taken(cfg))
+		return 2;
 	return 0;
 }
 
@@ -342,6 +400,7 @@ int supervisor_main(enum prog_kind prog, int argc, char **argv)
 	if (!(t.cfg = calloc(1, sizeof(*t.cfg))))
 		return 1;
 	if ((r = start(t.cfg, prog, argc, argv, name))) {
+		daemon_remove_pid(t.cfg->pid_file);
 		config_free(t.cfg);
 		free(t.cfg);
 		return r - 1;

@@ -23,6 +23,7 @@
 #include "log.h"
 #include "loop.h"
 #include "replay_file.h"
+#include "server_ports.h"
 #include "tree.h"
 #include "worker.h"
 #include "ctl.h"
@@ -125,6 +126,12 @@ static bool vet_reload(struct tree *t)
 
 	if (!n) {
 		log_err("reload refused, still serving the old configuration: %s", err);
+		return false;
+	}
+	if (n->reuse_port && !n->port_shared && server_ports_taken(n, t->cfg, true)) {
+		log_err("reload refused, still serving the old configuration: a new port is in use");
+		config_free(n);
+		free(n);
 		return false;
 	}
 	traffic_assign(&t->traffic, n, true);

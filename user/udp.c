@@ -151,6 +151,7 @@ static void from_client(struct udp_relay *r, uint8_t *buf, size_t len,
 	const struct ss_key *k = &p->key;
 	char cs[64];
 
+	r->bytes_up += len; /* as the client sent it (the association's close line) */
 	if (r->role == UDP_SERVER) {
 		if (r->pk->keys[0].m->sip022)
 			udp22_from_client(r, buf, len, src, slen, false);
@@ -281,6 +282,7 @@ static void to_client(struct nat *n, uint8_t *buf, size_t len, const struct sock
 		return;
 	}
 	r->p->ctr->udp.out++;
+	r->bytes_down += olen;
 	nat_touch(n);
 }
 
@@ -512,6 +514,12 @@ int udp_assoc_open(struct ctx *p, const struct udp_assoc *a, struct udp_relay **
 	*out = r;
 	*bound = sa;
 	return 0;
+}
+
+void udp_assoc_bytes(const struct udp_relay *r, uint64_t *up, uint64_t *down)
+{
+	*up = r->bytes_up;
+	*down = r->bytes_down;
 }
 
 /* Ends an association: its socket and NAT entries close now, the memory at batch end. */

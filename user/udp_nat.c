@@ -13,6 +13,7 @@
 #include "ctx.h"
 #include "dns.h"
 #include "log.h"
+#include "sockopts.h"
 #include "udp_relay.h"
 
 static void lru_unlink(struct udp_relay *r, struct nat *n)
@@ -128,6 +129,7 @@ struct nat *nat_get(struct udp_relay *r, const struct sockaddr_storage *client, 
 		return NULL;
 	}
 	setsockopt(n->h.fd, IPPROTO_IPV6, IPV6_V6ONLY, &(int){ 0 }, sizeof(int));
+	sock_outbound_udp(r->p->cfg, n->h.fd);
 	n->h.on_event = udp_on_nat_event;
 	n->r = r;
 	n->client = *client;

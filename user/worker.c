@@ -268,9 +268,13 @@ static void on_conn(void *arg, int fd, const struct sockaddr_storage *peer, void
 	/* ssserver ACL: a client on [black_list] (or off [white_list]) is closed at once, as libev. */
 	if (w->ctx.policy.acl && w->ctx.cfg->prog == PROG_SERVER &&
 	    policy_refuses_client(&w->ctx.policy, (const struct sockaddr *)peer)) {
+		static struct log_rate rate;
+		unsigned quiet;
 		char who[64];
 
-		log_debug("refused client %s: ACL", ss_sa_str(peer, who, sizeof(who)));
+		if (log_rate_ok(&rate, &quiet))
+			log_info("Access denied from %s: the ACL refuses this client (%u more not logged)",
+				 ss_sa_str(peer, who, sizeof(who)), quiet);
 		close(fd);
 		return;
 	}
@@ -352,6 +356,7 @@ static int setup_local(struct worker *w, bool tcp, bool udp, const char **why)
 	enum udp_role ur = socks ? UDP_SOCKS : cfg->local_mode == LOCAL_REDIR ? UDP_REDIR :
 									UDP_TUNNEL;
 	struct listen_opts o = { .reuse_port = cfg->reuse_port, .fast_open = cfg->fast_open,
+				 .mptcp = cfg->mptcp,
 				 .transparent = listener_role(cfg) == ROLE_REDIR };
 	int r;
 
@@ -500,13 +505,15 @@ int worker_run(const struct worker_args *a)
 	struct worker *w = calloc(1, sizeof(*w));
 	struct ctx *p;
 	const char *why = "";
-	int r, status = 0;
+	int r, status = 0, verbosity;
 
 	if (!w) {
 		log_err("out of memory");
 		return 1;
 	}
 	p = &w->ctx;
+	/* The start-up block once per daemon: worker 0 tells it, the others only warn. */
+	verbosity = log_set_verbosity(index && !log_enabled(LOG_DEBUG) ? LOG_WARN : -1);
 	w->name = name;
 	p->conns.poll.fd = -1;
 	p->index = index;
@@ -523,7 +530,7 @@ int worker_run(const struct worker_args *a)
 	w->ls = (struct listeners){ .loop = p->loop, .has_room = has_room, .on_conn = on_conn,
 				    .arg = w };
 	if (!p->scratch || !p->loop ||
-	    (r = key_init(&p->key, cfg->m, cfg->password ? cfg->password : "", NULL,
+	    (r = key_init(&p->key, cfg->m, cfg->password ? cfg->password : "", cfg->raw_key, NULL,
 			  cfg->server_port))) {
 		log_err("out of memory");
 		status = 1;
@@ -532,6 +539,7 @@ int worker_run(const struct worker_args *a)
 		status = 1;
 	} else {
 		log_info("%s ready: method %s, timeout %d s", name, cfg->m->name, cfg->timeout);
+		log_set_verbosity(verbosity);
 		if (index == 0)
 			daemon_notify_ready();
 		if (loop_run(p->loop))

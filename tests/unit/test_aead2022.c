@@ -335,7 +335,7 @@ TEST(s23_identity_header_finds_the_user_among_300)
 	crypto_psk_new(m, ipsk, sizeof(ipsk));
 	for (unsigned i = 0; i < 300; i++) {
 		crypto_psk_new(m, upsk, sizeof(upsk));
-		CHECK_EQ(key_init(&pk.keys[i], m, upsk, "u", 8388), 0);
+		CHECK_EQ(key_init(&pk.keys[i], m, upsk, false, "u", 8388), 0);
 		CHECK_EQ(key_expect_identity(&pk.keys[i], ipsk), 0);
 	}
 	CHECK_EQ(port_keys_index_identities(&pk), 0);

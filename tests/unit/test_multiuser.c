@@ -95,7 +95,7 @@ TEST(key_trial_finds_the_user_and_remembers_the_client)
 	CHECK_EQ(port_keys_alloc(&pk, 8388, 100), 0);
 	for (int i = 0; i < 100; i++) {
 		snprintf(pw, sizeof(pw), "pw%d", i);
-		CHECK_EQ(key_init(&pk.keys[i], m, pw, pw, 8388), 0);
+		CHECK_EQ(key_init(&pk.keys[i], m, pw, false, pw, 8388), 0);
 	}
 	size_t n = stream_start(&pk.keys[99], buf);
 
