@@ -11,7 +11,7 @@ pkgs=(
 	# libFuzzer and sanitizer runtimes for clang
 	libclang-rt-14-dev
 	# tests: peers, clients, sanitizer runtimes, namespaces
-	shadowsocks-libev simple-obfs shadowsocks-v2ray-plugin curl python3
+	shadowsocks-libev simple-obfs shadowsocks-v2ray-plugin curl python3 netcat-openbsd
 	iproute2 nftables valgrind procps util-linux
 	# observability tests: the metrics checkers, a terminal for ssctl top
 	prometheus python3-prometheus-client tmux

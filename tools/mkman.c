@@ -84,6 +84,28 @@ static const struct option_desc *first_of(const struct option_desc *o)
 	return o;
 }
 
+/* What each signal does, as worker.c, tree.c and manager.c handle it. */
+static void signals_section(enum prog_kind prog)
+{
+	puts(".SH SIGNALS\n.TP\n.B SIGTERM, SIGINT");
+	if (prog == PROG_MANAGER) {
+		puts("Stop: every ssserver it runs is stopped, the socket removed.\n.TP\n"
+		     ".B SIGUSR1, SIGHUP\nLog how many ports it runs.");
+		return;
+	}
+	puts("Stop at once: listeners close, connections end, the plugin is stopped, the pid "
+	     "file removed.\n.TP\n.B SIGQUIT\nDrain: stop accepting, let live connections "
+	     "finish, exit when the last one closes (or after the timeout).\n.TP\n.B SIGUSR1\n"
+	     "Log the traffic totals of every worker and their sum.\n.TP\n.B SIGHUP");
+	if (prog == PROG_SERVER)
+		puts("Reload: read the config file again; ports and users are added, removed or "
+		     "re-keyed without a restart (live connections keep their keys). A file with an "
+		     "error, or a new port another process holds, is refused with one log line and "
+		     "the old configuration keeps serving.");
+	else
+		puts("Log the traffic totals, as SIGUSR1.");
+}
+
 static void daemon_page(enum prog_kind prog)
 {
 	static const char *const names[] = { "ssserver", "sslocal", "ssmanager" };
@@ -129,19 +151,17 @@ static void daemon_page(enum prog_kind prog)
 		puts(".TP\n\\fB\\-\\-genkey\\fR \\fIMETHOD\\fR\nPrints a fresh random key for METHOD "
 		     "and exits: the password of a 2022 method (base64 of its key length).");
 	puts(".SH CONFIGURATION FILE\nA JSON object. One file may serve ssserver and sslocal: "
-	     "keys of the other program, and keys of shadowsocks\\-libev and the Python original "
-	     "that mean nothing here (mtu, mptcp, dscp, workdir, one_time_auth, ...), are "
-	     "accepted and noted with \\fB\\-v\\fR; any other key is an error that names it. "
-	     "The keys of this program:");
+	     "keys of the other program are accepted and noted with \\fB\\-v\\fR; keys of "
+	     "shadowsocks\\-libev and the Python original that mean nothing here (auth, mtu, "
+	     "dscp, one_time_auth, ...) are accepted and named in one warning at start; any other "
+	     "key is an error that names it. The keys of this program:");
 	for (size_t i = 0; i < options_count(); i++) {
 		const struct option_desc *o = options_at(i);
 
 		if (options_key(o) && options_for(o, prog) && options_documented(o))
 			key_item(o, first_of(o));
 	}
-	printf(".SH SIGNALS\n.TP\n.B SIGTERM, SIGINT\nStop: listeners close, connections end, "
-	       "the plugin is stopped, the pid file removed.\n.TP\n.B SIGUSR1, SIGHUP\n"
-	       "Log the traffic totals of every worker.\n");
+	signals_section(prog);
 	printf(".SH FILES\n.TP\n.I /etc/ssbpf/NAME.json\nThe config of the unit "
 	       "\\fB%s@NAME.service\\fR.\n.TP\n.I /var/lib/ssbpf/\nThe replay filter's files.\n",
 	       prog != PROG_LOCAL ? "ssbpf\\-server" : "ssbpf\\-local");
