@@ -104,19 +104,28 @@ PREFIX ?= /usr/local
 BINDIR := $(DESTDIR)$(PREFIX)/bin
 MANDIR := $(DESTDIR)$(PREFIX)/share/man/man1
 UNITDIR ?= $(if $(filter /usr,$(PREFIX)),/lib/systemd/system,/etc/systemd/system)
+SYSUSERSDIR ?= $(if $(filter /usr,$(PREFIX)),/usr/lib/sysusers.d,/etc/sysusers.d)
 INSTALLED_BINS := $(notdir $(BINS))
+UNITS := $(notdir $(wildcard dist/systemd/*.service))
 install: $(BINS) $(MANS)
-	install -d $(BINDIR) $(MANDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)/etc/ssbpf
+	install -d $(BINDIR) $(MANDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)/etc/ssbpf $(DESTDIR)$(SYSUSERSDIR)
 	install -m 0755 $(BINS) $(BINDIR)/
 	install -m 0644 $(MANS) $(MANDIR)/
-	for u in dist/systemd/*.service; do \
-		sed 's|@BINDIR@|$(PREFIX)/bin|g' $$u > $(DESTDIR)$(UNITDIR)/$$(basename $$u) && \
-		chmod 0644 $(DESTDIR)$(UNITDIR)/$$(basename $$u); done
+	for u in $(UNITS); do \
+		sed 's|@BINDIR@|$(PREFIX)/bin|g' dist/systemd/$$u > $(DESTDIR)$(UNITDIR)/$$u && \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$$u; done
 	install -m 0644 dist/example.json $(DESTDIR)/etc/ssbpf/example.json
+	install -m 0644 dist/sysusers/ssbpf.conf $(DESTDIR)$(SYSUSERSDIR)/ssbpf.conf
+	if [ -z "$(DESTDIR)" ] && command -v systemd-sysusers >/dev/null; then \
+		systemd-sysusers $(SYSUSERSDIR)/ssbpf.conf; fi
+# make uninstall [PURGE=1]: what install put in place, and its own folders once
+# empty; PURGE=1 also removes the replay filter's files (/var/lib/ssbpf).
 uninstall:
 	rm -f $(INSTALLED_BINS:%=$(BINDIR)/%) $(MANS:$(O)/man/%=$(MANDIR)/%) \
-	      $(patsubst dist/systemd/%,$(DESTDIR)$(UNITDIR)/%,$(wildcard dist/systemd/*.service)) \
-	      $(DESTDIR)/etc/ssbpf/example.json
+	      $(UNITS:%=$(DESTDIR)$(UNITDIR)/%) $(DESTDIR)/etc/ssbpf/example.json \
+	      $(DESTDIR)$(SYSUSERSDIR)/ssbpf.conf
+	$(if $(PURGE),rm -rf $(DESTDIR)/var/lib/ssbpf $(DESTDIR)/var/lib/private/ssbpf)
+	-rmdir --ignore-fail-on-non-empty $(DESTDIR)/etc/ssbpf $(DESTDIR)$(SYSUSERSDIR) 2>/dev/null
 
 bench-crypto: $(O)/bench-crypto
 	$(O)/bench-crypto

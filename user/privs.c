@@ -4,12 +4,21 @@
 #include <grp.h>
 #include <linux/capability.h>
 #include <pwd.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "privs.h"
+
+/*
+ * What a parent needs to start workers again: bind low ports, load and
+ * attach BPF (CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN), transparent sockets and
+ * steering (CAP_NET_ADMIN), SO_BINDTODEVICE on older kernels (CAP_NET_RAW).
+ */
+static const uint64_t worker_caps = 1ull << CAP_NET_BIND_SERVICE | 1ull << CAP_NET_ADMIN |
+				    1ull << CAP_NET_RAW | 1ull << CAP_PERFMON | 1ull << CAP_BPF;
 
 static int caps_set(bool keep)
 {
@@ -19,9 +28,11 @@ static int caps_set(bool keep)
 	if (syscall(SYS_capget, &h, d))
 		return -errno;
 	for (int i = 0; i < 2; i++) {
+		uint32_t mask = keep ? (uint32_t)(worker_caps >> (32 * i)) : 0;
+
 		/* setuid() with KEEPCAPS keeps the permitted set and empties the effective one. */
-		d[i].effective = keep ? d[i].permitted : 0;
-		d[i].permitted = keep ? d[i].permitted : 0;
+		d[i].permitted &= mask;
+		d[i].effective = d[i].permitted;
 		d[i].inheritable = 0;
 	}
 	return syscall(SYS_capset, &h, d) ? -errno : 0;

@@ -418,19 +418,6 @@ int supervisor_main(enum prog_kind prog, int argc, char **argv)
 		t.cfg->plugin_port = t.pl.port;
 	}
 	bool forked = t.cfg->workers > 1 || t.pl.pid > 0 || t.manager_fd >= 0;
-	/*
-	 * --user: every process runs as the user. The parent keeps its
-	 * capabilities (it restarts workers, which bind and load BPF, and saves
-	 * the replay file); each worker drops them once it is set up.
-	 */
-	if (t.cfg->user && forked) {
-		const char *why = "";
-
-		if ((r = privs_drop(t.cfg->user, true, &why))) {
-			log_err("cannot switch to user %s: %s (%s)", t.cfg->user, why, strerror(-r));
-			goto out;
-		}
-	}
 	struct worker_args wa = { .cfg = t.cfg, .replay = &t.replay, .salts = t.salts, .sc = t.sc,
 				  .ctr = t.ctr,
 				  .traffic = t.traffic.names ? &t.traffic : NULL, .name = name,

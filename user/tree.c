@@ -22,6 +22,7 @@
 #include "counters.h"
 #include "log.h"
 #include "loop.h"
+#include "privs.h"
 #include "replay_file.h"
 #include "server_ports.h"
 #include "tree.h"
@@ -290,6 +291,27 @@ static int ctl_kill(void *arg, uint64_t id, const char *who)
 }
 
 /*
+ * --user: every process runs as the user. The parent switches once its
+ * control socket is open (in root's /run/ssbpf), before any worker, keeping
+ * only the capabilities that start a worker again (privs.c); each worker
+ * drops them all once it is set up.
+ */
+static int drop_to_user(struct tree *t)
+{
+	const char *why = "";
+	int r;
+
+	if (!t->cfg->user || !(r = privs_drop(t->cfg->user, true, &why)))
+		return 0;
+	log_err("cannot switch to user %s: %s (%s)", t->cfg->user, why, strerror(-r));
+	ctl_close(t->ctl);
+	metrics_close(t->metrics);
+	loop_free(t->loop);
+	free(t->w);
+	return r;
+}
+
+/*
  * --workers N: N processes, each a full worker on SO_REUSEPORT listeners (the
  * kernel spreads connections and UDP flows over them; no locks on the data
  * path). A worker that exits on its own is not restarted. The tree exits
@@ -308,6 +330,10 @@ int tree_run(struct tree *t)
 	t->saved = t->reported = time(NULL);
 	for (int i = 0; i < t->cfg->workers; i++)
 		t->w[i].ctl_fd = -1;
+	/* Sockets shared through SO_REUSEPORT must all belong to one user: switch first. */
+	ctl_start(t->cfg, t->name, t->loop, &b, tree_metrics, &t->ctl, &t->metrics);
+	if (drop_to_user(t))
+		return 1;
 	for (int i = 0; i < t->cfg->workers; i++) {
 		if ((t->w[i].pid = spawn_worker(t, i)) < 0) {
 			t->status = 1;
@@ -316,7 +342,6 @@ int tree_run(struct tree *t)
 		t->live++;
 	}
 	log_info("%d workers started", t->live);
-	ctl_start(t->cfg, t->name, t->loop, &b, tree_metrics, &t->ctl, &t->metrics);
 	if (t->live > 0)
 		loop_run(t->loop);
 	ctl_close(t->ctl);

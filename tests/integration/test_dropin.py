@@ -7,6 +7,7 @@ import json
 import os
 import pwd
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -263,16 +264,36 @@ def test_units_verify_and_install_lays_out_binaries_man_pages_and_units():
     # The units, pointed at the built binaries, pass systemd-analyze verify with nothing to say.
     udir = os.path.join(TMP, "units")
     os.makedirs(udir, exist_ok=True)
-    for u in ("ssbpf-server@.service", "ssbpf-local@.service"):
+    units = sorted(os.listdir(os.path.join(ROOT, "dist/systemd")))
+    assert units == ["ssbpf-local@.service", "ssbpf-manager.service", "ssbpf-redir@.service",
+                     "ssbpf-server@.service"], units
+    for u in units:
         with open(os.path.join(ROOT, "dist/systemd", u)) as f:
             text = f.read().replace("@BINDIR@", os.path.abspath(BUILD))
-        assert "Type=notify" in text and "ExecReload=" in text and "NoNewPrivileges=yes" in text
+        assert "NoNewPrivileges=yes" in text and "User=ssbpf" in text, u
+        assert u == "ssbpf-manager.service" or ("Type=notify" in text and "ExecReload=" in text), u
         with open(os.path.join(udir, u), "w") as f:
             f.write(text)
-    r = run(["systemd-analyze", "verify", "--man=no"] + [os.path.join(udir, u) for u in os.listdir(udir)], 60)
+    # Only the capabilities of each mode.
+    caps = {u: set(re.search(r"^AmbientCapabilities=(.*)$", open(os.path.join(udir, u)).read(), re.M)
+                   .group(1).split()) for u in units}
+    assert caps["ssbpf-local@.service"] == {"CAP_NET_BIND_SERVICE"}, caps
+    assert "CAP_NET_ADMIN" in caps["ssbpf-redir@.service"] and "CAP_SETUID" not in str(caps), caps
+    r = run(["systemd-analyze", "verify", "--man=no"] + [os.path.join(udir, u) for u in units], 60)
     assert r.returncode == 0 and not (r.stdout + r.stderr).strip(), r.stdout + r.stderr
+    scores = {}
+    for u in units:
+        r = run(["systemd-analyze", "security", "--offline=true", os.path.join(udir, u)], 60)
+        m = re.search(r"Overall exposure level for \S+: ([0-9.]+)", r.stdout + r.stderr)
+        assert m, r.stdout + r.stderr
+        scores[u] = float(m.group(1))
+    print("  systemd-analyze security: %s" % scores)
+    assert all(v < 5.0 for v in scores.values()), scores
     r = run(["make", "-s", "O=" + BUILD, "uninstall", "DESTDIR=" + dest, "PREFIX=/usr"], timeout=60)
     assert r.returncode == 0 and not os.path.exists(os.path.join(dest, "usr/bin/ssserver"))
+    # Nothing of ours is left, not even an empty folder.
+    left = [os.path.join(d, f) for d, _, fs in os.walk(dest) for f in fs]
+    assert not left and not os.path.exists(os.path.join(dest, "etc/ssbpf")), left
 
 
 def acl(name, text):

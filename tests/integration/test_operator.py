@@ -362,5 +362,32 @@ def test_fast_open_warns_when_the_kernel_will_not_serve_it():
             f.write(old)
 
 
+def test_the_parent_under_user_keeps_only_what_restarts_a_worker():
+    port = free_port()
+    srv = start([SSSERVER, "-s", "127.0.0.1", "-p", str(port), "-k", "pw", "-m", M, "--workers", "2",
+                 "--user", "nobody"], wait=port)
+    wait_until(lambda: "control socket" in srv.log_text(), 10, "the control socket")
+    status = open("/proc/%d/status" % srv.pid).read()
+    uid = re.search(r"^Uid:\s+(\d+)", status, re.M).group(1)
+    eff = int(re.search(r"^CapEff:\s+([0-9a-f]+)", status, re.M).group(1), 16)
+    # CAP_NET_BIND_SERVICE, CAP_NET_ADMIN, CAP_NET_RAW, CAP_PERFMON, CAP_BPF.
+    want = 1 << 10 | 1 << 12 | 1 << 13 | 1 << 38 | 1 << 39
+    assert uid == "65534" and eff == want, (uid, hex(eff))
+    assert "Permission denied" not in srv.log_text(), srv.log_text()
+    # A killed worker comes back with those.
+    worker = int(subprocess.run(["pgrep", "-P", str(srv.pid)], capture_output=True, text=True).stdout.split()[0])
+    os.kill(worker, signal.SIGKILL)
+    wait_until(lambda: len(subprocess.run(["pgrep", "-P", str(srv.pid)], capture_output=True,
+                                          text=True).stdout.split()) == 2, 10, "the worker's restart")
+    lp = free_port()
+    echo = Server(echo_handler)
+    sslocal(lp, port, M, password="pw")
+    # Its targets are refused on loopback (no --allow-private): the relay answers, nothing crashes.
+    s, rep = socks_connect(lp, "127.0.0.1", echo.port)
+    s.close()
+    assert srv.poll() is None
+    echo.close()
+
+
 if __name__ == "__main__":
     sys.exit(run_tests([v for k, v in list(globals().items()) if k.startswith("test_")], "operator"))
