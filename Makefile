@@ -35,9 +35,13 @@ BINS      := $(MAINS:user/main_%.c=$(O)/%)
 SAN_BINS  := $(MAINS:user/main_%.c=$(SAN)/%)
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 
-.PHONY: all deps test run bench bench-crypto fuzz torture clean install uninstall vmtest vmtest-matrix
+.PHONY: all bins deb deps test run bench bench-crypto fuzz torture clean install uninstall vmtest vmtest-matrix
 MANS := $(O)/man/ssserver.1 $(O)/man/sslocal.1 $(O)/man/ssmanager.1 $(O)/man/ssctl.1
-all: $(BINS) $(O)/unit-tests $(O)/bench-crypto $(O)/connbench $(MANS)
+DAEMONS := ssserver sslocal ssmanager
+COMPS := $(DAEMONS:%=$(O)/completion/bash/%) $(DAEMONS:%=$(O)/completion/zsh/_%)
+all: $(BINS) $(O)/unit-tests $(O)/bench-crypto $(O)/connbench $(MANS) $(COMPS)
+# What a package or an install needs, without the test and benchmark programs.
+bins: $(BINS) $(MANS) $(COMPS)
 
 # Every build step first makes sure the Debian packages are present.
 $(O)/.deps: tools/deps.sh
@@ -97,6 +101,15 @@ $(O)/mkman: tools/mkman.c $(O)/libpure.a
 $(O)/man/%.1: $(O)/mkman
 	@mkdir -p $(dir $@)
 	$(O)/mkman $* > $@.tmp && mv $@.tmp $@
+# Shell completions, from the same table.
+$(O)/mkcomp: tools/mkcomp.c $(O)/libpure.a
+	$(CC) $(CFLAGS_COMMON) $(CFLAGS) $< $(O)/libpure.a $(PURE_LIBS) -o $@
+$(O)/completion/bash/%: $(O)/mkcomp
+	@mkdir -p $(dir $@)
+	$(O)/mkcomp bash $* > $@.tmp && mv $@.tmp $@
+$(O)/completion/zsh/_%: $(O)/mkcomp
+	@mkdir -p $(dir $@)
+	$(O)/mkcomp zsh $* > $@.tmp && mv $@.tmp $@
 
 # make install [PREFIX=/usr/local] [DESTDIR=...]: binaries, man pages, an
 # example config and the systemd units (which run $(PREFIX)/bin/...).
@@ -107,10 +120,15 @@ UNITDIR ?= $(if $(filter /usr,$(PREFIX)),/lib/systemd/system,/etc/systemd/system
 SYSUSERSDIR ?= $(if $(filter /usr,$(PREFIX)),/usr/lib/sysusers.d,/etc/sysusers.d)
 INSTALLED_BINS := $(notdir $(BINS))
 UNITS := $(notdir $(wildcard dist/systemd/*.service))
-install: $(BINS) $(MANS)
-	install -d $(BINDIR) $(MANDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)/etc/ssbpf $(DESTDIR)$(SYSUSERSDIR)
+BASHCOMPDIR := $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR := $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions
+install: $(BINS) $(MANS) $(COMPS)
+	install -d $(BINDIR) $(MANDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)/etc/ssbpf $(DESTDIR)$(SYSUSERSDIR) \
+		$(BASHCOMPDIR) $(ZSHCOMPDIR)
 	install -m 0755 $(BINS) $(BINDIR)/
 	install -m 0644 $(MANS) $(MANDIR)/
+	install -m 0644 $(DAEMONS:%=$(O)/completion/bash/%) $(BASHCOMPDIR)/
+	install -m 0644 $(DAEMONS:%=$(O)/completion/zsh/_%) $(ZSHCOMPDIR)/
 	for u in $(UNITS); do \
 		sed 's|@BINDIR@|$(PREFIX)/bin|g' dist/systemd/$$u > $(DESTDIR)$(UNITDIR)/$$u && \
 		chmod 0644 $(DESTDIR)$(UNITDIR)/$$u; done
@@ -123,9 +141,22 @@ install: $(BINS) $(MANS)
 uninstall:
 	rm -f $(INSTALLED_BINS:%=$(BINDIR)/%) $(MANS:$(O)/man/%=$(MANDIR)/%) \
 	      $(UNITS:%=$(DESTDIR)$(UNITDIR)/%) $(DESTDIR)/etc/ssbpf/example.json \
-	      $(DESTDIR)$(SYSUSERSDIR)/ssbpf.conf
+	      $(DESTDIR)$(SYSUSERSDIR)/ssbpf.conf $(DAEMONS:%=$(BASHCOMPDIR)/%) $(DAEMONS:%=$(ZSHCOMPDIR)/_%)
 	$(if $(PURGE),rm -rf $(DESTDIR)/var/lib/ssbpf $(DESTDIR)/var/lib/private/ssbpf)
 	-rmdir --ignore-fail-on-non-empty $(DESTDIR)/etc/ssbpf $(DESTDIR)$(SYSUSERSDIR) 2>/dev/null
+
+# make deb: a Debian package (debhelper) built from a copy of the tracked
+# files, in $(O)/deb/ssbpf_VERSION_ARCH.deb.
+DEB_DIR := $(O)/deb/ssbpf-$(VERSION)
+deb:
+	rm -rf $(O)/deb && mkdir -p $(DEB_DIR)
+	git ls-files -z | tar --null -cf - -T - | tar -xf - -C $(DEB_DIR)
+	cp -r dist/debian $(DEB_DIR)/debian
+	printf 'ssbpf (%s) unstable; urgency=medium\n\n  * Release %s.\n\n -- %s  %s\n' \
+		'$(VERSION)' '$(VERSION)' "$$(sed -n 's/^Maintainer: //p' dist/debian/control)" \
+		"$$(date -R)" > $(DEB_DIR)/debian/changelog
+	cd $(DEB_DIR) && dpkg-buildpackage -b -us -uc >../build.log 2>&1 || { tail -30 ../build.log; exit 1; }
+	@ls $(O)/deb/*.deb
 
 bench-crypto: $(O)/bench-crypto
 	$(O)/bench-crypto

@@ -17,6 +17,8 @@ pkgs=(
 	prometheus python3-prometheus-client tmux
 	# the second BLAKE3 oracle (SIP022)
 	b3sum python3-cryptography
+	# make deb and its test
+	debhelper lintian dpkg-dev fakeroot
 	# benchmarks
 	iperf3 haproxy gnuplot-nox
 )
