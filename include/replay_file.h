@@ -32,7 +32,11 @@ int salt_file_open(struct salt_window **sp, const char *path, const char **why);
 /* Writes the filter's and the salt window's (sp may be NULL) dirty pages to disk; logs a failure. */
 void replay_file_sync(const struct ss_config *cfg, const struct replay *r,
 		      const struct salt_window *sp);
-/* The default file: $STATE_DIRECTORY or /var/lib/ssbpf, then PROG-PORT.replay. */
-void replay_file_default(char *buf, size_t len, const char *prog, int port);
+/*
+ * The default file: $STATE_DIRECTORY or /var/lib/ssbpf, then PROG-NAME.replay
+ * for a config file NAME.json (one file per configured instance, whatever
+ * its ports), or PROG-PORT.replay for a command line alone.
+ */
+void replay_file_default(char *buf, size_t len, const char *prog, int port, const char *config);
 
 #endif

@@ -19,6 +19,7 @@
 #include "config.h"
 #include "ctl.h"
 #include "listener.h"
+#include "replay_file.h"
 #include "log.h"
 #include "loop.h"
 #include "manager.h"
@@ -209,6 +210,21 @@ static void stop_entry(struct manager *m, struct port_entry *e)
 	*e = m->ports[--m->n];
 }
 
+/*
+ * A removed port's replay filter and salt window go with it (its ssserver
+ * keeps them in PROG-PORT.replay, named for its file PORT.json).
+ */
+static void forget_port(int port)
+{
+	char path[512], conf[32], salts[540];
+
+	snprintf(conf, sizeof(conf), "%d.json", port);
+	replay_file_default(path, sizeof(path), "ssserver", port, conf);
+	snprintf(salts, sizeof(salts), "%s.sip022", path);
+	unlink(path);
+	unlink(salts);
+}
+
 /* A caller names a program ssserver will run: only the operator's choices. */
 static bool plugin_allowed(const struct manager *m, const char *plugin)
 {
@@ -320,6 +336,7 @@ static const char *run_command(struct manager *m, struct mgr_cmd *c, const struc
 		}
 		log_info("port %d removed", c->port);
 		stop_entry(m, e);
+		forget_port(c->port);
 	} else if (add(m, c, who, err + 5, len - 5)) {
 		memcpy(err, "err: ", 5);
 		log_info("manager: add refused: %s", err + 5);

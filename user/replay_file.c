@@ -53,14 +53,25 @@ int salt_file_open(struct salt_window **sp, const char *path, const char **why)
 	return ret ? ret : salt_window_attach(sp, mem, why);
 }
 
-void replay_file_default(char *buf, size_t len, const char *prog, int port)
+void replay_file_default(char *buf, size_t len, const char *prog, int port, const char *config)
 {
 	const char *dir = getenv("STATE_DIRECTORY"); /* systemd StateDirectory= */
+	const char *base = config ? strrchr(config, '/') : NULL;
+	size_t n;
 
 	if (!dir || !*dir)
 		dir = "/var/lib/ssbpf";
 	/* STATE_DIRECTORY may list several folders, separated by ':'. */
-	snprintf(buf, len, "%.*s/%s-%d.replay", (int)strcspn(dir, ":"), dir, prog, port);
+	n = (size_t)snprintf(buf, len, "%.*s/%s-", (int)strcspn(dir, ":"), dir, prog);
+	if (n >= len)
+		return;
+	/* The instance a config file names (NAME of /etc/ssbpf/NAME.json) outlives its ports. */
+	base = base ? base + 1 : config;
+	if (base && *base)
+		snprintf(buf + n, len - n, "%.*s.replay", (int)(strlen(base) - (strstr(base, ".json") &&
+			 !strcmp(strstr(base, ".json"), ".json") ? 5 : 0)), base);
+	else
+		snprintf(buf + n, len - n, "%d.replay", port);
 }
 
 void replay_file_sync(const struct ss_config *cfg, const struct replay *r,

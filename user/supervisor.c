@@ -61,13 +61,14 @@ static void set_fd_limit(int nofile)
 			 strerror(errno));
 }
 
-/* --replay-file's default: PROG-PORT.replay in the state folder, which is ours to make. */
+/* --replay-file's default (PROG-NAME or PROG-PORT) in the state folder, which is ours to make. */
 static int replay_default_path(struct ss_config *cfg, const char *name)
 {
 	char path[512];
 
 	replay_file_default(path, sizeof(path), name,
-			    cfg->prog == PROG_SERVER ? cfg->server_port : cfg->local_port);
+			    cfg->prog == PROG_SERVER ? cfg->server_port : cfg->local_port,
+			    cfg->config_path);
 	*strrchr(path, '/') = 0;
 	mkdir(path, 0700);
 	path[strlen(path)] = '/';

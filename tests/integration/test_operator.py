@@ -389,5 +389,30 @@ def test_the_parent_under_user_keeps_only_what_restarts_a_worker():
     echo.close()
 
 
+def test_replay_files_follow_the_configured_instance():
+    conf = os.path.join(TMP, "op-instance-%d.json" % os.getpid())
+    name = os.path.basename(conf)[:-5]
+    path = "/var/lib/ssbpf/ssserver-%s.replay" % name
+    for port in (free_port(), free_port()):
+        with open(conf, "w") as f:
+            f.write('{"server": "127.0.0.1", "server_port": %d, "password": "pw", "method": "%s"}' % (port, M))
+        srv = start([SSSERVER, "-c", conf], wait=port)
+        assert path in srv.log_text(), srv.log_text()
+        srv.stop()
+    # The second run, on another port, kept the first one's salts: one file per instance.
+    assert "kept from %s" % path in srv.log_text(), srv.log_text()
+    os.unlink(path)
+    # ssmanager: a removed port's files go with it.
+    mp, port = free_port(socket.SOCK_DGRAM), free_port()
+    start([SSMANAGER, "--manager-address", "127.0.0.1:%d" % mp, "-m", M, "-s", "127.0.0.1"])
+    time.sleep(0.3)
+    mgr = Mgr(mp)
+    assert mgr.cmd('add: {"server_port": %d, "password": "p"}' % port) == "ok"
+    port_file = "/var/lib/ssbpf/ssserver-%d.replay" % port
+    wait_until(lambda: os.path.exists(port_file), 10, "the port's replay file")
+    assert mgr.cmd('remove: {"server_port": %d}' % port) == "ok"
+    assert not os.path.exists(port_file)
+
+
 if __name__ == "__main__":
     sys.exit(run_tests([v for k, v in list(globals().items()) if k.startswith("test_")], "operator"))
