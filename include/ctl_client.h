@@ -7,6 +7,6 @@
  * socket (-s PATH, or the one socket in the default folder). Returns the exit
  * status; cmd is argv[optind], the rest its arguments.
  */
-int ctl_client_run(const char *sock, int argc, char **argv);
+int ctl_client_run(const char *sock, int port, int argc, char **argv);
 
 #endif

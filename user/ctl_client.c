@@ -20,9 +20,27 @@
 #define ANSWER_MS 2000
 
 /* The one socket in the default folder; NULL (and a message) when there is none or several. */
-static const char *find_socket(char *out, size_t len)
+#define SOCK_PATH 300
+#define MAX_DAEMONS 256
+
+/* Does a daemon answer on path? A socket file whose daemon died refuses. */
+static bool alive(const char *path)
 {
-	char dir[256];
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool up;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	up = fd >= 0 && (!connect(fd, (struct sockaddr *)&sa, sizeof(sa)) || errno != ECONNREFUSED);
+	if (fd >= 0)
+		close(fd);
+	return up;
+}
+
+/* The live control sockets in the runtime folder (those of port, when given); how many. */
+static int list_sockets(char (*out)[SOCK_PATH], int max, int port)
+{
+	char dir[256], tail[16];
 	const char *slash;
 	int found = 0;
 	DIR *d;
@@ -31,21 +49,25 @@ static const char *find_socket(char *out, size_t len)
 	ctl_default_path(dir, sizeof(dir), "x", 0);
 	slash = strrchr(dir, '/');
 	dir[slash - dir] = 0;
+	snprintf(tail, sizeof(tail), "-%d.sock", port);
 	if (!(d = opendir(dir))) {
 		fprintf(stderr, "ssctl: no control socket in %s (%s); give -s PATH\n", dir, strerror(errno));
-		return NULL;
+		return -1;
 	}
-	while ((e = readdir(d))) {
-		size_t n = strlen(e->d_name);
+	while ((e = readdir(d)) && found < max) {
+		size_t n = strlen(e->d_name), t = strlen(tail);
 
-		if (n > 5 && !strcmp(e->d_name + n - 5, ".sock") && found++ == 0)
-			snprintf(out, len, "%.150s/%.120s", dir, e->d_name);
+		if (n <= 5 || strcmp(e->d_name + n - 5, ".sock") ||
+		    (port && (n <= t || strcmp(e->d_name + n - t, tail))))
+			continue;
+		snprintf(out[found], SOCK_PATH, "%.150s/%.120s", dir, e->d_name);
+		found += alive(out[found]);
 	}
 	closedir(d);
-	if (found == 1)
-		return out;
-	fprintf(stderr, "ssctl: %s control sockets in %s; give -s PATH\n", found ? "several" : "no", dir);
-	return NULL;
+	if (!found)
+		fprintf(stderr, "ssctl: no control socket%s in %s; give -s PATH\n",
+			port ? " of that port" : "", dir);
+	return found ? found : -1;
 }
 
 /* Sends one request and reads the answer; its JSON tree, or NULL after one line on stderr. */
@@ -354,13 +376,8 @@ static int top(const char *path)
 	return r;
 }
 
-int ctl_client_run(const char *sock, int argc, char **argv)
+static int run_one(const char *path, int argc, char **argv)
 {
-	char found[300];
-	const char *path = sock ? sock : find_socket(found, sizeof(found));
-
-	if (!path)
-		return 1;
 	if (!strcmp(argv[0], "conns"))
 		return conns(path, argc - 1, argv + 1);
 	if (!strcmp(argv[0], "stats"))
@@ -371,4 +388,37 @@ int ctl_client_run(const char *sock, int argc, char **argv)
 		return top(path);
 	fprintf(stderr, "ssctl: unknown command \"%s\"\n", argv[0]);
 	return 2;
+}
+
+/*
+ * Several daemons and no -s or -p: conns and stats (as text) show each,
+ * under a line naming it; the other commands need one daemon.
+ */
+int ctl_client_run(const char *sock, int port, int argc, char **argv)
+{
+	static char paths[MAX_DAEMONS][SOCK_PATH];
+	bool text = true;
+	int n, r = 0;
+
+	if (sock)
+		return run_one(sock, argc, argv);
+	if ((n = list_sockets(paths, MAX_DAEMONS, port)) < 0)
+		return 1;
+	if (n == 1)
+		return run_one(paths[0], argc, argv);
+	for (int i = 1; i < argc; i++)
+		text &= strcmp(argv[i], "--json") != 0;
+	if (!text || (strcmp(argv[0], "conns") && strcmp(argv[0], "stats"))) {
+		fprintf(stderr, "ssctl: %d control sockets; give -s PATH or -p PORT for %s%s\n", n,
+			argv[0], text ? "" : " --json");
+		return 2;
+	}
+	for (int i = 0; i < n; i++) {
+		const char *name = strrchr(paths[i], '/') + 1;
+
+		printf("%s== %.*s (%s)\n", i ? "\n" : "", (int)(strlen(name) - 5), name, paths[i]);
+		fflush(stdout);
+		r |= run_one(paths[i], argc, argv);
+	}
+	return r;
 }

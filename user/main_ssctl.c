@@ -15,10 +15,10 @@
 #include "steer.h"
 
 static const char usage[] =
-	"usage: ssctl [-s SOCKET] conns [--json] [--stage STAGE] [--target TEXT]\n"
-	"       ssctl [-s SOCKET] stats [--json]\n"
-	"       ssctl [-s SOCKET] top\n"
-	"       ssctl [-s SOCKET] kill ID\n"
+	"usage: ssctl [-s SOCKET | -p PORT] conns [--json] [--stage STAGE] [--target TEXT]\n"
+	"       ssctl [-s SOCKET | -p PORT] stats [--json]\n"
+	"       ssctl [-s SOCKET | -p PORT] top\n"
+	"       ssctl [-s SOCKET | -p PORT] kill ID\n"
 	"       ssctl cleanup [--route-table N]\n"
 	"  conns    one row per live connection: id, worker, client, target, stage, tier\n"
 	"           per direction, bytes, age, idle time, user\n"
@@ -26,8 +26,9 @@ static const char usage[] =
 	"           handshake failures by reason, UDP, replay filter, bytes per port and user\n"
 	"  top      a live view refreshed every second, busiest connections first; q quits\n"
 	"  kill     closes one connection\n"
-	"  -s       the daemon's control socket (default: the one socket in /run/ssbpf, or\n"
-	"           $RUNTIME_DIRECTORY)\n"
+	"  -s       the daemon's control socket (default: the sockets in /run/ssbpf, or\n"
+	"           $RUNTIME_DIRECTORY: conns and stats show every daemon, one after another)\n"
+	"  -p       the daemon of this port (its socket PROG-PORT.sock)\n"
 	"  cleanup  removes what sslocal --mode redir --steer installs and a crash leaves\n"
 	"           behind: the nftables table inet " STEER_NFT_TABLE ", the ip rules at\n"
 	"           priorities 1461-1463 and the routes of the steering table (default 1461);\n"
@@ -75,7 +76,7 @@ static int cleanup(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	const char *sock = NULL;
-	int i = 1;
+	int i = 1, port = 0;
 
 	log_init("ssctl", LOG_INFO);
 	if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
@@ -89,6 +90,15 @@ int main(int argc, char **argv)
 	if (argc > 2 && !strcmp(argv[1], "-s")) {
 		sock = argv[2];
 		i = 3;
+	} else if (argc > 2 && !strcmp(argv[1], "-p")) {
+		char *end;
+
+		port = (int)strtol(argv[2], &end, 10);
+		if (*end || port < 1 || port > 65535) {
+			fprintf(stderr, "ssctl: -p: \"%s\" is not a port number 1-65535\n", argv[2]);
+			return 2;
+		}
+		i = 3;
 	}
 	if (i >= argc) {
 		fputs(usage, stderr);
@@ -96,5 +106,5 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[i], "cleanup"))
 		return cleanup(argc - i, argv + i);
-	return ctl_client_run(sock, argc - i, argv + i);
+	return ctl_client_run(sock, port, argc - i, argv + i);
 }

@@ -19,6 +19,7 @@
 #include "config.h"
 #include "ctl.h"
 #include "listener.h"
+#include "procstat.h"
 #include "replay_file.h"
 #include "log.h"
 #include "loop.h"
@@ -435,6 +436,7 @@ static void m_metrics(void *arg, struct sbuf *out)
 	for (int i = 0; i < m->n; i++)
 		sbuf_printf(out, "ssbpf_port_bytes_total{port=\"%d\"} %llu\n", m->ports[i].port,
 			    (unsigned long long)m->ports[i].bytes);
+	procstat_prometheus(out, NULL, 0);
 }
 
 static int m_kill(void *arg, uint64_t id, const char *who)

@@ -23,6 +23,7 @@
 #include "log.h"
 #include "loop.h"
 #include "privs.h"
+#include "procstat.h"
 #include "replay_file.h"
 #include "server_ports.h"
 #include "tree.h"
@@ -269,9 +270,15 @@ static void ctl_stats(void *arg, struct sbuf *out)
 
 static void tree_metrics(void *arg, struct sbuf *out)
 {
-	struct stats_src s = tree_source(arg);
+	struct tree *t = arg;
+	struct stats_src s = tree_source(t);
+	pid_t *pids = calloc((size_t)t->cfg->workers, sizeof(*pids));
 
 	stats_prometheus(&s, out);
+	for (int i = 0; pids && i < t->cfg->workers; i++)
+		pids[i] = t->w[i].pid;
+	procstat_prometheus(out, pids, pids ? (size_t)t->cfg->workers : 0);
+	free(pids);
 }
 
 /* ssctl kill ID: the worker is ID modulo the worker count. */

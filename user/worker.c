@@ -26,6 +26,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "privs.h"
+#include "procstat.h"
 #include "replay_file.h"
 #include "sbuf.h"
 #include "stats.h"
@@ -399,6 +400,7 @@ static void w_metrics(void *arg, struct sbuf *out)
 
 	w_source(arg, &s);
 	stats_prometheus(&s, out);
+	procstat_prometheus(out, NULL, 0);
 }
 
 static int w_kill(void *arg, uint64_t id, const char *who)

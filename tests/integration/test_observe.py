@@ -157,7 +157,11 @@ print(json.dumps(out))
     with open(os.path.join(ROOT, "dist", "grafana", "ssbpf.json")) as f:
         board = json.load(f)
     exprs = [t["expr"] for p in board["panels"] for t in p["targets"]]
-    used = set(re.findall(r"ssbpf_[a-z_]+", " ".join(exprs)))
+    used = set(re.findall(r"(?:ssbpf|process)_[a-z_]+", " ".join(exprs)))
+    # Provisioned from a file, not only imported by hand: a datasource variable, no __inputs.
+    assert "__inputs" not in board and "DS_PROMETHEUS" not in json.dumps(board)
+    assert any(v["type"] == "datasource" for v in board["templating"]["list"])
+    assert {"ssbpf_port_bytes_total", "ssbpf_user_bytes_total", "process_cpu_seconds_total"} <= used, used
     assert len(board["panels"]) >= 4 and used, used
     for name in used:
         family = name[:-len("_bucket")] if name.endswith("_bucket") else name

@@ -414,5 +414,36 @@ def test_replay_files_follow_the_configured_instance():
     assert not os.path.exists(port_file)
 
 
+def test_ssctl_with_several_daemons_shows_each_or_takes_a_port():
+    ssctl = os.path.join(BUILD, "ssctl")
+    sp, lp = free_port(), free_port()
+    ssserver(sp, M)
+    sslocal(lp, sp, M)
+    status, out = run([ssctl, "conns"])
+    assert status == 0 and "== ssserver-%d " % sp in out and "== sslocal-%d " % lp in out, out
+    status, out = run([ssctl, "-p", str(sp), "stats"])
+    assert status == 0 and out.startswith("ssserver"), out
+    status, out = run([ssctl, "kill", "1"])
+    assert status == 2 and "-p PORT" in out, out
+
+
+def test_metrics_have_the_process_families():
+    port, mport = free_port(), free_port()
+    t0 = time.time()
+    start([SSSERVER, "-s", "127.0.0.1", "-p", str(port), "-k", "pw", "-m", M, "--workers", "2",
+           "--metrics", "127.0.0.1:%d" % mport], wait=port)
+    wait_port(mport)
+    s = socket.create_connection(("127.0.0.1", mport), timeout=5)
+    s.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+    text = recv_all(s).decode()
+    vals = {}
+    for fam in ("process_cpu_seconds_total", "process_resident_memory_bytes", "process_virtual_memory_bytes",
+                "process_open_fds", "process_max_fds", "process_start_time_seconds"):
+        assert "# TYPE %s " % fam in text, fam
+        vals[fam] = float(re.search(r"^%s (\S+)$" % fam, text, re.M).group(1))
+    assert vals["process_resident_memory_bytes"] > 1 << 20 and vals["process_open_fds"] > 5, vals
+    assert abs(vals["process_start_time_seconds"] - t0) < 30, vals
+
+
 if __name__ == "__main__":
     sys.exit(run_tests([v for k, v in list(globals().items()) if k.startswith("test_")], "operator"))
