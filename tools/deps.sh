@@ -18,7 +18,7 @@ pkgs=(
 	# the second BLAKE3 oracle (SIP022)
 	b3sum python3-cryptography
 	# make deb and its test
-	debhelper lintian dpkg-dev fakeroot
+	debhelper lintian dpkg-dev fakeroot zsh
 	# benchmarks
 	iperf3 haproxy gnuplot-nox
 )

@@ -52,6 +52,9 @@ def test_make_deb_installs_and_removes_cleanly():
         rc, out = sh(["bash", "-c", "source /usr/share/bash-completion/completions/sslocal; "
                       "COMP_WORDS=(sslocal --ser); COMP_CWORD=1; _ssbpf_sslocal; echo ${COMPREPLY[@]}"])
         assert out.split() == ["--server-url"], out
+        for prog in ("ssserver", "sslocal", "ssmanager"):
+            rc, out = sh(["zsh", "-n", "/usr/share/zsh/vendor-completions/_" + prog])
+            assert rc == 0, out
         rc, out = sh(["dpkg", "-r", "ssbpf"])
         assert rc == 0, out
         assert not os.path.exists("/usr/bin/ssserver")
