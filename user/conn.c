@@ -24,6 +24,7 @@
 #include "socks5.h"
 #include "sockopts.h"
 #include "udp.h"
+#include "upstream.h"
 
 static const char *const stage_names[] = {
 	[ST_INIT] = "INIT", [ST_ADDR] = "ADDR", [ST_UDP_ASSOC] = "UDP_ASSOC",
@@ -395,13 +396,6 @@ static void on_resolved(void *arg, int err, const struct sockaddr *sa, socklen_t
 	start_connect(c, sa, len);
 }
 
-/* sslocal's way to the server: the plugin's local port when there is one. */
-static void upstream(const struct ss_config *cfg, const char **host, uint16_t *port)
-{
-	*host = cfg->plugin_port ? "127.0.0.1" : cfg->servers[0];
-	*port = (uint16_t)(cfg->plugin_port ? cfg->plugin_port : cfg->server_port);
-}
-
 /*
  * The target is known (SOCKS5 request, tunnel address or decrypted header):
  * queue the first flight and move on to DNS / CONNECTING. For sslocal the
@@ -450,7 +444,7 @@ static void start_target(struct conn *c, const uint8_t *extra, size_t n)
 			memcpy(c->hs, first, (size_t)hl);
 			c->hs_len = (uint16_t)hl;
 			c->hdr_pending = true;
-			upstream(p->cfg, &host, &port);
+			upstream_tcp(p->cfg, &host, &port);
 			goto resolve;
 		}
 		memcpy(first + hl, extra, n);
@@ -462,7 +456,7 @@ static void start_target(struct conn *c, const uint8_t *extra, size_t n)
 		c->up.out.len = got;
 		c->up.bytes += n;
 		p->ctr->bytes_up[CTR_USER] += n;
-		upstream(p->cfg, &host, &port);
+		upstream_tcp(p->cfg, &host, &port);
 	} else {
 		if (c->bypass ? stream_take_plain(c, extra, n) :
 				c->key->ops->enc_init(&c->enc, c->key)) {

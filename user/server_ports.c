@@ -84,14 +84,19 @@ static int open_port(struct ctx *p, struct listeners *ls, const struct cfg_port 
 	return 0;
 }
 
-/* Is port cp (at host) in old's list? */
+/* Did old listen on port cp at host (its own address, or one of "server")? */
 static bool had_port(const struct ss_config *old, const struct cfg_port *cp, const char *host)
 {
 	for (int i = 0; old && i < old->nports; i++) {
 		const struct cfg_port *o = &old->ports[i];
 
-		if (o->port == cp->port && !strcmp(o->server ? o->server : old->servers[0], host))
+		if (o->port != cp->port)
+			continue;
+		if (o->server && !strcmp(o->server, host))
 			return true;
+		for (int j = 0; !o->server && j < old->nservers; j++)
+			if (!strcmp(old->servers[j], host))
+				return true;
 	}
 	return false;
 }

@@ -23,6 +23,7 @@
 #include "log.h"
 #include "traffic.h"
 #include "udp_relay.h"
+#include "upstream.h"
 
 /*
  * Every salt this process seals goes into the replay filter (shared by the
@@ -326,6 +327,16 @@ static void on_listen_event(struct handler *h, uint32_t events)
 	}
 }
 
+/* sslocal: the server of this relay's associations. */
+static int upstream_addr(const struct ss_config *cfg, struct ss_addr *a)
+{
+	const char *host;
+	uint16_t port;
+
+	upstream_udp(cfg, &host, &port);
+	return addr_from_host(a, host, port);
+}
+
 int udp_listen(struct ctx *p, enum udp_role role, const char *host, int port,
 	       struct port_keys *pk, const char **why)
 {
@@ -372,8 +383,7 @@ int udp_listen(struct ctx *p, enum udp_role role, const char *host, int port,
 	r->h.on_event = on_listen_event;
 	r->p = p;
 	r->role = role;
-	if (role != UDP_SERVER &&
-	    addr_from_host(&r->server, p->cfg->servers[0], (uint16_t)p->cfg->server_port)) {
+	if (role != UDP_SERVER && upstream_addr(p->cfg, &r->server)) {
 		close(fd);
 		free(r);
 		*why = "bad server address";

@@ -34,6 +34,7 @@
 #include "shortcut.h"
 #include "steer.h"
 #include "traffic.h"
+#include "upstream.h"
 #include "udp.h"
 #include "worker.h"
 
@@ -304,6 +305,20 @@ static void on_steer_watch(struct handler *h, uint32_t events)
 	steer_watch_read(w->steer);
 }
 
+/* A server's addresses are never steered (upstream_each's callback). */
+static void exclude_server(void *arg, const char *host, uint16_t port)
+{
+	struct addrinfo hints = { .ai_flags = AI_NUMERICSERV }, *res;
+	char ps[8];
+
+	snprintf(ps, sizeof(ps), "%u", port);
+	if (getaddrinfo(host, ps, &hints, &res))
+		return;
+	for (struct addrinfo *ai = res; ai; ai = ai->ai_next)
+		steer_exclude_addr(arg, ai->ai_addr);
+	freeaddrinfo(res);
+}
+
 /*
  * redir --steer: the first worker installs the steering (the others share
  * its ports through SO_REUSEPORT, and sk_lookup's pick is spread over them).
@@ -320,21 +335,14 @@ static int steer_setup(struct worker *w, bool tcp, const char **why)
 		.table = (uint32_t)cfg->route_table,
 	};
 	char err[200];
-	struct addrinfo hints = { .ai_flags = AI_NUMERICSERV }, *res, *ai;
-	char port[8];
 	int r;
 
 	if (steer_parse(&spec, cfg->steer, cfg->exclude, cfg->steer_ports, err, sizeof(err))) {
 		*why = "bad steering configuration";
 		return -EINVAL;
 	}
-	/* The way to ssserver itself is never steered. */
-	snprintf(port, sizeof(port), "%d", cfg->server_port);
-	if (!getaddrinfo(cfg->servers[0], port, &hints, &res)) {
-		for (ai = res; ai; ai = ai->ai_next)
-			steer_exclude_addr(&spec, ai->ai_addr);
-		freeaddrinfo(res);
-	}
+	/* The way to the servers themselves is never steered. */
+	upstream_each(cfg, exclude_server, &spec);
 	r = steer_install(&w->steer, &sp, why);
 	if (r && sp.bpf && cfg->bpf == BPF_AUTO) {
 		log_warn("steering: sk_lookup unavailable (%s); using nftables TPROXY instead", *why);
