@@ -55,7 +55,7 @@ struct ctx {
 	struct udp_relay *udp_dead; /* association sockets closed in this batch */
 	unsigned udp_max;           /* cap on UDP associations per listener */
 	/*
-	 * udp_s22.c: ssserver's SIP022 datagrams for a session another worker
+	 * udp_sessions.c: ssserver's SIP022 datagrams for a session another worker
 	 * holds go to it: [i][1] reaches worker i, [index][0] is ours to read.
 	 */
 	int (*s22_fwd)[2];

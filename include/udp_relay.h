@@ -18,7 +18,7 @@
 #include "loop.h"
 #include "salt_window.h"
 #include "udp.h"
-#include "udp2022.h"
+#include "sip022_udp.h"
 
 #define UDP_BUCKETS 1024
 #define UDP_BATCH 64
@@ -112,7 +112,7 @@ void nat_reap(struct udp_relay *r);
 /* udp.c: a reply on a NAT socket. */
 void udp_on_nat_event(struct handler *h, uint32_t events);
 
-/* udp_s22.c: ssserver's SIP022 sessions, by client session ID. */
+/* udp_sessions.c: ssserver's SIP022 sessions, by client session ID. */
 struct s22_udp *udp22_session_new(const struct ss_key *k, bool server);
 /* A client datagram (forwarded: handed over by another worker, never passed on again). */
 void udp22_from_client(struct udp_relay *r, const uint8_t *buf, size_t len,

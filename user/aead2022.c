@@ -11,7 +11,7 @@
 #include "aead2022.h"
 #include "key.h"
 #include "method.h"
-#include "udp2022.h"
+#include "sip022_udp.h"
 
 #define S22_LEN_UNIT (2 + SS_TAG)
 #define S22_CHUNK_OVERHEAD (2 * SS_TAG + 2)
@@ -424,7 +424,7 @@ static size_t m_udp_overhead(const struct ss_method *m)
 }
 
 /*
- * SIP022 datagrams belong to sessions (udp2022.h), which udp.c keeps; there
+ * SIP022 datagrams belong to sessions (sip022_udp.h), which udp.c keeps; there
  * is no stand-alone packet, and no stream trial of several users (SIP023).
  */
 static int m_udp_stateless(const struct ss_method *m, const uint8_t *master, const uint8_t *in,

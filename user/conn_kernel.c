@@ -19,6 +19,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "common.h"
 #include "bpf_relay.h"
 #include "conn_internal.h"
 #include "counters.h"
@@ -408,7 +409,7 @@ static void over_limit(void *ctx, uint64_t cookie)
 
 static void on_bpf_events(struct handler *h, uint32_t events)
 {
-	struct ctx *p = (struct ctx *)((char *)h - offsetof(struct ctx, conns.bpf_events));
+	struct ctx *p = container_of(h, struct ctx, conns.bpf_events);
 
 	(void)events;
 	bpf_relay_events(p->bpf, over_limit, p);

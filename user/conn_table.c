@@ -11,6 +11,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "common.h"
 #include "conn_internal.h"
 #include "ctx.h"
 
@@ -92,7 +93,7 @@ void conn_poll_add(struct ctx *p, struct conn *c)
 
 static void on_poll(struct handler *h, uint32_t events)
 {
-	struct ctx *p = (struct ctx *)((char *)h - offsetof(struct ctx, conns.poll));
+	struct ctx *p = container_of(h, struct ctx, conns.poll);
 	struct conn **pp = &p->conns.polls;
 	uint64_t n;
 

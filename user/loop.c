@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common.h"
 #include "log.h"
 #include "loop.h"
 
@@ -37,7 +38,7 @@ static uint64_t mono_ms(void)
 
 static void on_sig(struct handler *h, uint32_t events)
 {
-	struct loop *l = (struct loop *)((char *)h - offsetof(struct loop, sig));
+	struct loop *l = container_of(h, struct loop, sig);
 	struct signalfd_siginfo si;
 
 	(void)events;
@@ -47,7 +48,7 @@ static void on_sig(struct handler *h, uint32_t events)
 
 static void on_tick(struct handler *h, uint32_t events)
 {
-	struct loop *l = (struct loop *)((char *)h - offsetof(struct loop, tick));
+	struct loop *l = container_of(h, struct loop, tick);
 	uint64_t n;
 
 	(void)events;

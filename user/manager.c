@@ -369,7 +369,7 @@ static ssize_t receive(int fd, char *buf, size_t cap, struct sockaddr_storage *f
 
 static void on_datagram(struct handler *h, uint32_t events)
 {
-	struct manager *m = (struct manager *)((char *)h - offsetof(struct manager, sock));
+	struct manager *m = container_of(h, struct manager, sock);
 	struct sockaddr_storage from;
 	char buf[4097], err[300], name[80];
 	const char *reply = err;

@@ -318,7 +318,7 @@ static int start(struct ss_config *cfg, enum prog_kind prog, int argc, char **ar
 
 /*
  * SIP022 UDP with several workers: a datagram socketpair per worker, over
- * which the others hand it datagrams of the sessions it holds (udp_s22.c).
+ * which the others hand it datagrams of the sessions it holds (udp_sessions.c).
  */
 static int hand_over_sockets(struct tree *t)
 {

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common.h"
 #include "conn.h"
 #include "conn_view.h"
 #include "counters.h"
@@ -299,7 +300,7 @@ static void on_batch_end(void *arg)
 
 static void on_steer_watch(struct handler *h, uint32_t events)
 {
-	struct worker *w = (struct worker *)((char *)h - offsetof(struct worker, steer_watch));
+	struct worker *w = container_of(h, struct worker, steer_watch);
 
 	(void)events;
 	steer_watch_read(w->steer);

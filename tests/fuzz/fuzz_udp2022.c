@@ -9,7 +9,7 @@
 #include <assert.h>
 #include <string.h>
 
-#include "udp2022.h"
+#include "sip022_udp.h"
 
 static const char *const names[] = { "2022-blake3-aes-128-gcm", "2022-blake3-aes-256-gcm",
 				     "2022-blake3-chacha20-poly1305", "2022-blake3-aes-128-gcm" };

@@ -7,7 +7,7 @@
 #include "test.h"
 #include "key.h"
 #include "salt_window.h"
-#include "udp2022.h"
+#include "sip022_udp.h"
 
 #define BIG (300 * 1024)
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * ssserver's SIP022 UDP sessions (udp2022.h has the packets): found by client
+ * ssserver's SIP022 UDP sessions (sip022_udp.h has the packets): found by client
  * session ID, not by address; a session belongs to the worker that made it,
  * claimed in the shared salt window. The kernel spreads datagrams over the
  * workers by source address, so a client that moves, or a replay sent from
@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include "common.h"
 #include "counters.h"
 #include "ctx.h"
 #include "log.h"
@@ -182,7 +183,7 @@ void udp22_from_client(struct udp_relay *r, const uint8_t *buf, size_t len,
 /* A datagram another worker handed over: its session is held here. */
 static void on_forwarded(struct handler *h, uint32_t events)
 {
-	struct ctx *p = (struct ctx *)((char *)h - offsetof(struct ctx, s22_fwd_h));
+	struct ctx *p = container_of(h, struct ctx, s22_fwd_h);
 	uint8_t *buf = p->scratch;
 
 	(void)events;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-#ifndef SS_UDP2022_H
-#define SS_UDP2022_H
+#ifndef SS_SIP022_UDP_H
+#define SS_SIP022_UDP_H
 
 /*
  * SIP022 UDP packets (section 3.2; 4.1 for chacha20-poly1305). A session has

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* SIP022 UDP packets: separate header, sessions, sliding window (udp2022.h). */
+/* SIP022 UDP packets: separate header, sessions, sliding window (sip022_udp.h). */
 #include <errno.h>
 #include <string.h>
 #include <time.h>
@@ -8,7 +8,7 @@
 
 #include "addr.h"
 #include "aead2022.h"
-#include "udp2022.h"
+#include "sip022_udp.h"
 
 #define HDR 16          /* session ID + packet ID */
 #define XNONCE 24       /* chacha20-poly1305: XChaCha20's nonce */
