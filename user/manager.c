@@ -18,6 +18,7 @@
 #include "common.h"
 #include "config.h"
 #include "ctl.h"
+#include "daemon.h"
 #include "listener.h"
 #include "procstat.h"
 #include "replay_file.h"
@@ -26,6 +27,7 @@
 #include "manager.h"
 #include "manager_auth.h"
 #include "manager_cmd.h"
+#include "manager_exec.h"
 #include "metrics.h"
 #include "plugin.h"
 #include "sbuf.h"
@@ -65,104 +67,6 @@ static struct port_entry *find(struct manager *m, int port)
 	return NULL;
 }
 
-/* The server's own config file: the password never shows in the process list. */
-static int write_conf(struct manager *m, const struct mgr_cmd *c, char *path, size_t cap)
-{
-	const char *meth = c->method ? c->method : m->cfg->method;
-	struct sbuf b = { 0 };
-	ssize_t w;
-	int fd, r = 0;
-
-	snprintf(path, cap, "%s/%d.json", m->dir, c->port);
-	if (!meth)
-		return -EINVAL;
-	sbuf_printf(&b, "{\"server_port\": %d, \"password\": ", c->port);
-	sbuf_json_str(&b, c->password);
-	sbuf_printf(&b, ", \"method\": ");
-	sbuf_json_str(&b, meth);
-	sbuf_printf(&b, "}\n");
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0 || b.failed || (w = write(fd, b.p, b.len)) != (ssize_t)b.len)
-		r = fd < 0 || b.failed ? -ENOMEM : -EIO;
-	if (fd >= 0)
-		close(fd);
-	sbuf_free(&b);
-	return r;
-}
-
-/* A positive number as text in buf, or NULL. */
-static const char *num(char *buf, int v)
-{
-	if (v <= 0)
-		return NULL;
-	snprintf(buf, 16, "%d", v);
-	return buf;
-}
-
-/* ssserver's command line: the port's file, then this manager's own options as defaults. */
-static void exec_server(struct manager *m, const struct mgr_cmd *c, const char *conf)
-{
-	const struct ss_config *cfg = m->cfg;
-	char *argv[80], tbuf[16], wbuf[16], vflag[16], bufs[4][16];
-	int a = 0;
-
-	prctl(PR_SET_PDEATHSIG, SIGTERM);
-	argv[a++] = m->exe;
-	argv[a++] = "-c";
-	argv[a++] = (char *)conf;
-	argv[a++] = "--manager-address";
-	argv[a++] = cfg->manager_address;
-	for (int i = 0; i < cfg->nservers && a < 40; i++) {
-		argv[a++] = "-s";
-		argv[a++] = cfg->servers[i];
-	}
-	snprintf(tbuf, sizeof(tbuf), "%d", cfg->timeout);
-	argv[a++] = "-t";
-	argv[a++] = tbuf;
-	if (cfg->workers) {
-		snprintf(wbuf, sizeof(wbuf), "%d", cfg->workers);
-		argv[a++] = "--workers";
-		argv[a++] = wbuf;
-	}
-	if (c->mode ? strcmp(c->mode, "tcp_only") : cfg->mode != MODE_TCP_ONLY)
-		argv[a++] = c->mode && !strcmp(c->mode, "udp_only") ? "-U" :
-			    c->mode || cfg->mode == MODE_TCP_AND_UDP ? "-u" : "-U";
-	if (cfg->allow_private)
-		argv[a++] = "--allow-private";
-	if (cfg->fast_open)
-		argv[a++] = "--fast-open";
-	if (cfg->no_delay)
-		argv[a++] = "--no-delay";
-	if (cfg->ipv6_first)
-		argv[a++] = "-6";
-	if (cfg->mptcp)
-		argv[a++] = "--mptcp";
-	if (cfg->reuse_port)
-		argv[a++] = "--reuse-port";
-	const char *opt[][2] = { { "--acl", cfg->acl }, { "-a", cfg->user }, { "-d", cfg->nameserver },
-				 { "--plugin", c->plugin ? c->plugin : cfg->plugin },
-				 { "--plugin-opts", c->plugin_opts ? c->plugin_opts : cfg->plugin_opts },
-				 { "-i", cfg->iface },
-				 { "--tcp-incoming-sndbuf", num(bufs[0], cfg->in_sndbuf) },
-				 { "--tcp-incoming-rcvbuf", num(bufs[1], cfg->in_rcvbuf) },
-				 { "--tcp-outgoing-sndbuf", num(bufs[2], cfg->out_sndbuf) },
-				 { "--tcp-outgoing-rcvbuf", num(bufs[3], cfg->out_rcvbuf) } };
-
-	for (size_t i = 0; i < sizeof(opt) / sizeof(opt[0]); i++)
-		if (opt[i][1]) {
-			argv[a++] = (char *)opt[i][0];
-			argv[a++] = (char *)opt[i][1];
-		}
-	snprintf(vflag, sizeof(vflag), "-v");
-	for (int v = 0; v < cfg->verbose && a < 78; v++)
-		argv[a++] = vflag;
-	argv[a] = NULL;
-	execv(m->exe, argv);
-	log_err("cannot run %s: %s", m->exe, strerror(errno));
-	_exit(127);
-}
-
-/* Can the port be bound on every server address (TCP)? */
 /* Held by another process? A TIME-WAIT socket of a port just stopped does not count. */
 static bool port_free(const struct manager *m, int port)
 {
@@ -188,7 +92,7 @@ static bool rekey(struct manager *m, struct port_entry *e, struct mgr_cmd *c,
 	char conf[128];
 
 	if (e->pid <= 0 || !same_str(e->cmd.mode, c->mode) || !same_str(e->cmd.plugin, c->plugin) ||
-	    !same_str(e->cmd.plugin_opts, c->plugin_opts) || write_conf(m, c, conf, sizeof(conf)) ||
+	    !same_str(e->cmd.plugin_opts, c->plugin_opts) || mgr_write_conf(m->dir, m->cfg, c, conf, sizeof(conf)) ||
 	    kill(e->pid, SIGHUP))
 		return false;
 	mgr_cmd_free(&e->cmd);
@@ -209,21 +113,6 @@ static void stop_entry(struct manager *m, struct port_entry *e)
 	unlink(path);
 	mgr_cmd_free(&e->cmd);
 	*e = m->ports[--m->n];
-}
-
-/*
- * A removed port's replay filter and salt window go with it (its ssserver
- * keeps them in PROG-PORT.replay, named for its file PORT.json).
- */
-static void forget_port(int port)
-{
-	char path[512], conf[32], salts[540];
-
-	snprintf(conf, sizeof(conf), "%d.json", port);
-	replay_file_default(path, sizeof(path), "ssserver", port, conf);
-	snprintf(salts, sizeof(salts), "%s.sip022", path);
-	unlink(path);
-	unlink(salts);
 }
 
 /* A caller names a program ssserver will run: only the operator's choices. */
@@ -263,12 +152,12 @@ static int add(struct manager *m, struct mgr_cmd *c, const struct mgr_caller *wh
 		return config_errf(err, len, "too many ports");
 	if (!port_free(m, c->port))
 		return config_errf(err, len, "port %d is in use", c->port);
-	if ((r = write_conf(m, c, conf, sizeof(conf))))
+	if ((r = mgr_write_conf(m->dir, m->cfg, c, conf, sizeof(conf))))
 		return config_errf(err, len, "cannot write the port's config: %s", strerror(-r));
 	e = &m->ports[m->n];
 	*e = (struct port_entry){ .port = c->port, .cmd = *c, .owner = *who };
 	if ((e->pid = fork()) == 0)
-		exec_server(m, c, conf);
+		mgr_exec_server(m->exe, m->cfg, c, conf);
 	memset(c, 0, sizeof(*c)); /* the entry owns the strings now */
 	m->n++;
 	if (e->pid < 0) {
@@ -337,7 +226,7 @@ static const char *run_command(struct manager *m, struct mgr_cmd *c, const struc
 		}
 		log_info("port %d removed", c->port);
 		stop_entry(m, e);
-		forget_port(c->port);
+		mgr_forget_port(c->port);
 	} else if (add(m, c, who, err + 5, len - 5)) {
 		memcpy(err, "err: ", 5);
 		log_info("manager: add refused: %s", err + 5);
@@ -588,6 +477,24 @@ static int setup(struct manager *m, const char **why)
 	return 0;
 }
 
+/* --log-file, --syslog and -f, as ssserver takes them; 0 or the exit status. */
+static int log_and_background(const struct ss_config *cfg)
+{
+	char err[512];
+	int r;
+
+	if ((r = log_open(cfg->log_file, cfg->use_syslog))) {
+		fprintf(stderr, "ssmanager: cannot open log file %s: %s\n", cfg->log_file, strerror(-r));
+		return 2;
+	}
+	if (cfg->pid_file && daemon_start(cfg->pid_file, cfg->log_file, err, sizeof(err))) {
+		log_err("%s", err);
+		return 1;
+	}
+	daemon_set_main_pid();
+	return 0;
+}
+
 int manager_main(int argc, char **argv)
 {
 	struct manager *m = calloc(1, sizeof(*m));
@@ -618,11 +525,14 @@ int manager_main(int argc, char **argv)
 					   .arg = m };
 	log_init("ssmanager", LOG_INFO + cfg.verbose - cfg.quiet);
 	signal(SIGPIPE, SIG_IGN);
-	if (setup(m, &why)) {
+	if ((status = log_and_background(&cfg))) {
+		(void)0;
+	} else if (setup(m, &why)) {
 		log_err("%s: %s", cfg.manager_address, why);
 		status = 1;
 	} else {
 		start_config_ports(m);
+		daemon_notify_ready();
 		if (loop_run(m->loop))
 			status = 1;
 	}
@@ -639,6 +549,7 @@ int manager_main(int argc, char **argv)
 	if (m->dir[0] && !cfg.workdir)
 		rmdir(m->dir);
 	mgr_auth_free(&m->auth);
+	daemon_remove_pid(cfg.pid_file);
 	config_free(&cfg);
 	free(m);
 	return status;

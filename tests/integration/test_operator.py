@@ -445,5 +445,20 @@ def test_metrics_have_the_process_families():
     assert abs(vals["process_start_time_seconds"] - t0) < 30, vals
 
 
+def test_ssmanager_takes_f_and_log_file_as_ssserver_does():
+    mp = free_port(socket.SOCK_DGRAM)
+    pidf, logf = os.path.join(TMP, "mgr.pid"), os.path.join(TMP, "mgr.log")
+    status, out = run([SSMANAGER, "--manager-address", "127.0.0.1:%d" % mp, "-m", M, "-s", "127.0.0.1",
+                       "-f", pidf, "--log-file", logf])
+    assert status == 0, out
+    pid = int(open(pidf).read())
+    try:
+        assert Mgr(mp).cmd("ping") == "stat: {}"
+        assert "ssmanager on 127.0.0.1:%d" % mp in open(logf).read()
+    finally:
+        stop_time(pid)
+    wait_until(lambda: not os.path.exists(pidf), 5, "the pid file to go")
+
+
 if __name__ == "__main__":
     sys.exit(run_tests([v for k, v in list(globals().items()) if k.startswith("test_")], "operator"))
