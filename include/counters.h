@@ -65,6 +65,8 @@ void counters_free(struct counters *c, size_t n);
 void counters_sum(const struct counters *c, size_t n, struct counters *out);
 /* Adds one observation to a histogram of n bounds (buckets has n + 1 slots). */
 void counters_observe(uint64_t *buckets, const double *le, int n, double v);
+/* The one vocabulary of tiers: ssctl, /metrics and the log lines. */
+const char *counters_tier_name(enum ctr_tier t);
 /* Names of the failure reasons, for logs. */
 const char *counters_fail_name(enum ctr_fail f);
 

@@ -397,6 +397,47 @@ static void on_resolved(void *arg, int err, const struct sockaddr *sa, socklen_t
 }
 
 /*
+ * sslocal: the address header goes with the client's first data, in one
+ * chunk and one write (a first packet of fixed size would be a fingerprint,
+ * and a header alone could be cut off and replayed): it waits in c->hs
+ * until that data comes, or first_data_wait passes. Not for method none,
+ * whose header is plain anyway and whose pair goes to the kernel tiers as
+ * soon as it is connected. 0, or -1 when the connection is destroyed.
+ */
+static int queue_first_flight(struct conn *c, const uint8_t *extra, size_t n)
+{
+	struct ctx *p = c->p;
+	uint8_t first[SS_ADDR_MAX + sizeof(c->hs)];
+	size_t got;
+	int hl = c->key->ops->header_encode(&c->target, first, sizeof(first));
+
+	if (hl < 0 || c->key->ops->enc_init(&c->enc, c->key)) {
+		conn_destroy(c, "cannot encode the target address");
+		return -1;
+	}
+	c->enc_ready = true;
+	if (c->key->ops->bind)
+		c->key->ops->bind(&c->enc, &c->dec, false);
+	stream_remember_salt(c);
+	if (!n && p->cfg->first_data_wait && !c->passthrough) {
+		memcpy(c->hs, first, (size_t)hl);
+		c->hs_len = (uint16_t)hl;
+		c->hdr_pending = true;
+		return 0;
+	}
+	memcpy(first + hl, extra, n);
+	if (stream_buf_reserve(p, &c->up.out) ||
+	    c->key->ops->enc_feed(&c->enc, first, (size_t)hl + n, c->up.out.data, &got)) {
+		conn_destroy(c, "out of memory");
+		return -1;
+	}
+	c->up.out.len = got;
+	c->up.bytes += n;
+	p->ctr->bytes_up[CTR_USER] += n;
+	return 0;
+}
+
+/*
  * The target is known (SOCKS5 request, tunnel address or decrypted header):
  * queue the first flight and move on to DNS / CONNECTING. For sslocal the
  * first flight is the address header plus whatever the client already sent,
@@ -420,42 +461,8 @@ static void start_target(struct conn *c, const uint8_t *extra, size_t n)
 			  (unsigned long long)c->id);
 	}
 	if (!c->bypass && (c->role == ROLE_SOCKS || c->role == ROLE_TUNNEL || c->role == ROLE_REDIR)) {
-		uint8_t first[SS_ADDR_MAX + sizeof(c->hs)];
-		size_t got;
-		int hl = c->key->ops->header_encode(&c->target, first, sizeof(first));
-
-		if (hl < 0 || c->key->ops->enc_init(&c->enc, c->key)) {
-			conn_destroy(c, "cannot encode the target address");
+		if (queue_first_flight(c, extra, n))
 			return;
-		}
-		c->enc_ready = true;
-		if (c->key->ops->bind)
-			c->key->ops->bind(&c->enc, &c->dec, false);
-		stream_remember_salt(c);
-		/*
-		 * The header goes with the client's first data, in one chunk and
-		 * one write (a first packet of fixed size would be a fingerprint,
-		 * and a header alone could be cut off and replayed): it waits in
-		 * c->hs until that data comes, or first_data_wait passes. Not for
-		 * method none, whose header is plain anyway and whose pair goes to
-		 * the kernel tiers as soon as it is connected.
-		 */
-		if (!n && p->cfg->first_data_wait && !c->passthrough) {
-			memcpy(c->hs, first, (size_t)hl);
-			c->hs_len = (uint16_t)hl;
-			c->hdr_pending = true;
-			upstream_tcp(p->cfg, &host, &port);
-			goto resolve;
-		}
-		memcpy(first + hl, extra, n);
-		if (stream_buf_reserve(p, &c->up.out) ||
-		    c->key->ops->enc_feed(&c->enc, first, (size_t)hl + n, c->up.out.data, &got)) {
-			conn_destroy(c, "out of memory");
-			return;
-		}
-		c->up.out.len = got;
-		c->up.bytes += n;
-		p->ctr->bytes_up[CTR_USER] += n;
 		upstream_tcp(p->cfg, &host, &port);
 	} else {
 		if (c->bypass ? stream_take_plain(c, extra, n) :
@@ -478,7 +485,6 @@ static void start_target(struct conn *c, const uint8_t *extra, size_t n)
 			return;
 		}
 	}
-resolve:
 	set_stage(c, ST_DNS);
 	loop_watch(p->loop, &c->local.h, 0);
 	r = dns_resolve(p->dns, host, port, &sa, &len, on_resolved, c, &c->q);

@@ -43,6 +43,16 @@ void counters_observe(uint64_t *buckets, const double *le, int n, double v)
 	buckets[i]++;
 }
 
+const char *counters_tier_name(enum ctr_tier t)
+{
+	static const char *const names[CTR_TIERS] = {
+		[CTR_USER] = "userspace", [CTR_SPLICE] = "splice", [CTR_SOCKMAP] = "sockmap",
+		[CTR_SHORTCUT] = "shortcut",
+	};
+
+	return t < CTR_TIERS ? names[t] : "?";
+}
+
 const char *counters_fail_name(enum ctr_fail f)
 {
 	static const char *const names[FAIL_REASONS] = {

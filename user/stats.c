@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: MIT
 /* The counters of every worker, summed, as ssctl stats JSON and as Prometheus metrics. */
 #include <ctype.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "common.h"
@@ -12,14 +15,39 @@
 #include "stats.h"
 #include "traffic.h"
 
-static const char *const tier_names[CTR_TIERS] = { "userspace", "splice", "sockmap", "shortcut" };
+/*
+ * Every counter that ssctl stats and /metrics show, defined once: where its
+ * value lives in struct counters (n words from off), its JSON object and
+ * member, its Prometheus family (help, kind, a fixed label), and for an
+ * array the label and names of its values. Rows of one family, and of one
+ * JSON object, are adjacent.
+ */
+struct ctr_row {
+	const char *group;  /* the JSON object it belongs to ("": the top level) */
+	const char *json;   /* its member; NULL: not in the JSON */
+	const char *metric; /* its family; NULL: not in /metrics */
+	const char *help;
+	bool gauge;
+	bool sum;           /* JSON: the sum of its n values (a histogram's count) */
+	bool pair;          /* JSON: with the next row, {"NAME":{this,next}} per name */
+	const char *fixed;  /* a label each sample carries, or NULL */
+	const char *dim;    /* the label of an array's values, or NULL */
+	void (*name)(int i, char *out, size_t len);
+	size_t off, n;
+};
 
-/* The UDP drop reasons, in struct udp_stats order after in and out. */
-static const char *const udp_drops[] = { "bad_crypto", "bad_header", "fragmented", "oversize",
-					 "no_association", "unresolved", "send_failed", "evicted",
-					 "replayed", "refused" };
+static void stage_name(int i, char *out, size_t len)
+{
+	snprintf(out, len, "%s", conn_stage_name(i));
+}
 
-static void fail_name(enum ctr_fail f, char *out, size_t len)
+static void tier_name(int i, char *out, size_t len)
+{
+	snprintf(out, len, "%s", counters_tier_name(i));
+}
+
+/* "bad request" -> "bad_request". */
+static void fail_name(int f, char *out, size_t len)
 {
 	const char *n = counters_fail_name(f);
 	size_t i = 0;
@@ -28,6 +56,70 @@ static void fail_name(enum ctr_fail f, char *out, size_t len)
 		out[i] = n[i] == ' ' ? '_' : (char)tolower((unsigned char)n[i]);
 	out[i] = 0;
 }
+
+/* The UDP drop reasons, in struct udp_stats order after in and out. */
+static void drop_name(int i, char *out, size_t len)
+{
+	static const char *const drops[] = { "bad_crypto", "bad_header", "fragmented", "oversize",
+					     "no_association", "unresolved", "send_failed",
+					     "evicted", "replayed", "refused" };
+
+	snprintf(out, len, "%s", drops[i]);
+}
+
+#define AT(f) offsetof(struct counters, f)
+#define N(f) (sizeof(((struct counters *)0)->f) / sizeof(uint64_t))
+#define UDP_DROPS (sizeof(struct udp_stats) / sizeof(uint64_t) - 2)
+
+static const struct ctr_row ctr_rows[] = {
+	{ "connections", "accepted", "ssbpf_connections_opened_total", "Connections accepted.",
+	  .off = AT(accepted), .n = 1 },
+	{ "connections", "closed", "ssbpf_connections_closed_total", "Connections closed.",
+	  .off = AT(closed), .n = 1 },
+	{ "connections", "by_stage", "ssbpf_connections", "Live connections by stage.", .gauge = true,
+	  .dim = "stage", .name = stage_name, .off = AT(live), .n = N(live) },
+	{ "bytes", "up", "ssbpf_relayed_bytes_total", "STREAM bytes by direction and tier.",
+	  .pair = true, .fixed = "direction=\"up\"", .dim = "tier", .name = tier_name,
+	  .off = AT(bytes_up), .n = N(bytes_up) },
+	{ "bytes", "down", "ssbpf_relayed_bytes_total", NULL, .fixed = "direction=\"down\"",
+	  .dim = "tier", .name = tier_name, .off = AT(bytes_down), .n = N(bytes_down) },
+	{ "", "handshake_failures", "ssbpf_handshake_failures_total",
+	  "Connections that ended before STREAM.", .dim = "reason", .name = fail_name,
+	  .off = AT(fail), .n = N(fail) },
+	{ "handoffs", "to_sockmap", .off = AT(to_sockmap), .n = 1 },
+	{ "handoffs", "to_splice", .off = AT(to_splice), .n = 1 },
+	{ "handoffs", "sockmap_to_splice", .off = AT(left_sockmap), .n = 1 },
+	{ "udp", "associations", "ssbpf_udp_associations", "Live UDP associations (NAT entries).",
+	  .gauge = true, .off = AT(udp_assoc_live), .n = 1 },
+	{ "udp", "associations_opened", "ssbpf_udp_associations_opened_total",
+	  "UDP associations opened.", .off = AT(udp_assoc_opened), .n = 1 },
+	{ "udp", "in", "ssbpf_udp_datagrams_total", "UDP datagrams relayed.",
+	  .fixed = "direction=\"up\"", .off = AT(udp.in), .n = 1 },
+	{ "udp", "out", "ssbpf_udp_datagrams_total", NULL, .fixed = "direction=\"down\"",
+	  .off = AT(udp.out), .n = 1 },
+	{ "udp", "drops", "ssbpf_udp_drops_total", "UDP datagrams dropped, by reason.",
+	  .dim = "reason", .name = drop_name, .off = AT(udp.bad_crypto), .n = UDP_DROPS },
+	{ "shortcut", "connections", "ssbpf_shortcut_connections_total",
+	  "Connections with a leg on the local shortcut.", .off = AT(to_shortcut), .n = 1 },
+	{ "shortcut", "left", .off = AT(left_shortcut), .n = 1 },
+	{ "shortcut", "bytes", .off = AT(shortcut_bytes), .n = 1 },
+	{ "shortcut", "sockets", "ssbpf_shortcut_sockets", "Sockets in the local shortcut's map.",
+	  .gauge = true, .off = AT(shortcut_socks), .n = 1 },
+	{ "shortcut", "redirected_bytes", "ssbpf_shortcut_redirected_bytes_total",
+	  "Bytes the local shortcut moved socket to socket.", .off = AT(shortcut_redirected),
+	  .n = 1 },
+	{ "dns", "answers", .sum = true, .off = AT(dns_ms), .n = N(dns_ms) },
+	{ "dns", "ms_total", .off = AT(dns_sum_ms), .n = 1 },
+	{ "dns", "cache_hits", "ssbpf_dns_cache_lookups_total", "Names looked up, by result.",
+	  .fixed = "result=\"hit\"", .off = AT(dns_hits), .n = 1 },
+	{ "dns", "cache_misses", "ssbpf_dns_cache_lookups_total", NULL,
+	  .fixed = "result=\"miss\"", .off = AT(dns_misses), .n = 1 },
+	{ "dns", "cache_entries", "ssbpf_dns_cache_entries", "Live entries of the resolvers' caches.",
+	  .gauge = true, .off = AT(dns_cache_entries), .n = 1 },
+	{ "bpf", "workers_loaded", .off = AT(bpf_loaded), .n = 1 },
+	{ "bpf", "sockmap_sockets", "ssbpf_sockmap_sockets", "Sockets in the sockmap STREAM tier.",
+	  .gauge = true, .off = AT(sockmap_socks), .n = 1 },
+};
 
 static double replay_fill(const struct replay *r)
 {
@@ -67,60 +159,70 @@ static void traffic_metric(const struct traffic *t, struct sbuf *out, bool users
 	}
 }
 
-static uint64_t hist_count(const uint64_t *b, int n)
+/* "name":{...} or "name":v members of one row, in the JSON of ssctl stats. */
+static void json_row(const struct ctr_row *r, const struct counters *c, struct sbuf *out)
 {
+	const uint64_t *v = (const uint64_t *)((const char *)c + r->off);
+	char name[32];
 	uint64_t sum = 0;
 
-	for (int i = 0; i <= n; i++)
-		sum += b[i];
-	return sum;
+	if (r->sum || r->n == 1) {
+		for (size_t i = 0; i < r->n; i++)
+			sum += v[i];
+		sbuf_printf(out, "\"%s\":%llu", r->json, (unsigned long long)sum);
+		return;
+	}
+	sbuf_printf(out, "\"%s\":{", r->json);
+	for (size_t i = 0; i < r->n; i++) {
+		r->name((int)i, name, sizeof(name));
+		sbuf_printf(out, "%s\"%s\":%llu", i ? "," : "", name, (unsigned long long)v[i]);
+	}
+	sbuf_printf(out, "}");
+}
+
+/* A pair of rows by the same names: {"NAME":{"up":a,"down":b}, ...} (bytes by tier). */
+static void json_pair(const struct ctr_row *r, const struct counters *c, struct sbuf *out)
+{
+	const uint64_t *a = (const uint64_t *)((const char *)c + r[0].off);
+	const uint64_t *b = (const uint64_t *)((const char *)c + r[1].off);
+	char name[32];
+
+	for (size_t i = 0; i < r->n; i++) {
+		r->name((int)i, name, sizeof(name));
+		sbuf_printf(out, "%s\"%s\":{\"%s\":%llu,\"%s\":%llu}", i ? "," : "", name, r[0].json,
+			    (unsigned long long)a[i], r[1].json, (unsigned long long)b[i]);
+	}
 }
 
 void stats_json(const struct stats_src *s, struct sbuf *out)
 {
+	const char *group = "";
 	struct counters c;
-	const uint64_t *udp;
-	char name[32];
+	bool first = false;
 
 	counters_sum(s->ctr, s->workers, &c);
-	udp = (const uint64_t *)&c.udp;
-	sbuf_printf(out, "{\"program\":\"%s\",\"workers\":%zu,\"connections\":{\"accepted\":%llu,"
-		    "\"closed\":%llu,\"by_stage\":{", s->prog, s->workers,
-		    (unsigned long long)c.accepted, (unsigned long long)c.closed);
-	for (int st = 0; st < ST_DESTROYED; st++)
-		sbuf_printf(out, "%s\"%s\":%llu", st ? "," : "", conn_stage_name(st),
-			    (unsigned long long)c.live[st]);
-	sbuf_printf(out, "}},\"bytes\":{");
-	for (int t = 0; t < CTR_TIERS; t++)
-		sbuf_printf(out, "%s\"%s\":{\"up\":%llu,\"down\":%llu}", t ? "," : "", tier_names[t],
-			    (unsigned long long)c.bytes_up[t], (unsigned long long)c.bytes_down[t]);
-	sbuf_printf(out, "},\"handshake_failures\":{");
-	for (int f = 0; f < FAIL_REASONS; f++) {
-		fail_name(f, name, sizeof(name));
-		sbuf_printf(out, "%s\"%s\":%llu", f ? "," : "", name, (unsigned long long)c.fail[f]);
+	sbuf_printf(out, "{\"program\":\"%s\",\"workers\":%zu", s->prog, s->workers);
+	for (size_t i = 0; i < ARRAY_SIZE(ctr_rows); i++) {
+		const struct ctr_row *r = &ctr_rows[i];
+
+		if (!r->json)
+			continue;
+		if (strcmp(r->group, group)) {
+			sbuf_printf(out, "%s%s%s%s", *group ? "}" : "", *r->group ? ",\"" : "", r->group,
+				    *r->group ? "\":{" : "");
+			group = r->group;
+			first = *group;
+		}
+		sbuf_printf(out, "%s", first ? "" : ",");
+		first = false;
+		if (r->pair) {
+			json_pair(r, &c, out);
+			i++;
+		} else {
+			json_row(r, &c, out);
+		}
 	}
-	sbuf_printf(out, "},\"handoffs\":{\"to_sockmap\":%llu,\"to_splice\":%llu,"
-		    "\"sockmap_to_splice\":%llu},\"udp\":{\"associations\":%llu,"
-		    "\"associations_opened\":%llu,\"in\":%llu,\"out\":%llu,\"drops\":{",
-		    (unsigned long long)c.to_sockmap, (unsigned long long)c.to_splice,
-		    (unsigned long long)c.left_sockmap, (unsigned long long)c.udp_assoc_live,
-		    (unsigned long long)c.udp_assoc_opened, (unsigned long long)c.udp.in,
-		    (unsigned long long)c.udp.out);
-	for (size_t i = 0; i < ARRAY_SIZE(udp_drops); i++)
-		sbuf_printf(out, "%s\"%s\":%llu", i ? "," : "", udp_drops[i],
-			    (unsigned long long)udp[2 + i]);
-	sbuf_printf(out, "}},\"shortcut\":{\"connections\":%llu,\"left\":%llu,\"bytes\":%llu,"
-		    "\"sockets\":%llu,\"redirected_bytes\":%llu",
-		    (unsigned long long)c.to_shortcut, (unsigned long long)c.left_shortcut,
-		    (unsigned long long)c.shortcut_bytes,
-		    (unsigned long long)c.shortcut_socks, (unsigned long long)c.shortcut_redirected);
-	sbuf_printf(out, "},\"dns\":{\"answers\":%llu,\"ms_total\":%llu,\"cache_hits\":%llu,"
-		    "\"cache_misses\":%llu,\"cache_entries\":%llu},\"bpf\":{\"workers_loaded\":%llu,"
-		    "\"sockmap_sockets\":%llu},\"replay_filter_fill\":%.4f,\"traffic\":{",
-		    (unsigned long long)hist_count(c.dns_ms, DNS_BUCKETS),
-		    (unsigned long long)c.dns_sum_ms, (unsigned long long)c.dns_hits,
-		    (unsigned long long)c.dns_misses, (unsigned long long)c.dns_cache_entries,
-		    (unsigned long long)c.bpf_loaded, (unsigned long long)c.sockmap_socks,
+	sbuf_printf(out, "%s,\"replay_filter_fill\":%.4f,\"traffic\":{", *group ? "}" : "",
 		    replay_fill(s->replay));
 	traffic_json(s->traffic, out);
 	sbuf_printf(out, "}}");
@@ -143,81 +245,47 @@ static void histogram(struct sbuf *out, const char *name, const char *help, cons
 		    (unsigned long long)cum, name, (double)sum / 1000, name, (unsigned long long)cum);
 }
 
-void stats_prometheus(const struct stats_src *s, struct sbuf *out)
+/* The samples of one row, after its family's HELP and TYPE when it starts one. */
+static void prom_row(const struct ctr_row *r, const struct ctr_row *prev, const struct counters *c,
+		     struct sbuf *out)
 {
-	struct counters c;
-	const uint64_t *udp;
+	const uint64_t *v = (const uint64_t *)((const char *)c + r->off);
 	char name[32];
 
+	if (!prev || !prev->metric || strcmp(prev->metric, r->metric))
+		sbuf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", r->metric, r->help, r->metric,
+			    r->gauge ? "gauge" : "counter");
+	if (!r->dim) {
+		sbuf_printf(out, "%s%s%s%s %llu\n", r->metric, r->fixed ? "{" : "",
+			    r->fixed ? r->fixed : "", r->fixed ? "}" : "", (unsigned long long)v[0]);
+		return;
+	}
+	for (size_t i = 0; i < r->n; i++) {
+		r->name((int)i, name, sizeof(name));
+		sbuf_printf(out, "%s{%s%s%s=\"%s\"} %llu\n", r->metric, r->fixed ? r->fixed : "",
+			    r->fixed ? "," : "", r->dim, name, (unsigned long long)v[i]);
+	}
+}
+
+void stats_prometheus(const struct stats_src *s, struct sbuf *out)
+{
+	const struct ctr_row *prev = NULL;
+	struct counters c;
+
 	counters_sum(s->ctr, s->workers, &c);
-	udp = (const uint64_t *)&c.udp;
 	sbuf_printf(out, "# HELP ssbpf_build_info The running program and version.\n"
 		    "# TYPE ssbpf_build_info gauge\nssbpf_build_info{program=\"%s\",version=\"%s\"} 1\n",
 		    s->prog, SSBPF_VERSION);
-	sbuf_printf(out, "# HELP ssbpf_connections Live connections by stage.\n"
-		    "# TYPE ssbpf_connections gauge\n");
-	for (int st = 0; st < ST_DESTROYED; st++)
-		sbuf_printf(out, "ssbpf_connections{stage=\"%s\"} %llu\n", conn_stage_name(st),
-			    (unsigned long long)c.live[st]);
-	sbuf_printf(out, "# HELP ssbpf_connections_opened_total Connections accepted.\n"
-		    "# TYPE ssbpf_connections_opened_total counter\nssbpf_connections_opened_total %llu\n"
-		    "# HELP ssbpf_connections_closed_total Connections closed.\n"
-		    "# TYPE ssbpf_connections_closed_total counter\nssbpf_connections_closed_total %llu\n",
-		    (unsigned long long)c.accepted, (unsigned long long)c.closed);
-	sbuf_printf(out, "# HELP ssbpf_relayed_bytes_total STREAM bytes by direction and tier.\n"
-		    "# TYPE ssbpf_relayed_bytes_total counter\n");
-	for (int t = 0; t < CTR_TIERS; t++)
-		sbuf_printf(out, "ssbpf_relayed_bytes_total{direction=\"up\",tier=\"%s\"} %llu\n"
-			    "ssbpf_relayed_bytes_total{direction=\"down\",tier=\"%s\"} %llu\n",
-			    tier_names[t], (unsigned long long)c.bytes_up[t], tier_names[t],
-			    (unsigned long long)c.bytes_down[t]);
-	sbuf_printf(out, "# HELP ssbpf_handshake_failures_total Connections that ended before STREAM.\n"
-		    "# TYPE ssbpf_handshake_failures_total counter\n");
-	for (int f = 0; f < FAIL_REASONS; f++) {
-		fail_name(f, name, sizeof(name));
-		sbuf_printf(out, "ssbpf_handshake_failures_total{reason=\"%s\"} %llu\n", name,
-			    (unsigned long long)c.fail[f]);
+	for (size_t i = 0; i < ARRAY_SIZE(ctr_rows); i++) {
+		if (!ctr_rows[i].metric)
+			continue;
+		prom_row(&ctr_rows[i], prev, &c, out);
+		prev = &ctr_rows[i];
 	}
-	sbuf_printf(out, "# HELP ssbpf_udp_associations Live UDP associations (NAT entries).\n"
-		    "# TYPE ssbpf_udp_associations gauge\nssbpf_udp_associations %llu\n"
-		    "# HELP ssbpf_udp_associations_opened_total UDP associations opened.\n"
-		    "# TYPE ssbpf_udp_associations_opened_total counter\n"
-		    "ssbpf_udp_associations_opened_total %llu\n", (unsigned long long)c.udp_assoc_live,
-		    (unsigned long long)c.udp_assoc_opened);
-	sbuf_printf(out, "# HELP ssbpf_udp_datagrams_total UDP datagrams relayed.\n"
-		    "# TYPE ssbpf_udp_datagrams_total counter\n"
-		    "ssbpf_udp_datagrams_total{direction=\"up\"} %llu\n"
-		    "ssbpf_udp_datagrams_total{direction=\"down\"} %llu\n"
-		    "# HELP ssbpf_udp_drops_total UDP datagrams dropped, by reason.\n"
-		    "# TYPE ssbpf_udp_drops_total counter\n",
-		    (unsigned long long)c.udp.in, (unsigned long long)c.udp.out);
-	for (size_t i = 0; i < ARRAY_SIZE(udp_drops); i++)
-		sbuf_printf(out, "ssbpf_udp_drops_total{reason=\"%s\"} %llu\n", udp_drops[i],
-			    (unsigned long long)udp[2 + i]);
 	sbuf_printf(out, "# HELP ssbpf_replay_filter_fill How full the replay filter's current half "
 		    "is (0-1).\n"
 		    "# TYPE ssbpf_replay_filter_fill gauge\nssbpf_replay_filter_fill %.4f\n",
 		    replay_fill(s->replay));
-	sbuf_printf(out, "# HELP ssbpf_dns_cache_lookups_total Names looked up, by result.\n"
-		    "# TYPE ssbpf_dns_cache_lookups_total counter\n"
-		    "ssbpf_dns_cache_lookups_total{result=\"hit\"} %llu\n"
-		    "ssbpf_dns_cache_lookups_total{result=\"miss\"} %llu\n"
-		    "# HELP ssbpf_dns_cache_entries Live entries of the resolvers' caches.\n"
-		    "# TYPE ssbpf_dns_cache_entries gauge\nssbpf_dns_cache_entries %llu\n"
-		    "# HELP ssbpf_shortcut_sockets Sockets in the local shortcut's map.\n"
-		    "# TYPE ssbpf_shortcut_sockets gauge\nssbpf_shortcut_sockets %llu\n"
-		    "# HELP ssbpf_shortcut_redirected_bytes_total Bytes the local shortcut moved "
-		    "socket to socket.\n# TYPE ssbpf_shortcut_redirected_bytes_total counter\n"
-		    "ssbpf_shortcut_redirected_bytes_total %llu\n"
-		    "# HELP ssbpf_shortcut_connections_total Connections with a leg on the local "
-		    "shortcut.\n# TYPE ssbpf_shortcut_connections_total counter\n"
-		    "ssbpf_shortcut_connections_total %llu\n"
-		    "# HELP ssbpf_sockmap_sockets Sockets in the sockmap STREAM tier.\n"
-		    "# TYPE ssbpf_sockmap_sockets gauge\nssbpf_sockmap_sockets %llu\n",
-		    (unsigned long long)c.dns_hits, (unsigned long long)c.dns_misses,
-		    (unsigned long long)c.dns_cache_entries, (unsigned long long)c.shortcut_socks,
-		    (unsigned long long)c.shortcut_redirected, (unsigned long long)c.to_shortcut,
-		    (unsigned long long)c.sockmap_socks);
 	histogram(out, "ssbpf_dns_duration_seconds", "Time from a name's lookup to its answer.",
 		  c.dns_ms, counters_dns_le, DNS_BUCKETS, c.dns_sum_ms, 0.001);
 	histogram(out, "ssbpf_connection_duration_seconds", "Lifetime of closed connections.",

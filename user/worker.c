@@ -67,14 +67,16 @@ static void log_counters(const struct counters *k)
 		if (k->fail[f] && n < sizeof(fails))
 			n += (size_t)snprintf(fails + n, sizeof(fails) - n, "%s%s %llu", n ? ", " : "",
 					      counters_fail_name(f), (unsigned long long)k->fail[f]);
-	log_info("%llu connections accepted; bytes up: user %llu, splice %llu, sockmap %llu; "
-		 "down: user %llu, splice %llu, sockmap %llu; failed before STREAM: %s",
+	log_info("%llu connections accepted; bytes up: %s %llu, %s %llu, %s %llu; "
+		 "down: %s %llu, %s %llu, %s %llu; failed before STREAM: %s",
 		 (unsigned long long)k->accepted,
-		 (unsigned long long)k->bytes_up[CTR_USER], (unsigned long long)k->bytes_up[CTR_SPLICE],
-		 (unsigned long long)k->bytes_up[CTR_SOCKMAP],
-		 (unsigned long long)k->bytes_down[CTR_USER],
-		 (unsigned long long)k->bytes_down[CTR_SPLICE],
-		 (unsigned long long)k->bytes_down[CTR_SOCKMAP], n ? fails : "none");
+		 counters_tier_name(CTR_USER), (unsigned long long)k->bytes_up[CTR_USER],
+		 counters_tier_name(CTR_SPLICE), (unsigned long long)k->bytes_up[CTR_SPLICE],
+		 counters_tier_name(CTR_SOCKMAP), (unsigned long long)k->bytes_up[CTR_SOCKMAP],
+		 counters_tier_name(CTR_USER), (unsigned long long)k->bytes_down[CTR_USER],
+		 counters_tier_name(CTR_SPLICE), (unsigned long long)k->bytes_down[CTR_SPLICE],
+		 counters_tier_name(CTR_SOCKMAP), (unsigned long long)k->bytes_down[CTR_SOCKMAP],
+		 n ? fails : "none");
 }
 
 static void log_stats(const struct worker *w)
