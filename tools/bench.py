@@ -31,7 +31,7 @@ import tempfile
 import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))  # the test helpers it shares
 import cgroup2  # noqa: E402
 import syscalls  # noqa: E402
 BUILD = os.path.join(ROOT, os.environ.get("SSBPF_BUILD", "build"))

@@ -14,7 +14,7 @@
 #include <bpf/libbpf.h>
 
 #include "bpf_common.h"
-#include "bpf_relay.h"
+#include "relay.h"
 #include "relay_bpf.h"
 #include "log.h"
 #include "relay.skel.h"

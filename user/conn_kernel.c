@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "common.h"
-#include "bpf_relay.h"
+#include "relay.h"
 #include "conn_internal.h"
 #include "counters.h"
 #include "ctx.h"

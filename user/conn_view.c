@@ -5,7 +5,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "bpf_relay.h"
+#include "relay.h"
 #include "conn_internal.h"
 #include "conn_view.h"
 #include "ctx.h"

@@ -23,7 +23,7 @@ import http.server
 import socketserver
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-sys.path.insert(0, os.path.join(ROOT, "tools"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cgroup2 import make as cgroup2_make, remove as cgroup2_remove  # noqa: E402,F401
 import syscalls  # noqa: E402,F401
 BUILD = os.path.join(ROOT, os.environ.get("SSBPF_BUILD", "build"))

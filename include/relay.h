@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-#ifndef SS_BPF_RELAY_H
-#define SS_BPF_RELAY_H
+#ifndef SS_RELAY_H
+#define SS_RELAY_H
 
 #include <stdbool.h>
 #include <stdint.h>
