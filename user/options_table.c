@@ -105,7 +105,8 @@ const struct option_desc option_rows[] = {
 	{ "fast_open", "fast-open", 0, OT_BOOL, 0, 0, O(fast_open), BOTH, TF, NULL, NULL,
 	  "Use TCP Fast Open (RFC 7413)." },
 	{ "reuse_port", "reuse-port", 0, OT_BOOL, 0, 0, O(reuse_port), BOTH, TF, NULL, NULL,
-	  "Set SO_REUSEPORT on listeners (always on with several workers)." },
+	  "Let other processes share our ports (SO_REUSEPORT with them); without it a port "
+	  "another process holds stops the start (our own workers always share)." },
 	{ "no_delay", "no-delay", 0, OT_BOOL, 0, 0, O(no_delay), BOTH, TF, NULL, NULL,
 	  "Set TCP_NODELAY on every socket." },
 	{ "bpf", "bpf", 0, OT_ENUM, 0, 0, O(bpf), BOTH, "auto, on or off", option_bpf_names,
@@ -149,7 +150,8 @@ const struct option_desc option_rows[] = {
 	  "The replay filter's false-positive rate (default 1e-6)." },
 	{ "replay_file", "replay-file", 0, OT_STR, 0, 0, O(replay_file), BOTH,
 	  "a file name, or off", NULL, "FILE|off",
-	  "Where the replay filter outlives restarts (default /var/lib/ssbpf/PROG-PORT.replay)." },
+	  "Where the replay filter outlives restarts (default /var/lib/ssbpf/PROG-NAME.replay for "
+	  "a config file NAME.json, else PROG-PORT.replay)." },
 	{ "steer", "steer", 0, OT_LIST, 0, 0, O(steer), LOCAL, "a string or a list", NULL,
 	  "CIDR,...", "Redir: steer these destinations to sslocal itself." },
 	{ "steer_ports", "steer-ports", 0, OT_LIST, 0, 0, O(steer_ports), LOCAL,
