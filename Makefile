@@ -19,20 +19,22 @@ BPF_ARCH  := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64.*/arm64/' \
 		-e 's/arm.*/arm/' -e 's/ppc64.*/powerpc/' -e 's/riscv64/riscv/' -e 's/s390x/s390/')
 BPF_CFLAGS := -target bpf -g -O2 -Wall -Werror -D__TARGET_ARCH_$(BPF_ARCH)
 
-LIB_SRCS  := $(filter-out user/main_%.c,$(wildcard user/*.c))
+# One folder per layer (docs/architecture.md); every object keeps its folder.
+LIB_SRCS  := $(filter-out user/main/%,$(wildcard user/*/*.c))
 LIB_OBJS  := $(LIB_SRCS:user/%.c=$(O)/obj/%.o)
 SAN_OBJS  := $(LIB_SRCS:user/%.c=$(SAN)/obj/%.o)
 # Pure modules (parsing, framing, crypto, policy): no I/O beyond logging and
 # no libbpf, so unit tests and fuzzers link them alone.
 PURE      := acl acl_rules addr aead2017 aead2022 blake3 chunks sip022_udp config config_fields config_ports crypto json key log log_sink manager_cmd options sbuf options_table policy replay salt_window sip002 socks5 \
 	     steer_spec
-PURE_OBJS := $(PURE:%=$(O)/obj/%.o)
-SAN_PURE_OBJS := $(PURE:%=$(SAN)/obj/%.o)
+PURE_SRCS := $(foreach p,$(PURE),$(filter %/$(p).c,$(LIB_SRCS)))
+PURE_OBJS := $(PURE_SRCS:user/%.c=$(O)/obj/%.o)
+SAN_PURE_OBJS := $(PURE_SRCS:user/%.c=$(SAN)/obj/%.o)
 # Only the BPF loaders include the generated skeletons.
-SKEL_USERS := bpf_relay bpf_shortcut bpf_steer
-MAINS     := $(wildcard user/main_*.c)
-BINS      := $(MAINS:user/main_%.c=$(O)/%)
-SAN_BINS  := $(MAINS:user/main_%.c=$(SAN)/%)
+SKEL_USERS := kernel/bpf_relay kernel/bpf_shortcut kernel/bpf_steer
+MAINS     := $(wildcard user/main/main_*.c)
+BINS      := $(MAINS:user/main/main_%.c=$(O)/%)
+SAN_BINS  := $(MAINS:user/main/main_%.c=$(SAN)/%)
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 
 .PHONY: all bins deb deps test run bench bench-crypto fuzz torture clean install uninstall vmtest vmtest-matrix
@@ -79,9 +81,9 @@ $(O)/libpure.a: $(PURE_OBJS)
 $(SAN)/libpure.a: $(SAN_PURE_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
-$(O)/%: user/main_%.c $(O)/libss.a
+$(O)/%: user/main/main_%.c $(O)/libss.a
 	$(CC) $(CFLAGS_COMMON) $(CFLAGS) $< $(O)/libss.a $(LDLIBS) -o $@
-$(SAN)/%: user/main_%.c $(SAN)/libss.a
+$(SAN)/%: user/main/main_%.c $(SAN)/libss.a
 	$(CC) $(CFLAGS_COMMON) $(SANFLAGS) $< $(SAN)/libss.a $(LDLIBS) -o $@
 
 $(O)/unit-tests: $(UNIT_SRCS) $(O)/libpure.a
@@ -175,7 +177,7 @@ FUZZ_SECONDS ?= 60
 $(FUZZ)/obj/%.o: user/%.c | $(O)/.deps
 	@mkdir -p $(dir $@)
 	$(CLANG) $(CFLAGS_COMMON) -I$(O) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
-$(FUZZ)/libpure.a: $(PURE:%=$(FUZZ)/obj/%.o)
+$(FUZZ)/libpure.a: $(PURE_SRCS:user/%.c=$(FUZZ)/obj/%.o)
 	rm -f $@ && ar rcs $@ $^
 $(FUZZ)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ)/libpure.a
 	$(CLANG) $(CFLAGS_COMMON) $(FUZZ_FLAGS) -fsanitize=fuzzer $< $(FUZZ)/libpure.a $(PURE_LIBS) -o $@
@@ -210,4 +212,4 @@ run: $(BINS)
 clean:
 	rm -rf $(O)
 
--include $(wildcard $(O)/obj/*.d $(SAN)/obj/*.d $(O)/*.d $(SAN)/*.d $(FUZZ)/obj/*.d $(FUZZ)/*.d)
+-include $(wildcard $(O)/obj/*/*.d $(SAN)/obj/*/*.d $(O)/*.d $(SAN)/*.d $(FUZZ)/obj/*/*.d $(FUZZ)/*.d)
