@@ -81,6 +81,9 @@ $(O)/libpure.a: $(PURE_OBJS)
 $(SAN)/libpure.a: $(SAN_PURE_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
+# The programs' sources moved to user/main/: a dependency file of an older
+# build may still name their old place.
+user/main_%.c: ;
 $(O)/%: user/main/main_%.c $(O)/libss.a
 	$(CC) $(CFLAGS_COMMON) $(CFLAGS) $< $(O)/libss.a $(LDLIBS) -o $@
 $(SAN)/%: user/main/main_%.c $(SAN)/libss.a
