@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "daemon.h"
@@ -84,13 +85,14 @@ static int write_pid(const char *path, pid_t pid)
 _Noreturn static void wait_ready(int ready, int err_out, pid_t pid)
 {
 	struct pollfd p[2] = { { .fd = ready, .events = POLLIN }, { .fd = err_out, .events = POLLIN } };
+	struct timespec t0, now;
 	char buf[4096];
 	ssize_t n;
 
-	for (int waited = 0; waited < READY_WAIT_MS;) {
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
 		int k = poll(p, err_out >= 0 ? 2 : 1, 100);
 
-		waited += 100;
 		if (k > 0 && (p[1].revents & (POLLIN | POLLHUP)) &&
 		    (n = read(err_out, buf, sizeof(buf))) > 0 && write(2, buf, (size_t)n) < 0)
 			(void)0;
@@ -98,12 +100,16 @@ _Noreturn static void wait_ready(int ready, int err_out, pid_t pid)
 			char ok;
 			bool up = read(ready, &ok, 1) == 1;
 
+			/* What is left to say, without waiting for a child that still holds the pipe. */
+			if (!up && err_out >= 0)
+				fcntl(err_out, F_SETFL, O_NONBLOCK);
 			while (!up && err_out >= 0 && (n = read(err_out, buf, sizeof(buf))) > 0)
 				if (write(2, buf, (size_t)n) < 0)
 					break;
 			_exit(up ? 0 : 1);
 		}
-	}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+	} while ((now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000 < READY_WAIT_MS);
 	fprintf(stderr, "not ready after %d s; still starting in the background (pid %d)\n",
 		READY_WAIT_MS / 1000, (int)pid);
 	_exit(0);
