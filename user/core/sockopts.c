@@ -42,6 +42,9 @@ int sock_tcp(bool mptcp, int family, int flags)
 	if (mptcp && !mptcp_missing) {
 		if ((fd = socket(family, SOCK_STREAM | flags, IPPROTO_MPTCP)) >= 0)
 			return fd;
+		/* Out of fds is not a kernel without MPTCP: plain TCP fails the same way. */
+		if (errno != EPROTONOSUPPORT && errno != EINVAL && errno != ENOPROTOOPT)
+			return -1;
 		mptcp_missing = true;
 		log_warn("--mptcp: %s (net.mptcp.enabled, or a kernel without MPTCP); using TCP",
 			 strerror(errno));

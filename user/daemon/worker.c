@@ -526,7 +526,9 @@ int worker_run(const struct worker_args *a)
 	}
 	p = &w->ctx;
 	/* The start-up block once per daemon: worker 0 tells it, the others only warn. */
-	verbosity = log_set_verbosity(index && !log_enabled(LOG_DEBUG) ? LOG_WARN : -1);
+	verbosity = log_set_verbosity(-1);
+	if (index && !log_enabled(LOG_DEBUG))
+		log_set_verbosity(MIN(verbosity, LOG_WARN));
 	w->name = name;
 	p->conns.poll.fd = -1;
 	p->index = index;
