@@ -175,6 +175,10 @@ def test_silent_and_slow_clients_hold_no_relay_buffer():
     srv = ssserver(free_port(), extra=["--workers", "2", "--handshake-timeout", "4"])
     port = server_port(srv)
     wait_until(lambda: len(workers_of(srv)) == 2, what="two workers")
+    # Both workers set up (a worker's start-up opens and closes probe sockets): fds stay put.
+    seen = []
+    wait_until(lambda: seen.append(total(srv, "fds")) or (len(seen) > 5 and len(set(seen[-6:])) == 1),
+               what="the workers' fds to settle")
     base_fds, base_data = total(srv, "fds"), total(srv, "data")
     socks = []
     for i in range(1000):
