@@ -170,12 +170,7 @@ def test_libev_ss_manager_runs_our_ssserver():
         wait_until(lambda: refused(port), 10, "ss-manager to stop our ssserver")
     finally:
         # Our ssserver ran in the background (-f): stop it whatever happened.
-        pidf = os.path.join(work, ".shadowsocks_%d.pid" % port)
-        if os.path.exists(pidf):
-            try:
-                os.kill(int(open(pidf).read()), signal.SIGTERM)
-            except (ValueError, ProcessLookupError):
-                pass
+        stop_pid_file(os.path.join(work, ".shadowsocks_%d.pid" % port))
         c.close()
 
 

@@ -160,12 +160,7 @@ def test_libev_ss_manager_driving_ssserver_changes_a_password():
     try:
         rekey_rounds(Mgr(mp), port, echo, rounds=4, remove=True)
     finally:
-        pidf = os.path.join(work, ".shadowsocks_%d.pid" % port)
-        if os.path.exists(pidf):
-            try:
-                os.kill(int(open(pidf).read()), signal.SIGTERM)
-            except (ValueError, ProcessLookupError):
-                pass
+        stop_pid_file(os.path.join(work, ".shadowsocks_%d.pid" % port))
     echo.close()
 
 

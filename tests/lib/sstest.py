@@ -108,6 +108,15 @@ def start(args, name=None, env=None, wait=None, host="127.0.0.1", default_worker
     return p
 
 
+def stop_pid_file(path):
+    """SIGTERM to the process a pid file names (a daemon another program started with -f), if any."""
+    if os.path.exists(path):
+        try:
+            os.kill(int(open(path).read()), signal.SIGTERM)
+        except (ValueError, ProcessLookupError):
+            pass
+
+
 def stop_all():
     for p in _procs:
         if p.poll() is None:

@@ -152,7 +152,6 @@ static void from_client(struct udp_relay *r, uint8_t *buf, size_t len,
 	const struct ss_key *k = &p->key;
 	char cs[64];
 
-	r->bytes_up += len; /* as the client sent it (the association's close line) */
 	if (r->role == UDP_SERVER) {
 		if (r->pk->keys[0].m->sip022)
 			udp22_from_client(r, buf, len, src, slen, false);
@@ -322,6 +321,7 @@ static void on_listen_event(struct handler *h, uint32_t events)
 
 		if (len < 0)
 			return;
+		r->bytes_up += (uint64_t)len; /* as the client sent it (an association's close line) */
 		from_client(r, buf + SS_ADDR_MAX, (size_t)len, &src, mh.msg_namelen,
 			    r->role == UDP_REDIR && orig_dst(&mh, &orig) ? &orig : NULL);
 	}
