@@ -57,6 +57,15 @@ def wait_port(port, host="127.0.0.1", timeout=10.0, proc=None):
     raise AssertionError("nothing listens on %s:%d after %.0fs" % (host, port, timeout))
 
 
+def _alive(pid):
+    """True while pid runs (a zombie, or a pid gone, counts as not running)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 class Proc(subprocess.Popen):
     """A daemon under test, its stderr kept in a log file."""
 
@@ -74,15 +83,44 @@ class Proc(subprocess.Popen):
                     return int(line.split()[1])
         return 0
 
+    def descendants(self):
+        """Pids of every process below this one (workers, plugins), read from /proc."""
+        found, todo = [], [self.pid]
+        while todo:
+            pid = todo.pop()
+            try:
+                tasks = os.listdir("/proc/%d/task" % pid)
+            except OSError:
+                continue
+            for task in tasks:
+                try:
+                    with open("/proc/%d/task/%s/children" % (pid, task)) as f:
+                        kids = [int(k) for k in f.read().split()]
+                except OSError:
+                    continue
+                found += kids
+                todo += kids
+        return found
+
     def stop(self, sig=signal.SIGTERM, timeout=10):
+        """Signal, wait for the process, then for its children: after SIGKILL a
+        worker outlives its parent for a moment (PR_SET_PDEATHSIG) and still
+        holds the ports."""
+        kids = self.descendants() if self.poll() is None else []
         if self.poll() is None:
             self.send_signal(sig)
         try:
-            return self.wait(timeout)
+            rc = self.wait(timeout)
         except subprocess.TimeoutExpired:
             self.kill()
             self.wait()
             raise AssertionError("%s did not exit within %ds of signal %d" % (self.args[0], timeout, sig))
+        end = time.time() + timeout
+        while any(_alive(k) for k in kids):
+            if time.time() > end:
+                raise AssertionError("children %s of %s outlived it by %ds" % (kids, self.args[0], timeout))
+            time.sleep(0.01)
+        return rc
 
 
 _procs = []
