@@ -17,6 +17,8 @@
 #include "aead2022.h"
 
 struct ss_key;
+/* A datagram session of an edition that keeps them (SIP022's: sip022_udp.h). */
+struct udp_session;
 
 /* Per-direction stream state of any edition. */
 union method_enc {
@@ -64,6 +66,19 @@ struct method_ops {
 			size_t len, uint8_t *out, size_t cap, size_t *out_len);
 	int (*udp_open)(const struct ss_method *m, const uint8_t *master, const uint8_t *in,
 			size_t len, uint8_t *out, size_t cap, size_t *out_len);
+	/*
+	 * Datagrams that belong to a session (an ID, a packet counter, the peer's
+	 * replay window), for an edition that has them, else NULL: one session per
+	 * client on either side, made under key k, sealing and opening as
+	 * udp_seal and udp_open do (SS_ERR_REPLAY, SS_ERR_TIME for a packet the
+	 * window or the clock refuses). udp_seal and udp_open then refuse.
+	 */
+	struct udp_session *(*session_new)(const struct ss_key *k, bool server);
+	void (*session_free)(struct udp_session *s);
+	int (*session_seal)(struct udp_session *s, const uint8_t *in, size_t len, uint8_t *out,
+			    size_t cap, size_t *out_len);
+	int (*session_open)(struct udp_session *s, const uint8_t *in, size_t len, uint8_t *out,
+			    size_t cap, size_t *out_len);
 	/*
 	 * Several users on one port: does the start of a stream (probe_len
 	 * bytes) authenticate under master? 1 yes, 0 no, SS_AGAIN for more.

@@ -58,6 +58,11 @@ struct s22_udp {
 	uint8_t uhash[16];
 };
 
+/* method.h's datagram session, for SIP022 (method_aead2022 makes them). */
+struct udp_session {
+	struct s22_udp s22;
+};
+
 /* Bytes a packet adds to address + payload. */
 size_t s22_udp_overhead(const struct ss_method *m, bool server);
 /* 0 or -errno. */

@@ -39,11 +39,12 @@ struct nat {
 	uint16_t pending_port;
 	bool dead;
 	/*
-	 * SIP022: the session (sslocal: ours, made per client address; ssserver:
-	 * the one made for a client session ID, which keys the entry instead of
-	 * the address, so a client may move: replies go where it last sent from).
+	 * An edition with datagram sessions (SIP022, method.h): the session
+	 * (sslocal: ours, made per client address; ssserver: the one made for a
+	 * client session ID, which keys the entry instead of the address, so a
+	 * client may move: replies go where it last sent from).
 	 */
-	struct s22_udp *s22;
+	struct udp_session *sess;
 	bool by_sid;
 	uint8_t sid[S22_SID];
 	uint64_t claimed_at;     /* ssserver: when its claim in the salt window was last renewed */
@@ -101,6 +102,8 @@ struct nat *nat_get(struct udp_relay *r, const struct sockaddr_storage *client, 
 		    const uint8_t *sid);
 /* The entry of a SIP022 client session, or NULL. */
 struct nat *nat_find_sid(struct udp_relay *r, const uint8_t *sid);
+/* The key of an entry's datagrams: ssserver's client's user, or the worker's one key. */
+const struct ss_key *nat_key(const struct nat *n);
 /* Closes the NAT socket now; the memory goes at the end of the epoll batch. */
 void nat_kill(struct nat *n);
 /* Counts as activity: the entry moves to the LRU's tail. */
@@ -112,11 +115,10 @@ void nat_reap(struct udp_relay *r);
 /* udp.c: a reply on a NAT socket. */
 void udp_on_nat_event(struct handler *h, uint32_t events);
 
-/* udp_sessions.c: ssserver's SIP022 sessions, by client session ID. */
-struct s22_udp *udp22_session_new(const struct ss_key *k, bool server);
+/* udp_sessions.c: ssserver's datagram sessions (SIP022), by client session ID. */
 /* A client datagram (forwarded: handed over by another worker, never passed on again). */
-void udp22_from_client(struct udp_relay *r, const uint8_t *buf, size_t len,
-		       const struct sockaddr_storage *src, socklen_t slen, bool forwarded);
+void sessions_from_client(struct udp_relay *r, const uint8_t *buf, size_t len,
+			  const struct sockaddr_storage *src, socklen_t slen, bool forwarded);
 
 /* udp_redir.c */
 /* Closes the reply sockets unused since before, or (before == 0) the least recently used. */

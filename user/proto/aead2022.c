@@ -424,7 +424,7 @@ static size_t m_udp_overhead(const struct ss_method *m)
 }
 
 /*
- * SIP022 datagrams belong to sessions (sip022_udp.h), which udp.c keeps; there
+ * SIP022 datagrams belong to sessions (sip022_udp.h), which the UDP relay keeps; there
  * is no stand-alone packet, and no stream trial of several users (SIP023).
  */
 static int m_udp_stateless(const struct ss_method *m, const uint8_t *master, const uint8_t *in,
@@ -432,6 +432,40 @@ static int m_udp_stateless(const struct ss_method *m, const uint8_t *master, con
 {
 	(void)m, (void)master, (void)in, (void)len, (void)out, (void)cap, (void)out_len;
 	return SS_ERR;
+}
+
+static struct udp_session *m_session_new(const struct ss_key *k, bool server)
+{
+	struct udp_session *s = malloc(sizeof(*s));
+
+	if (s && s22_udp_init(&s->s22, k->m, k->master, server)) {
+		free(s);
+		return NULL;
+	}
+	/* SIP023: a client names its user; a server reads the identity header under ipsk. */
+	if (s && k->eih)
+		s22_udp_identify(&s->s22, k->id.ipsk, server ? NULL : k->id.uhash);
+	return s;
+}
+
+static void m_session_free(struct udp_session *s)
+{
+	if (!s)
+		return;
+	s22_udp_free(&s->s22);
+	free(s);
+}
+
+static int m_session_seal(struct udp_session *s, const uint8_t *in, size_t len, uint8_t *out,
+			  size_t cap, size_t *out_len)
+{
+	return s22_udp_seal(&s->s22, in, len, out, cap, out_len);
+}
+
+static int m_session_open(struct udp_session *s, const uint8_t *in, size_t len, uint8_t *out,
+			  size_t cap, size_t *out_len)
+{
+	return s22_udp_open(&s->s22, in, len, out, cap, out_len);
 }
 
 static int m_dec_probe(const struct ss_method *m, const uint8_t *master, const uint8_t *in,
@@ -455,6 +489,8 @@ const struct method_ops method_aead2022 = {
 	.dec_finish = m_dec_finish, .dec_salt = m_dec_salt, .dec_held = m_dec_held,
 	.bind = m_bind,
 	.udp_overhead = m_udp_overhead, .udp_seal = m_udp_stateless, .udp_open = m_udp_stateless,
+	.session_new = m_session_new, .session_free = m_session_free,
+	.session_seal = m_session_seal, .session_open = m_session_open,
 	.dec_probe = m_dec_probe, .probe_len = m_probe_len,
 	.header_encode = addr_encode, .header_parse = addr_parse, /* ATYP, address, port */
 	.exact_salts = true,

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * UDP relay (SIP004 UDP: each datagram is salt | seal(address + payload) with
- * a fresh salt and a zero nonce). One listening socket per role and a NAT
- * table from client address to an upstream socket, with an LRU for the cap
- * and the idle timeout:
+ * UDP relay: address + payload sealed for the peer by the key's method_ops
+ * (each datagram alone, or within the NAT entry's datagram session for an
+ * edition that has them). One listening socket per role and a NAT table from
+ * client address to an upstream socket, with an LRU for the cap and the idle
+ * timeout:
  *   ssserver:        client  <-AEAD->  [listener | NAT socket]  <-raw->  targets
  *   sslocal socks:   client <-SOCKS5 UDP header-> [listener | NAT socket] <-AEAD-> ssserver
  *   sslocal tunnel:  client <-raw-> [listener | NAT socket] <-AEAD-> ssserver
@@ -42,14 +43,14 @@ static bool salt_replayed(struct ctx *p, const struct ss_key *k, const uint8_t *
 	return k->m->key_len && replay_check_add(&p->replay, dgram, k->m->key_len);
 }
 
-/* Seals address + payload for the peer: SIP022 in the entry's session, SIP004 alone. */
+/* Seals address + payload for the peer: in the entry's session if it has one, else alone. */
 static int seal_dgram(struct ctx *p, struct nat *n, const struct ss_key *k, const uint8_t *in,
 		      size_t len, uint8_t *out, size_t cap, size_t *olen)
 {
 	int r;
 
-	if (n->s22)
-		return s22_udp_seal(n->s22, in, len, out, cap, olen);
+	if (n->sess)
+		return k->ops->session_seal(n->sess, in, len, out, cap, olen);
 	if (!(r = k->ops->udp_seal(k->m, k->master, in, len, out, cap, olen)))
 		remember_salt(p, k, out);
 	return r;
@@ -61,8 +62,8 @@ static int open_dgram(struct ctx *p, struct nat *n, const struct ss_key *k, cons
 {
 	int r;
 
-	if (k->m->sip022)
-		return n->s22 ? s22_udp_open(n->s22, in, len, out, cap, olen) : SS_ERR;
+	if (k->ops->session_new)
+		return n->sess ? k->ops->session_open(n->sess, in, len, out, cap, olen) : SS_ERR;
 	if ((r = k->ops->udp_open(k->m, k->master, in, len, out, cap, olen)))
 		return r;
 	return salt_replayed(p, k, in) ? SS_ERR_REPLAY : SS_OK;
@@ -153,8 +154,8 @@ static void from_client(struct udp_relay *r, uint8_t *buf, size_t len,
 	char cs[64];
 
 	if (r->role == UDP_SERVER) {
-		if (r->pk->keys[0].m->sip022)
-			udp22_from_client(r, buf, len, src, slen, false);
+		if (r->pk->keys[0].ops->session_new)
+			sessions_from_client(r, buf, len, src, slen, false);
 		else
 			server_from_client(r, buf, len, src, slen);
 		return;
@@ -212,7 +213,7 @@ static void from_client(struct udp_relay *r, uint8_t *buf, size_t len,
 	if (!(n = nat_get(r, src, slen, NULL)))
 		return;
 	nat_touch(n);
-	if (k->m->sip022 && !n->s22 && !(n->s22 = udp22_session_new(k, false))) {
+	if (k->ops->session_new && !n->sess && !(n->sess = k->ops->session_new(k, false))) {
 		nat_kill(n);
 		return;
 	}
@@ -232,7 +233,7 @@ static void to_client(struct nat *n, uint8_t *buf, size_t len, const struct sock
 	size_t olen, used;
 	const uint8_t *send_buf = out;
 	/* ssserver answers under the key the client's last datagram came under. */
-	const struct ss_key *k = n->key ? n->key : &p->key;
+	const struct ss_key *k = nat_key(n);
 	int rc;
 
 	if (r->role == UDP_SERVER) {

@@ -16,6 +16,11 @@
 #include "sockopts.h"
 #include "udp_relay.h"
 
+const struct ss_key *nat_key(const struct nat *n)
+{
+	return n->key ? n->key : &n->r->p->key;
+}
+
 static void lru_unlink(struct udp_relay *r, struct nat *n)
 {
 	if (n->prev)
@@ -77,10 +82,9 @@ void nat_kill(struct nat *n)
 	n->q = NULL;
 	free(n->pending);
 	n->pending = NULL;
-	if (n->s22) {
-		s22_udp_free(n->s22);
-		free(n->s22);
-		n->s22 = NULL;
+	if (n->sess) {
+		nat_key(n)->ops->session_free(n->sess);
+		n->sess = NULL;
 	}
 	loop_forget(r->p->loop, &n->h);
 	close(n->h.fd);

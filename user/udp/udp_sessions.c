@@ -30,19 +30,6 @@ struct fwd_hdr {
 	socklen_t client_len;
 };
 
-struct s22_udp *udp22_session_new(const struct ss_key *k, bool server)
-{
-	struct s22_udp *s = malloc(sizeof(*s));
-
-	if (s && s22_udp_init(s, k->m, k->master, server)) {
-		free(s);
-		return NULL;
-	}
-	if (s && k->eih)
-		s22_udp_identify(s, k->id.ipsk, server ? NULL : k->id.uhash);
-	return s;
-}
-
 static void forward(struct udp_relay *r, int owner, const uint8_t *buf, size_t len,
 		    const struct sockaddr_storage *src, socklen_t slen)
 {
@@ -119,14 +106,14 @@ static void dropped(struct ctx *p, int rc, const struct sockaddr_storage *src)
 		  ss_result_str(rc ? rc : SS_ERR));
 }
 
-void udp22_from_client(struct udp_relay *r, const uint8_t *buf, size_t len,
-		       const struct sockaddr_storage *src, socklen_t slen, bool forwarded)
+void sessions_from_client(struct udp_relay *r, const uint8_t *buf, size_t len,
+			  const struct sockaddr_storage *src, socklen_t slen, bool forwarded)
 {
 	struct ctx *p = r->p;
 	const struct port_keys *pk = r->pk;
 	const struct ss_key *k = &pk->keys[0];
 	uint8_t out[UDP_MAX_DGRAM + 512], sid[S22_SID];
-	struct s22_udp *s = NULL;
+	struct udp_session *s = NULL;
 	struct ss_addr a;
 	struct nat *n = NULL;
 	struct salt_claim cl = { 0 };
@@ -139,30 +126,28 @@ void udp22_from_client(struct udp_relay *r, const uint8_t *buf, size_t len,
 		rc = user_of(pk, buf, len, &k);
 	if (!rc) {
 		k = n ? n->key : k;
-		s = n ? n->s22 : udp22_session_new(k, true);
-		rc = !s ? SS_ERR : s22_udp_open(s, buf, len, out, sizeof(out), &olen);
+		s = n ? n->sess : k->ops->session_new(k, true);
+		rc = !s ? SS_ERR : k->ops->session_open(s, buf, len, out, sizeof(out), &olen);
 		if (!rc && !n)
-			rc = claim(r, sid, s, forwarded, buf, len, src, slen, &cl);
+			rc = claim(r, sid, &s->s22, forwarded, buf, len, src, slen, &cl);
 	}
 	if (!rc && addr_parse(out, olen, &a, &used) != SS_OK)
 		rc = SS_ERR_ATYP;
 	if (!rc && !n && (n = nat_get(r, src, slen, sid))) {
-		n->s22 = s;
+		n->sess = s;
 		n->claim = cl;
 		n->claimed_at = loop_now(p->loop);
 	}
 	if (rc || !n) {
 		if (rc != 1)
 			dropped(p, rc, src);
-		if (s && (!n || n->s22 != s)) {
-			s22_udp_free(s);
-			free(s);
-		}
+		if (!n || n->sess != s)
+			k->ops->session_free(s);
 		return;
 	}
 	if (p->salts) {
 		/* What a process after this one must not accept again. */
-		salt_window_set_top(p->salts, &n->claim, s->cur.win.top);
+		salt_window_set_top(p->salts, &n->claim, s->s22.cur.win.top);
 		if (loop_now(p->loop) - n->claimed_at >= RENEW_MS) {
 			struct salt_claim again = n->claim;
 			int holder;
@@ -195,10 +180,10 @@ static void on_forwarded(struct handler *h, uint32_t events)
 			return;
 		memcpy(&fh, buf, sizeof(fh));
 		for (struct udp_relay *r = p->udp; r; r = r->next)
-			if (r->role == UDP_SERVER && r->pk && r->pk->keys[0].m->sip022 &&
+			if (r->role == UDP_SERVER && r->pk && r->pk->keys[0].ops->session_new &&
 			    ss_sa_equal(&r->bound, &fh.bound)) {
-				udp22_from_client(r, buf + sizeof(fh), (size_t)n - sizeof(fh), &fh.client,
-						  fh.client_len, true);
+				sessions_from_client(r, buf + sizeof(fh), (size_t)n - sizeof(fh),
+						     &fh.client, fh.client_len, true);
 				break;
 			}
 	}
