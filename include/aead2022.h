@@ -23,6 +23,7 @@
 #define S22_SALT_KEEP 60     /* seconds a server remembers a request salt */
 #define S22_TYPE_REQUEST 0
 #define S22_TYPE_RESPONSE 1
+#define S22_REQ_HEAD 11 /* a request's fixed header: type, time, length */
 
 #define S22_EIH 16 /* SIP023: one identity header */
 

@@ -88,6 +88,7 @@ struct conn_table {
 	/* sockmap tier (conn_kernel.c) */
 	struct handler poll;   /* timerfd armed while sockmap connections need polling */
 	struct conn *polls;
+	bool (*visit)(struct conn *c); /* conn.c: one visit of a listed connection */
 	struct handler bpf_events; /* sockets over their flow-control limit */
 	struct dir *cookies[CONN_COOKIE_SLOTS]; /* sockmap directions by source cookie */
 };

@@ -35,11 +35,13 @@ void conn_leave_handshake(struct conn *c);
 /* Makes sure the poll timer visits c soon and until it needs no more. */
 void conn_poll_add(struct ctx *p, struct conn *c);
 void conn_poll_arm(struct ctx *p, bool on);
-/* The poll timer (conn_table.c), created with the tiers; -errno (*why) on failure. */
-int conn_poll_open(struct ctx *p, const char **why);
+/*
+ * The poll timer (conn_table.c), created with the tiers; -errno (*why) on
+ * failure. Each tick visits the listed connections (conn.c's visit: false
+ * once c needs no more polling; it may destroy c).
+ */
+int conn_poll_open(struct ctx *p, bool (*visit)(struct conn *c), const char **why);
 void conn_poll_close(struct ctx *p);
-/* conn.c: one visit of the poll timer; false once c needs no more polling. */
-bool conn_poll_one(struct conn *c);
 
 /* conn_handshake.c: what a handshake step found; conn.c acts on it. */
 enum hs_outcome {

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * Setters of struct ss_config fields and the errors they report, shared by
- * the option table (options.c), the URI parser (sip002.c) and config.c.
+ * the option table (options.c), the URI parser (sip002.c) and config.c; the
+ * check of a password or key, shared by config.c and config_ports.c.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "crypto.h"
 
 int config_errf(char *err, size_t len, const char *fmt, ...)
 {
@@ -93,4 +95,27 @@ void config_free_args(char **v)
 	for (size_t i = 0; v && v[i]; i++)
 		free(v[i]);
 	free(v);
+}
+
+int config_check_key(const struct ss_method *m, const char *password, const char *who, char *err,
+		     size_t err_len)
+{
+	uint8_t k[SS_MAX_KEY];
+
+	if (!*password && m->id != SS_M_NONE)
+		return config_errf(err, err_len, "%san empty password would let anyone use the server; "
+				   "give one (-k or \"password\")", who);
+	if (!m->sip022)
+		return 0;
+	/* sslocal's "iPSK:uPSK" (SIP023): an identity layer, AES methods only. */
+	if (crypto_psk_split(m, password, k, &password) < 0)
+		return config_errf(err, err_len, "%sthe identity key before ':' is not a base64 "
+				   "key of %zu bytes", who, m->key_len);
+	if (crypto_psk_decode(password, k, m->key_len))
+		return config_errf(err, err_len,
+				   "%smethod %s takes a base64 key of exactly %zu bytes as its password; "
+				   "make one with `openssl rand -base64 %zu` or `sslocal --genkey %s`",
+				   who, m->name, m->key_len, m->key_len, m->name);
+	memset(k, 0, sizeof(k));
+	return 0;
 }

@@ -592,7 +592,7 @@ static void on_sock_event(struct handler *h, uint32_t events)
 }
 
 /* A connection the poll timer runs for: false once it needs no more polling. */
-bool conn_poll_one(struct conn *c)
+static bool poll_one(struct conn *c)
 {
 	const char *why = NULL;
 	int r;
@@ -624,11 +624,23 @@ int conn_tiers_open(struct ctx *p, const char **why)
 {
 	int r = kernel_tiers_open(p, why);
 
-	return r ? r : conn_poll_open(p, why);
+	return r ? r : conn_poll_open(p, poll_one, why);
 }
 
 void conn_tiers_close(struct ctx *p)
 {
 	conn_poll_close(p);
 	kernel_tiers_close(p);
+}
+
+void conn_destroy_all(struct ctx *p, const struct port_keys *pk, const char *why)
+{
+	struct conn *lists[2] = { p->conns.hs_head, p->conns.lru_head };
+
+	for (int i = 0; i < 2; i++)
+		for (struct conn *c = lists[i], *next; c; c = next) {
+			next = c->next;
+			if (!pk || c->pk == pk)
+				conn_destroy(c, why);
+		}
 }

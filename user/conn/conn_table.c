@@ -103,8 +103,8 @@ static void on_poll(struct handler *h, uint32_t events)
 	while (*pp) {
 		struct conn *c = *pp;
 
-		/* conn_poll_one may destroy c, which unlinks it from this list itself. */
-		if (conn_poll_one(c)) {
+		/* A visit may destroy c, which unlinks it from this list itself. */
+		if (p->conns.visit(c)) {
 			pp = &c->poll_next;
 		} else if (*pp == c) {
 			*pp = c->poll_next;
@@ -115,8 +115,9 @@ static void on_poll(struct handler *h, uint32_t events)
 		conn_poll_arm(p, false);
 }
 
-int conn_poll_open(struct ctx *p, const char **why)
+int conn_poll_open(struct ctx *p, bool (*visit)(struct conn *c), const char **why)
 {
+	p->conns.visit = visit;
 	p->conns.poll.fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	p->conns.poll.on_event = on_poll;
 	if (p->conns.poll.fd < 0 || loop_watch(p->loop, &p->conns.poll, EPOLLIN)) {
@@ -138,16 +139,4 @@ void conn_poll_close(struct ctx *p)
 void ctr_fail(struct conn *c, enum ctr_fail f)
 {
 	c->p->ctr->fail[f]++;
-}
-
-void conn_destroy_all(struct ctx *p, const struct port_keys *pk, const char *why)
-{
-	struct conn *lists[2] = { p->conns.hs_head, p->conns.lru_head };
-
-	for (int i = 0; i < 2; i++)
-		for (struct conn *c = lists[i], *next; c; c = next) {
-			next = c->next;
-			if (!pk || c->pk == pk)
-				conn_destroy(c, why);
-		}
 }
