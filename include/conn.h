@@ -12,6 +12,7 @@ struct port_keys;
 struct ss_key;
 struct dns_query;
 struct udp_relay;
+struct tier_ops;
 
 /* The stage machine (docs/architecture.md); only conn.c changes a connection's stage. */
 enum conn_stage {
@@ -120,7 +121,7 @@ struct conn {
 	uint8_t hs[SS_ADDR_MAX + 64]; /* SOCKS5 handshake bytes */
 	uint16_t hs_len;
 
-	enum conn_tier tier;   /* TIER_USER until a pass-through pair is handed off */
+	const struct tier_ops *tier; /* tier_user until a pass-through pair is handed off */
 	bool passthrough;      /* both legs carry the same bytes (none, --relay, bypass) */
 	bool bypass;           /* sslocal ACL: the target is reached directly, in the clear */
 	bool left_kernel;      /* flow control moved the pair out of sockmap for good */

@@ -42,6 +42,8 @@ void conn_poll_arm(struct ctx *p, bool on);
  */
 int conn_poll_open(struct ctx *p, bool (*visit)(struct conn *c), const char **why);
 void conn_poll_close(struct ctx *p);
+/* A destroyed connection leaves the poll list. */
+void conn_poll_forget(struct ctx *p, struct conn *c);
 
 /* conn_handshake.c: what a handshake step found; conn.c acts on it. */
 enum hs_outcome {
@@ -83,6 +85,11 @@ void stream_release(struct conn *c);
 int stream_flush(struct conn *c, struct dir *d, int sink);
 /* Reads once from src into d (transformed); bytes, 0 at EOF, -EAGAIN, -EBADMSG, -errno. */
 ssize_t stream_read(struct conn *c, struct dir *d, int src, int *derr);
+/*
+ * recv(2) on one of c's sockets, every read of a connection: counts what was
+ * read (and on the shortcut publishes it, shortcut_read). errno as recv left it.
+ */
+ssize_t conn_recv(struct conn *c, int fd, void *buf, size_t len);
 /* sslocal: queues the request header alone (the client sent nothing first); 0 or -errno. */
 int stream_send_header(struct conn *c);
 /* Moves one direction along; 0 or -errno. */
@@ -101,36 +108,67 @@ const char *stream_end_reason(const struct conn *c);
 int stream_waiting(struct conn *c, struct dir *d, uint64_t progress, bool moving,
 		   uint64_t stall_ms);
 
-/* conn_kernel.c: the sockmap and splice tiers. */
-/* Hands a pass-through pair to the kernel once the daemon holds none of its bytes. */
 /* conn_shortcut.c: --bpf-cgroup. Before connecting to a target (fd not yet connected). */
 void shortcut_dial(struct conn *c, int fd, const struct sockaddr *sa);
 /* At STREAM, before the first byte goes out: which legs take the shortcut. */
 void shortcut_start(struct conn *c);
 /*
- * recv(2) on one of c's sockets: counts what was read, and on the shortcut
- * publishes it for flow control (now and then, and whenever the socket runs
- * dry). errno as recv left it.
+ * After a read from leg s on the shortcut (dry: it had no more): publishes
+ * what was read for flow control, now and then and whenever it runs dry.
  */
-ssize_t conn_recv(struct conn *c, int fd, void *buf, size_t len);
+void shortcut_read(struct conn *c, struct sock *s, bool dry);
 /* Bytes of both legs that went through the shortcut so far. */
 uint64_t shortcut_conn_bytes(const struct conn *c);
 /* At destroy, before the sockets close. */
 void shortcut_end(struct conn *c);
 
-void kernel_handoff(struct conn *c);
-/* The epoll interest of both sockets of a STREAM pair, by direction and tier. */
-void kernel_stream_interest(const struct conn *c, uint32_t *lev, uint32_t *rev);
-/* sockmap: bytes the kernel moved since the last look (activity for the idle sweep). */
-bool kernel_moved_bytes(struct conn *c);
-/* STREAM event of a sockmap pair; 0 or -errno. */
-int kernel_sock_event(struct conn *c, bool is_local, uint32_t events);
-/* Takes a destroyed connection out of the BPF maps and the poll list. */
-void kernel_forget(struct conn *c);
-/* Polled bookkeeping of a STREAM pair: 1 to poll again, 0 done, -1 to destroy (*why). */
-int kernel_poll(struct conn *c, const char **why);
+/*
+ * A STREAM tier: how a pair's bytes move once both legs are up. Every pair
+ * starts in tier_user; tiers.c hands pass-through pairs (method none,
+ * --relay) to tier_splice or tier_sockmap, and a tier may hand a pair back
+ * (sockmap's flow control). The stage switch (conn.c) calls c->tier's ops
+ * and never names a tier: a new tier is one more file and one more row.
+ */
+struct tier_ops {
+	enum conn_tier id;
+	/* A socket of the pair woke up (is_local: the client's); 0 or -errno. */
+	int (*sock_event)(struct conn *c, bool is_local, uint32_t events);
+	/* stream_pump's read of direction d from src: as stream_read. */
+	ssize_t (*read)(struct conn *c, struct dir *d, int src, int *derr);
+	/* The epoll interest of both sockets. */
+	void (*interest)(const struct conn *c, uint32_t *lev, uint32_t *rev);
+	/* The poll timer's visit: 1 to poll again, 0 done, -1 to destroy (*why). */
+	int (*poll)(struct conn *c, const char **why);
+	/* Did the kernel move bytes since the last look (activity for the idle sweep)? */
+	bool (*moved)(struct conn *c);
+	/* A destroyed pair leaves the tier (the kernel's maps), before its sockets close. */
+	void (*forget)(struct conn *c);
+};
+
+/* tier_user.c: read, seal or open, write, in the daemon. */
+extern const struct tier_ops tier_user;
+int tier_user_sock_event(struct conn *c, bool is_local, uint32_t events);
+void tier_user_interest(const struct conn *c, uint32_t *lev, uint32_t *rev);
+int tier_user_poll(struct conn *c, const char **why);
+bool tier_none_moved(struct conn *c);
+void tier_none_forget(struct conn *c);
+/* tier_splice.c: socket to pipe to socket, in the kernel. */
+extern const struct tier_ops tier_splice;
+/* Takes pipes for both directions: 0, or -ENOMEM (the pair stays where it is). */
+int splice_enter(struct conn *c);
+/* tier_sockmap.c: sk_msg redirect between the two sockets (bpf_relay.c). */
+extern const struct tier_ops tier_sockmap;
+enum sockmap_entry { SOCKMAP_IN, SOCKMAP_LATER, SOCKMAP_NO, SOCKMAP_SPLICE };
+/* A quiet moment (no unread bytes): attach the pair. What happened. */
+enum sockmap_entry sockmap_enter(struct conn *c);
+/* Loads the relay program when wanted: 0, or -errno (*why) when it must be there. */
+int sockmap_open(struct ctx *p, bool pass, const char **why);
+void sockmap_close(struct ctx *p);
+/* tiers.c */
+/* Hands a pass-through pair to the kernel once the daemon holds none of its bytes. */
+void tier_handoff(struct conn *c);
 /* Chooses the tier of pass-through pairs (loads BPF when wanted) and logs it. */
-int kernel_tiers_open(struct ctx *p, const char **why);
-void kernel_tiers_close(struct ctx *p);
+int tiers_open(struct ctx *p, const char **why);
+void tiers_close(struct ctx *p);
 
 #endif

@@ -91,7 +91,7 @@ void conn_accept(struct ctx *p, int fd, const struct sockaddr_storage *peer, enu
 	c->local.h.fd = fd;
 	c->remote.h.fd = -1;
 	c->local.h.on_event = c->remote.h.on_event = on_sock_event;
-	c->tier = TIER_USER;
+	c->tier = &tier_user;
 	/* A port with several users learns the key from the first chunk (conn_handshake.c). */
 	c->pk = pk;
 	if (pk)
@@ -179,7 +179,9 @@ void conn_destroy(struct conn *c, const char *why)
 		udp_assoc_close(p, c->assoc_udp);
 		c->assoc_udp = NULL;
 	}
-	kernel_forget(c);
+	shortcut_end(c);
+	c->tier->forget(c);
+	conn_poll_forget(p, c);
 	/* No epoll_ctl: closing a socket's only descriptor takes it out of the epoll set. */
 	close(c->local.h.fd);
 	if (c->remote.h.fd >= 0)
@@ -222,7 +224,7 @@ void conn_sweep(struct ctx *p, uint64_t now, uint64_t timeout_ms, uint64_t hs_ms
 	while (p->conns.lru_head && now - p->conns.lru_head->last_active >= timeout_ms) {
 		struct conn *c = p->conns.lru_head;
 
-		if (c->tier == TIER_SOCKMAP && kernel_moved_bytes(c))
+		if (c->tier->moved(c))
 			conn_touch(c);
 		else
 			conn_destroy(c, "idle timeout");
@@ -245,7 +247,7 @@ static void conn_update_events(struct conn *c)
 		rev = EPOLLOUT;
 		break;
 	case ST_STREAM:
-		kernel_stream_interest(c, &lev, &rev);
+		c->tier->interest(c, &lev, &rev);
 		break;
 	default:
 		break;
@@ -332,7 +334,7 @@ static void enter_stream(struct conn *c)
 		fail_connect(c, r, "send");
 		return;
 	}
-	kernel_handoff(c);
+	tier_handoff(c);
 	conn_update_events(c);
 }
 
@@ -555,25 +557,8 @@ static void on_sock_event(struct handler *h, uint32_t events)
 		else if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
 			enter_stream(c);
 		return;
-	case ST_STREAM: {
-		bool readable = events & (EPOLLIN | EPOLLHUP | EPOLLERR);
-		bool writable = events & (EPOLLOUT | EPOLLHUP | EPOLLERR);
-		int lfd = c->local.h.fd, rfd = c->remote.h.fd;
-
-		if (c->tier == TIER_SOCKMAP) {
-			r = kernel_sock_event(c, is_local, events);
-		} else if (is_local) {
-			r = stream_pump(c, &c->up, lfd, rfd, readable);
-		} else {
-			r = stream_pump(c, &c->down, rfd, lfd, readable);
-		}
-		if (!r && writable && c->tier != TIER_SOCKMAP) {
-			if (is_local)
-				r = stream_pump(c, &c->down, rfd, lfd, false);
-			else
-				r = stream_pump(c, &c->up, lfd, rfd, false);
-		}
-		if (r) {
+	case ST_STREAM:
+		if ((r = c->tier->sock_event(c, is_local, events))) {
 			conn_destroy(c, r == -EBADMSG ? "bad data" : strerror(-r));
 			return;
 		}
@@ -581,9 +566,8 @@ static void on_sock_event(struct handler *h, uint32_t events)
 			conn_destroy(c, stream_end_reason(c));
 			return;
 		}
-		kernel_handoff(c);
+		tier_handoff(c);
 		break;
-	}
 	default:
 		return;
 	}
@@ -611,18 +595,20 @@ static bool poll_one(struct conn *c)
 			return false;
 		}
 	}
-	r = kernel_poll(c, &why);
+	r = c->tier->poll(c, &why);
 	if (r < 0 || (c->up.shut && c->down.shut)) {
 		conn_destroy(c, r < 0 ? why : stream_end_reason(c));
 		return false;
 	}
+	/* A pair that left sockmap goes on in splice once the daemon holds none of its bytes. */
+	tier_handoff(c);
 	conn_update_events(c);
 	return r > 0;
 }
 
 int conn_tiers_open(struct ctx *p, const char **why)
 {
-	int r = kernel_tiers_open(p, why);
+	int r = tiers_open(p, why);
 
 	return r ? r : conn_poll_open(p, poll_one, why);
 }
@@ -630,7 +616,7 @@ int conn_tiers_open(struct ctx *p, const char **why)
 void conn_tiers_close(struct ctx *p)
 {
 	conn_poll_close(p);
-	kernel_tiers_close(p);
+	tiers_close(p);
 }
 
 void conn_destroy_all(struct ctx *p, const struct port_keys *pk, const char *why)

@@ -111,21 +111,13 @@ static void check_leave(struct conn *c, struct sock *s)
 		leave(c, s, drained_at);
 }
 
-ssize_t conn_recv(struct conn *c, int fd, void *buf, size_t len)
+void shortcut_read(struct conn *c, struct sock *s, bool dry)
 {
-	struct sock *s = fd == c->local.h.fd ? &c->local : &c->remote;
-	ssize_t n = recv(fd, buf, len, 0);
-	int e = errno;
-
-	if (n > 0)
-		s->rd += (uint64_t)n;
-	if (s->sc && ((n < 0 && e == EAGAIN) || s->rd - shortcut_acked(s->sc) >= SHORTCUT_ACK_STEP) &&
+	if ((dry || s->rd - shortcut_acked(s->sc) >= SHORTCUT_ACK_STEP) &&
 	    s->rd != shortcut_acked(s->sc)) {
 		shortcut_ack(c->p->sc, s->sc, s->rd);
 		check_leave(c, s);
-		errno = e;
 	}
-	return n;
 }
 
 uint64_t shortcut_conn_bytes(const struct conn *c)

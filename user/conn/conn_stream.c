@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
- * STREAM in userspace and splice: each direction reads only while its sink
- * has nothing pending (back-pressure), transforms (seal/open, or nothing for
- * pass-through) into one relay buffer or a pipe, and writes; a FIN is passed
- * on after everything before it, a reset as a reset.
+ * STREAM in the daemon's loop, for every tier that reads there (tier_user,
+ * tier_splice, sockmap's demoted directions): each direction reads (through
+ * its tier) only while its sink has nothing pending (back-pressure),
+ * transforms (seal/open, or nothing for pass-through) into one relay buffer
+ * or a pipe, and writes; a FIN is passed on after everything before it, a
+ * reset as a reset. stream_read is the userspace read.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -102,16 +104,6 @@ ssize_t stream_read(struct conn *c, struct dir *d, int src, int *derr)
 	size_t room, max, got, hl;
 	ssize_t n;
 
-	if (c->tier == TIER_SPLICE) {
-		n = splice(src, NULL, d->pipe[1], NULL, POOL_PIPE_SIZE,
-			   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-		if (n < 0)
-			return errno == EINTR ? -EAGAIN : -errno;
-		d->pipe_len += (size_t)n;
-		d->bytes += (size_t)n;
-		stream_count(c, d, CTR_SPLICE, (size_t)n);
-		return n;
-	}
 	if (stream_buf_reserve(p, &d->out))
 		return -ENOMEM;
 	room = POOL_BUF_CAP - d->out.len;
@@ -227,6 +219,20 @@ void stream_sink_reset(struct conn *c, struct dir *d)
 	o->reset = true;
 }
 
+ssize_t conn_recv(struct conn *c, int fd, void *buf, size_t len)
+{
+	struct sock *s = fd == c->local.h.fd ? &c->local : &c->remote;
+	ssize_t n = recv(fd, buf, len, 0);
+	int e = errno;
+
+	if (n > 0)
+		s->rd += (uint64_t)n;
+	if (s->sc)
+		shortcut_read(c, s, n < 0 && e == EAGAIN);
+	errno = e;
+	return n;
+}
+
 /* STREAM: move one direction along; returns 0 or -errno. */
 int stream_pump(struct conn *c, struct dir *d, int src, int sink, bool can_read)
 {
@@ -246,7 +252,7 @@ int stream_pump(struct conn *c, struct dir *d, int src, int sink, bool can_read)
 	if (!d->eof && can_read) {
 		bool had_salt = c->key->ops->dec_salt(&c->dec) != NULL;
 
-		n = stream_read(c, d, src, &derr);
+		n = c->tier->read(c, d, src, &derr);
 		if (n > 0 && c->role != ROLE_SERVER && d == &c->down && stream_salt_replayed(c, had_salt)) {
 			n = -EBADMSG;
 			derr = SS_ERR_REPLAY;

@@ -140,3 +140,15 @@ void ctr_fail(struct conn *c, enum ctr_fail f)
 {
 	c->p->ctr->fail[f]++;
 }
+
+void conn_poll_forget(struct ctx *p, struct conn *c)
+{
+	struct conn **pp = &p->conns.polls;
+
+	if (!c->polling)
+		return;
+	while (*pp != c)
+		pp = &(*pp)->poll_next;
+	*pp = c->poll_next;
+	c->polling = false;
+}

@@ -22,9 +22,9 @@ static const char *dir_tier(const struct conn *c, const struct dir *d, uint64_t 
 	*bytes = d->bytes;
 	if (conn_on_shortcut(c))
 		return "shortcut";
-	if (c->tier == TIER_SPLICE)
+	if (c->tier->id == TIER_SPLICE)
 		return "splice";
-	if (c->tier != TIER_SOCKMAP)
+	if (c->tier->id != TIER_SOCKMAP)
 		return "userspace";
 	if (c->p->bpf && !bpf_relay_bytes(c->p->bpf, d->cookie, &k))
 		*bytes += k;

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
- * The STREAM tiers of pass-through pairs (method none, --relay): the tier
- * choice, the hand-off to sockmap (bpf_relay.c) or splice, FINs and resets
- * after the kernel queues drain, flow control out of sockmap, and the poll
- * timer for what no socket event reports. While the kernel waits on a queue
+ * The sockmap tier of pass-through pairs (method none, --relay): the
+ * attach to the relay program (bpf_relay.c) at a quiet moment, FINs and
+ * resets after the kernel queues drain, flow control out of sockmap (a pair
+ * leaves for splice), and the poll visits for what no socket event reports. While the kernel waits on a queue
  * (bytes before a FIN, a demoted pair's backlog), progress must show within
  * KERNEL_STALL_MS; a queue that stops moving has lost its bytes, and the
  * pair is torn down so the peers see an error instead of a silently
@@ -29,13 +29,6 @@
 /* sockmap: bytes allowed between the redirect and the peer's TCP stream. */
 #define SOCKMAP_LIMIT (4u << 20)
 #define COOKIE_SLOT(k) ((unsigned)((k) * 0x9E3779B97F4A7C15ull >> 52) % CONN_COOKIE_SLOTS)
-
-static const char *const tier_names[] = {
-	[TIER_AUTO] = "auto", [TIER_USER] = "userspace read/write",
-	[TIER_SPLICE] = "splice (kernel pipe copy)",
-	[TIER_SOCKMAP] = ("sockmap (kernel redirect; a pair whose kernel queue passes 4 MiB "
-			  "moves to splice)"),
-};
 
 /*
  * Bytes that reached a source before it was attached are parsed only when
@@ -78,7 +71,7 @@ static void count_redirected(struct conn *c)
 }
 
 /* sockmap: bytes the kernel moved since the last look count as activity. */
-bool kernel_moved_bytes(struct conn *c)
+static bool sockmap_moved(struct conn *c)
 {
 	bool moved = false;
 
@@ -96,12 +89,12 @@ bool kernel_moved_bytes(struct conn *c)
 /* The read side of direction d is handled by the kernel (no epoll reads). */
 static bool kernel_owns_read(const struct conn *c, const struct dir *d)
 {
-	return c->tier == TIER_SOCKMAP && d->ks != KS_USER;
+	return c->tier == &tier_sockmap && d->ks != KS_USER;
 }
 
 /*
  * Leaves the sockmap tier for good: stop intercepting both sockets now (TCP
- * windows then hold the senders back) and let kernel_poll detach the pair once
+ * windows then hold the senders back) and let sockmap_poll detach the pair once
  * the kernel has handed every redirected byte to TCP.
  */
 static void kernel_release(struct conn *c, const char *why)
@@ -120,7 +113,7 @@ static void conn_over_limit(struct ctx *p, uint64_t cookie)
 {
 	for (struct dir *d = p->conns.cookies[COOKIE_SLOT(cookie)]; d; d = d->cnext)
 		if (d->cookie == cookie && d->owner->stage == ST_STREAM &&
-		    d->owner->tier == TIER_SOCKMAP) {
+		    d->owner->tier == &tier_sockmap) {
 			kernel_release(d->owner, "over the sockmap flow-control limit");
 			return;
 		}
@@ -156,68 +149,47 @@ static int kernel_drained(struct conn *c, struct dir *d, int sink)
 }
 
 /*
- * Hands a pass-through pair to the kernel once the daemon holds none of its
- * bytes (what was buffered at hand-off has been written, in order).
+ * sockmap takes a pair only while both receive queues are empty: bytes
+ * queued at attach are parsed by deferred work, and a reset before it runs
+ * unhashes the socket and the kernel drops them; a pair attached in the
+ * middle of a bulk stream was also seen to stall for good once flow control
+ * demoted it. A pair that finds no such moment within HANDOFF_EXACT_BYTES
+ * goes on with splice (SOCKMAP_SPLICE), as does one that flow control took
+ * out of sockmap.
  */
-void kernel_handoff(struct conn *c)
+enum sockmap_entry sockmap_enter(struct conn *c)
 {
 	struct ctx *p = c->p;
-	int lfd = c->local.h.fd, rfd = c->remote.h.fd;
+	int lfd = c->local.h.fd, rfd = c->remote.h.fd, ul = 0, ur = 0;
+	uint64_t wl, wr;
 
-	/* A leg on the shortcut is read with recv: splice and sockmap see only TCP's queue. */
-	if (!c->passthrough || c->tier != TIER_USER || p->pass_tier == TIER_USER ||
-	    conn_on_shortcut(c) ||
-	    c->hdr_pending || stream_pending(&c->up) || stream_pending(&c->down))
-		return;
-	/*
-	 * sockmap takes a pair only while both receive queues are empty: bytes
-	 * queued at attach are parsed by deferred work, and a reset before it
-	 * runs unhashes the socket and the kernel drops them; a pair attached
-	 * in the middle of a bulk stream was also seen to stall for good once
-	 * flow control demoted it. A pair that finds no such moment within
-	 * HANDOFF_EXACT_BYTES, and one that flow control took out of sockmap,
-	 * goes on with splice.
-	 */
-	if (p->pass_tier == TIER_SOCKMAP && !c->left_kernel) {
-		uint64_t wl, wr;
-		int ul = 0, ur = 0;
-
-		if (tcp_bytes_unread(lfd, &ul) || tcp_bytes_unread(rfd, &ur) || ul || ur) {
-			if (c->up.bytes + c->down.bytes < HANDOFF_EXACT_BYTES)
-				return; /* read in userspace meanwhile */
-			log_debug("conn %llu: no quiet moment for sockmap; handing it to splice",
-				  (unsigned long long)c->id);
-			c->left_kernel = true;
-			kernel_handoff(c);
-			return;
-		}
-		if (tcp_bytes_written(rfd, &wr) || tcp_bytes_written(lfd, &wl) ||
-		    bpf_relay_attach(p->bpf, lfd, rfd, wr, wl, SOCKMAP_LIMIT, &c->up.cookie,
-				     &c->down.cookie)) {
-			log_debug("conn %llu: sockmap attach failed; staying in userspace",
-				  (unsigned long long)c->id);
-			return;
-		}
-		c->up.base = wr;
-		c->down.base = wl;
-		c->up.user_written = c->down.user_written = 0;
-		c->up.owner = c->down.owner = c;
-		p->ctr->to_sockmap++;
-		cookie_add(p, &c->up);
-		cookie_add(p, &c->down);
-		c->tier = TIER_SOCKMAP;
-		/* A direction that already ended stays with the daemon. */
-		c->up.ks = c->up.eof ? KS_USER : KS_KERNEL;
-		c->down.ks = c->down.eof ? KS_USER : KS_KERNEL;
-		return;
-	}
-	if (pool_pipe_get(&p->pool, c->up.pipe) || pool_pipe_get(&p->pool, c->down.pipe)) {
-		log_debug("conn %llu: no pipes for splice; staying in userspace",
+	if (tcp_bytes_unread(lfd, &ul) || tcp_bytes_unread(rfd, &ur) || ul || ur) {
+		if (c->up.bytes + c->down.bytes < HANDOFF_EXACT_BYTES)
+			return SOCKMAP_LATER; /* read in userspace meanwhile */
+		log_debug("conn %llu: no quiet moment for sockmap; handing it to splice",
 			  (unsigned long long)c->id);
-		return;
+		c->left_kernel = true;
+		return SOCKMAP_SPLICE;
 	}
-	c->tier = TIER_SPLICE;
-	p->ctr->to_splice++;
+	if (tcp_bytes_written(rfd, &wr) || tcp_bytes_written(lfd, &wl) ||
+	    bpf_relay_attach(p->bpf, lfd, rfd, wr, wl, SOCKMAP_LIMIT, &c->up.cookie,
+			     &c->down.cookie)) {
+		log_debug("conn %llu: sockmap attach failed; staying in userspace",
+			  (unsigned long long)c->id);
+		return SOCKMAP_NO;
+	}
+	c->up.base = wr;
+	c->down.base = wl;
+	c->up.user_written = c->down.user_written = 0;
+	c->up.owner = c->down.owner = c;
+	p->ctr->to_sockmap++;
+	cookie_add(p, &c->up);
+	cookie_add(p, &c->down);
+	c->tier = &tier_sockmap;
+	/* A direction that already ended stays with the daemon. */
+	c->up.ks = c->up.eof ? KS_USER : KS_KERNEL;
+	c->down.ks = c->down.eof ? KS_USER : KS_KERNEL;
+	return SOCKMAP_IN;
 }
 
 /*
@@ -272,25 +244,12 @@ static int kernel_check(struct conn *c, struct dir *d, int src)
 	return kernel_finish_dir(c, d, d == &c->up ? c->remote.h.fd : c->local.h.fd);
 }
 
-/* Userspace and splice tiers: a reset that waits for its sink's peer to acknowledge all. */
-static int user_poll(struct conn *c)
-{
-	bool again = false;
-
-	for (struct dir *d = &c->up; d; d = d == &c->up ? &c->down : NULL)
-		if (d->eof && !d->shut && !stream_pending(d))
-			again |= stream_end(c, d, d == &c->up ? c->remote.h.fd : c->local.h.fd) > 0;
-	return again;
-}
-
-int kernel_poll(struct conn *c, const char **why)
+static int sockmap_poll(struct conn *c, const char **why)
 {
 	struct ctx *p = c->p;
 	bool again = false, demoting = false;
 	int r = 0;
 
-	if (c->tier != TIER_SOCKMAP)
-		return user_poll(c);
 	for (struct dir *d = &c->up; d && !r; d = d == &c->up ? &c->down : NULL) {
 		int src = d == &c->up ? c->local.h.fd : c->remote.h.fd;
 		int sink = d == &c->up ? c->remote.h.fd : c->local.h.fd;
@@ -327,18 +286,17 @@ int kernel_poll(struct conn *c, const char **why)
 		cookie_del(p, &c->up);
 		cookie_del(p, &c->down);
 		c->up.ks = c->down.ks = KS_USER;
-		c->tier = TIER_USER;
+		c->tier = &tier_user; /* conn.c hands it to splice once it holds none of its bytes */
 		c->left_kernel = true;
 		p->ctr->left_sockmap++;
 		c->up.user_written = c->down.user_written = 0;
 		log_debug("conn %llu: out of the sockmap tier for good", (unsigned long long)c->id);
-		kernel_handoff(c);
 	}
 	return again;
 }
 
 /* STREAM with the sockmap tier: kernel directions, and demoted ones in userspace. */
-int kernel_sock_event(struct conn *c, bool is_local, uint32_t events)
+static int sockmap_sock_event(struct conn *c, bool is_local, uint32_t events)
 {
 	int lfd = c->local.h.fd, rfd = c->remote.h.fd, err = 0, r = 0;
 	struct dir *rd = is_local ? &c->up : &c->down;   /* read from this socket */
@@ -364,44 +322,6 @@ int kernel_sock_event(struct conn *c, bool is_local, uint32_t events)
 	return r;
 }
 
-/*
- * Picks the STREAM tier of pass-through pairs (method none, --relay) and
- * says once which tier serves which leg, and why.
- */
-static int choose_tier(struct ctx *p, const char **why)
-{
-	const struct ss_config *cfg = p->cfg;
-	bool pass = cfg->relay || cfg->m->id == SS_M_NONE;
-	bool want_bpf = cfg->tier == TIER_SOCKMAP || cfg->bpf == BPF_ON ||
-			(cfg->bpf == BPF_AUTO && cfg->tier == TIER_AUTO && pass);
-	const char *bpf_why = "--bpf off";
-	int r;
-
-	if (want_bpf && (r = bpf_relay_open(&p->bpf, &bpf_why))) {
-		if (cfg->bpf == BPF_ON || cfg->tier == TIER_SOCKMAP) {
-			*why = bpf_why;
-			return r;
-		}
-		log_info("sockmap tier unavailable: %s; falling back to splice", bpf_why);
-	}
-	if (cfg->tier != TIER_AUTO)
-		p->pass_tier = cfg->tier;
-	else
-		p->pass_tier = p->bpf ? TIER_SOCKMAP : TIER_SPLICE;
-	if (pass)
-		log_info("STREAM tiers: %s -> %s legs carry the same bytes: %s%s",
-			 cfg->prog == PROG_SERVER ? "client" : "application",
-			 cfg->prog == PROG_SERVER ? "target" : (cfg->relay ? "upstream" : "server"),
-			 tier_names[p->pass_tier],
-			 cfg->tier != TIER_AUTO ? " (forced by --tier)" :
-			 p->bpf ? "" : cfg->bpf == BPF_OFF ? " (--bpf off)" : " (BPF unavailable)");
-	else
-		log_info("STREAM tiers: userspace for both legs (method %s encrypts one leg: "
-			 "the bytes differ, so the kernel cannot move them)%s",
-			 cfg->m->name, p->bpf ? "; BPF loaded but unused" : "");
-	return 0;
-}
-
 static void over_limit(void *ctx, uint64_t cookie)
 {
 	conn_over_limit(ctx, cookie);
@@ -415,12 +335,21 @@ static void on_bpf_events(struct handler *h, uint32_t events)
 	bpf_relay_events(p->bpf, over_limit, p);
 }
 
-int kernel_tiers_open(struct ctx *p, const char **why)
+int sockmap_open(struct ctx *p, bool pass, const char **why)
 {
+	const struct ss_config *cfg = p->cfg;
+	bool want_bpf = cfg->tier == TIER_SOCKMAP || cfg->bpf == BPF_ON ||
+			(cfg->bpf == BPF_AUTO && cfg->tier == TIER_AUTO && pass);
+	const char *bpf_why = "--bpf off";
 	int r;
 
-	if ((r = choose_tier(p, why)))
-		return r;
+	if (want_bpf && (r = bpf_relay_open(&p->bpf, &bpf_why))) {
+		if (cfg->bpf == BPF_ON || cfg->tier == TIER_SOCKMAP) {
+			*why = bpf_why;
+			return r;
+		}
+		log_info("sockmap tier unavailable: %s; falling back to splice", bpf_why);
+	}
 	if (p->bpf) {
 		p->conns.bpf_events.fd = bpf_relay_events_fd(p->bpf);
 		p->conns.bpf_events.on_event = on_bpf_events;
@@ -429,7 +358,7 @@ int kernel_tiers_open(struct ctx *p, const char **why)
 	return 0;
 }
 
-void kernel_tiers_close(struct ctx *p)
+void sockmap_close(struct ctx *p)
 {
 	if (p->bpf)
 		loop_forget(p->loop, &p->conns.bpf_events);
@@ -437,41 +366,17 @@ void kernel_tiers_close(struct ctx *p)
 	p->bpf = NULL;
 }
 
-void conn_stats(const struct ctx *p, struct conn_stats *st)
-{
-	st->live = p->conns.n;
-	st->to_sockmap = p->ctr->to_sockmap;
-	st->to_splice = p->ctr->to_splice;
-	st->left_sockmap = p->ctr->left_sockmap;
-	st->sockmap_loaded = p->bpf;
-	st->sockmap_socks = st->sockmap_peers = 0;
-	if (p->bpf)
-		bpf_relay_count(p->bpf, &st->sockmap_socks, &st->sockmap_peers);
-}
-
-
-void kernel_forget(struct conn *c)
+static void sockmap_forget(struct conn *c)
 {
 	struct ctx *p = c->p;
 
-	shortcut_end(c);
-	if (c->tier == TIER_SOCKMAP) {
-		count_redirected(c);
-		bpf_relay_detach(p->bpf, c->up.cookie, c->down.cookie);
-		cookie_del(p, &c->up);
-		cookie_del(p, &c->down);
-	}
-	if (c->polling) {
-		struct conn **pp = &p->conns.polls;
-
-		while (*pp != c)
-			pp = &(*pp)->poll_next;
-		*pp = c->poll_next;
-		c->polling = false;
-	}
+	count_redirected(c);
+	bpf_relay_detach(p->bpf, c->up.cookie, c->down.cookie);
+	cookie_del(p, &c->up);
+	cookie_del(p, &c->down);
 }
 
-void kernel_stream_interest(const struct conn *c, uint32_t *lev, uint32_t *rev)
+static void sockmap_interest(const struct conn *c, uint32_t *lev, uint32_t *rev)
 {
 	/*
 	 * A direction reads while its sink has nothing pending (back-pressure)
@@ -492,3 +397,9 @@ void kernel_stream_interest(const struct conn *c, uint32_t *lev, uint32_t *rev)
 	if (stream_pending(&c->up))
 		*rev |= EPOLLOUT;
 }
+
+const struct tier_ops tier_sockmap = {
+	.id = TIER_SOCKMAP, .sock_event = sockmap_sock_event, .read = stream_read,
+	.interest = sockmap_interest, .poll = sockmap_poll,
+	.moved = sockmap_moved, .forget = sockmap_forget,
+};
