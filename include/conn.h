@@ -13,6 +13,7 @@ struct ss_key;
 struct dns_query;
 struct udp_relay;
 struct tier_ops;
+struct inbound_ops;
 
 /* The stage machine (docs/architecture.md); only conn.c changes a connection's stage. */
 enum conn_stage {
@@ -99,6 +100,7 @@ struct conn {
 	struct ctx *p;
 	enum conn_stage stage;
 	enum conn_role role;
+	const struct inbound_ops *in; /* what the client speaks (conn_internal.h) */
 	uint64_t id;
 	uint64_t last_active;
 	uint64_t accepted_at;

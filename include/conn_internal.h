@@ -45,29 +45,48 @@ void conn_poll_close(struct ctx *p);
 /* A destroyed connection leaves the poll list. */
 void conn_poll_forget(struct ctx *p, struct conn *c);
 
-/* conn_handshake.c: what a handshake step found; conn.c acts on it. */
+/* What a handshake step found; conn.c acts on it. */
 enum hs_outcome {
 	HS_AGAIN,     /* nothing to do until more bytes arrive */
-	HS_MORE,      /* hs_read: bytes arrived, call hs_parse */
+	HS_MORE,      /* read: bytes arrived, call parse (start: read a handshake) */
 	HS_ADDR,      /* INIT is over: the stage becomes ADDR, then parse on */
-	HS_TARGET,    /* the target is known (c->target); see hs_extra */
+	HS_TARGET,    /* the target is known (c->target); bytes after it wait in c->hs */
 	HS_UDP_ASSOC, /* SOCKS5 UDP ASSOCIATE */
 	HS_HOLD,      /* ssserver: bad authentication, read and discard until the deadline */
 	HS_CLOSE,     /* close the connection; *why says why (NULL: quietly) */
 };
-/* Reads what the client sent during INIT/ADDR. */
-enum hs_outcome hs_read(struct conn *c, const char **why);
-/* Takes one step over the bytes read so far. */
-enum hs_outcome hs_parse(struct conn *c, const char **why);
+/*
+ * An inbound kind: what a client speaks to the daemon, parsed in stages INIT
+ * and ADDR into a target (c->target). One file per kind: inbound_ss.c
+ * (ssserver: salt and address header), inbound_socks.c (SOCKS5),
+ * inbound_redir.c (redir's original destination; tunnel's and relay's one
+ * target). conn.c calls c->in's ops and reads its flags; it tests no kind.
+ */
+struct inbound_ops {
+	const char *name;
+	/* At accept: HS_TARGET (the target is known), HS_MORE (read a handshake), HS_CLOSE (*why). */
+	enum hs_outcome (*start)(struct conn *c, const char **why);
+	/* Reads what the client sent during INIT/ADDR (HS_MORE: parse it). */
+	enum hs_outcome (*read)(struct conn *c, const char **why);
+	/* Takes one step over the bytes read so far. */
+	enum hs_outcome (*parse)(struct conn *c, const char **why);
+	/* How the request ended (0, or the connect's -errno; bound: a UDP association's). NULL: nothing said. */
+	void (*reply)(struct conn *c, int err, const struct ss_addr *bound);
+	/*
+	 * ssserver's kind: the client leg carries Shadowsocks, and targets are
+	 * dialled for remote clients under the target policy. Otherwise the
+	 * upstream leg carries it to ssserver (or, plain, the bytes as they are).
+	 */
+	bool serves;
+	bool plain;      /* --relay: a transit node, bytes as they are to the upstream */
+	bool acl_bypass; /* sslocal's ACL may send the target direct */
+};
+extern const struct inbound_ops inbound_ss, inbound_socks, inbound_redir, inbound_tunnel,
+	inbound_relay;
+/* inbound.c: the kind of a listener's role. */
+const struct inbound_ops *inbound_of(enum conn_role role);
 /* sslocal: does the ACL send c->target directly, not through the server? */
 bool hs_bypass(const struct conn *c);
-/* redir: sets c->target from the original destination; NULL or why not. */
-const char *hs_redir_target(struct conn *c);
-/* SOCKS5 reply (RFC 1928 section 6) with BND.ADDR bound, or 0.0.0.0:0. */
-void hs_socks_reply_addr(struct conn *c, uint8_t rep, const struct ss_addr *bound);
-void hs_socks_reply(struct conn *c, uint8_t rep);
-/* The SOCKS5 reply code for a connect/resolve error (-errno). */
-uint8_t hs_socks_rep_for(int err);
 /* conn_stream.c: the userspace and splice pump. */
 /* Every salt this process generates goes into the replay filter. */
 void stream_remember_salt(struct conn *c);

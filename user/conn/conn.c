@@ -21,7 +21,6 @@
 #include "ctx.h"
 #include "dns.h"
 #include "log.h"
-#include "socks5.h"
 #include "sockopts.h"
 #include "udp.h"
 #include "upstream.h"
@@ -77,6 +76,7 @@ void conn_accept(struct ctx *p, int fd, const struct sockaddr_storage *peer, enu
 		 struct port_keys *pk)
 {
 	struct conn *c = calloc(1, sizeof(*c));
+	const char *why = NULL;
 
 	if (!c) {
 		log_err("out of memory for a new connection");
@@ -85,6 +85,7 @@ void conn_accept(struct ctx *p, int fd, const struct sockaddr_storage *peer, enu
 	}
 	c->p = p;
 	c->role = role;
+	c->in = inbound_of(role);
 	/* Unique in the tree: the worker is id % workers (ssctl kill finds it so). */
 	c->id = ++p->conns.next_id * (uint64_t)p->cfg->workers + (uint64_t)p->index;
 	c->local.c = c->remote.c = c;
@@ -97,7 +98,7 @@ void conn_accept(struct ctx *p, int fd, const struct sockaddr_storage *peer, enu
 	if (pk)
 		pk->refs++;
 	c->key = !pk ? &p->key : pk->n == 1 ? &pk->keys[0] : NULL;
-	c->passthrough = role == ROLE_RELAY || (c->key && c->key->m->id == SS_M_NONE);
+	c->passthrough = c->in->plain || (c->key && c->key->m->id == SS_M_NONE);
 	c->up.pipe[0] = c->up.pipe[1] = c->down.pipe[0] = c->down.pipe[1] = -1;
 	c->peer_sa = *peer;
 	sockaddr_str((const struct sockaddr *)peer, c->peer, sizeof(c->peer));
@@ -116,19 +117,15 @@ void conn_accept(struct ctx *p, int fd, const struct sockaddr_storage *peer, enu
 		return;
 	}
 	c->dec_ready = c->key != NULL;
-	if (role == ROLE_TUNNEL || role == ROLE_RELAY) {
-		c->target = p->cfg->tunnel;
+	switch (c->in->start(c, &why)) {
+	case HS_TARGET:
 		start_target(c, NULL, 0);
 		return;
-	}
-	if (role == ROLE_REDIR) {
-		const char *why = hs_redir_target(c);
-
-		if (why)
-			conn_destroy(c, why);
-		else
-			start_target(c, NULL, 0);
+	case HS_CLOSE:
+		conn_destroy(c, why);
 		return;
+	default:
+		break;
 	}
 	/* The client speaks first: under load its first bytes are often here already. */
 	handshake(c);
@@ -263,6 +260,13 @@ static void keepalive(void *c)
 	conn_touch(c);
 }
 
+/* Tells the client how its request ended, if its kind says anything (SOCKS5). */
+static void tell(struct conn *c, int err, const struct ss_addr *bound)
+{
+	if (c->in->reply)
+		c->in->reply(c, err, bound);
+}
+
 /*
  * UDP ASSOCIATE (RFC 1928 section 7): reply with the UDP relay's address and
  * hold this TCP connection; the association ends when it closes.
@@ -276,7 +280,7 @@ static void start_udp_assoc(struct conn *c)
 	int r;
 
 	if (udp_socks_bound(p, &bound)) {
-		hs_socks_reply(c, SOCKS5_REP_CMD_UNSUPPORTED);
+		tell(c, -EOPNOTSUPP, NULL);
 		conn_destroy(c, "UDP ASSOCIATE, but UDP is off (mode tcp_only)");
 		return;
 	}
@@ -286,14 +290,14 @@ static void start_udp_assoc(struct conn *c)
 	r = getsockname(c->local.h.fd, (struct sockaddr *)&here, &hl) ? -errno :
 	    udp_assoc_open(p, &ua, &c->assoc_udp, &bound);
 	if (r) {
-		hs_socks_reply(c, SOCKS5_REP_FAIL);
+		tell(c, -EIO, NULL);
 		log_warn("conn %llu: UDP ASSOCIATE: no UDP socket: %s", (unsigned long long)c->id,
 			 strerror(-r));
 		conn_destroy(c, "UDP ASSOCIATE failed");
 		return;
 	}
 	addr_from_sockaddr(&a, (struct sockaddr *)&bound);
-	hs_socks_reply_addr(c, SOCKS5_REP_OK, &a);
+	tell(c, 0, &a);
 	conn_leave_handshake(c);
 	set_stage(c, ST_UDP_ASSOC);
 	conn_update_events(c);
@@ -305,8 +309,7 @@ static void fail_connect(struct conn *c, int err, const char *what)
 	char msg[128];
 
 	ctr_fail(c, !strcmp(what, "resolve") ? FAIL_RESOLVE : FAIL_CONNECT);
-	if (c->role == ROLE_SOCKS)
-		hs_socks_reply(c, hs_socks_rep_for(err));
+	tell(c, err, NULL);
 	snprintf(msg, sizeof(msg), "%s: %s", what, strerror(-err));
 	conn_destroy(c, msg);
 }
@@ -316,8 +319,7 @@ static void enter_stream(struct conn *c)
 	shortcut_start(c);
 	set_stage(c, ST_STREAM);
 	conn_touch(c);
-	if (c->role == ROLE_SOCKS)
-		hs_socks_reply(c, SOCKS5_REP_OK);
+	tell(c, 0, NULL);
 	/*
 	 * The first flight goes out. sslocal's request header waits for the
 	 * client's first data, which has usually come by now: read it at once,
@@ -345,7 +347,7 @@ static void start_connect(struct conn *c, const struct sockaddr *sa, socklen_t l
 	int fd;
 
 	/* Checked on the address actually dialled, so DNS cannot smuggle one in. */
-	if (c->role == ROLE_SERVER && (rule = policy_refuses(&c->p->policy, sa))) {
+	if (c->in->serves && (rule = policy_refuses(&c->p->policy, sa))) {
 		char t[300], where[64], msg[512];
 
 		ctr_fail(c, FAIL_POLICY);
@@ -366,11 +368,11 @@ static void start_connect(struct conn *c, const struct sockaddr *sa, socklen_t l
 	if (cfg->no_delay)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
 	/* sslocal -> ssserver: the first flight rides in the SYN (RFC 7413). */
-	if (cfg->fast_open && c->role != ROLE_SERVER)
+	if (cfg->fast_open && !c->in->serves)
 		setsockopt(fd, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, &(int){ 1 }, sizeof(int));
 	set_stage(c, ST_CONNECTING);
 	if (connect(fd, sa, len) == 0) { /* Fast Open: the SYN leaves with the first write */
-		c->tfo_pending = cfg->fast_open && c->role != ROLE_SERVER;
+		c->tfo_pending = cfg->fast_open && !c->in->serves;
 		enter_stream(c);
 		return;
 	}
@@ -462,7 +464,7 @@ static void start_target(struct conn *c, const uint8_t *extra, size_t n)
 		log_debug("conn %llu: the ACL bypasses the server for this target",
 			  (unsigned long long)c->id);
 	}
-	if (!c->bypass && (c->role == ROLE_SOCKS || c->role == ROLE_TUNNEL || c->role == ROLE_REDIR)) {
+	if (!c->bypass && !c->in->serves && !c->in->plain) {
 		if (queue_first_flight(c, extra, n))
 			return;
 		upstream_tcp(p->cfg, &host, &port);
@@ -474,9 +476,9 @@ static void start_target(struct conn *c, const uint8_t *extra, size_t n)
 		}
 		c->enc_ready = !c->bypass;
 		/* Our own salts too: a reflected response must not pass as a request. */
-		if (c->role == ROLE_SERVER)
+		if (c->in->serves)
 			stream_remember_salt(c);
-		if (c->role == ROLE_SERVER && c->key->ops->bind)
+		if (c->in->serves && c->key->ops->bind)
 			c->key->ops->bind(&c->enc, &c->dec, true);
 		host = c->target.atyp == SS_ATYP_DOMAIN ? c->target.host :
 							  addr_str(&c->target, tbuf, sizeof(tbuf));
@@ -500,11 +502,11 @@ static void start_target(struct conn *c, const uint8_t *extra, size_t n)
 static void handshake(struct conn *c)
 {
 	const char *why = NULL;
-	enum hs_outcome o = hs_read(c, &why);
+	enum hs_outcome o = c->in->read(c, &why);
 
 	if (o == HS_MORE) {
 		conn_touch(c);
-		while ((o = hs_parse(c, &why)) == HS_ADDR)
+		while ((o = c->in->parse(c, &why)) == HS_ADDR)
 			set_stage(c, ST_ADDR);
 	}
 	switch (o) {
@@ -515,16 +517,14 @@ static void handshake(struct conn *c)
 		start_udp_assoc(c);
 		break;
 	case HS_TARGET:
+	{
 		/* SOCKS5: what the client sent after its request rides with the header. */
-		if (c->role == ROLE_SERVER) {
-			start_target(c, NULL, 0);
-		} else {
-			size_t n = c->hs_len;
+		size_t n = c->hs_len;
 
-			c->hs_len = 0; /* start_target may keep the request header there */
-			start_target(c, c->hs, n);
-		}
+		c->hs_len = 0; /* start_target may keep the request header there */
+		start_target(c, n ? c->hs : NULL, n);
 		break;
+	}
 	default: /* HS_AGAIN, HS_HOLD: more bytes or the deadline */
 		break;
 	}

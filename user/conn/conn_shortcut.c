@@ -38,7 +38,7 @@ void shortcut_dial(struct conn *c, int fd, const struct sockaddr *sa)
 	socklen_t len = sizeof(ss);
 
 	/* The encrypted leg (sslocal -> ssserver) stays on TCP. */
-	if (!c->p->sc || (c->role != ROLE_SERVER && !c->bypass) || !loopback(sa))
+	if (!c->p->sc || (!c->in->serves && !c->bypass) || !loopback(sa))
 		return;
 	memset(&ss, 0, sizeof(ss));
 	ss.ss_family = sa->sa_family;

@@ -89,7 +89,7 @@ int stream_flush(struct conn *c, struct dir *d, int sink)
 /* Is this direction's data encrypted on the way to its sink? */
 bool stream_encrypts(const struct conn *c, const struct dir *d)
 {
-	return (c->role == ROLE_SERVER) == (d == &c->down);
+	return c->in->serves == (d == &c->down);
 }
 
 /*
@@ -253,7 +253,7 @@ int stream_pump(struct conn *c, struct dir *d, int src, int sink, bool can_read)
 		bool had_salt = c->key->ops->dec_salt(&c->dec) != NULL;
 
 		n = c->tier->read(c, d, src, &derr);
-		if (n > 0 && c->role != ROLE_SERVER && d == &c->down && stream_salt_replayed(c, had_salt)) {
+		if (n > 0 && !c->in->serves && d == &c->down && stream_salt_replayed(c, had_salt)) {
 			n = -EBADMSG;
 			derr = SS_ERR_REPLAY;
 		}
@@ -337,7 +337,7 @@ bool stream_salt_replayed(struct conn *c, bool had_salt)
 		return false;
 	/* SIP022: a server keeps request salts; a response names its request instead. */
 	if (c->key->ops->exact_salts) {
-		int r = c->role == ROLE_SERVER ?
+		int r = c->in->serves ?
 				salt_window_check_add(c->p->salts, salt, c->key->m->key_len) : 0;
 
 		if (r == SS_ERR_FULL)

@@ -40,7 +40,7 @@ static void row(struct conn *c, struct sbuf *out)
 	socklen_t len = sizeof(sa);
 	char target[300] = "", where[64] = "";
 
-	if (c->stage >= ST_DNS || c->role != ROLE_SERVER)
+	if (c->stage >= ST_DNS || !c->in->serves)
 		addr_str(&c->target, target, sizeof(target));
 	if (c->remote.h.fd >= 0 && !getpeername(c->remote.h.fd, (struct sockaddr *)&sa, &len))
 		ss_sa_str(&sa, where, sizeof(where));
