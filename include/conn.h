@@ -87,8 +87,8 @@ struct conn_table {
 	unsigned n;            /* live connections */
 	uint64_t next_id;
 
-	/* sockmap tier (conn_kernel.c) */
-	struct handler poll;   /* timerfd armed while sockmap connections need polling */
+	/* The poll list (conn_table.c), and the sockmap tier's events (tier_sockmap.c) */
+	struct handler poll;   /* timerfd armed while listed connections need polling */
 	struct conn *polls;
 	bool (*visit)(struct conn *c); /* conn.c: one visit of a listed connection */
 	struct handler bpf_events; /* sockets over their flow-control limit */

@@ -4,7 +4,8 @@
 
 /*
  * Shared by the files of the connection module only: conn.c (lifecycle and
- * the one stage switch), conn_handshake.c, conn_stream.c and conn_kernel.c.
+ * the one stage switch), conn_table.c, conn_stream.c, the inbound kinds
+ * (inbound*.c) and the STREAM tiers (tiers.c, tier_*.c).
  * Only conn.c changes a connection's stage; see docs/architecture.md.
  */
 #include <stdbool.h>

@@ -43,7 +43,7 @@ struct ctx {
 	struct counters *ctr;  /* this worker's, in memory shared with the supervisor */
 	struct traffic *traffic; /* ssserver: bytes per port and user, shared too */
 
-	/* STREAM tiers for pass-through pairs (method none, --relay): conn_kernel.c. */
+	/* STREAM tiers for pass-through pairs (method none, --relay): tiers.c, tier_sockmap.c. */
 	enum conn_tier pass_tier;
 	struct bpf_relay *bpf;
 	struct shortcut *sc; /* --bpf-cgroup: the local shortcut, shared by the tree; or NULL */

@@ -93,7 +93,7 @@ void conn_accept(struct ctx *p, int fd, const struct sockaddr_storage *peer, enu
 	c->remote.h.fd = -1;
 	c->local.h.on_event = c->remote.h.on_event = on_sock_event;
 	c->tier = &tier_user;
-	/* A port with several users learns the key from the first chunk (conn_handshake.c). */
+	/* A port with several users learns the key from the first chunk (inbound_ss.c). */
 	c->pk = pk;
 	if (pk)
 		pk->refs++;
@@ -498,7 +498,7 @@ static void start_target(struct conn *c, const uint8_t *extra, size_t n)
 		fail_connect(c, r, "resolve");
 }
 
-/* INIT and ADDR: conn_handshake.c reads and parses; the stage changes here. */
+/* INIT and ADDR: the inbound kind (c->in) reads and parses; the stage changes here. */
 static void handshake(struct conn *c)
 {
 	const char *why = NULL;
