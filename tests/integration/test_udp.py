@@ -136,7 +136,8 @@ def test_dns_query_over_udp_tunnel():
            "chacha20-ietf-poly1305", "-U"])
     start([os.path.join(BUILD, "sslocal"), "-s", "127.0.0.1", "-p", str(sp), "-l", str(tp), "-k", "test-pw",
            "-m", "chacha20-ietf-poly1305", "-U", "-L", "127.0.0.1:%d" % dns.port])
-    time.sleep(0.5)
+    wait_udp_port(sp)
+    wait_udp_port(tp)
     rcode, ips = dns_query(tp, "answer.test")
     assert (rcode, ips) == (0, ["127.0.0.1"]), (rcode, ips)
     rcode, ips = dns_query(tp, "nxdomain.example")
@@ -343,7 +344,7 @@ def test_interop_with_libev_both_ways():
     ssserver(sp, extra=["-u"])
     libev("ss-tunnel", ["-s", "127.0.0.1", "-p", str(sp), "-l", str(tp), "-k", "test-pw", "-m",
                         "chacha20-ietf-poly1305", "-U", "-L", "127.0.0.1:%d" % dns.port])
-    time.sleep(0.5)
+    wait_udp_port(tp)
     assert dns_query(tp, "via.libev.tunnel.test") == (0, ["127.0.0.1"])
     stop_all()
     sp, tp = free_port(), free_port(socket.SOCK_DGRAM)
@@ -351,7 +352,7 @@ def test_interop_with_libev_both_ways():
     wait_port(sp)
     start([os.path.join(BUILD, "sslocal"), "-s", "127.0.0.1", "-p", str(sp), "-l", str(tp), "-k", "test-pw",
            "-m", "aes-256-gcm", "-U", "-L", "127.0.0.1:%d" % dns.port])
-    time.sleep(0.5)
+    wait_udp_port(tp)
     assert dns_query(tp, "via.ssbpf.tunnel.test") == (0, ["127.0.0.1"])
     dns.close()
     echo.close()

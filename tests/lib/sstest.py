@@ -27,18 +27,50 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cgroup2 import make as cgroup2_make, remove as cgroup2_remove  # noqa: E402,F401
 import syscalls  # noqa: E402,F401
 from bpfmaps import bpf_maps_of, bpf_map_dump, bpf_percpu_sum  # noqa: E402,F401
+from dnspeer import DnsResponder, dns_query  # noqa: E402,F401
 BUILD = os.path.join(ROOT, os.environ.get("SSBPF_BUILD", "build"))
 LOGDIR = tempfile.mkdtemp(prefix="ssbpf-it.")
 AEAD_METHODS = ["aes-128-gcm", "aes-192-gcm", "aes-256-gcm",
                 "chacha20-ietf-poly1305", "xchacha20-ietf-poly1305"]
 
 
+_ports_given = set()
+
+
 def free_port(kind=socket.SOCK_STREAM, family=socket.AF_INET):
-    s = socket.socket(family, kind)
-    s.bind(("::1" if family == socket.AF_INET6 else "127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    """A port that is free for both TCP and UDP (daemons started with -u bind
+    both) and that this run has not handed out before."""
+    host = "::1" if family == socket.AF_INET6 else "127.0.0.1"
+    for _ in range(200):
+        s = socket.socket(family, kind)
+        s.bind((host, 0))
+        port = s.getsockname()[1]
+        other = socket.socket(family, socket.SOCK_DGRAM if kind == socket.SOCK_STREAM else socket.SOCK_STREAM)
+        try:
+            other.bind((host, port))
+        except OSError:
+            continue
+        finally:
+            other.close()
+            s.close()
+        if port not in _ports_given:
+            _ports_given.add(port)
+            return port
+    raise AssertionError("no port free for both TCP and UDP")
+
+
+def udp_bound(port):
+    """Whether a UDP socket is bound to port (any address), from /proc/net/udp*."""
+    for path in ("/proc/net/udp", "/proc/net/udp6"):
+        with open(path) as f:
+            for line in f.readlines()[1:]:
+                if int(line.split()[1].rsplit(":", 1)[1], 16) == port:
+                    return True
+    return False
+
+
+def wait_udp_port(port, timeout=10.0):
+    wait_until(lambda: udp_bound(port), timeout=timeout, what="a UDP socket on port %d" % port)
 
 
 def wait_port(port, host="127.0.0.1", timeout=10.0, proc=None):
@@ -416,73 +448,6 @@ class HttpFiles:
     def close(self):
         self.srv.shutdown()
         self.srv.server_close()
-
-
-class DnsResponder:
-    """Answers A queries for names under .test with 127.0.0.1 (TTL given); counts queries."""
-
-    def __init__(self, ttl=60):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.ttl = ttl
-        self.queries = []
-        threading.Thread(target=self.run, daemon=True).start()
-
-    def run(self):
-        while True:
-            try:
-                q, addr = self.sock.recvfrom(512)
-            except OSError:
-                return
-            tid, flags, qd = struct.unpack(">HHH", q[:6])
-            i, labels = 12, []
-            while q[i]:
-                labels.append(q[i + 1:i + 1 + q[i]].decode())
-                i += 1 + q[i]
-            qtype = struct.unpack(">H", q[i + 1:i + 3])[0]
-            question = q[12:i + 5]
-            name = ".".join(labels)
-            self.queries.append((name, qtype))
-            if not name.endswith(".test"):
-                rcode, answers = 3, b""
-            elif qtype == 1:
-                rcode = 0
-                answers = b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, self.ttl, 4) + socket.inet_aton("127.0.0.1")
-            else:
-                rcode, answers = 0, b""
-            an = 1 if answers else 0
-            resp = struct.pack(">HHHHHH", tid, 0x8180 | rcode, 1, an, 0, 0) + question + answers
-            self.sock.sendto(resp, addr)
-
-    def close(self):
-        self.sock.close()
-
-    def lookup(self, port, name, qtype=1, timeout=5):
-        """Sends one query to 127.0.0.1:port; returns (rcode, [IPv4 answers])."""
-        return dns_query(port, name, qtype, timeout)
-
-
-def dns_query(port, name, qtype=1, timeout=5):
-    q = struct.pack(">HHHHHH", 0x1234, 0x0100, 1, 0, 0, 0)
-    for label in name.split("."):
-        q += bytes([len(label)]) + label.encode()
-    q += b"\0" + struct.pack(">HH", qtype, 1)
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.settimeout(timeout)
-    s.sendto(q, ("127.0.0.1", port))
-    r, _ = s.recvfrom(4096)
-    s.close()
-    tid, flags, qd, an = struct.unpack(">HHHH", r[:8])
-    assert tid == 0x1234, "DNS answer for another query"
-    i = len(q)
-    ips = []
-    for _ in range(an):
-        rtype, _, _, rdlen = struct.unpack(">HHIH", r[i + 2:i + 12])
-        if rtype == 1:
-            ips.append(socket.inet_ntoa(r[i + 12:i + 16]))
-        i += 12 + rdlen
-    return flags & 0xf, ips
 
 
 def sha256_file(path):
