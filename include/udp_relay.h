@@ -68,10 +68,31 @@ struct reply_sock {
 #define REPLY_MAX 256
 #define REPLY_BUCKETS 256
 
+struct udp_relay;
+
+/*
+ * What a listening socket's datagrams are: ssserver's (udp_server.c) or one of
+ * sslocal's kinds (udp_local.c). buf has SS_ADDR_MAX bytes of room before it.
+ */
+struct udp_kind {
+	const char *name; /* in the log */
+	bool serves;      /* ssserver: clients' datagrams are sealed, targets pass the policy */
+	bool orig_dst;    /* redir: the listener asks for each datagram's original destination */
+	/* A client's datagram (orig: its original destination, when asked for). */
+	void (*from_client)(struct udp_relay *r, uint8_t *buf, size_t len,
+			    const struct sockaddr_storage *src, socklen_t slen,
+			    const struct sockaddr_storage *orig);
+	/* A datagram on the client's NAT socket, from the server or a target. */
+	void (*to_client)(struct nat *n, uint8_t *buf, size_t len,
+			  const struct sockaddr_storage *from);
+};
+
+extern const struct udp_kind udp_kind_server, udp_kind_socks, udp_kind_tunnel, udp_kind_redir;
+
 struct udp_relay {
 	struct handler h;
 	struct ctx *p;
-	enum udp_role role;
+	const struct udp_kind *kind;
 	struct sockaddr_storage bound;
 	struct nat *buckets[UDP_BUCKETS];
 	struct nat *lru_head, *lru_tail, *dead;
@@ -112,8 +133,19 @@ void nat_touch(struct nat *n);
 void nat_send(struct nat *n, const struct ss_addr *dst, const uint8_t *data, size_t len);
 /* Frees the NAT entries killed during this batch. */
 void nat_reap(struct udp_relay *r);
-/* udp.c: a reply on a NAT socket. */
+/* udp.c */
+/* A reply on a NAT socket. */
 void udp_on_nat_event(struct handler *h, uint32_t events);
+/*
+ * Seals address + payload for the peer: in the entry's session if it has one,
+ * else alone (its salt then goes into the replay filter).
+ */
+int udp_seal(struct ctx *p, struct nat *n, const struct ss_key *k, const uint8_t *in, size_t len,
+	     uint8_t *out, size_t cap, size_t *olen);
+/* Whether a datagram's salt came before (and records it). */
+bool udp_salt_replayed(struct ctx *p, const struct ss_key *k, const uint8_t *dgram);
+/* Sends to the entry's client from the listening socket, counted. */
+void udp_client_send(struct nat *n, const uint8_t *data, size_t len);
 
 /* udp_sessions.c: ssserver's datagram sessions (SIP022), by client session ID. */
 /* A client datagram (forwarded: handed over by another worker, never passed on again). */

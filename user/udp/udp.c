@@ -2,8 +2,10 @@
 /*
  * UDP relay: address + payload sealed for the peer by the key's method_ops
  * (each datagram alone, or within the NAT entry's datagram session for an
- * edition that has them). One listening socket per role and a NAT table from
- * client address to an upstream socket, with an LRU for the cap and the idle
+ * edition that has them). One listening socket per kind (udp_server.c,
+ * udp_local.c: what the datagrams look like on the client's side), SOCKS5
+ * associations with sockets of their own, and a NAT table from client address
+ * to an upstream socket (udp_nat.c), with an LRU for the cap and the idle
  * timeout:
  *   ssserver:        client  <-AEAD->  [listener | NAT socket]  <-raw->  targets
  *   sslocal socks:   client <-SOCKS5 UDP header-> [listener | NAT socket] <-AEAD-> ssserver
@@ -38,14 +40,13 @@ static void remember_salt(struct ctx *p, const struct ss_key *k, const uint8_t *
 		replay_check_add(&p->replay, dgram, k->m->key_len);
 }
 
-static bool salt_replayed(struct ctx *p, const struct ss_key *k, const uint8_t *dgram)
+bool udp_salt_replayed(struct ctx *p, const struct ss_key *k, const uint8_t *dgram)
 {
 	return k->m->key_len && replay_check_add(&p->replay, dgram, k->m->key_len);
 }
 
-/* Seals address + payload for the peer: in the entry's session if it has one, else alone. */
-static int seal_dgram(struct ctx *p, struct nat *n, const struct ss_key *k, const uint8_t *in,
-		      size_t len, uint8_t *out, size_t cap, size_t *olen)
+int udp_seal(struct ctx *p, struct nat *n, const struct ss_key *k, const uint8_t *in, size_t len,
+	     uint8_t *out, size_t cap, size_t *olen)
 {
 	int r;
 
@@ -56,234 +57,17 @@ static int seal_dgram(struct ctx *p, struct nat *n, const struct ss_key *k, cons
 	return r;
 }
 
-/* sslocal: opens a reply from the server (SS_ERR_REPLAY: its salt or packet ID came before). */
-static int open_dgram(struct ctx *p, struct nat *n, const struct ss_key *k, const uint8_t *in,
-		      size_t len, uint8_t *out, size_t cap, size_t *olen)
-{
-	int r;
-
-	if (k->ops->session_new)
-		return n->sess ? k->ops->session_open(n->sess, in, len, out, cap, olen) : SS_ERR;
-	if ((r = k->ops->udp_open(k->m, k->master, in, len, out, cap, olen)))
-		return r;
-	return salt_replayed(p, k, in) ? SS_ERR_REPLAY : SS_OK;
-}
-
-/* Its socket has the family of the address it is bound to: src is not mapped. */
-static bool assoc_allows(const struct udp_relay *r, const struct sockaddr_storage *src)
-{
-	return ss_sa_same_ip(src, &r->allowed) && (!r->allowed_port || ss_sa_port(src) == r->allowed_port);
-}
-
-/*
- * An association's own socket takes datagrams from its client only; the shared
- * listener (for clients that ignore BND.PORT) from any client with an
- * association in this worker.
- */
-static bool socks_client_allowed(struct udp_relay *r, const struct sockaddr_storage *src)
-{
-	struct sockaddr_storage s;
-
-	if (r->owner) {
-		if (!assoc_allows(r, src))
-			return false;
-		r->keepalive(r->owner);
-		return true;
-	}
-	ss_sa_from_v6(src, &s);
-	for (struct udp_relay *a = r->p->udp; a; a = a->next) {
-		if (a->owner && ss_sa_same_ip(&s, &a->allowed)) {
-			a->keepalive(a->owner);
-			return true;
-		}
-	}
-	return false;
-}
-
-/* ssserver, SIP004: address header + payload, under the key of one of the port's users. */
-static void server_from_client(struct udp_relay *r, const uint8_t *buf, size_t len,
-			       const struct sockaddr_storage *src, socklen_t slen)
-{
-	struct ctx *p = r->p;
-	uint8_t out[UDP_MAX_DGRAM + 512];
-	const struct ss_key *k;
-	struct ss_addr a;
-	size_t used, olen;
-	struct nat *n;
-	char cs[64];
-	int rc;
-
-	if ((rc = port_keys_open_dgram(r->pk, buf, len, out, sizeof(out), &olen)) < 0) {
-		p->ctr->udp.bad_crypto++;
-		log_debug("udp: dropped a datagram from %s: authentication failed (no key "
-			  "of the port opens it)", ss_sa_str(src, cs, sizeof(cs)));
-		return;
-	}
-	k = &r->pk->keys[rc];
-	if (salt_replayed(p, k, buf)) {
-		p->ctr->udp.replayed++;
-		log_debug("udp: dropped a datagram from %s: replayed salt",
-			  ss_sa_str(src, cs, sizeof(cs)));
-		return;
-	}
-	if (k->ops->header_parse(out, olen, &a, &used) != SS_OK) {
-		p->ctr->udp.bad_header++;
-		log_debug("udp: dropped a datagram from %s: bad address header",
-			  ss_sa_str(src, cs, sizeof(cs)));
-		return;
-	}
-	if ((n = nat_get(r, src, slen, NULL))) {
-		n->key = k;
-		nat_touch(n);
-		traffic_add_key(p->traffic, p->index, k, true, olen - used);
-		nat_send(n, &a, out + used, olen - used);
-	}
-}
-
-/* A datagram from a client on the listening socket (redir: orig is its destination). */
-static void from_client(struct udp_relay *r, uint8_t *buf, size_t len,
-			const struct sockaddr_storage *src, socklen_t slen,
-			const struct sockaddr_storage *orig)
-{
-	struct ctx *p = r->p;
-	uint8_t out[UDP_MAX_DGRAM + 512];
-	struct ss_addr a;
-	size_t used, olen;
-	struct nat *n;
-	const struct ss_key *k = &p->key;
-	char cs[64];
-
-	if (r->role == UDP_SERVER) {
-		if (r->pk->keys[0].ops->session_new)
-			sessions_from_client(r, buf, len, src, slen, false);
-		else
-			server_from_client(r, buf, len, src, slen);
-		return;
-	}
-	if (r->role == UDP_SOCKS) {
-		/* RFC 1928 section 7: RSV(2) FRAG(1) ATYP DST.ADDR DST.PORT DATA */
-		if (!socks_client_allowed(r, src)) {
-			r->p->ctr->udp.no_assoc++;
-			log_debug("udp: dropped a datagram from %s: no UDP ASSOCIATE from it",
-				  ss_sa_str(src, cs, sizeof(cs)));
-			return;
-		}
-		if (len < 4 || buf[0] || buf[1]) {
-			r->p->ctr->udp.bad_header++;
-			return;
-		}
-		if (buf[2]) {
-			r->p->ctr->udp.fragmented++;
-			log_debug("udp: dropped a fragment (FRAG %u) from %s", buf[2],
-				  ss_sa_str(src, cs, sizeof(cs)));
-			return;
-		}
-		if (addr_parse(buf + 3, len - 3, &a, &used) != SS_OK) {
-			r->p->ctr->udp.bad_header++;
-			log_debug("udp: dropped a datagram from %s: bad SOCKS5 UDP header",
-				  ss_sa_str(src, cs, sizeof(cs)));
-			return;
-		}
-		buf += 3;
-		len -= 3;
-	} else {
-		/* Tunnel, redir: prepend the target's header (buf has room before it). */
-		uint8_t hdr[SS_ADDR_MAX];
-		int hl;
-
-		if (r->role == UDP_REDIR) {
-			if (!orig || addr_from_sockaddr(&a, (const struct sockaddr *)orig)) {
-				r->p->ctr->udp.bad_header++;
-				log_debug("udp: dropped a datagram from %s: no original destination",
-					  ss_sa_str(src, cs, sizeof(cs)));
-				return;
-			}
-		} else {
-			a = p->cfg->tunnel;
-		}
-		hl = k->ops->header_encode(&a, hdr, sizeof(hdr));
-		buf -= hl;
-		memcpy(buf, hdr, (size_t)hl);
-		len += (size_t)hl;
-	}
-	if (len + k->ops->udp_overhead(k->m) > UDP_MAX_DGRAM) {
-		r->p->ctr->udp.oversize++;
-		return;
-	}
-	if (!(n = nat_get(r, src, slen, NULL)))
-		return;
-	nat_touch(n);
-	if (k->ops->session_new && !n->sess && !(n->sess = k->ops->session_new(k, false))) {
-		nat_kill(n);
-		return;
-	}
-	if (seal_dgram(p, n, k, buf, len, out, sizeof(out), &olen))
-		return;
-	nat_send(n, &r->server, out, olen);
-}
-
-/* A reply on a NAT socket: wrap it and send it to the client. */
-static void to_client(struct nat *n, uint8_t *buf, size_t len, const struct sockaddr_storage *from)
+/* Sends a reply to the entry's client from the listening socket. */
+void udp_client_send(struct nat *n, const uint8_t *data, size_t len)
 {
 	struct udp_relay *r = n->r;
-	struct ctx *p = r->p;
-	uint8_t out[UDP_MAX_DGRAM + 512];
-	struct sockaddr_storage src;
-	struct ss_addr a;
-	size_t olen, used;
-	const uint8_t *send_buf = out;
-	/* ssserver answers under the key the client's last datagram came under. */
-	const struct ss_key *k = nat_key(n);
-	int rc;
 
-	if (r->role == UDP_SERVER) {
-		/* buf was received SS_ADDR_MAX bytes into its buffer: prepend the source. */
-		uint8_t hdr[SS_ADDR_MAX];
-		int hl;
-
-		ss_sa_from_v6(from, &src);
-		addr_from_sockaddr(&a, (struct sockaddr *)&src);
-		hl = k->ops->header_encode(&a, hdr, sizeof(hdr));
-		buf -= hl;
-		memcpy(buf, hdr, (size_t)hl);
-		len += (size_t)hl;
-		if (len + k->ops->udp_overhead(k->m) > UDP_MAX_DGRAM ||
-		    seal_dgram(p, n, k, buf, len, out, sizeof(out), &olen)) {
-			r->p->ctr->udp.oversize++;
-			return;
-		}
-		traffic_add_key(p->traffic, p->index, k, false, len - (size_t)hl);
-	} else {
-		rc = open_dgram(p, n, k, buf, len, out + 3, sizeof(out) - 3, &olen);
-		if (rc == SS_ERR_REPLAY || rc == SS_ERR_TIME) {
-			r->p->ctr->udp.replayed++;
-			log_debug("udp: dropped a reply from the server: %s", ss_result_str(rc));
-			return;
-		}
-		if (rc || k->ops->header_parse(out + 3, olen, &a, &used) != SS_OK) {
-			r->p->ctr->udp.bad_crypto++;
-			log_debug("udp: dropped a reply from the server: %s",
-				  rc ? ss_result_str(rc) : "bad address header");
-			return;
-		}
-		if (r->role == UDP_SOCKS) {
-			out[0] = out[1] = out[2] = 0; /* RSV RSV FRAG */
-			olen += 3;
-		} else {
-			send_buf = out + 3 + used;
-			olen -= used;
-		}
-		if (r->role == UDP_REDIR) {
-			redir_reply(n, &a, send_buf, olen);
-			return;
-		}
-	}
-	if (sendto(r->h.fd, send_buf, olen, 0, (struct sockaddr *)&n->client, n->client_len) < 0) {
+	if (sendto(r->h.fd, data, len, 0, (struct sockaddr *)&n->client, n->client_len) < 0) {
 		r->p->ctr->udp.send_failed++;
 		return;
 	}
 	r->p->ctr->udp.out++;
-	r->bytes_down += olen;
+	r->bytes_down += len;
 	nat_touch(n);
 }
 
@@ -301,7 +85,7 @@ void udp_on_nat_event(struct handler *h, uint32_t events)
 
 		if (len < 0)
 			return;
-		to_client(n, buf + SS_ADDR_MAX, (size_t)len, &from);
+		n->r->kind->to_client(n, buf + SS_ADDR_MAX, (size_t)len, &from);
 	}
 }
 
@@ -317,14 +101,14 @@ static void on_listen_event(struct handler *h, uint32_t events)
 		char ctl[CMSG_SPACE(sizeof(struct sockaddr_in6))];
 		struct msghdr mh = { .msg_name = &src, .msg_namelen = sizeof(src), .msg_iov = &iov,
 				     .msg_iovlen = 1, .msg_control = ctl,
-				     .msg_controllen = r->role == UDP_REDIR ? sizeof(ctl) : 0 };
+				     .msg_controllen = r->kind->orig_dst ? sizeof(ctl) : 0 };
 		ssize_t len = recvmsg(h->fd, &mh, 0);
 
 		if (len < 0)
 			return;
 		r->bytes_up += (uint64_t)len; /* as the client sent it (an association's close line) */
-		from_client(r, buf + SS_ADDR_MAX, (size_t)len, &src, mh.msg_namelen,
-			    r->role == UDP_REDIR && orig_dst(&mh, &orig) ? &orig : NULL);
+		r->kind->from_client(r, buf + SS_ADDR_MAX, (size_t)len, &src, mh.msg_namelen,
+				     r->kind->orig_dst && orig_dst(&mh, &orig) ? &orig : NULL);
 	}
 }
 
@@ -341,6 +125,11 @@ static int upstream_addr(const struct ss_config *cfg, struct ss_addr *a)
 int udp_listen(struct ctx *p, enum udp_role role, const char *host, int port,
 	       struct port_keys *pk, const char **why)
 {
+	static const struct udp_kind *const kinds[] = {
+		[UDP_SERVER] = &udp_kind_server, [UDP_SOCKS] = &udp_kind_socks,
+		[UDP_TUNNEL] = &udp_kind_tunnel, [UDP_REDIR] = &udp_kind_redir,
+	};
+	const struct udp_kind *kind = kinds[role];
 	struct addrinfo hints = { .ai_socktype = SOCK_DGRAM, .ai_flags = AI_PASSIVE };
 	struct addrinfo *res;
 	struct udp_relay *r;
@@ -356,7 +145,7 @@ int udp_listen(struct ctx *p, enum udp_role role, const char *host, int port,
 	/* Workers share the port; the kernel keeps each client flow on one of them. */
 	if (fd >= 0 && p->cfg->reuse_port)
 		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &(int){ 1 }, sizeof(int));
-	if (fd >= 0 && role == UDP_REDIR) {
+	if (fd >= 0 && kind->orig_dst) {
 		if (listener_transparent(fd))
 			log_warn("udp redir: IP_TRANSPARENT: %s; replies cannot carry the original "
 				 "source address", strerror(errno));
@@ -383,8 +172,8 @@ int udp_listen(struct ctx *p, enum udp_role role, const char *host, int port,
 	r->h.fd = fd;
 	r->h.on_event = on_listen_event;
 	r->p = p;
-	r->role = role;
-	if (role != UDP_SERVER && upstream_addr(p->cfg, &r->server)) {
+	r->kind = kind;
+	if (!kind->serves && upstream_addr(p->cfg, &r->server)) {
 		close(fd);
 		free(r);
 		*why = "bad server address";
@@ -393,9 +182,7 @@ int udp_listen(struct ctx *p, enum udp_role role, const char *host, int port,
 	r->next = p->udp;
 	p->udp = r;
 	loop_watch(p->loop, &r->h, EPOLLIN);
-	log_info("udp: listening on %s (%s)", ss_sa_str(&r->bound, where, sizeof(where)),
-		 role == UDP_SERVER ? "server" : role == UDP_SOCKS ? "SOCKS5 UDP ASSOCIATE" :
-		 role == UDP_REDIR ? "redir" : "tunnel");
+	log_info("udp: listening on %s (%s)", ss_sa_str(&r->bound, where, sizeof(where)), kind->name);
 	return 0;
 }
 
@@ -465,7 +252,7 @@ void udp_stats(const struct ctx *p, struct udp_stats *o)
 int udp_redir_fd(const struct ctx *p)
 {
 	for (const struct udp_relay *r = p->udp; r; r = r->next)
-		if (r->role == UDP_REDIR)
+		if (r->kind == &udp_kind_redir)
 			return r->h.fd;
 	return -1;
 }
@@ -473,7 +260,7 @@ int udp_redir_fd(const struct ctx *p)
 int udp_socks_bound(const struct ctx *p, struct sockaddr_storage *sa)
 {
 	for (const struct udp_relay *r = p->udp; r; r = r->next) {
-		if (r->role == UDP_SOCKS) {
+		if (r->kind == &udp_kind_socks) {
 			*sa = r->bound;
 			return 0;
 		}
@@ -490,7 +277,7 @@ int udp_assoc_open(struct ctx *p, const struct udp_assoc *a, struct udp_relay **
 	socklen_t sl = sizeof(sa);
 	int fd, e;
 
-	for (ls = p->udp; ls && (ls->role != UDP_SOCKS || ls->owner); ls = ls->next)
+	for (ls = p->udp; ls && (ls->kind != &udp_kind_socks || ls->owner); ls = ls->next)
 		;
 	if (!ls)
 		return -ENOENT;
@@ -508,7 +295,7 @@ int udp_assoc_open(struct ctx *p, const struct udp_assoc *a, struct udp_relay **
 	r->h.fd = fd;
 	r->h.on_event = on_listen_event;
 	r->p = p;
-	r->role = UDP_SOCKS;
+	r->kind = &udp_kind_socks;
 	r->bound = sa;
 	r->server = ls->server;
 	r->owner = a->owner;

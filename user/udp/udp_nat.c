@@ -163,7 +163,7 @@ static void nat_sendto(struct nat *n, const struct sockaddr_storage *to, const u
 	socklen_t sl = ss_sa_to_v6(to, &s6);
 	const char *rule;
 
-	if (n->r->role == UDP_SERVER &&
+	if (n->r->kind->serves &&
 	    (rule = policy_refuses(&n->r->p->policy, (const struct sockaddr *)to))) {
 		char ts[64];
 

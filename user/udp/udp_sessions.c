@@ -180,7 +180,7 @@ static void on_forwarded(struct handler *h, uint32_t events)
 			return;
 		memcpy(&fh, buf, sizeof(fh));
 		for (struct udp_relay *r = p->udp; r; r = r->next)
-			if (r->role == UDP_SERVER && r->pk && r->pk->keys[0].ops->session_new &&
+			if (r->kind->serves && r->pk && r->pk->keys[0].ops->session_new &&
 			    ss_sa_equal(&r->bound, &fh.bound)) {
 				sessions_from_client(r, buf + sizeof(fh), (size_t)n - sizeof(fh),
 						     &fh.client, fh.client_len, true);
