@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* Who may talk to ssmanager (include/manager_auth.h). */
+/* Who may talk to ssmanager (manager_auth.h). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <pwd.h>
