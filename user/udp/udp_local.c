@@ -157,23 +157,26 @@ static int open_dgram(struct ctx *p, struct nat *n, const struct ss_key *k, cons
 	return udp_salt_replayed(p, k, in) ? SS_ERR_REPLAY : SS_OK;
 }
 
-/*
- * A reply from the server, opened into out + 3 (room for SOCKS5's RSV RSV
- * FRAG): *olen bytes of address header (*used of them) + payload. False: dropped.
- */
-static bool open_reply(struct nat *n, const uint8_t *buf, size_t len, uint8_t *out, size_t cap,
-		       size_t *olen, struct ss_addr *a, size_t *used)
+/* A reply from the server, opened: address header + payload in out + 3 (room for RSV RSV FRAG). */
+struct reply {
+	uint8_t out[UDP_MAX_DGRAM + 512];
+	size_t len, used; /* opened bytes; of them, the address header */
+	struct ss_addr from;
+};
+
+/* False: dropped (counted). */
+static bool open_reply(struct nat *n, const uint8_t *buf, size_t len, struct reply *rp)
 {
 	struct ctx *p = n->r->p;
 	const struct ss_key *k = nat_key(n);
-	int rc = open_dgram(p, n, k, buf, len, out + 3, cap - 3, olen);
+	int rc = open_dgram(p, n, k, buf, len, rp->out + 3, sizeof(rp->out) - 3, &rp->len);
 
 	if (rc == SS_ERR_REPLAY || rc == SS_ERR_TIME) {
 		p->ctr->udp.replayed++;
 		log_debug("udp: dropped a reply from the server: %s", ss_result_str(rc));
 		return false;
 	}
-	if (rc || k->ops->header_parse(out + 3, *olen, a, used) != SS_OK) {
+	if (rc || k->ops->header_parse(rp->out + 3, rp->len, &rp->from, &rp->used) != SS_OK) {
 		p->ctr->udp.bad_crypto++;
 		log_debug("udp: dropped a reply from the server: %s",
 			  rc ? ss_result_str(rc) : "bad address header");
@@ -182,42 +185,38 @@ static bool open_reply(struct nat *n, const uint8_t *buf, size_t len, uint8_t *o
 	return true;
 }
 
+/* SOCKS5: RSV RSV FRAG, then the source's address and the payload as the server sent them. */
 static void socks_to_client(struct nat *n, uint8_t *buf, size_t len,
 			    const struct sockaddr_storage *from)
 {
-	uint8_t out[UDP_MAX_DGRAM + 512];
-	struct ss_addr a;
-	size_t olen, used;
+	struct reply rp;
 
 	(void)from;
-	if (!open_reply(n, buf, len, out, sizeof(out), &olen, &a, &used))
+	if (!open_reply(n, buf, len, &rp))
 		return;
-	out[0] = out[1] = out[2] = 0; /* RSV RSV FRAG */
-	udp_client_send(n, out, olen + 3);
+	memset(rp.out, 0, 3);
+	udp_client_send(n, rp.out, rp.len + 3);
 }
 
 static void tunnel_to_client(struct nat *n, uint8_t *buf, size_t len,
 			     const struct sockaddr_storage *from)
 {
-	uint8_t out[UDP_MAX_DGRAM + 512];
-	struct ss_addr a;
-	size_t olen, used;
+	struct reply rp;
 
 	(void)from;
-	if (open_reply(n, buf, len, out, sizeof(out), &olen, &a, &used))
-		udp_client_send(n, out + 3 + used, olen - used);
+	if (open_reply(n, buf, len, &rp))
+		udp_client_send(n, rp.out + 3 + rp.used, rp.len - rp.used);
 }
 
+/* redir: the payload alone, sent from the address the client sent to. */
 static void redir_to_client(struct nat *n, uint8_t *buf, size_t len,
 			    const struct sockaddr_storage *from)
 {
-	uint8_t out[UDP_MAX_DGRAM + 512];
-	struct ss_addr a;
-	size_t olen, used;
+	struct reply rp;
 
 	(void)from;
-	if (open_reply(n, buf, len, out, sizeof(out), &olen, &a, &used))
-		redir_reply(n, &a, out + 3 + used, olen - used);
+	if (open_reply(n, buf, len, &rp))
+		redir_reply(n, &rp.from, rp.out + 3 + rp.used, rp.len - rp.used);
 }
 
 const struct udp_kind udp_kind_socks = {
