@@ -29,6 +29,12 @@ struct listen_opts {
 	void *tag;        /* handed to on_conn with each socket (ssserver: the port's keys) */
 };
 
+/*
+ * host:port as a local address to bind (the resolver's first answer; a NULL
+ * host: the wildcard); 0, or -EINVAL with *why set.
+ */
+int listener_resolve(const char *host, int port, int socktype, struct sockaddr_storage *sa,
+		     socklen_t *len, const char **why);
 /* Binds and listens on host:port; 0 or -errno (*why set). */
 int listener_open(struct listeners *s, const char *host, int port, const struct listen_opts *o,
 		  const char **why);

@@ -86,28 +86,42 @@ static void set_options(int fd, int family, const struct listen_opts *o, const c
 		log_warn("TCP Fast Open unavailable on %s: %s", where, strerror(errno));
 }
 
-int listener_open(struct listeners *s, const char *host, int port, const struct listen_opts *o,
-		  const char **why)
+int listener_resolve(const char *host, int port, int socktype, struct sockaddr_storage *sa,
+		     socklen_t *len, const char **why)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE };
-	struct addrinfo *res;
-	struct listener *ls;
-	char ports[8], where[300];
-	int fd, r;
+	struct addrinfo hints = { .ai_socktype = socktype, .ai_flags = AI_PASSIVE }, *res;
+	char ports[8];
+	int r;
 
 	snprintf(ports, sizeof(ports), "%d", port);
 	if ((r = getaddrinfo(host, ports, &hints, &res))) {
 		*why = gai_strerror(r);
 		return -EINVAL;
 	}
-	sockaddr_str(res->ai_addr, where, sizeof(where));
-	fd = sock_tcp(o->mptcp, res->ai_family, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (fd < 0)
-		goto err_free_res;
-	set_options(fd, res->ai_family, o, where);
-	if (bind(fd, res->ai_addr, res->ai_addrlen) || listen(fd, 1024))
-		goto err_close_fd;
+	memcpy(sa, res->ai_addr, res->ai_addrlen);
+	*len = res->ai_addrlen;
 	freeaddrinfo(res);
+	return 0;
+}
+
+int listener_open(struct listeners *s, const char *host, int port, const struct listen_opts *o,
+		  const char **why)
+{
+	struct sockaddr_storage sa;
+	struct listener *ls;
+	char where[300];
+	socklen_t sl;
+	int fd, r;
+
+	if ((r = listener_resolve(host, port, SOCK_STREAM, &sa, &sl, why)))
+		return r;
+	sockaddr_str((struct sockaddr *)&sa, where, sizeof(where));
+	fd = sock_tcp(o->mptcp, sa.ss_family, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd < 0)
+		goto err;
+	set_options(fd, sa.ss_family, o, where);
+	if (bind(fd, (struct sockaddr *)&sa, sl) || listen(fd, 1024))
+		goto err_close_fd;
 	if (!(ls = calloc(1, sizeof(*ls)))) {
 		close(fd);
 		*why = "out of memory";
@@ -128,33 +142,31 @@ err_close_fd:
 	close(fd);
 	errno = -r;
 	log_err("bind: %s (%s)", strerror(-r), where);
-err_free_res:
+err:
 	r = -errno;
-	freeaddrinfo(res);
 	*why = strerror(-r);
 	return r;
 }
 
 int listener_addr_taken(const char *host, int port, int socktype, bool v6only)
 {
-	struct addrinfo hints = { .ai_socktype = socktype, .ai_flags = AI_PASSIVE }, *res;
-	char ports[8];
+	struct sockaddr_storage sa;
+	const char *why;
+	socklen_t sl;
 	int fd, taken = 0;
 
-	snprintf(ports, sizeof(ports), "%d", port);
-	if (getaddrinfo(host, ports, &hints, &res))
+	if (listener_resolve(host, port, socktype, &sa, &sl, &why))
 		return 0; /* the listener's own open says why */
-	fd = socket(res->ai_family, socktype | SOCK_CLOEXEC, 0);
+	fd = socket(sa.ss_family, socktype | SOCK_CLOEXEC, 0);
 	if (fd >= 0) {
 		/* TCP: a listener holds the address; TIME-WAIT and closing sockets do not. */
 		if (socktype == SOCK_STREAM)
 			setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &(int){ 1 }, sizeof(int));
-		if (res->ai_family == AF_INET6 && v6only)
+		if (sa.ss_family == AF_INET6 && v6only)
 			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &(int){ 1 }, sizeof(int));
-		taken = bind(fd, res->ai_addr, res->ai_addrlen) && errno == EADDRINUSE;
+		taken = bind(fd, (struct sockaddr *)&sa, sl) && errno == EADDRINUSE;
 		close(fd);
 	}
-	freeaddrinfo(res);
 	return taken;
 }
 

@@ -340,8 +340,9 @@ static int m_kill(void *arg, uint64_t id, const char *who)
 static int open_socket(const char *addr, const char **why)
 {
 	struct sockaddr_un un = { .sun_family = AF_UNIX };
-	struct addrinfo hints = { .ai_socktype = SOCK_DGRAM, .ai_flags = AI_PASSIVE }, *res;
-	char host[300], ports[8];
+	struct sockaddr_storage sa;
+	char host[300];
+	socklen_t sl;
 	int port, fd;
 
 	if (strchr(addr, '/') || config_split_hostport(addr, host, sizeof(host), &port)) {
@@ -366,18 +367,16 @@ static int open_socket(const char *addr, const char **why)
 		}
 		return fd;
 	}
-	snprintf(ports, sizeof(ports), "%d", port);
-	if (getaddrinfo(host, ports, &hints, &res)) {
+	if (listener_resolve(host, port, SOCK_DGRAM, &sa, &sl, why)) {
 		*why = "cannot resolve the address";
 		return -1;
 	}
-	fd = socket(res->ai_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd >= 0 && bind(fd, res->ai_addr, res->ai_addrlen)) {
+	fd = socket(sa.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sl)) {
 		*why = strerror(errno);
 		close(fd);
 		fd = -1;
 	}
-	freeaddrinfo(res);
 	return fd;
 }
 

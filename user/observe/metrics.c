@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "listener.h"
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
@@ -153,32 +154,30 @@ void metrics_tick(struct metrics *m, uint64_t now)
 int metrics_open(struct metrics **out, struct loop *l, const char *hostport, metrics_fn fn,
 		 void *arg, const char **why)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *res;
-	char host[300], ports[8];
+	struct sockaddr_storage sa;
 	struct metrics *m;
+	char host[300];
+	socklen_t sl;
 	int port, fd;
 
 	if (config_split_hostport(hostport, host, sizeof(host), &port)) {
 		*why = "must be HOST:PORT";
 		return -EINVAL;
 	}
-	snprintf(ports, sizeof(ports), "%d", port);
-	if (getaddrinfo(host, ports, &hints, &res)) {
+	if (listener_resolve(host, port, SOCK_STREAM, &sa, &sl, why)) {
 		*why = "cannot resolve the host";
 		return -EINVAL;
 	}
-	fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd >= 0)
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &(int){ 1 }, sizeof(int));
-	if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) || listen(fd, 64) ||
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sl) || listen(fd, 64) ||
 	    !(m = calloc(1, sizeof(*m)))) {
 		*why = strerror(errno);
 		if (fd >= 0)
 			close(fd);
-		freeaddrinfo(res);
 		return -EADDRINUSE;
 	}
-	freeaddrinfo(res);
 	m->h.fd = fd;
 	m->h.on_event = on_accept;
 	m->loop = l;

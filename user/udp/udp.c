@@ -130,18 +130,15 @@ int udp_listen(struct ctx *p, enum udp_role role, const char *host, int port,
 		[UDP_TUNNEL] = &udp_kind_tunnel, [UDP_REDIR] = &udp_kind_redir,
 	};
 	const struct udp_kind *kind = kinds[role];
-	struct addrinfo hints = { .ai_socktype = SOCK_DGRAM, .ai_flags = AI_PASSIVE };
-	struct addrinfo *res;
+	struct sockaddr_storage sa;
 	struct udp_relay *r;
-	char ports[8], where[64];
+	char where[64];
+	socklen_t sl;
 	int fd, rc;
 
-	snprintf(ports, sizeof(ports), "%d", port);
-	if ((rc = getaddrinfo(host, ports, &hints, &res))) {
-		*why = gai_strerror(rc);
-		return -EINVAL;
-	}
-	fd = socket(res->ai_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if ((rc = listener_resolve(host, port, SOCK_DGRAM, &sa, &sl, why)))
+		return rc;
+	fd = socket(sa.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	/* Workers share the port; the kernel keeps each client flow on one of them. */
 	if (fd >= 0 && p->cfg->reuse_port)
 		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &(int){ 1 }, sizeof(int));
@@ -152,22 +149,19 @@ int udp_listen(struct ctx *p, enum udp_role role, const char *host, int port,
 		setsockopt(fd, SOL_IP, IP_RECVORIGDSTADDR, &(int){ 1 }, sizeof(int));
 		setsockopt(fd, SOL_IPV6, IPV6_RECVORIGDSTADDR, &(int){ 1 }, sizeof(int));
 	}
-	if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen)) {
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sl)) {
 		rc = -errno;
 		*why = strerror(errno);
 		if (fd >= 0)
 			close(fd);
-		freeaddrinfo(res);
 		return rc;
 	}
 	if (!(r = calloc(1, sizeof(*r)))) {
 		close(fd);
-		freeaddrinfo(res);
 		*why = "out of memory";
 		return -ENOMEM;
 	}
-	memcpy(&r->bound, res->ai_addr, res->ai_addrlen);
-	freeaddrinfo(res);
+	r->bound = sa;
 	r->pk = pk;
 	r->h.fd = fd;
 	r->h.on_event = on_listen_event;
