@@ -11,34 +11,27 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "common.h"
 #include "config.h"
 #include "ctl.h"
 #include "metrics.h"
 #include "json.h"
 #include "log.h"
 #include "loop.h"
+#include "reqserver.h"
 #include "sbuf.h"
 
 #define CTL_LINE 4096
 #define CTL_TIMEOUT_MS 2000
 
-struct ctl_client {
-	struct handler h;
-	struct ctl *ctl;
-	struct ctl_client *next;
-	char buf[CTL_LINE];
-	size_t len;
-	char who[64];
-};
-
 struct ctl {
-	struct handler h;       /* the listener, or the channel */
+	struct rq_server rq;    /* the listener and its clients */
+	struct handler h;       /* or the channel: a worker's socketpair, many requests */
 	struct loop *loop;
 	struct ctl_backend b;
-	struct ctl_client *clients;
-	bool channel;           /* a worker's socketpair: many requests, never closed here */
+	bool channel;
 	char path[108];
-	char buf[CTL_LINE];
+	char buf[CTL_LINE];     /* the channel's */
 	size_t len;
 };
 
@@ -93,46 +86,15 @@ void ctl_answer(const struct ctl_backend *b, const char *line, const char *who, 
 }
 
 /* Writes all of buf, waiting at most CTL_TIMEOUT_MS in all. */
-static int write_all(int fd, const char *buf, size_t len)
-{
-	while (len) {
-		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-
-		if (n > 0) {
-			buf += n;
-			len -= (size_t)n;
-			continue;
-		}
-		if (n < 0 && errno != EAGAIN && errno != EINTR)
-			return -errno;
-		if (poll(&pfd, 1, CTL_TIMEOUT_MS) <= 0)
-			return -ETIMEDOUT;
-	}
-	return 0;
-}
-
 static void reply(const struct ctl_backend *b, int fd, const char *line, const char *who)
 {
 	struct sbuf r = { 0 };
 
 	ctl_answer(b, line, who, &r);
 	sbuf_printf(&r, "\n");
-	if (!r.failed && write_all(fd, r.p, r.len))
+	if (!r.failed && rq_send_all(fd, r.p, r.len, CTL_TIMEOUT_MS))
 		log_debug("control socket: reply not taken");
 	sbuf_free(&r);
-}
-
-static void client_close(struct ctl_client *cl)
-{
-	struct ctl_client **at = &cl->ctl->clients;
-
-	while (*at != cl)
-		at = &(*at)->next;
-	*at = cl->next;
-	loop_forget(cl->ctl->loop, &cl->h);
-	close(cl->h.fd);
-	free(cl);
 }
 
 /* Reads into buf; the first complete line (at most buf_cap - 1) is a request. */
@@ -152,47 +114,33 @@ static ssize_t read_line(int fd, char *buf, size_t *len, size_t cap)
 	return *len == cap - 1 ? -1 : 0;
 }
 
-static void on_client(struct handler *h, uint32_t events)
+/* A request on the socket: its first line (a longer one is closed unanswered). */
+static size_t line_whole(char *buf, size_t len)
 {
-	struct ctl_client *cl = (struct ctl_client *)h;
-	ssize_t r = read_line(h->fd, cl->buf, &cl->len, sizeof(cl->buf));
+	char *nl = memchr(buf, '\n', len);
 
-	(void)events;
-	if (r > 0)
-		reply(&cl->ctl->b, h->fd, cl->buf, cl->who);
-	if (r != 0)
-		client_close(cl);
+	if (!nl)
+		return 0;
+	*nl = 0;
+	return (size_t)(nl - buf) + 1;
 }
 
-static void on_listener(struct handler *h, uint32_t events)
+static void line_answer(void *arg, char *req, bool full, const char *who, struct sbuf *out)
 {
-	struct ctl *c = (struct ctl *)h;
-	struct ctl_client *cl;
-	struct ucred cred;
-	socklen_t len = sizeof(cred);
-	int fd = accept4(h->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-
-	(void)events;
-	if (fd < 0)
+	if (full)
 		return;
-	if (!(cl = calloc(1, sizeof(*cl)))) {
-		close(fd);
-		return;
-	}
-	cl->h.fd = fd;
-	cl->h.on_event = on_client;
-	cl->ctl = c;
-	if (!getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len))
-		snprintf(cl->who, sizeof(cl->who), "uid %u pid %d", (unsigned)cred.uid, (int)cred.pid);
-	cl->next = c->clients;
-	c->clients = cl;
-	loop_watch(c->loop, &cl->h, EPOLLIN);
+	ctl_answer(arg, req, who, out);
+	sbuf_printf(out, "\n");
 }
+
+static const struct rq_ops ctl_rq = {
+	.cap = CTL_LINE, .send_ms = CTL_TIMEOUT_MS, .whole = line_whole, .answer = line_answer,
+};
 
 /* The parent's requests on a worker's channel: many lines, answered in turn. */
 static void on_channel(struct handler *h, uint32_t events)
 {
-	struct ctl *c = (struct ctl *)h;
+	struct ctl *c = container_of(h, struct ctl, h);
 	ssize_t r;
 
 	(void)events;
@@ -268,24 +216,21 @@ int ctl_open(struct ctl **out, struct loop *l, const char *path, uid_t uid, gid_
 			close(fd);
 		return r ? r : -ENOMEM;
 	}
-	c->h.fd = fd;
-	c->h.on_event = on_listener;
 	c->loop = l;
 	c->b = *b;
 	snprintf(c->path, sizeof(c->path), "%s", path);
 	*out = c;
-	return loop_watch(l, &c->h, EPOLLIN);
+	return rq_serve(&c->rq, l, fd, &ctl_rq, &c->b);
 }
 
 void ctl_close(struct ctl *c)
 {
 	if (!c)
 		return;
-	while (c->clients)
-		client_close(c->clients);
-	loop_forget(c->loop, &c->h);
-	if (!c->channel) {
-		close(c->h.fd);
+	if (c->channel) {
+		loop_forget(c->loop, &c->h);
+	} else {
+		rq_stop(&c->rq);
 		unlink(c->path);
 	}
 	free(c);
@@ -296,7 +241,8 @@ int ctl_ask(int fd, const char *line, struct sbuf *reply)
 	char buf[65536];
 	int r;
 
-	if ((r = write_all(fd, line, strlen(line))) || (r = write_all(fd, "\n", 1)))
+	if ((r = rq_send_all(fd, line, strlen(line), CTL_TIMEOUT_MS)) ||
+	    (r = rq_send_all(fd, "\n", 1, CTL_TIMEOUT_MS)))
 		return r;
 	for (;;) {
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
