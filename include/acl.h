@@ -30,11 +30,10 @@ struct acl;
 
 /* Does the file use this format (its first rule line is a [section])? */
 bool acl_is_libev_file(const char *path);
-/* Loads path; 0, or -errno with "path line N: ..." in err. */
-int acl_load(struct acl **out, const char *path, char *err, size_t err_len);
+/* Loads path; 0, or -errno with "path line N: ..." in *why. */
+int acl_load(struct acl **out, const char *path, const char **why);
 /* Loads from memory (tests, fuzzing); name is used in errors. */
-int acl_parse(struct acl **out, const char *text, size_t len, const char *name, char *err,
-	      size_t err_len);
+int acl_parse(struct acl **out, const char *text, size_t len, const char *name, const char **why);
 void acl_free(struct acl *a);
 
 /* ssserver: is this client refused? */

@@ -22,6 +22,16 @@ enum ss_result {
 
 const char *ss_result_str(int r);
 
+/*
+ * The daemon's one error convention: a call that can fail returns 0 or a
+ * negative errno and sets *why to a line for the operator (a string literal,
+ * strerror's, or one formatted here). why_fmt formats it into one of a few
+ * slots that are reused in turn, so a caller may wrap the reason it was given
+ * ("file X: %s") and must print or copy it before many more calls; it returns
+ * -EINVAL.
+ */
+int why_fmt(const char **why, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* The release; `make` passes the one in the VERSION file. */
 #ifndef SSBPF_VERSION
 #define SSBPF_VERSION "0.0.0-dev"

@@ -129,27 +129,25 @@ struct ss_config {
 
 /*
  * Fills c from argv (a -c file first, flags override it). On a problem
- * returns -EINVAL with one line naming it in err; returns 1 when help was
+ * returns -EINVAL with one line naming it in *why; returns 1 when help was
  * printed. The caller exits with status 2 on error.
  */
-int config_load(struct ss_config *c, enum prog_kind prog, int argc, char **argv, char *err,
-		size_t err_len);
+int config_load(struct ss_config *c, enum prog_kind prog, int argc, char **argv, const char **why);
 /* The defaults of ss-server / ss-local. */
 void config_defaults(struct ss_config *c, enum prog_kind prog);
 /* Applies the flags of argv (not the -c file), without validation; for tests. */
-int config_apply_args(struct ss_config *c, int argc, char **argv, char *err, size_t err_len);
+int config_apply_args(struct ss_config *c, int argc, char **argv, const char **why);
 /* Applies a JSON document; used by config_load and by tests. */
-int config_apply_json(struct ss_config *c, const char *text, size_t len, char *err,
-		      size_t err_len);
+int config_apply_json(struct ss_config *c, const char *text, size_t len, const char **why);
 /* Splits "host:port" / "[v6]:port" into host (NUL-terminated) and port. */
 int config_split_hostport(const char *s, char *host, size_t host_len, int *port);
 /*
  * SIGHUP: the command line and file of old read again into a new
  * configuration (freed with config_free and free), keeping what cannot
  * change without a restart (workers, reuse_port, the plugin's port, the
- * replay file). NULL with one line in err on a problem.
+ * replay file). NULL with one line in *why on a problem.
  */
-struct ss_config *config_reload(const struct ss_config *old, char *err, size_t err_len);
+struct ss_config *config_reload(const struct ss_config *old, const char **why);
 void config_free(struct ss_config *c);
 /* Shared by the option table and the URI parser. */
 /*
@@ -157,9 +155,7 @@ void config_free(struct ss_config *c);
  * of their exact key length; the error says how to make one. who names
  * the key in the message ("", or "port 8388: ").
  */
-int config_check_key(const struct ss_method *m, const char *password, const char *who, char *err,
-		     size_t err_len);
-int config_errf(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int config_check_key(const struct ss_method *m, const char *password, const char *who, const char **why);
 int config_set_str(char **dst, const char *v);
 int config_add_server(struct ss_config *c, const char *host);
 void config_clear_servers(struct ss_config *c);

@@ -100,7 +100,7 @@ struct conn {
 	struct ctx *p;
 	enum conn_stage stage;
 	enum conn_role role;
-	const struct inbound_ops *in; /* what the client speaks (conn_internal.h) */
+	const struct inbound_ops *in; /* what the client speaks (conn/pair.h) */
 	uint64_t id;
 	uint64_t last_active;
 	uint64_t accepted_at;

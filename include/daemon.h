@@ -18,7 +18,7 @@
  * log file) to the terminal, and exits 1 if the daemon dies before it is
  * ready. Returns in the daemon only; 0 or -errno.
  */
-int daemon_start(const char *pid_file, bool keep_stderr, char *why, size_t why_len);
+int daemon_start(const char *pid_file, bool keep_stderr, const char **why);
 /* Removes the pid file if it still names this process. */
 void daemon_remove_pid(const char *pid_file);
 /* The main pid that READY=1 names (the supervisor), recorded before workers fork. */

@@ -20,9 +20,9 @@ struct json {
 
 /*
  * Parses text[0..len). Returns the tree or NULL with a message of the form
- * "line L column C: what" in err.
+ * "line L column C: what" in *why.
  */
-struct json *json_parse(const char *text, size_t len, char *err, size_t err_len);
+struct json *json_parse(const char *text, size_t len, const char **why);
 void json_free(struct json *j);
 const char *json_type_name(enum json_type t);
 struct sbuf;

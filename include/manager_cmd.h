@@ -22,8 +22,8 @@ struct mgr_cmd {
 	uint64_t bytes;                                        /* stat */
 };
 
-/* Parses one datagram; 0, or -EINVAL with the reason in err (the reply is "err: " + it). */
-int mgr_cmd_parse(const char *buf, size_t len, struct mgr_cmd *c, char *err, size_t err_len);
+/* Parses one datagram; 0, or -EINVAL with the reason in *why (the reply is "err: " + it). */
+int mgr_cmd_parse(const char *buf, size_t len, struct mgr_cmd *c, const char **why);
 void mgr_cmd_free(struct mgr_cmd *c);
 
 #endif

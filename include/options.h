@@ -28,10 +28,10 @@ int options_flag_has_arg(const struct option_desc *o);
 /*
  * Applies one value: from the config file (j set, label "key \"x\""), or from
  * the command line (text set or NULL for a flag without value, label "-x" or
- * "--x"). 0, or -EINVAL with one line naming the option in err.
+ * "--x"). 0, or -EINVAL with one line naming the option in *why.
  */
 int options_set(struct ss_config *c, const struct option_desc *o, const struct json *j,
-		const char *text, const char *label, char *err, size_t err_len);
+		const char *text, const char *label, const char **why);
 
 /* Fills the getopt tables from the rows (long options end with a zero row). */
 /* getopt code of --genkey (below the table rows' 256 + i). */

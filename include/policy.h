@@ -34,13 +34,12 @@ struct policy {
 /*
  * Builds the policy; acl may be NULL, a file of "allow/deny CIDR" lines, or
  * one in libev's format (acl.h). sslocal (local) takes only the ACL's
- * bypass lists. 0 or -errno with a message in err.
+ * bypass lists. 0 or -errno with a message in *why.
  */
-int policy_init(struct policy *p, bool local, bool allow_private, const char *acl, char *err,
-		size_t err_len);
+int policy_init(struct policy *p, bool local, bool allow_private, const char *acl, const char **why);
 void policy_free(struct policy *p);
 /* Adds one "allow CIDR" / "deny CIDR" line; used for ACL files and tests. */
-int policy_add_line(struct policy *p, const char *line, char *err, size_t err_len);
+int policy_add_line(struct policy *p, const char *line, const char **why);
 /* NULL if sa may be reached, else the name of the rule that refuses it. */
 const char *policy_refuses(const struct policy *p, const struct sockaddr *sa);
 /* ssserver: is a target name on the ACL's outbound block list (checked before DNS)? */

@@ -9,8 +9,8 @@
 /*
  * Applies a SIP002 ss://BASE64URL(method:password)@host:port URI (the
  * userinfo may also be percent-encoded plain text): method, password,
- * server and port. 0, or -EINVAL with one line in err.
+ * server and port. 0, or -EINVAL with one line in *why.
  */
-int sip002_apply(struct ss_config *c, const char *url, char *err, size_t err_len);
+int sip002_apply(struct ss_config *c, const char *url, const char **why);
 
 #endif

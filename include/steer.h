@@ -41,10 +41,10 @@ struct steer_spec {
 
 /*
  * Parses comma-separated prefixes ("0.0.0.0/0,::/0", a bare address is a
- * host prefix) and ports ("80,443,8000-8100"). 0, or -EINVAL with err set.
+ * host prefix) and ports ("80,443,8000-8100"). 0, or -EINVAL with *why set.
  */
 int steer_parse(struct steer_spec *s, const char *steer, const char *exclude, const char *ports,
-		char *err, size_t err_len);
+		const char **why);
 /* One prefix ("10.0.0.0/8", or an address: a host prefix); 0 or -EINVAL. */
 int steer_parse_prefix(const char *s, struct steer_prefix *p);
 /* Adds p to the exclusions; true when it is new. */

@@ -9,7 +9,8 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct ss_config c;
-	char err[512], *text;
+	const char *err = "";
+	char *text;
 
 	if (size < 1)
 		return 0;
@@ -19,10 +20,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		text = malloc(size);
 		memcpy(text, data + 1, size - 1);
 		text[size - 1] = 0;
-		sip002_apply(&c, text, err, sizeof(err));
+		sip002_apply(&c, text, &err);
 		free(text);
 	} else {
-		config_apply_json(&c, (const char *)data + 1, size - 1, err, sizeof(err));
+		config_apply_json(&c, (const char *)data + 1, size - 1, &err);
 	}
 	config_free(&c);
 	return 0;

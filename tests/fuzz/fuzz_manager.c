@@ -7,9 +7,9 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct mgr_cmd c;
-	char err[300];
+	const char *err = "";
 
-	if (!mgr_cmd_parse((const char *)data, size, &c, err, sizeof(err)))
+	if (!mgr_cmd_parse((const char *)data, size, &c, &err))
 		mgr_cmd_free(&c);
 	return 0;
 }

@@ -48,34 +48,6 @@ def send_hashed(lp, target_port, size, pace=None):
     return reply == [str(size), hashlib.sha256(data).hexdigest()]
 
 
-class Mgr:
-    """A client of the manager protocol over UDP or a unix datagram socket."""
-
-    def __init__(self, addr):
-        self.addr = addr
-        if isinstance(addr, str):
-            self.s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-            self.s.bind(os.path.join(TMP, "client-%d.sock" % os.getpid()))
-        else:
-            self.s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.s.settimeout(10)
-
-    def cmd(self, text):
-        self.s.sendto(text.encode(), self.addr)
-        return self.s.recv(65536).decode()
-
-    def stats(self):
-        r = self.cmd("ping")
-        assert r.startswith("stat: "), r
-        return {int(k): v for k, v in json.loads(r[6:]).items()}
-
-    def close(self):
-        name = self.s.getsockname()
-        self.s.close()
-        if isinstance(name, str) and name:
-            os.unlink(name)
-
-
 def refused(port):
     try:
         socket.create_connection(("127.0.0.1", port), timeout=2).close()

@@ -99,17 +99,6 @@ def test_a_reload_that_adds_a_used_port_is_refused():
     holder.close()
 
 
-class Mgr:
-    def __init__(self, port):
-        self.addr = ("127.0.0.1", port)
-        self.s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.s.settimeout(15)
-
-    def cmd(self, text):
-        self.s.sendto(text.encode(), self.addr)
-        return self.s.recv(65536).decode()
-
-
 def rekey_rounds(mgr, port, echo, rounds=4, remove=False):
     """Adds port again with a new password after traffic, rounds times (after a
     remove, for libev's ss-manager); the new key serves at once."""

@@ -535,6 +535,35 @@ def slow_read(sock, seconds, procs, base_mem=None):
     return got, peak_mem, peak_rss
 
 
+class Mgr:
+    """A client of the manager protocol: over UDP (a port on 127.0.0.1, or
+    (host, port)) or a unix datagram socket (a path)."""
+
+    def __init__(self, addr, timeout=15):
+        self.addr = ("127.0.0.1", addr) if isinstance(addr, int) else addr
+        if isinstance(addr, str):
+            self.s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            self.s.bind(os.path.join(LOGDIR, "mgr-client-%d-%d.sock" % (os.getpid(), id(self))))
+        else:
+            self.s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.s.settimeout(timeout)
+
+    def cmd(self, text):
+        self.s.sendto(text.encode(), self.addr)
+        return self.s.recv(65536).decode()
+
+    def stats(self):
+        r = self.cmd("ping")
+        assert r.startswith("stat: "), r
+        return {int(k): v for k, v in json.loads(r[6:]).items()}
+
+    def close(self):
+        name = self.s.getsockname()
+        self.s.close()
+        if isinstance(name, str) and name:
+            os.unlink(name)
+
+
 def wait_until(pred, timeout=10.0, what="condition"):
     end = time.time() + timeout
     while time.time() < end:

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common.h"
 #include "acl.h"
 #include "acl_rules.h"
 
@@ -44,9 +45,8 @@ static int section(struct acl *a, const char *name, struct rule_set **cur)
 	return 0;
 }
 
-/* One line, trimmed; 0 or -errno with err set. */
-static int line(struct acl *a, char *s, struct rule_set **cur, bool *in_skipped, char *err,
-		size_t err_len)
+/* One line, trimmed; 0 or -errno with *why set. */
+static int line(struct acl *a, char *s, struct rule_set **cur, bool *in_skipped, const char **why)
 {
 	size_t n;
 	int r;
@@ -61,7 +61,7 @@ static int line(struct acl *a, char *s, struct rule_set **cur, bool *in_skipped,
 	if (*s == '[' && s[n - 1] == ']') {
 		s[n - 1] = 0;
 		if (section(a, s + 1, cur)) {
-			snprintf(err, err_len, "unknown section [%.200s]", s + 1);
+			why_fmt(why, "unknown section [%.200s]", s + 1);
 			return -EINVAL;
 		}
 		*in_skipped = !*cur;
@@ -70,19 +70,19 @@ static int line(struct acl *a, char *s, struct rule_set **cur, bool *in_skipped,
 	if (*in_skipped)
 		return 0;
 	if ((r = rules_add(*cur, s)) == -EINVAL)
-		snprintf(err, err_len, "\"%.200s\" is not an address, CIDR, |name, ||suffix or regex", s);
+		why_fmt(why, "\"%.200s\" is not an address, CIDR, |name, ||suffix or regex", s);
 	else if (r)
-		snprintf(err, err_len, "%s", strerror(-r));
+		why_fmt(why, "%s", strerror(-r));
 	return r;
 }
 
-int acl_parse(struct acl **out, const char *text, size_t len, const char *name, char *err,
-	      size_t err_len)
+int acl_parse(struct acl **out, const char *text, size_t len, const char *name, const char **why)
 {
 	struct acl *a = calloc(1, sizeof(*a));
 	struct rule_set *cur;
 	bool skipped = false;
-	char buf[1024], inner[300];
+	const char *inner = "";
+	char buf[1024];
 	int lineno = 0, r = 0;
 
 	if (!a)
@@ -95,17 +95,17 @@ int acl_parse(struct acl **out, const char *text, size_t len, const char *name, 
 
 		lineno++;
 		if (l >= sizeof(buf) || memchr(text + at, 0, l)) {
-			snprintf(inner, sizeof(inner), "line too long or not text");
+			inner = "line too long or not text";
 			r = -EINVAL;
 		} else {
 			memcpy(buf, text + at, l);
 			buf[l] = 0;
-			r = line(a, buf, &cur, &skipped, inner, sizeof(inner));
+			r = line(a, buf, &cur, &skipped, &inner);
 		}
 		at += l + 1;
 	}
 	if (r) {
-		snprintf(err, err_len, "%s line %d: %s", name, lineno, inner);
+		why_fmt(why, "%s line %d: %s", name, lineno, inner);
 		acl_free(a);
 		return r;
 	}
@@ -135,17 +135,17 @@ static char *slurp(const char *path, size_t *len, int *r)
 	return buf;
 }
 
-int acl_load(struct acl **out, const char *path, char *err, size_t err_len)
+int acl_load(struct acl **out, const char *path, const char **why)
 {
 	size_t len = 0;
 	int r;
 	char *text = slurp(path, &len, &r);
 
 	if (!text) {
-		snprintf(err, err_len, "cannot read ACL file %s: %s", path, strerror(-r));
+		why_fmt(why, "cannot read ACL file %s: %s", path, strerror(-r));
 		return r;
 	}
-	r = acl_parse(out, text, len, path, err, err_len);
+	r = acl_parse(out, text, len, path, why);
 	free(text);
 	return r;
 }

@@ -23,31 +23,31 @@
 
 #define CONFIG_MAX_FILE (1 << 20)
 
-int config_apply_json(struct ss_config *c, const char *text, size_t len, char *err,
-		      size_t err_len)
+int config_apply_json(struct ss_config *c, const char *text, size_t len, const char **why)
 {
-	char perr[200], label[80];
-	struct json *root = json_parse(text, len, perr, sizeof(perr));
+	const char *perr = "";
+	char label[80];
+	struct json *root = json_parse(text, len, &perr);
 	int r = 0;
 
 	if (!root)
-		return config_errf(err, err_len, "invalid JSON: %s", perr);
+		return why_fmt(why, "invalid JSON: %s", perr);
 	if (root->type != JSON_OBJECT) {
 		json_free(root);
-		return config_errf(err, err_len, "the configuration must be a JSON object");
+		return why_fmt(why, "the configuration must be a JSON object");
 	}
 	for (const struct json *v = root->child; v && !r; v = v->next) {
 		const struct option_desc *o = options_by_key(v->key);
 
 		snprintf(label, sizeof(label), "key \"%.60s\"", v->key);
-		r = o ? options_set(c, o, v, NULL, label, err, err_len) :
-			config_errf(err, err_len, "unknown key \"%s\"", v->key);
+		r = o ? options_set(c, o, v, NULL, label, why) :
+			why_fmt(why, "unknown key \"%s\"", v->key);
 	}
 	json_free(root);
 	return r;
 }
 
-static int load_file(struct ss_config *c, const char *path, char *err, size_t err_len)
+static int load_file(struct ss_config *c, const char *path, const char **why)
 {
 	FILE *f = fopen(path, "r");
 	char *buf;
@@ -55,7 +55,7 @@ static int load_file(struct ss_config *c, const char *path, char *err, size_t er
 	int r;
 
 	if (!f)
-		return config_errf(err, err_len, "cannot open config file %s: %s", path, strerror(errno));
+		return why_fmt(why, "cannot open config file %s: %s", path, strerror(errno));
 	buf = malloc(CONFIG_MAX_FILE + 1);
 	if (!buf) {
 		fclose(f);
@@ -65,12 +65,13 @@ static int load_file(struct ss_config *c, const char *path, char *err, size_t er
 	fclose(f);
 	if (n > CONFIG_MAX_FILE) {
 		free(buf);
-		return config_errf(err, err_len, "config file %s is larger than 1 MiB", path);
+		return why_fmt(why, "config file %s is larger than 1 MiB", path);
 	}
-	char inner[400];
-	r = config_apply_json(c, buf, n, inner, sizeof(inner));
+	const char *inner = "";
+
+	r = config_apply_json(c, buf, n, &inner);
 	if (r)
-		config_errf(err, err_len, "%s: %s", path, inner);
+		why_fmt(why, "%s: %s", path, inner);
 	free(buf);
 	return r;
 }
@@ -96,60 +97,59 @@ void config_usage(enum prog_kind prog, FILE *f)
 	fprintf(f, "\nThe man page %s(1) lists the JSON keys.\n", name);
 }
 
-static int validate_ports(struct ss_config *c, char *err, size_t err_len);
-static int take_key(struct ss_config *c, char *err, size_t err_len);
-static int validate_rest(struct ss_config *c, char *err, size_t err_len);
+static int validate_ports(struct ss_config *c, const char **why);
+static int take_key(struct ss_config *c, const char **why);
+static int validate_rest(struct ss_config *c, const char **why);
 
-static int validate(struct ss_config *c, char *err, size_t err_len)
+static int validate(struct ss_config *c, const char **why)
 {
 	const char *mwhy;
 
 	/* ssmanager: its own address; the rest are defaults for the ports it will run. */
 	if (c->prog == PROG_MANAGER) {
 		if (!c->manager_address)
-			return config_errf(err, err_len, "no manager address given (--manager-address)");
+			return why_fmt(why, "no manager address given (--manager-address)");
 		if (c->method && !(c->m = crypto_method_find(c->method, &mwhy)))
-			return config_errf(err, err_len, "method \"%s\": %s", c->method, mwhy);
+			return why_fmt(why, "method \"%s\": %s", c->method, mwhy);
 		if (!c->nservers && config_add_server(c, "0.0.0.0"))
 			return -ENOMEM;
-		return c->nserver_list || c->nport_password ? config_ports_build(c, err, err_len) : 0;
+		return c->nserver_list || c->nport_password ? config_ports_build(c, why) : 0;
 	}
-	const char *why;
 	const struct ss_method *m;
 	int r;
 
 	if (c->relay) {
 		/* A transit node holds no key: bytes pass unchanged to -L. */
 		if (!c->tunnel_address)
-			return config_errf(err, err_len, "--relay needs -L host:port (the upstream ssserver)");
+			return why_fmt(why, "--relay needs -L host:port (the upstream ssserver)");
 		if (c->mode != MODE_TCP_ONLY)
-			return config_errf(err, err_len, "--relay relays TCP only");
+			return why_fmt(why, "--relay relays TCP only");
 		if (config_set_str(&c->method, "none") || (!c->password && config_set_str(&c->password, "")))
 			return -ENOMEM;
 	}
 	/* ssserver: several ports and users, each port with its method (config_ports.c). */
 	if (c->prog == PROG_SERVER && (c->nserver_list || c->nport_password || c->nusers))
-		return validate_ports(c, err, err_len);
+		return validate_ports(c, why);
 	if (!c->method)
-		return config_errf(err, err_len, "no method given (-m or \"method\")");
-	if (!(m = crypto_method_find(c->method, &why)))
-		return config_errf(err, err_len, "method \"%s\": %s", c->method, why);
+		return why_fmt(why, "no method given (-m or \"method\")");
+	if (!(m = crypto_method_find(c->method, &mwhy)))
+		return why_fmt(why, "method \"%s\": %s", c->method, mwhy);
 	c->m = m;
-	if ((r = take_key(c, err, err_len)))
+	if ((r = take_key(c, why)))
 		return r;
 	if (!c->password && m->id != SS_M_NONE)
-		return config_errf(err, err_len, "no password given (-k or \"password\")");
+		return why_fmt(why, "no password given (-k or \"password\")");
 	if (!c->password && config_set_str(&c->password, ""))
 		return -ENOMEM;
-	if ((r = config_check_key(m, c->password, "", err, err_len)))
+	if ((r = config_check_key(m, c->password, "", why)))
 		return r;
 	if (!c->server_port && !c->relay)
-		return config_errf(err, err_len, "no server port given (-p or \"server_port\")");
-	return validate_rest(c, err, err_len);
+		return why_fmt(why, "no server port given (-p or \"server_port\")");
+	return validate_rest(c, why);
 }
 
 /* --key: the key itself in the password's place (a 2017 method then skips the derivation). */
-static int take_key(struct ss_config *c, char *err, size_t err_len)
+static int take_key(struct ss_config *c, const char **why)
 {
 	uint8_t k[SS_MAX_KEY];
 	bool bad;
@@ -159,7 +159,7 @@ static int take_key(struct ss_config *c, char *err, size_t err_len)
 	bad = !c->m->key_len || crypto_psk_decode(c->key, k, c->m->key_len);
 	memset(k, 0, sizeof(k));
 	if (bad)
-		return config_errf(err, err_len, "--key: method %s takes a base64 key of %zu bytes",
+		return why_fmt(why, "--key: method %s takes a base64 key of %zu bytes",
 				   c->m->name, c->m->key_len);
 	free(c->password);
 	if (!(c->password = strdup(c->key)))
@@ -169,21 +169,21 @@ static int take_key(struct ss_config *c, char *err, size_t err_len)
 }
 
 /* ssserver with port_password, servers[] or users. */
-static int validate_ports(struct ss_config *c, char *err, size_t err_len)
+static int validate_ports(struct ss_config *c, const char **why)
 {
 	int r;
 
 	if (c->nusers && !c->server_port && !c->nserver_list)
-		return config_errf(err, err_len, "\"users\" needs a server_port");
-	if ((r = config_ports_build(c, err, err_len)))
+		return why_fmt(why, "\"users\" needs a server_port");
+	if ((r = config_ports_build(c, why)))
 		return r;
 	c->m = c->ports[0].m;
 	if (!c->server_port)
 		c->server_port = c->ports[0].port;
-	return validate_rest(c, err, err_len);
+	return validate_rest(c, why);
 }
 
-static int validate_rest(struct ss_config *c, char *err, size_t err_len)
+static int validate_rest(struct ss_config *c, const char **why)
 {
 	/* An empty plugin is none (libev). */
 	if (c->plugin && !*c->plugin) {
@@ -191,12 +191,12 @@ static int validate_rest(struct ss_config *c, char *err, size_t err_len)
 		c->plugin = NULL;
 	}
 	if (c->plugin && (c->nextra_ports || c->nports > 1 || c->relay))
-		return config_errf(err, err_len, "a plugin serves one port and needs the key (not --relay)");
+		return why_fmt(why, "a plugin serves one port and needs the key (not --relay)");
 	if (c->prog == PROG_LOCAL) {
 		/* A shared file may list several server ports: the client uses the first. */
 		c->nextra_ports = 0;
 		if (!c->nservers && !c->relay)
-			return config_errf(err, err_len, "no server given (-s or \"server\")");
+			return why_fmt(why, "no server given (-s or \"server\")");
 		if (c->tunnel_address && c->local_mode == LOCAL_SOCKS)
 			c->local_mode = LOCAL_TUNNEL;
 		if (c->local_mode == LOCAL_TUNNEL) {
@@ -204,32 +204,29 @@ static int validate_rest(struct ss_config *c, char *err, size_t err_len)
 			int port;
 
 			if (!c->tunnel_address)
-				return config_errf(err, err_len, "tunnel mode needs -L host:port");
+				return why_fmt(why, "tunnel mode needs -L host:port");
 			if (config_split_hostport(c->tunnel_address, host, sizeof(host), &port) ||
 			    addr_from_host(&c->tunnel, host, (uint16_t)port))
-				return config_errf(err, err_len, "tunnel address \"%s\" must be host:port",
+				return why_fmt(why, "tunnel address \"%s\" must be host:port",
 					    c->tunnel_address);
 		}
 		if (c->local_mode == LOCAL_REDIR) {
 			struct steer_spec spec;
-			char serr[200];
 
 			if ((c->steer_ports || c->exclude) && !c->steer)
-				return config_errf(err, err_len, "--steer-ports and --exclude need --steer");
-			if (steer_parse(&spec, c->steer ? c->steer : "", c->exclude, c->steer_ports,
-					serr, sizeof(serr)))
-				return config_errf(err, err_len, "%s", serr);
+				return why_fmt(why, "--steer-ports and --exclude need --steer");
+			if (steer_parse(&spec, c->steer ? c->steer : "", c->exclude, c->steer_ports, why))
+				return -EINVAL;
 			/* TPROXY delivers to the port on any address of the gateway. */
 			if (!c->local_address && config_set_str(&c->local_address, "::"))
 				return -ENOMEM;
 		} else if (c->steer || c->steer_ports || c->exclude) {
-			return config_errf(err, err_len, "--steer, --steer-ports and --exclude are for redir mode");
+			return why_fmt(why, "--steer, --steer-ports and --exclude are for redir mode");
 		}
 		if (!!c->socks_user != !!c->socks_pass)
-			return config_errf(err, err_len,
-				    "SOCKS5 authentication needs both a username and a password");
+			return why_fmt(why, "SOCKS5 authentication needs both a username and a password");
 		if (c->socks_user && (strlen(c->socks_user) > 255 || strlen(c->socks_pass) > 255))
-			return config_errf(err, err_len, "SOCKS5 username and password are limited to 255 bytes");
+			return why_fmt(why, "SOCKS5 username and password are limited to 255 bytes");
 		if (!c->local_address && config_set_str(&c->local_address, "127.0.0.1"))
 			return -ENOMEM;
 		if (!c->local_port)
@@ -239,10 +236,10 @@ static int validate_rest(struct ss_config *c, char *err, size_t err_len)
 	}
 	/* -i names an interface that exists. */
 	if (c->iface && (strlen(c->iface) >= IFNAMSIZ || !if_nametoindex(c->iface)))
-		return config_errf(err, err_len, "interface \"%s\": no such network interface",
+		return why_fmt(why, "interface \"%s\": no such network interface",
 				   c->iface);
 	if (c->prog == PROG_SERVER && !c->nports)
-		return config_ports_build(c, err, err_len);
+		return config_ports_build(c, why);
 	return 0;
 }
 
@@ -263,23 +260,22 @@ void config_defaults(struct ss_config *c, enum prog_kind prog)
 }
 
 /* --genkey METHOD: a key from the system's random source, base64 (SIP022 section 2.1). */
-static int genkey(const char *method, char *err, size_t err_len)
+static int genkey(const char *method, const char **why)
 {
 	const struct ss_method *m;
-	const char *why;
+	const char *mwhy;
 	char out[64];
 
-	if (!(m = crypto_method_find(method, &why)))
-		return config_errf(err, err_len, "--genkey: method \"%s\": %s", method, why);
+	if (!(m = crypto_method_find(method, &mwhy)))
+		return why_fmt(why, "--genkey: method \"%s\": %s", method, mwhy);
 	if (crypto_psk_new(m, out, sizeof(out)))
-		return config_errf(err, err_len, "--genkey: method %s takes no key", m->name);
+		return why_fmt(why, "--genkey: method %s takes no key", m->name);
 	printf("%s\n", out);
 	return 1;
 }
 
 /* One flag of the command line through the table; 0, 1 (help printed) or -errno. */
-static int apply_flag(struct ss_config *c, int opt, int argc, char **argv, char *err,
-		      size_t err_len)
+static int apply_flag(struct ss_config *c, int opt, int argc, char **argv, const char **why)
 {
 	const struct option_desc *o;
 	char label[64], sh[2] = { 0 };
@@ -291,16 +287,16 @@ static int apply_flag(struct ss_config *c, int opt, int argc, char **argv, char 
 		return 1;
 	}
 	if (opt == OPT_GENKEY)
-		return genkey(optarg, err, err_len);
+		return genkey(optarg, why);
 	if (opt == 'V') {
 		printf("%s %s\n", c->prog == PROG_SERVER ? "ssserver" : c->prog == PROG_LOCAL ?
 		       "sslocal" : "ssmanager", SSBPF_VERSION);
 		return 1;
 	}
 	if (opt == ':' && optopt && optopt < 256)
-		return config_errf(err, err_len, "option -%c needs a value", optopt);
+		return why_fmt(why, "option -%c needs a value", optopt);
 	if (opt == ':')
-		return config_errf(err, err_len, "option %s needs a value", argv[optind - 1]);
+		return why_fmt(why, "option %s needs a value", argv[optind - 1]);
 	if (opt >= 256)
 		o = options_at((size_t)(opt - 256));
 	else if (opt != '?')
@@ -309,22 +305,21 @@ static int apply_flag(struct ss_config *c, int opt, int argc, char **argv, char 
 		o = NULL;
 	/* A bad short option may sit in a bundle (-qq): name it, not the argument before. */
 	if (!o && optopt)
-		return config_errf(err, err_len, "unknown option -%c", optopt);
+		return why_fmt(why, "unknown option -%c", optopt);
 	if (!o)
-		return config_errf(err, err_len, "unknown option %s",
+		return why_fmt(why, "unknown option %s",
 				   optind - 1 < argc ? argv[optind - 1] : "?");
 	sh[0] = options_short(o);
 	snprintf(label, sizeof(label), "%s%s", options_long(o) ? "--" : "-",
 		 options_long(o) ? options_long(o) : sh);
-	return options_set(c, o, NULL, options_flag_has_arg(o) ? optarg : NULL, label, err,
-			   err_len);
+	return options_set(c, o, NULL, options_flag_has_arg(o) ? optarg : NULL, label, why);
 }
 
 /*
  * getopt_long takes any unambiguous prefix of a long option (--server for
  * --server-url); the option just read must have been written whole.
  */
-static int whole_name(char **argv, const struct option *lo, char *err, size_t err_len)
+static int whole_name(char **argv, const struct option *lo, const char **why)
 {
 	const char *t = argv[optind - 1];
 	size_t n;
@@ -335,7 +330,7 @@ static int whole_name(char **argv, const struct option *lo, char *err, size_t er
 	n = strcspn(t + 2, "=");
 	if (strncmp(t, "--", 2) || (n == strlen(lo->name) && !strncmp(t + 2, lo->name, n)))
 		return 0;
-	return config_errf(err, err_len, "unknown option %.*s (long options are written whole; "
+	return why_fmt(why, "unknown option %.*s (long options are written whole; "
 			   "--%s?)", (int)n + 2, t, lo->name);
 }
 
@@ -343,8 +338,7 @@ static int whole_name(char **argv, const struct option *lo, char *err, size_t er
  * Walks argv: with file set, only loads the -c file; otherwise applies
  * every flag. 0, 1 (help printed) or -errno.
  */
-static int walk_args(struct ss_config *c, int argc, char **argv, bool file, char *err,
-		     size_t err_len)
+static int walk_args(struct ss_config *c, int argc, char **argv, bool file, const char **why)
 {
 	char short_opts[128];
 	struct option long_opts[80];
@@ -356,26 +350,25 @@ static int walk_args(struct ss_config *c, int argc, char **argv, bool file, char
 	while ((opt = getopt_long(argc, argv, short_opts, long_opts, &li)) != -1) {
 		if (file && opt == 'c' && config_set_str(&c->config_path, optarg))
 			return -ENOMEM;
-		if (!file && li >= 0 && (r = whole_name(argv, &long_opts[li], err, err_len)))
+		if (!file && li >= 0 && (r = whole_name(argv, &long_opts[li], why)))
 			return r;
-		if (!file && (r = apply_flag(c, opt, argc, argv, err, err_len)))
+		if (!file && (r = apply_flag(c, opt, argc, argv, why)))
 			return r;
 		li = -1;
 	}
 	if (file)
-		return c->config_path ? load_file(c, c->config_path, err, err_len) : 0;
+		return c->config_path ? load_file(c, c->config_path, why) : 0;
 	if (optind < argc)
-		return config_errf(err, err_len, "unexpected argument \"%s\"", argv[optind]);
+		return why_fmt(why, "unexpected argument \"%s\"", argv[optind]);
 	return 0;
 }
 
-int config_apply_args(struct ss_config *c, int argc, char **argv, char *err, size_t err_len)
+int config_apply_args(struct ss_config *c, int argc, char **argv, const char **why)
 {
-	return walk_args(c, argc, argv, false, err, err_len);
+	return walk_args(c, argc, argv, false, why);
 }
 
-int config_load(struct ss_config *c, enum prog_kind prog, int argc, char **argv, char *err,
-		size_t err_len)
+int config_load(struct ss_config *c, enum prog_kind prog, int argc, char **argv, const char **why)
 {
 	int r;
 
@@ -383,21 +376,21 @@ int config_load(struct ss_config *c, enum prog_kind prog, int argc, char **argv,
 	c->argc = argc;
 	c->argv = argv;
 	/* The config file first, so that flags override it. */
-	if ((r = walk_args(c, argc, argv, true, err, err_len)) ||
-	    (r = walk_args(c, argc, argv, false, err, err_len)))
+	if ((r = walk_args(c, argc, argv, true, why)) ||
+	    (r = walk_args(c, argc, argv, false, why)))
 		return r;
-	return validate(c, err, err_len);
+	return validate(c, why);
 }
 
-struct ss_config *config_reload(const struct ss_config *old, char *err, size_t err_len)
+struct ss_config *config_reload(const struct ss_config *old, const char **why)
 {
 	struct ss_config *n = calloc(1, sizeof(*n));
 
 	if (!n) {
-		config_errf(err, err_len, "out of memory");
+		why_fmt(why, "out of memory");
 		return NULL;
 	}
-	if (config_load(n, old->prog, old->argc, old->argv, err, err_len) ||
+	if (config_load(n, old->prog, old->argc, old->argv, why) ||
 	    (!n->replay_file && old->replay_file && config_set_str(&n->replay_file, old->replay_file))) {
 		config_free(n);
 		free(n);

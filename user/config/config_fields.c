@@ -10,18 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common.h"
 #include "config.h"
 #include "crypto.h"
-
-int config_errf(char *err, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-	return -EINVAL;
-}
 
 int config_set_str(char **dst, const char *v)
 {
@@ -97,23 +88,21 @@ void config_free_args(char **v)
 	free(v);
 }
 
-int config_check_key(const struct ss_method *m, const char *password, const char *who, char *err,
-		     size_t err_len)
+int config_check_key(const struct ss_method *m, const char *password, const char *who, const char **why)
 {
 	uint8_t k[SS_MAX_KEY];
 
 	if (!*password && m->id != SS_M_NONE)
-		return config_errf(err, err_len, "%san empty password would let anyone use the server; "
+		return why_fmt(why, "%san empty password would let anyone use the server; "
 				   "give one (-k or \"password\")", who);
 	if (!m->sip022)
 		return 0;
 	/* sslocal's "iPSK:uPSK" (SIP023): an identity layer, AES methods only. */
 	if (crypto_psk_split(m, password, k, &password) < 0)
-		return config_errf(err, err_len, "%sthe identity key before ':' is not a base64 "
+		return why_fmt(why, "%sthe identity key before ':' is not a base64 "
 				   "key of %zu bytes", who, m->key_len);
 	if (crypto_psk_decode(password, k, m->key_len))
-		return config_errf(err, err_len,
-				   "%smethod %s takes a base64 key of exactly %zu bytes as its password; "
+		return why_fmt(why, "%smethod %s takes a base64 key of exactly %zu bytes as its password; "
 				   "make one with `openssl rand -base64 %zu` or `sslocal --genkey %s`",
 				   who, m->name, m->key_len, m->key_len, m->name);
 	memset(k, 0, sizeof(k));

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common.h"
 #include "config_ports.h"
 #include "crypto.h"
 #include "json.h"
@@ -68,17 +69,16 @@ static int dup_str(char **dst, const struct json *j)
 }
 
 /* [{"name": "alice", "password": "..."}, ...] */
-static int parse_users(const struct json *j, struct cfg_user **out, int *n, char *err,
-		       size_t err_len)
+static int parse_users(const struct json *j, struct cfg_user **out, int *n, const char **why)
 {
 	int count = 0, i = 0;
 
 	if (j->type != JSON_ARRAY)
-		return config_errf(err, err_len, "key \"users\" must be a list of {\"name\", \"password\"}");
+		return why_fmt(why, "key \"users\" must be a list of {\"name\", \"password\"}");
 	for (const struct json *e = j->child; e; e = e->next)
 		count++;
 	if (!count || count > USERS_MAX)
-		return config_errf(err, err_len, "key \"users\" must list 1 to %d users", USERS_MAX);
+		return why_fmt(why, "key \"users\" must list 1 to %d users", USERS_MAX);
 	if (!(*out = calloc((size_t)count, sizeof(**out))))
 		return -ENOMEM;
 	*n = count;
@@ -91,28 +91,25 @@ static int parse_users(const struct json *j, struct cfg_user **out, int *n, char
 			else if (!strcmp(f->key, "password"))
 				pw = f;
 			else
-				return config_errf(err, err_len, "users[%d]: unknown key \"%s\"", i, f->key);
+				return why_fmt(why, "users[%d]: unknown key \"%s\"", i, f->key);
 		}
 		if (dup_str(&(*out)[i].name, name) || dup_str(&(*out)[i].password, pw) ||
 		    !*(*out)[i].name || strlen((*out)[i].name) > 63)
-			return config_errf(err, err_len,
-					   "users[%d] needs a \"name\" (1-63 bytes) and a \"password\"", i);
+			return why_fmt(why, "users[%d] needs a \"name\" (1-63 bytes) and a \"password\"", i);
 		for (int k = 0; k < i; k++)
 			if (!strcmp((*out)[k].name, (*out)[i].name))
-				return config_errf(err, err_len, "users: \"%s\" appears twice", (*out)[i].name);
+				return why_fmt(why, "users: \"%s\" appears twice", (*out)[i].name);
 	}
 	return 0;
 }
 
 /* {"8381": "pw1", "8382": "pw2"} */
-static int parse_port_password(struct ss_config *c, const struct json *j, char *err,
-			       size_t err_len)
+static int parse_port_password(struct ss_config *c, const struct json *j, const char **why)
 {
 	int n = 0, i = 0;
 
 	if (j->type != JSON_OBJECT)
-		return config_errf(err, err_len,
-				   "key \"port_password\" must be an object {\"port\": \"password\"}");
+		return why_fmt(why, "key \"port_password\" must be an object {\"port\": \"password\"}");
 	for (const struct json *e = j->child; e; e = e->next)
 		n++;
 	free_ports(c->port_password, c->nport_password);
@@ -123,22 +120,21 @@ static int parse_port_password(struct ss_config *c, const struct json *j, char *
 		struct json key = { .type = JSON_STRING, .string = e->key };
 
 		if (port_of(&key, &c->port_password[i].port))
-			return config_errf(err, err_len, "port_password: \"%s\" is not a port number 1-65535",
+			return why_fmt(why, "port_password: \"%s\" is not a port number 1-65535",
 					   e->key);
 		if (dup_str(&c->port_password[i].password, e))
-			return config_errf(err, err_len, "port_password: the password of %s must be a string",
+			return why_fmt(why, "port_password: the password of %s must be a string",
 					   e->key);
 	}
 	return 0;
 }
 
-static int parse_server_entry(struct cfg_port *p, const struct json *e, int i, char *err,
-			      size_t err_len)
+static int parse_server_entry(struct cfg_port *p, const struct json *e, int i, const char **why)
 {
 	int r = 0;
 
 	if (e->type != JSON_OBJECT)
-		return config_errf(err, err_len, "servers[%d] must be an object", i);
+		return why_fmt(why, "servers[%d] must be an object", i);
 	for (const struct json *f = e->child; f && !r; f = f->next) {
 		if (!strcmp(f->key, "server"))
 			r = dup_str(&p->server, f);
@@ -149,49 +145,48 @@ static int parse_server_entry(struct cfg_port *p, const struct json *e, int i, c
 		else if (!strcmp(f->key, "method"))
 			r = dup_str(&p->method, f);
 		else if (!strcmp(f->key, "users"))
-			r = parse_users(f, &p->users, &p->nusers, err, err_len);
+			r = parse_users(f, &p->users, &p->nusers, why);
 		else if (strcmp(f->key, "mode") && strcmp(f->key, "timeout") && strcmp(f->key, "plugin") &&
 			 strcmp(f->key, "plugin_opts") && strcmp(f->key, "remarks"))
-			return config_errf(err, err_len, "servers[%d]: unknown key \"%s\"", i, f->key);
-		if (r == -EINVAL && !*err)
-			config_errf(err, err_len, "servers[%d]: bad value of \"%s\"", i, f->key);
+			return why_fmt(why, "servers[%d]: unknown key \"%s\"", i, f->key);
+		if (r == -EINVAL && !**why)
+			why_fmt(why, "servers[%d]: bad value of \"%s\"", i, f->key);
 	}
 	if (!r && !p->port)
-		return config_errf(err, err_len, "servers[%d] needs a \"server_port\"", i);
+		return why_fmt(why, "servers[%d] needs a \"server_port\"", i);
 	return r;
 }
 
-static int parse_server_list(struct ss_config *c, const struct json *j, char *err,
-			     size_t err_len)
+static int parse_server_list(struct ss_config *c, const struct json *j, const char **why)
 {
 	int n = 0, i = 0, r;
 
 	if (j->type != JSON_ARRAY)
-		return config_errf(err, err_len, "key \"servers\" must be a list of objects");
+		return why_fmt(why, "key \"servers\" must be a list of objects");
 	for (const struct json *e = j->child; e; e = e->next)
 		n++;
 	free_ports(c->server_list, c->nserver_list);
 	if (!(c->server_list = calloc((size_t)n + 1, sizeof(*c->server_list))))
 		return -ENOMEM;
 	c->nserver_list = n;
-	err[0] = 0;
+	*why = "";
 	for (const struct json *e = j->child; e; e = e->next, i++)
-		if ((r = parse_server_entry(&c->server_list[i], e, i, err, err_len)))
+		if ((r = parse_server_entry(&c->server_list[i], e, i, why)))
 			return r;
 	return 0;
 }
 
 int config_ports_apply(struct ss_config *c, const char *key, const struct json *j,
-		       char *err, size_t err_len)
+		       const char **why)
 {
 	if (!strcmp(key, "port_password"))
-		return parse_port_password(c, j, err, err_len);
+		return parse_port_password(c, j, why);
 	if (!strcmp(key, "servers"))
-		return parse_server_list(c, j, err, err_len);
+		return parse_server_list(c, j, why);
 	free_users(c->users, c->nusers);
 	c->users = NULL;
 	c->nusers = 0;
-	return parse_users(j, &c->users, &c->nusers, err, err_len);
+	return parse_users(j, &c->users, &c->nusers, why);
 }
 
 static int copy_users(struct cfg_port *p, const struct cfg_user *u, int n)
@@ -242,41 +237,41 @@ static int plain_ports(struct ss_config *c)
  * password: the identity PSK their requests' identity headers are under
  * (SIP023), each user's password its own PSK.
  */
-static int check_port_keys(const struct cfg_port *p, char *err, size_t err_len)
+static int check_port_keys(const struct cfg_port *p, const char **why)
 {
 	char who[64];
 	int r;
 
 	if (p->nusers && p->password && !p->m->sip022)
-		return config_errf(err, err_len, "port %d: give a password or users, not both",
+		return why_fmt(why, "port %d: give a password or users, not both",
 				   p->port);
 	if (p->m->sip022 && p->nusers && (!p->password || p->m->id == SS_M_CHACHA20_POLY1305))
-		return config_errf(err, err_len, "port %d: users of method %s need %s", p->port,
+		return why_fmt(why, "port %d: users of method %s need %s", p->port,
 				   p->m->name, p->m->id == SS_M_CHACHA20_POLY1305 ?
 				   "an AES 2022 method (SIP023 identity headers are AES only)" :
 				   "the port's password: the identity PSK of SIP023");
 	snprintf(who, sizeof(who), "port %d: ", p->port);
-	if (p->password && (r = config_check_key(p->m, p->password, who, err, err_len)))
+	if (p->password && (r = config_check_key(p->m, p->password, who, why)))
 		return r;
 	for (int i = 0; i < p->nusers; i++) {
 		snprintf(who, sizeof(who), "port %d, user %s: ", p->port, p->users[i].name);
-		if ((r = config_check_key(p->m, p->users[i].password, who, err, err_len)))
+		if ((r = config_check_key(p->m, p->users[i].password, who, why)))
 			return r;
 	}
 	return 0;
 }
 
-int config_ports_build(struct ss_config *c, char *err, size_t err_len)
+int config_ports_build(struct ss_config *c, const char **why)
 {
 	const struct cfg_port *src = c->nserver_list ? c->server_list : c->port_password;
 	int n = c->nserver_list ? c->nserver_list : c->nport_password, r;
-	const char *why;
+	const char *mwhy;
 
 	free_ports(c->ports, c->nports);
 	c->ports = NULL;
 	c->nports = 0;
 	if (c->nserver_list && c->nport_password)
-		return config_errf(err, err_len, "give \"servers\" or \"port_password\", not both");
+		return why_fmt(why, "give \"servers\" or \"port_password\", not both");
 	if (n) {
 		if (!(c->ports = calloc((size_t)n, sizeof(*c->ports))))
 			return -ENOMEM;
@@ -295,14 +290,14 @@ int config_ports_build(struct ss_config *c, char *err, size_t err_len)
 			if (c->ports[k].port == p->port &&
 			    !strcmp(c->ports[k].server ? c->ports[k].server : "",
 				    p->server ? p->server : ""))
-				return config_errf(err, err_len, "port %d is listed twice", p->port);
+				return why_fmt(why, "port %d is listed twice", p->port);
 		if (!name)
-			return config_errf(err, err_len, "port %d has no method", p->port);
-		if (!(p->m = crypto_method_find(name, &why)))
-			return config_errf(err, err_len, "port %d: method \"%s\": %s", p->port, name, why);
+			return why_fmt(why, "port %d has no method", p->port);
+		if (!(p->m = crypto_method_find(name, &mwhy)))
+			return why_fmt(why, "port %d: method \"%s\": %s", p->port, name, mwhy);
 		if (!p->password && !p->nusers && p->m->id != SS_M_NONE)
-			return config_errf(err, err_len, "port %d has no password (or users)", p->port);
-		if ((r = check_port_keys(p, err, err_len)))
+			return why_fmt(why, "port %d has no password (or users)", p->port);
+		if ((r = check_port_keys(p, why)))
 			return r;
 	}
 	return 0;

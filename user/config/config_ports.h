@@ -15,12 +15,12 @@ struct json;
 
 /* Applies one of those keys from the file; 0 or -EINVAL / -ENOMEM with err set. */
 int config_ports_apply(struct ss_config *c, const char *key, const struct json *j,
-		       char *err, size_t err_len);
+		       const char **why);
 /*
  * Builds c->ports from whichever form the file used (or server_port and
  * password), resolving each port's method; 0 or -EINVAL with err set.
  */
-int config_ports_build(struct ss_config *c, char *err, size_t err_len);
+int config_ports_build(struct ss_config *c, const char **why);
 void config_ports_free(struct ss_config *c);
 
 #endif

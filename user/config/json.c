@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common.h"
 #include "json.h"
 #include "sbuf.h"
 
@@ -12,8 +13,7 @@
 
 struct parser {
 	const char *s, *end, *start;
-	char *err;
-	size_t err_len;
+	const char **why;
 	bool failed;
 };
 
@@ -31,7 +31,7 @@ static void fail(struct parser *p, const char *what)
 			col++;
 		}
 	}
-	snprintf(p->err, p->err_len, "line %d column %d: %s", line, col, what);
+	why_fmt(p->why, "line %d column %d: %s", line, col, what);
 	p->failed = true;
 }
 
@@ -318,9 +318,9 @@ static struct json *parse_value(struct parser *p, int depth)
 	return j;
 }
 
-struct json *json_parse(const char *text, size_t len, char *err, size_t err_len)
+struct json *json_parse(const char *text, size_t len, const char **why)
 {
-	struct parser p = { text, text + len, text, err, err_len, false };
+	struct parser p = { text, text + len, text, why, false };
 	struct json *j = parse_value(&p, 0);
 
 	if (!j)

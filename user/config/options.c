@@ -93,11 +93,11 @@ int options_flag_has_arg(const struct option_desc *o)
 
 /* "key \"x\" must be ..." from the file; "-x: \"v\" is not ..." from the command line. */
 static int bad_value(const char *label, const struct json *j, const char *text,
-		     const struct option_desc *o, char *err, size_t len)
+		     const struct option_desc *o, const char **why)
 {
 	if (j)
-		return config_errf(err, len, "%s must be %s", label, o->desc);
-	return config_errf(err, len, "%s: \"%s\" is not %s", label, text ? text : "", o->desc);
+		return why_fmt(why, "%s must be %s", label, o->desc);
+	return why_fmt(why, "%s: \"%s\" is not %s", label, text ? text : "", o->desc);
 }
 
 static int parse_long(const char *s, int base, long lo, long hi, long *out)
@@ -326,7 +326,7 @@ static int note(char **list, const char *name)
 }
 
 int options_set(struct ss_config *c, const struct option_desc *o, const struct json *j,
-		const char *text, const char *label, char *err, size_t err_len)
+		const char *text, const char *label, const char **why)
 {
 	int r;
 
@@ -337,30 +337,30 @@ int options_set(struct ss_config *c, const struct option_desc *o, const struct j
 	if (o->type == OT_IGNORED || (!options_for(o, c->prog) && o->libev & 1u << c->prog))
 		return note(&c->meaningless, label);
 	if (!options_for(o, c->prog))
-		return config_errf(err, err_len, "%s is an %s option", label,
+		return why_fmt(why, "%s is an %s option", label,
 			    o->progs & 1u << PROG_LOCAL ? "sslocal" :
 			    o->progs & 1u << PROG_SERVER ? "ssserver" : "ssmanager");
 	if (o->type == OT_PORTMAP) {
 		if (!j)
-			return config_errf(err, err_len, "%s: only in the config file", label);
-		return config_ports_apply(c, o->key, j, err, err_len);
+			return why_fmt(why, "%s: only in the config file", label);
+		return config_ports_apply(c, o->key, j, why);
 	}
 	if (o->type == OT_LATER)
-		return config_errf(err, err_len, "%s: %s are not supported yet", label, o->desc);
+		return why_fmt(why, "%s: %s are not supported yet", label, o->desc);
 	if (o->type == OT_URL) {
-		char num[32], why[300];
-		const char *v = j ? scalar_text(j, num, sizeof(num)) : text;
+		const char *v, *inner = "";
+		char num[32];
 
-		if (!v)
-			return bad_value(label, j, text, o, err, err_len);
-		r = sip002_apply(c, v, why, sizeof(why));
-		return r == -EINVAL ? config_errf(err, err_len, "%s: %s", label, why) : r;
+		if (!(v = j ? scalar_text(j, num, sizeof(num)) : text))
+			return bad_value(label, j, text, o, why);
+		r = sip002_apply(c, v, &inner);
+		return r == -EINVAL ? why_fmt(why, "%s: %s", label, inner) : r;
 	}
 	r = set_value(c, o, j, text);
 	if (r == -EINVAL)
-		return bad_value(label, j, text, o, err, err_len);
+		return bad_value(label, j, text, o, why);
 	if (r)
-		return config_errf(err, err_len, "%s: %s", label, strerror(-r));
+		return why_fmt(why, "%s: %s", label, strerror(-r));
 	return 0;
 }
 

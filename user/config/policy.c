@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common.h"
 #include "acl.h"
 #include "policy.h"
 
@@ -73,7 +74,7 @@ static int add_rule(struct policy *p, const char *cidr, bool allow, const char *
 	return 0;
 }
 
-int policy_add_line(struct policy *p, const char *line, char *err, size_t err_len)
+int policy_add_line(struct policy *p, const char *line, const char **why)
 {
 	char verb[16], cidr[64], *name;
 	bool allow;
@@ -81,7 +82,7 @@ int policy_add_line(struct policy *p, const char *line, char *err, size_t err_le
 
 	if (sscanf(line, "%15s %63s", verb, cidr) != 2 ||
 	    (strcmp(verb, "allow") && strcmp(verb, "deny"))) {
-		snprintf(err, err_len, "expected \"allow CIDR\" or \"deny CIDR\", got \"%s\"", line);
+		why_fmt(why, "expected \"allow CIDR\" or \"deny CIDR\", got \"%s\"", line);
 		return -EINVAL;
 	}
 	allow = !strcmp(verb, "allow");
@@ -94,22 +95,24 @@ int policy_add_line(struct policy *p, const char *line, char *err, size_t err_le
 	sprintf(name, "ACL %s %s", allow ? "allow" : "deny", cidr);
 	if ((r = add_rule(p, cidr, allow, name))) {
 		free(name);
-		snprintf(err, err_len, "\"%s\" is not an address or CIDR", cidr);
+		why_fmt(why, "\"%s\" is not an address or CIDR", cidr);
 		return r;
 	}
 	p->names[p->nnames++] = name;
 	return 0;
 }
 
-static int load_acl(struct policy *p, const char *path, char *err, size_t err_len)
+static int load_acl(struct policy *p, const char *path, const char **why)
 {
 	FILE *f = fopen(path, "r");
-	char line[256], inner[200];
+	const char *inner = "";
+	char line[256];
 	int lineno = 0, r = 0;
 
 	if (!f) {
-		snprintf(err, err_len, "cannot open ACL file %s: %s", path, strerror(errno));
-		return -errno;
+		r = -errno;
+		why_fmt(why, "cannot open ACL file %s: %s", path, strerror(-r));
+		return r;
 	}
 	while (!r && fgets(line, sizeof(line), f)) {
 		char *s = line;
@@ -120,8 +123,8 @@ static int load_acl(struct policy *p, const char *path, char *err, size_t err_le
 			s++;
 		if (!*s)
 			continue;
-		if ((r = policy_add_line(p, s, inner, sizeof(inner))))
-			snprintf(err, err_len, "%s line %d: %s", path, lineno, inner);
+		if ((r = policy_add_line(p, s, &inner)))
+			why_fmt(why, "%s line %d: %s", path, lineno, inner);
 	}
 	fclose(f);
 	return r;
@@ -152,20 +155,19 @@ static int add_own_addresses(struct policy *p)
 	return 0;
 }
 
-int policy_init(struct policy *p, bool local, bool allow_private, const char *acl, char *err,
-		size_t err_len)
+int policy_init(struct policy *p, bool local, bool allow_private, const char *acl, const char **why)
 {
 	int r;
 
 	memset(p, 0, sizeof(*p));
 	if (acl && acl_is_libev_file(acl))
-		r = acl_load(&p->acl, acl, err, err_len);
+		r = acl_load(&p->acl, acl, why);
 	else if (acl && local) {
-		snprintf(err, err_len, "ACL file %s: sslocal takes libev's format ([bypass_list], "
+		why_fmt(why, "ACL file %s: sslocal takes libev's format ([bypass_list], "
 			 "[proxy_list], ...)", acl);
 		r = -EINVAL;
 	} else
-		r = acl ? load_acl(p, acl, err, err_len) : 0;
+		r = acl ? load_acl(p, acl, why) : 0;
 	if (r || allow_private || local)
 		return r;
 	for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "conn_internal.h"
+#include "pair.h"
 #include "counters.h"
 #include "ctx.h"
 #include "log.h"

@@ -17,7 +17,7 @@
 
 #include <linux/sockios.h>
 
-#include "conn_internal.h"
+#include "pair.h"
 #include "counters.h"
 #include "ctx.h"
 #include "log.h"

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "common.h"
-#include "conn_internal.h"
+#include "pair.h"
 #include "ctx.h"
 
 /* sockmap bookkeeping (FIN after drain, flow-control hand-over) every 2 ms while needed. */

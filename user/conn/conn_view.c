@@ -6,7 +6,7 @@
 #include <sys/socket.h>
 
 #include "relay.h"
-#include "conn_internal.h"
+#include "pair.h"
 #include "conn_view.h"
 #include "ctx.h"
 #include "key.h"

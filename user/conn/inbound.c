@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "conn_internal.h"
+#include "pair.h"
 #include "ctx.h"
 #include "policy.h"
 

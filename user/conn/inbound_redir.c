@@ -11,7 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "conn_internal.h"
+#include "pair.h"
 #include "ctx.h"
 
 #ifndef SO_ORIGINAL_DST

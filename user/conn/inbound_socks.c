@@ -8,7 +8,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "conn_internal.h"
+#include "pair.h"
 #include "ctx.h"
 #include "log.h"
 #include "socks5.h"

@@ -9,7 +9,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "conn_internal.h"
+#include "pair.h"
 #include "ctx.h"
 #include "log.h"
 #include "policy.h"

@@ -21,7 +21,7 @@
 
 #include "common.h"
 #include "relay.h"
-#include "conn_internal.h"
+#include "pair.h"
 #include "counters.h"
 #include "ctx.h"
 #include "log.h"

@@ -8,7 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 
-#include "conn_internal.h"
+#include "pair.h"
 #include "counters.h"
 #include "ctx.h"
 

@@ -8,7 +8,7 @@
  */
 #include <sys/epoll.h>
 
-#include "conn_internal.h"
+#include "pair.h"
 
 int tier_user_sock_event(struct conn *c, bool is_local, uint32_t events)
 {

@@ -5,7 +5,7 @@
  * pair from the userspace tier to the kernel once the daemon holds none of
  * its bytes. Pairs that encrypt one leg stay in tier_user.
  */
-#include "conn_internal.h"
+#include "pair.h"
 #include "counters.h"
 #include "ctx.h"
 #include "log.h"

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common.h"
 #include "daemon.h"
 
 #define READY_WAIT_MS 60000
@@ -115,7 +116,7 @@ _Noreturn static void wait_ready(int ready, int err_out, pid_t pid)
 	_exit(0);
 }
 
-int daemon_start(const char *pid_file, bool keep_stderr, char *why, size_t why_len)
+int daemon_start(const char *pid_file, bool keep_stderr, const char **why)
 {
 	pid_t old = read_pid(pid_file), pid;
 	int ready[2], errp[2] = { -1, -1 }, null, r;
@@ -124,18 +125,20 @@ int daemon_start(const char *pid_file, bool keep_stderr, char *why, size_t why_l
 	for (int waited = 0; waited < STOP_WAIT_MS && running(old); waited += 50)
 		usleep(50 * 1000);
 	if (running(old)) {
-		snprintf(why, why_len, "pid file %s names a running process %d; stop it or remove the file",
-			 pid_file, (int)old);
+		why_fmt(why, "pid file %s names a running process %d; stop it or remove the file",
+			pid_file, (int)old);
 		return -EEXIST;
 	}
 	if (pipe2(ready, O_CLOEXEC) || (!keep_stderr && pipe2(errp, O_CLOEXEC))) {
-		snprintf(why, why_len, "pipe: %s", strerror(errno));
-		return -errno;
+		r = -errno;
+		why_fmt(why, "pipe: %s", strerror(-r));
+		return r;
 	}
 	pid = fork();
 	if (pid < 0) {
-		snprintf(why, why_len, "fork: %s", strerror(errno));
-		return -errno;
+		r = -errno;
+		why_fmt(why, "fork: %s", strerror(-r));
+		return r;
 	}
 	if (pid > 0) {
 		close(ready[1]);
@@ -161,7 +164,7 @@ int daemon_start(const char *pid_file, bool keep_stderr, char *why, size_t why_l
 		close(errp[1]);
 	}
 	if ((r = write_pid(pid_file, getpid()))) {
-		snprintf(why, why_len, "cannot write pid file %s: %s", pid_file, strerror(-r));
+		why_fmt(why, "cannot write pid file %s: %s", pid_file, strerror(-r));
 		return r;
 	}
 	return 0;

@@ -269,8 +269,8 @@ static int start(struct ss_config *cfg, enum prog_kind prog, int argc, char **ar
 		 const char *name)
 {
 	sigset_t stop_mask;
-	char err[512];
-	int r = config_load(cfg, prog, argc, argv, err, sizeof(err));
+	const char *err = "";
+	int r = config_load(cfg, prog, argc, argv, &err);
 
 	if (r) {
 		if (r < 0)
@@ -286,7 +286,7 @@ static int start(struct ss_config *cfg, enum prog_kind prog, int argc, char **ar
 	loop_signal_set(&stop_mask);
 	sigaddset(&stop_mask, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &stop_mask, NULL);
-	if (cfg->pid_file && daemon_start(cfg->pid_file, cfg->log_file, err, sizeof(err))) {
+	if (cfg->pid_file && daemon_start(cfg->pid_file, cfg->log_file, &err)) {
 		log_err("%s", err);
 		return 2;
 	}

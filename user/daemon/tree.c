@@ -123,8 +123,8 @@ void tree_report(const struct tree *t)
  */
 static bool vet_reload(struct tree *t)
 {
-	char err[512];
-	struct ss_config *n = config_reload(t->cfg, err, sizeof(err));
+	const char *err = "";
+	struct ss_config *n = config_reload(t->cfg, &err);
 
 	if (!n) {
 		log_err("reload refused, still serving the old configuration: %s", err);

@@ -127,8 +127,8 @@ static void reload(struct worker *w)
 {
 	struct ctx *p = &w->ctx;
 	bool alone = daemon_is_main();
-	char err[512];
-	struct ss_config *n = config_reload(p->cfg, err, sizeof(err));
+	const char *err = "";
+	struct ss_config *n = config_reload(p->cfg, &err);
 
 	if (!n) {
 		log_err("reload refused, still serving the old configuration: %s", err);
@@ -337,13 +337,10 @@ static int steer_setup(struct worker *w, bool tcp, const char **why)
 		.udp_fd = udp_redir_fd(&w->ctx), .mark = (uint32_t)cfg->fwmark,
 		.table = (uint32_t)cfg->route_table,
 	};
-	char err[200];
 	int r;
 
-	if (steer_parse(&spec, cfg->steer, cfg->exclude, cfg->steer_ports, err, sizeof(err))) {
-		*why = "bad steering configuration";
+	if (steer_parse(&spec, cfg->steer, cfg->exclude, cfg->steer_ports, why))
 		return -EINVAL;
-	}
 	/* The way to the servers themselves is never steered. */
 	upstream_each(cfg, exclude_server, &spec);
 	r = steer_install(&w->steer, &sp, why);
@@ -442,14 +439,11 @@ static int setup(struct worker *w, const char **why)
 	log_info("replay filter: %d salts at false-positive rate %g, %zu KiB", cfg->replay_capacity,
 		 cfg->replay_fp, replay_bytes(&p->replay) / 1024);
 	{
-		static char perr[300];
 		char acl[128];
 
 		if ((r = policy_init(&p->policy, cfg->prog == PROG_LOCAL, cfg->allow_private, cfg->acl,
-				     perr, sizeof(perr)))) {
-			*why = perr;
+				     why)))
 			return r;
-		}
 		policy_describe_acl(&p->policy, acl, sizeof(acl));
 		if (cfg->prog == PROG_SERVER)
 			log_info("target policy: %s%s", cfg->allow_private ?

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common.h"
 #include "log.h"
 #include "steer.h"
 
@@ -50,7 +51,7 @@ int steer_parse_prefix(const char *s, struct steer_prefix *p)
 }
 
 static int parse_prefixes(const char *list, struct steer_prefix *out, int *n, const char *what,
-			  char *err, size_t err_len)
+			  const char **why)
 {
 	char *copy = strdup(list ? list : ""), *save = NULL;
 	int r = 0;
@@ -60,10 +61,10 @@ static int parse_prefixes(const char *list, struct steer_prefix *out, int *n, co
 	*n = 0;
 	for (char *t = strtok_r(copy, ", ", &save); t && !r; t = strtok_r(NULL, ", ", &save)) {
 		if (*n >= STEER_MAX) {
-			snprintf(err, err_len, "%s: more than %d prefixes", what, STEER_MAX);
+			why_fmt(why, "%s: more than %d prefixes", what, STEER_MAX);
 			r = -EINVAL;
 		} else if (steer_parse_prefix(t, &out[*n])) {
-			snprintf(err, err_len, "%s: \"%s\" is not an IPv4 or IPv6 prefix (a.b.c.d/n)",
+			why_fmt(why, "%s: \"%s\" is not an IPv4 or IPv6 prefix (a.b.c.d/n)",
 				 what, t);
 			r = -EINVAL;
 		} else {
@@ -75,14 +76,14 @@ static int parse_prefixes(const char *list, struct steer_prefix *out, int *n, co
 }
 
 int steer_parse(struct steer_spec *s, const char *steer, const char *exclude, const char *ports,
-		char *err, size_t err_len)
+		const char **why)
 {
 	char *copy, *save = NULL;
 	int r;
 
 	memset(s, 0, sizeof(*s));
-	if ((r = parse_prefixes(steer, s->steer, &s->nsteer, "--steer", err, err_len)) ||
-	    (r = parse_prefixes(exclude, s->exclude, &s->nexclude, "--exclude", err, err_len)))
+	if ((r = parse_prefixes(steer, s->steer, &s->nsteer, "--steer", why)) ||
+	    (r = parse_prefixes(exclude, s->exclude, &s->nexclude, "--exclude", why)))
 		return r;
 	if (!ports)
 		return 0;
@@ -97,7 +98,7 @@ int steer_parse(struct steer_spec *s, const char *steer, const char *exclude, co
 			hi = strtoul(end + 1, &end, 10);
 		if (*end || !isdigit((unsigned char)*t) || lo < 1 || hi > 65535 || lo > hi ||
 		    s->nports >= STEER_MAX) {
-			snprintf(err, err_len, "--steer-ports: \"%s\" is not a port or a range P-Q "
+			why_fmt(why, "--steer-ports: \"%s\" is not a port or a range P-Q "
 				 "(1-65535, at most %d items)", t, STEER_MAX);
 			r = -EINVAL;
 			break;

@@ -132,28 +132,27 @@ static bool plugin_allowed(const struct manager *m, const char *plugin)
 }
 
 /* add: the port's ssserver runs and listens, or the reply says why not. */
-static int add(struct manager *m, struct mgr_cmd *c, const struct mgr_caller *who, char *err,
-	       size_t len)
+static int add(struct manager *m, struct mgr_cmd *c, const struct mgr_caller *who, const char **why)
 {
 	struct port_entry *e = find(m, c->port);
 	int port = c->port, r, st;
 	char conf[128];
 
 	if (!c->method && !m->cfg->method)
-		return config_errf(err, len, "no method (give one in the command or -m)");
+		return why_fmt(why, "no method (give one in the command or -m)");
 	if (c->plugin && !plugin_allowed(m, c->plugin))
-		return config_errf(err, len, "plugin \"%.100s\" is not allowed (ssmanager "
+		return why_fmt(why, "plugin \"%.100s\" is not allowed (ssmanager "
 				   "--manager-plugins lists the plugins an add may name)", c->plugin);
 	if (e && rekey(m, e, c, who))
 		return 0;
 	if (e)
 		stop_entry(m, e);
 	if (m->n == MGR_PORTS)
-		return config_errf(err, len, "too many ports");
+		return why_fmt(why, "too many ports");
 	if (!port_free(m, c->port))
-		return config_errf(err, len, "port %d is in use", c->port);
+		return why_fmt(why, "port %d is in use", c->port);
 	if ((r = mgr_write_conf(m->dir, m->cfg, c, conf, sizeof(conf))))
-		return config_errf(err, len, "cannot write the port's config: %s", strerror(-r));
+		return why_fmt(why, "cannot write the port's config: %s", strerror(-r));
 	e = &m->ports[m->n];
 	*e = (struct port_entry){ .port = c->port, .cmd = *c, .owner = *who };
 	if ((e->pid = fork()) == 0)
@@ -162,14 +161,14 @@ static int add(struct manager *m, struct mgr_cmd *c, const struct mgr_caller *wh
 	m->n++;
 	if (e->pid < 0) {
 		stop_entry(m, e);
-		return config_errf(err, len, "fork: %s", strerror(errno));
+		return why_fmt(why, "fork: %s", strerror(errno));
 	}
 	/* Served within the wait: listening in every worker (SO_REUSEPORT), or gone. */
 	for (int waited = 0; waited < START_WAIT_MS; waited += 20) {
 		if (waitpid(e->pid, &st, WNOHANG) == e->pid) {
 			e->pid = -1;
 			stop_entry(m, e);
-			return config_errf(err, len, "ssserver for port %d exited at start (see the log)",
+			return why_fmt(why, "ssserver for port %d exited at start (see the log)",
 					   port);
 		}
 		if ((e->cmd.mode && !strcmp(e->cmd.mode, "udp_only")) || plugin_port_listens(e->port))
@@ -209,11 +208,12 @@ static void describe(struct manager *m, bool list, const struct mgr_caller *who,
 	sbuf_printf(out, list ? "\n]" : "}");
 }
 
-/* One command of an allowed caller; the reply goes to err or out. */
+/* One command of an allowed caller; the reply goes to text (len bytes) or out. */
 static const char *run_command(struct manager *m, struct mgr_cmd *c, const struct mgr_caller *who,
-			       char *err, size_t len, struct sbuf *out)
+			       char *text, size_t len, struct sbuf *out)
 {
 	struct port_entry *e = find(m, c->port);
+	const char *why = "";
 
 	if (c->kind == MGR_LIST || c->kind == MGR_PING) {
 		describe(m, c->kind == MGR_LIST, who, out);
@@ -221,19 +221,18 @@ static const char *run_command(struct manager *m, struct mgr_cmd *c, const struc
 	}
 	if (c->kind == MGR_REMOVE) {
 		if (!e) {
-			snprintf(err, len, "err: no such port %d", c->port);
-			return err;
+			snprintf(text, len, "err: no such port %d", c->port);
+			return text;
 		}
 		log_info("port %d removed", c->port);
 		stop_entry(m, e);
 		mgr_forget_port(c->port);
-	} else if (add(m, c, who, err + 5, len - 5)) {
-		memcpy(err, "err: ", 5);
-		log_info("manager: add refused: %s", err + 5);
-		return err;
+	} else if (add(m, c, who, &why)) {
+		snprintf(text, len, "err: %s", why);
+		log_info("manager: add refused: %s", why);
+		return text;
 	}
-	snprintf(err, len, "ok");
-	return err;
+	return "ok";
 }
 
 /* A datagram with its sender's credentials (SO_PASSCRED on a unix socket). */
@@ -260,8 +259,8 @@ static void on_datagram(struct handler *h, uint32_t events)
 {
 	struct manager *m = container_of(h, struct manager, sock);
 	struct sockaddr_storage from;
-	char buf[4097], err[300], name[80];
-	const char *reply = err;
+	char buf[4097], text[300], name[80];
+	const char *reply = text, *why = "";
 	struct sbuf out = { 0 };
 	struct mgr_caller who;
 	struct mgr_cmd c;
@@ -276,9 +275,9 @@ static void on_datagram(struct handler *h, uint32_t events)
 		log_warn("manager: refused a datagram from %s: not allowed (--manager-allow)",
 			 mgr_caller_str(&who, name, sizeof(name)));
 		reply = "err: not allowed";
-	} else if (mgr_cmd_parse(buf, (size_t)n, &c, err + 5, sizeof(err) - 5)) {
-		memcpy(err, "err: ", 5);
-		log_info("manager: refused a command: %s", err + 5);
+	} else if (mgr_cmd_parse(buf, (size_t)n, &c, &why)) {
+		snprintf(text, sizeof(text), "err: %s", why);
+		log_info("manager: refused a command: %s", why);
 	} else if (c.kind == MGR_STAT || right == MGR_STAT_ONLY) {
 		struct port_entry *e = find(m, c.port);
 
@@ -287,7 +286,7 @@ static void on_datagram(struct handler *h, uint32_t events)
 		reply = c.kind == MGR_STAT ? NULL : "err: not allowed";
 		mgr_cmd_free(&c);
 	} else {
-		reply = run_command(m, &c, &who, err, sizeof(err), &out);
+		reply = run_command(m, &c, &who, text, sizeof(text), &out);
 		mgr_cmd_free(&c);
 	}
 	/* A report from one of our servers gets no answer. */
@@ -422,7 +421,7 @@ static void on_batch_end(void *arg)
 /* Ports of the config file (port_password or servers[]) start at once. */
 static void start_config_ports(struct manager *m)
 {
-	char err[300];
+	const char *err = "";
 
 	for (int i = 0; i < m->cfg->nports; i++) {
 		const struct cfg_port *p = &m->cfg->ports[i];
@@ -434,7 +433,7 @@ static void start_config_ports(struct manager *m)
 			mgr_cmd_free(&c);
 			continue;
 		}
-		if (add(m, &c, &m->self, err, sizeof(err)))
+		if (add(m, &c, &m->self, &err))
 			log_err("port %d: %s", p->port, err);
 		mgr_cmd_free(&c);
 	}
@@ -479,14 +478,14 @@ static int setup(struct manager *m, const char **why)
 /* --log-file, --syslog and -f, as ssserver takes them; 0 or the exit status. */
 static int log_and_background(const struct ss_config *cfg)
 {
-	char err[512];
+	const char *err = "";
 	int r;
 
 	if ((r = log_open(cfg->log_file, cfg->use_syslog))) {
 		fprintf(stderr, "ssmanager: cannot open log file %s: %s\n", cfg->log_file, strerror(-r));
 		return 2;
 	}
-	if (cfg->pid_file && daemon_start(cfg->pid_file, cfg->log_file, err, sizeof(err))) {
+	if (cfg->pid_file && daemon_start(cfg->pid_file, cfg->log_file, &err)) {
 		log_err("%s", err);
 		return 1;
 	}
@@ -499,19 +498,19 @@ int manager_main(int argc, char **argv)
 	struct manager *m = calloc(1, sizeof(*m));
 	struct ss_config cfg;
 	const char *why = "";
-	char err[512];
+	const char *err = "";
 	int r, status = 0;
 
 	if (!m)
 		return 1;
-	if ((r = config_load(&cfg, PROG_MANAGER, argc, argv, err, sizeof(err)))) {
+	if ((r = config_load(&cfg, PROG_MANAGER, argc, argv, &err))) {
 		if (r < 0)
 			fprintf(stderr, "ssmanager: %s\nRun 'ssmanager --help' for the options.\n", err);
 		config_free(&cfg);
 		free(m);
 		return r > 0 ? 0 : 2;
 	}
-	if (mgr_auth_init(&m->auth, cfg.manager_allow, cfg.user, err, sizeof(err))) {
+	if (mgr_auth_init(&m->auth, cfg.manager_allow, cfg.user, &err)) {
 		fprintf(stderr, "ssmanager: %s\n", err);
 		config_free(&cfg);
 		free(m);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common.h"
 #include "addr.h"
 #include "config.h"
 #include "manager_auth.h"
@@ -56,8 +57,7 @@ static bool is_address(const char *s)
 	return inet_pton(AF_INET, buf, raw) == 1 || inet_pton(AF_INET6, buf, raw) == 1;
 }
 
-int mgr_auth_init(struct mgr_auth *a, const char *allow, const char *server_user, char *err,
-		  size_t err_len)
+int mgr_auth_init(struct mgr_auth *a, const char *allow, const char *server_user, const char **why)
 {
 	char *list = strdup(allow ? allow : ""), *save = NULL, *tok;
 	uid_t uid;
@@ -73,12 +73,11 @@ int mgr_auth_init(struct mgr_auth *a, const char *allow, const char *server_user
 		a->server_uid = uid;
 	for (tok = strtok_r(list, ", ", &save); tok && !r; tok = strtok_r(NULL, ", ", &save)) {
 		if (is_address(tok))
-			r = rules_add(&a->nets, tok) ? config_errf(err, err_len,
-				"manager_allow: \"%s\" is not an address or prefix", tok) : 0;
+			r = rules_add(&a->nets, tok) ? why_fmt(why, "manager_allow: \"%s\" is not an address or prefix", tok) : 0;
 		else if (uid_of(tok, &uid))
-			r = config_errf(err, err_len, "manager_allow: no user \"%s\"", tok);
+			r = why_fmt(why, "manager_allow: no user \"%s\"", tok);
 		else if (add_uid(a, uid))
-			r = config_errf(err, err_len, "manager_allow: more than %d users", MGR_AUTH_UIDS);
+			r = why_fmt(why, "manager_allow: more than %d users", MGR_AUTH_UIDS);
 	}
 	free(list);
 	if (r)

@@ -38,8 +38,7 @@ struct mgr_caller {
 };
 
 /* allow: "user,uid,ADDR/LEN,..." (NULL: none); server_user: --user or NULL. 0 or -errno. */
-int mgr_auth_init(struct mgr_auth *a, const char *allow, const char *server_user, char *err,
-		  size_t err_len);
+int mgr_auth_init(struct mgr_auth *a, const char *allow, const char *server_user, const char **why);
 void mgr_auth_free(struct mgr_auth *a);
 /* Fills c from a received datagram (msg carries SCM_CREDENTIALS on a unix socket). */
 void mgr_caller_of(struct mgr_caller *c, const struct msghdr *msg, socklen_t from_len);

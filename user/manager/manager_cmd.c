@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common.h"
 #include "config.h"
 #include "json.h"
 #include "manager_cmd.h"
@@ -64,7 +65,7 @@ static int take_str(char **dst, const struct json *j, size_t max)
 }
 
 /* The members of add/remove: server_port, password, method, mode, plugin, plugin_opts. */
-static int fields(const struct json *o, struct mgr_cmd *c, char *err, size_t err_len)
+static int fields(const struct json *o, struct mgr_cmd *c, const char **why)
 {
 	static const char *const names[] = { "password", "method", "mode", "plugin", "plugin_opts" };
 	static const size_t max[] = { MGR_PASSWORD_MAX, 64, 16, 255, 1024 };
@@ -76,8 +77,7 @@ static int fields(const struct json *o, struct mgr_cmd *c, char *err, size_t err
 
 		if (!strcmp(f->key, "server_port")) {
 			if (port_of(f, &c->port))
-				return config_errf(err, err_len,
-						   "server_port must be a port number 1-65535");
+				return why_fmt(why, "server_port must be a port number 1-65535");
 			port = true;
 			continue;
 		}
@@ -87,47 +87,48 @@ static int fields(const struct json *o, struct mgr_cmd *c, char *err, size_t err
 		if (i == sizeof(names) / sizeof(names[0])) {
 			if (!strcmp(f->key, "fast_open") || !strcmp(f->key, "no_delay"))
 				continue;
-			return config_errf(err, err_len, "unknown key \"%.60s\"", f->key);
+			return why_fmt(why, "unknown key \"%.60s\"", f->key);
 		}
 		if (take_str(dst[i], f, max[i]))
-			return config_errf(err, err_len, "%s must be a UTF-8 string of at most %zu bytes",
+			return why_fmt(why, "%s must be a UTF-8 string of at most %zu bytes",
 					   names[i], max[i]);
 	}
 	if (!port)
-		return config_errf(err, err_len, "no server_port");
+		return why_fmt(why, "no server_port");
 	if (c->kind == MGR_ADD && (!c->password || !*c->password))
-		return config_errf(err, err_len, "no password");
+		return why_fmt(why, "no password");
 	if (c->mode && strcmp(c->mode, "tcp_only") && strcmp(c->mode, "udp_only") &&
 	    strcmp(c->mode, "tcp_and_udp"))
-		return config_errf(err, err_len, "mode must be tcp_only, udp_only or tcp_and_udp");
+		return why_fmt(why, "mode must be tcp_only, udp_only or tcp_and_udp");
 	return 0;
 }
 
 /* stat: {"8388": 1234} */
-static int stat_of(const struct json *o, struct mgr_cmd *c, char *err, size_t err_len)
+static int stat_of(const struct json *o, struct mgr_cmd *c, const char **why)
 {
 	const struct json *f = o->child;
 	struct json k;
 
 	if (!f || f->next || f->type != JSON_NUMBER || f->number < 0)
-		return config_errf(err, err_len, "stat must be {\"PORT\": bytes}");
+		return why_fmt(why, "stat must be {\"PORT\": bytes}");
 	k = (struct json){ .type = JSON_STRING, .string = f->key };
 	if (port_of(&k, &c->port))
-		return config_errf(err, err_len, "stat: bad port");
+		return why_fmt(why, "stat: bad port");
 	c->bytes = (uint64_t)f->number;
 	return 0;
 }
 
-int mgr_cmd_parse(const char *buf, size_t len, struct mgr_cmd *c, char *err, size_t err_len)
+int mgr_cmd_parse(const char *buf, size_t len, struct mgr_cmd *c, const char **why)
 {
-	char text[MGR_MAX + 1], jerr[160];
+	char text[MGR_MAX + 1];
+	const char *jerr = "";
 	size_t n = 0, start;
 	struct json *j;
 	int r;
 
 	memset(c, 0, sizeof(*c));
 	if (len > MGR_MAX || memchr(buf, 0, len) || !utf8_valid((const uint8_t *)buf, len))
-		return config_errf(err, err_len, "command too long or not UTF-8 text");
+		return why_fmt(why, "command too long or not UTF-8 text");
 	memcpy(text, buf, len);
 	/* Trailing newlines and NULs, as netcat and libev's clients send them. */
 	while (len && (text[len - 1] == '\n' || text[len - 1] == '\r' || text[len - 1] == ' '))
@@ -141,7 +142,7 @@ int mgr_cmd_parse(const char *buf, size_t len, struct mgr_cmd *c, char *err, siz
 	text[n] = 0;
 	if (!strcmp(text + start, "list") || !strcmp(text + start, "ping")) {
 		c->kind = text[start] == 'l' ? MGR_LIST : MGR_PING;
-		return n == len ? 0 : config_errf(err, err_len, "%s takes no data", text + start);
+		return n == len ? 0 : why_fmt(why, "%s takes no data", text + start);
 	}
 	if (!strcmp(text + start, "add"))
 		c->kind = MGR_ADD;
@@ -150,16 +151,16 @@ int mgr_cmd_parse(const char *buf, size_t len, struct mgr_cmd *c, char *err, siz
 	else if (!strcmp(text + start, "stat"))
 		c->kind = MGR_STAT;
 	else
-		return config_errf(err, err_len, "unknown command \"%.40s\"", text + start);
+		return why_fmt(why, "unknown command \"%.40s\"", text + start);
 	n++;
 	while (n < len && (text[n] == ' ' || text[n] == ':'))
 		n++;
-	if (!(j = json_parse(text + n, len > n ? len - n : 0, jerr, sizeof(jerr))))
-		return config_errf(err, err_len, "invalid JSON: %s", jerr);
+	if (!(j = json_parse(text + n, len > n ? len - n : 0, &jerr)))
+		return why_fmt(why, "invalid JSON: %s", jerr);
 	if (j->type != JSON_OBJECT)
-		r = config_errf(err, err_len, "the data must be a JSON object");
+		r = why_fmt(why, "the data must be a JSON object");
 	else
-		r = c->kind == MGR_STAT ? stat_of(j, c, err, err_len) : fields(j, c, err, err_len);
+		r = c->kind == MGR_STAT ? stat_of(j, c, why) : fields(j, c, why);
 	json_free(j);
 	if (r)
 		mgr_cmd_free(c);

@@ -46,12 +46,13 @@ void ctl_default_path(char *out, size_t len, const char *prog, int port)
 
 void ctl_answer(const struct ctl_backend *b, const char *line, const char *who, struct sbuf *r)
 {
-	char err[160], cmd[16] = "";
+	const char *err = "";
+	char cmd[16] = "";
 	unsigned long long id = 0;
 	struct json *j = NULL;
 
 	if (line[0] == '{') {
-		if (!(j = json_parse(line, strlen(line), err, sizeof(err)))) {
+		if (!(j = json_parse(line, strlen(line), &err))) {
 			sbuf_printf(r, "{\"error\":");
 			sbuf_json_str(r, err);
 			sbuf_printf(r, "}");

@@ -75,7 +75,8 @@ static struct json *ask(const char *path, const char *req)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct sbuf r = { 0 };
-	char buf[65536], err[160];
+	const char *err = "";
+	char buf[65536];
 	struct json *j = NULL;
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
@@ -100,7 +101,7 @@ static struct json *ask(const char *path, const char *req)
 			break;
 		sbuf_printf(&r, "%.*s", (int)n, buf);
 	}
-	if (!r.len || !(j = json_parse(r.p, r.len, err, sizeof(err))))
+	if (!r.len || !(j = json_parse(r.p, r.len, &err)))
 		fprintf(stderr, "ssctl: %s: %s\n", path, r.len ? err : "closed without an answer");
 out:
 	if (fd >= 0)

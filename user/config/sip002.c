@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common.h"
 #include "sip002.h"
 
 static int b64val(char ch)
@@ -70,7 +71,7 @@ static int pct_decode(const char *in, size_t len, char *out, size_t cap)
 }
 
 /* "?plugin=name%3Bopts" (SIP002): name;opts, percent-encoded, up to '&' or '#'. */
-static int apply_plugin(struct ss_config *c, const char *rest, char *err, size_t err_len)
+static int apply_plugin(struct ss_config *c, const char *rest, const char **why)
 {
 	const char *q = strchr(rest, '?'), *v = NULL;
 	char val[1024], *semi;
@@ -83,7 +84,7 @@ static int apply_plugin(struct ss_config *c, const char *rest, char *err, size_t
 		return 0;
 	n = pct_decode(v, strcspn(v, "&#"), val, sizeof(val) - 1);
 	if (n < 0 || memchr(val, 0, (size_t)n))
-		return config_errf(err, err_len, "server URL plugin parameter is not valid");
+		return why_fmt(why, "server URL plugin parameter is not valid");
 	val[n] = 0;
 	semi = strchr(val, ';');
 	if (semi)
@@ -94,19 +95,19 @@ static int apply_plugin(struct ss_config *c, const char *rest, char *err, size_t
 	return 0;
 }
 
-int sip002_apply(struct ss_config *c, const char *url, char *err, size_t err_len)
+int sip002_apply(struct ss_config *c, const char *url, const char **why)
 {
 	char info[512], host[300];
 	const char *p, *at, *end;
 	int n, port;
 
 	if (strncmp(url, "ss://", 5))
-		return config_errf(err, err_len, "server URL must start with ss://");
+		return why_fmt(why, "server URL must start with ss://");
 	p = url + 5;
 	end = p + strcspn(p, "/?#");
 	at = memchr(p, '@', (size_t)(end - p));
 	if (!at)
-		return config_errf(err, err_len, "server URL has no '@' (expected "
+		return why_fmt(why, "server URL has no '@' (expected "
 				   "ss://BASE64URL(method:password)@host:port)");
 	/* SIP002: userinfo is base64url(method:password), or percent-encoded plain text. */
 	if (memchr(p, ':', (size_t)(at - p)))
@@ -114,22 +115,22 @@ int sip002_apply(struct ss_config *c, const char *url, char *err, size_t err_len
 	else
 		n = b64_decode(p, (size_t)(at - p), info, sizeof(info) - 1);
 	if (n < 0)
-		return config_errf(err, err_len, "server URL userinfo is not valid base64url");
+		return why_fmt(why, "server URL userinfo is not valid base64url");
 	info[n] = 0;
 	char *colon = strchr(info, ':');
 	if (!colon || memchr(info, 0, (size_t)n))
-		return config_errf(err, err_len, "server URL userinfo must decode to method:password");
+		return why_fmt(why, "server URL userinfo must decode to method:password");
 	*colon = 0;
 	if ((size_t)(end - at - 1) >= sizeof(host))
-		return config_errf(err, err_len, "server URL host is too long");
+		return why_fmt(why, "server URL host is too long");
 	char hp[300];
 	memcpy(hp, at + 1, (size_t)(end - at - 1));
 	hp[end - at - 1] = 0;
 	if (config_split_hostport(hp, host, sizeof(host), &port))
-		return config_errf(err, err_len, "server URL must end in host:port, got \"%s\"", hp);
+		return why_fmt(why, "server URL must end in host:port, got \"%s\"", hp);
 	if (config_set_str(&c->method, info) || config_set_str(&c->password, colon + 1))
 		return -ENOMEM;
-	if ((n = apply_plugin(c, end, err, err_len)))
+	if ((n = apply_plugin(c, end, why)))
 		return n;
 	config_clear_servers(c);
 	c->server_port = port;

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
-#ifndef SS_CONN_INTERNAL_H
-#define SS_CONN_INTERNAL_H
+#ifndef SS_CONN_PAIR_H
+#define SS_CONN_PAIR_H
 
 /*
- * Shared by the files of the connection module only: conn.c (lifecycle and
- * the one stage switch), conn_table.c, conn_stream.c, the inbound kinds
- * (inbound*.c) and the STREAM tiers (tiers.c, tier_*.c).
+ * A connection is a pair of sockets: its parts (sides, directions, the
+ * inbound kind and the STREAM tier behind their interfaces), shared by the
+ * files of conn/ only: conn.c (lifecycle and the one stage switch),
+ * conn_table.c, conn_stream.c, the inbound kinds (inbound*.c) and the STREAM
+ * tiers (tiers.c, tier_*.c).
  * Only conn.c changes a connection's stage; see docs/architecture.md.
  */
 #include <stdbool.h>
