@@ -83,15 +83,21 @@ struct rule {
 	bool iif_lo;
 };
 
+/* A request of type with flags in buf (*nlh); returns its family header, len bytes. */
+static void *nl_request(char *buf, int type, unsigned flags, size_t len, struct nlmsghdr **nlh)
+{
+	*nlh = mnl_nlmsg_put_header(buf);
+	(*nlh)->nlmsg_type = (uint16_t)type;
+	(*nlh)->nlmsg_flags = (uint16_t)flags;
+	return mnl_nlmsg_put_extra_header(*nlh, len);
+}
+
 static int rule_msg(struct nl *nl, int type, unsigned flags, const struct rule *ru)
 {
 	char buf[512];
-	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
-	struct fib_rule_hdr *frh;
+	struct nlmsghdr *nlh;
+	struct fib_rule_hdr *frh = nl_request(buf, type, flags, sizeof(*frh), &nlh);
 
-	nlh->nlmsg_type = (uint16_t)type;
-	nlh->nlmsg_flags = (uint16_t)flags;
-	frh = mnl_nlmsg_put_extra_header(nlh, sizeof(*frh));
 	frh->family = (uint8_t)ru->family;
 	frh->action = type == RTM_NEWRULE ? FR_ACT_TO_TBL : FR_ACT_UNSPEC;
 	frh->table = RT_TABLE_UNSPEC;
@@ -121,12 +127,9 @@ static int rule_msg(struct nl *nl, int type, unsigned flags, const struct rule *
 static int route_msg(struct nl *nl, int type, unsigned flags, int family, uint32_t table)
 {
 	char buf[256];
-	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
-	struct rtmsg *rtm;
+	struct nlmsghdr *nlh;
+	struct rtmsg *rtm = nl_request(buf, type, flags, sizeof(*rtm), &nlh);
 
-	nlh->nlmsg_type = (uint16_t)type;
-	nlh->nlmsg_flags = (uint16_t)flags;
-	rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
 	rtm->rtm_family = (uint8_t)family;
 	rtm->rtm_table = RT_TABLE_UNSPEC;
 	rtm->rtm_protocol = RTPROT_STATIC;
