@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "sbuf.h"
 #include "steer.h"
 
 struct steer {
@@ -273,63 +274,39 @@ static int nft_run(const char *script, bool quiet)
 	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -EIO;
 }
 
-struct sbuf {
-	char *p;
-	size_t len, cap;
-};
-
-static void sb_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(struct sbuf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (!b->p)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= b->cap - b->len) {
-		free(b->p);
-		b->p = NULL; /* too long: the caller reports it */
-		return;
-	}
-	b->len += (size_t)n;
-}
-
 static void nft_set(struct sbuf *b, const char *name, const char *type,
 		    const struct steer_prefix *px, int n, int family)
 {
 	char a[80];
 	bool first = true;
 
-	sb_printf(b, "\tset %s { type %s; flags interval; auto-merge; ", name, type);
+	sbuf_printf(b, "\tset %s { type %s; flags interval; auto-merge; ", name, type);
 	for (int i = 0; i < n; i++) {
 		if (px[i].family != family)
 			continue;
-		sb_printf(b, "%s%s", first ? "elements = { " : ", ", steer_prefix_str(&px[i], a, sizeof(a)));
+		sbuf_printf(b, "%s%s", first ? "elements = { " : ", ", steer_prefix_str(&px[i], a, sizeof(a)));
 		first = false;
 	}
-	sb_printf(b, "%s}\n", first ? "" : " } ");
+	sbuf_printf(b, "%s}\n", first ? "" : " } ");
 }
 
 /* The whole table, replacing any earlier one in the same transaction. */
 static char *nft_script(const struct steer_params *sp, const struct steer_spec *s)
 {
-	struct sbuf b = { .p = malloc(64 * 1024), .cap = 64 * 1024 };
+	struct sbuf b = { 0 };
 
-	sb_printf(&b, "table inet " STEER_NFT_TABLE "\ndelete table inet " STEER_NFT_TABLE "\n"
+	sbuf_printf(&b, "table inet " STEER_NFT_TABLE "\ndelete table inet " STEER_NFT_TABLE "\n"
 		  "table inet " STEER_NFT_TABLE " {\n");
 	nft_set(&b, "steer4", "ipv4_addr", s->steer, s->nsteer, AF_INET);
 	nft_set(&b, "steer6", "ipv6_addr", s->steer, s->nsteer, AF_INET6);
 	nft_set(&b, "exclude4", "ipv4_addr", s->exclude, s->nexclude, AF_INET);
 	nft_set(&b, "exclude6", "ipv6_addr", s->exclude, s->nexclude, AF_INET6);
-	sb_printf(&b, "\tset ports { type inet_service; flags interval; elements = { ");
+	sbuf_printf(&b, "\tset ports { type inet_service; flags interval; elements = { ");
 	if (!s->nports)
-		sb_printf(&b, "1-65535");
+		sbuf_printf(&b, "1-65535");
 	for (int i = 0; i < s->nports; i++)
-		sb_printf(&b, "%s%u-%u", i ? ", " : "", s->ports[i].lo, s->ports[i].hi);
-	sb_printf(&b, " } }\n"
+		sbuf_printf(&b, "%s%u-%u", i ? ", " : "", s->ports[i].lo, s->ports[i].hi);
+	sbuf_printf(&b, " } }\n"
 		  "\tchain prerouting {\n"
 		  "\t\ttype filter hook prerouting priority mangle; policy accept;\n"
 		  "\t\tiif \"lo\" return\n"
@@ -339,11 +316,15 @@ static char *nft_script(const struct steer_params *sp, const struct steer_spec *
 	for (int v6 = 0; v6 < 2; v6++)
 		for (int udp = 0; udp < 2; udp++)
 			if ((udp ? sp->udp_fd : sp->tcp_fd) >= 0)
-				sb_printf(&b, "\t\tmeta l4proto %s %s daddr @steer%c th dport @ports "
+				sbuf_printf(&b, "\t\tmeta l4proto %s %s daddr @steer%c th dport @ports "
 					  "tproxy %s to :%u meta mark set 0x%x accept\n",
 					  udp ? "udp" : "tcp", v6 ? "ip6" : "ip", v6 ? '6' : '4',
 					  v6 ? "ip6" : "ip", sp->port, sp->mark);
-	sb_printf(&b, "\t}\n}\n");
+	sbuf_printf(&b, "\t}\n}\n");
+	if (b.failed) {
+		sbuf_free(&b);
+		return NULL;
+	}
 	return b.p;
 }
 
@@ -556,8 +537,8 @@ int steer_install(struct steer **out, const struct steer_params *sp, const char 
 			goto fail;
 	} else {
 		if (!(script = nft_script(sp, &st->spec))) {
-			*why = "nft rule set too large";
-			r = -E2BIG;
+			*why = "out of memory for the nft rule set";
+			r = -ENOMEM;
 			goto fail;
 		}
 		if ((r = nft_run(script, false))) {
