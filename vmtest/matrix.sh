@@ -27,6 +27,8 @@ for k in ${VMTEST_KERNELS:-5.10 6.1 6.12}; do
 	line=${line//native: /}
 	lines+=("${line//fell back: /}")
 	grep -E '^\| .* \| FAIL' "$out" || true
+	# A guest that died: its console's last lines (a panic), and what ran again.
+	sed -n '/^the guest died before the end/,/^$/p; /^re-run after a guest crash/p' "$out"
 done
 echo
 echo "| guest kernel | native | fell back | results |"

@@ -1,5 +1,7 @@
 # SPDX-License-Identifier: MIT
-"""Reads a vmtest console log: prints the guest kernel, what it has natively
+"""Reads vmtest console logs (a first run that died, then the re-run of the
+files it left; a file counts by its last run): prints the last lines of a
+console whose guest died, the guest kernel, what it has natively
 and what fell back, a table of every test with its result, and ends with
 "N passed, N failed". A test file that planned tests it never reported, a
 file that exited non-zero, a run that executed nothing, or a guest that did
@@ -39,14 +41,35 @@ def parse(text):
     return files
 
 
-def main(path, selected):
-    text = open(path, errors="replace").read()
+def crash_tail(text, lines=40):
+    """What the console showed last before the guest died (a panic's trace)."""
+    tail = [l for l in text.splitlines() if l.strip()][-lines:]
+    print("the guest died before the end; the last lines of its console:")
+    for l in tail:
+        print("    " + l)
+    print()
+
+
+def main(paths, selected):
+    """paths: console logs, in order; a file counts by its last run."""
+    texts = [open(p, errors="replace").read() for p in paths]
+    text = texts[-1]
+    for t in texts:
+        if "VMTEST DONE" not in t and "VMTEST UNAME" in t:
+            crash_tail(t)
     uname = re.search(r"VMTEST UNAME (\S+)", text)
     tier = re.search(r"VMTEST TIER (\S+)", text)
     feats = dict(re.findall(r"VMTEST FEATURE (\S+) (yes|no)", text))
     notes = re.findall(r"VMTEST NOTE (.*)", text)
     done = "VMTEST DONE" in text
-    files = parse(text)
+    last = {}
+    for t in texts:
+        for f in parse(t):
+            last[f["file"]] = f
+    files = [last[t] for t in selected if t in last] + \
+        [f for n, f in last.items() if n not in selected]
+    if len(texts) > 1:
+        print("re-run after a guest crash: %s" % ", ".join(f["file"] for f in parse(text)))
     kernel = uname.group(1) if uname else "did not boot"
     native = [f for f in FEATURES if feats.get(f) == "yes"]
     fell = ["%s (%s)" % (f, FALLBACK[f]) for f in FEATURES if feats.get(f) == "no"]
@@ -86,12 +109,15 @@ def main(path, selected):
         print("\nno test passed: an empty run is a failure")
         failed = max(failed, 1)
     summary = "%d passed, %d failed" % (passed, failed)
-    print("MATRIX %s | native: %s | fell back: %s | %s" % (
+    print("MATRIX %s | native: %s | fell back: %s | %s%s" % (
         kernel, ", ".join(native) or "none",
-        ", ".join(f for f in FEATURES if feats.get(f) == "no") or "nothing", summary))
+        ", ".join(f for f in FEATURES if feats.get(f) == "no") or "nothing", summary,
+        " (the guest died once; the files it left ran again)" if len(texts) > 1 else ""))
     print(summary)
     return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1], sys.argv[2:]))
+    args = sys.argv[1:]
+    cut = args.index("--") if "--" in args else 1
+    sys.exit(main(args[:cut], args[cut + 1:] if "--" in args else args[1:]))
