@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 /*
@@ -44,6 +45,15 @@ bool acl_outbound_blocked_addr(const struct acl *a, const struct sockaddr *sa);
 /* sslocal: is this target reached directly rather than through the server? */
 bool acl_bypass_host(const struct acl *a, const char *host);
 bool acl_bypass_addr(const struct acl *a, const struct sockaddr *sa);
+/*
+ * sslocal redir's steering: is the default [bypass_all]? And each address
+ * prefix of the proxy list (proxy_list true) or of the bypass list, as
+ * family, address bytes (4 or 16) and length; a prefix that another of the
+ * same list covers may be skipped.
+ */
+bool acl_bypass_all(const struct acl *a);
+void acl_each_prefix(const struct acl *a, bool proxy_list,
+		     void (*cb)(void *arg, int family, const uint8_t *addr, unsigned len), void *arg);
 /* Rules loaded and bytes held, for the start-up log line. */
 void acl_stats(const struct acl *a, size_t *rules, size_t *bytes);
 

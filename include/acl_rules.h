@@ -38,6 +38,9 @@ struct rule_set {
 int rules_add(struct rule_set *s, const char *line);
 bool rules_match_addr(const struct rule_set *s, const struct sockaddr *sa);
 bool rules_match_host(const struct rule_set *s, const char *host);
+/* Each address prefix (not those under a shorter one of the same list). */
+void rules_each_prefix(const struct rule_set *s,
+		       void (*cb)(void *arg, int family, const uint8_t *addr, unsigned len), void *arg);
 size_t rules_bytes(const struct rule_set *s);
 void rules_free(struct rule_set *s);
 

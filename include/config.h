@@ -119,6 +119,8 @@ struct ss_config {
 	char *steer;           /* destination prefixes, comma-separated */
 	char *steer_ports;     /* destination ports and ranges, comma-separated */
 	char *exclude;         /* prefixes never steered */
+	char *exclude_file;    /* files of such prefixes, comma-separated */
+	char *steer_iif;       /* steer only packets from these interfaces, comma-separated */
 	int fwmark;            /* nft fallback: the mark of TPROXY'd packets */
 	int route_table;       /* the local-delivery routing table */
 
@@ -140,6 +142,9 @@ int config_apply_args(struct ss_config *c, int argc, char **argv, const char **w
 /* Applies a JSON document; used by config_load and by tests. */
 int config_apply_json(struct ss_config *c, const char *text, size_t len, const char **why);
 /* Splits "host:port" / "[v6]:port" into host (NUL-terminated) and port. */
+/* sslocal redir: where the steering lists come from (steer.h). */
+struct steer_sources;
+void config_steer_sources(const struct ss_config *c, struct steer_sources *src);
 int config_split_hostport(const char *s, char *host, size_t host_len, int *port);
 /*
  * SIGHUP: the command line and file of old read again into a new

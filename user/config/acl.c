@@ -205,6 +205,17 @@ bool acl_bypass_addr(const struct acl *a, const struct sockaddr *sa)
 	return a->reject_all ? !rules_match_addr(&a->white, sa) : rules_match_addr(&a->black, sa);
 }
 
+bool acl_bypass_all(const struct acl *a)
+{
+	return a->reject_all;
+}
+
+void acl_each_prefix(const struct acl *a, bool proxy_list,
+		     void (*cb)(void *arg, int family, const uint8_t *addr, unsigned len), void *arg)
+{
+	rules_each_prefix(proxy_list ? &a->white : &a->black, cb, arg);
+}
+
 void acl_stats(const struct acl *a, size_t *rules, size_t *bytes)
 {
 	*rules = a->black.rules + a->white.rules + a->outbound.rules;

@@ -262,6 +262,50 @@ bool rules_match_host(const struct rule_set *s, const char *host)
 	return false;
 }
 
+/* Depth first: a node where a prefix ends covers all below it. */
+static void trie_each(const struct trie *t, int family,
+		      void (*cb)(void *arg, int family, const uint8_t *addr, unsigned len), void *arg)
+{
+	struct { uint32_t node; unsigned depth; uint8_t bit; } stack[130];
+	uint8_t addr[16] = { 0 };
+	int top = 0;
+
+	if (!t->len)
+		return;
+	stack[top++] = (typeof(stack[0])){ 0, 0, 0 };
+	while (top) {
+		uint32_t at = stack[--top].node;
+		unsigned d = stack[top].depth;
+
+		if (d) {
+			/* The path to this node: the bit taken at depth d - 1 is what the parent pushed. */
+			unsigned bit = d - 1;
+
+			addr[bit / 8] = (uint8_t)(addr[bit / 8] & ~(0x80 >> (bit % 8)));
+			addr[bit / 8] |= (uint8_t)(stack[top].bit << (7 - bit % 8));
+		}
+		if (t->n[at].end) {
+			uint8_t out[16] = { 0 };
+
+			memcpy(out, addr, (d + 7) / 8);
+			if (d % 8)
+				out[d / 8] &= (uint8_t)(0xff00 >> (d % 8));
+			cb(arg, family, out, d);
+			continue;
+		}
+		for (int b = 1; b >= 0; b--)
+			if (t->n[at].child[b] && top < 130)
+				stack[top++] = (typeof(stack[0])){ t->n[at].child[b], d + 1, (uint8_t)b };
+	}
+}
+
+void rules_each_prefix(const struct rule_set *s,
+		       void (*cb)(void *arg, int family, const uint8_t *addr, unsigned len), void *arg)
+{
+	trie_each(&s->v4, AF_INET, cb, arg);
+	trie_each(&s->v6, AF_INET6, cb, arg);
+}
+
 size_t rules_bytes(const struct rule_set *s)
 {
 	size_t b = ((size_t)s->v4.cap + s->v6.cap) * sizeof(struct trie_node) +

@@ -212,16 +212,25 @@ static int validate_rest(struct ss_config *c, const char **why)
 		}
 		if (c->local_mode == LOCAL_REDIR) {
 			struct steer_spec spec;
+			struct steer_sources src;
+			int r;
 
-			if ((c->steer_ports || c->exclude) && !c->steer)
-				return why_fmt(why, "--steer-ports and --exclude need --steer");
-			if (steer_parse(&spec, c->steer ? c->steer : "", c->exclude, c->steer_ports, why))
-				return -EINVAL;
+			if ((c->steer_ports || c->exclude || c->exclude_file || c->steer_iif) &&
+			    !c->steer)
+				return why_fmt(why, "--steer-ports, --steer-iif, --exclude and "
+					       "--exclude-file need --steer");
+			config_steer_sources(c, &src);
+			r = steer_parse(&spec, &src, why);
+			steer_spec_free(&spec);
+			if (r)
+				return r;
 			/* TPROXY delivers to the port on any address of the gateway. */
 			if (!c->local_address && config_set_str(&c->local_address, "::"))
 				return -ENOMEM;
-		} else if (c->steer || c->steer_ports || c->exclude) {
-			return why_fmt(why, "--steer, --steer-ports and --exclude are for redir mode");
+		} else if (c->steer || c->steer_ports || c->exclude || c->exclude_file ||
+			   c->steer_iif) {
+			return why_fmt(why, "--steer, --steer-ports, --steer-iif, --exclude and "
+				       "--exclude-file are for redir mode");
 		}
 		if (!!c->socks_user != !!c->socks_pass)
 			return why_fmt(why, "SOCKS5 authentication needs both a username and a password");
@@ -404,6 +413,13 @@ struct ss_config *config_reload(const struct ss_config *old, const char **why)
 	return n;
 }
 
+void config_steer_sources(const struct ss_config *c, struct steer_sources *src)
+{
+	*src = (struct steer_sources){ .steer = c->steer, .exclude = c->exclude,
+				       .exclude_files = c->exclude_file, .ports = c->steer_ports,
+				       .iif = c->steer_iif, .acl = c->acl };
+}
+
 void config_free(struct ss_config *c)
 {
 	config_clear_servers(c);
@@ -439,5 +455,7 @@ void config_free(struct ss_config *c)
 	free(c->metrics);
 	config_ports_free(c);
 	free(c->exclude);
+	free(c->exclude_file);
+	free(c->steer_iif);
 	memset(c, 0, sizeof(*c));
 }

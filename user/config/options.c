@@ -129,24 +129,35 @@ static const char *scalar_text(const struct json *j, char *buf, size_t len)
 }
 
 /* "a,b" or ["a", 8080]: kept comma-separated. */
-static int join_list(const struct json *j, char *out, size_t cap)
+/* A JSON list of scalars as one comma-separated string (malloc'd), of any length. */
+static int join_list(const struct json *j, char **out)
 {
-	size_t n = 0;
+	size_t n = 0, cap = 0;
+	char *s = NULL;
 
-	out[0] = 0;
 	for (const struct json *e = j->child; e; e = e->next) {
 		char num[32];
 		const char *item = scalar_text(e, num, sizeof(num));
-		int w;
+		size_t len;
 
-		if (!item)
+		if (!item) {
+			free(s);
 			return -EINVAL;
-		w = snprintf(out + n, cap - n, "%s%s", n ? "," : "", item);
-		if (w < 0 || (size_t)w >= cap - n)
-			return -E2BIG;
-		n += (size_t)w;
+		}
+		len = strlen(item);
+		if (n + len + 2 > cap) {
+			char *g = realloc(s, cap = (n + len + 2) * 2);
+
+			if (!g) {
+				free(s);
+				return -ENOMEM;
+			}
+			s = g;
+		}
+		n += (size_t)sprintf(s + n, "%s%s", n ? "," : "", item);
 	}
-	return 0;
+	*out = s ? s : strdup("");
+	return *out ? 0 : -ENOMEM;
 }
 
 static int set_servers(struct ss_config *c, const struct json *j, const char *text)
@@ -271,7 +282,7 @@ static int set_number(const struct option_desc *o, const struct json *j, const c
 static int set_value(struct ss_config *c, const struct option_desc *o, const struct json *j,
 		     const char *text)
 {
-	char num[32], joined[4096];
+	char num[32];
 	const char *v = j ? scalar_text(j, num, sizeof(num)) : text;
 	void *f = (char *)c + o->off;
 
@@ -296,9 +307,13 @@ static int set_value(struct ss_config *c, const struct option_desc *o, const str
 				  j, v, f);
 	case OT_LIST:
 		if (j && j->type == JSON_ARRAY) {
-			if (join_list(j, joined, sizeof(joined)))
-				return -EINVAL;
-			v = joined;
+			char *joined;
+			int r = join_list(j, &joined);
+
+			if (!r)
+				r = config_set_str(f, joined);
+			free(joined);
+			return r;
 		}
 		return v ? config_set_str(f, v) : -EINVAL;
 	case OT_SERVERS:

@@ -147,6 +147,8 @@ static void reload(struct worker *w)
 		log_info("reload: %d ports", n->nports);
 }
 
+static void steer_reload_lists(struct worker *w);
+
 static void on_signal(void *arg, int signo)
 {
 	struct worker *w = arg;
@@ -167,6 +169,10 @@ static void on_signal(void *arg, int signo)
 	}
 	if (signo == SIGHUP && p->cfg->prog == PROG_SERVER) {
 		reload(w);
+		return;
+	}
+	if (signo == SIGHUP && w->steer) {
+		steer_reload_lists(w);
 		return;
 	}
 	if (signo == SIGHUP || signo == SIGUSR1) {
@@ -213,6 +219,17 @@ static void publish(struct worker *w)
 		shortcut_totals(p->sc, &t);
 		p->ctr->shortcut_socks = t.socks;
 		p->ctr->shortcut_redirected = t.bytes;
+	}
+	if (w->steer) {
+		struct steer_stats ss;
+
+		steer_get_stats(w->steer, &ss);
+		p->ctr->steer_prefixes = ss.steer;
+		p->ctr->steer_exclusions = ss.exclude;
+		p->ctr->steer_from_files = ss.from_files;
+		p->ctr->steer_from_acl = ss.from_acl;
+		p->ctr->steered_tcp = ss.steered_tcp;
+		p->ctr->steered_udp = ss.steered_udp;
 	}
 }
 
@@ -322,6 +339,21 @@ static void exclude_server(void *arg, const char *host, uint16_t port)
 	freeaddrinfo(res);
 }
 
+/* The steering lists of cfg; the way to the servers themselves is never steered. */
+static int steer_spec_of(const struct ss_config *cfg, struct steer_spec *spec, const char **why)
+{
+	struct steer_sources src;
+	int r;
+
+	config_steer_sources(cfg, &src);
+	if ((r = steer_parse(spec, &src, why))) {
+		steer_spec_free(spec);
+		return r;
+	}
+	upstream_each(cfg, exclude_server, spec);
+	return 0;
+}
+
 /*
  * redir --steer: the first worker installs the steering (the others share
  * its ports through SO_REUSEPORT, and sk_lookup's pick is spread over them).
@@ -339,14 +371,14 @@ static int steer_setup(struct worker *w, bool tcp, const char **why)
 	};
 	int r;
 
-	if (steer_parse(&spec, cfg->steer, cfg->exclude, cfg->steer_ports, why))
-		return -EINVAL;
-	/* The way to the servers themselves is never steered. */
-	upstream_each(cfg, exclude_server, &spec);
+	if ((r = steer_spec_of(cfg, &spec, why)))
+		return r;
 	r = steer_install(&w->steer, &sp, why);
 	if (r && sp.bpf && cfg->bpf == BPF_AUTO) {
 		log_warn("steering: sk_lookup unavailable (%s); using nftables TPROXY instead", *why);
 		sp.bpf = false;
+		if ((r = steer_spec_of(cfg, &spec, why)))
+			return r;
 		r = steer_install(&w->steer, &sp, why);
 	}
 	if (!r && (w->steer_watch.fd = steer_watch_fd(w->steer)) >= 0) {
@@ -354,6 +386,26 @@ static int steer_setup(struct worker *w, bool tcp, const char **why)
 		loop_watch(w->ctx.loop, &w->steer_watch, EPOLLIN);
 	}
 	return r;
+}
+
+/* sslocal redir SIGHUP: the steering lists again (files, ACL, config); connections stay. */
+static void steer_reload_lists(struct worker *w)
+{
+	const char *why = "";
+	struct ss_config *n = config_reload(w->ctx.cfg, &why);
+	struct steer_spec spec;
+
+	if (!n) {
+		log_err("reload refused, still steering the old lists: %s", why);
+		return;
+	}
+	if (steer_spec_of(n, &spec, &why))
+		log_err("reload refused, still steering the old lists: %s", why);
+	else if (steer_reload(w->steer, &spec, &why))
+		log_err("steering reload: %s", why);
+	steer_spec_free(&spec);
+	config_free(n);
+	free(n);
 }
 
 /* sslocal: the local listener of its mode, its UDP relay, and redir's steering. */

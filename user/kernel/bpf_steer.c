@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * Loader of bpf/steer.bpf.c (sk_lookup steering for sslocal redir): fills
- * the prefix tries, the port table and the socket map, and attaches the
+ * the port table and the socket map, keeps the prefix tries in step with
+ * the lists, reads the counts, and attaches the
  * program to this network namespace through a BPF link. Nothing is pinned:
  * when the daemon exits or dies, the link and the maps go with it.
  */
@@ -40,29 +41,64 @@ static void to_key(const struct steer_prefix *p, struct steer_key *k)
 	}
 }
 
-static int fill_trie(int fd, const struct steer_prefix *px, int n)
+struct trie_op {
+	int fd;
+	bool add;
+};
+
+static int trie_one(void *arg, const struct steer_prefix *p)
 {
+	const struct trie_op *o = arg;
+	struct steer_key k;
 	uint8_t one = 1;
 
-	for (int i = 0; i < n; i++) {
-		struct steer_key k;
+	to_key(p, &k);
+	if (o->add)
+		return bpf_map_update_elem(o->fd, &k, &one, BPF_ANY) ? -errno : 0;
+	return bpf_map_delete_elem(o->fd, &k) && errno != ENOENT ? -errno : 0;
+}
 
-		to_key(&px[i], &k);
-		if (bpf_map_update_elem(fd, &k, &one, BPF_ANY))
-			return -errno;
+int bpf_steer_lists(struct bpf_steer *b, const struct steer_list *old_steer,
+		    const struct steer_list *old_exclude, const struct steer_spec *spec)
+{
+	int steer = bpf_map__fd(b->skel->maps.steer_to), excl = bpf_map__fd(b->skel->maps.exclude);
+	struct trie_op add_s = { steer, true }, del_s = { steer, false };
+	struct trie_op add_x = { excl, true }, del_x = { excl, false };
+	int r;
+
+	/* A destination steered before and after is never unsteered meanwhile. */
+	if ((r = steer_list_each_new(&spec->exclude, old_exclude, trie_one, &add_x)) ||
+	    (r = steer_list_each_new(&spec->steer, old_steer, trie_one, &add_s)) ||
+	    (r = steer_list_each_new(old_steer, &spec->steer, trie_one, &del_s)))
+		return r;
+	return steer_list_each_new(old_exclude, &spec->exclude, trie_one, &del_x);
+}
+
+void bpf_steer_counts(struct bpf_steer *b, uint64_t *tcp, uint64_t *udp)
+{
+	int fd = bpf_map__fd(b->skel->maps.steered), ncpu = libbpf_num_possible_cpus();
+	uint64_t *v;
+
+	*tcp = *udp = 0;
+	if (ncpu <= 0 || !(v = calloc((size_t)ncpu, sizeof(*v))))
+		return;
+	for (uint32_t k = 0; k < 2; k++) {
+		uint64_t sum = 0;
+
+		if (bpf_map_lookup_elem(fd, &k, v))
+			continue;
+		for (int i = 0; i < ncpu; i++)
+			sum += v[i];
+		*(k == STEER_SOCK_TCP ? tcp : udp) = sum;
 	}
-	return 0;
+	free(v);
 }
 
 static int fill(struct bpf_steer *b, const struct steer_spec *s, int tcp_fd, int udp_fd)
 {
 	int ports = bpf_map__fd(b->skel->maps.ports), socks = bpf_map__fd(b->skel->maps.redir_socks);
 	uint8_t one = 1;
-	int r;
 
-	if ((r = fill_trie(bpf_map__fd(b->skel->maps.steer_to), s->steer, s->nsteer)) ||
-	    (r = fill_trie(bpf_map__fd(b->skel->maps.exclude), s->exclude, s->nexclude)))
-		return r;
 	for (uint32_t port = 1; port < 65536; port++) {
 		bool on = !s->nports;
 
@@ -119,11 +155,6 @@ int bpf_steer_open(struct bpf_steer **out, const struct steer_spec *spec, int tc
 err:
 	bpf_steer_close(b);
 	return r;
-}
-
-int bpf_steer_exclude(struct bpf_steer *b, const struct steer_prefix *p)
-{
-	return fill_trie(bpf_map__fd(b->skel->maps.exclude), p, 1);
 }
 
 void bpf_steer_close(struct bpf_steer *b)
