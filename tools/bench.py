@@ -579,6 +579,8 @@ def main():
         metrics_section(out, ip, a.seconds)
         sip022_section(out, ip, a.seconds)
         shortcut_section(out, a.seconds)
+        import bench_gateway  # the lan/gw/wan namespaces of the gateway tests
+        bench_gateway.section(out)
     finally:
         server.terminate()
         server.wait()

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
@@ -268,4 +269,27 @@ TEST(config_plugin_from_a_sip002_uri)
 	CHECK(c.plugin_opts && !strcmp(c.plugin_opts, "obfs=http;obfs-host=x.org"));
 	CHECK(c.password && !strcmp(c.password, "pw"));
 	config_free(&c);
+}
+
+/* A JSON "exclude" list of any length (1,001 here; it once hit a 4 KiB buffer). */
+TEST(config_exclude_list_of_any_length)
+{
+	struct ss_config c;
+	char *doc = malloc(40000);
+	const char *err = "";
+	size_t n = 0, commas = 0;
+
+	CHECK(doc != NULL);
+	n += (size_t)sprintf(doc + n, "{\"protocol\": \"redir\", \"steer\": \"0.0.0.0/0\", \"exclude\": [");
+	for (int i = 0; i < 1001; i++)
+		n += (size_t)sprintf(doc + n, "%s\"10.%d.%d.0/24\"", i ? ", " : "", i / 256, i % 256);
+	sprintf(doc + n, "]}");
+	config_defaults(&c, PROG_LOCAL);
+	CHECK_EQ(config_apply_json(&c, doc, strlen(doc), &err), 0);
+	CHECK(c.exclude != NULL);
+	for (const char *s = c.exclude; s && *s; s++)
+		commas += *s == ',';
+	CHECK_EQ(commas, 1000);
+	config_free(&c);
+	free(doc);
 }
