@@ -15,26 +15,41 @@
 #include "common.h"
 #include "steer.h"
 
-static int parse_prefixes(const char *list, struct steer_list *out, const char *what,
-			  const char **why)
+/* fn on each item of list (NULL: none), split at any of seps; stops at fn's first error. */
+static int each_item(const char *list, const char *seps,
+		     int (*fn)(void *arg, const char *item, const char **why), void *arg,
+		     const char **why)
 {
-	char *copy = strdup(list ? list : ""), *save = NULL;
+	char *copy, *save = NULL;
 	int r = 0;
 
-	if (!copy)
+	if (!list)
+		return 0;
+	if (!(copy = strdup(list)))
 		return -ENOMEM;
-	for (char *t = strtok_r(copy, ", ", &save); t && !r; t = strtok_r(NULL, ", ", &save)) {
-		struct steer_prefix p;
-
-		if (steer_parse_prefix(t, &p)) {
-			why_fmt(why, "%s: \"%s\" is not an IPv4 or IPv6 prefix (a.b.c.d/n)", what, t);
-			r = -EINVAL;
-		} else if ((r = steer_list_add(out, &p))) {
-			why_fmt(why, "%s: more than %u prefixes, or out of memory", what,
-				STEER_LIST_MAX);
-		}
-	}
+	for (char *t = strtok_r(copy, seps, &save); t && !r; t = strtok_r(NULL, seps, &save))
+		r = fn(arg, t, why);
 	free(copy);
+	return r;
+}
+
+struct prefixes_to {
+	struct steer_list *out;
+	const char *what; /* the flag, for errors */
+};
+
+static int add_prefix(void *arg, const char *t, const char **why)
+{
+	const struct prefixes_to *to = arg;
+	struct steer_prefix p;
+	int r;
+
+	if (steer_parse_prefix(t, &p)) {
+		why_fmt(why, "%s: \"%s\" is not an IPv4 or IPv6 prefix (a.b.c.d/n)", to->what, t);
+		return -EINVAL;
+	}
+	if ((r = steer_list_add(to->out, &p)))
+		why_fmt(why, "%s: more than %u prefixes, or out of memory", to->what, STEER_LIST_MAX);
 	return r;
 }
 
@@ -93,17 +108,11 @@ static int read_file(const char *path, struct steer_list *out, size_t *count, co
 	return r;
 }
 
-static int read_files(const char *list, struct steer_spec *s, const char **why)
+static int read_one_file(void *arg, const char *path, const char **why)
 {
-	char *copy = strdup(list ? list : ""), *save = NULL;
-	int r = 0;
+	struct steer_spec *s = arg;
 
-	if (!copy)
-		return -ENOMEM;
-	for (char *t = strtok_r(copy, ",", &save); t && !r; t = strtok_r(NULL, ",", &save))
-		r = read_file(t, &s->exclude, &s->from_files, why);
-	free(copy);
-	return r;
+	return read_file(path, &s->exclude, &s->from_files, why);
 }
 
 struct acl_take {
@@ -172,55 +181,38 @@ static int read_acl(const char *path, struct steer_spec *s, const char **why)
 	return t.r;
 }
 
-static int parse_ports(struct steer_spec *s, const char *ports, const char **why)
+static int add_ports(void *arg, const char *t, const char **why)
 {
-	char *copy, *save = NULL;
-	int r = 0;
+	struct steer_spec *s = arg;
+	unsigned long lo, hi;
+	char *end;
 
-	if (!ports)
-		return 0;
-	if (!(copy = strdup(ports)))
-		return -ENOMEM;
-	for (char *t = strtok_r(copy, ", ", &save); t && !r; t = strtok_r(NULL, ", ", &save)) {
-		unsigned long lo, hi;
-		char *end;
-
-		lo = hi = strtoul(t, &end, 10);
-		if (*end == '-')
-			hi = strtoul(end + 1, &end, 10);
-		if (*end || !isdigit((unsigned char)*t) || lo < 1 || hi > 65535 || lo > hi ||
-		    s->nports >= STEER_PORTS_MAX) {
-			why_fmt(why, "--steer-ports: \"%s\" is not a port or a range P-Q "
-				 "(1-65535, at most %d items)", t, STEER_PORTS_MAX);
-			r = -EINVAL;
-			break;
-		}
-		s->ports[s->nports].lo = (uint16_t)lo;
-		s->ports[s->nports].hi = (uint16_t)hi;
-		s->nports++;
+	lo = hi = strtoul(t, &end, 10);
+	if (*end == '-')
+		hi = strtoul(end + 1, &end, 10);
+	if (*end || !isdigit((unsigned char)*t) || lo < 1 || hi > 65535 || lo > hi ||
+	    s->nports >= STEER_PORTS_MAX) {
+		why_fmt(why, "--steer-ports: \"%s\" is not a port or a range P-Q "
+			 "(1-65535, at most %d items)", t, STEER_PORTS_MAX);
+		return -EINVAL;
 	}
-	free(copy);
-	return r;
+	s->ports[s->nports].lo = (uint16_t)lo;
+	s->ports[s->nports].hi = (uint16_t)hi;
+	s->nports++;
+	return 0;
 }
 
-static int parse_iifs(struct steer_spec *s, const char *iif, const char **why)
+static int add_iif(void *arg, const char *t, const char **why)
 {
-	char *copy = strdup(iif ? iif : ""), *save = NULL;
-	int r = 0;
+	struct steer_spec *s = arg;
 
-	if (!copy)
-		return -ENOMEM;
-	for (char *t = strtok_r(copy, ", ", &save); t && !r; t = strtok_r(NULL, ", ", &save)) {
-		if (strlen(t) >= IF_NAMESIZE || s->niif >= STEER_IIF_MAX) {
-			why_fmt(why, "--steer-iif: \"%s\" is not an interface name (at most %d names)",
-				t, STEER_IIF_MAX);
-			r = -EINVAL;
-		} else {
-			snprintf(s->iif[s->niif++], sizeof(s->iif[0]), "%s", t);
-		}
+	if (strlen(t) >= IF_NAMESIZE || s->niif >= STEER_IIF_MAX) {
+		why_fmt(why, "--steer-iif: \"%s\" is not an interface name (at most %d names)", t,
+			STEER_IIF_MAX);
+		return -EINVAL;
 	}
-	free(copy);
-	return r;
+	snprintf(s->iif[s->niif++], sizeof(s->iif[0]), "%s", t);
+	return 0;
 }
 
 int steer_parse(struct steer_spec *s, const struct steer_sources *src, const char **why)
@@ -228,11 +220,14 @@ int steer_parse(struct steer_spec *s, const struct steer_sources *src, const cha
 	int r;
 
 	memset(s, 0, sizeof(*s));
-	if ((r = parse_prefixes(src->steer, &s->steer, "--steer", why)) ||
-	    (r = parse_prefixes(src->exclude, &s->exclude, "--exclude", why)) ||
-	    (r = read_files(src->exclude_files, s, why)) ||
+	if ((r = each_item(src->steer, ", ", add_prefix,
+			   &(struct prefixes_to){ &s->steer, "--steer" }, why)) ||
+	    (r = each_item(src->exclude, ", ", add_prefix,
+			   &(struct prefixes_to){ &s->exclude, "--exclude" }, why)) ||
+	    (r = each_item(src->exclude_files, ",", read_one_file, s, why)) ||
 	    (src->acl && (r = read_acl(src->acl, s, why))) ||
-	    (r = parse_ports(s, src->ports, why)) || (r = parse_iifs(s, src->iif, why)))
+	    (r = each_item(src->ports, ", ", add_ports, s, why)) ||
+	    (r = each_item(src->iif, ", ", add_iif, s, why)))
 		return r;
 	steer_list_normalize(&s->steer);
 	steer_list_normalize(&s->exclude);
