@@ -121,6 +121,7 @@ struct ss_config {
 	char *exclude;         /* prefixes never steered */
 	char *exclude_file;    /* files of such prefixes, comma-separated */
 	char *steer_iif;       /* steer only packets from these interfaces, comma-separated */
+	char *capture;         /* cgroups captured, "CGROUP[@NETNS]" comma-separated */
 	int fwmark;            /* nft fallback: the mark of TPROXY'd packets */
 	int route_table;       /* the local-delivery routing table */
 
@@ -145,6 +146,14 @@ int config_apply_json(struct ss_config *c, const char *text, size_t len, const c
 /* sslocal redir: where the steering lists come from (steer.h). */
 struct steer_sources;
 void config_steer_sources(const struct ss_config *c, struct steer_sources *src);
+/*
+ * Calls fn for each capture entry of list (cfg->capture: "CGROUP[@NETNS]",
+ * comma-separated; netns NULL: the daemon's own) until one returns non-zero;
+ * that value, or -EINVAL with *why for an entry that is not absolute paths.
+ */
+int config_capture_each(const char *list, int (*fn)(void *arg, const char *cgroup,
+						    const char *netns),
+			void *arg, const char **why);
 int config_split_hostport(const char *s, char *host, size_t host_len, int *port);
 /*
  * SIGHUP: the command line and file of old read again into a new

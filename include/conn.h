@@ -132,6 +132,7 @@ struct conn {
 	bool polling;
 
 	struct ss_addr target;
+	uint64_t cgroup, netns; /* --capture: the client's cgroup v2 id and namespace cookie */
 	struct dns_query *q;
 	struct sockaddr_storage peer_sa; /* the local peer */
 	char peer[64];    /* ... as text, for logs */

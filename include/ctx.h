@@ -18,6 +18,7 @@
 
 struct bpf_relay;
 struct shortcut;
+struct capture;
 struct counters;
 struct dns;
 struct udp_relay;
@@ -47,6 +48,7 @@ struct ctx {
 	enum conn_tier pass_tier;
 	struct bpf_relay *bpf;
 	struct shortcut *sc; /* --bpf-cgroup: the local shortcut, shared by the tree; or NULL */
+	struct capture *cap; /* redir --capture: the capture programs' maps, shared; or NULL */
 
 	struct conn_table conns; /* conn*.c */
 

@@ -183,6 +183,21 @@ static int validate_ports(struct ss_config *c, const char **why)
 	return validate_rest(c, why);
 }
 
+static int capture_ok(void *arg, const char *cgroup, const char *netns)
+{
+	(void)cgroup;
+	(void)netns;
+	return ++*(int *)arg > 256 ? -E2BIG : 0; /* CAPTURE_MAX */
+}
+
+/* The capture entries are absolute paths, at most 256. */
+static int check_capture(const char *list, const char **why)
+{
+	int n = 0, r = config_capture_each(list, capture_ok, &n, why);
+
+	return r == -E2BIG ? why_fmt(why, "--capture: at most 256 cgroups") : r;
+}
+
 static int validate_rest(struct ss_config *c, const char **why)
 {
 	/* An empty plugin is none (libev). */
@@ -215,10 +230,15 @@ static int validate_rest(struct ss_config *c, const char **why)
 			struct steer_sources src;
 			int r;
 
-			if ((c->steer_ports || c->exclude || c->exclude_file || c->steer_iif) &&
-			    !c->steer)
-				return why_fmt(why, "--steer-ports, --steer-iif, --exclude and "
-					       "--exclude-file need --steer");
+			if ((c->steer_ports || c->steer_iif) && !c->steer)
+				return why_fmt(why, "--steer-ports and --steer-iif need --steer");
+			if ((c->exclude || c->exclude_file) && !c->steer && !c->capture)
+				return why_fmt(why, "--exclude and --exclude-file need --steer or "
+					       "--capture");
+			if (c->capture && (r = check_capture(c->capture, why)))
+				return r;
+			if (c->capture)
+				c->reuse_port = true; /* a capture listener may share the redir port */
 			config_steer_sources(c, &src);
 			r = steer_parse(&spec, &src, why);
 			steer_spec_free(&spec);
@@ -228,9 +248,9 @@ static int validate_rest(struct ss_config *c, const char **why)
 			if (!c->local_address && config_set_str(&c->local_address, "::"))
 				return -ENOMEM;
 		} else if (c->steer || c->steer_ports || c->exclude || c->exclude_file ||
-			   c->steer_iif) {
-			return why_fmt(why, "--steer, --steer-ports, --steer-iif, --exclude and "
-				       "--exclude-file are for redir mode");
+			   c->steer_iif || c->capture) {
+			return why_fmt(why, "--steer, --steer-ports, --steer-iif, --exclude, "
+				       "--exclude-file and --capture are for redir mode");
 		}
 		if (!!c->socks_user != !!c->socks_pass)
 			return why_fmt(why, "SOCKS5 authentication needs both a username and a password");
@@ -457,5 +477,6 @@ void config_free(struct ss_config *c)
 	free(c->exclude);
 	free(c->exclude_file);
 	free(c->steer_iif);
+	free(c->capture);
 	memset(c, 0, sizeof(*c));
 }

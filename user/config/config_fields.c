@@ -108,3 +108,28 @@ int config_check_key(const struct ss_method *m, const char *password, const char
 	memset(k, 0, sizeof(k));
 	return 0;
 }
+
+int config_capture_each(const char *list, int (*fn)(void *arg, const char *cgroup,
+						    const char *netns),
+			void *arg, const char **why)
+{
+	char *copy = list ? strdup(list) : NULL, *save = NULL;
+	int r = 0;
+
+	if (list && !copy)
+		return -ENOMEM;
+	for (char *item = copy ? strtok_r(copy, ",", &save) : NULL; item && !r;
+	     item = strtok_r(NULL, ",", &save)) {
+		char *ns = strchr(item, '@');
+
+		if (ns)
+			*ns++ = 0;
+		if (*item != '/' || (ns && *ns != '/'))
+			r = why_fmt(why, "--capture \"%s%s%s\": a cgroup v2 directory and a network "
+				    "namespace are absolute paths", item, ns ? "@" : "", ns ? ns : "");
+		else
+			r = fn(arg, item, ns);
+	}
+	free(copy);
+	return r;
+}

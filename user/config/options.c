@@ -130,14 +130,37 @@ static const char *scalar_text(const struct json *j, char *buf, size_t len)
 
 /* "a,b" or ["a", 8080]: kept comma-separated. */
 /* A JSON list of scalars as one comma-separated string (malloc'd), of any length. */
-static int join_list(const struct json *j, char **out)
+/* A capture entry {"cgroup": PATH, "netns": PATH} as "PATH@NETNS" (NULL: not one). */
+static const char *capture_item(const struct json *e, char *buf, size_t len)
+{
+	const char *cg = NULL, *ns = NULL;
+
+	for (const struct json *m = e->child; m; m = m->next) {
+		if (m->type != JSON_STRING || !*m->string || strpbrk(m->string, ",@"))
+			return NULL;
+		if (!strcmp(m->key, "cgroup"))
+			cg = m->string;
+		else if (!strcmp(m->key, "netns"))
+			ns = m->string;
+		else
+			return NULL;
+	}
+	if (!cg || (size_t)snprintf(buf, len, "%s%s%s", cg, ns ? "@" : "", ns ? ns : "") >= len)
+		return NULL;
+	return buf;
+}
+
+/* A JSON list kept comma-separated (objects: capture entries, where allowed). */
+static int join_list(const struct json *j, bool objects, char **out)
 {
 	size_t n = 0, cap = 0;
 	char *s = NULL;
 
 	for (const struct json *e = j->child; e; e = e->next) {
-		char num[32];
-		const char *item = scalar_text(e, num, sizeof(num));
+		char num[8192];
+		const char *item = objects && e->type == JSON_OBJECT ?
+					   capture_item(e, num, sizeof(num)) :
+					   scalar_text(e, num, sizeof(num));
 		size_t len;
 
 		if (!item) {
@@ -306,9 +329,10 @@ static int set_value(struct ss_config *c, const struct option_desc *o, const str
 		return set_number(&(struct option_desc){ .type = OT_INT, .lo = o->lo, .hi = o->hi },
 				  j, v, f);
 	case OT_LIST:
+	case OT_CAPTURE:
 		if (j && j->type == JSON_ARRAY) {
 			char *joined;
-			int r = join_list(j, &joined);
+			int r = join_list(j, o->type == OT_CAPTURE, &joined);
 
 			if (!r)
 				r = config_set_str(f, joined);

@@ -14,6 +14,7 @@ enum opt_type {
 	OT_CONST,    /* a flag without value that sets the field to lo */
 	OT_COUNT,    /* a flag without value that counts (-v -v) */
 	OT_LIST,     /* "a,b" or ["a", "b"], kept comma-separated */
+	OT_CAPTURE,  /* OT_LIST whose items may be {"cgroup": C, "netns": N}, kept as C@N */
 	OT_SERVERS,  /* a host, or a list of hosts (JSON) */
 	OT_PORTS,    /* a port, or a list of ports (JSON): several with one password */
 	OT_FRACTION, /* a number strictly between 0 and 1 */

@@ -164,6 +164,11 @@ const struct option_desc option_rows[] = {
 	{ "steer_iif", "steer-iif", 0, OT_LIST, 0, 0, O(steer_iif), LOCAL,
 	  "an interface name or a list", NULL, "IFACE,...",
 	  "Redir: steer only packets that come in on these (LAN) interfaces." },
+	{ "capture", "capture", 0, OT_CAPTURE, 0, 0, O(capture), LOCAL,
+	  "a cgroup, a list of them, or of {\"cgroup\": PATH, \"netns\": PATH}", NULL,
+	  "CGROUP[@NETNS],...",
+	  "Redir: capture the TCP connects and UDP sends of these cgroup v2 directories' "
+	  "processes (in network namespace NETNS: a /run/netns or /proc/PID/ns/net path)." },
 	{ "fwmark", "fwmark", 0, OT_INT, 1, INT_MAX, O(fwmark), LOCAL, "a positive mark", NULL,
 	  "MARK", "Redir: the mark of TPROXY'd packets (nft fallback)." },
 	{ "route_table", "route-table", 0, OT_TABLE, 1, INT_MAX, O(route_table), LOCAL,

@@ -56,6 +56,9 @@ static void row(struct conn *c, struct sbuf *out)
 		    (unsigned long long)down, (double)(now - c->accepted_at) / 1000,
 		    (double)(now - c->last_active) / 1000);
 	sbuf_json_str(out, c->key ? c->key->user : "");
+	if (c->cgroup)
+		sbuf_printf(out, ",\"cgroup\":%llu,\"netns\":%llu", (unsigned long long)c->cgroup,
+			    (unsigned long long)c->netns);
 	if (conn_on_shortcut(c))
 		sbuf_printf(out, ",\"shortcut_bytes\":%llu",
 			    (unsigned long long)shortcut_conn_bytes(c));

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "capture.h"
 #include "pair.h"
 #include "ctx.h"
 
@@ -35,6 +36,47 @@ static bool is_local_addr(const struct ss_addr *a)
 	return local;
 }
 
+/* The cookie of the daemon's own network namespace (once), or 0. */
+static uint64_t own_netns(void)
+{
+	static uint64_t cookie;
+	int fd;
+
+	if (!cookie && (fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) >= 0) {
+		cookie = capture_netns_cookie(fd);
+		close(fd);
+	}
+	return cookie;
+}
+
+/*
+ * --capture: a slot address stands for the original destination (capture.h).
+ * 1 when it did, 0 when the address is no slot, or why the connection is refused.
+ */
+static int captured_target(struct conn *c, const struct sockaddr_storage *local,
+			   const char **why)
+{
+	struct capture_orig o;
+	int r = capture_lookup(c->p->cap, local, &o);
+
+	if (r < 0) {
+		*why = "a captured connection whose slot is gone";
+		return r;
+	}
+	if (!r) {
+		/* A listener in a captured namespace serves captured connections only. */
+		if (capture_netns_cookie(c->local.h.fd) == own_netns())
+			return 0;
+		*why = "not a captured connection (it came to the capture port in a container's "
+		       "namespace directly)";
+		return -EPERM;
+	}
+	c->target = o.dst;
+	c->cgroup = o.cgroup;
+	c->netns = o.netns;
+	return 1;
+}
+
 /*
  * redir: the original destination becomes the target. Under TPROXY or
  * sk_lookup it is the accepted socket's local address; after a NAT REDIRECT
@@ -52,6 +94,13 @@ static const char *redir_target(struct conn *c)
 	    (sl = sizeof(ss), getsockopt(fd, SOL_IPV6, IP6T_SO_ORIGINAL_DST, &ss, &sl)) &&
 	    (sl = sizeof(ss), getsockname(fd, (struct sockaddr *)&ss, &sl)))
 		return "cannot read the original destination";
+	if (c->p->cap) {
+		const char *why = NULL;
+		int r = captured_target(c, &ss, &why);
+
+		if (r)
+			return r < 0 ? why : NULL;
+	}
 	if (addr_from_sockaddr(&c->target, (struct sockaddr *)&ss))
 		return "original destination of an unknown address family";
 	/* Not redirected: a client that connected to the redir port itself would loop. */

@@ -32,6 +32,8 @@
 #include "server_ports.h"
 #include "loop.h"
 #include "shortcut.h"
+#include "capture.h"
+#include "capture_setup.h"
 #include "supervisor.h"
 #include "traffic.h"
 #include "tree.h"
@@ -375,6 +377,8 @@ static int shared_state(struct tree *t)
 		return r;
 	if (cfg->bpf_cgroup && (r = shortcut_up(t)))
 		return r;
+	if (cfg->capture && (r = capture_up(&t->cap, cfg)))
+		return r;
 	if (!(t->ctr = counters_shared((size_t)cfg->workers))) {
 		log_err("cannot allocate the counters: %s", strerror(errno));
 		return -ENOMEM;
@@ -419,7 +423,7 @@ int supervisor_main(enum prog_kind prog, int argc, char **argv)
 		t.cfg->plugin_port = t.pl.port;
 	}
 	bool forked = t.cfg->workers > 1 || t.pl.pid > 0 || t.manager_fd >= 0;
-	struct worker_args wa = { .cfg = t.cfg, .replay = &t.replay, .salts = t.salts, .sc = t.sc,
+	struct worker_args wa = { .cfg = t.cfg, .replay = &t.replay, .salts = t.salts, .sc = t.sc, .cap = t.cap,
 				  .ctr = t.ctr,
 				  .traffic = t.traffic.names ? &t.traffic : NULL, .name = name,
 				  .ctl_fd = -1 };
@@ -436,6 +440,7 @@ out:
 	replay_free(&t.replay);
 	salt_window_free(t.salts);
 	shortcut_close(t.sc);
+	capture_close(t.cap);
 	for (int i = 0; t.s22_fwd && i < t.cfg->workers; i++)
 		for (int e = 0; e < 2; e++)
 			if (t.s22_fwd[i][e] >= 0)

@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "capture.h"
 #include "common.h"
 #include "counters.h"
 #include "log.h"
@@ -54,6 +55,7 @@ static pid_t spawn_worker(struct tree *t, int i)
 	}
 	if ((pid = fork()) == 0) {
 		struct worker_args a = { .cfg = t->cfg, .replay = &t->replay, .salts = t->salts, .sc = t->sc,
+					 .cap = t->cap,
 					 .s22_fwd = t->s22_fwd, .ctr = &t->ctr[i],
 					 .traffic = t->traffic.names ? &t->traffic : NULL,
 					 .name = t->name, .index = i, .ctl_fd = sv[1] };
@@ -171,6 +173,8 @@ static void reap(struct tree *t)
 			continue;
 		w[i].pid = -1;
 		t->live--;
+		if (t->cap)
+			capture_own_pid(t->cap, pid, false);
 		if (!t->stopping && WIFSIGNALED(st)) {
 			if (now - w[i].window >= RESTART_WINDOW_S) {
 				w[i].window = now;

@@ -18,6 +18,8 @@
 #include "common.h"
 #include "conn.h"
 #include "conn_view.h"
+#include "capture.h"
+#include "capture_setup.h"
 #include "counters.h"
 #include "ctl.h"
 #include "ctx.h"
@@ -428,6 +430,8 @@ static int setup_local(struct worker *w, bool tcp, bool udp, const char **why)
 	shortcut_listen_port(p->sc, (uint16_t)cfg->local_port);
 	if (udp && (r = udp_listen(p, ur, cfg->local_address, cfg->local_port, NULL, why)))
 		return r;
+	if (cfg->capture && (r = capture_listen(p, &w->ls, tcp, udp, why)))
+		return r;
 	if (cfg->steer && p->index == 0 && (r = steer_setup(w, tcp, why)))
 		return r;
 	return 0;
@@ -541,6 +545,8 @@ static void teardown(struct worker *w)
 	if (steer_watch_fd(w->steer) >= 0)
 		loop_forget(p->loop, &w->steer_watch);
 	steer_remove(w->steer);
+	if (p->cap)
+		capture_own_pid(p->cap, getpid(), false);
 	listener_close_all(&w->ls);
 	udp_close_all(p, NULL);
 	conn_destroy_all(p, NULL, NULL);
@@ -582,6 +588,9 @@ int worker_run(const struct worker_args *a)
 	p->replay = *a->replay;
 	p->salts = a->salts;
 	p->sc = a->sc;
+	p->cap = a->cap;
+	if (p->cap)
+		capture_own_pid(p->cap, getpid(), true);
 	p->s22_fwd = a->s22_fwd;
 	p->s22_nfwd = a->s22_fwd ? cfg->workers : 0;
 	p->ctr = a->ctr;

@@ -10,13 +10,14 @@
  */
 #include <string.h>
 
+#include "capture.h"
 #include "counters.h"
 #include "ctx.h"
 #include "log.h"
 #include "udp_relay.h"
 
-/* Address + payload (buf) sealed for the server, through the client's NAT entry. */
-static void to_server(struct udp_relay *r, uint8_t *buf, size_t len,
+/* Address + payload (buf) sealed for the server, through the client's NAT entry (or NULL). */
+static struct nat *to_server(struct udp_relay *r, uint8_t *buf, size_t len,
 		      const struct sockaddr_storage *src, socklen_t slen)
 {
 	struct ctx *p = r->p;
@@ -27,18 +28,19 @@ static void to_server(struct udp_relay *r, uint8_t *buf, size_t len,
 
 	if (len + k->ops->udp_overhead(k->m) > UDP_MAX_DGRAM) {
 		p->ctr->udp.oversize++;
-		return;
+		return NULL;
 	}
 	if (!(n = nat_get(r, src, slen, NULL)))
-		return;
+		return NULL;
 	nat_touch(n);
 	if (k->ops->session_new && !n->sess && !(n->sess = k->ops->session_new(k, false))) {
 		nat_kill(n);
-		return;
+		return NULL;
 	}
 	if (udp_seal(p, n, k, buf, len, out, sizeof(out), &olen))
-		return;
+		return n;
 	nat_send(n, &r->server, out, olen);
+	return n;
 }
 
 /* Its socket has the family of the address it is bound to: src is not mapped. */
@@ -109,15 +111,15 @@ static void socks_from_client(struct udp_relay *r, uint8_t *buf, size_t len,
 }
 
 /* Tunnel, redir: the target's header goes before the payload (buf has room before it). */
-static void headed_to_server(struct udp_relay *r, const struct ss_addr *a, uint8_t *buf,
-			     size_t len, const struct sockaddr_storage *src, socklen_t slen)
+static struct nat *headed_to_server(struct udp_relay *r, const struct ss_addr *a, uint8_t *buf,
+				    size_t len, const struct sockaddr_storage *src, socklen_t slen)
 {
 	const struct ss_key *k = &r->p->key;
 	uint8_t hdr[SS_ADDR_MAX];
 	int hl = k->ops->header_encode(a, hdr, sizeof(hdr));
 
 	memcpy(buf - hl, hdr, (size_t)hl);
-	to_server(r, buf - hl, len + (size_t)hl, src, slen);
+	return to_server(r, buf - hl, len + (size_t)hl, src, slen);
 }
 
 static void tunnel_from_client(struct udp_relay *r, uint8_t *buf, size_t len,
@@ -132,16 +134,20 @@ static void redir_from_client(struct udp_relay *r, uint8_t *buf, size_t len,
 			      const struct sockaddr_storage *src, socklen_t slen,
 			      const struct sockaddr_storage *orig)
 {
+	struct capture_orig o = { .cgroup = 0 };
 	struct ss_addr a;
+	struct nat *n;
 	char cs[64];
+	int cap = orig ? capture_target(r, orig, &o) : -1;
 
-	if (!orig || addr_from_sockaddr(&a, (const struct sockaddr *)orig)) {
+	if (cap < 0 || (!cap && addr_from_sockaddr(&a, (const struct sockaddr *)orig))) {
 		r->p->ctr->udp.bad_header++;
-		log_debug("udp: dropped a datagram from %s: no original destination",
-			  ss_sa_str(src, cs, sizeof(cs)));
+		log_debug("udp: dropped a datagram from %s: %s", ss_sa_str(src, cs, sizeof(cs)),
+			  cap < 0 ? "not captured, or its slot is gone" : "no original destination");
 		return;
 	}
-	headed_to_server(r, &a, buf, len, src, slen);
+	if ((n = headed_to_server(r, cap ? &o.dst : &a, buf, len, src, slen)) && cap)
+		n->cap_cgroup = o.cgroup;
 }
 
 /* Opens a reply from the server (SS_ERR_REPLAY: its salt or packet ID came before). */
@@ -215,7 +221,11 @@ static void redir_to_client(struct nat *n, uint8_t *buf, size_t len,
 	struct reply rp;
 
 	(void)from;
-	if (open_reply(n, buf, len, &rp))
+	if (!open_reply(n, buf, len, &rp))
+		return;
+	if (n->cap_cgroup)
+		capture_reply(n, &rp.from, rp.out + 3 + rp.used, rp.len - rp.used);
+	else
 		redir_reply(n, &rp.from, rp.out + 3 + rp.used, rp.len - rp.used);
 }
 

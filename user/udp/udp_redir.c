@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "capture.h"
 #include "counters.h"
 #include "ctx.h"
 #include "listener.h"
@@ -125,4 +126,61 @@ bool orig_dst(struct msghdr *mh, struct sockaddr_storage *out)
 		}
 	}
 	return false;
+}
+
+/* The cookie of the daemon's own network namespace (once), or 0. */
+static uint64_t own_netns(void)
+{
+	static uint64_t cookie;
+	int fd;
+
+	if (!cookie && (fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) >= 0) {
+		cookie = capture_netns_cookie(fd);
+		close(fd);
+	}
+	return cookie;
+}
+
+int capture_target(struct udp_relay *r, const struct sockaddr_storage *orig,
+		   struct capture_orig *o)
+{
+	int c = r->p->cap ? capture_lookup(r->p->cap, orig, o) : 0;
+
+	if (c)
+		return c > 0 ? 1 : -1;
+	/* A listener in a captured namespace takes captured datagrams only. */
+	return !r->p->cap || capture_netns_cookie(r->h.fd) == own_netns() ? 0 : -1;
+}
+
+void capture_reply(struct nat *n, const struct ss_addr *from, const uint8_t *data, size_t len)
+{
+	struct udp_relay *r = n->r;
+	struct sockaddr_in slot;
+	union {
+		char buf[CMSG_SPACE(sizeof(struct in_pktinfo))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { (void *)data, len };
+	struct msghdr mh = { .msg_name = &n->client, .msg_namelen = n->client_len, .msg_iov = &iov,
+			     .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+	struct in_pktinfo pi = { 0 };
+
+	if (capture_slot_of(r->p->cap, from, n->cap_cgroup, &slot)) {
+		r->p->ctr->udp.send_failed++;
+		log_debug("udp: a captured reply's slot is gone");
+		return;
+	}
+	pi.ipi_spec_dst = slot.sin_addr;
+	cm->cmsg_level = SOL_IP;
+	cm->cmsg_type = IP_PKTINFO;
+	cm->cmsg_len = CMSG_LEN(sizeof(pi));
+	memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
+	if (sendmsg(r->h.fd, &mh, 0) < 0) {
+		r->p->ctr->udp.send_failed++;
+		log_debug("udp: captured reply: %s", strerror(errno));
+		return;
+	}
+	r->p->ctr->udp.out++;
+	nat_touch(n);
 }

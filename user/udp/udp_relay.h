@@ -38,6 +38,7 @@ struct nat {
 	size_t pending_len;
 	uint16_t pending_port;
 	bool dead;
+	uint64_t cap_cgroup; /* --capture: the client's cgroup; replies leave from slot addresses */
 	/*
 	 * An edition with datagram sessions (SIP022, method.h): the session
 	 * (sslocal: ours, made per client address; ssserver: the one made for a
@@ -159,5 +160,14 @@ void reply_expire(struct udp_relay *r, uint64_t before);
 void redir_reply(struct nat *n, const struct ss_addr *from, const uint8_t *data, size_t len);
 /* The destination the client sent to, from IP(V6)_ORIGDSTADDR. */
 bool orig_dst(struct msghdr *mh, struct sockaddr_storage *out);
+struct capture_orig;
+/*
+ * --capture: the original destination a slot address orig stands for: 1 with
+ * *o set, 0 when orig is no slot (and r may take such datagrams), -1 to drop.
+ */
+int capture_target(struct udp_relay *r, const struct sockaddr_storage *orig,
+		   struct capture_orig *o);
+/* --capture: the reply leaves r's listener from the slot address standing for from. */
+void capture_reply(struct nat *n, const struct ss_addr *from, const uint8_t *data, size_t len);
 
 #endif

@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef SS_CAPTURE_H
+#define SS_CAPTURE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "addr.h"
+
+/*
+ * Capture by cgroup (sslocal redir, README "Container egress node"): the
+ * outgoing TCP connects and UDP sends of the processes in cgroup v2
+ * directories go to the daemon's listeners in their own network namespace,
+ * with their original destinations (bpf/capture.bpf.c says how). One
+ * instance per process tree, loaded before the workers fork (they inherit
+ * its maps); the cgroup links are held by the process that serves ssctl.
+ * A -errno API over the loader, user/kernel/bpf_capture.c.
+ */
+struct capture;
+struct steer_list;
+
+#define CAPTURE_MAX 256 /* cgroups captured at once */
+
+/* Loads the programs for the capture port (host order); 0 or -errno with a reason. */
+int capture_open(struct capture **out, uint16_t port, const char **why);
+/* Detaches every cgroup and frees. */
+void capture_close(struct capture *c);
+/* Destinations that stay direct (a normalized list); 0 or -errno. */
+int capture_exclude(struct capture *c, const struct steer_list *l);
+/* Attaches the programs to a cgroup v2 directory; 0, -EEXIST, or -errno with a reason. */
+int capture_attach(struct capture *c, const char *cgroup, const char **why);
+/* Detaches them; 0 or -ENOENT. */
+int capture_detach(struct capture *c, const char *cgroup);
+/* The i-th attached cgroup (i from 0), or NULL after the last. */
+const char *capture_cgroup(const struct capture *c, int i, uint64_t *id);
+/* A process of the daemon: its sockets are never captured (add false: it is gone). */
+void capture_own_pid(struct capture *c, int pid, bool add);
+
+/* What the slot address of a captured connection or datagram stands for. */
+struct capture_orig {
+	struct ss_addr dst;
+	uint64_t cgroup; /* the sending process's cgroup v2 id */
+	uint64_t netns;  /* its network namespace's cookie */
+};
+/*
+ * local: the address a captured connection or datagram came to (the accepted
+ * socket's local address, a datagram's destination). 1 with *o set when it
+ * is a slot address, 0 when it is not, -ENOENT for a slot no longer held.
+ */
+int capture_lookup(const struct capture *c, const struct sockaddr_storage *local,
+		   struct capture_orig *o);
+/* The slot address (port included) that stands for UDP destination dst of cgroup; 0 or -ENOENT. */
+int capture_slot_of(const struct capture *c, const struct ss_addr *dst, uint64_t cgroup,
+		    struct sockaddr_in *slot);
+
+struct capture_counts {
+	uint64_t tcp, udp, direct, refused;
+};
+void capture_counts(const struct capture *c, struct capture_counts *n);
+
+/* netns: a /run/netns/NAME or /proc/PID/ns/net path; runs fn there; 0 or -errno with a reason. */
+int capture_in_netns(const char *netns, int (*fn)(void *arg, const char **why), void *arg,
+		     const char **why);
+/* The cookie of fd's network namespace (SO_NETNS_COOKIE), or 0. */
+uint64_t capture_netns_cookie(int fd);
+
+#endif
