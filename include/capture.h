@@ -28,12 +28,17 @@ int capture_open(struct capture **out, uint16_t port, const char **why);
 void capture_close(struct capture *c);
 /* Destinations that stay direct (a normalized list); 0 or -errno. */
 int capture_exclude(struct capture *c, const struct steer_list *l);
-/* Attaches the programs to a cgroup v2 directory; 0, -EEXIST, or -errno with a reason. */
-int capture_attach(struct capture *c, const char *cgroup, const char **why);
-/* Detaches them; 0 or -ENOENT. */
+/*
+ * Attaches the programs to a cgroup v2 directory whose processes live in
+ * network namespace netns (NULL: the daemon's); 0, -EEXIST, or -errno with a reason.
+ */
+int capture_attach(struct capture *c, const char *cgroup, const char *netns, const char **why);
+/* Detaches them and forgets the slots of that cgroup; 0 or -ENOENT. */
 int capture_detach(struct capture *c, const char *cgroup);
-/* The i-th attached cgroup (i from 0), or NULL after the last. */
-const char *capture_cgroup(const struct capture *c, int i, uint64_t *id);
+/* The index of cgroup among the attached ones, or -1. */
+int capture_cgroup_index(const struct capture *c, const char *cgroup);
+/* The i-th attached cgroup (i from 0), or NULL after the last; its id and netns path. */
+const char *capture_cgroup(const struct capture *c, int i, uint64_t *id, const char **netns);
 /* A process of the daemon: its sockets are never captured (add false: it is gone). */
 void capture_own_pid(struct capture *c, int pid, bool add);
 

@@ -16,10 +16,19 @@ struct sbuf;
  * {"connections": [...]}, {"stats": {...}}, {"ok": true} or {"error": "..."}.
  * A worker of a tree answers its parent the same way over a socketpair.
  */
+/* {"cmd": "capture", "op": OP, "cgroup": PATH, "netns": PATH}: ssctl capture (sslocal redir). */
+struct ctl_capture {
+	char op[16];         /* add, del, list; between a tree and its workers: listen, unlisten */
+	const char *cgroup;  /* NULL when not given */
+	const char *netns;   /* NULL: the daemon's own */
+};
+
 struct ctl_backend {
 	void (*conns)(void *arg, struct sbuf *rows); /* comma-separated row objects */
 	void (*stats)(void *arg, struct sbuf *out);  /* one object */
 	int (*kill)(void *arg, uint64_t id, const char *who); /* 0 or -ENOENT */
+	/* ssctl capture: one object into out ({"ok": ...} or {"error": ...}); NULL: none here */
+	void (*capture)(void *arg, const struct ctl_capture *q, const char *who, struct sbuf *out);
 	void *arg;
 };
 

@@ -55,6 +55,8 @@ void listener_tick(struct listeners *s);
 void listener_close_all(struct listeners *s);
 /* Gives the listeners tagged old a new tag (a port re-keyed by a reload). */
 void listener_retag(struct listeners *s, void *old, void *tag);
+/* Closes the listeners whose socket drop(fd, arg) picks (a captured namespace let go). */
+void listener_close_if(struct listeners *s, bool (*drop)(int fd, void *arg), void *arg);
 /* Closes the listeners opened with this tag (a port removed by a reload). */
 void listener_close_tag(struct listeners *s, void *tag);
 /* IP_TRANSPARENT (and IPV6_TRANSPARENT): binds to and accepts for foreign addresses. */

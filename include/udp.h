@@ -36,6 +36,8 @@ int udp_listen(struct ctx *p, enum udp_role role, const char *host, int port,
 void udp_reap(struct ctx *p);
 /* ssserver with workers: reads the SIP022 datagrams other workers hand over; 0 or -errno. */
 int udp22_forwarding_open(struct ctx *p);
+/* Closes the UDP listeners (with their associations) whose socket drop(fd, arg) picks. */
+void udp_close_if(struct ctx *p, bool (*drop)(int fd, void *arg), void *arg);
 /* Closes every UDP listener (not association sockets), or those of port pk. */
 void udp_close_all(struct ctx *p, const struct port_keys *pk);
 /* A port re-keyed by a reload: its relays take the new keys; their NAT entries start again. */

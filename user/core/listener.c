@@ -205,6 +205,22 @@ void listener_tick(struct listeners *s)
 	}
 }
 
+void listener_close_if(struct listeners *s, bool (*drop)(int fd, void *arg), void *arg)
+{
+	for (struct listener **at = &s->head; *at;) {
+		struct listener *ls = *at;
+
+		if (!drop(ls->h.fd, arg)) {
+			at = &ls->next;
+			continue;
+		}
+		*at = ls->next;
+		loop_forget(s->loop, &ls->h);
+		close(ls->h.fd);
+		free(ls);
+	}
+}
+
 void listener_close_tag(struct listeners *s, void *tag)
 {
 	for (struct listener **at = &s->head; *at;) {

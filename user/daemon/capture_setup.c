@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: MIT
 /*
- * Capture by cgroup, set up: the programs and cgroup links for the tree,
- * and each worker's listeners inside the captured network namespaces
- * (sockets made there with setns keep that namespace; accepted ones too).
+ * Capture by cgroup, set up and changed: the programs and cgroup links for
+ * the process that serves ssctl, each worker's listeners inside the
+ * captured network namespaces (sockets made there with setns belong to that
+ * namespace, and so do the ones they accept), and ssctl capture add, del
+ * and list, which change both without a restart.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -12,16 +15,18 @@
 
 #include "capture.h"
 #include "capture_setup.h"
+#include "ctl.h"
 #include "ctx.h"
 #include "listener.h"
 #include "log.h"
+#include "sbuf.h"
 #include "steer.h"
 #include "udp.h"
 
 static int attach_one(void *arg, const char *cgroup, const char *netns)
 {
 	const char *why = "";
-	int r = capture_attach(arg, cgroup, &why);
+	int r = capture_attach(arg, cgroup, netns, &why);
 
 	if (r == -EEXIST)
 		return 0;
@@ -68,75 +73,274 @@ int capture_up(struct capture **out, const struct ss_config *cfg)
 struct listen_here {
 	struct ctx *p;
 	struct listeners *ls;
-	bool tcp, udp;
 };
 
 static int listen_here(void *arg, const char **why)
 {
 	struct listen_here *a = arg;
+	const struct ss_config *cfg = a->p->cfg;
 	struct listen_opts o = { .reuse_port = true };
-	int port = a->p->cfg->local_port, r;
+	int r;
 
-	if (a->tcp && (r = listener_open(a->ls, "::", port, &o, why)))
+	if (cfg->mode != MODE_UDP_ONLY &&
+	    (r = listener_open(a->ls, "::", cfg->local_port, &o, why)))
 		return r;
-	return a->udp ? udp_listen(a->p, UDP_REDIR, "::", port, NULL, why) : 0;
+	return cfg->mode != MODE_TCP_ONLY ? udp_listen(a->p, UDP_REDIR, "::", cfg->local_port, NULL,
+						       why) : 0;
 }
-
-/* The namespaces already served: their inodes. */
-struct served {
-	struct listen_here here;
-	ino_t ino[CAPTURE_MAX + 1];
-	int n;
-	bool own_done;
-	const char **why;
-};
 
 static bool is_wildcard(const char *host)
 {
 	return !host || !strcmp(host, "::") || !strcmp(host, "0.0.0.0");
 }
 
-static int listen_one(void *arg, const char *cgroup, const char *netns)
+static int cookie_here(void *arg, const char **why)
 {
-	struct served *s = arg;
-	struct stat st;
-	bool own;
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 
-	(void)cgroup;
-	if (stat(netns ? netns : "/proc/self/ns/net", &st))
-		return why_fmt(s->why, "network namespace %s: %s", netns, strerror(errno));
-	if ((own = st.st_ino == s->ino[0])) {
-		if (s->own_done)
-			return 0;
-		s->own_done = true;
-		if (is_wildcard(s->here.p->cfg->local_address))
-			return 0; /* the redir listener takes the slot addresses of its namespace */
-	} else {
-		for (int i = 1; i < s->n; i++)
-			if (s->ino[i] == st.st_ino)
-				return 0;
-		s->ino[s->n++] = st.st_ino;
-	}
-	return capture_in_netns(own ? NULL : netns, listen_here, &s->here, s->why);
+	if (fd < 0)
+		return why_fmt(why, "socket: %s", strerror(errno)), -errno;
+	*(uint64_t *)arg = capture_netns_cookie(fd);
+	close(fd);
+	return *(uint64_t *)arg ? 0 : why_fmt(why, "no network namespace cookie (Linux 5.14+)");
 }
 
-int capture_listen(struct ctx *p, struct listeners *ls, bool tcp, bool udp, const char **why)
+/* The cookie of netns (NULL: the daemon's own); 0 or -errno with *why. */
+static int cookie_of(const char *netns, uint64_t *cookie, const char **why)
 {
-	struct served *s = calloc(1, sizeof(*s));
-	struct stat own;
+	return capture_in_netns(netns, cookie_here, cookie, why);
+}
+
+/* The namespaces where this worker holds capture listeners (a worker is one process). */
+static uint64_t served[CAPTURE_MAX];
+static int nserved;
+
+static int find_served(uint64_t cookie)
+{
+	for (int i = 0; i < nserved; i++)
+		if (served[i] == cookie)
+			return i;
+	return -1;
+}
+
+/* A worker: the listeners of the capture port in netns, unless it has them. */
+static int listen_in(struct ctx *p, struct listeners *ls, const char *netns, const char **why)
+{
+	struct listen_here here = { p, ls };
+	uint64_t cookie, own;
 	int r;
 
-	if (!s)
-		return -ENOMEM;
-	*s = (struct served){ .here = { p, ls, tcp, udp }, .why = why };
-	/* The daemon's own namespace is ino[0], so that a path naming it is not served twice. */
-	if (stat("/proc/self/ns/net", &own)) {
-		free(s);
-		return -errno;
-	}
-	s->ino[0] = own.st_ino;
-	s->n = 1;
-	r = config_capture_each(p->cfg->capture, listen_one, s, why);
-	free(s);
+	if ((r = cookie_of(netns, &cookie, why)) || (r = cookie_of(NULL, &own, why)))
+		return r;
+	if (cookie == own && is_wildcard(p->cfg->local_address))
+		return 0; /* the redir listener takes the slot addresses of its namespace */
+	if (find_served(cookie) >= 0)
+		return 0;
+	if (nserved == CAPTURE_MAX)
+		return why_fmt(why, "too many captured namespaces");
+	if ((r = capture_in_netns(cookie == own ? NULL : netns, listen_here, &here, why)))
+		return r;
+	log_info("capture: the listeners above are in %s", cookie == own ? "this network namespace" :
+			 netns);
+	served[nserved++] = cookie;
+	return 0;
+}
+
+int capture_listen(struct ctx *p, struct listeners *ls, const char **why)
+{
+	const char *netns;
+	int r = 0;
+
+	for (int i = 0; !r && capture_cgroup(p->cap, i, NULL, &netns); i++)
+		r = listen_in(p, ls, netns, why);
 	return r;
+}
+
+static bool in_netns(int fd, void *arg)
+{
+	return capture_netns_cookie(fd) == *(uint64_t *)arg;
+}
+
+/* A worker: closes its capture listeners in netns, so the namespace can go. */
+static int unlisten(struct ctx *p, struct listeners *ls, const char *netns, const char **why)
+{
+	uint64_t cookie;
+	int i, r;
+
+	if ((r = cookie_of(netns, &cookie, why)) || (i = find_served(cookie)) < 0)
+		return r;
+	listener_close_if(ls, in_netns, &cookie);
+	udp_close_if(p, in_netns, &cookie);
+	served[i] = served[--nserved];
+	return 0;
+}
+
+int capture_worker_op(struct ctx *p, struct listeners *ls, const struct ctl_capture *q,
+		      const char **why)
+{
+	if (!p->cap)
+		return why_fmt(why, "this daemon has no capture (sslocal redir --capture)");
+	if (!strcmp(q->op, "listen"))
+		return listen_in(p, ls, q->netns, why);
+	if (!strcmp(q->op, "unlisten"))
+		return unlisten(p, ls, q->netns, why);
+	return why_fmt(why, "unknown capture operation \"%s\"", q->op);
+}
+
+/* The line that asks the workers to run op for netns. */
+static void worker_line(struct sbuf *b, const char *op, const char *netns)
+{
+	sbuf_printf(b, "{\"cmd\":\"capture\",\"op\":\"%s\"", op);
+	if (netns) {
+		sbuf_printf(b, ",\"netns\":");
+		sbuf_json_str(b, netns);
+	}
+	sbuf_printf(b, "}");
+}
+
+static int check_paths(const struct ctl_capture *q, const char **why)
+{
+	if (!q->cgroup || *q->cgroup != '/' || (q->netns && *q->netns != '/'))
+		return why_fmt(why, "give --cgroup PATH (and --netns PATH), absolute paths");
+	if (strpbrk(q->cgroup, ",@") || (q->netns && strpbrk(q->netns, ",@")))
+		return why_fmt(why, "a path with \",\" or \"@\" cannot be captured");
+	return access(q->cgroup, F_OK) || (q->netns && access(q->netns, F_OK)) ?
+		       why_fmt(why, "%s: %s", access(q->cgroup, F_OK) ? q->cgroup : q->netns,
+			       strerror(errno)) : 0;
+}
+
+static int add(struct capture *c, const struct capture_workers *w, const struct ctl_capture *q,
+	       const char **why)
+{
+	struct sbuf line = { 0 };
+	const char *ignored = "";
+	int r;
+
+	if ((r = check_paths(q, why)))
+		return r;
+	if (capture_cgroup_index(c, q->cgroup) >= 0)
+		return why_fmt(why, "cgroup %s is captured already", q->cgroup);
+	worker_line(&line, "listen", q->netns);
+	/* Listeners first: a process captured before would be refused at connect. */
+	if (!line.failed && !(r = w->ask(w->arg, line.p, why)) &&
+	    (r = capture_attach(c, q->cgroup, q->netns, why))) {
+		sbuf_free(&line);
+		worker_line(&line, "unlisten", q->netns);
+		if (!line.failed)
+			w->ask(w->arg, line.p, &ignored);
+	}
+	sbuf_free(&line);
+	return line.failed ? -ENOMEM : r;
+}
+
+static int del(struct capture *c, const struct capture_workers *w, const struct ctl_capture *q,
+	       const char **why)
+{
+	const char *netns = NULL, *other, *ignored = "";
+	int i = q->cgroup ? capture_cgroup_index(c, q->cgroup) : -1;
+	uint64_t cookie, oc;
+	char *ns = NULL;
+	bool shared = false;
+	int r = 0;
+
+	if (i < 0)
+		return why_fmt(why, "cgroup %s is not captured", q->cgroup ? q->cgroup : "(none given)");
+	capture_cgroup(c, i, NULL, &netns);
+	if (netns && !(ns = strdup(netns)))
+		return -ENOMEM;
+	capture_detach(c, q->cgroup);
+	/* The namespace's listeners go with its last cgroup (or when it is gone already). */
+	if (ns && !cookie_of(ns, &cookie, &ignored)) {
+		for (int k = 0; capture_cgroup(c, k, NULL, &other) && !shared; k++)
+			shared = other && !cookie_of(other, &oc, &ignored) && oc == cookie;
+		if (!shared) {
+			struct sbuf line = { 0 };
+
+			worker_line(&line, "unlisten", ns);
+			r = line.failed ? -ENOMEM : w->ask(w->arg, line.p, why);
+			sbuf_free(&line);
+		}
+	}
+	free(ns);
+	return r;
+}
+
+static void list(const struct capture *c, struct sbuf *out)
+{
+	const char *path, *netns;
+	uint64_t id;
+
+	sbuf_printf(out, "{\"capture\":[");
+	for (int i = 0; (path = capture_cgroup(c, i, &id, &netns)); i++) {
+		sbuf_printf(out, "%s{\"cgroup\":", i ? "," : "");
+		sbuf_json_str(out, path);
+		sbuf_printf(out, ",\"netns\":");
+		sbuf_json_str(out, netns ? netns : "");
+		sbuf_printf(out, ",\"id\":%llu}", (unsigned long long)id);
+	}
+	sbuf_printf(out, "]}");
+}
+
+void capture_command(struct capture *c, const struct capture_workers *w,
+		     const struct ctl_capture *q, const char *who, struct sbuf *out)
+{
+	const char *why = "";
+	int r;
+
+	if (!c) {
+		sbuf_printf(out, "{\"error\":\"this daemon captures nothing: start sslocal redir "
+			    "with --capture\"}");
+		return;
+	}
+	if (!strcmp(q->op, "list")) {
+		list(c, out);
+		return;
+	}
+	if (!strcmp(q->op, "add"))
+		r = add(c, w, q, &why);
+	else if (!strcmp(q->op, "del"))
+		r = del(c, w, q, &why);
+	else
+		r = why_fmt(&why, "unknown capture operation \"%s\" (add, del or list)", q->op);
+	if (r) {
+		sbuf_printf(out, "{\"error\":");
+		sbuf_json_str(out, why);
+		sbuf_printf(out, "}");
+		return;
+	}
+	log_info("ssctl capture %s %s%s%s, asked by %s", q->op, q->cgroup, q->netns ? " in " : "",
+		 q->netns ? q->netns : "", who);
+	sbuf_printf(out, "{\"ok\":true}");
+}
+
+int capture_answer_ok(const char *reply, const char **why)
+{
+	if (reply && strstr(reply, "\"ok\":true"))
+		return 0;
+	return why_fmt(why, "a worker: %s", reply ? reply : "no answer");
+}
+
+int capture_ask_self(const struct ctl_backend *b, const char *line, const char **why)
+{
+	struct sbuf r = { 0 };
+	int rc;
+
+	ctl_answer(b, line, "the daemon", &r);
+	rc = r.failed ? -ENOMEM : capture_answer_ok(r.p, why);
+	sbuf_free(&r);
+	return rc;
+}
+
+void capture_worker_answer(struct ctx *p, struct listeners *ls, const struct ctl_capture *q,
+			   struct sbuf *out)
+{
+	const char *why = "";
+
+	if (!capture_worker_op(p, ls, q, &why)) {
+		sbuf_printf(out, "{\"ok\":true}");
+		return;
+	}
+	sbuf_printf(out, "{\"error\":");
+	sbuf_json_str(out, why);
+	sbuf_printf(out, "}");
 }

@@ -21,6 +21,28 @@ int capture_up(struct capture **out, const struct ss_config *cfg);
  * captured network namespace (its own one too, when the redir listener is
  * not on a wildcard address). 0 or -errno with *why.
  */
-int capture_listen(struct ctx *p, struct listeners *ls, bool tcp, bool udp, const char **why);
+int capture_listen(struct ctx *p, struct listeners *ls, const char **why);
+
+struct ctl_capture;
+struct sbuf;
+/* A worker's part of ssctl capture: the listeners of one namespace ("listen", "unlisten"). */
+int capture_worker_op(struct ctx *p, struct listeners *ls, const struct ctl_capture *q,
+		      const char **why);
+/* The same as an answer ({"ok": true} or {"error": ...}) into out. */
+void capture_worker_answer(struct ctx *p, struct listeners *ls, const struct ctl_capture *q,
+			   struct sbuf *out);
+/* Whether a worker's answer is {"ok": true}; 0 or -EINVAL with *why. */
+int capture_answer_ok(const char *reply, const char **why);
+struct ctl_backend;
+/* A lone worker asking itself: the line answered by b; 0 or -errno with *why. */
+int capture_ask_self(const struct ctl_backend *b, const char *line, const char **why);
+/* How the process that holds the links reaches its workers: a line to each, 0 or -errno. */
+struct capture_workers {
+	int (*ask)(void *arg, const char *line, const char **why);
+	void *arg;
+};
+/* ssctl capture add, del and list: one JSON object into out. */
+void capture_command(struct capture *c, const struct capture_workers *w,
+		     const struct ctl_capture *q, const char *who, struct sbuf *out);
 
 #endif

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "capture.h"
+#include "capture_setup.h"
 #include "common.h"
 #include "counters.h"
 #include "log.h"
@@ -301,6 +302,30 @@ static int ctl_kill(void *arg, uint64_t id, const char *who)
 	return ok ? 0 : -ENOENT;
 }
 
+/* ssctl capture: a line to every live worker; the first refusal stops it. */
+static int ask_workers(void *arg, const char *line, const char **why)
+{
+	struct tree *t = arg;
+	int r = 0;
+
+	for (int i = 0; i < t->cfg->workers && !r; i++) {
+		struct sbuf a = { 0 };
+
+		if (t->w[i].pid > 0)
+			r = ctl_ask(t->w[i].ctl_fd, line, &a) ? why_fmt(why, "worker %d did not answer", i) :
+								 capture_answer_ok(a.p, why);
+		sbuf_free(&a);
+	}
+	return r;
+}
+
+static void ctl_capture(void *arg, const struct ctl_capture *q, const char *who, struct sbuf *out)
+{
+	struct tree *t = arg;
+
+	capture_command(t->cap, &(struct capture_workers){ ask_workers, t }, q, who, out);
+}
+
 /*
  * --user: every process runs as the user. The parent switches once its
  * control socket is open (in root's /run/ssbpf), before any worker, keeping
@@ -330,7 +355,8 @@ static int drop_to_user(struct tree *t)
  */
 int tree_run(struct tree *t)
 {
-	struct ctl_backend b = { .conns = ctl_conns, .stats = ctl_stats, .kill = ctl_kill, .arg = t };
+	struct ctl_backend b = { .conns = ctl_conns, .stats = ctl_stats, .kill = ctl_kill,
+				 .capture = ctl_capture, .arg = t };
 
 	if (!(t->w = calloc((size_t)t->cfg->workers, sizeof(*t->w))) ||
 	    !(t->loop = loop_new(1000, on_signal, on_tick, NULL, t)) ||

@@ -430,7 +430,7 @@ static int setup_local(struct worker *w, bool tcp, bool udp, const char **why)
 	shortcut_listen_port(p->sc, (uint16_t)cfg->local_port);
 	if (udp && (r = udp_listen(p, ur, cfg->local_address, cfg->local_port, NULL, why)))
 		return r;
-	if (cfg->capture && (r = capture_listen(p, &w->ls, tcp, udp, why)))
+	if (p->cap && (r = capture_listen(p, &w->ls, why)))
 		return r;
 	if (cfg->steer && p->index == 0 && (r = steer_setup(w, tcp, why)))
 		return r;
@@ -472,10 +472,32 @@ static int w_kill(void *arg, uint64_t id, const char *who)
 	return conn_view_kill(&((struct worker *)arg)->ctx, id, who);
 }
 
+static void w_capture(void *arg, const struct ctl_capture *q, const char *who, struct sbuf *out);
+
+static int w_ask_self(void *arg, const char *line, const char **why)
+{
+	struct ctl_backend b = { .capture = w_capture, .arg = arg };
+
+	return capture_ask_self(&b, line, why);
+}
+
+/* ssctl capture: a tree's worker does its part; a lone worker all of it. */
+static void w_capture(void *arg, const struct ctl_capture *q, const char *who, struct sbuf *out)
+{
+	struct worker *w = arg;
+
+	if (!strcmp(q->op, "listen") || !strcmp(q->op, "unlisten"))
+		capture_worker_answer(&w->ctx, &w->ls, q, out);
+	else
+		capture_command(w->ctx.cap, &(struct capture_workers){ w_ask_self, w }, q, who,
+				out);
+}
+
 /* ssctl and /metrics: through the parent's channel, or, alone, on sockets of its own. */
 static void observe(struct worker *w, int ctl_fd)
 {
-	struct ctl_backend b = { .conns = w_conns, .stats = w_stats, .kill = w_kill, .arg = w };
+	struct ctl_backend b = { .conns = w_conns, .stats = w_stats, .kill = w_kill,
+				 .capture = w_capture, .arg = w };
 
 	if (ctl_fd >= 0 && ctl_channel(&w->ctl, w->ctx.loop, ctl_fd, &b))
 		log_warn("control channel: %s", strerror(errno));

@@ -34,7 +34,7 @@
 #define CAP_PROGS 8
 
 struct cap_cgroup {
-	char *path;
+	char *path, *netns;
 	uint64_t id;
 	struct bpf_link *links[CAP_PROGS];
 };
@@ -81,6 +81,7 @@ static void detach(struct cap_cgroup *g)
 	for (int i = 0; i < CAP_PROGS; i++)
 		bpf_link__destroy(g->links[i]);
 	free(g->path);
+	free(g->netns);
 }
 
 void capture_close(struct capture *c)
@@ -117,7 +118,7 @@ int capture_exclude(struct capture *c, const struct steer_list *l)
 	return steer_list_each_new(l, &none, exclude_one, &fd);
 }
 
-static int find(const struct capture *c, const char *path)
+int capture_cgroup_index(const struct capture *c, const char *path)
 {
 	for (int i = 0; i < c->n; i++)
 		if (!strcmp(c->cg[i].path, path))
@@ -125,7 +126,7 @@ static int find(const struct capture *c, const char *path)
 	return -1;
 }
 
-int capture_attach(struct capture *c, const char *cgroup, const char **why)
+int capture_attach(struct capture *c, const char *cgroup, const char *netns, const char **why)
 {
 	struct bpf_program *progs[CAP_PROGS] = {
 		c->skel->progs.cap_connect4, c->skel->progs.cap_connect6,
@@ -138,7 +139,7 @@ int capture_attach(struct capture *c, const char *cgroup, const char **why)
 	struct stat st;
 	int fd, r = 0;
 
-	if (find(c, cgroup) >= 0)
+	if (capture_cgroup_index(c, cgroup) >= 0)
 		return -EEXIST;
 	if (c->n >= CAPTURE_MAX) {
 		*why = "too many captured cgroups (256)";
@@ -165,7 +166,7 @@ int capture_attach(struct capture *c, const char *cgroup, const char **why)
 			goto out;
 		}
 	}
-	if (!(g.path = strdup(cgroup))) {
+	if (!(g.path = strdup(cgroup)) || (netns && !(g.netns = strdup(netns)))) {
 		r = -ENOMEM;
 		*why = "out of memory";
 		detach(&g);
@@ -178,23 +179,61 @@ out:
 	return r;
 }
 
+/* Drops the slots of cgroup id: a cgroup let go leaves no map entry behind. */
+static void forget_slots(struct capture *c, uint64_t id)
+{
+	int slots = bpf_map__fd(c->skel->maps.cap_slots), of = bpf_map__fd(c->skel->maps.cap_of);
+	uint32_t key, cur, *prev = NULL, *gone = NULL;
+	size_t n = 0, cap = 0;
+	struct cap_orig v;
+
+	/* Collected first: a key deleted during the walk would end it. */
+	while (!bpf_map_get_next_key(slots, prev, &key)) {
+		if (!bpf_map_lookup_elem(slots, &key, &v) && v.cgroup == id) {
+			if (n == cap) {
+				uint32_t *g = realloc(gone, (cap = cap ? cap * 2 : 256) * sizeof(*g));
+
+				if (!g)
+					break;
+				gone = g;
+			}
+			gone[n++] = key;
+		}
+		cur = key;
+		prev = &cur;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (bpf_map_lookup_elem(slots, &gone[i], &v))
+			continue;
+		v.netns = 0;
+		bpf_map_delete_elem(of, &v);
+		bpf_map_delete_elem(slots, &gone[i]);
+	}
+	free(gone);
+}
+
 int capture_detach(struct capture *c, const char *cgroup)
 {
-	int i = find(c, cgroup);
+	int i = capture_cgroup_index(c, cgroup);
+	uint64_t id;
 
 	if (i < 0)
 		return -ENOENT;
+	id = c->cg[i].id;
 	detach(&c->cg[i]);
 	c->cg[i] = c->cg[--c->n];
+	forget_slots(c, id);
 	return 0;
 }
 
-const char *capture_cgroup(const struct capture *c, int i, uint64_t *id)
+const char *capture_cgroup(const struct capture *c, int i, uint64_t *id, const char **netns)
 {
 	if (!c || i < 0 || i >= c->n)
 		return NULL;
 	if (id)
 		*id = c->cg[i].id;
+	if (netns)
+		*netns = c->cg[i].netns;
 	return c->cg[i].path;
 }
 

@@ -50,6 +50,7 @@ void ctl_answer(const struct ctl_backend *b, const char *line, const char *who, 
 	char cmd[16] = "";
 	unsigned long long id = 0;
 	struct json *j = NULL;
+	struct ctl_capture q = { .op = "" };
 
 	if (line[0] == '{') {
 		if (!(j = json_parse(line, strlen(line), &err))) {
@@ -63,8 +64,13 @@ void ctl_answer(const struct ctl_backend *b, const char *line, const char *who, 
 				snprintf(cmd, sizeof(cmd), "%s", f->string);
 			else if (!strcmp(f->key, "id") && f->type == JSON_NUMBER && f->number >= 0)
 				id = (unsigned long long)f->number;
+			else if (!strcmp(f->key, "op") && f->type == JSON_STRING)
+				snprintf(q.op, sizeof(q.op), "%s", f->string);
+			else if (!strcmp(f->key, "cgroup") && f->type == JSON_STRING)
+				q.cgroup = f->string;
+			else if (!strcmp(f->key, "netns") && f->type == JSON_STRING)
+				q.netns = f->string;
 		}
-		json_free(j);
 	} else if (sscanf(line, "%15s %llu", cmd, &id) < 1) {
 		cmd[0] = 0;
 	}
@@ -81,9 +87,16 @@ void ctl_answer(const struct ctl_backend *b, const char *line, const char *who, 
 			sbuf_printf(r, "{\"error\":\"no connection %llu\"}", id);
 		else
 			sbuf_printf(r, "{\"ok\":true}");
+	} else if (!strcmp(cmd, "capture") && b->capture) {
+		b->capture(b->arg, &q, who, r);
+	} else if (!strcmp(cmd, "capture")) {
+		sbuf_printf(r, "{\"error\":\"this daemon captures nothing: capture is sslocal "
+			    "redir's (--capture)\"}");
 	} else {
-		sbuf_printf(r, "{\"error\":\"unknown request; try conns, stats or kill ID\"}");
+		sbuf_printf(r, "{\"error\":\"unknown request; try conns, stats, kill ID or "
+			    "capture\"}");
 	}
+	json_free(j);
 }
 
 /* Writes all of buf, waiting at most CTL_TIMEOUT_MS in all. */

@@ -283,6 +283,61 @@ static int kill_conn(const char *path, int argc, char **argv)
 	return 0;
 }
 
+/* ssctl capture add --cgroup PATH [--netns PATH] | del --cgroup PATH | list [--json] */
+static int capture(const char *path, int argc, char **argv)
+{
+	const char *op = argc ? argv[0] : "", *cg = NULL, *ns = NULL;
+	bool json = false, bad = strcmp(op, "add") && strcmp(op, "del") && strcmp(op, "list");
+	struct sbuf req = { 0 };
+	const struct json *list;
+	struct json *j = NULL;
+	int r = 1;
+
+	for (int i = 1; i < argc && !bad; i++) {
+		if (!strcmp(argv[i], "--cgroup") && i + 1 < argc)
+			cg = argv[++i];
+		else if (!strcmp(argv[i], "--netns") && i + 1 < argc)
+			ns = argv[++i];
+		else
+			bad = !(json = !strcmp(argv[i], "--json"));
+	}
+	if (bad || (strcmp(op, "list") && !cg) || (!strcmp(op, "del") && ns)) {
+		fprintf(stderr, "usage: ssctl capture add --cgroup PATH [--netns PATH] | "
+			"del --cgroup PATH | list [--json]\n");
+		return 2;
+	}
+	sbuf_printf(&req, "{\"cmd\":\"capture\",\"op\":\"%s\"", op);
+	if (cg) {
+		sbuf_printf(&req, ",\"cgroup\":");
+		sbuf_json_str(&req, cg);
+	}
+	if (ns) {
+		sbuf_printf(&req, ",\"netns\":");
+		sbuf_json_str(&req, ns);
+	}
+	sbuf_printf(&req, "}");
+	if (req.failed || !(j = ask(path, req.p)) || refused(j))
+		goto out;
+	r = 0;
+	if (strcmp(op, "list"))
+		printf("%s %s%s%s\n", !strcmp(op, "add") ? "capturing" : "released", cg,
+		       ns ? " in " : "", ns ? ns : "");
+	else if (json) {
+		struct sbuf b = { 0 };
+
+		json_write(j, &b);
+		printf("%s\n", b.p ? b.p : "{}");
+		sbuf_free(&b);
+	} else if ((list = member(j, "capture")))
+		for (const struct json *e = list->child; e; e = e->next)
+			printf("%-50s %s\n", str(e, "cgroup"), *str(e, "netns") ? str(e, "netns") :
+								       "(the daemon's namespace)");
+out:
+	json_free(j);
+	sbuf_free(&req);
+	return r;
+}
+
 /* Rates: each connection's bytes at the last refresh, by id. */
 struct seen {
 	double id, bytes;
@@ -387,6 +442,8 @@ static int run_one(const char *path, int argc, char **argv)
 		return kill_conn(path, argc - 1, argv + 1);
 	if (!strcmp(argv[0], "top"))
 		return top(path);
+	if (!strcmp(argv[0], "capture"))
+		return capture(path, argc - 1, argv + 1);
 	fprintf(stderr, "ssctl: unknown command \"%s\"\n", argv[0]);
 	return 2;
 }

@@ -206,14 +206,20 @@ void udp_retag(struct ctx *p, const struct port_keys *old, struct port_keys *pk)
 	}
 }
 
-void udp_close_all(struct ctx *p, const struct port_keys *pk)
+struct close_pick {
+	const struct port_keys *pk;
+	bool (*drop)(int fd, void *arg);
+	void *arg;
+};
+
+static void close_picked(struct ctx *p, const struct close_pick *k)
 {
 	struct udp_relay **pp = &p->udp;
 
 	while (*pp) {
 		struct udp_relay *r = *pp;
 
-		if (r->owner || (pk && r->pk != pk)) {
+		if (r->owner || (k->pk && r->pk != k->pk) || (k->drop && !k->drop(r->h.fd, k->arg))) {
 			pp = &r->next;
 			continue;
 		}
@@ -226,6 +232,16 @@ void udp_close_all(struct ctx *p, const struct port_keys *pk)
 		close(r->h.fd);
 		free(r);
 	}
+}
+
+void udp_close_all(struct ctx *p, const struct port_keys *pk)
+{
+	close_picked(p, &(struct close_pick){ .pk = pk });
+}
+
+void udp_close_if(struct ctx *p, bool (*drop)(int fd, void *arg), void *arg)
+{
+	close_picked(p, &(struct close_pick){ .drop = drop, .arg = arg });
 }
 
 void udp_sweep(struct ctx *p, uint64_t now, uint64_t timeout_ms)
