@@ -74,6 +74,14 @@ struct {
 	__type(value, __u64);
 } cap_counts SEC(".maps");
 
+/* Connects and datagrams captured per cgroup v2 id of the sending process ([0] TCP, [1] UDP). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, CAP_CGROUPS_SEEN);
+	__type(key, __u64);
+	__type(value, struct cap_cg_count);
+} cap_by_cgroup SEC(".maps");
+
 static __always_inline void count(__u32 what)
 {
 	__u64 *v = bpf_map_lookup_elem(&cap_counts, &what);
@@ -160,6 +168,7 @@ static __always_inline int decide(struct bpf_sock_addr *ctx, const __u32 *a, __u
 				  __u32 *slot_ip)
 {
 	struct cap_orig o = {};
+	struct cap_cg_count *cg;
 	__u32 slot;
 
 	if (ctx->protocol != IPPROTO_TCP && ctx->protocol != IPPROTO_UDP)
@@ -184,6 +193,15 @@ static __always_inline int decide(struct bpf_sock_addr *ctx, const __u32 *a, __u
 		goto refuse;
 	*slot_ip = bpf_htonl(CAP_SLOT_BASE | slot);
 	count(o.proto == IPPROTO_TCP ? CAP_T_TCP : CAP_T_UDP);
+	cg = bpf_map_lookup_elem(&cap_by_cgroup, &o.cgroup);
+	if (!cg) {
+		struct cap_cg_count zero = {};
+
+		bpf_map_update_elem(&cap_by_cgroup, &o.cgroup, &zero, BPF_NOEXIST);
+		cg = bpf_map_lookup_elem(&cap_by_cgroup, &o.cgroup);
+	}
+	if (cg)
+		__sync_fetch_and_add(&cg->n[o.proto == IPPROTO_TCP ? 0 : 1], 1);
 	return 1;
 refuse:
 	count(CAP_T_REFUSED);

@@ -63,6 +63,8 @@ struct capture_counts {
 	uint64_t tcp, udp, direct, refused;
 };
 void capture_counts(const struct capture *c, struct capture_counts *n);
+/* The connects and datagrams captured from processes of cgroup v2 id (directly in it). */
+void capture_cgroup_counts(const struct capture *c, uint64_t id, uint64_t *tcp, uint64_t *udp);
 
 /* netns: a /run/netns/NAME or /proc/PID/ns/net path; runs fn there; 0 or -errno with a reason. */
 int capture_in_netns(const char *netns, int (*fn)(void *arg, const char **why), void *arg,

@@ -17,6 +17,7 @@
 #define CAP_SLOTS (1u << 20)
 #define CAP_PIDS 4096
 #define CAP_TRIE_MAX (1 << 21) /* STEER_LIST_MAX; not preallocated */
+#define CAP_CGROUPS_SEEN 4096 /* cgroups whose captures are counted */
 #define CAP_CPU_BITS 6         /* slots are handed out per CPU, round robin */
 
 /* Counts (per CPU): connects rewritten, datagrams rewritten, left direct, refused. */
@@ -30,6 +31,10 @@ struct cap_orig {
 	__u16 port;
 	__u8 proto;   /* 6 TCP, 17 UDP */
 	__u8 pad[5];
+};
+
+struct cap_cg_count {
+	__u64 n[2]; /* TCP connects, UDP datagrams */
 };
 
 /* The capture port (network order) and whether the daemon is up. */

@@ -57,6 +57,7 @@ struct counters {
 	/* Worker 0 only (it holds redir's steering): list sizes; what sk_lookup handed over. */
 	uint64_t steer_prefixes, steer_exclusions, steer_from_files, steer_from_acl;
 	uint64_t steered_tcp, steered_udp;
+	uint64_t captured_tcp, captured_udp, capture_direct, capture_refused; /* --capture */
 	uint64_t dns_ms[DNS_BUCKETS + 1], dns_sum_ms;
 	uint64_t duration[DURATION_BUCKETS + 1], duration_sum_ms;
 };

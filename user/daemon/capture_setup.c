@@ -268,7 +268,7 @@ static int del(struct capture *c, const struct capture_workers *w, const struct 
 static void list(const struct capture *c, struct sbuf *out)
 {
 	const char *path, *netns;
-	uint64_t id;
+	uint64_t id, tcp, udp;
 
 	sbuf_printf(out, "{\"capture\":[");
 	for (int i = 0; (path = capture_cgroup(c, i, &id, &netns)); i++) {
@@ -276,7 +276,9 @@ static void list(const struct capture *c, struct sbuf *out)
 		sbuf_json_str(out, path);
 		sbuf_printf(out, ",\"netns\":");
 		sbuf_json_str(out, netns ? netns : "");
-		sbuf_printf(out, ",\"id\":%llu}", (unsigned long long)id);
+		capture_cgroup_counts(c, id, &tcp, &udp);
+		sbuf_printf(out, ",\"id\":%llu,\"tcp\":%llu,\"udp\":%llu}", (unsigned long long)id,
+			    (unsigned long long)tcp, (unsigned long long)udp);
 	}
 	sbuf_printf(out, "]}");
 }

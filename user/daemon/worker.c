@@ -222,6 +222,15 @@ static void publish(struct worker *w)
 		p->ctr->shortcut_socks = t.socks;
 		p->ctr->shortcut_redirected = t.bytes;
 	}
+	if (p->cap && p->index == 0) {
+		struct capture_counts cc;
+
+		capture_counts(p->cap, &cc);
+		p->ctr->captured_tcp = cc.tcp;
+		p->ctr->captured_udp = cc.udp;
+		p->ctr->capture_direct = cc.direct;
+		p->ctr->capture_refused = cc.refused;
+	}
 	if (w->steer) {
 		struct steer_stats ss;
 

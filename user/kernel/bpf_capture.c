@@ -339,6 +339,15 @@ void capture_counts(const struct capture *c, struct capture_counts *n)
 				      sum[CAP_T_REFUSED] };
 }
 
+void capture_cgroup_counts(const struct capture *c, uint64_t id, uint64_t *tcp, uint64_t *udp)
+{
+	struct cap_cg_count v = { 0 };
+
+	bpf_map_lookup_elem(bpf_map__fd(c->skel->maps.cap_by_cgroup), &id, &v);
+	*tcp = v.n[0];
+	*udp = v.n[1];
+}
+
 int capture_in_netns(const char *netns, int (*fn)(void *arg, const char **why), void *arg,
 		     const char **why)
 {

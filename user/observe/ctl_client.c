@@ -256,6 +256,8 @@ static int stats(const char *path, int argc, char **argv)
 		print_pairs("kernel hand-offs", member(s, "handoffs"));
 		print_pairs("udp", udp);
 		print_pairs("  udp drops", member(udp, "drops"));
+		print_pairs("steering", member(s, "steering"));
+		print_pairs("capture", member(s, "capture"));
 		printf("%-20s %.4f\n", "replay filter fill", num(s, "replay_filter_fill"));
 		print_pairs("bytes by port/user", member(s, "traffic"));
 	}
@@ -330,8 +332,9 @@ static int capture(const char *path, int argc, char **argv)
 		sbuf_free(&b);
 	} else if ((list = member(j, "capture")))
 		for (const struct json *e = list->child; e; e = e->next)
-			printf("%-50s %s\n", str(e, "cgroup"), *str(e, "netns") ? str(e, "netns") :
-								       "(the daemon's namespace)");
+			printf("%-40s %-24s tcp %.0f, udp %.0f\n", str(e, "cgroup"),
+			       *str(e, "netns") ? str(e, "netns") : "(the daemon's own)", num(e, "tcp"),
+			       num(e, "udp"));
 out:
 	json_free(j);
 	sbuf_free(&req);
