@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include "addr.h"
+#include "key.h"
 
 /*
  * Capture by cgroup (sslocal redir, README "Container egress node"): the
@@ -29,12 +30,32 @@ void capture_close(struct capture *c);
 /* Destinations that stay direct (a normalized list); 0 or -errno. */
 int capture_exclude(struct capture *c, const struct steer_list *l);
 /*
- * Attaches the programs to a cgroup v2 directory whose processes live in
- * network namespace netns (NULL: the daemon's); 0, -EEXIST, or -errno with a reason.
+ * Records a captured cgroup v2 directory, whose processes live in network
+ * namespace netns (NULL: the daemon's), with the SIP002 URI of an upstream
+ * of its own (NULL: the daemon's server); 0, -EEXIST when it is recorded
+ * already, or -errno with a reason. A worker records what its parent links.
  */
-int capture_attach(struct capture *c, const char *cgroup, const char *netns, const char **why);
-/* Detaches them and forgets the slots of that cgroup; 0 or -ENOENT. */
-int capture_detach(struct capture *c, const char *cgroup);
+int capture_record(struct capture *c, const char *cgroup, const char *netns,
+		   const char *upstream, const char **why);
+/* Attaches the programs to a recorded cgroup; 0, -EEXIST, or -errno with a reason. */
+int capture_link(struct capture *c, const char *cgroup, const char **why);
+/* Detaches (if linked) and forgets a cgroup, and the slots of its processes; 0 or -ENOENT. */
+int capture_forget(struct capture *c, const char *cgroup);
+
+/* A capture entry's own upstream: its server and key. */
+struct capture_upstream {
+	struct ss_key key;
+	struct ss_addr server;
+	char host[256];
+	uint16_t port;
+	unsigned refs; /* connections and associations using it */
+	bool dead;     /* its entry is gone: freed by the last put */
+};
+/* The upstream of the entry whose cgroup v2 id is cgroup, or NULL (the daemon's server). */
+const struct capture_upstream *capture_upstream_of(const struct capture *c, uint64_t cgroup);
+/* The same, held until capture_upstream_put (a connection or association using it). */
+struct capture_upstream *capture_upstream_get(const struct capture *c, uint64_t cgroup);
+void capture_upstream_put(struct capture_upstream *up);
 /* The index of cgroup among the attached ones, or -1. */
 int capture_cgroup_index(const struct capture *c, const char *cgroup);
 /* The i-th attached cgroup (i from 0), or NULL after the last; its id and netns path. */

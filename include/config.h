@@ -147,13 +147,23 @@ int config_apply_json(struct ss_config *c, const char *text, size_t len, const c
 struct steer_sources;
 void config_steer_sources(const struct ss_config *c, struct steer_sources *src);
 /*
- * Calls fn for each capture entry of list (cfg->capture: "CGROUP[@NETNS]",
- * comma-separated; netns NULL: the daemon's own) until one returns non-zero;
- * that value, or -EINVAL with *why for an entry that is not absolute paths.
+ * Calls fn for each capture entry of list (cfg->capture: "CGROUP[@NETNS][=URI]",
+ * comma-separated; netns NULL: the daemon's own; upstream: a SIP002 URI of the
+ * entry's own server, or NULL) until one returns non-zero; that value, or
+ * -EINVAL with *why for an entry that is not absolute paths.
  */
 int config_capture_each(const char *list, int (*fn)(void *arg, const char *cgroup,
-						    const char *netns),
+						    const char *netns, const char *upstream),
 			void *arg, const char **why);
+/* An upstream of its own (a capture entry's): a SIP002 URI's parts. */
+struct config_upstream {
+	char host[256];
+	int port;
+	const struct ss_method *m;
+	char password[512];
+};
+/* Parses uri into u; 0 or -EINVAL with *why. */
+int config_upstream(const char *uri, struct config_upstream *u, const char **why);
 int config_split_hostport(const char *s, char *host, size_t host_len, int *port);
 /*
  * SIGHUP: the command line and file of old read again into a new

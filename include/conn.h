@@ -14,6 +14,7 @@ struct dns_query;
 struct udp_relay;
 struct tier_ops;
 struct inbound_ops;
+struct capture_upstream;
 
 /* The stage machine (docs/architecture.md); only conn.c changes a connection's stage. */
 enum conn_stage {
@@ -133,6 +134,7 @@ struct conn {
 
 	struct ss_addr target;
 	uint64_t cgroup, netns; /* --capture: the client's cgroup v2 id and namespace cookie */
+	struct capture_upstream *upstream; /* --capture: its entry's own server, held; or NULL */
 	struct dns_query *q;
 	struct sockaddr_storage peer_sa; /* the local peer */
 	char peer[64];    /* ... as text, for logs */

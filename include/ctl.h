@@ -21,6 +21,7 @@ struct ctl_capture {
 	char op[16];         /* add, del, list; between a tree and its workers: listen, unlisten */
 	const char *cgroup;  /* NULL when not given */
 	const char *netns;   /* NULL: the daemon's own */
+	const char *upstream; /* a SIP002 URI of the cgroup's own server, or NULL */
 };
 
 struct ctl_backend {

@@ -8,6 +8,7 @@ cgroup: c1 and c2 with a veth to node and a default route through it (node
 forwards, so a connection that escaped capture would reach the targets with
 the container's own address), c3 with nothing but lo. Applications have no
 proxy setting: their connects and sends are captured in the kernel."""
+import base64
 import hashlib
 import json
 import os
@@ -16,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from sstest import *  # noqa: E402,F401,F403
@@ -27,6 +29,7 @@ CONTAINERS = ("c1" + TAG, "c2" + TAG, "c3" + TAG)
 C1, C2, C3 = CONTAINERS
 PORT = 1234          # the capture port (local_port)
 SS_PORT = 8388
+USERS_PORT = 8389
 HTTP_PORT, TCP_PORT, ECHO_PORT, DNS_PORT = 8080, 9000, 7, 53
 T4, T6, X4 = "10.79.9.9", "fd79:9::9", "10.79.9.10"
 WAN_SIDE = ("10.79.9.9", "10.79.9.10", "10.79.2.2", "fd79:9::9", "fd79:2::2")
@@ -251,14 +254,16 @@ class Wan:
         return re.findall(r"^(\S+) - - \[", self.http.log_text(), re.M)
 
 
-def start_node(capture=(C1, C3), extra=()):
-    """sslocal redir in node with its default workers, capturing the given containers."""
+def start_node(capture=(C1, C3), extra=(), upstreams=None):
+    """sslocal redir in node with its default workers, capturing the given containers
+    (upstreams: a container's own server keys, as in an entry of servers)."""
     path = os.path.join(LOGDIR, "capture.json")
+    entries = [dict({"cgroup": CG[c], "netns": "/run/netns/" + c}, **(upstreams or {}).get(c, {}))
+               for c in capture]
     with open(path, "w") as f:
         json.dump({"server": "10.79.2.2", "server_port": SS_PORT, "password": "cap-pw",
                    "method": "chacha20-ietf-poly1305", "protocol": "redir", "local_port": PORT,
-                   "mode": "tcp_and_udp", "ctl_socket": CTL, "exclude": [X4],
-                   "capture": [{"cgroup": CG[c], "netns": "/run/netns/" + c} for c in capture]}, f)
+                   "mode": "tcp_and_udp", "ctl_socket": CTL, "exclude": [X4], "capture": entries}, f)
     # nsenter, not ip netns exec: that one mounts a /sys of its own, without the cgroup2 tree.
     node = start(["nsenter", "--net=/run/netns/" + NODE, os.path.join(BUILD, "sslocal"), "-c", path, "-v"]
                  + list(extra), name="sslocal", default_workers=True)
@@ -426,6 +431,65 @@ def test_capture_add_and_del_at_run_time():
     assert node.poll() is None
 
 
+def users_server(method, ipsk, users):
+    """A SIP022/SIP023 ssserver in wan with users (name -> uPSK) on USERS_PORT."""
+    path = os.path.join(LOGDIR, "users.json")
+    with open(path, "w") as f:
+        json.dump({"server": "::", "server_port": USERS_PORT, "method": method, "password": b64(ipsk),
+                   "users": [{"name": n, "password": b64(k)} for n, k in users.items()]}, f)
+    # Two workers: the parent logs each user's bytes on SIGUSR1.
+    srv = start(["ip", "netns", "exec", WAN, os.path.join(BUILD, "ssserver"), "-c", path, "-u",
+                 "--allow-private", "--workers", "2", "--ctl-socket", "off"], name="ssserver-users")
+    wait_until(lambda: "ssserver ready" in srv.log_text(), what="users ssserver")
+    return srv
+
+
+def user_bytes(srv):
+    srv.send_signal(signal.SIGUSR1)
+    time.sleep(0.5)
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"user \d+/(\w+): (\d+) bytes", srv.log_text())}
+
+
+def b64(k):
+    return base64.b64encode(k).decode()
+
+
+def test_each_container_its_own_sip022_user():
+    method = "2022-blake3-aes-128-gcm"
+    ipsk = os.urandom(16)
+    users = {"alice": os.urandom(16), "bob": os.urandom(16)}
+    wan, srv = Wan(), users_server(method, ipsk, users)
+    key = lambda name: "%s:%s" % (b64(ipsk), b64(users[name]))  # noqa: E731
+    node = start_node(capture=(C1,), upstreams={C1: {"server": "10.79.2.2", "server_port": USERS_PORT,
+                                                     "method": method, "password": key("alice")}})
+    # bob's container joins at run time with its own server URL (SIP002, userinfo percent-encoded).
+    url = "ss://%s:%s@10.79.2.2:%d" % (method, urllib.parse.quote(key("bob"), safe=""), USERS_PORT)
+    ssctl("capture", "add", "--cgroup", CG[C2], "--netns", "/run/netns/" + C2, "--server-url", url)
+    listed = {e["cgroup"]: e for e in json.loads(ssctl("capture", "list", "--json"))["capture"]}
+    assert listed[CG[C2]]["upstream_port"] == USERS_PORT, listed
+    sizes = {C1: ("alice", 3), C2: ("bob", 1)}
+    for c, (name, mb) in sizes.items():
+        out = run_in(c, sys.executable, "-c", UPLOAD, T4, str(TCP_PORT), str(mb)).stdout
+        m = re.match(r"sent=(\w+) got=(\w+) peer=(\S+)", out)
+        assert m and m.group(1) == m.group(2), out
+        ok, peers, sources, gp = udp_in(c, T4, n=20)
+        assert ok == 20 and wan_side(peers), (c, ok, peers)
+    got = user_bytes(srv)
+    for c, (name, mb) in sizes.items():
+        assert got, srv.log_text()[-3000:]
+        assert (mb << 20) <= got.get(name, 0) < (mb << 20) + (256 << 10), (name, got)
+    # The daemon's own server saw none of it.
+    wan.srv.send_signal(signal.SIGUSR1)
+    wait_until(lambda: "connections accepted" in wan.srv.log_text(), what="ssserver's counters")
+    assert re.search(r"\b0 connections accepted", wan.srv.log_text()), wan.srv.log_text()[-2000:]
+    # A bad upstream is refused with a reason, and changes nothing.
+    out = ssctl("capture", "add", "--cgroup", CG[C3], "--netns", "/run/netns/" + C3, "--server-url",
+                "ss://bad", check=False)
+    assert "error" in out.lower() or "ssctl:" in out, out
+    assert CG[C3] not in ssctl("capture", "list")
+    assert node.poll() is None
+
+
 def kernel_state():
     """What the namespaces hold of rules and routes: nothing of it may change."""
     state = {}
@@ -502,7 +566,8 @@ def teardown():
 if __name__ == "__main__":
     TESTS = [test_containers_download_upload_and_see_their_cgroup, test_200_short_connections_and_ipv6,
              test_udp_datagrams_and_dns, test_outside_the_cgroups_and_excluded_stay_direct,
-             test_capture_add_and_del_at_run_time, test_no_rule_or_route_and_nothing_left_after_sigkill,
+             test_capture_add_and_del_at_run_time, test_each_container_its_own_sip022_user,
+             test_no_rule_or_route_and_nothing_left_after_sigkill,
              test_sigterm_detaches]
     rc = 1
     try:

@@ -183,19 +183,30 @@ static int validate_ports(struct ss_config *c, const char **why)
 	return validate_rest(c, why);
 }
 
-static int capture_ok(void *arg, const char *cgroup, const char *netns)
+struct capture_check {
+	int n;
+	const char **why;
+};
+
+static int capture_ok(void *arg, const char *cgroup, const char *netns, const char *upstream)
 {
-	(void)cgroup;
+	struct capture_check *k = arg;
+	struct config_upstream u;
+
 	(void)netns;
-	return ++*(int *)arg > 256 ? -E2BIG : 0; /* CAPTURE_MAX */
+	if (upstream && config_upstream(upstream, &u, k->why))
+		return why_fmt(k->why, "capture %s: its upstream: %s", cgroup, *k->why);
+	if (upstream)
+		explicit_bzero(&u, sizeof(u));
+	return ++k->n > 256 ? why_fmt(k->why, "--capture: at most 256 cgroups") : 0; /* CAPTURE_MAX */
 }
 
-/* The capture entries are absolute paths, at most 256. */
+/* The capture entries are absolute paths (their upstreams valid), at most 256. */
 static int check_capture(const char *list, const char **why)
 {
-	int n = 0, r = config_capture_each(list, capture_ok, &n, why);
+	struct capture_check k = { 0, why };
 
-	return r == -E2BIG ? why_fmt(why, "--capture: at most 256 cgroups") : r;
+	return config_capture_each(list, capture_ok, &k, why);
 }
 
 static int validate_rest(struct ss_config *c, const char **why)

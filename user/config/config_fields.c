@@ -13,6 +13,7 @@
 #include "common.h"
 #include "config.h"
 #include "crypto.h"
+#include "sip002.h"
 
 int config_set_str(char **dst, const char *v)
 {
@@ -109,8 +110,28 @@ int config_check_key(const struct ss_method *m, const char *password, const char
 	return 0;
 }
 
+int config_upstream(const char *uri, struct config_upstream *u, const char **why)
+{
+	struct ss_config c = { .prog = PROG_LOCAL };
+	int r = sip002_apply(&c, uri, why);
+
+	memset(u, 0, sizeof(*u));
+	if (!r && (c.plugin || !c.nservers || !c.server_port || !c.method || !c.password))
+		r = why_fmt(why, "an upstream needs server, server_port, method and password "
+			    "(and no plugin)");
+	if (!r && !(u->m = crypto_method_find(c.method, why)))
+		r = -EINVAL;
+	if (!r && (snprintf(u->host, sizeof(u->host), "%s", c.servers[0]) >= (int)sizeof(u->host) ||
+		   snprintf(u->password, sizeof(u->password), "%s", c.password) >=
+			   (int)sizeof(u->password)))
+		r = why_fmt(why, "an upstream's server or password is too long");
+	u->port = c.server_port;
+	config_free(&c);
+	return r;
+}
+
 int config_capture_each(const char *list, int (*fn)(void *arg, const char *cgroup,
-						    const char *netns),
+						    const char *netns, const char *upstream),
 			void *arg, const char **why)
 {
 	char *copy = list ? strdup(list) : NULL, *save = NULL;
@@ -120,15 +141,17 @@ int config_capture_each(const char *list, int (*fn)(void *arg, const char *cgrou
 		return -ENOMEM;
 	for (char *item = copy ? strtok_r(copy, ",", &save) : NULL; item && !r;
 	     item = strtok_r(NULL, ",", &save)) {
-		char *ns = strchr(item, '@');
+		char *up = strchr(item, '='), *ns;
 
-		if (ns)
+		if (up)
+			*up++ = 0;
+		if ((ns = strchr(item, '@')))
 			*ns++ = 0;
 		if (*item != '/' || (ns && *ns != '/'))
 			r = why_fmt(why, "--capture \"%s%s%s\": a cgroup v2 directory and a network "
 				    "namespace are absolute paths", item, ns ? "@" : "", ns ? ns : "");
 		else
-			r = fn(arg, item, ns);
+			r = fn(arg, item, ns, up);
 	}
 	free(copy);
 	return r;

@@ -4,6 +4,7 @@
  * (options_table.c) from either source, the getopt tables and the help
  * text made from the rows.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -130,24 +131,68 @@ static const char *scalar_text(const struct json *j, char *buf, size_t len)
 
 /* "a,b" or ["a", 8080]: kept comma-separated. */
 /* A JSON list of scalars as one comma-separated string (malloc'd), of any length. */
-/* A capture entry {"cgroup": PATH, "netns": PATH} as "PATH@NETNS" (NULL: not one). */
+/* Appends s percent-encoded (RFC 3986: all but unreserved characters) at buf + *n. */
+static bool pct_append(char *buf, size_t len, size_t *n, const char *s)
+{
+	for (; *s; s++) {
+		bool plain = isalnum((unsigned char)*s) || strchr("-._~", *s);
+		int w = snprintf(buf + *n, len - *n, plain ? "%c" : "%%%02X", (unsigned char)*s);
+
+		if (w < 0 || (size_t)w >= len - *n)
+			return false;
+		*n += (size_t)w;
+	}
+	return true;
+}
+
+/*
+ * A capture entry {"cgroup": PATH, "netns": PATH, and an upstream of its own:
+ * "server", "server_port", "method", "password"} as "PATH@NETNS=ss://..."
+ * (SIP002, userinfo percent-encoded); NULL when it is not one.
+ */
 static const char *capture_item(const struct json *e, char *buf, size_t len)
 {
-	const char *cg = NULL, *ns = NULL;
+	const char *cg = NULL, *ns = NULL, *srv = NULL, *method = NULL, *pw = NULL;
+	char num[32];
+	double port = 0;
+	size_t n;
 
 	for (const struct json *m = e->child; m; m = m->next) {
-		if (m->type != JSON_STRING || !*m->string || strpbrk(m->string, ",@"))
+		if (!strcmp(m->key, "server_port") && m->type == JSON_NUMBER)
+			port = m->number;
+		else if (m->type != JSON_STRING || !*m->string)
 			return NULL;
-		if (!strcmp(m->key, "cgroup"))
-			cg = m->string;
-		else if (!strcmp(m->key, "netns"))
-			ns = m->string;
+		else if (!strcmp(m->key, "cgroup") || !strcmp(m->key, "netns"))
+			*(!strcmp(m->key, "cgroup") ? &cg : &ns) = m->string;
+		else if (!strcmp(m->key, "server") || !strcmp(m->key, "method"))
+			*(!strcmp(m->key, "server") ? &srv : &method) = m->string;
+		else if (!strcmp(m->key, "password"))
+			pw = m->string;
 		else
 			return NULL;
 	}
-	if (!cg || (size_t)snprintf(buf, len, "%s%s%s", cg, ns ? "@" : "", ns ? ns : "") >= len)
+	if (!cg || strpbrk(cg, ",@=") || (ns && strpbrk(ns, ",@=")) ||
+	    (size_t)snprintf(buf, len, "%s%s%s", cg, ns ? "@" : "", ns ? ns : "") >= len)
 		return NULL;
-	return buf;
+	if (!srv && !method && !pw && !port)
+		return buf;
+	/* An upstream of its own takes all four keys. */
+	if (!srv || !method || !pw || port < 1 || port > 65535 || port != (int)port ||
+	    strpbrk(srv, ",/@?#"))
+		return NULL;
+	n = strlen(buf);
+	snprintf(num, sizeof(num), "%d", (int)port);
+	if ((size_t)snprintf(buf + n, len - n, "=ss://") >= len - n)
+		return NULL;
+	n += 6;
+	/* SIP002: method and password percent-encoded, the ':' between them plain. */
+	if (!pct_append(buf, len, &n, method) || n + 1 >= len)
+		return NULL;
+	buf[n++] = ':';
+	if (!pct_append(buf, len, &n, pw))
+		return NULL;
+	return (size_t)snprintf(buf + n, len - n, "@%s%s%s:%s", strchr(srv, ':') ? "[" : "", srv,
+				strchr(srv, ':') ? "]" : "", num) < len - n ? buf : NULL;
 }
 
 /* A JSON list kept comma-separated (objects: capture entries, where allowed). */

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "pair.h"
+#include "capture.h"
 #include "counters.h"
 #include "ctx.h"
 #include "dns.h"
@@ -203,6 +204,7 @@ void conn_reap(struct ctx *p)
 			c->key->ops->dec_free(&c->dec);
 		if (c->pk)
 			c->pk->refs--;
+		capture_upstream_put(c->upstream);
 		free(c);
 	}
 }
@@ -468,6 +470,10 @@ static void start_target(struct conn *c, const uint8_t *extra, size_t n)
 		if (queue_first_flight(c, extra, n))
 			return;
 		upstream_tcp(p->cfg, &host, &port);
+		if (c->upstream) { /* a captured cgroup's own server (its plugin is not used) */
+			host = c->upstream->host;
+			port = c->upstream->port;
+		}
 	} else {
 		if (c->bypass ? stream_take_plain(c, extra, n) :
 				c->key->ops->enc_init(&c->enc, c->key)) {

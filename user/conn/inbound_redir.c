@@ -74,6 +74,16 @@ static int captured_target(struct conn *c, const struct sockaddr_storage *local,
 	c->target = o.dst;
 	c->cgroup = o.cgroup;
 	c->netns = o.netns;
+	if ((c->upstream = capture_upstream_get(c->p->cap, o.cgroup))) {
+		/* Its entry's key replaces the daemon's, whose decoder accept set up. */
+		if (c->dec_ready)
+			c->key->ops->dec_free(&c->dec);
+		c->key = &c->upstream->key;
+		if ((c->dec_ready = !c->key->ops->dec_init(&c->dec, c->key)) == false) {
+			*why = "cipher set-up failed";
+			return -EINVAL;
+		}
+	}
 	return 1;
 }
 

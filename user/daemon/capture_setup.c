@@ -23,18 +23,19 @@
 #include "steer.h"
 #include "udp.h"
 
-static int attach_one(void *arg, const char *cgroup, const char *netns)
+static int attach_one(void *arg, const char *cgroup, const char *netns, const char *upstream)
 {
 	const char *why = "";
-	int r = capture_attach(arg, cgroup, netns, &why);
+	int r = capture_record(arg, cgroup, netns, upstream, &why);
 
 	if (r == -EEXIST)
 		return 0;
-	if (r)
+	if (r || (r = capture_link(arg, cgroup, &why)))
 		log_err("capture: %s", why);
 	else
-		log_info("capture: cgroup %s, listener in %s", cgroup,
-			 netns ? netns : "the daemon's network namespace");
+		log_info("capture: cgroup %s, listener in %s%s", cgroup,
+			 netns ? netns : "the daemon's network namespace",
+			 upstream ? ", with an upstream of its own" : "");
 	return r;
 }
 
@@ -161,14 +162,24 @@ static bool in_netns(int fd, void *arg)
 	return capture_netns_cookie(fd) == *(uint64_t *)arg;
 }
 
-/* A worker: closes its capture listeners in netns, so the namespace can go. */
-static int unlisten(struct ctx *p, struct listeners *ls, const char *netns, const char **why)
+/*
+ * A worker: forgets cgroup, and closes its capture listeners in netns
+ * unless another cgroup's processes live there, so the namespace can go.
+ */
+static int unlisten(struct ctx *p, struct listeners *ls, const char *cgroup, const char *netns,
+		    const char **why)
 {
-	uint64_t cookie;
+	const char *other, *ignored = "";
+	uint64_t cookie, oc;
 	int i, r;
 
+	if (cgroup)
+		capture_forget(p->cap, cgroup);
 	if ((r = cookie_of(netns, &cookie, why)) || (i = find_served(cookie)) < 0)
 		return r;
+	for (int k = 0; capture_cgroup(p->cap, k, NULL, &other); k++)
+		if (!cookie_of(other, &oc, &ignored) && oc == cookie)
+			return 0;
 	listener_close_if(ls, in_netns, &cookie);
 	udp_close_if(p, in_netns, &cookie);
 	served[i] = served[--nserved];
@@ -180,20 +191,28 @@ int capture_worker_op(struct ctx *p, struct listeners *ls, const struct ctl_capt
 {
 	if (!p->cap)
 		return why_fmt(why, "this daemon has no capture (sslocal redir --capture)");
-	if (!strcmp(q->op, "listen"))
-		return listen_in(p, ls, q->netns, why);
+	if (!strcmp(q->op, "listen")) {
+		int r = q->cgroup ? capture_record(p->cap, q->cgroup, q->netns, q->upstream, why) : 0;
+
+		return r && r != -EEXIST ? r : listen_in(p, ls, q->netns, why);
+	}
 	if (!strcmp(q->op, "unlisten"))
-		return unlisten(p, ls, q->netns, why);
+		return unlisten(p, ls, q->cgroup, q->netns, why);
 	return why_fmt(why, "unknown capture operation \"%s\"", q->op);
 }
 
-/* The line that asks the workers to run op for netns. */
-static void worker_line(struct sbuf *b, const char *op, const char *netns)
+/* The line that asks the workers to run op for a cgroup (its namespace, its upstream). */
+static void worker_line(struct sbuf *b, const char *op, const char *cgroup, const char *netns,
+			const char *upstream)
 {
+	const char *keys[] = { "cgroup", "netns", "upstream" }, *vals[] = { cgroup, netns, upstream };
+
 	sbuf_printf(b, "{\"cmd\":\"capture\",\"op\":\"%s\"", op);
-	if (netns) {
-		sbuf_printf(b, ",\"netns\":");
-		sbuf_json_str(b, netns);
+	for (int i = 0; i < 3; i++) {
+		if (vals[i]) {
+			sbuf_printf(b, ",\"%s\":", keys[i]);
+			sbuf_json_str(b, vals[i]);
+		}
 	}
 	sbuf_printf(b, "}");
 }
@@ -220,12 +239,14 @@ static int add(struct capture *c, const struct capture_workers *w, const struct 
 		return r;
 	if (capture_cgroup_index(c, q->cgroup) >= 0)
 		return why_fmt(why, "cgroup %s is captured already", q->cgroup);
-	worker_line(&line, "listen", q->netns);
+	worker_line(&line, "listen", q->cgroup, q->netns, q->upstream);
 	/* Listeners first: a process captured before would be refused at connect. */
 	if (!line.failed && !(r = w->ask(w->arg, line.p, why)) &&
-	    (r = capture_attach(c, q->cgroup, q->netns, why))) {
+	    (((r = capture_record(c, q->cgroup, q->netns, q->upstream, why)) && r != -EEXIST) ||
+	     (r = capture_link(c, q->cgroup, why)))) {
+		capture_forget(c, q->cgroup);
 		sbuf_free(&line);
-		worker_line(&line, "unlisten", q->netns);
+		worker_line(&line, "unlisten", q->cgroup, q->netns, NULL);
 		if (!line.failed)
 			w->ask(w->arg, line.p, &ignored);
 	}
@@ -236,37 +257,25 @@ static int add(struct capture *c, const struct capture_workers *w, const struct 
 static int del(struct capture *c, const struct capture_workers *w, const struct ctl_capture *q,
 	       const char **why)
 {
-	const char *netns = NULL, *other, *ignored = "";
 	int i = q->cgroup ? capture_cgroup_index(c, q->cgroup) : -1;
-	uint64_t cookie, oc;
-	char *ns = NULL;
-	bool shared = false;
-	int r = 0;
+	struct sbuf line = { 0 };
+	const char *netns = NULL;
+	int r;
 
 	if (i < 0)
 		return why_fmt(why, "cgroup %s is not captured", q->cgroup ? q->cgroup : "(none given)");
 	capture_cgroup(c, i, NULL, &netns);
-	if (netns && !(ns = strdup(netns)))
-		return -ENOMEM;
-	capture_detach(c, q->cgroup);
-	/* The namespace's listeners go with its last cgroup (or when it is gone already). */
-	if (ns && !cookie_of(ns, &cookie, &ignored)) {
-		for (int k = 0; capture_cgroup(c, k, NULL, &other) && !shared; k++)
-			shared = other && !cookie_of(other, &oc, &ignored) && oc == cookie;
-		if (!shared) {
-			struct sbuf line = { 0 };
-
-			worker_line(&line, "unlisten", ns);
-			r = line.failed ? -ENOMEM : w->ask(w->arg, line.p, why);
-			sbuf_free(&line);
-		}
-	}
-	free(ns);
+	/* The line first: forgetting the cgroup frees its netns path. */
+	worker_line(&line, "unlisten", q->cgroup, netns, NULL);
+	capture_forget(c, q->cgroup);
+	r = line.failed ? -ENOMEM : w->ask(w->arg, line.p, why);
+	sbuf_free(&line);
 	return r;
 }
 
 static void list(const struct capture *c, struct sbuf *out)
 {
+	const struct capture_upstream *up;
 	const char *path, *netns;
 	uint64_t id, tcp, udp;
 
@@ -276,6 +285,11 @@ static void list(const struct capture *c, struct sbuf *out)
 		sbuf_json_str(out, path);
 		sbuf_printf(out, ",\"netns\":");
 		sbuf_json_str(out, netns ? netns : "");
+		if ((up = capture_upstream_of(c, id))) {
+			sbuf_printf(out, ",\"upstream\":");
+			sbuf_json_str(out, up->host);
+			sbuf_printf(out, ",\"upstream_port\":%u", up->port);
+		}
 		capture_cgroup_counts(c, id, &tcp, &udp);
 		sbuf_printf(out, ",\"id\":%llu,\"tcp\":%llu,\"udp\":%llu}", (unsigned long long)id,
 			    (unsigned long long)tcp, (unsigned long long)udp);

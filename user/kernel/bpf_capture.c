@@ -23,6 +23,7 @@
 #include "capture.h"
 #include "capture_bpf.h"
 #include "common.h"
+#include "config.h"
 #include "log.h"
 #include "steer.h"
 #include "capture.skel.h"
@@ -36,6 +37,7 @@
 struct cap_cgroup {
 	char *path, *netns;
 	uint64_t id;
+	struct capture_upstream *up; /* an upstream of its own, or NULL */
 	struct bpf_link *links[CAP_PROGS];
 };
 
@@ -76,12 +78,32 @@ int capture_open(struct capture **out, uint16_t port, const char **why)
 	return 0;
 }
 
-static void detach(struct cap_cgroup *g)
+static void unlink_all(struct cap_cgroup *g)
 {
-	for (int i = 0; i < CAP_PROGS; i++)
+	for (int i = 0; i < CAP_PROGS; i++) {
 		bpf_link__destroy(g->links[i]);
+		g->links[i] = NULL;
+	}
+}
+
+static void drop(struct cap_cgroup *g)
+{
+	unlink_all(g);
 	free(g->path);
 	free(g->netns);
+	if (g->up) {
+		g->up->dead = true;
+		g->up->refs++;
+		capture_upstream_put(g->up);
+	}
+}
+
+void capture_upstream_put(struct capture_upstream *up)
+{
+	if (!up || --up->refs || !up->dead)
+		return;
+	explicit_bzero(up, sizeof(*up));
+	free(up);
 }
 
 void capture_close(struct capture *c)
@@ -89,7 +111,7 @@ void capture_close(struct capture *c)
 	if (!c)
 		return;
 	for (int i = 0; i < c->n; i++)
-		detach(&c->cg[i]);
+		drop(&c->cg[i]);
 	capture_bpf__destroy(c->skel);
 	free(c);
 }
@@ -126,7 +148,64 @@ int capture_cgroup_index(const struct capture *c, const char *path)
 	return -1;
 }
 
-int capture_attach(struct capture *c, const char *cgroup, const char *netns, const char **why)
+/* The upstream of a URI: its server (resolved as the daemon's is) and key. */
+static int upstream_new(const char *uri, struct capture_upstream **out, const char **why)
+{
+	struct config_upstream u;
+	struct capture_upstream *up;
+	int r;
+
+	if ((r = config_upstream(uri, &u, why)))
+		return r;
+	if (!(up = calloc(1, sizeof(*up)))) {
+		why_fmt(why, "out of memory");
+		r = -ENOMEM;
+	}
+	else if ((r = key_init(&up->key, u.m, u.password, false, NULL, u.port)))
+		why_fmt(why, "the upstream's key: %s", strerror(-r));
+	else if ((r = addr_from_host(&up->server, u.host, (uint16_t)u.port)))
+		r = why_fmt(why, "the upstream's server \"%s\" is not a host", u.host);
+	if (!r) {
+		snprintf(up->host, sizeof(up->host), "%s", u.host);
+		up->port = (uint16_t)u.port;
+		*out = up;
+	} else if (up) {
+		explicit_bzero(up, sizeof(*up));
+		free(up);
+	}
+	explicit_bzero(&u, sizeof(u));
+	return r;
+}
+
+int capture_record(struct capture *c, const char *cgroup, const char *netns,
+		   const char *upstream, const char **why)
+{
+	struct cap_cgroup g = { 0 };
+	struct statfs sf;
+	struct stat st;
+	int r = 0;
+
+	if (capture_cgroup_index(c, cgroup) >= 0)
+		return -EEXIST;
+	if (c->n >= CAPTURE_MAX)
+		return why_fmt(why, "too many captured cgroups (256)"), -ENOSPC;
+	if (stat(cgroup, &st) || statfs(cgroup, &sf))
+		return r = -errno, why_fmt(why, "cgroup %s: %s", cgroup, strerror(errno)), r;
+	if (sf.f_type != CGROUP2_SUPER_MAGIC || !S_ISDIR(st.st_mode))
+		return why_fmt(why, "%s is not a cgroup v2 directory (mount -t cgroup2 none DIR)",
+			       cgroup), -ENOTDIR;
+	g.id = (uint64_t)st.st_ino; /* a cgroup v2 directory's inode is its id */
+	if (upstream && (r = upstream_new(upstream, &g.up, why)))
+		return r;
+	if (!(g.path = strdup(cgroup)) || (netns && !(g.netns = strdup(netns)))) {
+		drop(&g);
+		return why_fmt(why, "out of memory"), -ENOMEM;
+	}
+	c->cg[c->n++] = g;
+	return 0;
+}
+
+int capture_link(struct capture *c, const char *cgroup, const char **why)
 {
 	struct bpf_program *progs[CAP_PROGS] = {
 		c->skel->progs.cap_connect4, c->skel->progs.cap_connect6,
@@ -134,48 +213,23 @@ int capture_attach(struct capture *c, const char *cgroup, const char *netns, con
 		c->skel->progs.cap_recvmsg4, c->skel->progs.cap_recvmsg6,
 		c->skel->progs.cap_getpeername4, c->skel->progs.cap_getpeername6,
 	};
-	struct cap_cgroup g = { 0 };
-	struct statfs sf;
-	struct stat st;
-	int fd, r = 0;
+	int i = capture_cgroup_index(c, cgroup), fd, r = 0;
+	struct cap_cgroup *g = i >= 0 ? &c->cg[i] : NULL;
 
-	if (capture_cgroup_index(c, cgroup) >= 0)
+	if (!g)
+		return -ENOENT;
+	if (g->links[0])
 		return -EEXIST;
-	if (c->n >= CAPTURE_MAX) {
-		*why = "too many captured cgroups (256)";
-		return -ENOSPC;
-	}
-	fd = open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st)) {
-		r = -errno;
-		why_fmt(why, "cgroup %s: %s", cgroup, strerror(errno));
-		goto out;
-	}
-	if (fstatfs(fd, &sf) || sf.f_type != CGROUP2_SUPER_MAGIC) {
-		r = -ENOTDIR;
-		why_fmt(why, "%s is not a cgroup v2 directory (mount -t cgroup2 none DIR)", cgroup);
-		goto out;
-	}
-	g.id = (uint64_t)st.st_ino; /* a cgroup v2 directory's inode is its id */
-	for (int i = 0; i < CAP_PROGS; i++) {
-		if (!(g.links[i] = bpf_program__attach_cgroup(progs[i], fd))) {
+	if ((fd = open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return r = -errno, why_fmt(why, "cgroup %s: %s", cgroup, strerror(errno)), r;
+	for (int k = 0; k < CAP_PROGS && !r; k++) {
+		if (!(g->links[k] = bpf_program__attach_cgroup(progs[k], fd))) {
 			r = -errno;
-			why_fmt(why, "cannot attach to cgroup %s: %s",
-				       cgroup, strerror(errno));
-			detach(&g);
-			goto out;
+			why_fmt(why, "cannot attach to cgroup %s: %s", cgroup, strerror(errno));
+			unlink_all(g);
 		}
 	}
-	if (!(g.path = strdup(cgroup)) || (netns && !(g.netns = strdup(netns)))) {
-		r = -ENOMEM;
-		*why = "out of memory";
-		detach(&g);
-		goto out;
-	}
-	c->cg[c->n++] = g;
-out:
-	if (fd >= 0)
-		close(fd);
+	close(fd);
 	return r;
 }
 
@@ -212,18 +266,43 @@ static void forget_slots(struct capture *c, uint64_t id)
 	free(gone);
 }
 
-int capture_detach(struct capture *c, const char *cgroup)
+int capture_forget(struct capture *c, const char *cgroup)
 {
 	int i = capture_cgroup_index(c, cgroup);
+	bool linked;
 	uint64_t id;
 
 	if (i < 0)
 		return -ENOENT;
 	id = c->cg[i].id;
-	detach(&c->cg[i]);
+	linked = c->cg[i].links[0];
+	drop(&c->cg[i]);
 	c->cg[i] = c->cg[--c->n];
-	forget_slots(c, id);
+	/* The process holding the links owns the slots; a worker's record has none. */
+	if (linked)
+		forget_slots(c, id);
 	return 0;
+}
+
+struct capture_upstream *capture_upstream_get(const struct capture *c, uint64_t cgroup)
+{
+	for (int i = 0; c && i < c->n; i++) {
+		if (c->cg[i].id == cgroup) {
+			if (c->cg[i].up)
+				c->cg[i].up->refs++;
+			return c->cg[i].up;
+		}
+	}
+	return NULL;
+}
+
+const struct capture_upstream *capture_upstream_of(const struct capture *c, uint64_t cgroup)
+{
+	struct capture_upstream *up = capture_upstream_get(c, cgroup);
+
+	if (up)
+		up->refs--;
+	return up;
 }
 
 const char *capture_cgroup(const struct capture *c, int i, uint64_t *id, const char **netns)

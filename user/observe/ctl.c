@@ -70,6 +70,8 @@ void ctl_answer(const struct ctl_backend *b, const char *line, const char *who, 
 				q.cgroup = f->string;
 			else if (!strcmp(f->key, "netns") && f->type == JSON_STRING)
 				q.netns = f->string;
+			else if (!strcmp(f->key, "upstream") && f->type == JSON_STRING)
+				q.upstream = f->string;
 		}
 	} else if (sscanf(line, "%15s %llu", cmd, &id) < 1) {
 		cmd[0] = 0;

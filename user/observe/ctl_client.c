@@ -285,10 +285,10 @@ static int kill_conn(const char *path, int argc, char **argv)
 	return 0;
 }
 
-/* ssctl capture add --cgroup PATH [--netns PATH] | del --cgroup PATH | list [--json] */
+/* ssctl capture add --cgroup PATH [--netns PATH] [--server-url URI] | del --cgroup PATH | list */
 static int capture(const char *path, int argc, char **argv)
 {
-	const char *op = argc ? argv[0] : "", *cg = NULL, *ns = NULL;
+	const char *op = argc ? argv[0] : "", *cg = NULL, *ns = NULL, *up = NULL;
 	bool json = false, bad = strcmp(op, "add") && strcmp(op, "del") && strcmp(op, "list");
 	struct sbuf req = { 0 };
 	const struct json *list;
@@ -300,12 +300,14 @@ static int capture(const char *path, int argc, char **argv)
 			cg = argv[++i];
 		else if (!strcmp(argv[i], "--netns") && i + 1 < argc)
 			ns = argv[++i];
+		else if (!strcmp(argv[i], "--server-url") && i + 1 < argc)
+			up = argv[++i];
 		else
 			bad = !(json = !strcmp(argv[i], "--json"));
 	}
-	if (bad || (strcmp(op, "list") && !cg) || (!strcmp(op, "del") && ns)) {
-		fprintf(stderr, "usage: ssctl capture add --cgroup PATH [--netns PATH] | "
-			"del --cgroup PATH | list [--json]\n");
+	if (bad || (strcmp(op, "list") && !cg) || (strcmp(op, "add") && (ns || up))) {
+		fprintf(stderr, "usage: ssctl capture add --cgroup PATH [--netns PATH] [--server-url "
+			"ss://...] | del --cgroup PATH | list [--json]\n");
 		return 2;
 	}
 	sbuf_printf(&req, "{\"cmd\":\"capture\",\"op\":\"%s\"", op);
@@ -316,6 +318,10 @@ static int capture(const char *path, int argc, char **argv)
 	if (ns) {
 		sbuf_printf(&req, ",\"netns\":");
 		sbuf_json_str(&req, ns);
+	}
+	if (up) {
+		sbuf_printf(&req, ",\"upstream\":");
+		sbuf_json_str(&req, up);
 	}
 	sbuf_printf(&req, "}");
 	if (req.failed || !(j = ask(path, req.p)) || refused(j))

@@ -16,12 +16,16 @@
 #include "log.h"
 #include "udp_relay.h"
 
-/* Address + payload (buf) sealed for the server, through the client's NAT entry (or NULL). */
+/*
+ * Address + payload (buf) sealed for the server (up: a captured cgroup's own,
+ * else the daemon's), through the client's NAT entry (or NULL).
+ */
 static struct nat *to_server(struct udp_relay *r, uint8_t *buf, size_t len,
-		      const struct sockaddr_storage *src, socklen_t slen)
+			     const struct sockaddr_storage *src, socklen_t slen,
+			     struct capture_upstream *up)
 {
 	struct ctx *p = r->p;
-	const struct ss_key *k = &p->key;
+	const struct ss_key *k = up ? &up->key : &p->key;
 	uint8_t out[UDP_MAX_DGRAM + 512];
 	struct nat *n;
 	size_t olen;
@@ -32,6 +36,12 @@ static struct nat *to_server(struct udp_relay *r, uint8_t *buf, size_t len,
 	}
 	if (!(n = nat_get(r, src, slen, NULL)))
 		return NULL;
+	if (up && !n->upstream) { /* the entry's key seals and opens this client's datagrams */
+		n->upstream = up;
+		n->key = &up->key;
+		up->refs++;
+	}
+	k = nat_key(n);
 	nat_touch(n);
 	if (k->ops->session_new && !n->sess && !(n->sess = k->ops->session_new(k, false))) {
 		nat_kill(n);
@@ -39,7 +49,7 @@ static struct nat *to_server(struct udp_relay *r, uint8_t *buf, size_t len,
 	}
 	if (udp_seal(p, n, k, buf, len, out, sizeof(out), &olen))
 		return n;
-	nat_send(n, &r->server, out, olen);
+	nat_send(n, n->upstream ? &n->upstream->server : &r->server, out, olen);
 	return n;
 }
 
@@ -107,19 +117,20 @@ static void socks_from_client(struct udp_relay *r, uint8_t *buf, size_t len,
 			  ss_sa_str(src, cs, sizeof(cs)));
 		return;
 	}
-	to_server(r, buf + 3, len - 3, src, slen);
+	to_server(r, buf + 3, len - 3, src, slen, NULL);
 }
 
 /* Tunnel, redir: the target's header goes before the payload (buf has room before it). */
 static struct nat *headed_to_server(struct udp_relay *r, const struct ss_addr *a, uint8_t *buf,
-				    size_t len, const struct sockaddr_storage *src, socklen_t slen)
+				    size_t len, const struct sockaddr_storage *src, socklen_t slen,
+				    struct capture_upstream *up)
 {
-	const struct ss_key *k = &r->p->key;
+	const struct ss_key *k = up ? &up->key : &r->p->key;
 	uint8_t hdr[SS_ADDR_MAX];
 	int hl = k->ops->header_encode(a, hdr, sizeof(hdr));
 
 	memcpy(buf - hl, hdr, (size_t)hl);
-	return to_server(r, buf - hl, len + (size_t)hl, src, slen);
+	return to_server(r, buf - hl, len + (size_t)hl, src, slen, up);
 }
 
 static void tunnel_from_client(struct udp_relay *r, uint8_t *buf, size_t len,
@@ -127,7 +138,7 @@ static void tunnel_from_client(struct udp_relay *r, uint8_t *buf, size_t len,
 			       const struct sockaddr_storage *orig)
 {
 	(void)orig;
-	headed_to_server(r, &r->p->cfg->tunnel, buf, len, src, slen);
+	headed_to_server(r, &r->p->cfg->tunnel, buf, len, src, slen, NULL);
 }
 
 static void redir_from_client(struct udp_relay *r, uint8_t *buf, size_t len,
@@ -146,7 +157,10 @@ static void redir_from_client(struct udp_relay *r, uint8_t *buf, size_t len,
 			  cap < 0 ? "not captured, or its slot is gone" : "no original destination");
 		return;
 	}
-	if ((n = headed_to_server(r, cap ? &o.dst : &a, buf, len, src, slen)) && cap)
+	n = headed_to_server(r, cap ? &o.dst : &a, buf, len, src, slen,
+			     cap ? (struct capture_upstream *)capture_upstream_of(r->p->cap, o.cgroup) :
+				   NULL);
+	if (n && cap)
 		n->cap_cgroup = o.cgroup;
 }
 

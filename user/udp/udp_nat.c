@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "capture.h"
 #include "counters.h"
 #include "ctx.h"
 #include "dns.h"
@@ -231,6 +232,7 @@ void nat_reap(struct udp_relay *r)
 		struct nat *n = r->dead;
 
 		r->dead = n->next;
+		capture_upstream_put(n->upstream);
 		free(n);
 	}
 }
