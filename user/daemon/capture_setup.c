@@ -41,7 +41,9 @@ static int attach_one(void *arg, const char *cgroup, const char *netns, const ch
 
 int capture_up(struct capture **out, const struct ss_config *cfg)
 {
-	struct steer_sources src = { .exclude = cfg->exclude, .exclude_files = cfg->exclude_file };
+	/* A libev ACL under [proxy_all]: its bypass list stays direct (steer_parse). */
+	struct steer_sources src = { .exclude = cfg->exclude, .exclude_files = cfg->exclude_file,
+				     .acl = cfg->acl };
 	struct steer_spec spec;
 	const char *why = "";
 	int r;
