@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "crypto.h"
 #include "options.h"
 #include "test.h"
 
@@ -40,6 +41,7 @@ static void describe(const struct ss_config *c, char *out, size_t cap)
 	    S(c->user), c->workers, c->bpf, c->verbose, c->local_mode, S(c->tunnel_address),
 	    S(c->socks_user), S(c->socks_pass), c->udp_max_associations, c->relay,
 	    c->allow_private);
+	put(out, cap, "cap=%s ", S(c->capture));
 	put(out, cap, "acl=%s hs=%d mc=%d rc=%d fp=%g tier=%d steer=%s sport=%s ex=%s mark=%d rt=%d",
 	    S(c->acl), c->handshake_timeout, c->max_connections, c->replay_capacity, c->replay_fp,
 	    c->tier, S(c->steer), S(c->steer_ports), S(c->exclude), c->fwmark, c->route_table);
@@ -292,4 +294,65 @@ TEST(config_exclude_list_of_any_length)
 	CHECK_EQ(commas, 1000);
 	config_free(&c);
 	free(doc);
+}
+
+struct capture_seen {
+	int n;
+	char text[3][600];
+};
+
+static int note_capture(void *arg, const char *cgroup, const char *netns, const char *upstream)
+{
+	struct capture_seen *s = arg;
+
+	if (s->n < 3)
+		snprintf(s->text[s->n], sizeof(s->text[0]), "%s|%s|%s", cgroup, netns ? netns : "-",
+			 upstream ? upstream : "-");
+	s->n++;
+	return 0;
+}
+
+/* Capture entries: a path, a path with a namespace, and one with an upstream of its own. */
+TEST(config_capture_entries_with_their_own_upstream)
+{
+	static const char doc[] =
+		"{\"protocol\": \"redir\", \"capture\": [\"/cg/a\", {\"cgroup\": \"/cg/b\", "
+		"\"netns\": \"/run/netns/b\"}, {\"cgroup\": \"/cg/c\", \"server\": \"fd00::1\", "
+		"\"server_port\": 8389, \"method\": \"2022-blake3-aes-128-gcm\", "
+		"\"password\": \"AAAAAAAAAAAAAAAAAAAAAA==:AQEBAQEBAQEBAQEBAQEBAQ==\"}]}";
+	static const char *const bad[] = {
+		"{\"capture\": [{\"cgroup\": \"/cg/a\", \"server\": \"1.2.3.4\"}]}",
+		"{\"capture\": [{\"cgroup\": \"/cg/a\", \"color\": \"red\"}]}",
+		"{\"capture\": [{\"netns\": \"/run/netns/x\"}]}",
+		"{\"capture\": [{\"cgroup\": \"/cg/a,b\"}]}",
+	};
+	struct capture_seen seen = { 0 };
+	struct config_upstream u;
+	struct ss_config c;
+	const char *err = "";
+	char *up;
+
+	config_defaults(&c, PROG_LOCAL);
+	CHECK_EQ(config_apply_json(&c, doc, strlen(doc), &err), 0);
+	CHECK_EQ(config_capture_each(c.capture, note_capture, &seen, &err), 0);
+	CHECK_EQ(seen.n, 3);
+	CHECK(!strcmp(seen.text[0], "/cg/a|-|-"));
+	CHECK(!strcmp(seen.text[1], "/cg/b|/run/netns/b|-"));
+	CHECK(!strncmp(seen.text[2], "/cg/c|-|ss://", 13));
+	/* The URI gives back the four keys: the ':' and '=' of the key survive percent-encoding. */
+	up = strrchr(seen.text[2], '|') + 1;
+	CHECK_EQ(config_upstream(up, &u, &err), 0);
+	CHECK(!strcmp(u.host, "fd00::1") && u.port == 8389);
+	CHECK(!strcmp(u.password, "AAAAAAAAAAAAAAAAAAAAAA==:AQEBAQEBAQEBAQEBAQEBAQ=="));
+	CHECK(!strcmp(u.m->name, "2022-blake3-aes-128-gcm"));
+	config_free(&c);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		config_defaults(&c, PROG_LOCAL);
+		CHECK(config_apply_json(&c, bad[i], strlen(bad[i]), &err) != 0);
+		config_free(&c);
+	}
+	/* The flag form: relative paths are refused with the entry named. */
+	seen.n = 0;
+	CHECK(config_capture_each("cg/a", note_capture, &seen, &err) != 0);
+	CHECK(strstr(err, "absolute") != NULL && seen.n == 0);
 }
