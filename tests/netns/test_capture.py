@@ -254,7 +254,7 @@ class Wan:
         return re.findall(r"^(\S+) - - \[", self.http.log_text(), re.M)
 
 
-def start_node(capture=(C1, C3), extra=(), upstreams=None):
+def start_node(capture=(C1, C3), extra=(), upstreams=None, binary=None):
     """sslocal redir in node with its default workers, capturing the given containers
     (upstreams: a container's own server keys, as in an entry of servers)."""
     path = os.path.join(LOGDIR, "capture.json")
@@ -265,7 +265,7 @@ def start_node(capture=(C1, C3), extra=(), upstreams=None):
                    "method": "chacha20-ietf-poly1305", "protocol": "redir", "local_port": PORT,
                    "mode": "tcp_and_udp", "ctl_socket": CTL, "exclude": [X4], "capture": entries}, f)
     # nsenter, not ip netns exec: that one mounts a /sys of its own, without the cgroup2 tree.
-    node = start(["nsenter", "--net=/run/netns/" + NODE, os.path.join(BUILD, "sslocal"), "-c", path, "-v"]
+    node = start(["nsenter", "--net=/run/netns/" + NODE, binary or os.path.join(BUILD, "sslocal"), "-c", path, "-v"]
                  + list(extra), name="sslocal", default_workers=True)
     wait_until(lambda: "sslocal ready" in node.log_text() or node.poll() is not None, what="sslocal ready")
     assert node.poll() is None, node.log_text()[-3000:]
@@ -490,6 +490,31 @@ def test_each_container_its_own_sip022_user():
     assert node.poll() is None
 
 
+def test_sanitizer_build_through_capture():
+    """The ASan+UBSan+LSan sslocal: captured TCP and UDP, a direct connection to a capture
+    listener (refused), a run-time add with its own upstream and a del, then a clean exit."""
+    asan = os.path.join(BUILD, "asan", "sslocal")
+    os.environ["ASAN_OPTIONS"] = "detect_leaks=1:exitcode=23:halt_on_error=1"
+    os.environ["UBSAN_OPTIONS"] = "print_stacktrace=1:halt_on_error=1"
+    wan, node = Wan(), start_node(binary=asan)
+    check_captured_http(wan, C3, T4)
+    out = run_in(C1, sys.executable, "-c", UPLOAD, T4, str(TCP_PORT), "4").stdout
+    assert re.match(r"sent=(\w+) got=\1 ", out), out
+    ok, peers, sources, gp = udp_in(C3, T4, n=20)
+    assert ok == 20, ok
+    # Straight to the capture port inside a container: not a captured connection, closed.
+    r = run_in(C3, "curl", "-sS", "-m", "5", "http://127.0.0.1:%d/" % PORT, check=False)
+    assert r.returncode != 0
+    url = "ss://chacha20-ietf-poly1305:cap-pw@10.79.2.2:%d" % SS_PORT
+    ssctl("capture", "add", "--cgroup", CG[C2], "--netns", "/run/netns/" + C2, "--server-url", url)
+    check_captured_http(wan, C2, T4)
+    ssctl("capture", "del", "--cgroup", CG[C2])
+    assert node.stop(signal.SIGTERM) == 0, node.log_text()[-3000:]
+    log = node.log_text()
+    assert "Sanitizer" not in log and "runtime error" not in log, log[-3000:]
+    assert "not a captured connection" in log, log[-3000:]
+
+
 def kernel_state():
     """What the namespaces hold of rules and routes: nothing of it may change."""
     state = {}
@@ -567,7 +592,7 @@ if __name__ == "__main__":
     TESTS = [test_containers_download_upload_and_see_their_cgroup, test_200_short_connections_and_ipv6,
              test_udp_datagrams_and_dns, test_outside_the_cgroups_and_excluded_stay_direct,
              test_capture_add_and_del_at_run_time, test_each_container_its_own_sip022_user,
-             test_no_rule_or_route_and_nothing_left_after_sigkill,
+             test_sanitizer_build_through_capture, test_no_rule_or_route_and_nothing_left_after_sigkill,
              test_sigterm_detaches]
     rc = 1
     try:
