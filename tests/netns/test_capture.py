@@ -402,7 +402,13 @@ def test_outside_the_cgroups_and_excluded_stay_direct():
 
 
 def test_capture_add_and_del_at_run_time():
-    wan, node = Wan(), start_node()
+    for extra in ((), ("--workers", "1")):   # a tree of workers, and a lone worker
+        add_and_del(extra)
+        stop_all()
+
+
+def add_and_del(extra):
+    wan, node = Wan(), start_node(extra=extra)
     # Not captured yet: c2 is routed through node with its own address.
     before = len(wan.http_peers())
     assert curl_in(C2, T4)[0] == 0

@@ -16,6 +16,7 @@
 #include "capture.h"
 #include "capture_setup.h"
 #include "ctl.h"
+#include "counters.h"
 #include "ctx.h"
 #include "listener.h"
 #include "log.h"
@@ -188,8 +189,9 @@ static int unlisten(struct ctx *p, struct listeners *ls, const char *cgroup, con
 	return 0;
 }
 
-int capture_worker_op(struct ctx *p, struct listeners *ls, const struct ctl_capture *q,
-		      const char **why)
+/* A worker's part of ssctl capture: the listeners of one namespace (listen, unlisten). */
+static int capture_worker_op(struct ctx *p, struct listeners *ls, const struct ctl_capture *q,
+			     const char **why)
 {
 	if (!p->cap)
 		return why_fmt(why, "this daemon has no capture (sslocal redir --capture)");
@@ -338,19 +340,9 @@ int capture_answer_ok(const char *reply, const char **why)
 	return why_fmt(why, "a worker: %s", reply ? reply : "no answer");
 }
 
-int capture_ask_self(const struct ctl_backend *b, const char *line, const char **why)
-{
-	struct sbuf r = { 0 };
-	int rc;
-
-	ctl_answer(b, line, "the daemon", &r);
-	rc = r.failed ? -ENOMEM : capture_answer_ok(r.p, why);
-	sbuf_free(&r);
-	return rc;
-}
-
-void capture_worker_answer(struct ctx *p, struct listeners *ls, const struct ctl_capture *q,
-			   struct sbuf *out)
+/* A worker's part of a request ({"ok": true} or {"error": ...} into out). */
+static void worker_answer(struct ctx *p, struct listeners *ls, const struct ctl_capture *q,
+			  struct sbuf *out)
 {
 	const char *why = "";
 
@@ -361,4 +353,53 @@ void capture_worker_answer(struct ctx *p, struct listeners *ls, const struct ctl
 	sbuf_printf(out, "{\"error\":");
 	sbuf_json_str(out, why);
 	sbuf_printf(out, "}");
+}
+
+/* A lone worker is its own tree: it asks itself what a parent asks its workers. */
+struct self {
+	struct ctx *p;
+	struct listeners *ls;
+};
+
+static void self_answer(void *arg, const struct ctl_capture *q, const char *who, struct sbuf *out);
+
+static int self_ask(void *arg, const char *line, const char **why)
+{
+	struct ctl_backend b = { .capture = self_answer, .arg = arg };
+	struct sbuf r = { 0 };
+	int rc;
+
+	ctl_answer(&b, line, "the daemon", &r);
+	rc = r.failed ? -ENOMEM : capture_answer_ok(r.p, why);
+	sbuf_free(&r);
+	return rc;
+}
+
+static void self_answer(void *arg, const struct ctl_capture *q, const char *who, struct sbuf *out)
+{
+	struct self *s = arg;
+
+	if (!strcmp(q->op, "listen") || !strcmp(q->op, "unlisten"))
+		worker_answer(s->p, s->ls, q, out);
+	else
+		capture_command(s->p->cap, &(struct capture_workers){ self_ask, s }, q, who, out);
+}
+
+void capture_worker_ctl(struct ctx *p, struct listeners *ls, const struct ctl_capture *q,
+			const char *who, struct sbuf *out)
+{
+	struct self s = { p, ls };
+
+	self_answer(&s, q, who, out);
+}
+
+void capture_publish(struct ctx *p)
+{
+	struct capture_counts cc;
+
+	capture_counts(p->cap, &cc);
+	p->ctr->captured_tcp = cc.tcp;
+	p->ctr->captured_udp = cc.udp;
+	p->ctr->capture_direct = cc.direct;
+	p->ctr->capture_refused = cc.refused;
 }

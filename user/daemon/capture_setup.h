@@ -25,17 +25,16 @@ int capture_listen(struct ctx *p, struct listeners *ls, const char **why);
 
 struct ctl_capture;
 struct sbuf;
-/* A worker's part of ssctl capture: the listeners of one namespace ("listen", "unlisten"). */
-int capture_worker_op(struct ctx *p, struct listeners *ls, const struct ctl_capture *q,
-		      const char **why);
-/* The same as an answer ({"ok": true} or {"error": ...}) into out. */
-void capture_worker_answer(struct ctx *p, struct listeners *ls, const struct ctl_capture *q,
-			   struct sbuf *out);
 /* Whether a worker's answer is {"ok": true}; 0 or -EINVAL with *why. */
 int capture_answer_ok(const char *reply, const char **why);
-struct ctl_backend;
-/* A lone worker asking itself: the line answered by b; 0 or -errno with *why. */
-int capture_ask_self(const struct ctl_backend *b, const char *line, const char **why);
+/*
+ * A worker's control request: a tree's worker does its part (listen,
+ * unlisten); a lone worker all of ssctl capture, asking itself.
+ */
+void capture_worker_ctl(struct ctx *p, struct listeners *ls, const struct ctl_capture *q,
+			const char *who, struct sbuf *out);
+/* Worker 0: the capture counts into the shared counters (ssctl stats, /metrics). */
+void capture_publish(struct ctx *p);
 /* How the process that holds the links reaches its workers: a line to each, 0 or -errno. */
 struct capture_workers {
 	int (*ask)(void *arg, const char *line, const char **why);

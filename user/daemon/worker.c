@@ -222,15 +222,8 @@ static void publish(struct worker *w)
 		p->ctr->shortcut_socks = t.socks;
 		p->ctr->shortcut_redirected = t.bytes;
 	}
-	if (p->cap && p->index == 0) {
-		struct capture_counts cc;
-
-		capture_counts(p->cap, &cc);
-		p->ctr->captured_tcp = cc.tcp;
-		p->ctr->captured_udp = cc.udp;
-		p->ctr->capture_direct = cc.direct;
-		p->ctr->capture_refused = cc.refused;
-	}
+	if (p->cap && p->index == 0)
+		capture_publish(p);
 	if (w->steer) {
 		struct steer_stats ss;
 
@@ -481,25 +474,11 @@ static int w_kill(void *arg, uint64_t id, const char *who)
 	return conn_view_kill(&((struct worker *)arg)->ctx, id, who);
 }
 
-static void w_capture(void *arg, const struct ctl_capture *q, const char *who, struct sbuf *out);
-
-static int w_ask_self(void *arg, const char *line, const char **why)
-{
-	struct ctl_backend b = { .capture = w_capture, .arg = arg };
-
-	return capture_ask_self(&b, line, why);
-}
-
-/* ssctl capture: a tree's worker does its part; a lone worker all of it. */
 static void w_capture(void *arg, const struct ctl_capture *q, const char *who, struct sbuf *out)
 {
 	struct worker *w = arg;
 
-	if (!strcmp(q->op, "listen") || !strcmp(q->op, "unlisten"))
-		capture_worker_answer(&w->ctx, &w->ls, q, out);
-	else
-		capture_command(w->ctx.cap, &(struct capture_workers){ w_ask_self, w }, q, who,
-				out);
+	capture_worker_ctl(&w->ctx, &w->ls, q, who, out);
 }
 
 /* ssctl and /metrics: through the parent's channel, or, alone, on sockets of its own. */
