@@ -92,5 +92,7 @@ int capture_in_netns(const char *netns, int (*fn)(void *arg, const char **why), 
 		     const char **why);
 /* The cookie of fd's network namespace (SO_NETNS_COOKIE), or 0. */
 uint64_t capture_netns_cookie(int fd);
+/* The cookie of the daemon's own network namespace (read once), or 0. */
+uint64_t capture_own_netns(void);
 
 #endif

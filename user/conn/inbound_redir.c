@@ -36,19 +36,6 @@ static bool is_local_addr(const struct ss_addr *a)
 	return local;
 }
 
-/* The cookie of the daemon's own network namespace (once), or 0. */
-static uint64_t own_netns(void)
-{
-	static uint64_t cookie;
-	int fd;
-
-	if (!cookie && (fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) >= 0) {
-		cookie = capture_netns_cookie(fd);
-		close(fd);
-	}
-	return cookie;
-}
-
 /*
  * --capture: a slot address stands for the original destination (capture.h).
  * 1 when it did, 0 when the address is no slot, or why the connection is refused.
@@ -65,7 +52,7 @@ static int captured_target(struct conn *c, const struct sockaddr_storage *local,
 	}
 	if (!r) {
 		/* A listener in a captured namespace serves captured connections only. */
-		if (capture_netns_cookie(c->local.h.fd) == own_netns())
+		if (capture_netns_cookie(c->local.h.fd) == capture_own_netns())
 			return 0;
 		*why = "not a captured connection (it came to the capture port in a container's "
 		       "namespace directly)";

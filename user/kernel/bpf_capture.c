@@ -465,3 +465,15 @@ uint64_t capture_netns_cookie(int fd)
 
 	return getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &l) ? 0 : cookie;
 }
+
+uint64_t capture_own_netns(void)
+{
+	static uint64_t cookie;
+	int fd;
+
+	if (!cookie && (fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) >= 0) {
+		cookie = capture_netns_cookie(fd);
+		close(fd);
+	}
+	return cookie;
+}

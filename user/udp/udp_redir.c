@@ -128,19 +128,6 @@ bool orig_dst(struct msghdr *mh, struct sockaddr_storage *out)
 	return false;
 }
 
-/* The cookie of the daemon's own network namespace (once), or 0. */
-static uint64_t own_netns(void)
-{
-	static uint64_t cookie;
-	int fd;
-
-	if (!cookie && (fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) >= 0) {
-		cookie = capture_netns_cookie(fd);
-		close(fd);
-	}
-	return cookie;
-}
-
 int capture_target(struct udp_relay *r, const struct sockaddr_storage *orig,
 		   struct capture_orig *o)
 {
@@ -149,7 +136,7 @@ int capture_target(struct udp_relay *r, const struct sockaddr_storage *orig,
 	if (c)
 		return c > 0 ? 1 : -1;
 	/* A listener in a captured namespace takes captured datagrams only. */
-	return !r->p->cap || capture_netns_cookie(r->h.fd) == own_netns() ? 0 : -1;
+	return !r->p->cap || capture_netns_cookie(r->h.fd) == capture_own_netns() ? 0 : -1;
 }
 
 void capture_reply(struct nat *n, const struct ss_addr *from, const uint8_t *data, size_t len)
