@@ -581,6 +581,8 @@ def main():
         shortcut_section(out, a.seconds)
         import bench_gateway  # the lan/gw/wan namespaces of the gateway tests
         bench_gateway.section(out)
+        import bench_capture  # the node/wan/container namespaces of the capture tests
+        bench_capture.section(out)
     finally:
         server.terminate()
         server.wait()

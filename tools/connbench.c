@@ -10,6 +10,10 @@
  * echoed back (request/response latency); prints rounds, p50 and p99 us.
  * Usage: connbench serve | connbench run PORT TOTAL CONCURRENCY |
  *        connbench pingpong PORT SIZE ROUNDS
+ * Environment (namespaces of the capture benchmark): CONNBENCH_BIND, the
+ * IPv4 address serve listens on; CONNBENCH_HOST, the IPv4 address run and
+ * pingpong connect to (both default 127.0.0.1); CONNBENCH_SOCKS=IP:PORT,
+ * reach HOST:PORT through that SOCKS5 proxy (no authentication) instead.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -31,9 +35,49 @@ static double now_us(void)
 	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
 }
 
+/* The IPv4 address in environment variable name, or 127.0.0.1. */
+static in_addr_t env_addr(const char *name)
+{
+	const char *v = getenv(name);
+	struct in_addr a;
+
+	return v && inet_pton(AF_INET, v, &a) == 1 ? a.s_addr : htonl(INADDR_LOOPBACK);
+}
+
+/*
+ * Connects fd to a (through CONNBENCH_SOCKS when set: a SOCKS5 CONNECT to a,
+ * RFC 1928, no authentication); 0 or -1.
+ */
+static int dial(int fd, const struct sockaddr_in *a)
+{
+	const char *socks = getenv("CONNBENCH_SOCKS");
+	struct sockaddr_in p = { .sin_family = AF_INET };
+	unsigned char req[10] = { 5, 1, 0, 1 }, rep[10];
+	char host[64];
+	const char *colon;
+
+	if (!socks)
+		return connect(fd, (const struct sockaddr *)a, sizeof(*a));
+	if (!(colon = strchr(socks, ':')) || (size_t)(colon - socks) >= sizeof(host))
+		return -1;
+	memcpy(host, socks, (size_t)(colon - socks));
+	host[colon - socks] = 0;
+	p.sin_port = htons((uint16_t)atoi(colon + 1));
+	if (inet_pton(AF_INET, host, &p.sin_addr) != 1 ||
+	    connect(fd, (struct sockaddr *)&p, sizeof(p)) || write(fd, "\x05\x01\x00", 3) != 3 ||
+	    read(fd, rep, 2) != 2 || rep[1] != 0)
+		return -1;
+	memcpy(req + 4, &a->sin_addr, 4);
+	memcpy(req + 8, &a->sin_port, 2);
+	if (write(fd, req, sizeof(req)) != sizeof(req) || read(fd, rep, sizeof(rep)) != sizeof(rep) ||
+	    rep[1] != 0)
+		return -1;
+	return 0;
+}
+
 static int serve(void)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = env_addr("CONNBENCH_BIND") };
 	socklen_t al = sizeof(a);
 	int ls = socket(AF_INET, SOCK_STREAM, 0), ep = epoll_create1(0);
 	struct epoll_event ev = { .events = EPOLLIN }, evs[256];
@@ -81,7 +125,7 @@ static void *client(void *arg)
 {
 	struct job *j = arg;
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)j->port),
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+				 .sin_addr.s_addr = env_addr("CONNBENCH_HOST") };
 
 	for (int i = 0; i < j->count; i++) {
 		double t0 = now_us();
@@ -89,7 +133,7 @@ static void *client(void *arg)
 		char b = 'x';
 
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
-		if (connect(fd, (struct sockaddr *)&a, sizeof(a)) || write(fd, &b, 1) != 1 ||
+		if (dial(fd, &a) || write(fd, &b, 1) != 1 ||
 		    read(fd, &b, 1) != 1) {
 			close(fd);
 			continue;
@@ -110,13 +154,13 @@ static int cmp(const void *a, const void *b)
 static int pingpong(int port, int size, int rounds)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+				 .sin_addr.s_addr = env_addr("CONNBENCH_HOST") };
 	int fd = socket(AF_INET, SOCK_STREAM, 0), done = 0;
 	double *lat = calloc((size_t)rounds, sizeof(double));
 	char *buf = calloc(1, (size_t)size);
 
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
-	if (!lat || !buf || connect(fd, (struct sockaddr *)&a, sizeof(a)))
+	if (!lat || !buf || dial(fd, &a))
 		return 1;
 	for (; done < rounds; done++) {
 		double t0 = now_us();
