@@ -437,6 +437,38 @@ def add_and_del(extra):
     assert node.poll() is None
 
 
+def test_daemon_in_its_own_captured_cgroup_and_namespace():
+    """A capture entry without a namespace (the daemon's own), whose cgroup holds sslocal
+    itself: node's processes there are captured, the daemon's own sockets never are."""
+    cg = os.path.join(CG_ROOT, "ssbpf-node-%d" % os.getpid())
+    os.mkdir(cg)
+    try:
+        wan = Wan()
+        path = os.path.join(LOGDIR, "own.json")
+        with open(path, "w") as f:
+            json.dump({"server": "10.79.2.2", "server_port": SS_PORT, "password": "cap-pw",
+                       "method": "chacha20-ietf-poly1305", "protocol": "redir", "local_port": PORT,
+                       "ctl_socket": CTL, "capture": cg}, f)
+        node = start(["sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', cg, "nsenter",
+                      "--net=/run/netns/" + NODE, os.path.join(BUILD, "sslocal"), "-c", path],
+                     name="sslocal-own", default_workers=True)
+        wait_until(lambda: "sslocal ready" in node.log_text() or node.poll() is not None, what="ready")
+        before = len(wan.http_peers())
+        r = subprocess.run(["sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', cg, "nsenter",
+                            "--net=/run/netns/" + NODE, "curl", "-sS", "-m", "20",
+                            "http://%s:%d/small.txt" % (T4, HTTP_PORT)], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+        assert r.returncode == 0 and r.stdout == "small\n", r.stderr
+        # Through ssserver (not node's own address 10.79.2.1, which routing would show).
+        assert wan_side(wan.http_peers()[before:]), wan.http_peers()[before:]
+        wait_until(lambda: capture_stats()["tcp"] >= 1, what="the node process's connect captured")
+        assert json.loads(ssctl("stats", "--json"))["connections"]["accepted"] >= 1
+        node.stop()
+    finally:
+        stop_all()
+        cgroup2_remove(CG_ROOT, cg, False)
+
+
 def users_server(method, ipsk, users):
     """A SIP022/SIP023 ssserver in wan with users (name -> uPSK) on USERS_PORT."""
     path = os.path.join(LOGDIR, "users.json")
@@ -598,6 +630,7 @@ if __name__ == "__main__":
     TESTS = [test_containers_download_upload_and_see_their_cgroup, test_200_short_connections_and_ipv6,
              test_udp_datagrams_and_dns, test_outside_the_cgroups_and_excluded_stay_direct,
              test_capture_add_and_del_at_run_time, test_each_container_its_own_sip022_user,
+             test_daemon_in_its_own_captured_cgroup_and_namespace,
              test_sanitizer_build_through_capture, test_no_rule_or_route_and_nothing_left_after_sigkill,
              test_sigterm_detaches]
     rc = 1
