@@ -59,6 +59,14 @@ struct {
 	__type(value, __u8);
 } cap_pids SEC(".maps");
 
+/* The captured cgroups by id: a process in a cgroup below one belongs to that entry. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, CAP_ENTRIES);
+	__type(key, __u64);
+	__type(value, __u8);
+} cap_entries SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(max_entries, CAP_TRIE_MAX);
@@ -99,6 +107,14 @@ static __always_inline __u16 cap_port(void)
 	return c ? c->port : 0;
 }
 
+static __always_inline __u32 cpu_bits(void)
+{
+	__u32 zero = 0;
+	struct cap_conf *c = bpf_map_lookup_elem(&cap_conf, &zero);
+
+	return c ? c->cpu_bits & 15 : 0;
+}
+
 static __always_inline bool is_v4mapped(const __u32 *a)
 {
 	return !a[0] && !a[1] && a[2] == bpf_htonl(0xffff);
@@ -129,6 +145,22 @@ static __always_inline bool stays_direct(const __u32 *a)
 	return bpf_map_lookup_elem(&cap_exclude, &k);
 }
 
+/* The capture entry of the current process: its deepest captured cgroup, or its own. */
+static __always_inline __u64 entry_of_current(void)
+{
+	__u64 entry = 0;
+
+	for (int level = 0; level < CAP_LEVELS; level++) {
+		__u64 id = bpf_get_current_ancestor_cgroup_id(level);
+
+		if (!id)
+			break;
+		if (bpf_map_lookup_elem(&cap_entries, &id))
+			entry = id;
+	}
+	return entry ? entry : bpf_get_current_cgroup_id();
+}
+
 /* The slot of o, taken on first use (the previous holder's mapping dropped). */
 static __always_inline int slot_for(struct cap_orig *o, __u32 *slot)
 {
@@ -144,7 +176,7 @@ static __always_inline int slot_for(struct cap_orig *o, __u32 *slot)
 	next = bpf_map_lookup_elem(&cap_next, &zero);
 	if (!next)
 		return -1;
-	n = ((*next)++ << CAP_CPU_BITS | bpf_get_smp_processor_id()) & CAP_SLOT_MASK;
+	n = ((*next)++ << cpu_bits() | bpf_get_smp_processor_id()) & CAP_SLOT_MASK;
 	old = bpf_map_lookup_elem(&cap_slots, &n);
 	if (old) {
 		struct cap_orig gone = *old;
@@ -187,7 +219,7 @@ static __always_inline int decide(struct bpf_sock_addr *ctx, const __u32 *a, __u
 	o.addr[3] = a[3];
 	o.port = (__u16)port;
 	o.proto = (__u8)ctx->protocol;
-	o.cgroup = bpf_get_current_cgroup_id();
+	o.cgroup = entry_of_current();
 	o.netns = bpf_get_netns_cookie(ctx);
 	if (slot_for(&o, &slot))
 		goto refuse;

@@ -18,7 +18,8 @@
 #define CAP_PIDS 4096
 #define CAP_TRIE_MAX (1 << 21) /* STEER_LIST_MAX; not preallocated */
 #define CAP_CGROUPS_SEEN 4096 /* cgroups whose captures are counted */
-#define CAP_CPU_BITS 6         /* slots are handed out per CPU, round robin */
+#define CAP_ENTRIES 256       /* CAPTURE_MAX: the captured cgroups, by id */
+#define CAP_LEVELS 16         /* the deepest cgroup level searched for an entry */
 
 /* Counts (per CPU): connects rewritten, datagrams rewritten, left direct, refused. */
 enum { CAP_T_TCP, CAP_T_UDP, CAP_T_EXCLUDED, CAP_T_REFUSED, CAP_T_N };
@@ -26,7 +27,7 @@ enum { CAP_T_TCP, CAP_T_UDP, CAP_T_EXCLUDED, CAP_T_REFUSED, CAP_T_N };
 /* An original destination: IPv4 as ::ffff:a.b.c.d; port in network order. */
 struct cap_orig {
 	__u32 addr[4];
-	__u64 cgroup; /* the cgroup v2 id of the process that connected or sent */
+	__u64 cgroup; /* the cgroup v2 id of its capture entry (the process's own, or an ancestor) */
 	__u64 netns;  /* its network namespace's cookie */
 	__u16 port;
 	__u8 proto;   /* 6 TCP, 17 UDP */
@@ -37,10 +38,14 @@ struct cap_cg_count {
 	__u64 n[2]; /* TCP connects, UDP datagrams */
 };
 
-/* The capture port (network order) and whether the daemon is up. */
+/*
+ * The capture port (network order), and the bits of a slot that name the CPU
+ * that took it (each CPU hands out its own slots round robin: ceil(log2 CPUs)).
+ */
 struct cap_conf {
 	__u16 port;
-	__u16 pad;
+	__u8 cpu_bits;
+	__u8 pad;
 };
 
 /* Exclusions: an LPM trie key, IPv4 as ::ffff:a.b.c.d (prefix length + 96). */

@@ -176,14 +176,16 @@ def sh(*args, check=True):
     return r.stdout
 
 
-def in_container(c, *args):
-    """The argv that runs args as a process of container c: its cgroup, then its namespace."""
-    return ["sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', CG[c], "ip", "netns", "exec", c] + list(args)
+def in_container(c, *args, cgroup=None):
+    """The argv that runs args as a process of container c: its cgroup (or one below it),
+    then its namespace."""
+    return ["sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', cgroup or CG[c], "ip", "netns", "exec",
+            c] + list(args)
 
 
-def run_in(c, *args, check=True, timeout=300):
-    r = subprocess.run(in_container(c, *args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                       timeout=timeout)
+def run_in(c, *args, check=True, timeout=300, cgroup=None):
+    r = subprocess.run(in_container(c, *args, cgroup=cgroup), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True, timeout=timeout)
     if check and r.returncode:
         raise AssertionError("in %s: %s: %s %s" % (c, " ".join(args), r.stdout, r.stderr))
     return r
@@ -506,8 +508,12 @@ def test_each_container_its_own_sip022_user():
     listed = {e["cgroup"]: e for e in json.loads(ssctl("capture", "list", "--json"))["capture"]}
     assert listed[CG[C2]]["upstream_port"] == USERS_PORT, listed
     sizes = {C1: ("alice", 3), C2: ("bob", 1)}
+    # alice's upload runs in a cgroup below the captured one (as a runtime nests its processes).
+    inner = os.path.join(CG[C1], "inner")
+    os.makedirs(inner, exist_ok=True)
     for c, (name, mb) in sizes.items():
-        out = run_in(c, sys.executable, "-c", UPLOAD, T4, str(TCP_PORT), str(mb)).stdout
+        out = run_in(c, sys.executable, "-c", UPLOAD, T4, str(TCP_PORT), str(mb),
+                     cgroup=inner if c == C1 else None).stdout
         m = re.match(r"sent=(\w+) got=(\w+) peer=(\S+)", out)
         assert m and m.group(1) == m.group(2), out
         ok, peers, sources, gp = udp_in(c, T4, n=20)
@@ -520,6 +526,8 @@ def test_each_container_its_own_sip022_user():
     wan.srv.send_signal(signal.SIGUSR1)
     wait_until(lambda: "connections accepted" in wan.srv.log_text(), what="ssserver's counters")
     assert re.search(r"\b0 connections accepted", wan.srv.log_text()), wan.srv.log_text()[-2000:]
+    listed = {e["cgroup"]: e for e in json.loads(ssctl("capture", "list", "--json"))["capture"]}
+    assert listed[CG[C1]]["tcp"] >= 1, listed   # counted as the entry's, from below it
     # A bad upstream is refused with a reason, and changes nothing.
     out = ssctl("capture", "add", "--cgroup", CG[C3], "--netns", "/run/netns/" + C3, "--server-url",
                 "ss://bad", check=False)
@@ -623,6 +631,8 @@ def teardown():
         if c in CG and os.path.isdir(CG[c]):
             cgroup2_remove(CG_ROOT, CG[c], False)
     if C1 in CG:
+        if os.path.isdir(os.path.join(CG[C1], "inner")):
+            cgroup2_remove(CG_ROOT, os.path.join(CG[C1], "inner"), False)
         cgroup2_remove(CG_ROOT, CG[C1], _mounted)
 
 

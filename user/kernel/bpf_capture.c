@@ -52,6 +52,7 @@ int capture_open(struct capture **out, uint16_t port, const char **why)
 {
 	struct capture *c = calloc(1, sizeof(*c));
 	struct cap_conf conf = { .port = htons(port) };
+	int ncpu = libbpf_num_possible_cpus();
 	uint32_t zero = 0;
 	int r;
 
@@ -68,6 +69,8 @@ int capture_open(struct capture **out, uint16_t port, const char **why)
 		return r;
 	}
 	c->port = port;
+	while (ncpu > 1 << conf.cpu_bits && conf.cpu_bits < 15)
+		conf.cpu_bits++;
 	if (bpf_map_update_elem(bpf_map__fd(c->skel->maps.cap_conf), &zero, &conf, BPF_ANY)) {
 		r = -errno;
 		*why = "cannot set the capture port";
@@ -222,6 +225,12 @@ int capture_link(struct capture *c, const char *cgroup, const char **why)
 		return -EEXIST;
 	if ((fd = open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		return r = -errno, why_fmt(why, "cgroup %s: %s", cgroup, strerror(errno)), r;
+	/* The entry first: a process below the cgroup counts as the entry's from its first connect. */
+	if (bpf_map_update_elem(bpf_map__fd(c->skel->maps.cap_entries), &g->id, &(uint8_t){ 1 },
+				BPF_ANY)) {
+		r = -errno;
+		why_fmt(why, "cannot add cgroup %s to the entries: %s", cgroup, strerror(errno));
+	}
 	for (int k = 0; k < CAP_PROGS && !r; k++) {
 		if (!(g->links[k] = bpf_program__attach_cgroup(progs[k], fd))) {
 			r = -errno;
@@ -229,6 +238,8 @@ int capture_link(struct capture *c, const char *cgroup, const char **why)
 			unlink_all(g);
 		}
 	}
+	if (r)
+		bpf_map_delete_elem(bpf_map__fd(c->skel->maps.cap_entries), &g->id);
 	close(fd);
 	return r;
 }
@@ -279,8 +290,10 @@ int capture_forget(struct capture *c, const char *cgroup)
 	drop(&c->cg[i]);
 	c->cg[i] = c->cg[--c->n];
 	/* The process holding the links owns the slots; a worker's record has none. */
-	if (linked)
+	if (linked) {
+		bpf_map_delete_elem(bpf_map__fd(c->skel->maps.cap_entries), &id);
 		forget_slots(c, id);
+	}
 	return 0;
 }
 
