@@ -66,11 +66,14 @@ def stats(ctl):
 
 
 def iperf(target, seconds=2):
-    """One TCP stream lan -> wan target, in Gbit/s."""
-    srv = start(["ip", "netns", "exec", WAN, "iperf3", "-s", "-1", "-B", target, "-p", "5202", "--forceflush"],
-                name="iperf3")
+    """One TCP stream lan -> wan target, in Gbit/s. Sender and receiver are pinned to
+    CPUs of their own (iperf3 -A): where the scheduler puts them swung one stream's
+    rate by more than the difference measured."""
+    last = str((os.cpu_count() or 1) - 1)
+    srv = start(["ip", "netns", "exec", WAN, "iperf3", "-s", "-1", "-B", target, "-p", "5202", "--forceflush",
+                 "-A", last], name="iperf3")
     wait_until(lambda: "listening" in srv.log_text(), what="iperf3 server")
-    out = ns(LAN, "iperf3", "-c", target, "-p", "5202", "-t", str(seconds), "-J")
+    out = ns(LAN, "iperf3", "-c", target, "-p", "5202", "-t", str(seconds), "-J", "-A", "0")
     srv.wait(10)
     return json.loads(out)["end"]["sum_received"]["bits_per_second"] / 1e9
 
@@ -92,18 +95,19 @@ def scale(bpf):
         args = ["--steer", "0.0.0.0/0,::/0", "--exclude", "%s,%s" % (X4, X6), "--exclude-file", path]
         # Excluded traffic is forwarded as fast as without steering. One stream's
         # rate swings by 10% from run to run here, so the two are alternated and
-        # each side's best counts: 5 rounds, and up to 10 while they differ.
+        # each side's best counts: 5 rounds, and up to 20 while they differ (the
+        # best of 10 once missed the bound by 2% on CI, and passed alone).
         # sk_lookup mode adds no netfilter hook: within 5%. nftables mode puts a
         # prerouting chain (and its set lookup) on every forwarded packet, which
         # cost it 3-8% of one stream in some runs: within 15%.
         bound = 0.95 if bpf else 0.85
         plain, steered, took = [], [], []
-        for i in range(10):
+        for i in range(20):
             plain.append(iperf(X4))
             gw, t = start_redir(bpf, args)
             took.append(t)
             steered.append(iperf(X4))
-            if i == 9 or (i >= 4 and max(steered) >= bound * max(plain)):
+            if i == 19 or (i >= 4 and max(steered) >= bound * max(plain)):
                 break
             assert gw.stop() == 0
         took = sorted(took)[len(took) // 2]
