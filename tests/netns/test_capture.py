@@ -487,13 +487,7 @@ def setup():
         os.mkdir(CG[c])
     DATADIR = os.path.join(LOGDIR, "capdata")
     os.makedirs(DATADIR, exist_ok=True)
-    h = hashlib.sha256()
-    with open(os.path.join(DATADIR, "data.bin"), "wb") as f:
-        for _ in range(FILE_MB):
-            d = os.urandom(1 << 20)
-            h.update(d)
-            f.write(d)
-    DIGEST = h.hexdigest()
+    DIGEST = sha256_file(random_file(FILE_MB << 20, os.path.join("capdata", "data.bin")))
     with open(os.path.join(DATADIR, "small.txt"), "w") as f:
         f.write("small\n")
 

@@ -134,8 +134,9 @@ static int listen_in(struct ctx *p, struct listeners *ls, const char *netns, con
 	uint64_t cookie, own;
 	int r;
 
-	if ((r = cookie_of(netns, &cookie, why)) || (r = cookie_of(NULL, &own, why)))
+	if ((r = cookie_of(netns, &cookie, why)))
 		return r;
+	own = capture_own_netns();
 	if (cookie == own && is_wildcard(p->cfg->local_address))
 		return 0; /* the redir listener takes the slot addresses of its namespace */
 	if (find_served(cookie) >= 0)
