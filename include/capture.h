@@ -56,6 +56,8 @@ const struct capture_upstream *capture_upstream_of(const struct capture *c, uint
 /* The same, held until capture_upstream_put (a connection or association using it). */
 struct capture_upstream *capture_upstream_get(const struct capture *c, uint64_t cgroup);
 void capture_upstream_put(struct capture_upstream *up);
+/* Whether cgroup v2 id cgroup is a capture entry's. */
+bool capture_has(const struct capture *c, uint64_t cgroup);
 /* The index of cgroup among the attached ones, or -1. */
 int capture_cgroup_index(const struct capture *c, const char *cgroup);
 /* The i-th attached cgroup (i from 0), or NULL after the last; its id and netns path. */

@@ -134,6 +134,7 @@ struct conn {
 
 	struct ss_addr target;
 	uint64_t cgroup, netns; /* --capture: the client's cgroup v2 id and namespace cookie */
+	int cap_row;            /* ... its entry's row of this worker's byte counts, or -1 */
 	struct capture_upstream *upstream; /* --capture: its entry's own server, held; or NULL */
 	struct dns_query *q;
 	struct sockaddr_storage peer_sa; /* the local peer */

@@ -25,6 +25,16 @@ enum ctr_fail {
 	FAIL_REASONS
 };
 
+/*
+ * --capture: the bytes one worker relayed for a capture entry, a row per
+ * entry (id: its cgroup v2 id; 0: a free row). Rows are not summed: the
+ * stats add up the rows of each live entry's id over the workers.
+ */
+#define CTR_CAPTURE_ROWS 256 /* CAPTURE_MAX */
+struct ctr_capture {
+	uint64_t id, up, down;
+};
+
 /* Histogram buckets (upper bounds) of DNS latency (ms) and connection duration (s). */
 #define DNS_BUCKETS 10
 #define DURATION_BUCKETS 8
@@ -60,6 +70,7 @@ struct counters {
 	uint64_t captured_tcp, captured_udp, capture_direct, capture_refused; /* --capture */
 	uint64_t dns_ms[DNS_BUCKETS + 1], dns_sum_ms;
 	uint64_t duration[DURATION_BUCKETS + 1], duration_sum_ms;
+	struct ctr_capture cap[CTR_CAPTURE_ROWS]; /* last: counters_sum stops before it */
 };
 
 /* n zeroed counters shared by this process and its children; NULL on error. */
@@ -67,6 +78,24 @@ struct counters *counters_shared(size_t n);
 void counters_free(struct counters *c, size_t n);
 /* out = the sum of n workers' counters. */
 void counters_sum(const struct counters *c, size_t n, struct counters *out);
+/* The row of capture entry id in one worker's counters (claimed if new), or -1 when all are taken. */
+int counters_capture_row(struct counters *c, uint64_t id);
+/* n bytes up or down for entry id, whose row counters_capture_row gave (rows are reused). */
+static inline void counters_capture_add(struct counters *c, int row, uint64_t id, int up,
+					uint64_t n)
+{
+	if (row >= 0 && row < CTR_CAPTURE_ROWS && id && c->cap[row].id == id) {
+		if (up)
+			c->cap[row].up += n;
+		else
+			c->cap[row].down += n;
+	}
+}
+/* Entry id is gone: its row is free again. */
+void counters_capture_drop(struct counters *c, uint64_t id);
+/* The bytes of entry id over n workers' counters. */
+void counters_capture_sum(const struct counters *c, size_t n, uint64_t id, uint64_t *up,
+			  uint64_t *down);
 /* Adds one observation to a histogram of n bounds (buckets has n + 1 slots). */
 void counters_observe(uint64_t *buckets, const double *le, int n, double v);
 /* The one vocabulary of tiers: ssctl, /metrics and the log lines. */

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 
+struct capture;
 struct counters;
 struct replay;
 struct sbuf;
@@ -16,6 +17,7 @@ struct stats_src {
 	size_t workers;
 	const struct traffic *traffic; /* ssserver, or NULL */
 	const struct replay *replay;
+	const struct capture *cap; /* sslocal redir --capture, or NULL */
 };
 
 /* ssctl stats: one JSON object. */

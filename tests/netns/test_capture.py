@@ -31,6 +31,7 @@ C1, C2, C3 = CONTAINERS
 PORT = 1234          # the capture port (local_port)
 SS_PORT = 8388
 USERS_PORT = 8389
+METRICS_PORT = 9466
 HTTP_PORT, TCP_PORT, ECHO_PORT, DNS_PORT = 8080, 9000, 7, 53
 T4, T6, X4 = "10.79.9.9", "fd79:9::9", "10.79.9.10"
 WAN_SIDE = ("10.79.9.9", "10.79.9.10", "10.79.2.2", "fd79:9::9", "fd79:2::2")
@@ -374,7 +375,8 @@ def test_each_container_its_own_sip022_user():
     wan, srv = Wan(), users_server(method, ipsk, users)
     key = lambda name: "%s:%s" % (b64(ipsk), b64(users[name]))  # noqa: E731
     node = start_node(capture=(C1,), upstreams={C1: {"server": "10.79.2.2", "server_port": USERS_PORT,
-                                                     "method": method, "password": key("alice")}})
+                                                     "method": method, "password": key("alice")}},
+                      extra=("--metrics", "127.0.0.1:%d" % METRICS_PORT))
     # bob's container joins at run time with its own server URL (SIP002, userinfo percent-encoded).
     url = "ss://%s:%s@10.79.2.2:%d" % (method, urllib.parse.quote(key("bob"), safe=""), USERS_PORT)
     ssctl("capture", "add", "--cgroup", CG[C2], "--netns", "/run/netns/" + C2, "--server-url", url)
@@ -395,6 +397,19 @@ def test_each_container_its_own_sip022_user():
     for c, (name, mb) in sizes.items():
         assert got, srv.log_text()[-3000:]
         assert (mb << 20) <= got.get(name, 0) < (mb << 20) + (256 << 10), (name, got)
+    # The client counts the same bytes per capture entry: ssctl stats and /metrics.
+    entries = {e["cgroup"]: e for e in json.loads(ssctl("stats", "--json"))["capture_entries"]}
+    metrics = subprocess.run(["ip", "netns", "exec", NODE, "curl", "-sS", "http://127.0.0.1:%d/metrics" % METRICS_PORT],
+                             stdout=subprocess.PIPE, text=True, check=True).stdout
+    for c, (name, mb) in sizes.items():
+        e = entries[CG[c]]
+        print("%s: entry up %d down %d, server counts %d for %s" % (c, e["bytes_up"], e["bytes_down"], got[name], name))
+        assert (mb << 20) <= e["bytes_up"] < (mb << 20) + (64 << 10), (c, e)
+        assert abs(e["bytes_up"] + e["bytes_down"] - got[name]) < (64 << 10), (c, e, got)
+        assert e["tcp"] >= 1 and e["udp"] >= 1, e
+        m = re.search(r'ssbpf_capture_entry_bytes_total\{cgroup="%s",direction="up"\} (\d+)' % re.escape(CG[c]),
+                      metrics)
+        assert m and int(m.group(1)) >= e["bytes_up"], metrics[-2000:]
     # The daemon's own server saw none of it.
     wan.srv.send_signal(signal.SIGUSR1)
     wait_until(lambda: "connections accepted" in wan.srv.log_text(), what="ssserver's counters")

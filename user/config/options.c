@@ -376,7 +376,7 @@ static int set_value(struct ss_config *c, const struct option_desc *o, const str
 	case OT_LIST:
 	case OT_CAPTURE:
 		if (j && j->type == JSON_ARRAY) {
-			char *joined;
+			char *joined = NULL;
 			int r = join_list(j, o->type == OT_CAPTURE, &joined);
 
 			if (!r)

@@ -358,6 +358,7 @@ void stream_count(struct conn *c, const struct dir *d, enum ctr_tier t, uint64_t
 	else
 		c->p->ctr->bytes_down[t] += n;
 	traffic_add_key(c->p->traffic, c->p->index, c->key, d == &c->up, n);
+	counters_capture_add(c->p->ctr, c->cap_row, c->cgroup, d == &c->up, n);
 }
 
 int stream_send_header(struct conn *c)

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "capture.h"
+#include "counters.h"
 #include "pair.h"
 #include "ctx.h"
 
@@ -61,6 +62,7 @@ static int captured_target(struct conn *c, const struct sockaddr_storage *local,
 	c->target = o.dst;
 	c->cgroup = o.cgroup;
 	c->netns = o.netns;
+	c->cap_row = capture_has(c->p->cap, o.cgroup) ? counters_capture_row(c->p->ctr, o.cgroup) : -1;
 	if ((c->upstream = capture_upstream_get(c->p->cap, o.cgroup))) {
 		/* Its entry's key replaces the daemon's, whose decoder accept set up. */
 		if (c->dec_ready)

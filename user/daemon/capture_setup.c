@@ -177,6 +177,10 @@ static int unlisten(struct ctx *p, struct listeners *ls, const char *cgroup, con
 	uint64_t cookie, oc;
 	int i, r;
 
+	uint64_t id = 0;
+
+	if (cgroup && capture_cgroup(p->cap, capture_cgroup_index(p->cap, cgroup), &id, NULL))
+		counters_capture_drop(p->ctr, id);
 	if (cgroup)
 		capture_forget(p->cap, cgroup);
 	if ((r = cookie_of(netns, &cookie, why)) || (i = find_served(cookie)) < 0)

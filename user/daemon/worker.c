@@ -449,7 +449,7 @@ static void w_conns(void *arg, struct sbuf *rows)
 static void w_source(struct worker *w, struct stats_src *s)
 {
 	*s = (struct stats_src){ .prog = w->name, .ctr = w->ctx.ctr, .workers = 1,
-				 .traffic = w->ctx.traffic, .replay = &w->ctx.replay };
+				 .traffic = w->ctx.traffic, .replay = &w->ctx.replay, .cap = w->ctx.cap };
 }
 
 static void w_stats(void *arg, struct sbuf *out)

@@ -309,6 +309,14 @@ struct capture_upstream *capture_upstream_get(const struct capture *c, uint64_t 
 	return NULL;
 }
 
+bool capture_has(const struct capture *c, uint64_t cgroup)
+{
+	for (int i = 0; c && i < c->n; i++)
+		if (c->cg[i].id == cgroup)
+			return true;
+	return false;
+}
+
 const struct capture_upstream *capture_upstream_of(const struct capture *c, uint64_t cgroup)
 {
 	struct capture_upstream *up = capture_upstream_get(c, cgroup);

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* Per-worker counters in shared memory, and their sum. */
+#include <string.h>
 #include <sys/mman.h>
 
 #include "counters.h"
@@ -18,16 +19,53 @@ void counters_free(struct counters *c, size_t n)
 		munmap(c, n * sizeof(*c));
 }
 
-/* Every field is a uint64_t: the sum goes word by word. */
+/* Every field before the capture rows is a uint64_t: the sum goes word by word. */
 void counters_sum(const struct counters *c, size_t n, struct counters *out)
 {
 	uint64_t *o = (uint64_t *)out;
 
-	_Static_assert(sizeof(struct counters) % sizeof(uint64_t) == 0, "counters are words");
-	for (size_t w = 0; w < sizeof(*out) / sizeof(uint64_t); w++) {
+	_Static_assert(offsetof(struct counters, cap) % sizeof(uint64_t) == 0, "counters are words");
+	memset(out->cap, 0, sizeof(out->cap));
+	for (size_t w = 0; w < offsetof(struct counters, cap) / sizeof(uint64_t); w++) {
 		o[w] = 0;
 		for (size_t i = 0; i < n; i++)
 			o[w] += ((const uint64_t *)&c[i])[w];
+	}
+}
+
+int counters_capture_row(struct counters *c, uint64_t id)
+{
+	int free_row = -1;
+
+	for (int i = 0; i < CTR_CAPTURE_ROWS; i++) {
+		if (c->cap[i].id == id)
+			return i;
+		if (!c->cap[i].id && free_row < 0)
+			free_row = i;
+	}
+	if (free_row >= 0)
+		c->cap[free_row] = (struct ctr_capture){ .id = id };
+	return free_row;
+}
+
+void counters_capture_drop(struct counters *c, uint64_t id)
+{
+	for (int i = 0; id && i < CTR_CAPTURE_ROWS; i++)
+		if (c->cap[i].id == id)
+			c->cap[i].id = 0;
+}
+
+void counters_capture_sum(const struct counters *c, size_t n, uint64_t id, uint64_t *up,
+			  uint64_t *down)
+{
+	*up = *down = 0;
+	for (size_t w = 0; id && w < n; w++) {
+		for (int i = 0; i < CTR_CAPTURE_ROWS; i++) {
+			if (c[w].cap[i].id == id) {
+				*up += c[w].cap[i].up;
+				*down += c[w].cap[i].down;
+			}
+		}
 	}
 }
 

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "capture.h"
 #include "common.h"
 #include "conn.h"
 #include "counters.h"
@@ -182,6 +183,53 @@ static void traffic_metric(const struct traffic *t, struct sbuf *out, bool users
 	}
 }
 
+/* Each capture entry with the connects and datagrams captured and the bytes relayed for it. */
+static void capture_json(const struct stats_src *s, struct sbuf *out)
+{
+	const char *path, *netns;
+	uint64_t id, tcp, udp, up, down;
+
+	sbuf_printf(out, ",\"capture_entries\":[");
+	for (int i = 0; (path = capture_cgroup(s->cap, i, &id, &netns)); i++) {
+		capture_cgroup_counts(s->cap, id, &tcp, &udp);
+		counters_capture_sum(s->ctr, s->workers, id, &up, &down);
+		sbuf_printf(out, "%s{\"cgroup\":", i ? "," : "");
+		sbuf_json_str(out, path);
+		sbuf_printf(out, ",\"netns\":");
+		sbuf_json_str(out, netns ? netns : "");
+		sbuf_printf(out, ",\"id\":%llu,\"tcp\":%llu,\"udp\":%llu,\"bytes_up\":%llu,"
+			    "\"bytes_down\":%llu}", (unsigned long long)id, (unsigned long long)tcp,
+			    (unsigned long long)udp, (unsigned long long)up, (unsigned long long)down);
+	}
+	sbuf_printf(out, "]");
+}
+
+/* The same as two families labelled by the entry's cgroup path. */
+static void capture_metric(const struct stats_src *s, struct sbuf *out, bool bytes)
+{
+	const char *path;
+	uint64_t id, v[2];
+
+	sbuf_printf(out, "# HELP ssbpf_capture_entry_%s_total %s\n"
+		    "# TYPE ssbpf_capture_entry_%s_total counter\n", bytes ? "bytes" : "captured",
+		    bytes ? "Bytes relayed per capture entry, by direction." :
+			    "Connects (tcp) and datagrams (udp) captured per capture entry.",
+		    bytes ? "bytes" : "captured");
+	for (int i = 0; (path = capture_cgroup(s->cap, i, &id, NULL)); i++) {
+		if (bytes)
+			counters_capture_sum(s->ctr, s->workers, id, &v[0], &v[1]);
+		else
+			capture_cgroup_counts(s->cap, id, &v[0], &v[1]);
+		for (int k = 0; k < 2; k++) {
+			sbuf_printf(out, "ssbpf_capture_entry_%s_total{cgroup=", bytes ? "bytes" : "captured");
+			sbuf_json_str(out, path);
+			sbuf_printf(out, ",%s=\"%s\"} %llu\n", bytes ? "direction" : "protocol",
+				    bytes ? (k ? "down" : "up") : (k ? "udp" : "tcp"),
+				    (unsigned long long)v[k]);
+		}
+	}
+}
+
 /* "name":{...} or "name":v members of one row, in the JSON of ssctl stats. */
 static void json_row(const struct ctr_row *r, const struct counters *c, struct sbuf *out)
 {
@@ -248,7 +296,10 @@ void stats_json(const struct stats_src *s, struct sbuf *out)
 	sbuf_printf(out, "%s,\"replay_filter_fill\":%.4f,\"traffic\":{", *group ? "}" : "",
 		    replay_fill(s->replay));
 	traffic_json(s->traffic, out);
-	sbuf_printf(out, "}}");
+	sbuf_printf(out, "}");
+	if (s->cap)
+		capture_json(s, out);
+	sbuf_printf(out, "}");
 }
 
 /* A histogram in seconds from per-bucket counts (scale: bucket bounds and sum to seconds). */
@@ -316,5 +367,9 @@ void stats_prometheus(const struct stats_src *s, struct sbuf *out)
 	if (s->traffic && s->traffic->names && s->traffic->names->n) {
 		traffic_metric(s->traffic, out, false);
 		traffic_metric(s->traffic, out, true);
+	}
+	if (s->cap) {
+		capture_metric(s, out, false);
+		capture_metric(s, out, true);
 	}
 }

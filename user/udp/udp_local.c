@@ -160,8 +160,13 @@ static void redir_from_client(struct udp_relay *r, uint8_t *buf, size_t len,
 	n = headed_to_server(r, cap ? &o.dst : &a, buf, len, src, slen,
 			     cap ? (struct capture_upstream *)capture_upstream_of(r->p->cap, o.cgroup) :
 				   NULL);
-	if (n && cap)
+	if (n && cap && n->cap_cgroup != o.cgroup) {
 		n->cap_cgroup = o.cgroup;
+		n->cap_row = capture_has(r->p->cap, o.cgroup) ? counters_capture_row(r->p->ctr, o.cgroup) :
+								 -1;
+	}
+	if (n && cap)
+		counters_capture_add(r->p->ctr, n->cap_row, n->cap_cgroup, 1, len);
 }
 
 /* Opens a reply from the server (SS_ERR_REPLAY: its salt or packet ID came before). */

@@ -169,5 +169,6 @@ void capture_reply(struct nat *n, const struct ss_addr *from, const uint8_t *dat
 		return;
 	}
 	r->p->ctr->udp.out++;
+	counters_capture_add(r->p->ctr, n->cap_row, n->cap_cgroup, 0, len);
 	nat_touch(n);
 }

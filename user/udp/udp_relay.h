@@ -39,6 +39,7 @@ struct nat {
 	uint16_t pending_port;
 	bool dead;
 	uint64_t cap_cgroup; /* --capture: the client's cgroup; replies leave from slot addresses */
+	int cap_row;         /* ... its entry's row of this worker's byte counts, or -1 */
 	struct capture_upstream *upstream; /* --capture: its entry's own server, held; or NULL */
 	/*
 	 * An edition with datagram sessions (SIP022, method.h): the session
