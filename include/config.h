@@ -28,11 +28,28 @@ struct cfg_user {
 	int slot; /* its traffic counters (traffic.h), set by the supervisor */
 };
 
+/* sslocal: one of its servers (servers[], repeated -s or --server-url): config_servers.c. */
+struct cfg_server {
+	char *host;
+	int port;
+	char *method, *password;
+	const struct ss_method *m;
+};
+
+/* How sslocal chooses among its servers (README "Several servers"). */
+enum balance_mode {
+	BALANCE_BEST,     /* the healthy server with the lowest check latency */
+	BALANCE_FALLBACK, /* the first healthy server of the list */
+	BALANCE_ROUND,    /* healthy servers in turn (Clash's load-balance) */
+};
+
 /* One port ssserver serves, with its key(s): built by config_ports_build. */
 struct cfg_port {
 	int port;
 	char *server;          /* its own listen address (servers[]), or NULL: "server" */
 	char *password;        /* one password, or NULL with users */
+	bool disabled;         /* sslocal: "disabled": true (shadowsocks-rust) */
+	bool has_plugin;       /* a plugin of its own */
 	bool raw_key;          /* the password is --key: the key itself, base64 */
 	char *method;          /* its own method, or NULL: "method" */
 	struct cfg_user *users;
@@ -124,6 +141,16 @@ struct ss_config {
 	char *capture;         /* cgroups captured, "CGROUP[@NETNS]" comma-separated */
 	int fwmark;            /* nft fallback: the mark of TPROXY'd packets */
 	int route_table;       /* the local-delivery routing table */
+
+	/* sslocal: its servers, built by validation, and how one is chosen. */
+	struct cfg_server *upstreams;
+	int nupstreams;
+	char **server_urls;    /* every --server-url / "server_url" given, in order */
+	int nserver_urls;
+	enum balance_mode balance;
+	int check_interval;    /* seconds between checks of every server (balancer.check_interval) */
+	int max_server_rtt;    /* ms a check may take (balancer.max_server_rtt, seconds in JSON) */
+	char *check_target;    /* host:port a check asks for through each server */
 
 	/* Typed values, parsed once by validation. */
 	const struct ss_method *m; /* the method named by method */

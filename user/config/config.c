@@ -130,6 +130,8 @@ static int validate(struct ss_config *c, const char **why)
 	/* ssserver: several ports and users, each port with its method (config_ports.c). */
 	if (c->prog == PROG_SERVER && (c->nserver_list || c->nport_password || c->nusers))
 		return validate_ports(c, why);
+	if (c->prog == PROG_LOCAL && c->nserver_list && (r = config_servers_defaults(c, why)))
+		return r;
 	if (!c->method)
 		return why_fmt(why, "no method given (-m or \"method\")");
 	if (!(m = crypto_method_find(c->method, &mwhy)))
@@ -211,6 +213,8 @@ static int check_capture(const char *list, const char **why)
 
 static int validate_rest(struct ss_config *c, const char **why)
 {
+	int r;
+
 	/* An empty plugin is none (libev). */
 	if (c->plugin && !*c->plugin) {
 		free(c->plugin);
@@ -223,6 +227,8 @@ static int validate_rest(struct ss_config *c, const char **why)
 		c->nextra_ports = 0;
 		if (!c->nservers && !c->relay)
 			return why_fmt(why, "no server given (-s or \"server\")");
+		if (!c->relay && (r = config_servers_build(c, why)))
+			return r;
 		if (c->tunnel_address && c->local_mode == LOCAL_SOCKS)
 			c->local_mode = LOCAL_TUNNEL;
 		if (c->local_mode == LOCAL_TUNNEL) {
@@ -239,7 +245,6 @@ static int validate_rest(struct ss_config *c, const char **why)
 		if (c->local_mode == LOCAL_REDIR) {
 			struct steer_spec spec;
 			struct steer_sources src;
-			int r;
 
 			if ((c->steer_ports || c->steer_iif) && !c->steer)
 				return why_fmt(why, "--steer-ports and --steer-iif need --steer");
@@ -297,6 +302,8 @@ void config_defaults(struct ss_config *c, enum prog_kind prog)
 	c->replay_fp = 1e-6;
 	c->fwmark = STEER_DEFAULT_MARK;
 	c->route_table = STEER_DEFAULT_TABLE;
+	c->check_interval = 10;
+	c->max_server_rtt = 5000;
 }
 
 /* --genkey METHOD: a key from the system's random source, base64 (SIP022 section 2.1). */
@@ -454,6 +461,7 @@ void config_steer_sources(const struct ss_config *c, struct steer_sources *src)
 void config_free(struct ss_config *c)
 {
 	config_clear_servers(c);
+	config_servers_free(c);
 	free(c->password);
 	free(c->method);
 	free(c->local_address);

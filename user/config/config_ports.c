@@ -146,8 +146,14 @@ static int parse_server_entry(struct cfg_port *p, const struct json *e, int i, c
 			r = dup_str(&p->method, f);
 		else if (!strcmp(f->key, "users"))
 			r = parse_users(f, &p->users, &p->nusers, why);
-		else if (strcmp(f->key, "mode") && strcmp(f->key, "timeout") && strcmp(f->key, "plugin") &&
-			 strcmp(f->key, "plugin_opts") && strcmp(f->key, "remarks"))
+		else if (!strcmp(f->key, "disabled"))
+			r = f->type == JSON_BOOL ? (p->disabled = f->boolean, 0) : -EINVAL;
+		else if (!strcmp(f->key, "plugin"))
+			p->has_plugin = f->type == JSON_STRING && *f->string;
+		else if (strcmp(f->key, "mode") && strcmp(f->key, "timeout") &&
+			 strcmp(f->key, "plugin_opts") && strcmp(f->key, "plugin_args") &&
+			 strcmp(f->key, "remarks") && strcmp(f->key, "id") && strcmp(f->key, "tcp_weight") &&
+			 strcmp(f->key, "udp_weight"))
 			return why_fmt(why, "servers[%d]: unknown key \"%s\"", i, f->key);
 		if (r == -EINVAL && !**why)
 			why_fmt(why, "servers[%d]: bad value of \"%s\"", i, f->key);
@@ -183,6 +189,8 @@ int config_ports_apply(struct ss_config *c, const char *key, const struct json *
 		return parse_port_password(c, j, why);
 	if (!strcmp(key, "servers"))
 		return parse_server_list(c, j, why);
+	if (!strcmp(key, "balancer"))
+		return config_balancer_apply(c, j, why);
 	free_users(c->users, c->nusers);
 	c->users = NULL;
 	c->nusers = 0;

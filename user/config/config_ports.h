@@ -23,4 +23,16 @@ int config_ports_apply(struct ss_config *c, const char *key, const struct json *
 int config_ports_build(struct ss_config *c, const char **why);
 void config_ports_free(struct ss_config *c);
 
+/* sslocal's servers (config_servers.c): a --server-url kept (each is a server of its own). */
+int config_servers_add_url(struct ss_config *c, const char *url);
+/* "servers" given: its first enabled entry fills the top-level keys not given. */
+int config_servers_defaults(struct ss_config *c, const char **why);
+/* c->upstreams from "servers", repeated --server-url or -s hosts; 0 or -EINVAL with why. */
+int config_servers_build(struct ss_config *c, const char **why);
+void config_servers_free(struct ss_config *c);
+/* The "balancer" object; 0 or -EINVAL with why. */
+int config_balancer_apply(struct ss_config *c, const struct json *j, const char **why);
+int config_balance_mode(const char *name, enum balance_mode *out);
+const char *config_balance_name(enum balance_mode m);
+
 #endif

@@ -438,6 +438,8 @@ int options_set(struct ss_config *c, const struct option_desc *o, const struct j
 		if (!(v = j ? scalar_text(j, num, sizeof(num)) : text))
 			return bad_value(label, j, text, o, why);
 		r = sip002_apply(c, v, &inner);
+		if (!r && c->prog == PROG_LOCAL)
+			r = config_servers_add_url(c, v);
 		return r == -EINVAL ? why_fmt(why, "%s: %s", label, inner) : r;
 	}
 	r = set_value(c, o, j, text);

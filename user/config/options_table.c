@@ -27,6 +27,11 @@ static const struct enum_name mode_names[] = {
 const struct enum_name option_bpf_names[] = {
 	{ "auto", BPF_AUTO }, { "on", BPF_ON }, { "true", BPF_ON }, { "off", BPF_OFF },
 	{ "false", BPF_OFF }, { 0 } };
+static const struct enum_name balance_names[] = {
+	{ "best", BALANCE_BEST }, { "fallback", BALANCE_FALLBACK }, { "load-balance", BALANCE_ROUND },
+	{ NULL, 0 },
+};
+
 static const struct enum_name protocol_names[] = {
 	{ "socks", LOCAL_SOCKS }, { "socks5", LOCAL_SOCKS }, { "tunnel", LOCAL_TUNNEL },
 	{ "redir", LOCAL_REDIR }, { 0 } };
@@ -200,9 +205,24 @@ const struct option_desc option_rows[] = {
 	  "Serve Prometheus metrics at http://HOST:PORT/metrics (off by default)." },
 	{ "port_password", NULL, 0, OT_PORTMAP, 0, 0, 0, SERVER, "an object", NULL, NULL,
 	  "Several ports, one password each: {\"8381\": \"pw1\", \"8382\": \"pw2\"}." },
-	{ "servers", NULL, 0, OT_PORTMAP, 0, 0, 0, SERVER, "a list", NULL, NULL,
-	  "Several ports, each {\"server\", \"server_port\", \"password\", \"method\", \"users\"} "
-	  "(shadowsocks-rust)." },
+	{ "servers", NULL, 0, OT_PORTMAP, 0, 0, 0, BOTH, "a list", NULL, NULL,
+	  "ssserver: several ports, each {\"server\", \"server_port\", \"password\", \"method\", "
+	  "\"users\"}; sslocal: several servers, each {\"server\", \"server_port\", \"password\", "
+	  "\"method\", \"disabled\"} (shadowsocks-rust)." },
+	{ "balancer", NULL, 0, OT_PORTMAP, 0, 0, 0, LOCAL, "an object", NULL, NULL,
+	  "How sslocal chooses a server: {\"mode\": \"best\"|\"fallback\"|\"load-balance\", "
+	  "\"check_interval\": S, \"max_server_rtt\": S, \"check_target\": \"HOST:PORT\"}." },
+	{ "balance", "balance", 0, OT_ENUM, 0, 0, O(balance), LOCAL, "best, fallback or load-balance",
+	  balance_names, "best|fallback|load-balance",
+	  "With several servers: the fastest healthy one (default), the first healthy one, or "
+	  "healthy ones in turn." },
+	{ "check_interval", "check-interval", 0, OT_INT, 1, 86400, O(check_interval), LOCAL,
+	  "an integer 1-86400", NULL, "S", "Seconds between checks of each server (default 10)." },
+	{ "check_timeout", "check-timeout", 0, OT_INT, 50, 60000, O(max_server_rtt), LOCAL,
+	  "an integer 50-60000", NULL, "MS", "Milliseconds a server's check may take (default 5000)." },
+	{ "check_target", "check-target", 0, OT_STR, 0, 0, O(check_target), LOCAL, "HOST:PORT", NULL,
+	  "HOST:PORT", "What a check asks for through each server: an HTTP request "
+	  "(default www.gstatic.com:80, /generate_204)." },
 	{ "users", NULL, 0, OT_PORTMAP, 0, 0, 0, SERVER, "a list", NULL, NULL,
 	  "Several users on server_port: [{\"name\": \"alice\", \"password\": \"...\"}, ...]; "
 	  "each connection is matched to its user by its first chunk (2022 AES methods: by its "
