@@ -8,6 +8,7 @@
 
 #include "addr.h"
 #include "key.h"
+#include "upstream.h"
 
 /*
  * Capture by cgroup (sslocal redir, README "Container egress node"): the
@@ -42,20 +43,11 @@ int capture_link(struct capture *c, const char *cgroup, const char **why);
 /* Detaches (if linked) and forgets a cgroup, and the slots of its processes; 0 or -ENOENT. */
 int capture_forget(struct capture *c, const char *cgroup);
 
-/* A capture entry's own upstream: its server and key. */
-struct capture_upstream {
-	struct ss_key key;
-	struct ss_addr server;
-	char host[256];
-	uint16_t port;
-	unsigned refs; /* connections and associations using it */
-	bool dead;     /* its entry is gone: freed by the last put */
-};
+/* A capture entry's own upstream (upstream.h): its server and key. */
 /* The upstream of the entry whose cgroup v2 id is cgroup, or NULL (the daemon's server). */
-const struct capture_upstream *capture_upstream_of(const struct capture *c, uint64_t cgroup);
-/* The same, held until capture_upstream_put (a connection or association using it). */
-struct capture_upstream *capture_upstream_get(const struct capture *c, uint64_t cgroup);
-void capture_upstream_put(struct capture_upstream *up);
+const struct upstream *capture_upstream_of(const struct capture *c, uint64_t cgroup);
+/* The same, held until upstream_put (a connection or association using it). */
+struct upstream *capture_upstream_get(const struct capture *c, uint64_t cgroup);
 /* Whether cgroup v2 id cgroup is a capture entry's. */
 bool capture_has(const struct capture *c, uint64_t cgroup);
 /* The index of cgroup among the attached ones, or -1. */

@@ -33,6 +33,7 @@ struct cfg_server {
 	char *host;
 	int port;
 	char *method, *password;
+	bool raw_key; /* the password is --key: the key itself (a 2017 method) */
 	const struct ss_method *m;
 };
 

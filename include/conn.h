@@ -14,7 +14,7 @@ struct dns_query;
 struct udp_relay;
 struct tier_ops;
 struct inbound_ops;
-struct capture_upstream;
+struct upstream;
 
 /* The stage machine (docs/architecture.md); only conn.c changes a connection's stage. */
 enum conn_stage {
@@ -135,7 +135,8 @@ struct conn {
 	struct ss_addr target;
 	uint64_t cgroup, netns; /* --capture: the client's cgroup v2 id and namespace cookie */
 	int cap_row;            /* ... its entry's row of this worker's byte counts, or -1 */
-	struct capture_upstream *upstream; /* --capture: its entry's own server, held; or NULL */
+	struct upstream *upstream; /* sslocal: its server (the pool's or a capture entry's), held */
+	uint64_t tried;            /* sslocal: the pool's servers tried, a bit per index */
 	struct dns_query *q;
 	struct sockaddr_storage peer_sa; /* the local peer */
 	char peer[64];    /* ... as text, for logs */

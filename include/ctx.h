@@ -19,6 +19,7 @@
 struct bpf_relay;
 struct shortcut;
 struct capture;
+struct upstream_pool;
 struct counters;
 struct dns;
 struct udp_relay;
@@ -49,6 +50,7 @@ struct ctx {
 	struct bpf_relay *bpf;
 	struct shortcut *sc; /* --bpf-cgroup: the local shortcut, shared by the tree; or NULL */
 	struct capture *cap; /* redir --capture: the capture programs' maps, shared; or NULL */
+	struct upstream_pool *servers; /* sslocal: its servers (upstream.c); NULL with --relay */
 
 	struct conn_table conns; /* conn*.c */
 

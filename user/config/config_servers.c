@@ -208,7 +208,8 @@ int config_servers_build(struct ss_config *c, const char **why)
 		r = from_urls(c, why);
 	else
 		for (int i = 0; i < c->nservers && !r; i++)
-			r = add(c, c->servers[i], c->server_port, c->method, c->password, why);
+			if (!(r = add(c, c->servers[i], c->server_port, c->method, c->password, why)))
+				c->upstreams[i].raw_key = c->raw_key;
 	if (!r && c->plugin && c->nupstreams > 1)
 		return why_fmt(why, "a plugin serves one server; %d servers are given",
 			       c->nupstreams);

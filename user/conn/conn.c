@@ -98,7 +98,9 @@ void conn_accept(struct ctx *p, int fd, const struct sockaddr_storage *peer, enu
 	c->pk = pk;
 	if (pk)
 		pk->refs++;
-	c->key = !pk ? &p->key : pk->n == 1 ? &pk->keys[0] : NULL;
+	/* sslocal: its first server's key until the connection's server is chosen. */
+	c->key = pk ? (pk->n == 1 ? &pk->keys[0] : NULL) :
+		      p->servers ? &p->servers->u[0].key : &p->key;
 	c->passthrough = c->in->plain || (c->key && c->key->m->id == SS_M_NONE);
 	c->up.pipe[0] = c->up.pipe[1] = c->down.pipe[0] = c->down.pipe[1] = -1;
 	c->peer_sa = *peer;
@@ -204,7 +206,7 @@ void conn_reap(struct ctx *p)
 			c->key->ops->dec_free(&c->dec);
 		if (c->pk)
 			c->pk->refs--;
-		capture_upstream_put(c->upstream);
+		upstream_put(c->upstream);
 		free(c);
 	}
 }
@@ -305,11 +307,22 @@ static void start_udp_assoc(struct conn *c)
 	conn_update_events(c);
 }
 
-/* Connect or resolve failed before STREAM. */
+static void dial(struct conn *c, const char *host, uint16_t port);
+
+/* Connect or resolve failed before STREAM: another server, or the end. */
 static void fail_connect(struct conn *c, int err, const char *what)
 {
 	char msg[128];
+	const char *host;
+	uint16_t port;
 
+	if (c->stage != ST_DESTROYED && server_retry(c, err, what)) {
+		upstream_tcp(c->p->cfg, c->upstream, &host, &port);
+		dial(c, host, port);
+		return;
+	}
+	if (c->stage == ST_DESTROYED)
+		return;
 	ctr_fail(c, !strcmp(what, "resolve") ? FAIL_RESOLVE : FAIL_CONNECT);
 	tell(c, err, NULL);
 	snprintf(msg, sizeof(msg), "%s: %s", what, strerror(-err));
@@ -403,47 +416,6 @@ static void on_resolved(void *arg, int err, const struct sockaddr *sa, socklen_t
 }
 
 /*
- * sslocal: the address header goes with the client's first data, in one
- * chunk and one write (a first packet of fixed size would be a fingerprint,
- * and a header alone could be cut off and replayed): it waits in c->hs
- * until that data comes, or first_data_wait passes. Not for method none,
- * whose header is plain anyway and whose pair goes to the kernel tiers as
- * soon as it is connected. 0, or -1 when the connection is destroyed.
- */
-static int queue_first_flight(struct conn *c, const uint8_t *extra, size_t n)
-{
-	struct ctx *p = c->p;
-	uint8_t first[SS_ADDR_MAX + sizeof(c->hs)];
-	size_t got;
-	int hl = c->key->ops->header_encode(&c->target, first, sizeof(first));
-
-	if (hl < 0 || c->key->ops->enc_init(&c->enc, c->key)) {
-		conn_destroy(c, "cannot encode the target address");
-		return -1;
-	}
-	c->enc_ready = true;
-	if (c->key->ops->bind)
-		c->key->ops->bind(&c->enc, &c->dec, false);
-	stream_remember_salt(c);
-	if (!n && p->cfg->first_data_wait && !c->passthrough) {
-		memcpy(c->hs, first, (size_t)hl);
-		c->hs_len = (uint16_t)hl;
-		c->hdr_pending = true;
-		return 0;
-	}
-	memcpy(first + hl, extra, n);
-	if (stream_buf_reserve(p, &c->up.out) ||
-	    c->key->ops->enc_feed(&c->enc, first, (size_t)hl + n, c->up.out.data, &got)) {
-		conn_destroy(c, "out of memory");
-		return -1;
-	}
-	c->up.out.len = got;
-	c->up.bytes += n;
-	p->ctr->bytes_up[CTR_USER] += n;
-	return 0;
-}
-
-/*
  * The target is known (SOCKS5 request, tunnel address or decrypted header):
  * queue the first flight and move on to DNS / CONNECTING. For sslocal the
  * first flight is the address header plus whatever the client already sent,
@@ -457,7 +429,6 @@ static void start_target(struct conn *c, const uint8_t *extra, size_t n)
 	const char *host;
 	uint16_t port;
 	char tbuf[300];
-	int r;
 
 	conn_leave_handshake(c);
 	/* An ACL bypass: sslocal dials the target itself and relays the bytes as they are. */
@@ -467,12 +438,14 @@ static void start_target(struct conn *c, const uint8_t *extra, size_t n)
 			  (unsigned long long)c->id);
 	}
 	if (!c->bypass && !c->in->serves && !c->in->plain) {
-		if (queue_first_flight(c, extra, n))
+		if (server_choose(c) || server_first_flight(c, extra, n))
 			return;
-		upstream_tcp(p->cfg, &host, &port);
-		if (c->upstream) { /* a captured cgroup's own server (its plugin is not used) */
+		/* A captured cgroup's own server is dialled directly (its plugin is not used). */
+		if (c->upstream && c->upstream->index < 0) {
 			host = c->upstream->host;
 			port = c->upstream->port;
+		} else {
+			upstream_tcp(p->cfg, c->upstream, &host, &port);
 		}
 	} else {
 		if (c->bypass ? stream_take_plain(c, extra, n) :
@@ -495,9 +468,19 @@ static void start_target(struct conn *c, const uint8_t *extra, size_t n)
 			return;
 		}
 	}
+	dial(c, host, port);
+}
+
+/* To host:port (a name resolved first). */
+static void dial(struct conn *c, const char *host, uint16_t port)
+{
+	struct sockaddr_storage sa;
+	socklen_t len;
+	int r;
+
 	set_stage(c, ST_DNS);
-	loop_watch(p->loop, &c->local.h, 0);
-	r = dns_resolve(p->dns, host, port, &sa, &len, on_resolved, c, &c->q);
+	loop_watch(c->p->loop, &c->local.h, 0);
+	r = dns_resolve(c->p->dns, host, port, &sa, &len, on_resolved, c, &c->q);
 	if (r == 0)
 		start_connect(c, (struct sockaddr *)&sa, len);
 	else if (r < 0)

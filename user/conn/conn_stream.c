@@ -22,6 +22,7 @@
 #include "ctx.h"
 #include "log.h"
 #include "traffic.h"
+#include "upstream.h"
 
 /*
  * Ciphertext read at once when decrypting into room bytes, so the plaintext
@@ -359,6 +360,9 @@ void stream_count(struct conn *c, const struct dir *d, enum ctr_tier t, uint64_t
 		c->p->ctr->bytes_down[t] += n;
 	traffic_add_key(c->p->traffic, c->p->index, c->key, d == &c->up, n);
 	counters_capture_add(c->p->ctr, c->cap_row, c->cgroup, d == &c->up, n);
+	if (c->upstream && c->upstream->st)
+		upstream_count(c->upstream, d == &c->up ? &c->upstream->st->bytes_up :
+							  &c->upstream->st->bytes_down, n);
 }
 
 int stream_send_header(struct conn *c)

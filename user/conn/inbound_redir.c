@@ -63,15 +63,11 @@ static int captured_target(struct conn *c, const struct sockaddr_storage *local,
 	c->cgroup = o.cgroup;
 	c->netns = o.netns;
 	c->cap_row = capture_has(c->p->cap, o.cgroup) ? counters_capture_row(c->p->ctr, o.cgroup) : -1;
-	if ((c->upstream = capture_upstream_get(c->p->cap, o.cgroup))) {
-		/* Its entry's key replaces the daemon's, whose decoder accept set up. */
-		if (c->dec_ready)
-			c->key->ops->dec_free(&c->dec);
-		c->key = &c->upstream->key;
-		if ((c->dec_ready = !c->key->ops->dec_init(&c->dec, c->key)) == false) {
-			*why = "cipher set-up failed";
-			return -EINVAL;
-		}
+	/* Its entry's key replaces the daemon's, whose decoder accept set up. */
+	if ((c->upstream = capture_upstream_get(c->p->cap, o.cgroup)) &&
+	    conn_use_key(c, &c->upstream->key)) {
+		*why = "cipher set-up failed";
+		return -EINVAL;
 	}
 	return 1;
 }

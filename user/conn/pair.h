@@ -131,6 +131,15 @@ int stream_waiting(struct conn *c, struct dir *d, uint64_t progress, bool moving
 		   uint64_t stall_ms);
 
 /* conn_shortcut.c: --bpf-cgroup. Before connecting to a target (fd not yet connected). */
+/* conn_server.c: sslocal's server for c. Under key k from now on; 0, or -1 (cipher set-up failed). */
+int conn_use_key(struct conn *c, const struct ss_key *k);
+/* Chooses c's server (unless a capture entry gave one); 0, or -1 when c is destroyed. */
+int server_choose(struct conn *c);
+/* Queues the encrypted first flight (address header and the client's first data); 0 or -1. */
+int server_first_flight(struct conn *c, const uint8_t *extra, size_t n);
+/* c's server failed (err, in step what): marks it, and true when c goes to another now. */
+bool server_retry(struct conn *c, int err, const char *what);
+
 void shortcut_dial(struct conn *c, int fd, const struct sockaddr *sa);
 /* At STREAM, before the first byte goes out: which legs take the shortcut. */
 void shortcut_start(struct conn *c);

@@ -284,7 +284,7 @@ static int del(struct capture *c, const struct capture_workers *w, const struct 
 
 static void list(const struct capture *c, struct sbuf *out)
 {
-	const struct capture_upstream *up;
+	const struct upstream *up;
 	const char *path, *netns;
 	uint64_t id, tcp, udp;
 

@@ -36,6 +36,7 @@
 #include "capture_setup.h"
 #include "supervisor.h"
 #include "traffic.h"
+#include "upstream.h"
 #include "tree.h"
 #include "worker.h"
 
@@ -365,6 +366,7 @@ static int shortcut_up(struct tree *t)
 static int shared_state(struct tree *t)
 {
 	struct ss_config *cfg = t->cfg;
+	const char *why = "";
 	int r;
 
 	if ((r = replay_setup(cfg, &t->replay, t->name))) {
@@ -379,6 +381,10 @@ static int shared_state(struct tree *t)
 		return r;
 	if (cfg->capture && (r = capture_up(&t->cap, cfg)))
 		return r;
+	if (cfg->nupstreams && (r = upstream_pool_open(&t->servers, cfg, &why))) {
+		log_err("servers: %s", why);
+		return r;
+	}
 	if (!(t->ctr = counters_shared((size_t)cfg->workers))) {
 		log_err("cannot allocate the counters: %s", strerror(errno));
 		return -ENOMEM;
@@ -424,6 +430,7 @@ int supervisor_main(enum prog_kind prog, int argc, char **argv)
 	}
 	bool forked = t.cfg->workers > 1 || t.pl.pid > 0 || t.manager_fd >= 0;
 	struct worker_args wa = { .cfg = t.cfg, .replay = &t.replay, .salts = t.salts, .sc = t.sc, .cap = t.cap,
+				  .servers = t.servers,
 				  .ctr = t.ctr,
 				  .traffic = t.traffic.names ? &t.traffic : NULL, .name = name,
 				  .ctl_fd = -1 };
@@ -441,6 +448,7 @@ out:
 	salt_window_free(t.salts);
 	shortcut_close(t.sc);
 	capture_close(t.cap);
+	upstream_pool_close(t.servers);
 	for (int i = 0; t.s22_fwd && i < t.cfg->workers; i++)
 		for (int e = 0; e < 2; e++)
 			if (t.s22_fwd[i][e] >= 0)

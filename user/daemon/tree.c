@@ -56,7 +56,7 @@ static pid_t spawn_worker(struct tree *t, int i)
 	}
 	if ((pid = fork()) == 0) {
 		struct worker_args a = { .cfg = t->cfg, .replay = &t->replay, .salts = t->salts, .sc = t->sc,
-					 .cap = t->cap,
+					 .cap = t->cap, .servers = t->servers,
 					 .s22_fwd = t->s22_fwd, .ctr = &t->ctr[i],
 					 .traffic = t->traffic.names ? &t->traffic : NULL,
 					 .name = t->name, .index = i, .ctl_fd = sv[1] };

@@ -599,6 +599,7 @@ int worker_run(const struct worker_args *a)
 	p->salts = a->salts;
 	p->sc = a->sc;
 	p->cap = a->cap;
+	p->servers = a->servers;
 	if (p->cap)
 		capture_own_pid(p->cap, getpid(), true);
 	p->s22_fwd = a->s22_fwd;

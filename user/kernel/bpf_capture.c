@@ -37,7 +37,7 @@
 struct cap_cgroup {
 	char *path, *netns;
 	uint64_t id;
-	struct capture_upstream *up; /* an upstream of its own, or NULL */
+	struct upstream *up; /* an upstream of its own, or NULL */
 	struct bpf_link *links[CAP_PROGS];
 };
 
@@ -97,16 +97,8 @@ static void drop(struct cap_cgroup *g)
 	if (g->up) {
 		g->up->dead = true;
 		g->up->refs++;
-		capture_upstream_put(g->up);
+		upstream_put(g->up);
 	}
-}
-
-void capture_upstream_put(struct capture_upstream *up)
-{
-	if (!up || --up->refs || !up->dead)
-		return;
-	explicit_bzero(up, sizeof(*up));
-	free(up);
 }
 
 void capture_close(struct capture *c)
@@ -151,35 +143,6 @@ int capture_cgroup_index(const struct capture *c, const char *path)
 	return -1;
 }
 
-/* The upstream of a URI: its server (resolved as the daemon's is) and key. */
-static int upstream_new(const char *uri, struct capture_upstream **out, const char **why)
-{
-	struct config_upstream u;
-	struct capture_upstream *up;
-	int r;
-
-	if ((r = config_upstream(uri, &u, why)))
-		return r;
-	if (!(up = calloc(1, sizeof(*up)))) {
-		why_fmt(why, "out of memory");
-		r = -ENOMEM;
-	}
-	else if ((r = key_init(&up->key, u.m, u.password, false, NULL, u.port)))
-		why_fmt(why, "the upstream's key: %s", strerror(-r));
-	else if ((r = addr_from_host(&up->server, u.host, (uint16_t)u.port)))
-		r = why_fmt(why, "the upstream's server \"%s\" is not a host", u.host);
-	if (!r) {
-		snprintf(up->host, sizeof(up->host), "%s", u.host);
-		up->port = (uint16_t)u.port;
-		*out = up;
-	} else if (up) {
-		explicit_bzero(up, sizeof(*up));
-		free(up);
-	}
-	explicit_bzero(&u, sizeof(u));
-	return r;
-}
-
 int capture_record(struct capture *c, const char *cgroup, const char *netns,
 		   const char *upstream, const char **why)
 {
@@ -198,7 +161,7 @@ int capture_record(struct capture *c, const char *cgroup, const char *netns,
 		return why_fmt(why, "%s is not a cgroup v2 directory (mount -t cgroup2 none DIR)",
 			       cgroup), -ENOTDIR;
 	g.id = (uint64_t)st.st_ino; /* a cgroup v2 directory's inode is its id */
-	if (upstream && (r = upstream_new(upstream, &g.up, why)))
+	if (upstream && (r = upstream_from_uri(upstream, &g.up, why)))
 		return r;
 	if (!(g.path = strdup(cgroup)) || (netns && !(g.netns = strdup(netns)))) {
 		drop(&g);
@@ -297,7 +260,7 @@ int capture_forget(struct capture *c, const char *cgroup)
 	return 0;
 }
 
-struct capture_upstream *capture_upstream_get(const struct capture *c, uint64_t cgroup)
+struct upstream *capture_upstream_get(const struct capture *c, uint64_t cgroup)
 {
 	for (int i = 0; c && i < c->n; i++) {
 		if (c->cg[i].id == cgroup) {
@@ -317,9 +280,9 @@ bool capture_has(const struct capture *c, uint64_t cgroup)
 	return false;
 }
 
-const struct capture_upstream *capture_upstream_of(const struct capture *c, uint64_t cgroup)
+const struct upstream *capture_upstream_of(const struct capture *c, uint64_t cgroup)
 {
-	struct capture_upstream *up = capture_upstream_get(c, cgroup);
+	struct upstream *up = capture_upstream_get(c, cgroup);
 
 	if (up)
 		up->refs--;

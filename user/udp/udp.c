@@ -118,7 +118,8 @@ static int upstream_addr(const struct ss_config *cfg, struct ss_addr *a)
 	const char *host;
 	uint16_t port;
 
-	upstream_udp(cfg, &host, &port);
+	host = cfg->nservers ? cfg->servers[0] : "";
+	port = (uint16_t)cfg->server_port;
 	return addr_from_host(a, host, port);
 }
 

@@ -16,13 +16,23 @@
 #include "log.h"
 #include "udp_relay.h"
 
+/* The pool's server of an association: its own while healthy, else the one chosen now. */
+static struct upstream *pool_server(struct ctx *p, const struct nat *n)
+{
+	struct upstream *u = n->upstream;
+
+	if (u && u->st && __atomic_load_n(&u->st->state, __ATOMIC_RELAXED) != UP_FAILED)
+		return u;
+	return upstream_pick(p->servers, 0);
+}
+
 /*
  * Address + payload (buf) sealed for the server (up: a captured cgroup's own,
  * else the daemon's), through the client's NAT entry (or NULL).
  */
 static struct nat *to_server(struct udp_relay *r, uint8_t *buf, size_t len,
 			     const struct sockaddr_storage *src, socklen_t slen,
-			     struct capture_upstream *up)
+			     struct upstream *up)
 {
 	struct ctx *p = r->p;
 	const struct ss_key *k = up ? &up->key : &p->key;
@@ -36,10 +46,18 @@ static struct nat *to_server(struct udp_relay *r, uint8_t *buf, size_t len,
 	}
 	if (!(n = nat_get(r, src, slen, NULL)))
 		return NULL;
-	if (up && !n->upstream) { /* the entry's key seals and opens this client's datagrams */
+	if (!up && p->servers)
+		up = pool_server(p, n);
+	if (up && up != n->upstream) { /* its key seals and opens this client's datagrams */
+		if (n->sess) { /* a session belongs to one server's key */
+			nat_key(n)->ops->session_free(n->sess);
+			n->sess = NULL;
+		}
+		upstream_put(n->upstream);
 		n->upstream = up;
 		n->key = &up->key;
 		up->refs++;
+		upstream_count(up, &up->st->udp_assocs, 1);
 	}
 	k = nat_key(n);
 	nat_touch(n);
@@ -123,7 +141,7 @@ static void socks_from_client(struct udp_relay *r, uint8_t *buf, size_t len,
 /* Tunnel, redir: the target's header goes before the payload (buf has room before it). */
 static struct nat *headed_to_server(struct udp_relay *r, const struct ss_addr *a, uint8_t *buf,
 				    size_t len, const struct sockaddr_storage *src, socklen_t slen,
-				    struct capture_upstream *up)
+				    struct upstream *up)
 {
 	const struct ss_key *k = up ? &up->key : &r->p->key;
 	uint8_t hdr[SS_ADDR_MAX];
@@ -158,7 +176,7 @@ static void redir_from_client(struct udp_relay *r, uint8_t *buf, size_t len,
 		return;
 	}
 	n = headed_to_server(r, cap ? &o.dst : &a, buf, len, src, slen,
-			     cap ? (struct capture_upstream *)capture_upstream_of(r->p->cap, o.cgroup) :
+			     cap ? (struct upstream *)capture_upstream_of(r->p->cap, o.cgroup) :
 				   NULL);
 	if (n && cap && n->cap_cgroup != o.cgroup) {
 		n->cap_cgroup = o.cgroup;

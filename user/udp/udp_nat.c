@@ -232,7 +232,7 @@ void nat_reap(struct udp_relay *r)
 		struct nat *n = r->dead;
 
 		r->dead = n->next;
-		capture_upstream_put(n->upstream);
+		upstream_put(n->upstream);
 		free(n);
 	}
 }

@@ -40,7 +40,7 @@ struct nat {
 	bool dead;
 	uint64_t cap_cgroup; /* --capture: the client's cgroup; replies leave from slot addresses */
 	int cap_row;         /* ... its entry's row of this worker's byte counts, or -1 */
-	struct capture_upstream *upstream; /* --capture: its entry's own server, held; or NULL */
+	struct upstream *upstream; /* --capture: its entry's own server, held; or NULL */
 	/*
 	 * An edition with datagram sessions (SIP022, method.h): the session
 	 * (sslocal: ours, made per client address; ssserver: the one made for a

@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: MIT
+/*
+ * sslocal's side of a connection to its server: which server of the pool
+ * (upstream.h) it goes to, under that server's key, the first flight, and
+ * a second try on another server when the first cannot be reached, before
+ * the client has been answered.
+ */
+#include <string.h>
+#include <unistd.h>
+
+#include "pair.h"
+#include "counters.h"
+#include "ctx.h"
+#include "log.h"
+#include "upstream.h"
+
+int conn_use_key(struct conn *c, const struct ss_key *k)
+{
+	if (c->key == k)
+		return 0;
+	/* The decoder accept set up under the old key goes. */
+	if (c->dec_ready)
+		c->key->ops->dec_free(&c->dec);
+	c->key = k;
+	c->dec_ready = !k->ops->dec_init(&c->dec, k);
+	return c->dec_ready ? 0 : -1;
+}
+
+int server_choose(struct conn *c)
+{
+	struct upstream *u;
+
+	if (c->upstream || !c->p->servers) /* a capture entry's own, or --relay */
+		return 0;
+	if (!(u = upstream_pick(c->p->servers, c->tried))) {
+		conn_destroy(c, "no server left to try");
+		return -1;
+	}
+	c->tried |= 1ull << u->index;
+	u->refs++;
+	c->upstream = u;
+	upstream_count(u, &u->st->connects, 1);
+	if (conn_use_key(c, &u->key)) {
+		conn_destroy(c, "cipher set-up failed");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * sslocal: the address header goes with the client's first data, in one
+ * chunk and one write (a first packet of fixed size would be a fingerprint,
+ * and a header alone could be cut off and replayed): it waits in c->hs
+ * until that data comes, or first_data_wait passes. Not for method none,
+ * whose header is plain anyway and whose pair goes to the kernel tiers as
+ * soon as it is connected. 0, or -1 when the connection is destroyed.
+ */
+int server_first_flight(struct conn *c, const uint8_t *extra, size_t n)
+{
+	struct ctx *p = c->p;
+	uint8_t first[SS_ADDR_MAX + sizeof(c->hs)];
+	size_t got;
+	int hl = c->key->ops->header_encode(&c->target, first, sizeof(first));
+
+	if (hl < 0 || c->key->ops->enc_init(&c->enc, c->key)) {
+		conn_destroy(c, "cannot encode the target address");
+		return -1;
+	}
+	c->enc_ready = true;
+	if (c->key->ops->bind)
+		c->key->ops->bind(&c->enc, &c->dec, false);
+	stream_remember_salt(c);
+	if (!n && p->cfg->first_data_wait && !c->passthrough) {
+		memcpy(c->hs, first, (size_t)hl);
+		c->hs_len = (uint16_t)hl;
+		c->hdr_pending = true;
+		return 0;
+	}
+	memcpy(first + hl, extra, n);
+	if (stream_buf_reserve(p, &c->up.out) ||
+	    c->key->ops->enc_feed(&c->enc, first, (size_t)hl + n, c->up.out.data, &got)) {
+		conn_destroy(c, "out of memory");
+		return -1;
+	}
+	c->up.out.len = got;
+	c->up.bytes += n;
+	p->ctr->bytes_up[CTR_USER] += n;
+	return 0;
+}
+
+bool server_retry(struct conn *c, int err, const char *what)
+{
+	struct upstream *old = c->upstream;
+	char why[128];
+
+	if (!old || !old->st || c->in->serves || c->bypass || c->stage == ST_STREAM)
+		return false;
+	snprintf(why, sizeof(why), "%s: %s", what, strerror(-err));
+	upstream_failed(old, why);
+	/* Only while none of the client's bytes went into the first flight. */
+	if (c->up.bytes || !upstream_pick(c->p->servers, c->tried))
+		return false;
+	log_debug("conn %llu: server %s:%u: %s; trying another", (unsigned long long)c->id,
+		  old->host, old->port, why);
+	/* Back to where the target was known: no socket, no encoder, nothing queued. */
+	if (c->remote.h.fd >= 0) {
+		close(c->remote.h.fd);
+		c->remote.h.fd = -1;
+	}
+	if (c->enc_ready)
+		c->key->ops->enc_free(&c->enc);
+	c->enc_ready = c->hdr_pending = false;
+	c->up.out.len = 0;
+	c->upstream = NULL;
+	upstream_put(old);
+	return !server_choose(c) && !server_first_flight(c, NULL, 0);
+}
