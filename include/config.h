@@ -44,6 +44,10 @@ enum balance_mode {
 	BALANCE_ROUND,    /* healthy servers in turn (Clash's load-balance) */
 };
 
+/* A balance mode by name ("best", "fallback", "load-balance"); 0 or -EINVAL. */
+int config_balance_mode(const char *name, enum balance_mode *out);
+const char *config_balance_name(enum balance_mode m);
+
 /* One port ssserver serves, with its key(s): built by config_ports_build. */
 struct cfg_port {
 	int port;

@@ -5,6 +5,7 @@
 #include <stddef.h>
 
 struct capture;
+struct upstream_pool;
 struct counters;
 struct replay;
 struct sbuf;
@@ -18,6 +19,7 @@ struct stats_src {
 	const struct traffic *traffic; /* ssserver, or NULL */
 	const struct replay *replay;
 	const struct capture *cap; /* sslocal redir --capture, or NULL */
+	const struct upstream_pool *servers; /* sslocal: its servers, or NULL */
 };
 
 /* ssctl stats: one JSON object. */

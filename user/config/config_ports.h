@@ -32,7 +32,5 @@ int config_servers_build(struct ss_config *c, const char **why);
 void config_servers_free(struct ss_config *c);
 /* The "balancer" object; 0 or -EINVAL with why. */
 int config_balancer_apply(struct ss_config *c, const struct json *j, const char **why);
-int config_balance_mode(const char *name, enum balance_mode *out);
-const char *config_balance_name(enum balance_mode m);
 
 #endif

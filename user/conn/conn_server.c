@@ -12,6 +12,7 @@
 #include "counters.h"
 #include "ctx.h"
 #include "log.h"
+#include "loop.h"
 #include "upstream.h"
 
 int conn_use_key(struct conn *c, const struct ss_key *k)
@@ -104,6 +105,7 @@ bool server_retry(struct conn *c, int err, const char *what)
 		  old->host, old->port, why);
 	/* Back to where the target was known: no socket, no encoder, nothing queued. */
 	if (c->remote.h.fd >= 0) {
+		loop_forget(c->p->loop, &c->remote.h);
 		close(c->remote.h.fd);
 		c->remote.h.fd = -1;
 	}

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "sbuf.h"
 #include "shortcut.h"
+#include "upstream.h"
 
 /* Where a direction's bytes move now, and how many moved (the kernel's count included). */
 static const char *dir_tier(const struct conn *c, const struct dir *d, uint64_t *bytes)
@@ -59,6 +60,10 @@ static void row(struct conn *c, struct sbuf *out)
 	if (c->cgroup)
 		sbuf_printf(out, ",\"cgroup\":%llu,\"netns\":%llu", (unsigned long long)c->cgroup,
 			    (unsigned long long)c->netns);
+	if (c->upstream) /* sslocal: the server it goes through */
+		sbuf_printf(out, ",\"server\":\"%s%s%s:%u\"", strchr(c->upstream->host, ':') ? "[" : "",
+			    c->upstream->host, strchr(c->upstream->host, ':') ? "]" : "",
+			    c->upstream->port);
 	if (conn_on_shortcut(c))
 		sbuf_printf(out, ",\"shortcut_bytes\":%llu",
 			    (unsigned long long)shortcut_conn_bytes(c));

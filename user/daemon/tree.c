@@ -263,7 +263,8 @@ static struct stats_src tree_source(const struct tree *t)
 {
 	return (struct stats_src){ .prog = t->name, .ctr = t->ctr, .workers = (size_t)t->cfg->workers,
 				   .traffic = t->traffic.names ? &t->traffic : NULL,
-				   .replay = &t->replay, .cap = t->cap };
+				   .replay = &t->replay, .cap = t->cap,
+				   .servers = t->servers };
 }
 
 static void ctl_stats(void *arg, struct sbuf *out)

@@ -38,6 +38,7 @@
 #include "steer.h"
 #include "traffic.h"
 #include "upstream.h"
+#include "upstream_check.h"
 #include "udp.h"
 #include "worker.h"
 
@@ -57,68 +58,8 @@ struct worker {
 	struct ctl *ctl;            /* ssctl: the parent's channel, or a lone worker's socket */
 	const char *name;           /* ssserver or sslocal */
 	struct metrics *metrics;    /* a lone worker's /metrics */
+	struct upstream_checks *checks; /* sslocal with several servers: worker 0's checks */
 };
-
-/* Bytes by tier and the failures before STREAM, from this worker's counters. */
-static void log_counters(const struct counters *k)
-{
-	char fails[400] = "";
-	size_t n = 0;
-
-	for (int f = 0; f < FAIL_REASONS; f++)
-		if (k->fail[f] && n < sizeof(fails))
-			n += (size_t)snprintf(fails + n, sizeof(fails) - n, "%s%s %llu", n ? ", " : "",
-					      counters_fail_name(f), (unsigned long long)k->fail[f]);
-	log_info("%llu connections accepted; bytes up: %s %llu, %s %llu, %s %llu; "
-		 "down: %s %llu, %s %llu, %s %llu; failed before STREAM: %s",
-		 (unsigned long long)k->accepted,
-		 counters_tier_name(CTR_USER), (unsigned long long)k->bytes_up[CTR_USER],
-		 counters_tier_name(CTR_SPLICE), (unsigned long long)k->bytes_up[CTR_SPLICE],
-		 counters_tier_name(CTR_SOCKMAP), (unsigned long long)k->bytes_up[CTR_SOCKMAP],
-		 counters_tier_name(CTR_USER), (unsigned long long)k->bytes_down[CTR_USER],
-		 counters_tier_name(CTR_SPLICE), (unsigned long long)k->bytes_down[CTR_SPLICE],
-		 counters_tier_name(CTR_SOCKMAP), (unsigned long long)k->bytes_down[CTR_SOCKMAP],
-		 n ? fails : "none");
-}
-
-static void log_stats(const struct worker *w)
-{
-	const struct ctx *p = &w->ctx;
-	struct conn_stats cs;
-	struct udp_stats u;
-
-	conn_stats(p, &cs);
-	log_info("%u TCP connections live; pairs handed to sockmap %llu, to splice %llu, "
-		 "moved out of sockmap by flow control %llu; %u pipe pairs pooled", cs.live,
-		 (unsigned long long)cs.to_sockmap, (unsigned long long)cs.to_splice,
-		 (unsigned long long)cs.left_sockmap, p->pool.npipes);
-	if (cs.sockmap_loaded)
-		log_info("sockmap: %u socket entries, %u peer entries", cs.sockmap_socks,
-			 cs.sockmap_peers);
-	if (p->sc) {
-		struct shortcut_totals t;
-
-		shortcut_totals(p->sc, &t);
-		log_info("shortcut: %llu connections, %llu legs left it (bulk); %u sockets recorded "
-			 "now; %llu bytes redirected (all workers), %llu sends over TCP, %llu "
-			 "flow-control pauses", (unsigned long long)p->ctr->to_shortcut,
-			 (unsigned long long)p->ctr->left_shortcut, t.socks, (unsigned long long)t.bytes,
-			 (unsigned long long)t.tcp_msgs, (unsigned long long)t.paused);
-	}
-	log_counters(p->ctr);
-	if (!p->udp)
-		return;
-	udp_stats(p, &u);
-	log_info("udp: relayed %llu in, %llu out; dropped: %llu bad crypto, %llu bad header, "
-		 "%llu fragmented, %llu oversize, %llu without association, %llu unresolved, "
-		 "%llu send failures; %llu associations evicted; %llu replayed, %llu refused by policy",
-		 (unsigned long long)u.in, (unsigned long long)u.out,
-		 (unsigned long long)u.bad_crypto, (unsigned long long)u.bad_header,
-		 (unsigned long long)u.fragmented, (unsigned long long)u.oversize,
-		 (unsigned long long)u.no_assoc, (unsigned long long)u.unresolved,
-		 (unsigned long long)u.send_failed, (unsigned long long)u.evicted,
-		 (unsigned long long)u.replayed, (unsigned long long)u.refused);
-}
 
 /*
  * ssserver SIGHUP: the config file again. A worker of a tree reloads what
@@ -178,7 +119,7 @@ static void on_signal(void *arg, int signo)
 		return;
 	}
 	if (signo == SIGHUP || signo == SIGUSR1) {
-		log_stats(w);
+		worker_log_stats(&w->ctx);
 		return;
 	}
 	log_info("%s: exiting", strsignal(signo));
@@ -252,6 +193,8 @@ static void on_tick(void *arg)
 	listener_tick(&w->ls);
 	server_ports_sweep(p);
 	metrics_tick(w->metrics, now);
+	if (w->checks)
+		upstream_checks_tick(w->checks);
 	publish(w);
 	/* A lone worker keeps the replay filter's file; in a tree, the parent does. */
 	if (daemon_is_main() && now - w->replay_saved >= REPLAY_SYNC_S * 1000) {
@@ -436,6 +379,9 @@ static int setup_local(struct worker *w, bool tcp, bool udp, const char **why)
 		return r;
 	if (cfg->steer && p->index == 0 && (r = steer_setup(w, tcp, why)))
 		return r;
+	/* One worker checks the servers for the tree; with one server there is no choice. */
+	if (p->servers && p->servers->n > 1 && p->index == 0)
+		return upstream_checks_open(p, &w->checks, why);
 	return 0;
 }
 
@@ -449,7 +395,8 @@ static void w_conns(void *arg, struct sbuf *rows)
 static void w_source(struct worker *w, struct stats_src *s)
 {
 	*s = (struct stats_src){ .prog = w->name, .ctr = w->ctx.ctr, .workers = 1,
-				 .traffic = w->ctx.traffic, .replay = &w->ctx.replay, .cap = w->ctx.cap };
+				 .traffic = w->ctx.traffic, .replay = &w->ctx.replay, .cap = w->ctx.cap,
+				 .servers = w->ctx.servers };
 }
 
 static void w_stats(void *arg, struct sbuf *out)
@@ -551,10 +498,11 @@ static void teardown(struct worker *w)
 	struct ctx *p = &w->ctx;
 
 	if (p->udp)
-		log_stats(w);
+		worker_log_stats(&w->ctx);
 	if (steer_watch_fd(w->steer) >= 0)
 		loop_forget(p->loop, &w->steer_watch);
 	steer_remove(w->steer);
+	upstream_checks_close(w->checks);
 	if (p->cap)
 		capture_own_pid(p->cap, getpid(), false);
 	listener_close_all(&w->ls);

@@ -29,5 +29,8 @@ struct worker_args {
 };
 
 int worker_run(const struct worker_args *a);
+struct ctx;
+/* Log lines of what the worker counted (worker_log.c). */
+void worker_log_stats(const struct ctx *p);
 
 #endif

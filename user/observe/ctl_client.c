@@ -155,13 +155,13 @@ static void print_row(const struct json *c)
 	printf("%-8.0f %-3.0f %-22s %-30.30s %-10s %-19s %12.0f %12.0f %7.1f %7.1f %s\n",
 	       num(c, "id"), num(c, "worker"), str(c, "client"), str(c, "target"), str(c, "stage"), tiers,
 	       num(c, "bytes_up"), num(c, "bytes_down"), num(c, "age_s"), num(c, "idle_s"),
-	       str(c, "user"));
+	       *str(c, "user") ? str(c, "user") : str(c, "server"));
 }
 
 static void print_header(void)
 {
 	printf("%-8s %-3s %-22s %-30s %-10s %-19s %12s %12s %7s %7s %s\n", "ID", "W", "CLIENT", "TARGET",
-	       "STAGE", "TIER UP/DOWN", "BYTES UP", "BYTES DOWN", "AGE s", "IDLE s", "USER");
+	       "STAGE", "TIER UP/DOWN", "BYTES UP", "BYTES DOWN", "AGE s", "IDLE s", "USER/SERVER");
 }
 
 static int conns(const char *path, int argc, char **argv)
@@ -261,6 +261,43 @@ static int stats(const char *path, int argc, char **argv)
 		printf("%-20s %.4f\n", "replay filter fill", num(s, "replay_filter_fill"));
 		print_pairs("bytes by port/user", member(s, "traffic"));
 	}
+	json_free(j);
+	return 0;
+}
+
+/* sslocal's servers: their state, check latency and counts (from stats). */
+static int servers(const char *path, int argc, char **argv)
+{
+	struct json *j = ask(path, "{\"cmd\":\"stats\"}");
+	const struct json *s = member(j, "stats"), *list = member(s, "servers");
+	struct sbuf b = { 0 };
+
+	if (!j || refused(j) || !list) {
+		if (j && !list)
+			fprintf(stderr, "ssctl: %s has no servers to choose from (it is not sslocal)\n",
+				path);
+		json_free(j);
+		return 1;
+	}
+	if (argc && !strcmp(argv[0], "--json")) {
+		sbuf_printf(&b, "{\"balance\":\"%s\",\"servers\":", str(s, "balance"));
+		json_write(list, &b);
+		printf("%s}\n", b.p ? b.p : "");
+		sbuf_free(&b);
+		json_free(j);
+		return 0;
+	}
+	printf("balance: %s\n%-3s %-28s %-24s %-7s %9s %8s %8s %10s %9s %14s %14s %s\n",
+	       str(s, "balance"), "#", "SERVER", "METHOD", "STATE", "RTT ms", "CHECKS", "FAILED",
+	       "CONNS", "FAILED", "BYTES UP", "BYTES DOWN", "LAST FAILURE");
+	int i = 0;
+
+	for (const struct json *e = list->child; e; e = e->next, i++)
+		printf("%-3d %-28s %-24s %-7s %9.3f %8.0f %8.0f %10.0f %9.0f %14.0f %14.0f %s\n", i,
+		       str(e, "server"), str(e, "method"), str(e, "state"), num(e, "rtt_ms"),
+		       num(e, "checks"), num(e, "check_failures"), num(e, "connections"),
+		       num(e, "connect_failures"), num(e, "bytes_up"), num(e, "bytes_down"),
+		       str(e, "last_failure"));
 	json_free(j);
 	return 0;
 }
@@ -453,6 +490,8 @@ static int run_one(const char *path, int argc, char **argv)
 		return top(path);
 	if (!strcmp(argv[0], "capture"))
 		return capture(path, argc - 1, argv + 1);
+	if (!strcmp(argv[0], "servers"))
+		return servers(path, argc - 1, argv + 1);
 	fprintf(stderr, "ssctl: unknown command \"%s\"\n", argv[0]);
 	return 2;
 }

@@ -15,6 +15,7 @@
 #include "sbuf.h"
 #include "stats.h"
 #include "traffic.h"
+#include "upstream.h"
 
 /*
  * Every counter that ssctl stats and /metrics show, defined once: where its
@@ -230,6 +231,67 @@ static void capture_metric(const struct stats_src *s, struct sbuf *out, bool byt
 	}
 }
 
+/* sslocal's servers: each one's health and counts (upstream.h). */
+static void servers_json(const struct upstream_pool *pl, struct sbuf *out)
+{
+	sbuf_printf(out, ",\"balance\":\"%s\",\"servers\":[", config_balance_name(pl->mode));
+	for (int i = 0; i < pl->n; i++) {
+		const struct upstream *u = &pl->u[i];
+		const struct upstream_stat *st = u->st;
+
+		sbuf_printf(out, "%s{\"server\":\"%s%s%s:%u\",\"method\":\"%s\",\"state\":\"%s\","
+			    "\"rtt_ms\":%.3f,\"checks\":%llu,\"check_failures\":%llu,"
+			    "\"connections\":%llu,\"connect_failures\":%llu,\"udp_associations\":%llu,"
+			    "\"bytes_up\":%llu,\"bytes_down\":%llu,\"last_failure\":", i ? "," : "",
+			    strchr(u->host, ':') ? "[" : "", u->host, strchr(u->host, ':') ? "]" : "",
+			    u->port, u->key.m->name, upstream_state_name(st->state), st->rtt_us / 1000.0,
+			    (unsigned long long)st->checks, (unsigned long long)st->check_failures,
+			    (unsigned long long)st->connects, (unsigned long long)st->connect_failures,
+			    (unsigned long long)st->udp_assocs, (unsigned long long)st->bytes_up,
+			    (unsigned long long)st->bytes_down);
+		sbuf_json_str(out, st->why);
+		sbuf_printf(out, "}");
+	}
+	sbuf_printf(out, "]");
+}
+
+/* The same as metric families labelled by server (host:port). */
+static void servers_metric(const struct upstream_pool *pl, struct sbuf *out)
+{
+	static const struct {
+		const char *name, *help, *kind;
+		size_t off;
+	} fams[] = {
+		{ "ssbpf_server_up", "1 while the server passes its checks (sslocal).", "gauge", 0 },
+		{ "ssbpf_server_rtt_seconds", "Smoothed latency of the server's checks.", "gauge", 0 },
+		{ "ssbpf_server_checks_total", "Checks of the server.", "counter",
+		  offsetof(struct upstream_stat, checks) },
+		{ "ssbpf_server_check_failures_total", "Checks the server failed.", "counter",
+		  offsetof(struct upstream_stat, check_failures) },
+		{ "ssbpf_server_connections_total", "New connections sent to the server.", "counter",
+		  offsetof(struct upstream_stat, connects) },
+		{ "ssbpf_server_connect_failures_total", "Connections that could not reach it.",
+		  "counter", offsetof(struct upstream_stat, connect_failures) },
+		{ "ssbpf_server_bytes_up_total", "Bytes sent through the server.", "counter",
+		  offsetof(struct upstream_stat, bytes_up) },
+		{ "ssbpf_server_bytes_down_total", "Bytes received through the server.", "counter",
+		  offsetof(struct upstream_stat, bytes_down) },
+	};
+
+	for (size_t f = 0; f < ARRAY_SIZE(fams); f++) {
+		sbuf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", fams[f].name, fams[f].help,
+			    fams[f].name, fams[f].kind);
+		for (int i = 0; i < pl->n; i++) {
+			const struct upstream_stat *st = pl->u[i].st;
+			double v = f == 0 ? st->state == UP_OK : f == 1 ? st->rtt_us / 1e6 :
+				   (double)*(const uint64_t *)((const char *)st + fams[f].off);
+
+			sbuf_printf(out, "%s{server=\"%s:%u\"} %.17g\n", fams[f].name, pl->u[i].host,
+				    pl->u[i].port, v);
+		}
+	}
+}
+
 /* "name":{...} or "name":v members of one row, in the JSON of ssctl stats. */
 static void json_row(const struct ctr_row *r, const struct counters *c, struct sbuf *out)
 {
@@ -299,6 +361,8 @@ void stats_json(const struct stats_src *s, struct sbuf *out)
 	sbuf_printf(out, "}");
 	if (s->cap)
 		capture_json(s, out);
+	if (s->servers)
+		servers_json(s->servers, out);
 	sbuf_printf(out, "}");
 }
 
@@ -372,4 +436,6 @@ void stats_prometheus(const struct stats_src *s, struct sbuf *out)
 		capture_metric(s, out, false);
 		capture_metric(s, out, true);
 	}
+	if (s->servers)
+		servers_metric(s->servers, out);
 }
