@@ -46,6 +46,13 @@ bool acl_outbound_blocked_addr(const struct acl *a, const struct sockaddr *sa);
 bool acl_bypass_host(const struct acl *a, const char *host);
 bool acl_bypass_addr(const struct acl *a, const struct sockaddr *sa);
 /*
+ * sslocal, a name as libev's ss-local weighs it: 1 when a rule of the
+ * bypass list names it, -1 when one of the proxy list does (in either
+ * section order), 0 when none does: then its address decides
+ * (acl_bypass_addr), and a name that does not resolve goes to the server.
+ */
+int acl_name_rule(const struct acl *a, const char *host);
+/*
  * sslocal redir's steering: is the default [bypass_all]? And each address
  * prefix of the proxy list (proxy_list true) or of the bypass list, as
  * family, address bytes (4 or 16) and length; a prefix that another of the

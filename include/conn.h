@@ -123,6 +123,12 @@ struct conn {
 	bool bad_auth;    /* server: authentication failed, discarding until timeout */
 	uint8_t hs[SS_ADDR_MAX + 64]; /* SOCKS5 handshake bytes */
 	uint16_t hs_len;
+	uint8_t proxy;     /* sslocal's SOCKS port: 5, 4 (SOCKS4/4a) or 'H' (HTTP); 0 before the first byte */
+	bool http_connect; /* HTTP CONNECT: 200 once the server's connection is up */
+	char *http;        /* an HTTP request head while it arrives (HTTP_HEAD_MAX bytes) */
+	uint32_t http_len;
+	uint8_t *first;    /* the client's first data when larger than hs (an HTTP request), or NULL */
+	uint32_t first_len;
 
 	const struct tier_ops *tier; /* tier_user until a pass-through pair is handed off */
 	bool passthrough;      /* both legs carry the same bytes (none, --relay, bypass) */

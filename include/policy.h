@@ -48,6 +48,8 @@ bool policy_refuses_host(const struct policy *p, const char *host);
 bool policy_refuses_client(const struct policy *p, const struct sockaddr *sa);
 /* sslocal: does the ACL send this target directly rather than through the server? */
 bool policy_bypass(const struct policy *p, const char *host, const struct sockaddr *sa);
+/* sslocal: a name's route from the ACL's name rules alone: 1 bypass, -1 proxy, 0 its address decides. */
+int policy_name_route(const struct policy *p, const char *host);
 /* One line saying what the ACL holds ("" without one). */
 void policy_describe_acl(const struct policy *p, char *out, size_t len);
 

@@ -47,4 +47,21 @@ int socks5_parse_request(const uint8_t *buf, size_t len, uint8_t *cmd, struct ss
 /* Builds a reply VER REP RSV BND.ADDR BND.PORT; returns its length. */
 size_t socks5_reply(uint8_t *out, uint8_t rep, const struct ss_addr *bound);
 
+/* SOCKS4 and 4a on the same port (socks4.c). */
+enum {
+	SOCKS4_VER = 4,
+	SOCKS4_CMD_CONNECT = 1,
+	SOCKS4_GRANTED = 90,
+	SOCKS4_REJECTED = 91,
+};
+/*
+ * A SOCKS4 request, or SOCKS4a with a name: SS_OK with the command, the
+ * address and *consumed; SS_AGAIN; SS_ERR (not version 4, a user ID or
+ * name over 255 bytes, an empty name).
+ */
+int socks4_parse_request(const uint8_t *buf, size_t len, uint8_t *cmd, struct ss_addr *a,
+			 size_t *consumed);
+/* The 8-byte reply: request granted, or rejected. */
+size_t socks4_reply(uint8_t *out, bool granted);
+
 #endif

@@ -343,12 +343,12 @@ def test_server_acl_outbound_block_list_blocks_addresses_and_names():
 def test_sslocal_bypass_list_goes_direct_and_proxy_list_through_the_server():
     echo = Server(echo_handler)
     fake = Server(lambda s: s.recv(1))  # stands where the server is: counts what comes through
-    path = acl("local.acl", "[bypass_all]\n[proxy_list]\n127.0.0.1\n")
+    path = acl("local.acl", "[bypass_all]\n[proxy_list]\n127.0.0.1\n[bypass_list]\n||localhost\n")
     lp = free_port()
     loc = start([SSLOCAL, "-s", "127.0.0.1", "-p", str(fake.port), "-k", "x", "-m", "aes-256-gcm",
                  "-l", str(lp), "--acl", path], wait=lp)
     data = os.urandom(200000)
-    assert socks_echo(lp, "localhost", echo.port, data) == data  # not on the proxy list: direct
+    assert socks_echo(lp, "localhost", echo.port, data) == data  # a bypass name rule: direct
     assert fake.accepts == 0 and echo.accepts == 1
     s, rep = socks_connect(lp, "127.0.0.1", echo.port)  # on the proxy list: to the "server"
     s.close()
@@ -362,6 +362,47 @@ def test_sslocal_bypass_list_goes_direct_and_proxy_list_through_the_server():
     assert "bypass policy; ACL (libev format): 1 rules" in loc.log_text()
     fake.close()
     echo.close()
+
+
+def routes_of(binary, acl_text, name):
+    """Where binary (sslocal, or libev's ss-local) sends a SOCKS5 connection to name:
+    "direct" (to the echo target) or "server" (to a stand-in that counts)."""
+    echo, fake = Server(echo_handler), Server(lambda s: s.recv(1))
+    path, lp = acl("routes.acl", acl_text), free_port()
+    start([binary, "-s", "127.0.0.1", "-p", str(fake.port), "-k", "x", "-m", "aes-256-gcm", "-l", str(lp),
+           "--acl", path], wait=lp)
+    s, rep = socks_connect(lp, name, echo.port)
+    s.sendall(b"ping")
+    s.settimeout(3)
+    try:
+        got = recv_exact(s, 4)
+    except (OSError, AssertionError):
+        got = b""
+    s.close()
+    wait_until(lambda: got == b"ping" or fake.accepts, 5, "the connection somewhere")
+    stop_all()
+    echo.close()
+    fake.close()
+    return "direct" if got == b"ping" and not fake.accepts else "server"
+
+
+def test_names_are_routed_by_their_address_as_libev_routes_them():
+    """A name no name rule matches is resolved and its address matched against the IP
+    rules (libev's ss-local, local.c); a name rule wins over the address; a name that
+    does not resolve goes to the server. Each case against libev's ss-local."""
+    cases = [("[proxy_all]\n[bypass_list]\n127.0.0.1/32\n", "localhost", "direct"),
+             ("[bypass_all]\n[proxy_list]\n127.0.0.1/32\n", "localhost", "server"),
+             ("[proxy_all]\n[bypass_list]\n10.0.0.0/8\n", "localhost", "server"),
+             ("[bypass_all]\n[proxy_list]\n127.0.0.1/32\n[bypass_list]\n||localhost\n", "localhost", "direct"),
+             ("[proxy_all]\n[bypass_list]\n127.0.0.1/32\n[proxy_list]\n||localhost\n", "localhost", "server"),
+             ("[bypass_all]\n[proxy_list]\n10.0.0.0/8\n", "no-such-name.invalid", "server")]
+    for text, name, want in cases:
+        ours = routes_of(SSLOCAL, text, name)
+        assert ours == want, (text, name, ours)
+        if name.endswith(".invalid"):
+            continue  # libev asks the system resolver, which may wait here for a nameserver it cannot reach
+        theirs = routes_of("/usr/bin/ss-local", text, name)
+        assert theirs == ours, (text, name, ours, theirs)
 
 
 def test_a_100000_line_acl_loads_in_the_daemon():
@@ -380,7 +421,7 @@ def test_a_100000_line_acl_loads_in_the_daemon():
 
 
 if __name__ == "__main__":
-    sys.exit(run_tests([
+    sys.exit(run_tests([test_names_are_routed_by_their_address_as_libev_routes_them, 
         test_debian_libev_config_starts_both_programs_unchanged,
         test_python_original_test_configs_start_the_binary_they_are_for,
         test_typo_and_command_line_errors_name_the_culprit,

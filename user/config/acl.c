@@ -205,6 +205,11 @@ bool acl_bypass_addr(const struct acl *a, const struct sockaddr *sa)
 	return a->reject_all ? !rules_match_addr(&a->white, sa) : rules_match_addr(&a->black, sa);
 }
 
+int acl_name_rule(const struct acl *a, const char *host)
+{
+	return rules_match_host(&a->black, host) ? 1 : rules_match_host(&a->white, host) ? -1 : 0;
+}
+
 bool acl_bypass_all(const struct acl *a)
 {
 	return a->reject_all;

@@ -33,7 +33,7 @@ static const struct enum_name balance_names[] = {
 };
 
 static const struct enum_name protocol_names[] = {
-	{ "socks", LOCAL_SOCKS }, { "socks5", LOCAL_SOCKS }, { "tunnel", LOCAL_TUNNEL },
+	{ "socks", LOCAL_SOCKS }, { "socks5", LOCAL_SOCKS }, { "http", LOCAL_SOCKS }, { "tunnel", LOCAL_TUNNEL },
 	{ "redir", LOCAL_REDIR }, { 0 } };
 static const struct enum_name tier_names[] = {
 	{ "user", TIER_USER }, { "splice", TIER_SPLICE }, { "sockmap", TIER_SOCKMAP }, { 0 } };
@@ -122,8 +122,9 @@ const struct option_desc option_rows[] = {
 	  "N", "Worker processes (default: one per CPU)." },
 	{ "server_url", "server-url", 0, OT_URL, 0, 0, 0, BOTH, "an ss:// URI", NULL, "URI",
 	  "An ss:// URI (SIP002) giving method, password, server, port and plugin." },
-	{ "protocol", "mode", 0, OT_ENUM, 0, 0, O(local_mode), LOCAL, "socks, tunnel or redir",
-	  protocol_names, "socks|tunnel|redir", "What sslocal serves (default socks)." },
+	{ "protocol", "mode", 0, OT_ENUM, 0, 0, O(local_mode), LOCAL, "socks, http, tunnel or redir",
+	  protocol_names, "socks|http|tunnel|redir",
+	  "What sslocal serves (default socks: SOCKS5, SOCKS4/4a and HTTP on one port; http is the same)." },
 	{ "socks5_username", "socks5-username", 0, OT_STR, 0, 0, O(socks_user), LOCAL, "a string",
 	  NULL, "NAME", "Require this SOCKS5 user name (RFC 1929)." },
 	{ "socks5_password", "socks5-password", 0, OT_STR, 0, 0, O(socks_pass), LOCAL, "a string",

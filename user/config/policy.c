@@ -284,6 +284,11 @@ bool policy_bypass(const struct policy *p, const char *host, const struct sockad
 	return host ? acl_bypass_host(p->acl, host) : acl_bypass_addr(p->acl, sa);
 }
 
+int policy_name_route(const struct policy *p, const char *host)
+{
+	return p->acl ? acl_name_rule(p->acl, host) : -1;
+}
+
 void policy_describe_acl(const struct policy *p, char *out, size_t len)
 {
 	size_t rules = 0, bytes = 0;

@@ -207,6 +207,8 @@ void conn_reap(struct ctx *p)
 		if (c->pk)
 			c->pk->refs--;
 		upstream_put(c->upstream);
+		free(c->http);
+		free(c->first);
 		free(c);
 	}
 }
@@ -423,6 +425,20 @@ static void on_resolved(void *arg, int err, const struct sockaddr *sa, socklen_t
  */
 static void start_target(struct conn *c, const uint8_t *extra, size_t n)
 {
+	enum acl_route r = hs_route(c);
+
+	conn_leave_handshake(c);
+	c->bypass = r == ROUTE_BYPASS;
+	if (r == ROUTE_RESOLVE && server_acl_resolve(c, extra, n)) {
+		set_stage(c, ST_DNS);
+		loop_watch(c->p->loop, &c->local.h, 0);
+		return;
+	}
+	conn_route(c, extra, n);
+}
+
+void conn_route(struct conn *c, const uint8_t *extra, size_t n)
+{
 	struct ctx *p = c->p;
 	struct sockaddr_storage sa;
 	socklen_t len;
@@ -430,9 +446,8 @@ static void start_target(struct conn *c, const uint8_t *extra, size_t n)
 	uint16_t port;
 	char tbuf[300];
 
-	conn_leave_handshake(c);
 	/* An ACL bypass: sslocal dials the target itself and relays the bytes as they are. */
-	if ((c->bypass = hs_bypass(c))) {
+	if (c->bypass) {
 		c->passthrough = true;
 		log_debug("conn %llu: the ACL bypasses the server for this target",
 			  (unsigned long long)c->id);
@@ -507,11 +522,14 @@ static void handshake(struct conn *c)
 		break;
 	case HS_TARGET:
 	{
-		/* SOCKS5: what the client sent after its request rides with the header. */
-		size_t n = c->hs_len;
+		/* What the client sent after its request rides with the header. */
+		size_t n = c->first ? c->first_len : c->hs_len;
+		uint8_t *first = c->first;
 
 		c->hs_len = 0; /* start_target may keep the request header there */
-		start_target(c, n ? c->hs : NULL, n);
+		c->first = NULL;
+		start_target(c, first ? first : n ? c->hs : NULL, n);
+		free(first);
 		break;
 	}
 	default: /* HS_AGAIN, HS_HOLD: more bytes or the deadline */

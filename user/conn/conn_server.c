@@ -5,14 +5,18 @@
  * a second try on another server when the first cannot be reached, before
  * the client has been answered.
  */
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "pair.h"
 #include "counters.h"
 #include "ctx.h"
+#include "dns.h"
 #include "log.h"
 #include "loop.h"
+#include "policy.h"
+#include "pool.h"
 #include "upstream.h"
 
 int conn_use_key(struct conn *c, const struct ss_key *k)
@@ -59,9 +63,9 @@ int server_choose(struct conn *c)
 int server_first_flight(struct conn *c, const uint8_t *extra, size_t n)
 {
 	struct ctx *p = c->p;
-	uint8_t first[SS_ADDR_MAX + sizeof(c->hs)];
+	uint8_t hdr[SS_ADDR_MAX + sizeof(c->hs)], *first = hdr;
 	size_t got;
-	int hl = c->key->ops->header_encode(&c->target, first, sizeof(first));
+	int hl = c->key->ops->header_encode(&c->target, hdr, sizeof(hdr)), r;
 
 	if (hl < 0 || c->key->ops->enc_init(&c->enc, c->key)) {
 		conn_destroy(c, "cannot encode the target address");
@@ -77,9 +81,17 @@ int server_first_flight(struct conn *c, const uint8_t *extra, size_t n)
 		c->hdr_pending = true;
 		return 0;
 	}
-	memcpy(first + hl, extra, n);
-	if (stream_buf_reserve(p, &c->up.out) ||
-	    c->key->ops->enc_feed(&c->enc, first, (size_t)hl + n, c->up.out.data, &got)) {
+	/* An HTTP request's head may outgrow hdr: one chunk all the same. */
+	if ((size_t)hl + n > sizeof(hdr) && (first = malloc((size_t)hl + n)))
+		memcpy(first, hdr, (size_t)hl);
+	if (first)
+		memcpy(first + hl, extra, n);
+	r = !first || stream_buf_reserve(p, &c->up.out) ||
+	    c->key->ops->enc_fit(&c->enc, POOL_BUF_CAP) < (size_t)hl + n ||
+	    c->key->ops->enc_feed(&c->enc, first, (size_t)hl + n, c->up.out.data, &got);
+	if (first != hdr)
+		free(first);
+	if (r) {
 		conn_destroy(c, "out of memory");
 		return -1;
 	}
@@ -116,4 +128,44 @@ bool server_retry(struct conn *c, int err, const char *what)
 	c->upstream = NULL;
 	upstream_put(old);
 	return !server_choose(c) && !server_first_flight(c, NULL, 0);
+}
+
+static void on_acl_resolved(void *arg, int err, const struct sockaddr *sa, socklen_t len)
+{
+	struct conn *c = arg;
+	uint8_t *first = c->first;
+	size_t n = c->first_len;
+
+	(void)len;
+	c->q = NULL;
+	c->bypass = !err && policy_bypass(&c->p->policy, NULL, sa);
+	c->first = NULL;
+	c->first_len = 0;
+	conn_route(c, first, n);
+	free(first);
+}
+
+int server_acl_resolve(struct conn *c, const uint8_t *extra, size_t n)
+{
+	struct sockaddr_storage sa;
+	socklen_t len;
+	uint8_t *keep = NULL;
+	int r;
+
+	/* The caller's buffer goes when it returns: what the client sent waits here. */
+	if (n && !(keep = malloc(n)))
+		return 0;
+	r = dns_resolve(c->p->dns, c->target.host, c->target.port, &sa, &len, on_acl_resolved, c,
+			&c->q);
+	if (r > 0) {
+		if (n)
+			memcpy(keep, extra, n);
+		c->first = keep;
+		c->first_len = (uint32_t)n;
+		return 1;
+	}
+	free(keep);
+	/* A name that does not resolve goes through the server, as libev sends it. */
+	c->bypass = !r && policy_bypass(&c->p->policy, NULL, (struct sockaddr *)&sa);
+	return 0;
 }

@@ -22,14 +22,17 @@ const struct inbound_ops *inbound_of(enum conn_role role)
 	}
 }
 
-bool hs_bypass(const struct conn *c)
+enum acl_route hs_route(const struct conn *c)
 {
 	struct sockaddr_storage sa;
+	int r;
 
 	if (!c->p->policy.acl || !c->in->acl_bypass)
-		return false;
-	if (c->target.atyp == SS_ATYP_DOMAIN)
-		return policy_bypass(&c->p->policy, c->target.host, NULL);
+		return ROUTE_PROXY;
+	if (c->target.atyp == SS_ATYP_DOMAIN) {
+		r = policy_name_route(&c->p->policy, c->target.host);
+		return r > 0 ? ROUTE_BYPASS : r < 0 ? ROUTE_PROXY : ROUTE_RESOLVE;
+	}
 	addr_to_sockaddr(&c->target, &sa);
-	return policy_bypass(&c->p->policy, NULL, (struct sockaddr *)&sa);
+	return policy_bypass(&c->p->policy, NULL, (struct sockaddr *)&sa) ? ROUTE_BYPASS : ROUTE_PROXY;
 }

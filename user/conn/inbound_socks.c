@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * SOCKS5 (RFC 1928; RFC 1929 username and password) on sslocal's port: the
- * greeting in INIT, the request in ADDR (CONNECT, or UDP ASSOCIATE), and
- * the reply once the connect has ended either way.
+ * sslocal's SOCKS port: the first byte tells SOCKS5 (RFC 1928; RFC 1929
+ * username and password), SOCKS4/4a and HTTP (inbound_http.c) apart.
+ * SOCKS5's greeting in INIT, the request in ADDR (CONNECT, or UDP
+ * ASSOCIATE); SOCKS4's and HTTP's one request in ADDR; and the reply once
+ * the connect has ended either way.
  */
 #include <errno.h>
 #include <string.h>
@@ -43,12 +45,23 @@ static void hs_consume(struct conn *c, size_t n)
 /* err 0: succeeded; bound: a UDP association's address. */
 static void socks_reply(struct conn *c, int err, const struct ss_addr *bound)
 {
-	reply_rep(c, err ? rep_for(err) : SOCKS5_REP_OK, bound);
+	uint8_t rep[8];
+
+	if (c->proxy == 'H') {
+		http_reply(c, err);
+	} else if (c->proxy == SOCKS4_VER) {
+		if (send(c->local.h.fd, rep, socks4_reply(rep, !err), MSG_NOSIGNAL) != 8)
+			log_debug("conn %llu: SOCKS4 reply not sent", (unsigned long long)c->id);
+	} else {
+		reply_rep(c, err ? rep_for(err) : SOCKS5_REP_OK, bound);
+	}
 }
 
-/* SOCKS5: append to c->hs. */
+/* SOCKS: append to c->hs (HTTP: to its own buffer). */
 static enum hs_outcome socks_read(struct conn *c, const char **why)
 {
+	if (c->proxy == 'H')
+		return http_read(c, why);
 	ssize_t n = conn_recv(c, c->local.h.fd, c->hs + c->hs_len, sizeof(c->hs) - c->hs_len);
 
 	if (n == 0) {
@@ -145,13 +158,64 @@ static enum hs_outcome socks_request(struct conn *c, const char **why)
 	return cmd == SOCKS5_CMD_CONNECT ? HS_TARGET : HS_UDP_ASSOC;
 }
 
+/* SOCKS4 and 4a ADDR: CONNECT only, and not when SOCKS5 asks for a password. */
+static enum hs_outcome socks4_request(struct conn *c, const char **why)
+{
+	uint8_t cmd = 0, rep[8];
+	size_t used;
+	int r = socks4_parse_request(c->hs, c->hs_len, &cmd, &c->target, &used);
+
+	if (r == SS_AGAIN)
+		return HS_AGAIN;
+	*why = r != SS_OK ? "malformed SOCKS4 request" :
+	       cmd != SOCKS4_CMD_CONNECT ? "SOCKS4 BIND is not supported" :
+	       c->p->cfg->socks_user ? "SOCKS4 refused: it has no password, and "
+				       "socks5_username is set" : NULL;
+	if (*why) {
+		send(c->local.h.fd, rep, socks4_reply(rep, false), MSG_NOSIGNAL);
+		ctr_fail(c, c->p->cfg->socks_user && r == SS_OK ? FAIL_SOCKS_AUTH : FAIL_BAD_REQUEST);
+		return HS_CLOSE;
+	}
+	hs_consume(c, used);
+	return HS_TARGET;
+}
+
+/* INIT's first byte: which protocol the client speaks. */
+static enum hs_outcome which_proxy(struct conn *c, const char **why)
+{
+	uint8_t b = c->hs[0];
+
+	if (b == SOCKS5_VER || b == SOCKS4_VER) {
+		c->proxy = b;
+		return b == SOCKS5_VER ? HS_MORE : HS_ADDR;
+	}
+	if (b >= 'A' && b <= 'Z') { /* an HTTP method */
+		c->proxy = 'H';
+		return http_begin(c, why);
+	}
+	*why = "not a SOCKS5, SOCKS4 or HTTP proxy request";
+	ctr_fail(c, FAIL_BAD_REQUEST);
+	return HS_CLOSE;
+}
+
 static enum hs_outcome socks_parse(struct conn *c, const char **why)
 {
 	enum hs_outcome o;
 
-	o = c->stage == ST_INIT ? socks_greeting(c, why) : socks_request(c, why);
+	if (!c->proxy) {
+		if (!c->hs_len)
+			return HS_AGAIN;
+		if ((o = which_proxy(c, why)) != HS_MORE)
+			return o;
+	}
+	if (c->proxy == 'H')
+		return http_request(c, why);
+	if (c->proxy == SOCKS4_VER)
+		o = socks4_request(c, why);
+	else
+		o = c->stage == ST_INIT ? socks_greeting(c, why) : socks_request(c, why);
 	if (o == HS_AGAIN && c->hs_len == sizeof(c->hs)) {
-		*why = "SOCKS5 handshake too long";
+		*why = "SOCKS handshake too long";
 		ctr_fail(c, FAIL_BAD_REQUEST);
 		return HS_CLOSE;
 	}

@@ -88,8 +88,11 @@ extern const struct inbound_ops inbound_ss, inbound_socks, inbound_redir, inboun
 	inbound_relay;
 /* inbound.c: the kind of a listener's role. */
 const struct inbound_ops *inbound_of(enum conn_role role);
-/* sslocal: does the ACL send c->target directly, not through the server? */
-bool hs_bypass(const struct conn *c);
+/* sslocal: does the ACL send c->target directly, through the server, or does its address decide? */
+enum acl_route { ROUTE_PROXY, ROUTE_BYPASS, ROUTE_RESOLVE };
+enum acl_route hs_route(const struct conn *c);
+/* conn.c: on from a target whose route is known (c->bypass). */
+void conn_route(struct conn *c, const uint8_t *extra, size_t n);
 /* conn_stream.c: the userspace and splice pump. */
 /* Every salt this process generates goes into the replay filter. */
 void stream_remember_salt(struct conn *c);
@@ -131,12 +134,24 @@ int stream_waiting(struct conn *c, struct dir *d, uint64_t progress, bool moving
 		   uint64_t stall_ms);
 
 /* conn_shortcut.c: --bpf-cgroup. Before connecting to a target (fd not yet connected). */
+/* inbound_http.c: an HTTP proxy request on the SOCKS port (inbound_socks.c calls these). */
+enum hs_outcome http_begin(struct conn *c, const char **why);
+enum hs_outcome http_read(struct conn *c, const char **why);
+enum hs_outcome http_request(struct conn *c, const char **why);
+void http_reply(struct conn *c, int err);
+
 /* conn_server.c: sslocal's server for c. Under key k from now on; 0, or -1 (cipher set-up failed). */
 int conn_use_key(struct conn *c, const struct ss_key *k);
 /* Chooses c's server (unless a capture entry gave one); 0, or -1 when c is destroyed. */
 int server_choose(struct conn *c);
 /* Queues the encrypted first flight (address header and the client's first data); 0 or -1. */
 int server_first_flight(struct conn *c, const uint8_t *extra, size_t n);
+/*
+ * ROUTE_RESOLVE: the name's address decides, as in libev's ss-local: 0 when
+ * it did at once (the resolver's cache; c->bypass set), 1 when the answer
+ * will call conn_route later (extra kept till then).
+ */
+int server_acl_resolve(struct conn *c, const uint8_t *extra, size_t n);
 /* c's server failed (err, in step what): marks it, and true when c goes to another now. */
 bool server_retry(struct conn *c, int err, const char *what);
 
