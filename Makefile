@@ -9,7 +9,7 @@ CFLAGS_COMMON := -DSSBPF_VERSION='"$(VERSION)"' -std=gnu11 -D_GNU_SOURCE -Wall -
 CFLAGS  ?= -O2
 SANFLAGS := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 PURE_LIBS := -lsodium -lcrypto -lm
-LDLIBS  := $(PURE_LIBS) -lcares -lmnl -lbpf -lelf -lz
+LDLIBS  := $(PURE_LIBS) -lcares -lmnl -lbpf -lelf -lz -lqrencode
 CLANG   ?= clang
 BPFTOOL ?= bpftool
 BPF_SRCS  := $(wildcard bpf/*.bpf.c)

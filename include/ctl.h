@@ -30,6 +30,8 @@ struct ctl_backend {
 	int (*kill)(void *arg, uint64_t id, const char *who); /* 0 or -ENOENT */
 	/* ssctl capture: one object into out ({"ok": ...} or {"error": ...}); NULL: none here */
 	void (*capture)(void *arg, const struct ctl_capture *q, const char *who, struct sbuf *out);
+	/* ssctl url: the configuration in force, whose SIP002 URIs it lists; NULL: none */
+	const struct ss_config *(*config)(void *arg);
 	void *arg;
 };
 

@@ -7,12 +7,14 @@ set -euo pipefail
 pkgs=(
 	# build
 	make gcc clang llvm pkg-config libbpf-dev bpftool libsodium-dev libssl-dev
-	libmnl-dev libc-ares-dev libelf-dev zlib1g-dev
+	libmnl-dev libc-ares-dev libelf-dev zlib1g-dev libqrencode-dev
 	# libFuzzer and sanitizer runtimes for clang
 	libclang-rt-14-dev
 	# tests: peers, clients, sanitizer runtimes, namespaces
 	shadowsocks-libev simple-obfs shadowsocks-v2ray-plugin curl python3 netcat-openbsd
 	iproute2 nftables valgrind procps util-linux
+	# a QR decoder for ssctl url --qr
+	zbar-tools
 	# observability tests: the metrics checkers, a terminal for ssctl top
 	prometheus python3-prometheus-client tmux
 	# the second BLAKE3 oracle (SIP022)

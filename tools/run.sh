@@ -62,8 +62,10 @@ ssbpf is running (logs in $logdir):
   ssserver  127.0.0.1:$server_port  ($method)
   sslocal   127.0.0.1:$local_port   (SOCKS5)
 
-Server URI (SIP002), for sslocal --server-url or any shadowsocks client:
+Server URI (SIP002), for sslocal --server-url or any shadowsocks client
+(also \`build/ssctl -p $server_port url --qr\`):
   ss://$userinfo@127.0.0.1:$server_port#ssbpf
+$(build/ssctl qr "ss://$userinfo@127.0.0.1:$server_port#ssbpf" 2>/dev/null || true)
 
 Try it (fetches this README through sslocal -> ssserver -> a demo web server):
   curl --socks5-hostname 127.0.0.1:$local_port http://127.0.0.1:$web_port/README.md

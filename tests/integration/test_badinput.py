@@ -28,8 +28,12 @@ def test_socks5_garbage_bind_udp_and_unknown_atyp():
     echo = Server(echo_handler)
     srv, loc, lp = pair()
     base = fd_baseline(srv, loc)
-    # Garbage instead of a greeting: closed without a reply.
+    # Garbage instead of a greeting (a TLS ClientHello's start): closed without a reply.
+    s = socks_raw(lp, b"\x16\x03\x01\x02\x00garbage")
+    assert closed_within(s, 5)
+    # An HTTP request that is no proxy request (origin form): 400, then closed.
     s = socks_raw(lp, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert s.recv(4096).startswith(b"HTTP/1.1 400 ")
     assert closed_within(s, 5)
     # BIND: reply 0x07 (command not supported), then close.
     s = socks_raw(lp, b"\x05\x01\x00")
@@ -52,7 +56,7 @@ def test_socks5_garbage_bind_udp_and_unknown_atyp():
     recv_exact(s, 2)
     assert recv_socks_reply(s) == 0x01
     check_still_serves(lp, echo, srv, loc, base)
-    assert "not a SOCKS5 greeting" in loc.log_text()
+    assert "not a SOCKS5, SOCKS4 or HTTP proxy request" in loc.log_text()
     assert "SOCKS5 BIND is not supported" in loc.log_text()
     echo.close()
 

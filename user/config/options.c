@@ -129,22 +129,6 @@ static const char *scalar_text(const struct json *j, char *buf, size_t len)
 	return NULL;
 }
 
-/* "a,b" or ["a", 8080]: kept comma-separated. */
-/* A JSON list of scalars as one comma-separated string (malloc'd), of any length. */
-/* Appends s percent-encoded (RFC 3986: all but unreserved characters) at buf + *n. */
-static bool pct_append(char *buf, size_t len, size_t *n, const char *s)
-{
-	for (; *s; s++) {
-		bool plain = isalnum((unsigned char)*s) || strchr("-._~", *s);
-		int w = snprintf(buf + *n, len - *n, plain ? "%c" : "%%%02X", (unsigned char)*s);
-
-		if (w < 0 || (size_t)w >= len - *n)
-			return false;
-		*n += (size_t)w;
-	}
-	return true;
-}
-
 /*
  * A capture entry {"cgroup": PATH, "netns": PATH, and an upstream of its own:
  * "server", "server_port", "method", "password"} as "PATH@NETNS=ss://..."
@@ -186,10 +170,10 @@ static const char *capture_item(const struct json *e, char *buf, size_t len)
 		return NULL;
 	n += 6;
 	/* SIP002: method and password percent-encoded, the ':' between them plain. */
-	if (!pct_append(buf, len, &n, method) || n + 1 >= len)
+	if (!sip002_pct_append(buf, len, &n, method) || n + 1 >= len)
 		return NULL;
 	buf[n++] = ':';
-	if (!pct_append(buf, len, &n, pw))
+	if (!sip002_pct_append(buf, len, &n, pw))
 		return NULL;
 	return (size_t)snprintf(buf + n, len - n, "@%s%s%s:%s", strchr(srv, ':') ? "[" : "", srv,
 				strchr(srv, ':') ? "]" : "", num) < len - n ? buf : NULL;

@@ -1,11 +1,15 @@
 // SPDX-License-Identifier: MIT
 /* SIP002 URIs: ss://BASE64URL(method:password)@host:port[/?plugin=...][#name]. */
+#include <ctype.h>
 #include <errno.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common.h"
+#include "crypto.h"
 #include "sip002.h"
 
 static int b64val(char ch)
@@ -135,4 +139,103 @@ int sip002_apply(struct ss_config *c, const char *url, const char **why)
 	config_clear_servers(c);
 	c->server_port = port;
 	return config_add_server(c, host);
+}
+
+bool sip002_pct_append(char *buf, size_t len, size_t *n, const char *s)
+{
+	for (; *s; s++) {
+		bool plain = isalnum((unsigned char)*s) || strchr("-._~", *s);
+		int w = snprintf(buf + *n, len - *n, plain ? "%c" : "%%%02X", (unsigned char)*s);
+
+		if (w < 0 || (size_t)w >= len - *n)
+			return false;
+		*n += (size_t)w;
+	}
+	return true;
+}
+
+int sip002_format(char *out, size_t cap, const struct ss_method *m, const char *password,
+		  const char *host, int port, const char *tag)
+{
+	char info[600];
+	size_t n = 5;
+	int w;
+
+	if (cap < 8)
+		return -ENOSPC;
+	memcpy(out, "ss://", 5);
+	/* SIP002: a 2022 method's userinfo is percent-encoded; the others' base64url. */
+	if (m->sip022) {
+		if (!sip002_pct_append(out, cap, &n, m->name) || n + 1 >= cap)
+			return -ENOSPC;
+		out[n++] = ':';
+		if (!sip002_pct_append(out, cap, &n, password))
+			return -ENOSPC;
+	} else {
+		w = snprintf(info, sizeof(info), "%s:%s", m->name, password);
+		if (w < 0 || (size_t)w >= sizeof(info) ||
+		    sodium_base64_ENCODED_LEN((size_t)w, sodium_base64_VARIANT_URLSAFE_NO_PADDING) >
+			    cap - n)
+			return -ENOSPC;
+		sodium_bin2base64(out + n, cap - n, (const unsigned char *)info, (size_t)w,
+				  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+		n += strlen(out + n);
+		sodium_memzero(info, sizeof(info));
+	}
+	w = snprintf(out + n, cap - n, "@%s%s%s:%d%s", strchr(host, ':') ? "[" : "", host,
+		     strchr(host, ':') ? "]" : "", port, tag ? "#" : "");
+	if (w < 0 || (size_t)w >= cap - n)
+		return -ENOSPC;
+	n += (size_t)w;
+	return tag && !sip002_pct_append(out, cap, &n, tag) ? -ENOSPC : 0;
+}
+
+/* The address clients use for a listen address: a wildcard is shown as this host's name. */
+static const char *public_host(const char *listen, char *buf, size_t len)
+{
+	if (listen && strcmp(listen, "0.0.0.0") && strcmp(listen, "::") && *listen)
+		return listen;
+	if (gethostname(buf, len))
+		snprintf(buf, len, "%s", "localhost");
+	buf[len - 1] = 0;
+	return buf;
+}
+
+/* ssserver: a URI per port, or per user of a port with several (2022: iPSK:uPSK). */
+static void port_uris(const struct ss_config *cfg, const struct cfg_port *p,
+		      void (*fn)(void *arg, const char *uri), void *arg)
+{
+	char uri[1024], host[256], pw[600], tag[96];
+	const char *h = public_host(p->server ? p->server : cfg->servers[0], host, sizeof(host));
+
+	if (!p->nusers) {
+		snprintf(tag, sizeof(tag), "ssbpf-%d", p->port);
+		if (!sip002_format(uri, sizeof(uri), p->m, p->password ? p->password : "", h,
+				   p->port, tag))
+			fn(arg, uri);
+		return;
+	}
+	for (int u = 0; u < p->nusers; u++) {
+		snprintf(pw, sizeof(pw), "%s%s%s", p->m->sip022 && p->password ? p->password : "",
+			 p->m->sip022 && p->password ? ":" : "", p->users[u].password);
+		snprintf(tag, sizeof(tag), "%s", p->users[u].name);
+		if (!sip002_format(uri, sizeof(uri), p->m, pw, h, p->port, tag))
+			fn(arg, uri);
+		sodium_memzero(pw, sizeof(pw));
+	}
+}
+
+void sip002_uris(const struct ss_config *cfg, void (*fn)(void *arg, const char *uri), void *arg)
+{
+	char uri[1024];
+
+	for (int i = 0; cfg->prog == PROG_SERVER && i < cfg->nports; i++)
+		port_uris(cfg, &cfg->ports[i], fn, arg);
+	for (int i = 0; cfg->prog == PROG_LOCAL && i < cfg->nupstreams; i++) {
+		const struct cfg_server *s = &cfg->upstreams[i];
+
+		if (!s->raw_key && !sip002_format(uri, sizeof(uri), s->m, s->password, s->host,
+						  s->port, NULL))
+			fn(arg, uri);
+	}
 }

@@ -258,6 +258,11 @@ static void ctl_conns(void *arg, struct sbuf *rows)
 	}
 }
 
+static const struct ss_config *tree_config(void *arg)
+{
+	return ((struct tree *)arg)->cfg;
+}
+
 /* What ssctl stats and /metrics read: every worker's counters, summed. */
 static struct stats_src tree_source(const struct tree *t)
 {
@@ -357,7 +362,7 @@ static int drop_to_user(struct tree *t)
 int tree_run(struct tree *t)
 {
 	struct ctl_backend b = { .conns = ctl_conns, .stats = ctl_stats, .kill = ctl_kill,
-				 .capture = ctl_capture, .arg = t };
+				 .capture = ctl_capture, .config = tree_config, .arg = t };
 
 	if (!(t->w = calloc((size_t)t->cfg->workers, sizeof(*t->w))) ||
 	    !(t->loop = loop_new(1000, on_signal, on_tick, NULL, t)) ||

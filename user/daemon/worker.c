@@ -385,6 +385,11 @@ static int setup_local(struct worker *w, bool tcp, bool udp, const char **why)
 	return 0;
 }
 
+static const struct ss_config *w_config(void *arg)
+{
+	return ((struct worker *)arg)->ctx.cfg;
+}
+
 static void w_conns(void *arg, struct sbuf *rows)
 {
 	bool first = true;
@@ -432,7 +437,7 @@ static void w_capture(void *arg, const struct ctl_capture *q, const char *who, s
 static void observe(struct worker *w, int ctl_fd)
 {
 	struct ctl_backend b = { .conns = w_conns, .stats = w_stats, .kill = w_kill,
-				 .capture = w_capture, .arg = w };
+				 .capture = w_capture, .config = w_config, .arg = w };
 
 	if (ctl_fd >= 0 && ctl_channel(&w->ctl, w->ctx.loop, ctl_fd, &b))
 		log_warn("control channel: %s", strerror(errno));

@@ -12,6 +12,7 @@
 #include "common.h"
 #include "ctl_client.h"
 #include "log.h"
+#include "qr.h"
 #include "steer.h"
 
 static const char usage[] =
@@ -20,6 +21,8 @@ static const char usage[] =
 	"       ssctl [-s SOCKET | -p PORT] top\n"
 	"       ssctl [-s SOCKET | -p PORT] kill ID\n"
 	"       ssctl [-s SOCKET | -p PORT] servers [--json]\n"
+	"       ssctl [-s SOCKET | -p PORT] url [--qr] [--json]\n"
+	"       ssctl qr TEXT\n"
 	"       ssctl [-s SOCKET | -p PORT] capture add --cgroup PATH [--netns PATH]\n"
 	"             [--server-url ss://METHOD:PASSWORD@HOST:PORT]\n"
 	"       ssctl [-s SOCKET | -p PORT] capture del --cgroup PATH | capture list [--json]\n"
@@ -31,6 +34,9 @@ static const char usage[] =
 	"  top      a live view refreshed every second, busiest connections first; q quits\n"
 	"  kill     closes one connection\n"
 	"  servers  sslocal: each server's state, check latency, checks, connections, bytes\n"
+	"  url      the ss:// URIs (SIP002) a client needs: ssserver's per port and user,\n"
+	"           sslocal's per server; --qr draws each as a QR code for a phone to scan\n"
+	"  qr       draws TEXT (an ss:// URI) as a QR code in the terminal\n"
 	"  capture  sslocal redir: starts or stops capturing a cgroup v2 directory's TCP and\n"
 	"           UDP (its processes in network namespace PATH; through a server of its own),\n"
 	"           or lists what is captured\n"
@@ -114,5 +120,12 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[i], "cleanup"))
 		return cleanup(argc - i, argv + i);
+	if (!strcmp(argv[i], "qr")) {
+		if (argc - i != 2) {
+			fprintf(stderr, "usage: ssctl qr TEXT\n");
+			return 2;
+		}
+		return qr_print(stdout, argv[i + 1]) ? 1 : 0;
+	}
 	return ctl_client_run(sock, port, argc - i, argv + i);
 }

@@ -20,6 +20,7 @@
 #include "loop.h"
 #include "reqserver.h"
 #include "sbuf.h"
+#include "sip002.h"
 
 #define CTL_LINE 4096
 #define CTL_TIMEOUT_MS 2000
@@ -42,6 +43,30 @@ void ctl_default_path(char *out, size_t len, const char *prog, int port)
 	/* systemd may list several folders; the first is ours. */
 	snprintf(out, len, "%.*s/%s-%d.sock", dir ? (int)strcspn(dir, ":") : 10,
 		 dir ? dir : "/run/ssbpf", prog, port);
+}
+
+struct uri_list {
+	struct sbuf *out;
+	bool first;
+};
+
+static void add_uri(void *arg, const char *uri)
+{
+	struct uri_list *l = arg;
+
+	sbuf_printf(l->out, "%s", l->first ? "" : ",");
+	sbuf_json_str(l->out, uri);
+	l->first = false;
+}
+
+/* {"urls": [...]}: what a client needs, from the configuration in force. */
+static void urls(const struct ctl_backend *b, struct sbuf *r)
+{
+	struct uri_list l = { r, true };
+
+	sbuf_printf(r, "{\"urls\":[");
+	sip002_uris(b->config(b->arg), add_uri, &l);
+	sbuf_printf(r, "]}");
 }
 
 void ctl_answer(const struct ctl_backend *b, const char *line, const char *who, struct sbuf *r)
@@ -89,13 +114,15 @@ void ctl_answer(const struct ctl_backend *b, const char *line, const char *who, 
 			sbuf_printf(r, "{\"error\":\"no connection %llu\"}", id);
 		else
 			sbuf_printf(r, "{\"ok\":true}");
+	} else if (!strcmp(cmd, "url") && b->config) {
+		urls(b, r);
 	} else if (!strcmp(cmd, "capture") && b->capture) {
 		b->capture(b->arg, &q, who, r);
 	} else if (!strcmp(cmd, "capture")) {
 		sbuf_printf(r, "{\"error\":\"this daemon captures nothing: capture is sslocal "
 			    "redir's (--capture)\"}");
 	} else {
-		sbuf_printf(r, "{\"error\":\"unknown request; try conns, stats, kill ID or "
+		sbuf_printf(r, "{\"error\":\"unknown request; try conns, stats, kill ID, url or "
 			    "capture\"}");
 	}
 	json_free(j);

@@ -15,6 +15,7 @@
 #include "ctl.h"
 #include "ctl_client.h"
 #include "json.h"
+#include "qr.h"
 #include "sbuf.h"
 
 #define ANSWER_MS 2000
@@ -302,6 +303,44 @@ static int servers(const char *path, int argc, char **argv)
 	return 0;
 }
 
+/* ssctl url [--qr] [--json]: the SIP002 URIs a client needs, each as a QR code too. */
+static int url(const char *path, int argc, char **argv)
+{
+	struct json *j = ask(path, "{\"cmd\":\"url\"}");
+	const struct json *list = member(j, "urls");
+	bool qr = false, json = false;
+
+	for (int i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--qr") || !strcmp(argv[i], "--json")) {
+			*(!strcmp(argv[i], "--qr") ? &qr : &json) = true;
+		} else {
+			fprintf(stderr, "usage: ssctl url [--qr] [--json]\n");
+			json_free(j);
+			return 2;
+		}
+	}
+	if (!j || refused(j) || !list) {
+		json_free(j);
+		return 1;
+	}
+	if (json) {
+		struct sbuf b = { 0 };
+
+		json_write(j, &b);
+		printf("%s\n", b.p ? b.p : "{}");
+		sbuf_free(&b);
+	}
+	for (const struct json *u = list->child; u && !json; u = u->next) {
+		if (u->type != JSON_STRING)
+			continue;
+		printf("%s\n", u->string);
+		if (qr && qr_print(stdout, u->string))
+			fprintf(stderr, "ssctl: this URI is too long for a QR code\n");
+	}
+	json_free(j);
+	return 0;
+}
+
 static int kill_conn(const char *path, int argc, char **argv)
 {
 	char req[96], *end;
@@ -492,6 +531,8 @@ static int run_one(const char *path, int argc, char **argv)
 		return capture(path, argc - 1, argv + 1);
 	if (!strcmp(argv[0], "servers"))
 		return servers(path, argc - 1, argv + 1);
+	if (!strcmp(argv[0], "url"))
+		return url(path, argc - 1, argv + 1);
 	fprintf(stderr, "ssctl: unknown command \"%s\"\n", argv[0]);
 	return 2;
 }
