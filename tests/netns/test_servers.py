@@ -3,6 +3,7 @@
 under load (TCP and UDP), a server with another key taken out, the choice by
 latency (one server 50 ms further away), fallback and load-balance modes.
 Runs in a network namespace of its own (loopback)."""
+import base64
 import json
 import os
 import socket
@@ -15,7 +16,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from sstest import *  # noqa: E402,F401,F403
 
 SSCTL = os.path.join(BUILD, "ssctl")
-METHODS = ("aes-128-gcm", "chacha20-ietf-poly1305")
+# The second server speaks SIP022, so the checks and the failover cover both editions.
+METHODS = ("aes-128-gcm", "2022-blake3-aes-128-gcm")
+KEYS = ("pw0", base64.b64encode(os.urandom(16)).decode())
 
 
 def http_204(sock):
@@ -116,8 +119,8 @@ def test_failover_under_load_tcp_and_udp():
     association moves; the server comes back and is used again."""
     echo, uecho = Server(echo_handler), UdpEchoPeer()
     ports = [free_port(), free_port()]
-    srvs = [ssserver(ports[i], METHODS[i], "pw%d" % i, extra=["-u"]) for i in range(2)]
-    loc, lp, ctl, _ = start_local([("127.0.0.1", ports[i], METHODS[i], "pw%d" % i) for i in range(2)],
+    srvs = [ssserver(ports[i], METHODS[i], KEYS[i], extra=["-u"]) for i in range(2)]
+    loc, lp, ctl, _ = start_local([("127.0.0.1", ports[i], METHODS[i], KEYS[i]) for i in range(2)],
                                   mode="fallback", udp=True)
     wait_states(ctl, ["ok", "ok"])
     tcp, udp, relay = udp_association(lp)
@@ -140,7 +143,7 @@ def test_failover_under_load_tcp_and_udp():
     assert any(udp_roundtrip(udp, relay, uecho.port, b"after%d" % k) for k in range(5)), "UDP after the kill"
     assert servers_json(ctl)[1]["udp_associations"] >= 1
     # Back again: first in the list, so fallback uses it again.
-    srvs[0] = ssserver(ports[0], METHODS[0], "pw0", extra=["-u"])
+    srvs[0] = ssserver(ports[0], METHODS[0], KEYS[0], extra=["-u"])
     wait_states(ctl, ["ok", "ok"])
     before = servers_json(ctl)[0]["connections"]
     assert all(one_echo(lp, echo.port) for _ in range(10))
@@ -153,10 +156,10 @@ def test_server_with_another_key_is_marked_failed():
     echo = Server(echo_handler)
     ports = [free_port(), free_port()]
     ssserver(ports[0], METHODS[0], "the-servers-key")
-    ssserver(ports[1], METHODS[1], "pw1")
+    ssserver(ports[1], METHODS[1], KEYS[1])
     # The first server takes TCP and answers nothing under our key.
     loc, lp, ctl, _ = start_local([("127.0.0.1", ports[0], METHODS[0], "not-the-key"),
-                                   ("127.0.0.1", ports[1], METHODS[1], "pw1")], mode="fallback")
+                                   ("127.0.0.1", ports[1], METHODS[1], KEYS[1])], mode="fallback")
     wait_states(ctl, ["failed", "ok"])
     st = servers_json(ctl)
     # ssserver, like libev, holds a request it cannot authenticate in silence (no probe learns anything).
@@ -201,12 +204,12 @@ class DelayRelay:
 def test_latency_choice_avoids_the_slow_server():
     echo = Server(echo_handler)
     fast, slow = free_port(), free_port()
-    ssserver(fast, METHODS[0], "pw0")
-    ssserver(slow, METHODS[1], "pw1")
+    ssserver(fast, METHODS[0], KEYS[0])
+    ssserver(slow, METHODS[1], KEYS[1])
     relay = DelayRelay(slow)
     # The slow server is listed first: the choice is the latency's, not the order's.
-    loc, lp, ctl, _ = start_local([("127.0.0.1", relay.port, METHODS[1], "pw1"),
-                                   ("127.0.0.1", fast, METHODS[0], "pw0")])
+    loc, lp, ctl, _ = start_local([("127.0.0.1", relay.port, METHODS[1], KEYS[1]),
+                                   ("127.0.0.1", fast, METHODS[0], KEYS[0])])
     wait_until(lambda: all(s["checks"] >= 2 and s["state"] == "ok" for s in servers_json(ctl)),
                what="two checks each")
     before = [s["connections"] for s in servers_json(ctl)]
@@ -223,8 +226,8 @@ def test_load_balance_spreads_and_one_server_is_not_checked():
     echo = Server(echo_handler)
     ports = [free_port(), free_port()]
     for i in range(2):
-        ssserver(ports[i], METHODS[i], "pw%d" % i)
-    loc, lp, ctl, _ = start_local([("127.0.0.1", ports[i], METHODS[i], "pw%d" % i) for i in range(2)],
+        ssserver(ports[i], METHODS[i], KEYS[i])
+    loc, lp, ctl, _ = start_local([("127.0.0.1", ports[i], METHODS[i], KEYS[i]) for i in range(2)],
                                   mode="load-balance")
     wait_states(ctl, ["ok", "ok"])
     assert all(one_echo(lp, echo.port) for _ in range(40))
@@ -233,7 +236,7 @@ def test_load_balance_spreads_and_one_server_is_not_checked():
     # /metrics has them too.
     mp = free_port()
     loc.stop()
-    loc2, lp2, ctl2, _ = start_local([("127.0.0.1", ports[0], METHODS[0], "pw0")],
+    loc2, lp2, ctl2, _ = start_local([("127.0.0.1", ports[0], METHODS[0], KEYS[0])],
                                      extra=["--metrics", "127.0.0.1:%d" % mp])
     assert one_echo(lp2, echo.port)
     time.sleep(2.5)

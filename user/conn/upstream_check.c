@@ -36,7 +36,7 @@ struct check {
 	bool enc_ready, dec_ready, busy;
 	uint64_t started_us;
 	struct dns_query *q;
-	uint8_t first[1024];
+	uint8_t first[4096]; /* room for SIP022 padding */
 	size_t first_len, sent;
 };
 
