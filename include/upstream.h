@@ -71,6 +71,10 @@ void upstream_pool_close(struct upstream_pool *pl);
  * untried one that failed least. NULL when every server was tried.
  */
 struct upstream *upstream_pick(struct upstream_pool *pl, uint64_t tried);
+/* Whether u is marked failed now (any worker's connection, or the last check). */
+bool upstream_is_failed(const struct upstream *u);
+/* "host:port", an IPv6 host in brackets, into buf. */
+const char *upstream_str(const struct upstream *u, char *buf, size_t len);
 /* A connection could not reach u (why): it is failed until a check passes. */
 void upstream_failed(struct upstream *u, const char *why);
 /* Counts, on u's shared record (atomic: every worker adds). */

@@ -50,12 +50,7 @@ def test_curl_http_socks4_and_socks5_on_one_port():
 def http_exchange(lp, request, timeout=10):
     s = socket.create_connection(("127.0.0.1", lp), timeout=timeout)
     s.sendall(request)
-    data = b""
-    while True:
-        d = s.recv(65536)
-        if not d:
-            break
-        data += d
+    data = recv_all(s)
     s.close()
     return data
 

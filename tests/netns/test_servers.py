@@ -14,6 +14,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from sstest import *  # noqa: E402,F401,F403
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
+from test_udp import Association, UdpEcho  # noqa: E402
 
 SSCTL = os.path.join(BUILD, "ssctl")
 # The second server speaks SIP022, so the checks and the failover cover both editions.
@@ -74,57 +76,28 @@ def wait_states(ctl, want, timeout=10):
                what="server states %s" % want)
 
 
-def udp_association(lp):
-    tcp = socket.create_connection(("127.0.0.1", lp), timeout=5)
-    tcp.sendall(b"\x05\x01\x00")
-    assert recv_exact(tcp, 2) == b"\x05\x00"
-    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    udp.bind(("127.0.0.1", 0))
-    udp.settimeout(1)
-    tcp.sendall(b"\x05\x03\x00" + encode_addr("127.0.0.1", udp.getsockname()[1]))
-    head = recv_exact(tcp, 10)
-    assert head[:2] == b"\x05\x00", head
-    relay = (socket.inet_ntoa(head[4:8]), int.from_bytes(head[8:10], "big"))
-    return tcp, udp, relay
-
-
-def udp_roundtrip(udp, relay, echo_port, body):
-    udp.sendto(b"\0\0\0" + encode_addr("127.0.0.1", echo_port) + body, relay)
+def udp_roundtrip(a, echo_port, body):
+    """One datagram through the association to the echo, and back within a second."""
+    a.send("127.0.0.1", echo_port, body)
     try:
-        d, _ = udp.recvfrom(65535)
+        return a.recv()[2] == body
     except socket.timeout:
         return False
-    return d.endswith(body)
-
-
-class UdpEchoPeer:
-    def __init__(self):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self.run, daemon=True).start()
-
-    def run(self):
-        while True:
-            try:
-                d, a = self.sock.recvfrom(65535)
-                self.sock.sendto(d, a)
-            except OSError:
-                return
 
 
 def test_failover_under_load_tcp_and_udp():
     """300 connections at about 30 a second; the preferred server is killed at the
     middle: at most 2 fail, every one after the next check succeeds; the UDP
     association moves; the server comes back and is used again."""
-    echo, uecho = Server(echo_handler), UdpEchoPeer()
+    echo, uecho = Server(echo_handler), UdpEcho()
     ports = [free_port(), free_port()]
     srvs = [ssserver(ports[i], METHODS[i], KEYS[i], extra=["-u"]) for i in range(2)]
     loc, lp, ctl, _ = start_local([("127.0.0.1", ports[i], METHODS[i], KEYS[i]) for i in range(2)],
                                   mode="fallback", udp=True)
     wait_states(ctl, ["ok", "ok"])
-    tcp, udp, relay = udp_association(lp)
-    assert udp_roundtrip(udp, relay, uecho.port, b"before"), "UDP before the kill"
+    assoc = Association(lp)
+    assoc.udp.settimeout(1)
+    assert udp_roundtrip(assoc, uecho.port, b"before"), "UDP before the kill"
     results, killed_at = [], [None]
     for i in range(300):
         if i == 150:
@@ -140,7 +113,7 @@ def test_failover_under_load_tcp_and_udp():
     st = servers_json(ctl)
     assert st[0]["state"] == "failed" and st[1]["connections"] >= 140, st
     # The association goes to the other server on its next datagram.
-    assert any(udp_roundtrip(udp, relay, uecho.port, b"after%d" % k) for k in range(5)), "UDP after the kill"
+    assert any(udp_roundtrip(assoc, uecho.port, b"after%d" % k) for k in range(5)), "UDP after the kill"
     assert servers_json(ctl)[1]["udp_associations"] >= 1
     # Back again: first in the list, so fallback uses it again.
     srvs[0] = ssserver(ports[0], METHODS[0], KEYS[0], extra=["-u"])
@@ -148,7 +121,7 @@ def test_failover_under_load_tcp_and_udp():
     before = servers_json(ctl)[0]["connections"]
     assert all(one_echo(lp, echo.port) for _ in range(10))
     assert servers_json(ctl)[0]["connections"] >= before + 10
-    tcp.close()
+    assoc.close()
     assert loc.poll() is None
 
 

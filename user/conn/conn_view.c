@@ -39,7 +39,7 @@ static void row(struct conn *c, struct sbuf *out)
 	const char *tu = dir_tier(c, &c->up, &up), *td = dir_tier(c, &c->down, &down);
 	struct sockaddr_storage sa;
 	socklen_t len = sizeof(sa);
-	char target[300] = "", where[64] = "";
+	char target[300] = "", where[64] = "", srv[300];
 
 	if (c->stage >= ST_DNS || !c->in->serves)
 		addr_str(&c->target, target, sizeof(target));
@@ -61,9 +61,7 @@ static void row(struct conn *c, struct sbuf *out)
 		sbuf_printf(out, ",\"cgroup\":%llu,\"netns\":%llu", (unsigned long long)c->cgroup,
 			    (unsigned long long)c->netns);
 	if (c->upstream) /* sslocal: the server it goes through */
-		sbuf_printf(out, ",\"server\":\"%s%s%s:%u\"", strchr(c->upstream->host, ':') ? "[" : "",
-			    c->upstream->host, strchr(c->upstream->host, ':') ? "]" : "",
-			    c->upstream->port);
+		sbuf_printf(out, ",\"server\":\"%s\"", upstream_str(c->upstream, srv, sizeof(srv)));
 	if (conn_on_shortcut(c))
 		sbuf_printf(out, ",\"shortcut_bytes\":%llu",
 			    (unsigned long long)shortcut_conn_bytes(c));

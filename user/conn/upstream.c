@@ -98,9 +98,17 @@ void upstream_pool_close(struct upstream_pool *pl)
 	free(pl);
 }
 
-static uint32_t state_of(const struct upstream *u)
+bool upstream_is_failed(const struct upstream *u)
 {
-	return __atomic_load_n(&u->st->state, __ATOMIC_RELAXED);
+	return u->st && __atomic_load_n(&u->st->state, __ATOMIC_RELAXED) == UP_FAILED;
+}
+
+const char *upstream_str(const struct upstream *u, char *buf, size_t len)
+{
+	bool v6 = strchr(u->host, ':') != NULL;
+
+	snprintf(buf, len, "%s%s%s:%u", v6 ? "[" : "", u->host, v6 ? "]" : "", u->port);
+	return buf;
 }
 
 /* Best first: the smoothed check latency; a server not measured yet after every measured one. */
@@ -128,7 +136,7 @@ struct upstream *upstream_pick(struct upstream_pool *pl, uint64_t tried)
 			continue;
 		if (!least || failures(u) < failures(least))
 			least = u;
-		if (state_of(u) == UP_FAILED)
+		if (upstream_is_failed(u))
 			continue;
 		if (!best || score(u) < score(best))
 			best = u;

@@ -238,13 +238,13 @@ static void servers_json(const struct upstream_pool *pl, struct sbuf *out)
 	for (int i = 0; i < pl->n; i++) {
 		const struct upstream *u = &pl->u[i];
 		const struct upstream_stat *st = u->st;
+		char name[300];
 
-		sbuf_printf(out, "%s{\"server\":\"%s%s%s:%u\",\"method\":\"%s\",\"state\":\"%s\","
+		sbuf_printf(out, "%s{\"server\":\"%s\",\"method\":\"%s\",\"state\":\"%s\","
 			    "\"rtt_ms\":%.3f,\"checks\":%llu,\"check_failures\":%llu,"
 			    "\"connections\":%llu,\"connect_failures\":%llu,\"udp_associations\":%llu,"
 			    "\"bytes_up\":%llu,\"bytes_down\":%llu,\"last_failure\":", i ? "," : "",
-			    strchr(u->host, ':') ? "[" : "", u->host, strchr(u->host, ':') ? "]" : "",
-			    u->port, u->key.m->name, upstream_state_name(st->state), st->rtt_us / 1000.0,
+			    upstream_str(u, name, sizeof(name)), u->key.m->name, upstream_state_name(st->state), st->rtt_us / 1000.0,
 			    (unsigned long long)st->checks, (unsigned long long)st->check_failures,
 			    (unsigned long long)st->connects, (unsigned long long)st->connect_failures,
 			    (unsigned long long)st->udp_assocs, (unsigned long long)st->bytes_up,

@@ -21,7 +21,7 @@ static struct upstream *pool_server(struct ctx *p, const struct nat *n)
 {
 	struct upstream *u = n->upstream;
 
-	if (u && u->st && __atomic_load_n(&u->st->state, __ATOMIC_RELAXED) != UP_FAILED)
+	if (u && u->st && !upstream_is_failed(u))
 		return u;
 	return upstream_pick(p->servers, 0);
 }
