@@ -9,7 +9,7 @@ CFLAGS_COMMON := -DSSBPF_VERSION='"$(VERSION)"' -std=gnu11 -D_GNU_SOURCE -Wall -
 CFLAGS  ?= -O2
 SANFLAGS := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 PURE_LIBS := -lsodium -lcrypto -lm
-LDLIBS  := $(PURE_LIBS) -lcares -lmnl -lbpf -lelf -lz -lqrencode
+LDLIBS  := $(PURE_LIBS) -lssl -lcares -lmnl -lbpf -lelf -lz -lqrencode
 CLANG   ?= clang
 BPFTOOL ?= bpftool
 BPF_SRCS  := $(wildcard bpf/*.bpf.c)
@@ -25,7 +25,7 @@ LIB_OBJS  := $(LIB_SRCS:user/%.c=$(O)/obj/%.o)
 SAN_OBJS  := $(LIB_SRCS:user/%.c=$(SAN)/obj/%.o)
 # Pure modules (parsing, framing, crypto, policy): no I/O beyond logging and
 # no libbpf, so unit tests and fuzzers link them alone.
-PURE      := why acl acl_rules addr config_servers http_proxy socks4 aead2017 aead2022 method2022 blake3 chunks sip022_udp config config_fields config_ports crypto json key log log_sink manager_cmd options sbuf options_table policy replay salt_window sip002 socks5 \
+PURE      := why acl acl_rules addr config_servers sip008 http_proxy socks4 aead2017 aead2022 method2022 blake3 chunks sip022_udp config config_fields config_ports crypto json key log log_sink manager_cmd options sbuf options_table policy replay salt_window sip002 socks5 \
 	     steer_spec steer_list counters
 PURE_SRCS := $(foreach p,$(PURE),$(filter %/$(p).c,$(LIB_SRCS)))
 PURE_OBJS := $(PURE_SRCS:user/%.c=$(O)/obj/%.o)

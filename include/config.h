@@ -34,6 +34,7 @@ struct cfg_server {
 	int port;
 	char *method, *password;
 	bool raw_key; /* the password is --key: the key itself (a 2017 method) */
+	bool online;  /* from the online configuration (SIP008) */
 	const struct ss_method *m;
 };
 
@@ -156,6 +157,11 @@ struct ss_config {
 	int check_interval;    /* seconds between checks of every server (balancer.check_interval) */
 	int max_server_rtt;    /* ms a check may take (balancer.max_server_rtt, seconds in JSON) */
 	char *check_target;    /* host:port a check asks for through each server */
+	/* sslocal: SIP008 online configuration (online_config.config_url, update_interval) */
+	char *online_url;      /* https:// or file:// */
+	int online_interval;   /* seconds between fetches */
+	char *ca_file;         /* certificates that verify online_url's server, or NULL: the system's */
+	bool online_only;      /* no server but the online ones: the first fetch completes it */
 
 	/* Typed values, parsed once by validation. */
 	const struct ss_method *m; /* the method named by method */
@@ -214,6 +220,17 @@ void config_free(struct ss_config *c);
 int config_check_key(const struct ss_method *m, const char *password, const char *who, const char **why);
 int config_set_str(char **dst, const char *v);
 int config_add_server(struct ss_config *c, const char *host);
+void config_server_list_free(struct cfg_server *list, int n);
+/*
+ * A SIP008 document (sip008.c): its servers, each checked (those with a
+ * plugin left out and counted in skipped). The whole document or -EINVAL
+ * with why.
+ */
+int sip008_parse(const char *text, size_t len, struct cfg_server **out, int *n, int *skipped,
+		 const char **why);
+/* The servers of the first online document join cfg's (and stand in for its keys when online_only). */
+int config_online_adopt(struct ss_config *c, const struct cfg_server *list, int n,
+			const char **why);
 void config_clear_servers(struct ss_config *c);
 void config_free_args(char **v);
 /* Prints the usage and every flag of prog, from the option table. */

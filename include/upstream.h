@@ -46,10 +46,32 @@ struct upstream {
 	struct upstream_stat *st; /* the pool's shared record of it, or NULL */
 };
 
+/*
+ * A server as the list gives it: the supervisor writes the list (the
+ * configuration's servers first, then those of the online configuration,
+ * upstream_online.c); every process builds its own servers from it.
+ */
+struct upstream_def {
+	char host[256];
+	char method[40];
+	char password[256];
+	uint16_t port;
+	uint8_t used, raw, online;
+};
+
+/* The list and each slot's record, shared by the tree; gen is a seqlock (odd: being written). */
+struct upstream_shared {
+	uint32_t gen;
+	struct upstream_def d[UPSTREAM_MAX];
+	struct upstream_stat st[UPSTREAM_MAX];
+};
+
 struct upstream_pool {
-	struct upstream u[UPSTREAM_MAX];
-	int n;
-	struct upstream_stat *st; /* n records, shared */
+	struct upstream *u[UPSTREAM_MAX]; /* by slot; NULL: a free slot */
+	struct upstream_def have[UPSTREAM_MAX]; /* each slot as this process built it */
+	int n;                                  /* slots up to the last in use */
+	uint32_t gen;                           /* the list's generation built */
+	struct upstream_shared *sh;
 	enum balance_mode mode;
 	unsigned turn; /* load-balance: this worker's next */
 };
@@ -65,6 +87,21 @@ void upstream_put(struct upstream *up);
 /* The pool of cfg's servers, its records shared with children forked later; 0 or -errno. */
 int upstream_pool_open(struct upstream_pool **out, const struct ss_config *cfg, const char **why);
 void upstream_pool_close(struct upstream_pool *pl);
+/*
+ * Builds this process's servers again when the shared list changed: a
+ * server that left is dropped (freed by the last connection holding it),
+ * one that stayed keeps its state. Cheap when nothing changed.
+ */
+void upstream_pool_sync(struct upstream_pool *pl);
+/* Servers in the pool now. */
+int upstream_pool_live(const struct upstream_pool *pl);
+/*
+ * Writer (one process at a time): the online servers of the shared list
+ * become list (n of them), keeping the slot and the record of each that
+ * stays; the configuration's own are left alone. 0 or -ENOSPC.
+ */
+int upstream_list_set_online(struct upstream_shared *sh, const struct cfg_server *list, int n,
+			     int *kept);
 /*
  * The server for a new connection or association, by the pool's mode among
  * healthy servers not in tried (a bit per index); when none is healthy, the

@@ -103,7 +103,8 @@ static void signals_section(enum prog_kind prog)
 		     "error, or a new port another process holds, is refused with one log line and "
 		     "the old configuration keeps serving.");
 	else
-		puts("Log the traffic totals, as SIGUSR1.");
+		puts("Log the traffic totals, as SIGUSR1; in redir mode read the steering lists "
+		     "again; with an online configuration, fetch its document again at once.");
 }
 
 static void daemon_page(enum prog_kind prog)

@@ -89,3 +89,58 @@ TEST(sslocal_servers_from_flags_and_refusals)
 	CHECK(strstr(err, "plugin") != NULL);
 	config_free(&c);
 }
+
+TEST(sip008_documents_are_taken_whole)
+{
+	const char *good = "{\"version\": 1, \"servers\": [{\"id\": \"1\", \"remarks\": \"a\", "
+			   "\"server\": \"10.0.0.1\", \"server_port\": 8388, \"method\": \"aes-128-gcm\", "
+			   "\"password\": \"a\"}, {\"server\": \"10.0.0.2\", \"server_port\": 1, \"method\": "
+			   "\"aes-128-gcm\", \"password\": \"b\", \"plugin\": \"obfs-local\"}], "
+			   "\"bytes_used\": 1}";
+	const char *bad[] = {
+		"{\"servers\": []}", "[1]", "{\"version\": 1, \"servers\": {}}",
+		"{\"version\": 1, \"servers\": []}",
+		"{\"version\": 1, \"servers\": [{\"server\": \"h\", \"server_port\": 70000, "
+		"\"method\": \"aes-128-gcm\", \"password\": \"a\"}]}",
+		"{\"version\": 1, \"servers\": [{\"server\": \"h\", \"server_port\": 1, "
+		"\"method\": \"aes-128-gcm\", \"password\": \"a\"}, {\"server\": \"h\", "
+		"\"server_port\": 2, \"method\": \"nope\", \"password\": \"a\"}]}",
+		"{\"version\": 1, \"servers\": [{\"server\": \"h\", \"server_port\": 1, "
+		"\"method\": \"2022-blake3-aes-128-gcm\", \"password\": \"short\"}]}",
+	};
+	struct cfg_server *list;
+	int n, skipped;
+	const char *err = "";
+
+	CHECK_EQ(sip008_parse(good, strlen(good), &list, &n, &skipped, &err), 0);
+	CHECK_EQ(n, 1);
+	CHECK_EQ(skipped, 1);
+	CHECK(list[0].online && list[0].port == 8388 && !strcmp(list[0].host, "10.0.0.1"));
+	config_server_list_free(list, n);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		CHECK(sip008_parse(bad[i], strlen(bad[i]), &list, &n, &skipped, &err) < 0);
+		CHECK(list == NULL && n == 0);
+	}
+}
+
+TEST(online_config_keys_and_refusals)
+{
+	struct ss_config c;
+	const char *err = "";
+	char *flags[] = { "--ca-file", "/etc/ssl/certs/ca-certificates.crt" };
+
+	CHECK_EQ(local(&c, "{\"online_config\": {\"config_url\": \"https://h/s.json\"}}", flags, 2,
+		       &err), 0);
+	CHECK(c.online_only && c.online_interval == 3600 && !strcmp(c.online_url, "https://h/s.json"));
+	config_free(&c);
+	CHECK_EQ(local(&c, "{\"server\": \"10.0.0.1\", \"server_port\": 1, \"method\": \"aes-128-gcm\", "
+		       "\"password\": \"a\", \"online_config\": {\"config_url\": \"file:///x\", "
+		       "\"update_interval\": 60}}", NULL, 0, &err), 0);
+	CHECK(!c.online_only && c.online_interval == 60);
+	config_free(&c);
+	CHECK(local(&c, "{\"online_config\": {\"config_url\": \"http://h/s\"}}", NULL, 0, &err) < 0);
+	CHECK(strstr(err, "only over TLS") != NULL);
+	config_free(&c);
+	CHECK(local(&c, "{\"online_config\": {\"update_interval\": 5}}", NULL, 0, &err) < 0);
+	config_free(&c);
+}

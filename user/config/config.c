@@ -130,6 +130,13 @@ static int validate(struct ss_config *c, const char **why)
 	/* ssserver: several ports and users, each port with its method (config_ports.c). */
 	if (c->prog == PROG_SERVER && (c->nserver_list || c->nport_password || c->nusers))
 		return validate_ports(c, why);
+	if (c->prog == PROG_LOCAL && (r = config_online_check(c, why)))
+		return r;
+	/* Only online servers: the first fetch fills in the keys (config_online_adopt). */
+	c->online_only = c->prog == PROG_LOCAL && c->online_url && !c->nservers &&
+			 !c->nserver_list && !c->relay;
+	if (c->online_only)
+		return validate_rest(c, why);
 	if (c->prog == PROG_LOCAL && c->nserver_list && (r = config_servers_defaults(c, why)))
 		return r;
 	if (!c->method)
@@ -225,8 +232,9 @@ static int validate_rest(struct ss_config *c, const char **why)
 	if (c->prog == PROG_LOCAL) {
 		/* A shared file may list several server ports: the client uses the first. */
 		c->nextra_ports = 0;
-		if (!c->nservers && !c->relay)
-			return why_fmt(why, "no server given (-s or \"server\")");
+		if (!c->nservers && !c->relay && !c->online_only)
+			return why_fmt(why, "no server given (-s, \"server\", \"servers\" or an "
+				       "online configuration)");
 		if (!c->relay && (r = config_servers_build(c, why)))
 			return r;
 		if (c->tunnel_address && c->local_mode == LOCAL_SOCKS)

@@ -191,6 +191,8 @@ int config_ports_apply(struct ss_config *c, const char *key, const struct json *
 		return parse_server_list(c, j, why);
 	if (!strcmp(key, "balancer"))
 		return config_balancer_apply(c, j, why);
+	if (!strcmp(key, "online_config"))
+		return config_online_apply(c, j, why);
 	free_users(c->users, c->nusers);
 	c->users = NULL;
 	c->nusers = 0;

@@ -31,6 +31,12 @@ int config_servers_defaults(struct ss_config *c, const char **why);
 int config_servers_build(struct ss_config *c, const char **why);
 void config_servers_free(struct ss_config *c);
 /* The "balancer" object; 0 or -EINVAL with why. */
+/* A server appended to list (n long): checked, its method found; 0 or -errno with why. */
+int config_server_add(struct cfg_server **list, int *n, const char *host, int port,
+		      const char *method, const char *password, const char **why);
+/* SIP008 (sip008.c): the online configuration's URL and interval checked; the JSON object. */
+int config_online_check(struct ss_config *c, const char **why);
+int config_online_apply(struct ss_config *c, const struct json *j, const char **why);
 int config_balancer_apply(struct ss_config *c, const struct json *j, const char **why);
 
 #endif

@@ -28,22 +28,22 @@ int config_servers_add_url(struct ss_config *c, const char *url)
 	return 0;
 }
 
-static int add(struct ss_config *c, const char *host, int port, const char *method,
-	       const char *password, const char **why)
+int config_server_add(struct cfg_server **list, int *n, const char *host, int port,
+		      const char *method, const char *password, const char **why)
 {
 	struct cfg_server *s, *g;
 	const char *mwhy;
-	int i = c->nupstreams;
+	int i = *n;
 
 	if (!method || !password)
 		return why_fmt(why, "server %s:%d: no %s given", host, port,
 			       method ? "password" : "method");
-	if (!(g = realloc(c->upstreams, (size_t)(i + 1) * sizeof(*g))))
+	if (!(g = realloc(*list, (size_t)(i + 1) * sizeof(*g))))
 		return -ENOMEM;
-	c->upstreams = g;
+	*list = g;
 	s = &g[i];
 	memset(s, 0, sizeof(*s));
-	c->nupstreams++;
+	(*n)++;
 	s->port = port;
 	if (!(s->m = crypto_method_find(method, &mwhy)))
 		return why_fmt(why, "server %s:%d: method \"%s\": %s", host, port, method, mwhy);
@@ -54,16 +54,27 @@ static int add(struct ss_config *c, const char *host, int port, const char *meth
 		       why_fmt(why, "server %s:%d: %s", host, port, *why) : 0;
 }
 
+void config_server_list_free(struct cfg_server *list, int n)
+{
+	for (int i = 0; i < n; i++) {
+		free(list[i].host);
+		free(list[i].method);
+		if (list[i].password)
+			explicit_bzero(list[i].password, strlen(list[i].password));
+		free(list[i].password);
+	}
+	free(list);
+}
+
+static int add(struct ss_config *c, const char *host, int port, const char *method,
+	       const char *password, const char **why)
+{
+	return config_server_add(&c->upstreams, &c->nupstreams, host, port, method, password, why);
+}
+
 static void free_list(struct ss_config *c)
 {
-	for (int i = 0; i < c->nupstreams; i++) {
-		free(c->upstreams[i].host);
-		free(c->upstreams[i].method);
-		if (c->upstreams[i].password)
-			explicit_bzero(c->upstreams[i].password, strlen(c->upstreams[i].password));
-		free(c->upstreams[i].password);
-	}
-	free(c->upstreams);
+	config_server_list_free(c->upstreams, c->nupstreams);
 	c->upstreams = NULL;
 	c->nupstreams = 0;
 }
@@ -78,6 +89,10 @@ void config_servers_free(struct ss_config *c)
 	c->nserver_urls = 0;
 	free(c->check_target);
 	c->check_target = NULL;
+	free(c->online_url);
+	c->online_url = NULL;
+	free(c->ca_file);
+	c->ca_file = NULL;
 }
 
 static const struct {
@@ -213,6 +228,7 @@ int config_servers_build(struct ss_config *c, const char **why)
 	if (!r && c->plugin && c->nupstreams > 1)
 		return why_fmt(why, "a plugin serves one server; %d servers are given",
 			       c->nupstreams);
+
 	if (!r && c->check_target) {
 		char host[300];
 		int port;

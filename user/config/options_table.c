@@ -224,11 +224,26 @@ const struct option_desc option_rows[] = {
 	{ "check_target", "check-target", 0, OT_STR, 0, 0, O(check_target), LOCAL, "HOST:PORT", NULL,
 	  "HOST:PORT", "What a check asks for through each server: an HTTP request "
 	  "(default www.gstatic.com:80, /generate_204)." },
+	{ "online_config", NULL, 0, OT_PORTMAP, 0, 0, 0, LOCAL, "an object", NULL, NULL,
+	  "SIP008 servers from a URL: {\"config_url\": \"https://...\", \"update_interval\": S}." },
+	{ "online_config_url", "online-config-url", 0, OT_STR, 0, 0, O(online_url), LOCAL,
+	  "an https:// or file:// URL", NULL, "URL",
+	  "Also use the servers of this SIP008 document, fetched again every update interval "
+	  "and on SIGHUP." },
+	{ "online_config_update_interval", "online-config-update-interval", 0, OT_INT, 1,
+	  2592000, O(online_interval), LOCAL, "an integer 1-2592000", NULL, "S",
+	  "Seconds between fetches of the online configuration (default 3600)." },
+	{ "ca_file", "ca-file", 0, OT_STR, 0, 0, O(ca_file), LOCAL, "a path", NULL, "PATH",
+	  "Certificates (PEM) that verify the online configuration's server, in place of the "
+	  "system's." },
 	{ "users", NULL, 0, OT_PORTMAP, 0, 0, 0, SERVER, "a list", NULL, NULL,
 	  "Several users on server_port: [{\"name\": \"alice\", \"password\": \"...\"}, ...]; "
 	  "each connection is matched to its user by its first chunk (2022 AES methods: by its "
 	  "identity header, with \"password\" the port's identity key)." },
 	/* Keys of libev and the Python original that mean nothing here: accepted, one warning. */
+	{ "version", NULL, 0, OT_IGNORED, 0, 0, 0, LOCAL, "", NULL, NULL, NULL }, /* SIP008's */
+	{ "bytes_used", NULL, 0, OT_IGNORED, 0, 0, 0, LOCAL, "", NULL, NULL, NULL },
+	{ "bytes_remaining", NULL, 0, OT_IGNORED, 0, 0, 0, LOCAL, "", NULL, NULL, NULL },
 	{ "mtu", "mtu", 0, OT_IGNORED, 0, 0, 0, BOTH, "", NULL, NULL, NULL },
 	{ "auth", NULL, 0, OT_IGNORED, 0, 0, 0, BOTH, "", NULL, NULL, NULL },
 	{ "dscp", NULL, 0, OT_IGNORED, 0, 0, 0, BOTH, "", NULL, NULL, NULL },

@@ -98,9 +98,8 @@ void conn_accept(struct ctx *p, int fd, const struct sockaddr_storage *peer, enu
 	c->pk = pk;
 	if (pk)
 		pk->refs++;
-	/* sslocal: its first server's key until the connection's server is chosen. */
-	c->key = pk ? (pk->n == 1 ? &pk->keys[0] : NULL) :
-		      p->servers ? &p->servers->u[0].key : &p->key;
+	/* sslocal: the configuration's key until the connection's server is chosen. */
+	c->key = pk ? (pk->n == 1 ? &pk->keys[0] : NULL) : &p->key;
 	c->passthrough = c->in->plain || (c->key && c->key->m->id == SS_M_NONE);
 	c->up.pipe[0] = c->up.pipe[1] = c->down.pipe[0] = c->down.pipe[1] = -1;
 	c->peer_sa = *peer;

@@ -71,22 +71,29 @@ static void end(struct check *ck)
 	if (ck->dec_ready)
 		ck->u->key.ops->dec_free(&ck->dec);
 	ck->enc_ready = ck->dec_ready = ck->busy = false;
+	upstream_put(ck->u); /* a server the list dropped meanwhile goes now */
+	ck->u = NULL;
 }
 
 /* The check is over: the server's record says so. why NULL: it passed. */
 static void done(struct check *ck, const char *why)
 {
-	struct upstream_stat *st = ck->u->st;
+	struct upstream *u = ck->u;
+	struct upstream_stat *st = u->st;
 	uint32_t rtt = (uint32_t)(now_us() - ck->started_us), old;
 
-	end(ck);
-	upstream_count(ck->u, &st->checks, 1);
+	if (!st) { /* the list dropped it during its check */
+		end(ck);
+		return;
+	}
+	upstream_count(u, &st->checks, 1);
 	st->last_check_ms = loop_now(ck->k->p->loop);
 	if (why) {
-		upstream_count(ck->u, &st->check_failures, 1);
+		upstream_count(u, &st->check_failures, 1);
 		if (__atomic_exchange_n(&st->state, UP_FAILED, __ATOMIC_RELAXED) != UP_FAILED)
-			log_warn("server %s:%u failed its check: %s", ck->u->host, ck->u->port, why);
+			log_warn("server %s:%u failed its check: %s", u->host, u->port, why);
 		snprintf(st->why, sizeof(st->why), "%s", why);
+		end(ck);
 		return;
 	}
 	rtt = rtt ? rtt : 1;
@@ -95,8 +102,9 @@ static void done(struct check *ck, const char *why)
 	__atomic_store_n(&st->rtt_us, old ? (uint32_t)(((uint64_t)old * 7 + rtt) / 8) : rtt,
 			 __ATOMIC_RELAXED);
 	if (__atomic_exchange_n(&st->state, UP_OK, __ATOMIC_RELAXED) == UP_FAILED)
-		log_info("server %s:%u passes its check again (%.1f ms)", ck->u->host, ck->u->port,
+		log_info("server %s:%u passes its check again (%.1f ms)", u->host, u->port,
 			 rtt / 1000.0);
+	end(ck);
 }
 
 /* An answer: any byte that decrypts under the server's key passes. */
@@ -203,6 +211,7 @@ static void start(struct check *ck)
 	uint16_t port;
 	int r;
 
+	ck->u->refs++; /* held until the check ends */
 	upstream_tcp(ck->k->p->cfg, ck->u, &host, &port);
 	ck->busy = true;
 	ck->started_us = now_us();
@@ -235,8 +244,8 @@ int upstream_checks_open(struct ctx *p, struct upstream_checks **out, const char
 		 "GET /generate_204 HTTP/1.1\r\nHost: %s\r\nUser-Agent: ssbpf-check\r\n"
 		 "Connection: close\r\n\r\n", host);
 	k->p = p;
-	for (int i = 0; i < p->servers->n; i++)
-		k->c[i] = (struct check){ .k = k, .u = &p->servers->u[i], .h.fd = -1 };
+	for (int i = 0; i < UPSTREAM_MAX; i++)
+		k->c[i] = (struct check){ .k = k, .h.fd = -1 };
 	*out = k;
 	return 0;
 }
@@ -245,8 +254,9 @@ void upstream_checks_tick(struct upstream_checks *k)
 {
 	uint64_t now = loop_now(k->p->loop);
 	uint64_t limit = (uint64_t)k->p->cfg->max_server_rtt * 1000;
+	struct upstream_pool *pl = k->p->servers;
 
-	for (int i = 0; i < k->p->servers->n; i++) {
+	for (int i = 0; i < UPSTREAM_MAX; i++) {
 		struct check *ck = &k->c[i];
 
 		if (ck->busy && now_us() - ck->started_us > limit) {
@@ -259,16 +269,22 @@ void upstream_checks_tick(struct upstream_checks *k)
 	if (now < k->next_ms)
 		return;
 	k->next_ms = now + (uint64_t)k->p->cfg->check_interval * 1000;
-	for (int i = 0; i < k->p->servers->n; i++)
-		if (!k->c[i].busy)
+	upstream_pool_sync(pl);
+	if (upstream_pool_live(pl) < 2) /* with one server there is no choice */
+		return;
+	for (int i = 0; i < pl->n; i++) {
+		if (!k->c[i].busy && pl->u[i]) {
+			k->c[i].u = pl->u[i];
 			start(&k->c[i]);
+		}
+	}
 }
 
 void upstream_checks_close(struct upstream_checks *k)
 {
 	if (!k)
 		return;
-	for (int i = 0; k->p && i < k->p->servers->n; i++)
+	for (int i = 0; k->p && i < UPSTREAM_MAX; i++)
 		if (k->c[i].busy)
 			end(&k->c[i]);
 	free(k->plain);

@@ -37,6 +37,7 @@
 #include "supervisor.h"
 #include "traffic.h"
 #include "upstream.h"
+#include "online.h"
 #include "tree.h"
 #include "worker.h"
 
@@ -416,7 +417,7 @@ int supervisor_main(enum prog_kind prog, int argc, char **argv)
 		free(t.cfg);
 		return r - 1;
 	}
-	if (shared_state(&t))
+	if ((t.cfg->online_url && online_first(t.cfg)) || shared_state(&t))
 		goto out;
 	/* With a plugin or a manager the parent has its own work: the worker runs in a child. */
 	if (t.cfg->plugin && t.cfg->mode != MODE_UDP_ONLY) {
@@ -428,7 +429,8 @@ int supervisor_main(enum prog_kind prog, int argc, char **argv)
 		}
 		t.cfg->plugin_port = t.pl.port;
 	}
-	bool forked = t.cfg->workers > 1 || t.pl.pid > 0 || t.manager_fd >= 0;
+	/* The online configuration is fetched again by the parent too. */
+	bool forked = t.cfg->workers > 1 || t.pl.pid > 0 || t.manager_fd >= 0 || t.cfg->online_url;
 	struct worker_args wa = { .cfg = t.cfg, .replay = &t.replay, .salts = t.salts, .sc = t.sc, .cap = t.cap,
 				  .servers = t.servers,
 				  .ctr = t.ctr,

@@ -32,6 +32,8 @@
 #include "worker.h"
 #include "ctl.h"
 #include "metrics.h"
+#include "online.h"
+#include "upstream.h"
 #include "sbuf.h"
 #include "stats.h"
 
@@ -157,6 +159,8 @@ static void reap(struct tree *t)
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
 		time_t now = time(NULL);
 
+		if (online_reaped(t, pid))
+			continue;
 		/* SIP003: without its plugin the daemon cannot serve; it exits non-zero. */
 		if (pid == t->pl.pid) {
 			plugin_log_exit(t->cfg, pid, st);
@@ -214,6 +218,8 @@ static void on_signal(void *arg, int sig)
 	t->stopping |= sig != SIGUSR1 && sig != SIGHUP;
 	if (sig == SIGUSR1 || (sig == SIGHUP && t->cfg->prog != PROG_SERVER))
 		tree_log_totals(t);
+	if (sig == SIGHUP)
+		t->online_next = 0; /* the online configuration again, at the next tick */
 	/* ssserver's workers reload only a file that passed here. */
 	if (sig == SIGHUP && t->cfg->prog == PROG_SERVER && !vet_reload(t))
 		return;
@@ -237,6 +243,9 @@ static void on_tick(void *arg)
 		t->reported = now;
 	}
 	metrics_tick(t->metrics, loop_now(t->loop));
+	online_tick(t);
+	if (t->servers)
+		upstream_pool_sync(t->servers); /* for ssctl servers and /metrics */
 }
 
 /* ssctl conns: every worker's rows, asked over its channel. */
@@ -371,6 +380,8 @@ int tree_run(struct tree *t)
 		return 1;
 	}
 	t->saved = t->reported = time(NULL);
+	t->online_next = t->saved + t->cfg->online_interval; /* the first fetch was at start */
+	t->online_pid = -1;
 	for (int i = 0; i < t->cfg->workers; i++)
 		t->w[i].ctl_fd = -1;
 	/* Sockets shared through SO_REUSEPORT must all belong to one user: switch first. */
@@ -387,6 +398,7 @@ int tree_run(struct tree *t)
 	log_info("%d workers started", t->live);
 	if (t->live > 0)
 		loop_run(t->loop);
+	online_stop(t);
 	ctl_close(t->ctl);
 	metrics_close(t->metrics);
 	tree_report(t);

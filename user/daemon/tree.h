@@ -49,6 +49,8 @@ struct tree {
 	struct loop *loop;
 	struct ctl *ctl;
 	struct metrics *metrics;
+	pid_t online_pid;        /* sslocal: the online configuration's fetch running, or -1 */
+	time_t online_next;      /* when the next is due (0: now, as after SIGHUP) */
 };
 
 /*

@@ -380,7 +380,8 @@ static int setup_local(struct worker *w, bool tcp, bool udp, const char **why)
 	if (cfg->steer && p->index == 0 && (r = steer_setup(w, tcp, why)))
 		return r;
 	/* One worker checks the servers for the tree; with one server there is no choice. */
-	if (p->servers && p->servers->n > 1 && p->index == 0)
+	if (p->servers && p->index == 0 &&
+	    (upstream_pool_live(p->servers) > 1 || p->cfg->online_url))
 		return upstream_checks_open(p, &w->checks, why);
 	return 0;
 }

@@ -234,23 +234,28 @@ static void capture_metric(const struct stats_src *s, struct sbuf *out, bool byt
 /* sslocal's servers: each one's health and counts (upstream.h). */
 static void servers_json(const struct upstream_pool *pl, struct sbuf *out)
 {
+	bool first = true;
+
 	sbuf_printf(out, ",\"balance\":\"%s\",\"servers\":[", config_balance_name(pl->mode));
 	for (int i = 0; i < pl->n; i++) {
-		const struct upstream *u = &pl->u[i];
-		const struct upstream_stat *st = u->st;
+		const struct upstream *u = pl->u[i];
+		const struct upstream_stat *st = u ? u->st : NULL;
 		char name[300];
 
-		sbuf_printf(out, "%s{\"server\":\"%s\",\"method\":\"%s\",\"state\":\"%s\","
+		if (!u)
+			continue;
+		sbuf_printf(out, "%s{\"online\":%s,\"server\":\"%s\",\"method\":\"%s\",\"state\":\"%s\","
 			    "\"rtt_ms\":%.3f,\"checks\":%llu,\"check_failures\":%llu,"
 			    "\"connections\":%llu,\"connect_failures\":%llu,\"udp_associations\":%llu,"
-			    "\"bytes_up\":%llu,\"bytes_down\":%llu,\"last_failure\":", i ? "," : "",
-			    upstream_str(u, name, sizeof(name)), u->key.m->name, upstream_state_name(st->state), st->rtt_us / 1000.0,
+			    "\"bytes_up\":%llu,\"bytes_down\":%llu,\"last_failure\":", first ? "" : ",",
+			    pl->have[i].online ? "true" : "false", upstream_str(u, name, sizeof(name)), u->key.m->name, upstream_state_name(st->state), st->rtt_us / 1000.0,
 			    (unsigned long long)st->checks, (unsigned long long)st->check_failures,
 			    (unsigned long long)st->connects, (unsigned long long)st->connect_failures,
 			    (unsigned long long)st->udp_assocs, (unsigned long long)st->bytes_up,
 			    (unsigned long long)st->bytes_down);
 		sbuf_json_str(out, st->why);
 		sbuf_printf(out, "}");
+		first = false;
 	}
 	sbuf_printf(out, "]");
 }
@@ -282,12 +287,15 @@ static void servers_metric(const struct upstream_pool *pl, struct sbuf *out)
 		sbuf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", fams[f].name, fams[f].help,
 			    fams[f].name, fams[f].kind);
 		for (int i = 0; i < pl->n; i++) {
-			const struct upstream_stat *st = pl->u[i].st;
+			const struct upstream_stat *st = pl->u[i] ? pl->u[i]->st : NULL;
+
+			if (!st)
+				continue;
 			double v = f == 0 ? st->state == UP_OK : f == 1 ? st->rtt_us / 1e6 :
 				   (double)*(const uint64_t *)((const char *)st + fams[f].off);
 
-			sbuf_printf(out, "%s{server=\"%s:%u\"} %.17g\n", fams[f].name, pl->u[i].host,
-				    pl->u[i].port, v);
+			sbuf_printf(out, "%s{server=\"%s:%u\"} %.17g\n", fams[f].name, pl->u[i]->host,
+				    pl->u[i]->port, v);
 		}
 	}
 }
