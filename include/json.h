@@ -24,6 +24,8 @@ struct json {
  */
 struct json *json_parse(const char *text, size_t len, const char **why);
 void json_free(struct json *j);
+/* Object o's member named key; NULL when o is not an object (or NULL) or has none. */
+const struct json *json_member(const struct json *o, const char *key);
 const char *json_type_name(enum json_type t);
 struct sbuf;
 /* Writes j back as JSON text. */

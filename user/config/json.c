@@ -384,3 +384,11 @@ void json_write(const struct json *j, struct sbuf *out)
 		break;
 	}
 }
+
+const struct json *json_member(const struct json *o, const char *key)
+{
+	for (const struct json *f = o && o->type == JSON_OBJECT ? o->child : NULL; f; f = f->next)
+		if (!strcmp(f->key, key))
+			return f;
+	return NULL;
+}

@@ -62,24 +62,15 @@ int config_online_apply(struct ss_config *c, const struct json *j, const char **
 
 static const char *str_of(const struct json *o, const char *key)
 {
-	for (const struct json *f = o->child; f; f = f->next)
-		if (!strcmp(f->key, key))
-			return f->type == JSON_STRING ? f->string : NULL;
-	return NULL;
-}
+	const struct json *f = json_member(o, key);
 
-static const struct json *member(const struct json *o, const char *key)
-{
-	for (const struct json *f = o->child; f; f = f->next)
-		if (!strcmp(f->key, key))
-			return f;
-	return NULL;
+	return f && f->type == JSON_STRING ? f->string : NULL;
 }
 
 /* One entry of "servers"; 1 when it is left out for its plugin. */
 static int entry(const struct json *e, int i, struct cfg_server **out, int *n, const char **why)
 {
-	const struct json *port = e->type == JSON_OBJECT ? member(e, "server_port") : NULL;
+	const struct json *port = json_member(e, "server_port");
 	const char *host = port ? str_of(e, "server") : NULL, *plugin;
 
 	if (!port || !host || !*host || port->type != JSON_NUMBER || port->number < 1 ||
@@ -105,8 +96,8 @@ int sip008_parse(const char *text, size_t len, struct cfg_server **out, int *n, 
 	*n = *skipped = 0;
 	if (!doc)
 		return why_fmt(why, "not JSON: %s", *why);
-	v = doc->type == JSON_OBJECT ? member(doc, "version") : NULL;
-	list = doc->type == JSON_OBJECT ? member(doc, "servers") : NULL;
+	v = json_member(doc, "version");
+	list = json_member(doc, "servers");
 	if (!v || v->type != JSON_NUMBER || v->number != 1)
 		r = why_fmt(why, "not a SIP008 document: \"version\": 1 missing");
 	else if (!list || list->type != JSON_ARRAY)

@@ -111,24 +111,16 @@ out:
 	return j;
 }
 
-static const struct json *member(const struct json *o, const char *key)
-{
-	for (const struct json *f = o && o->type == JSON_OBJECT ? o->child : NULL; f; f = f->next)
-		if (!strcmp(f->key, key))
-			return f;
-	return NULL;
-}
-
 static double num(const struct json *o, const char *key)
 {
-	const struct json *f = member(o, key);
+	const struct json *f = json_member(o, key);
 
 	return f && f->type == JSON_NUMBER ? f->number : 0;
 }
 
 static const char *str(const struct json *o, const char *key)
 {
-	const struct json *f = member(o, key);
+	const struct json *f = json_member(o, key);
 
 	return f && f->type == JSON_STRING ? f->string : "";
 }
@@ -136,7 +128,7 @@ static const char *str(const struct json *o, const char *key)
 /* The daemon's error, if it answered one. */
 static bool refused(const struct json *j)
 {
-	if (!member(j, "error"))
+	if (!json_member(j, "error"))
 		return false;
 	fprintf(stderr, "ssctl: %s\n", str(j, "error"));
 	return true;
@@ -187,7 +179,7 @@ static int conns(const char *path, int argc, char **argv)
 		json_free(j);
 		return 1;
 	}
-	const struct json *list = member(j, "connections");
+	const struct json *list = json_member(j, "connections");
 	bool first = true;
 
 	if (as_json)
@@ -227,7 +219,7 @@ static void print_pairs(const char *title, const struct json *o)
 static int stats(const char *path, int argc, char **argv)
 {
 	struct json *j = ask(path, "{\"cmd\":\"stats\"}");
-	const struct json *s = member(j, "stats");
+	const struct json *s = json_member(j, "stats");
 
 	if (!j || refused(j)) {
 		json_free(j);
@@ -240,12 +232,12 @@ static int stats(const char *path, int argc, char **argv)
 		printf("%s\n", b.p ? b.p : "{}");
 		sbuf_free(&b);
 	} else {
-		const struct json *conns = member(s, "connections"), *udp = member(s, "udp");
+		const struct json *conns = json_member(s, "connections"), *udp = json_member(s, "udp");
 
 		printf("%s, %.0f workers\n", str(s, "program"), num(s, "workers"));
 		print_pairs("connections", conns);
-		print_pairs("  live by stage", member(conns, "by_stage"));
-		const struct json *bytes = member(s, "bytes");
+		print_pairs("  live by stage", json_member(conns, "by_stage"));
+		const struct json *bytes = json_member(s, "bytes");
 
 		for (const struct json *t = bytes ? bytes->child : NULL; t; t = t->next) {
 			char title[40];
@@ -253,14 +245,14 @@ static int stats(const char *path, int argc, char **argv)
 			snprintf(title, sizeof(title), "bytes, %s", t->key);
 			print_pairs(title, t);
 		}
-		print_pairs("handshake failures", member(s, "handshake_failures"));
-		print_pairs("kernel hand-offs", member(s, "handoffs"));
+		print_pairs("handshake failures", json_member(s, "handshake_failures"));
+		print_pairs("kernel hand-offs", json_member(s, "handoffs"));
 		print_pairs("udp", udp);
-		print_pairs("  udp drops", member(udp, "drops"));
-		print_pairs("steering", member(s, "steering"));
-		print_pairs("capture", member(s, "capture"));
+		print_pairs("  udp drops", json_member(udp, "drops"));
+		print_pairs("steering", json_member(s, "steering"));
+		print_pairs("capture", json_member(s, "capture"));
 		printf("%-20s %.4f\n", "replay filter fill", num(s, "replay_filter_fill"));
-		print_pairs("bytes by port/user", member(s, "traffic"));
+		print_pairs("bytes by port/user", json_member(s, "traffic"));
 	}
 	json_free(j);
 	return 0;
@@ -270,7 +262,7 @@ static int stats(const char *path, int argc, char **argv)
 static int servers(const char *path, int argc, char **argv)
 {
 	struct json *j = ask(path, "{\"cmd\":\"stats\"}");
-	const struct json *s = member(j, "stats"), *list = member(s, "servers");
+	const struct json *s = json_member(j, "stats"), *list = json_member(s, "servers");
 	struct sbuf b = { 0 };
 
 	if (!j || refused(j) || !list) {
@@ -307,7 +299,7 @@ static int servers(const char *path, int argc, char **argv)
 static int url(const char *path, int argc, char **argv)
 {
 	struct json *j = ask(path, "{\"cmd\":\"url\"}");
-	const struct json *list = member(j, "urls");
+	const struct json *list = json_member(j, "urls");
 	bool qr = false, json = false;
 
 	for (int i = 0; i < argc; i++) {
@@ -412,7 +404,7 @@ static int capture(const char *path, int argc, char **argv)
 		json_write(j, &b);
 		printf("%s\n", b.p ? b.p : "{}");
 		sbuf_free(&b);
-	} else if ((list = member(j, "capture")))
+	} else if ((list = json_member(j, "capture")))
 		for (const struct json *e = list->child; e; e = e->next)
 			printf("%-40s %-24s tcp %.0f, udp %.0f\n", str(e, "cgroup"),
 			       *str(e, "netns") ? str(e, "netns") : "(the daemon's own)", num(e, "tcp"),
@@ -439,7 +431,7 @@ static int by_rate(const void *a, const void *b)
 static int top_frame(const char *path, struct seen **prev, size_t *nprev)
 {
 	struct json *st = ask(path, "{\"cmd\":\"stats\"}"), *cj = ask(path, "{\"cmd\":\"conns\"}");
-	const struct json *list = member(cj, "connections");
+	const struct json *list = json_member(cj, "connections");
 	size_t n = 0, k = 0;
 	double (*rows)[2];
 	struct seen *now;
@@ -454,7 +446,7 @@ static int top_frame(const char *path, struct seen **prev, size_t *nprev)
 	rows = calloc(n + 1, sizeof(*rows));
 	now = calloc(n + 1, sizeof(*now));
 	printf("\033[H\033[2Jssctl top  %s  (q quits)\n", path);
-	print_pairs("live by stage", member(member(member(st, "stats"), "connections"), "by_stage"));
+	print_pairs("live by stage", json_member(json_member(json_member(st, "stats"), "connections"), "by_stage"));
 	for (const struct json *c = list ? list->child : NULL; rows && now && c; c = c->next, k++) {
 		double b = num(c, "bytes_up") + num(c, "bytes_down"), was = b;
 
