@@ -31,7 +31,7 @@ PURE_SRCS := $(foreach p,$(PURE),$(filter %/$(p).c,$(LIB_SRCS)))
 PURE_OBJS := $(PURE_SRCS:user/%.c=$(O)/obj/%.o)
 SAN_PURE_OBJS := $(PURE_SRCS:user/%.c=$(SAN)/obj/%.o)
 # Only the BPF loaders include the generated skeletons.
-SKEL_USERS := kernel/bpf_relay kernel/bpf_shortcut kernel/bpf_steer kernel/bpf_capture
+SKEL_USERS := kernel/bpf_relay kernel/bpf_shortcut kernel/bpf_steer kernel/bpf_capture kernel/bpf_serve
 MAINS     := $(wildcard user/main/main_*.c)
 BINS      := $(MAINS:user/main/main_%.c=$(O)/%)
 SAN_BINS  := $(MAINS:user/main/main_%.c=$(SAN)/%)

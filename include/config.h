@@ -52,6 +52,7 @@ const char *config_balance_name(enum balance_mode m);
 /* One port ssserver serves, with its key(s): built by config_ports_build. */
 struct cfg_port {
 	int port;
+	int port_hi;           /* a range "A-B": its last port (port is A); else 0 */
 	char *server;          /* its own listen address (servers[]), or NULL: "server" */
 	char *password;        /* one password, or NULL with users */
 	bool disabled;         /* sslocal: "disabled": true (shadowsocks-rust) */
@@ -71,7 +72,9 @@ struct ss_config {
 	int nservers;
 	bool servers_from_flags; /* -s seen: a second -s adds to the list */
 	int server_port;
+	int server_port_hi;                 /* ssserver: "server_port": "A-B", its last port; or 0 */
 	int extra_ports[CFG_MAX_PORTS - 1]; /* ssserver: "server_port": [a, b, ...] after a */
+	int extra_ports_hi[CFG_MAX_PORTS - 1];
 	int nextra_ports;
 	char *password;
 	char *method;
@@ -235,5 +238,13 @@ void config_clear_servers(struct ss_config *c);
 void config_free_args(char **v);
 /* Prints the usage and every flag of prog, from the option table. */
 void config_usage(enum prog_kind prog, FILE *f);
+
+/* config_ports.c */
+/*
+ * A port "N" (hi 0) or a range "A-B" (A < B, hi B) of 1-65535; 0 or -EINVAL.
+ * A port's label in the log and the counters: "N" or "A-B".
+ */
+int config_port_range(const char *t, int *lo, int *hi);
+const char *config_port_label(const struct cfg_port *p, char *buf, size_t len);
 
 #endif

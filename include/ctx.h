@@ -15,10 +15,12 @@
 #include "pool.h"
 #include "replay.h"
 #include "salt_window.h"
+#include "serve_bpf_limits.h"
 
 struct bpf_relay;
 struct shortcut;
 struct capture;
+struct serve;
 struct upstream_pool;
 struct counters;
 struct dns;
@@ -34,6 +36,13 @@ struct ctx {
 	struct ss_key key;        /* sslocal: the one key (method, edition, master key) */
 	struct port_keys *ports;  /* ssserver: the keys of each port (cfg->ports), a list */
 	struct port_keys *retired; /* ports a reload replaced, freed with their last connection */
+	/*
+	 * ssserver --bpf with several ports: the sk_lookup program and its maps,
+	 * loaded by the tree (serve.h), or NULL. Listeners of listen address i
+	 * carry &serve_tag[i].
+	 */
+	struct serve *serve;
+	char serve_tag[SERVE_ADDRS];
 	int index;             /* worker number, 0 .. workers - 1 */
 	struct loop *loop;
 	struct dns *dns;

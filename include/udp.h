@@ -11,7 +11,8 @@ struct ctx;
 struct port_keys;
 struct udp_relay;
 
-enum udp_role { UDP_SERVER, UDP_SOCKS, UDP_TUNNEL, UDP_REDIR };
+/* UDP_SHARED: ssserver --bpf, the datagrams of every port served on one listen address. */
+enum udp_role { UDP_SERVER, UDP_SOCKS, UDP_TUNNEL, UDP_REDIR, UDP_SHARED };
 
 /* Why datagrams were dropped; reported on SIGUSR1 and at exit. */
 struct udp_stats {
@@ -32,6 +33,14 @@ struct udp_stats {
 /* pk: ssserver, the keys of the port (NULL for sslocal's relays). */
 int udp_listen(struct ctx *p, enum udp_role role, const char *host, int port,
 	       struct port_keys *pk, const char **why);
+/* ssserver --bpf: listen address ai's shared socket (bound to host, any port); its fd or -errno. */
+int udp_listen_shared(struct ctx *p, const char *host, int ai, const char **why);
+/*
+ * ssserver --bpf: the relay of one served port at orig (a datagram's original
+ * destination, through listen address ai), made on first use with a socket
+ * bound there that its replies leave from; NULL when no port of ai is there.
+ */
+struct udp_relay *udp_port_relay(struct ctx *p, int ai, const struct sockaddr_storage *orig);
 /* Frees NAT entries closed during this epoll batch. */
 void udp_reap(struct ctx *p);
 /* ssserver with workers: reads the SIP022 datagrams other workers hand over; 0 or -errno. */

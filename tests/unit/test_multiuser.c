@@ -69,6 +69,52 @@ TEST(config_port_password_servers_and_users)
 	CHECK(strstr(err, "servers[0]: unknown key \"colour\"") != NULL);
 }
 
+/* A config file's text loaded as ssserver's; 0 or -errno with why. */
+static int load_file(struct ss_config *c, const char *json, const char **why)
+{
+	char path[] = "/tmp/ssbpf-unit-XXXXXX";
+	char *argv[] = { "ssserver", "-c", path, NULL };
+	int fd = mkstemp(path), r;
+
+	if (fd < 0 || write(fd, json, strlen(json)) != (ssize_t)strlen(json))
+		return -EIO;
+	close(fd);
+	r = config_load(c, PROG_SERVER, 3, argv, why);
+	unlink(path);
+	return r;
+}
+
+/* Port ranges "A-B": in port_password and server_port; overlaps refused. */
+TEST(config_port_ranges)
+{
+	const char *bads[] = { "3000-2000", "5-5", "1-70000", "-5", "1-", "1-2-3", "0", "a-b", "" };
+	struct ss_config c;
+	const char *err = "";
+	struct cfg_port cp = { .port = 100, .port_hi = 199 };
+	char label[16];
+	int lo, hi;
+
+	CHECK_EQ(config_port_range("20000-30000", &lo, &hi), 0);
+	CHECK(lo == 20000 && hi == 30000);
+	CHECK_EQ(config_port_range("8388", &lo, &hi), 0);
+	CHECK(lo == 8388 && hi == 0);
+	for (size_t i = 0; i < sizeof(bads) / sizeof(bads[0]); i++)
+		CHECK_EQ(config_port_range(bads[i], &lo, &hi), -EINVAL);
+	CHECK(!strcmp(config_port_label(&cp, label, sizeof(label)), "100-199"));
+	CHECK_EQ(load_file(&c, "{\"method\": \"aes-128-gcm\", \"port_password\":"
+			   " {\"100-199\": \"a\", \"200\": \"b\"}}", &err), 0);
+	CHECK(c.nports == 2);
+	CHECK(c.ports[0].port + c.ports[1].port == 300 && c.ports[0].port_hi + c.ports[1].port_hi == 199);
+	config_free(&c);
+	CHECK_EQ(load_file(&c, "{\"method\": \"aes-128-gcm\", \"password\": \"x\","
+			   " \"server_port\": \"4000-4100\"}", &err), 0);
+	CHECK(c.nports == 1 && c.ports[0].port == 4000 && c.ports[0].port_hi == 4100);
+	config_free(&c);
+	CHECK(load_file(&c, "{\"method\": \"aes-128-gcm\", \"port_password\":"
+			" {\"100-199\": \"a\", \"150\": \"b\"}}", &err) < 0);
+	CHECK(strstr(err, "listed twice") != NULL);
+}
+
 /* A stream start sealed under key k: salt, sealed 2-byte length, tag. */
 static size_t stream_start(const struct ss_key *k, uint8_t *out)
 {

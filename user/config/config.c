@@ -127,6 +127,8 @@ static int validate(struct ss_config *c, const char **why)
 		if (config_set_str(&c->method, "none") || (!c->password && config_set_str(&c->password, "")))
 			return -ENOMEM;
 	}
+	if (c->prog != PROG_SERVER && c->server_port_hi)
+		return why_fmt(why, "a port range (\"server_port\": \"A-B\") is for ssserver");
 	/* ssserver: several ports and users, each port with its method (config_ports.c). */
 	if (c->prog == PROG_SERVER && (c->nserver_list || c->nport_password || c->nusers))
 		return validate_ports(c, why);

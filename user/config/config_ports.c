@@ -47,14 +47,39 @@ void config_ports_free(struct ss_config *c)
 	c->nport_password = c->nserver_list = c->nports = c->nusers = 0;
 }
 
-static int port_of(const struct json *j, int *port)
+int config_port_range(const char *t, int *lo, int *hi)
 {
 	char *end;
-	double d = j->type == JSON_NUMBER ? j->number :
-		   j->type == JSON_STRING ? strtod(j->string, &end) : -1;
+	long a, b;
 
-	if (j->type == JSON_STRING && (!*j->string || *end))
+	if (*t < '0' || *t > '9')
 		return -EINVAL;
+	a = strtol(t, &end, 10);
+	b = *end == '-' && end[1] >= '0' && end[1] <= '9' ? strtol(end + 1, &end, 10) : 0;
+	if (*end || a < 1 || a > 65535 || b > 65535 || (b && b <= a))
+		return -EINVAL;
+	*lo = (int)a;
+	*hi = (int)b;
+	return 0;
+}
+
+const char *config_port_label(const struct cfg_port *p, char *buf, size_t len)
+{
+	if (p->port_hi)
+		snprintf(buf, len, "%d-%d", p->port, p->port_hi);
+	else
+		snprintf(buf, len, "%d", p->port);
+	return buf;
+}
+
+/* A port number, or (a string) a range "A-B". */
+static int port_of(const struct json *j, int *port, int *hi)
+{
+	double d = j->type == JSON_NUMBER ? j->number : -1;
+
+	*hi = 0;
+	if (j->type == JSON_STRING)
+		return config_port_range(j->string, port, hi);
 	if (d < 1 || d > 65535 || d != (double)(int)d)
 		return -EINVAL;
 	*port = (int)d;
@@ -119,7 +144,7 @@ static int parse_port_password(struct ss_config *c, const struct json *j, const 
 	for (const struct json *e = j->child; e; e = e->next, i++) {
 		struct json key = { .type = JSON_STRING, .string = e->key };
 
-		if (port_of(&key, &c->port_password[i].port))
+		if (port_of(&key, &c->port_password[i].port, &c->port_password[i].port_hi))
 			return why_fmt(why, "port_password: \"%s\" is not a port number 1-65535",
 					   e->key);
 		if (dup_str(&c->port_password[i].password, e))
@@ -139,7 +164,7 @@ static int parse_server_entry(struct cfg_port *p, const struct json *e, int i, c
 		if (!strcmp(f->key, "server"))
 			r = dup_str(&p->server, f);
 		else if (!strcmp(f->key, "server_port"))
-			r = port_of(f, &p->port);
+			r = port_of(f, &p->port, &p->port_hi);
 		else if (!strcmp(f->key, "password"))
 			r = dup_str(&p->password, f);
 		else if (!strcmp(f->key, "method"))
@@ -216,6 +241,7 @@ static int copy_users(struct cfg_port *p, const struct cfg_user *u, int n)
 static int copy_port(struct cfg_port *dst, const struct cfg_port *src)
 {
 	dst->port = src->port;
+	dst->port_hi = src->port_hi;
 	if ((src->server && !(dst->server = strdup(src->server))) ||
 	    (src->password && !(dst->password = strdup(src->password))) ||
 	    (dst->raw_key = src->raw_key, false) ||
@@ -234,6 +260,7 @@ static int plain_ports(struct ss_config *c)
 		struct cfg_port *p = &c->ports[i];
 
 		p->port = i ? c->extra_ports[i - 1] : c->server_port;
+		p->port_hi = i ? c->extra_ports_hi[i - 1] : c->server_port_hi;
 		p->raw_key = c->raw_key;
 		if ((c->password && !(p->password = strdup(c->password))) ||
 		    copy_users(p, c->users, c->nusers))
@@ -271,6 +298,15 @@ static int check_port_keys(const struct cfg_port *p, const char **why)
 	return 0;
 }
 
+/* Two entries on one address (or both on "server") sharing a port? */
+static bool ports_overlap(const struct cfg_port *a, const struct cfg_port *b)
+{
+	int ahi = a->port_hi ? a->port_hi : a->port, bhi = b->port_hi ? b->port_hi : b->port;
+
+	return a->port <= bhi && b->port <= ahi &&
+	       !strcmp(a->server ? a->server : "", b->server ? b->server : "");
+}
+
 int config_ports_build(struct ss_config *c, const char **why)
 {
 	const struct cfg_port *src = c->nserver_list ? c->server_list : c->port_password;
@@ -297,9 +333,7 @@ int config_ports_build(struct ss_config *c, const char **why)
 		const char *name = p->method ? p->method : c->method;
 
 		for (int k = 0; k < i; k++)
-			if (c->ports[k].port == p->port &&
-			    !strcmp(c->ports[k].server ? c->ports[k].server : "",
-				    p->server ? p->server : ""))
+			if (ports_overlap(&c->ports[k], p))
 				return why_fmt(why, "port %d is listed twice", p->port);
 		if (!name)
 			return why_fmt(why, "port %d has no method", p->port);

@@ -234,14 +234,15 @@ static int set_servers(struct ss_config *c, const struct json *j, const char *te
 static int set_ports(struct ss_config *c, const struct option_desc *o, const struct json *j,
 		     const char *v)
 {
-	long n;
-	int i = 0;
+	int i = 0, lo, hi;
 
+	(void)o;
 	c->nextra_ports = 0;
 	if (!j || j->type != JSON_ARRAY) {
-		if (!v || parse_long(v, 10, o->lo, o->hi, &n))
+		if (!v || config_port_range(v, &lo, &hi))
 			return -EINVAL;
-		c->server_port = (int)n;
+		c->server_port = lo;
+		c->server_port_hi = hi;
 		return 0;
 	}
 	if (!j->child)
@@ -250,12 +251,15 @@ static int set_ports(struct ss_config *c, const struct option_desc *o, const str
 		char num[32];
 		const char *t = scalar_text(e, num, sizeof(num));
 
-		if (!t || parse_long(t, 10, o->lo, o->hi, &n) || i >= CFG_MAX_PORTS)
+		if (!t || config_port_range(t, &lo, &hi) || i >= CFG_MAX_PORTS)
 			return -EINVAL;
-		if (i == 0)
-			c->server_port = (int)n;
-		else
-			c->extra_ports[c->nextra_ports++] = (int)n;
+		if (i == 0) {
+			c->server_port = lo;
+			c->server_port_hi = hi;
+		} else {
+			c->extra_ports_hi[c->nextra_ports] = hi;
+			c->extra_ports[c->nextra_ports++] = lo;
+		}
 	}
 	return 0;
 }

@@ -42,8 +42,10 @@ const struct option_desc option_rows[] = {
 	{ "server", NULL, 's', OT_SERVERS, 0, 0, 0, BOTH, "a host or a list of hosts", NULL,
 	  "HOST", "ssserver: the address to listen on (a list in JSON; default 0.0.0.0). "
 	  "sslocal: the server to connect to." },
-	{ "server_port", NULL, 'p', OT_PORTS, 1, 65535, O(server_port), BOTH, PORT, NULL, "PORT",
-	  "The server's port (a list in JSON: ssserver listens on each, one password)." },
+	{ "server_port", NULL, 'p', OT_PORTS, 1, 65535, O(server_port), BOTH,
+	  "a port number 1-65535 (ssserver: or a range A-B)", NULL, "PORT",
+	  "The server's port (a list in JSON: ssserver listens on each, one password). ssserver "
+	  "also takes a range \"A-B\": every port of it, one password." },
 	{ "password", "password", 'k', OT_STR, 0, 0, O(password), BOTH, "a string", NULL, "PASSWORD",
 	  "The password the key is derived from; for a 2022 method the key itself, base64 "
 	  "(see --genkey), or IDENTITY-KEY:USER-KEY for a user of a multi-user port." },

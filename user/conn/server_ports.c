@@ -5,12 +5,15 @@
  * removes and re-keys ports without touching the connections of the others.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ctx.h"
 #include "listener.h"
 #include "log.h"
+#include "serve.h"
 #include "server_ports.h"
 #include "shortcut.h"
 #include "udp.h"
@@ -24,6 +27,7 @@ static struct port_keys *keys_build(const struct cfg_port *cp)
 	if (!pk || port_keys_alloc(pk, cp->port, n) ||
 	    (cp->server && !(pk->server = strdup(cp->server))))
 		goto fail;
+	pk->port_hi = cp->port_hi;
 	for (unsigned i = 0; i < n; i++) {
 		const struct cfg_user *u = cp->nusers ? &cp->users[i] : NULL;
 
@@ -52,9 +56,29 @@ static void keys_free(struct port_keys *pk)
 	free(pk);
 }
 
-/* One port: TCP (from the plugin on loopback, when there is one) and UDP. */
-static int open_port(struct ctx *p, struct listeners *ls, const struct cfg_port *cp,
-		     struct port_keys *pk, bool tcp, bool udp, const char **why)
+/* The listen addresses (bits of serve.h's mask) port cp is served on; 0: not all of them are. */
+static uint32_t serve_mask_of(const struct ctx *p, const struct cfg_port *cp)
+{
+	const struct ss_config *cfg = p->cfg;
+	uint32_t mask = 0;
+
+	for (int i = 0; i < (cp->server ? 1 : cfg->nservers); i++) {
+		const char *host = cp->server ? cp->server : cfg->servers[i], *why;
+		struct sockaddr_storage sa;
+		socklen_t sl;
+		int ai;
+
+		if (listener_resolve(host, 0, SOCK_STREAM, &sa, &sl, &why) ||
+		    (ai = serve_addr_index(p->serve, &sa)) < 0)
+			return 0;
+		mask |= 1u << ai;
+	}
+	return mask;
+}
+
+/* One port of cp: its own sockets. */
+static int open_one(struct ctx *p, struct listeners *ls, const struct cfg_port *cp, int port,
+		    struct port_keys *pk, bool tcp, bool udp, const char **why)
 {
 	const struct ss_config *cfg = p->cfg;
 	struct listen_opts o = { .reuse_port = cfg->reuse_port, .fast_open = cfg->fast_open,
@@ -72,25 +96,43 @@ static int open_port(struct ctx *p, struct listeners *ls, const struct cfg_port 
 	for (int i = 0; i < (cp->server ? 1 : cfg->nservers); i++) {
 		const char *host = cp->server ? cp->server : cfg->servers[i];
 
-		if (tcp && (r = listener_open(ls, host, cp->port, &o, why)))
+		if (tcp && (r = listener_open(ls, host, port, &o, why)))
 			return r;
 		if (tcp)
-			shortcut_listen_port(p->sc, (uint16_t)cp->port);
-		if (udp && (r = udp_listen(p, UDP_SERVER, host, cp->port, pk, why)))
+			shortcut_listen_port(p->sc, (uint16_t)port);
+		if (udp && (r = udp_listen(p, UDP_SERVER, host, port, pk, why)))
 			return r;
 	}
-	if (cp->nusers)
-		log_info("port %d: %d users, method %s", cp->port, cp->nusers, cp->m->name);
 	return 0;
 }
 
-/* Did old listen on port cp at host (its own address, or one of "server")? */
-static bool had_port(const struct ss_config *old, const struct cfg_port *cp, const char *host)
+/* One port: TCP (from the plugin on loopback, when there is one) and UDP; each of a range. */
+static int open_port(struct ctx *p, struct listeners *ls, const struct cfg_port *cp,
+		     struct port_keys *pk, bool tcp, bool udp, const char **why)
+{
+	int r;
+
+	if (cp->nusers)
+		log_info("port %d: %d users, method %s", cp->port, cp->nusers, cp->m->name);
+	/* --bpf: served through the listen addresses' sockets; only the map changes. */
+	if (p->serve && !p->cfg->plugin_port && (pk->serve_mask = serve_mask_of(p, cp))) {
+		for (int port = cp->port; port <= (cp->port_hi ? cp->port_hi : cp->port); port++)
+			shortcut_listen_port(p->sc, (uint16_t)port);
+		return 0;
+	}
+	for (int port = cp->port; port <= (cp->port_hi ? cp->port_hi : cp->port); port++)
+		if ((r = open_one(p, ls, cp, port, pk, tcp, udp, why)))
+			return r;
+	return 0;
+}
+
+/* Did old listen on port at host (its own address, or one of "server")? */
+static bool had_port(const struct ss_config *old, int port, const char *host)
 {
 	for (int i = 0; old && i < old->nports; i++) {
 		const struct cfg_port *o = &old->ports[i];
 
-		if (o->port != cp->port)
+		if (port < o->port || port > (o->port_hi ? o->port_hi : o->port))
 			continue;
 		if (o->server && !strcmp(o->server, host))
 			return true;
@@ -101,30 +143,116 @@ static bool had_port(const struct ss_config *old, const struct cfg_port *cp, con
 	return false;
 }
 
-int server_ports_taken(const struct ss_config *cfg, const struct ss_config *old, bool say)
+/* Is port served by another ssserver's sk_lookup program (one of the maps)? */
+static bool served_elsewhere(const int *maps, int n, int port, bool say)
 {
-	int taken = 0;
+	for (int i = 0; i < n; i++) {
+		if (!serve_map_has(maps[i], (uint16_t)port))
+			continue;
+		if (say)
+			log_err("bind: Address already in use (port %d: another ssserver serves it "
+				"through sk_lookup)", port);
+		return true;
+	}
+	return false;
+}
+
+int server_ports_taken(const struct ss_config *cfg, const struct ss_config *old,
+		       const struct serve *own, bool say)
+{
+	int taken = 0, maps[8], nmaps = serve_wanted(cfg) ? serve_other_maps(own, maps, 8) : 0;
 
 	for (int i = 0; i < cfg->nports; i++) {
 		const struct cfg_port *cp = &cfg->ports[i];
 
-		for (int j = 0; j < (cp->server ? 1 : cfg->nservers); j++) {
-			const char *host = cp->server ? cp->server : cfg->servers[j];
-			bool v6only = !cp->server && cfg->nservers > 1;
+		for (int port = cp->port; port <= (cp->port_hi ? cp->port_hi : cp->port); port++)
+			for (int j = 0; j < (cp->server ? 1 : cfg->nservers); j++) {
+				const char *host = cp->server ? cp->server : cfg->servers[j];
+				bool v6only = !cp->server && cfg->nservers > 1;
 
-			if (had_port(old, cp, host))
-				continue;
-			taken += listener_taken_log(host, cp->port, cfg->mode != MODE_UDP_ONLY,
-						    cfg->mode != MODE_TCP_ONLY, v6only, say);
-		}
+				if (had_port(old, port, host))
+					continue;
+				taken += listener_taken_log(host, port, cfg->mode != MODE_UDP_ONLY,
+							    cfg->mode != MODE_TCP_ONLY, v6only, say);
+				taken += served_elsewhere(maps, nmaps, port, say);
+			}
 	}
+	while (nmaps)
+		close(maps[--nmaps]);
 	return taken;
+}
+
+/* --bpf: this worker's TCP and UDP socket for each listen address, in the program's map. */
+static int serve_sockets(struct ctx *p, struct listeners *ls, bool tcp, bool udp, const char **why)
+{
+	const struct serve_addrs *a = serve_addrs(p->serve);
+	int r, fd;
+
+	for (int i = 0; i < a->n; i++) {
+		struct listen_opts o = { .fast_open = p->cfg->fast_open, .mptcp = p->cfg->mptcp,
+					 .v6only = a->v6only[i], .tag = &p->serve_tag[i] };
+
+		if (tcp && (r = listener_open(ls, a->host[i], 0, &o, why)))
+			return r;
+		if (tcp && (r = serve_sock_set(p->serve, i, p->index, false, listener_fd(ls))))
+			goto refused;
+		if (udp && (fd = udp_listen_shared(p, a->host[i], i, why)) < 0)
+			return fd;
+		if (udp && (r = serve_sock_set(p->serve, i, p->index, true, fd)))
+			goto refused;
+	}
+	return 0;
+refused:
+	*why = "the kernel refused a socket in the sk_lookup map";
+	return r;
+}
+
+/* Worker 0 tells the program which ports each listen address serves (the others follow it). */
+static void serve_publish(struct ctx *p)
+{
+	uint32_t *mask;
+
+	if (!p->serve || p->index || !(mask = calloc(65536, sizeof(*mask))))
+		return;
+	for (const struct port_keys *pk = p->ports; pk; pk = pk->next)
+		for (int port = pk->port; pk->serve_mask && port <= (pk->port_hi ? pk->port_hi : pk->port); port++)
+			mask[port] |= pk->serve_mask;
+	for (int port = 1; port < 65536; port++)
+		if (serve_port_get(p->serve, (uint16_t)port) != mask[port] &&
+		    serve_port_set(p->serve, (uint16_t)port, mask[port]))
+			log_err("ports: cannot serve port %d through sk_lookup: %s", port, strerror(errno));
+	free(mask);
+}
+
+struct port_keys *server_ports_find(struct ctx *p, int ai, int port)
+{
+	for (struct port_keys *pk = p->ports; pk; pk = pk->next)
+		if (ai >= 0 && (pk->serve_mask & (1u << ai)) && port >= pk->port &&
+		    port <= (pk->port_hi ? pk->port_hi : pk->port))
+			return pk;
+	return NULL;
+}
+
+struct port_keys *server_ports_of_conn(struct ctx *p, void *tag, int fd)
+{
+	struct sockaddr_storage here;
+	socklen_t len = sizeof(here);
+	ptrdiff_t ai = (char *)tag - p->serve_tag;
+
+	if (ai < 0 || ai >= SERVE_ADDRS)
+		return tag;
+	if (getsockname(fd, (struct sockaddr *)&here, &len))
+		return NULL;
+	return server_ports_find(p, (int)ai, ss_sa_port(&here));
 }
 
 int server_ports_open(struct ctx *p, struct listeners *ls, bool tcp, bool udp, const char **why)
 {
 	const struct ss_config *cfg = p->cfg;
 	int r;
+
+	if (p->serve && !cfg->plugin_port && (r = serve_sockets(p, ls, tcp, udp, why)))
+		return r;
 
 	for (int i = cfg->nports - 1; i >= 0; i--) {
 		struct port_keys *pk = keys_build(&cfg->ports[i]);
@@ -138,6 +266,7 @@ int server_ports_open(struct ctx *p, struct listeners *ls, bool tcp, bool udp, c
 		if ((r = open_port(p, ls, &cfg->ports[i], pk, tcp, udp, why)))
 			return r;
 	}
+	serve_publish(p);
 	return 0;
 }
 
@@ -186,6 +315,7 @@ static int reload_port(struct ctx *p, struct listeners *ls, const struct cfg_por
 			nk = pk;
 		} else {
 			log_info("reload: port %d re-keyed; its live connections keep their keys", cp->port);
+			nk->serve_mask = pk->serve_mask;
 			listener_retag(ls, pk, nk);
 			udp_retag(p, pk, nk);
 			retire(p, pk);
@@ -224,6 +354,7 @@ int server_ports_reload(struct ctx *p, struct listeners *ls, bool tcp, bool udp)
 		retire(p, pk);
 	}
 	p->ports = list;
+	serve_publish(p);
 	return 0;
 }
 

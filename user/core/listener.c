@@ -122,6 +122,9 @@ int listener_open(struct listeners *s, const char *host, int port, const struct 
 	set_options(fd, sa.ss_family, o, where);
 	if (bind(fd, (struct sockaddr *)&sa, sl) || listen(fd, 1024))
 		goto err_close_fd;
+	/* Port 0 (ssserver --bpf: sk_lookup hands it every port): say which it got. */
+	if (!port && !getsockname(fd, (struct sockaddr *)&sa, &sl))
+		sockaddr_str((struct sockaddr *)&sa, where, sizeof(where));
 	if (!(ls = calloc(1, sizeof(*ls)))) {
 		close(fd);
 		*why = "out of memory";

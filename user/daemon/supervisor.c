@@ -31,6 +31,7 @@
 #include "salt_window.h"
 #include "server_ports.h"
 #include "loop.h"
+#include "serve.h"
 #include "shortcut.h"
 #include "capture.h"
 #include "capture_setup.h"
@@ -231,7 +232,7 @@ static int ports_held(const struct ss_config *cfg, bool say)
 	bool tcp = cfg->mode != MODE_UDP_ONLY, udp = cfg->mode != MODE_TCP_ONLY;
 
 	if (cfg->prog == PROG_SERVER)
-		return server_ports_taken(cfg, NULL, say);
+		return server_ports_taken(cfg, NULL, NULL, say);
 	return listener_taken_log(cfg->local_address, cfg->local_port,
 				  tcp || cfg->local_mode == LOCAL_SOCKS, udp, false, say);
 }
@@ -363,6 +364,29 @@ static int shortcut_up(struct tree *t)
 	return 0;
 }
 
+/*
+ * ssserver --bpf with several ports: one sk_lookup program hands them all to
+ * one socket per address and worker; --bpf auto falls back to a socket per
+ * port with one line saying why.
+ */
+static int serve_up(struct tree *t)
+{
+	const struct ss_config *cfg = t->cfg;
+	const char *why = "";
+	int r;
+
+	if (!(r = serve_open(&t->serve, cfg, &why))) {
+		log_info("ports: served through sk_lookup, one socket per address, protocol and worker");
+		return 0;
+	}
+	if (cfg->bpf == BPF_ON) {
+		log_err("ports (--bpf on): %s", why);
+		return r;
+	}
+	log_warn("ports: sk_lookup unavailable (%s); a socket per port instead", why);
+	return 0;
+}
+
 /* What the workers share, made before any fork; 0 or -errno. */
 static int shared_state(struct tree *t)
 {
@@ -381,6 +405,8 @@ static int shared_state(struct tree *t)
 	if (cfg->bpf_cgroup && (r = shortcut_up(t)))
 		return r;
 	if (cfg->capture && (r = capture_up(&t->cap, cfg)))
+		return r;
+	if (cfg->prog == PROG_SERVER && serve_wanted(cfg) && (r = serve_up(t)))
 		return r;
 	if (cfg->nupstreams && (r = upstream_pool_open(&t->servers, cfg, &why))) {
 		log_err("servers: %s", why);
@@ -432,6 +458,7 @@ int supervisor_main(enum prog_kind prog, int argc, char **argv)
 	/* The online configuration is fetched again by the parent too. */
 	bool forked = t.cfg->workers > 1 || t.pl.pid > 0 || t.manager_fd >= 0 || t.cfg->online_url;
 	struct worker_args wa = { .cfg = t.cfg, .replay = &t.replay, .salts = t.salts, .sc = t.sc, .cap = t.cap,
+				  .serve = t.serve,
 				  .servers = t.servers,
 				  .ctr = t.ctr,
 				  .traffic = t.traffic.names ? &t.traffic : NULL, .name = name,
@@ -450,6 +477,7 @@ out:
 	salt_window_free(t.salts);
 	shortcut_close(t.sc);
 	capture_close(t.cap);
+	serve_close(t.serve);
 	upstream_pool_close(t.servers);
 	for (int i = 0; t.s22_fwd && i < t.cfg->workers; i++)
 		for (int e = 0; e < 2; e++)

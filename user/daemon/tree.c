@@ -58,7 +58,7 @@ static pid_t spawn_worker(struct tree *t, int i)
 	}
 	if ((pid = fork()) == 0) {
 		struct worker_args a = { .cfg = t->cfg, .replay = &t->replay, .salts = t->salts, .sc = t->sc,
-					 .cap = t->cap, .servers = t->servers,
+					 .cap = t->cap, .serve = t->serve, .servers = t->servers,
 					 .s22_fwd = t->s22_fwd, .ctr = &t->ctr[i],
 					 .traffic = t->traffic.names ? &t->traffic : NULL,
 					 .name = t->name, .index = i, .ctl_fd = sv[1] };
@@ -135,7 +135,7 @@ static bool vet_reload(struct tree *t)
 		log_err("reload refused, still serving the old configuration: %s", err);
 		return false;
 	}
-	if (n->reuse_port && !n->port_shared && server_ports_taken(n, t->cfg, true)) {
+	if (n->reuse_port && !n->port_shared && server_ports_taken(n, t->cfg, t->serve, true)) {
 		log_err("reload refused, still serving the old configuration: a new port is in use");
 		config_free(n);
 		free(n);

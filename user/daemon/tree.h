@@ -34,6 +34,7 @@ struct tree {
 	struct salt_window *salts; /* ssserver: SIP022's request salts, shared too */
 	struct shortcut *sc;     /* --bpf-cgroup: the local shortcut, loaded once for all */
 	struct capture *cap;     /* redir --capture: programs and cgroup links, held here */
+	struct serve *serve;     /* ssserver --bpf: the ports' sk_lookup program, held here */
 	struct upstream_pool *servers; /* sslocal: its servers, their records shared */
 	int (*s22_fwd)[2];       /* ssserver with workers: a datagram socketpair per worker */
 	struct counters *ctr;    /* one per worker, shared */

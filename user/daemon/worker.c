@@ -247,6 +247,11 @@ static void on_conn(void *arg, int fd, const struct sockaddr_storage *peer, void
 		close(fd);
 		return;
 	}
+	/* A listen address's socket: the port the client came to (a reload may just have removed it). */
+	if (w->ctx.cfg->prog == PROG_SERVER && !(tag = server_ports_of_conn(&w->ctx, tag, fd))) {
+		close(fd);
+		return;
+	}
 	conn_accept(&w->ctx, fd, peer, listener_role(w->ctx.cfg), tag);
 }
 
@@ -553,6 +558,7 @@ int worker_run(const struct worker_args *a)
 	p->salts = a->salts;
 	p->sc = a->sc;
 	p->cap = a->cap;
+	p->serve = a->serve;
 	p->servers = a->servers;
 	if (p->cap)
 		capture_own_pid(p->cap, getpid(), true);

@@ -19,6 +19,7 @@ struct worker_args {
 	struct salt_window *salts;
 	struct shortcut *sc;     /* --bpf-cgroup: the local shortcut, or NULL */
 	struct capture *cap;     /* redir --capture: loaded by the tree, or NULL */
+	struct serve *serve;     /* ssserver --bpf: every port from one socket, or NULL */
 	struct upstream_pool *servers; /* sslocal: its servers, made by the tree; or NULL */
 	int (*s22_fwd)[2];       /* ssserver: the workers' SIP022 hand-over sockets */
 	struct counters *ctr;    /* this worker's counters, shared with the parent */

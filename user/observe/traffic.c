@@ -73,10 +73,13 @@ void traffic_assign(struct traffic *tr, struct ss_config *cfg, bool add)
 	for (int i = 0; i < cfg->nports; i++) {
 		struct cfg_port *p = &cfg->ports[i];
 
-		snprintf(name, sizeof(name), "%d", p->port);
-		p->slot = traffic_slot(tr, name, add);
+		char port[16];
+
+		/* A range is counted as one, under its label "A-B". */
+		config_port_label(p, port, sizeof(port));
+		p->slot = traffic_slot(tr, port, add);
 		for (int u = 0; u < p->nusers; u++) {
-			snprintf(name, sizeof(name), "%d/%s", p->port, p->users[u].name);
+			snprintf(name, sizeof(name), "%s/%s", port, p->users[u].name);
 			p->users[u].slot = traffic_slot(tr, name, add);
 		}
 	}

@@ -24,6 +24,7 @@
 #include "ctx.h"
 #include "listener.h"
 #include "log.h"
+#include "server_ports.h"
 #include "traffic.h"
 #include "udp_relay.h"
 #include "upstream.h"
@@ -123,12 +124,36 @@ static int upstream_addr(const struct ss_config *cfg, struct ss_addr *a)
 	return addr_from_host(a, host, port);
 }
 
+/* A relay on fd (closed on failure), watched and listed; NULL on failure. */
+static struct udp_relay *relay_new(struct ctx *p, const struct udp_kind *kind, int fd,
+				   const struct sockaddr_storage *sa, struct port_keys *pk)
+{
+	struct udp_relay *r = calloc(1, sizeof(*r));
+
+	if (!r || (!kind->serves && upstream_addr(p->cfg, &r->server))) {
+		close(fd);
+		free(r);
+		return NULL;
+	}
+	r->bound = *sa;
+	r->pk = pk;
+	r->h.fd = fd;
+	r->h.on_event = on_listen_event;
+	r->p = p;
+	r->kind = kind;
+	r->next = p->udp;
+	p->udp = r;
+	loop_watch(p->loop, &r->h, EPOLLIN);
+	return r;
+}
+
 int udp_listen(struct ctx *p, enum udp_role role, const char *host, int port,
 	       struct port_keys *pk, const char **why)
 {
 	static const struct udp_kind *const kinds[] = {
 		[UDP_SERVER] = &udp_kind_server, [UDP_SOCKS] = &udp_kind_socks,
 		[UDP_TUNNEL] = &udp_kind_tunnel, [UDP_REDIR] = &udp_kind_redir,
+		[UDP_SHARED] = &udp_kind_shared,
 	};
 	const struct udp_kind *kind = kinds[role];
 	struct sockaddr_storage sa;
@@ -144,7 +169,7 @@ int udp_listen(struct ctx *p, enum udp_role role, const char *host, int port,
 	if (fd >= 0 && p->cfg->reuse_port)
 		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &(int){ 1 }, sizeof(int));
 	if (fd >= 0 && kind->orig_dst) {
-		if (listener_transparent(fd))
+		if (role == UDP_REDIR && listener_transparent(fd))
 			log_warn("udp redir: IP_TRANSPARENT: %s; replies cannot carry the original "
 				 "source address", strerror(errno));
 		setsockopt(fd, SOL_IP, IP_RECVORIGDSTADDR, &(int){ 1 }, sizeof(int));
@@ -157,28 +182,54 @@ int udp_listen(struct ctx *p, enum udp_role role, const char *host, int port,
 			close(fd);
 		return rc;
 	}
-	if (!(r = calloc(1, sizeof(*r)))) {
-		close(fd);
-		*why = "out of memory";
-		return -ENOMEM;
-	}
-	r->bound = sa;
-	r->pk = pk;
-	r->h.fd = fd;
-	r->h.on_event = on_listen_event;
-	r->p = p;
-	r->kind = kind;
-	if (!kind->serves && upstream_addr(p->cfg, &r->server)) {
-		close(fd);
-		free(r);
+	if (!port)
+		getsockname(fd, (struct sockaddr *)&sa, &sl);
+	if (!(r = relay_new(p, kind, fd, &sa, pk))) {
 		*why = "bad server address";
 		return -EINVAL;
 	}
-	r->next = p->udp;
-	p->udp = r;
-	loop_watch(p->loop, &r->h, EPOLLIN);
 	log_info("udp: listening on %s (%s)", ss_sa_str(&r->bound, where, sizeof(where)), kind->name);
 	return 0;
+}
+
+int udp_listen_shared(struct ctx *p, const char *host, int ai, const char **why)
+{
+	int r = udp_listen(p, UDP_SHARED, host, 0, NULL, why);
+
+	if (r)
+		return r;
+	p->udp->ai = ai;
+	return p->udp->h.fd;
+}
+
+struct udp_relay *udp_port_relay(struct ctx *p, int ai, const struct sockaddr_storage *orig)
+{
+	struct port_keys *pk;
+	struct udp_relay *r;
+	int fd;
+
+	for (r = p->udp; r; r = r->next)
+		if (r->lazy && ss_sa_equal(&r->bound, orig))
+			return r;
+	if (!(pk = server_ports_find(p, ai, ss_sa_port(orig))))
+		return NULL;
+	/* Only sends: the program hands this port's datagrams to the shared socket. */
+	fd = socket(orig->ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &(int){ 1 }, sizeof(int)) ||
+	    bind(fd, (const struct sockaddr *)orig, ss_sa_len(orig))) {
+		char where[64];
+
+		log_debug("udp: cannot send from %s: %s", ss_sa_str(orig, where, sizeof(where)),
+			  strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	if ((r = relay_new(p, &udp_kind_server, fd, orig, pk))) {
+		r->lazy = true;
+		r->ai = ai;
+	}
+	return r;
 }
 
 void udp_reap(struct ctx *p)
@@ -247,11 +298,23 @@ void udp_close_if(struct ctx *p, bool (*drop)(int fd, void *arg), void *arg)
 
 void udp_sweep(struct ctx *p, uint64_t now, uint64_t timeout_ms)
 {
-	for (struct udp_relay *r = p->udp; r; r = r->next) {
+	for (struct udp_relay **pp = &p->udp; *pp;) {
+		struct udp_relay *r = *pp;
+
 		while (r->lru_head && now - r->lru_head->last_active >= timeout_ms)
 			nat_kill(r->lru_head);
 		if (r->nreply && now > timeout_ms)
 			reply_expire(r, now - timeout_ms + 1);
+		/* A port's relay made for its datagrams goes with its last client. */
+		if (r->lazy && !r->n) {
+			*pp = r->next;
+			loop_forget(p->loop, &r->h);
+			close(r->h.fd);
+			r->next = p->udp_dead;
+			p->udp_dead = r;
+			continue;
+		}
+		pp = &r->next;
 	}
 }
 

@@ -90,7 +90,8 @@ struct udp_kind {
 			  const struct sockaddr_storage *from);
 };
 
-extern const struct udp_kind udp_kind_server, udp_kind_socks, udp_kind_tunnel, udp_kind_redir;
+extern const struct udp_kind udp_kind_server, udp_kind_socks, udp_kind_tunnel, udp_kind_redir,
+	udp_kind_shared;
 
 struct udp_relay {
 	struct handler h;
@@ -104,6 +105,13 @@ struct udp_relay {
 	unsigned nreply;
 	struct ss_addr server; /* sslocal: the ssserver */
 	struct port_keys *pk;  /* ssserver: the keys of the port it serves */
+	/*
+	 * ssserver --bpf: a listen address's shared socket (kind shared), or a
+	 * port's relay made for its datagrams (lazy: closed once idle); ai is the
+	 * listen address's index.
+	 */
+	bool lazy;
+	int ai;
 	struct udp_relay *next;
 	/*
 	 * SOCKS5 association socket: the only client allowed (its IP, and the port

@@ -92,6 +92,38 @@ static void server_to_client(struct nat *n, uint8_t *buf, size_t len,
 	udp_client_send(n, out, olen);
 }
 
+/*
+ * ssserver --bpf: a datagram to any port of this listen address goes to that
+ * port's relay, whose socket, bound where the client sent it, the replies
+ * leave from.
+ */
+static void shared_from_client(struct udp_relay *r, uint8_t *buf, size_t len,
+			       const struct sockaddr_storage *src, socklen_t slen,
+			       const struct sockaddr_storage *orig)
+{
+	struct sockaddr_storage from = *src;
+	struct udp_relay *pr;
+
+	if (!orig || !(pr = udp_port_relay(r->p, r->ai, orig))) {
+		r->p->ctr->udp.send_failed++;
+		return;
+	}
+	/* An IPv4 client seen through a dual-stack socket is answered from an IPv4 one. */
+	if (pr->bound.ss_family == AF_INET) {
+		ss_sa_from_v6(src, &from);
+		slen = ss_sa_len(&from);
+	}
+	pr->bytes_up += len;
+	server_from_client(pr, buf, len, &from, slen, NULL);
+}
+
+const struct udp_kind udp_kind_shared = {
+	.name = "server, every port",
+	.serves = true,
+	.orig_dst = true,
+	.from_client = shared_from_client,
+};
+
 const struct udp_kind udp_kind_server = {
 	.name = "server",
 	.serves = true,

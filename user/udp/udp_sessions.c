@@ -28,12 +28,14 @@ struct fwd_hdr {
 	struct sockaddr_storage bound;
 	struct sockaddr_storage client;
 	socklen_t client_len;
+	int ai; /* ssserver --bpf: the listen address of a port served through it, or -1 */
 };
 
 static void forward(struct udp_relay *r, int owner, const uint8_t *buf, size_t len,
 		    const struct sockaddr_storage *src, socklen_t slen)
 {
-	struct fwd_hdr h = { .bound = r->bound, .client = *src, .client_len = slen };
+	struct fwd_hdr h = { .bound = r->bound, .client = *src, .client_len = slen,
+			     .ai = r->lazy ? r->ai : -1 };
 	struct iovec iov[2] = { { &h, sizeof(h) }, { (void *)buf, len } };
 	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
 
@@ -179,13 +181,16 @@ static void on_forwarded(struct handler *h, uint32_t events)
 		if (n < (ssize_t)sizeof(fh))
 			return;
 		memcpy(&fh, buf, sizeof(fh));
-		for (struct udp_relay *r = p->udp; r; r = r->next)
-			if (r->kind->serves && r->pk && r->pk->keys[0].ops->session_new &&
-			    ss_sa_equal(&r->bound, &fh.bound)) {
-				sessions_from_client(r, buf + sizeof(fh), (size_t)n - sizeof(fh),
-						     &fh.client, fh.client_len, true);
-				break;
-			}
+		struct udp_relay *r = p->udp;
+
+		while (r && !(r->kind == &udp_kind_server && r->pk &&
+			      ss_sa_equal(&r->bound, &fh.bound)))
+			r = r->next;
+		if (!r && fh.ai >= 0)
+			r = udp_port_relay(p, fh.ai, &fh.bound);
+		if (r && r->pk->keys[0].ops->session_new)
+			sessions_from_client(r, buf + sizeof(fh), (size_t)n - sizeof(fh),
+					     &fh.client, fh.client_len, true);
 	}
 }
 

@@ -1,0 +1,249 @@
+# SPDX-License-Identifier: MIT
+"""ssserver --bpf with many ports: every port of port_password (and a port
+range) served from one TCP and one UDP socket per worker through the
+sk_lookup program, each port with its own password; the socket per port
+without BPF; a second ssserver serving the same ports through BPF refused."""
+import os
+import random
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+sys.path.insert(0, os.path.dirname(__file__))
+from sstest import *  # noqa: E402,F401,F403
+from test_udp import Association, UdpEcho  # noqa: E402
+
+SSSERVER = os.path.join(BUILD, "ssserver")
+SSLOCAL = os.path.join(BUILD, "sslocal")
+M = "aes-256-gcm"
+TMP = tempfile.mkdtemp(prefix="ssbpf-ports.")
+
+
+def free_block(count, lo=10000, hi=32000):
+    """count consecutive ports with nothing bound on TCP or UDP."""
+    rnd = random.Random()
+    for _ in range(50):
+        base = rnd.randrange(lo, hi - count)
+        if all(port_free(p) for p in range(base, base + count)):
+            return base
+    raise AssertionError("no free block of %d ports" % count)
+
+
+def port_free(port):
+    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+        s = socket.socket(socket.AF_INET, kind)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        finally:
+            s.close()
+    return True
+
+
+def write_json(name, obj):
+    import json
+    path = os.path.join(TMP, name)
+    with open(path, "w") as f:
+        json.dump(obj, f)
+    return path
+
+
+def tree_pids(proc):
+    """The supervisor and its workers."""
+    out = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout
+    return [proc.pid] + [int(x) for x in out.split()]
+
+
+def sockets_of(pids):
+    """(TCP listening, UDP) sockets the processes hold, from ss."""
+    out = subprocess.run(["ss", "-Htlunp"], capture_output=True, text=True).stdout
+    tcp = udp = 0
+    for line in out.splitlines():
+        if any("pid=%d," % p in line for p in pids):
+            if line.startswith("tcp"):
+                tcp += 1
+            else:
+                udp += 1
+    return tcp, udp
+
+
+def rss_kib(pids):
+    total = 0
+    for p in pids:
+        with open("/proc/%d/status" % p) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+    return total
+
+
+def echoes(lp, echo_port, data):
+    """A SOCKS5 connection through lp to the echo server returns data (no half-close: libev's
+    ss-local ends a connection at the client's EOF)."""
+    try:
+        s, rep = socks_connect(lp, "127.0.0.1", echo_port, timeout=3)
+        try:
+            s.sendall(data)
+            return rep == 0 and recv_exact(s, len(data)) == data
+        finally:
+            s.close()
+    except (OSError, AssertionError):
+        return False
+
+
+def echo_through(port, password, echo_port, udp_echo=None):
+    """True when a connection (and a datagram) through port with password comes back."""
+    lp = free_port()
+    args = [SSLOCAL, "-s", "127.0.0.1", "-p", str(port), "-k", password, "-m", M, "-l", str(lp)]
+    local = start(args + (["-u"] if udp_echo else []), name="sslocal", wait=lp)
+    try:
+        if not echoes(lp, echo_port, b"port %d" % port):
+            return False
+        if not udp_echo:
+            return True
+        a = Association(lp)
+        a.udp.settimeout(2)
+        a.send("127.0.0.1", udp_echo.port, b"dgram %d" % port)
+        try:
+            return a.recv()[2] == b"dgram %d" % port
+        except OSError:
+            return False
+        finally:
+            a.close()
+    finally:
+        local.stop()
+
+
+def libev_echo(port, password, echo_port):
+    lp = free_port()
+    local = start([shutil.which("ss-local"), "-s", "127.0.0.1", "-p", str(port), "-l", str(lp), "-k",
+                   password, "-m", M], name="ss-local", wait=lp)
+    try:
+        return echoes(lp, echo_port, b"libev %d" % port)
+    finally:
+        local.stop()
+
+
+def ssctl_stats(port):
+    out = subprocess.run([os.path.join(BUILD, "ssctl"), "-p", str(port), "stats"],
+                         capture_output=True, text=True, timeout=10)
+    return out.stdout + out.stderr
+
+
+def serve(cfg, extra=(), wait=None):
+    return start([SSSERVER, "-c", cfg, "--allow-private", "--workers", "2", "-u"] + list(extra),
+                 wait=wait)
+
+
+def test_2000_ports_each_with_its_password_from_four_sockets():
+    base = free_block(2000)
+    ports = list(range(base, base + 2000))
+    cfg = write_json("many.json", {"server": "127.0.0.1", "method": M, "timeout": 60,
+                                   "port_password": {str(p): "pw-%d" % p for p in ports}})
+    echo, uecho = Server(echo_handler), UdpEcho()
+    srv = serve(cfg, wait=ports[0])
+    assert "served through sk_lookup" in srv.log_text()
+    pids = tree_pids(srv)
+    time.sleep(0.5)
+    tcp, udp = sockets_of(pids)
+    assert tcp == 2 and udp == 2, "one TCP and one UDP socket per worker, not per port: %d, %d" % (tcp, udp)
+    bpf_rss = rss_kib(pids)
+    sample = random.sample(ports, 100)
+    for p in sample[:40]:
+        assert libev_echo(p, "pw-%d" % p, echo.port), "libev's ss-local through port %d" % p
+    for p in sample[40:50]:
+        assert echo_through(p, "pw-%d" % p, echo.port, uecho), "TCP and UDP through port %d" % p
+    for p in sample[50:55]:
+        other = sample[(sample.index(p) + 1)]
+        assert not libev_echo(p, "pw-%d" % other, echo.port), "port %d refuses port %d's password" % (p, other)
+    srv.stop()
+    # Without BPF: a socket per port and worker, as before.
+    srv = serve(cfg, ["--bpf", "off"], wait=ports[-1])
+    pids = tree_pids(srv)
+    time.sleep(0.5)
+    tcp, udp = sockets_of(pids)
+    assert tcp == 4000 and udp == 4000, (tcp, udp)
+    off_rss = rss_kib(pids)
+    for p in sample[:3]:
+        assert libev_echo(p, "pw-%d" % p, echo.port)
+    print("idle RSS of the tree: %d KiB with BPF, %d KiB with a socket per port" % (bpf_rss, off_rss))
+    assert bpf_rss < off_rss, (bpf_rss, off_rss)
+
+
+def test_a_range_of_10000_ports():
+    base = free_block(10002)
+    lo, hi = base + 1, base + 10000
+    cfg = write_json("range.json", {"server": "127.0.0.1", "method": M, "password": "range-pw",
+                                    "server_port": "%d-%d" % (lo, hi)})
+    echo = Server(echo_handler)
+    srv = serve(cfg, wait=lo)
+    for p in random.sample(range(lo, hi + 1), 20) + [hi]:
+        assert libev_echo(p, "range-pw", echo.port), "port %d of the range" % p
+    for p in (lo - 1, hi + 1):
+        s = socket.socket()
+        s.settimeout(3)
+        try:
+            s.connect(("127.0.0.1", p))
+            raise AssertionError("port %d outside the range was accepted" % p)
+        except ConnectionRefusedError:
+            pass
+        finally:
+            s.close()
+    tcp, udp = sockets_of(tree_pids(srv))
+    assert tcp == 2, tcp
+    # The range is counted as one, under its label.
+    label = "%d-%d" % (lo, hi)
+    wait_until(lambda: label in ssctl_stats(lo), 10, "the range in ssctl stats")
+
+
+def test_a_socket_per_port_without_bpf_and_ranges_there_too():
+    base = free_block(6)
+    cfg = write_json("off.json", {"server": "127.0.0.1", "method": M,
+                                  "port_password": {str(base): "one", "%d-%d" % (base + 2, base + 5): "rng"}})
+    echo = Server(echo_handler)
+    srv = serve(cfg, ["--bpf", "off"], wait=base)
+    assert "sk_lookup" not in srv.log_text()
+    tcp, udp = sockets_of(tree_pids(srv))
+    assert tcp == 10 and udp == 10, (tcp, udp)
+    assert libev_echo(base, "one", echo.port)
+    assert libev_echo(base + 4, "rng", echo.port)
+    assert not libev_echo(base + 4, "one", echo.port)
+
+
+def test_a_second_ssserver_serving_the_same_ports_is_refused():
+    base = free_block(4)
+    one = write_json("one.json", {"server": "127.0.0.1", "method": M,
+                                  "port_password": {str(base): "a", str(base + 1): "b"}})
+    two = write_json("two.json", {"server": "127.0.0.1", "method": M,
+                                  "port_password": {str(base + 1): "b", str(base + 2): "c"}})
+    first = serve(one, wait=base)
+    second = start([SSSERVER, "-c", two, "--workers", "2"])
+    assert second.wait(15) != 0, "the second instance must not start"
+    assert re.search(r"port %d: another ssserver serves it" % (base + 1), second.log_text()), \
+        second.log_text()[-2000:]
+    echo = Server(echo_handler)
+    assert libev_echo(base + 1, "b", echo.port), "the first keeps serving"
+    assert first.poll() is None
+
+
+def test_port_ranges_are_refused_where_they_mean_nothing():
+    for args, want in (([SSLOCAL, "-s", "127.0.0.1", "-p", "2000-2010", "-k", "x", "-m", M, "-l", "1080"],
+                        "is for ssserver"),
+                       ([SSSERVER, "-s", "127.0.0.1", "-p", "3000-2000", "-k", "x", "-m", M], "or a range A-B")):
+        r = subprocess.run(args, capture_output=True, text=True, timeout=10, stdin=subprocess.DEVNULL)
+        assert r.returncode != 0 and want in r.stderr, (args, r.returncode, r.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(run_tests([test_2000_ports_each_with_its_password_from_four_sockets,
+                        test_a_range_of_10000_ports,
+                        test_a_socket_per_port_without_bpf_and_ranges_there_too,
+                        test_a_second_ssserver_serving_the_same_ports_is_refused,
+                        test_port_ranges_are_refused_where_they_mean_nothing], "many-ports"))
