@@ -25,6 +25,8 @@ enum conn_tier { TIER_AUTO, TIER_USER, TIER_SPLICE, TIER_SOCKMAP };
 struct cfg_user {
 	char *name;
 	char *password;
+	uint32_t rate_limit; /* bytes/s each way (SO_MAX_PACING_RATE), or 0: the port's */
+	uint64_t data_limit; /* bytes up plus down, kept across restarts; 0: the port's */
 	int slot; /* its traffic counters (traffic.h), set by the supervisor */
 };
 
@@ -53,6 +55,8 @@ const char *config_balance_name(enum balance_mode m);
 struct cfg_port {
 	int port;
 	int port_hi;           /* a range "A-B": its last port (port is A); else 0 */
+	uint32_t rate_limit;   /* bytes/s each way for each connection, or 0: none */
+	uint64_t data_limit;   /* bytes up plus down, all its users together; 0: none */
 	char *server;          /* its own listen address (servers[]), or NULL: "server" */
 	char *password;        /* one password, or NULL with users */
 	bool disabled;         /* sslocal: "disabled": true (shadowsocks-rust) */

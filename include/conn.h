@@ -121,6 +121,8 @@ struct conn {
 	bool tfo_pending; /* TCP Fast Open: the remote socket may still wait for its SYN-ACK */
 	uint64_t stream_at; /* when STREAM began */
 	bool bad_auth;    /* server: authentication failed, discarding until timeout */
+	bool paced;       /* server: its sockets carry a pacing rate (rate_limit) */
+	bool spent;       /* server: its user's data_limit ran out; both sockets shut */
 	uint8_t hs[SS_ADDR_MAX + 64]; /* SOCKS5 handshake bytes */
 	uint16_t hs_len;
 	uint8_t proxy;     /* sslocal's SOCKS port: 5, 4 (SOCKS4/4a) or 'H' (HTTP); 0 before the first byte */
@@ -164,6 +166,8 @@ void conn_destroy(struct conn *c, const char *why);
 void conn_reap(struct ctx *p);
 /* Destroys every connection (exit, drain deadline), or those of port pk (a reload removed it). */
 void conn_destroy_all(struct ctx *p, const struct port_keys *pk, const char *why);
+/* A reload changed port pk's rate limits: its live connections take them. */
+void conn_pace_all(struct ctx *p, const struct port_keys *pk);
 /*
  * Closes connections idle for longer than timeout_ms and those that have
  * not completed their handshake hs_ms after accept (oldest first).

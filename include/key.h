@@ -19,6 +19,9 @@ struct ss_key {
 	char user[KEY_USER_MAX]; /* "" for a port's one password */
 	int port;                /* the server port it serves */
 	int port_slot, slot;     /* traffic counters of the port, and of the user (or -1) */
+	uint32_t rate;           /* ssserver: rate_limit, bytes/s each way; 0: none */
+	uint64_t data_limit;     /* ssserver: bytes its limit_slot may carry; 0: none */
+	int limit_slot;          /* the user's slot when the user has the limit, else the port's */
 	/*
 	 * SIP023 identity headers (2022 AES methods): sslocal with "iPSK:uPSK"
 	 * sends one; on ssserver a port with users and a password (the iPSK)

@@ -18,6 +18,7 @@
 struct traffic_names {
 	uint32_t n;
 	char name[TRAFFIC_SLOTS][TRAFFIC_NAME];
+	uint64_t spent_before[TRAFFIC_SLOTS]; /* bytes of earlier runs (data_limit), from the file */
 };
 
 struct traffic {
@@ -37,8 +38,21 @@ static inline void traffic_add(struct traffic *t, int worker, int slot, bool up,
 		t->bytes[worker][slot][up ? 0 : 1] += n;
 }
 struct ss_key;
-/* n bytes under key k (a port's password or a user's): counted for the port and its user. */
-void traffic_add_key(struct traffic *t, int worker, const struct ss_key *k, bool up, uint64_t n);
+/*
+ * n bytes under key k (a port's password or a user's): counted for the port
+ * and its user. True when k's data_limit is now spent.
+ */
+bool traffic_add_key(struct traffic *t, int worker, const struct ss_key *k, bool up, uint64_t n);
+/* Whether k's data_limit is spent (this run's bytes and earlier runs'). */
+bool traffic_spent(const struct traffic *t, const struct ss_key *k);
+/*
+ * data_limit across restarts: what each port and user carried, kept in path
+ * ("NAME BYTES" lines, written whole and renamed) and read back at start.
+ */
+int traffic_save(const struct traffic *t, const char *path);
+void traffic_load(struct traffic *t, const char *path);
+/* That file: beside the replay filter's (NAME.spent for NAME.replay); false when it is off. */
+bool traffic_path(const struct ss_config *cfg, char *buf, size_t len);
 struct ss_config;
 /* Gives every port and user of cfg its slot ("8388", "8388/alice"); add: make new ones. */
 void traffic_assign(struct traffic *tr, struct ss_config *cfg, bool add);

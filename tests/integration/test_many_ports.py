@@ -7,8 +7,11 @@ import os
 import random
 import re
 import shutil
+import signal
 import socket
+import struct
 import subprocess
+import threading
 import sys
 import tempfile
 import time
@@ -241,9 +244,112 @@ def test_port_ranges_are_refused_where_they_mean_nothing():
         assert r.returncode != 0 and want in r.stderr, (args, r.returncode, r.stderr)
 
 
+def sender_handler(sock):
+    """Sends as many bytes as the client's 8-byte request asks for."""
+    n = struct.unpack(">Q", recv_exact(sock, 8))[0]
+    block = os.urandom(1 << 16)
+    while n:
+        k = min(n, len(block))
+        sock.sendall(block[:k])
+        n -= k
+
+
+def download(lp, port, size, out, key):
+    """Time to receive size bytes through the SOCKS5 port lp from the sender."""
+    t0 = time.time()
+    s, rep = socks_connect(lp, "127.0.0.1", port, timeout=60)
+    got = 0
+    try:
+        s.sendall(struct.pack(">Q", size))
+        while got < size:
+            d = s.recv(1 << 20)
+            if not d:
+                break
+            got += len(d)
+    except OSError:
+        pass
+    s.close()
+    out[key] = (got, time.time() - t0)
+
+
+def test_rate_limit_per_user_paced_by_the_kernel_and_changed_by_sighup():
+    port = free_block(1)
+    users = lambda rate: [{"name": "alice", "password": "pw-a", "rate_limit": rate},  # noqa: E731
+                          {"name": "bob", "password": "pw-b"}]
+    cfg = write_json("rate.json", {"servers": [{"server": "127.0.0.1", "server_port": port, "method": M,
+                                                "users": users(2 << 20)}]})
+    srv = serve(cfg, wait=port)
+    sender = Server(sender_handler)
+    la, lb = free_port(), free_port()
+    for lp, pw in ((la, "pw-a"), (lb, "pw-b")):
+        start([SSLOCAL, "-s", "127.0.0.1", "-p", str(port), "-k", pw, "-m", M, "-l", str(lp)], wait=lp)
+    out = {}
+    ts = [threading.Thread(target=download, args=(la, sender.port, 20 << 20, out, "alice")),
+          threading.Thread(target=download, args=(lb, sender.port, 20 << 20, out, "bob"))]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(60)
+    print("20 MiB: alice (2 MiB/s) %.2f s, bob (no limit) %.2f s" % (out["alice"][1], out["bob"][1]))
+    assert out["alice"][0] == out["bob"][0] == 20 << 20, out
+    assert 8.5 <= out["alice"][1] <= 11.5, out
+    assert out["bob"][1] < 4, out
+    # A live connection takes a new limit from SIGHUP: 40 MiB, 2 MiB/s for 3 s, then 8 MiB/s.
+    t = threading.Thread(target=download, args=(la, sender.port, 40 << 20, out, "live"))
+    t.start()
+    time.sleep(3)
+    write_json("rate.json", {"servers": [{"server": "127.0.0.1", "server_port": port, "method": M,
+                                          "users": users(8 << 20)}]})
+    srv.send_signal(signal.SIGHUP)
+    t.join(60)
+    print("40 MiB with the limit raised after 3 s: %.2f s" % out["live"][1])
+    assert "new rate limits" in srv.log_text()
+    assert out["live"][0] == 40 << 20 and 6 < out["live"][1] < 11, out["live"]
+
+
+def test_data_limit_ends_the_user_refuses_new_connections_and_survives_a_restart():
+    port = free_block(1)
+    replay = os.path.join(TMP, "quota.replay")
+    doc = lambda limit: {"replay_file": replay, "servers": [  # noqa: E731
+        {"server": "127.0.0.1", "server_port": port, "method": M,
+         "users": [{"name": "quinn", "password": "pw-q", "data_limit": limit},
+                   {"name": "uma", "password": "pw-u"}]}]}
+    cfg = write_json("quota.json", doc(5 << 20))
+    srv = serve(cfg, wait=port)
+    sender = Server(sender_handler)
+    lq, lu = free_port(), free_port()
+    for lp, pw in ((lq, "pw-q"), (lu, "pw-u")):
+        start([SSLOCAL, "-s", "127.0.0.1", "-p", str(port), "-k", pw, "-m", M, "-l", str(lp)], wait=lp)
+    out = {}
+    download(lq, sender.port, 20 << 20, out, "q")
+    print("quinn, limited to 5 MiB, received %d bytes of 20 MiB" % out["q"][0])
+    assert (5 << 20) - (64 << 10) <= out["q"][0] <= (5 << 20) + (256 << 10), out["q"]
+    assert "data limit of quinn on port %d is spent" % port in srv.log_text()
+    download(lq, sender.port, 1 << 20, out, "q2")
+    assert out["q2"][0] == 0, "a new connection of quinn is refused"
+    download(lu, sender.port, 8 << 20, out, "u")
+    assert out["u"][0] == 8 << 20, "uma on the same port is not limited"
+    # The spent amount is kept across a restart.
+    srv.stop()
+    spent = open(os.path.join(TMP, "quota.spent")).read()
+    assert re.search(r"^%d/quinn (\d+)$" % port, spent, re.M), spent
+    srv = serve(cfg, wait=port)
+    download(lq, sender.port, 1 << 20, out, "q3")
+    assert out["q3"][0] == 0, "still spent after a restart"
+    # Raised by SIGHUP: quinn is served again.
+    write_json("quota.json", doc(50 << 20))
+    srv.send_signal(signal.SIGHUP)
+    wait_until(lambda: "data limit 52428800 bytes" in srv.log_text(), 5, "the reload")
+    download(lq, sender.port, 1 << 20, out, "q4")
+    assert out["q4"][0] == 1 << 20, out["q4"]
+
+
 if __name__ == "__main__":
     sys.exit(run_tests([test_2000_ports_each_with_its_password_from_four_sockets,
                         test_a_range_of_10000_ports,
                         test_a_socket_per_port_without_bpf_and_ranges_there_too,
                         test_a_second_ssserver_serving_the_same_ports_is_refused,
-                        test_port_ranges_are_refused_where_they_mean_nothing], "many-ports"))
+                        test_port_ranges_are_refused_where_they_mean_nothing,
+                        test_rate_limit_per_user_paced_by_the_kernel_and_changed_by_sighup,
+                        test_data_limit_ends_the_user_refuses_new_connections_and_survives_a_restart],
+                       "many-ports"))

@@ -113,6 +113,20 @@ TEST(config_port_ranges)
 	CHECK(load_file(&c, "{\"method\": \"aes-128-gcm\", \"port_password\":"
 			" {\"100-199\": \"a\", \"150\": \"b\"}}", &err) < 0);
 	CHECK(strstr(err, "listed twice") != NULL);
+	/* Limits: per port and per user; a bad value names the key. */
+	CHECK_EQ(load_file(&c, "{\"servers\": [{\"server_port\": 300, \"method\": \"aes-128-gcm\","
+			   " \"rate_limit\": 1000, \"data_limit\": 5000000, \"users\": [{\"name\": \"a\","
+			   " \"password\": \"x\", \"rate_limit\": 7, \"data_limit\": 9}]}]}", &err), 0);
+	CHECK(c.ports[0].rate_limit == 1000 && c.ports[0].data_limit == 5000000);
+	CHECK(c.ports[0].users[0].rate_limit == 7 && c.ports[0].users[0].data_limit == 9);
+	config_free(&c);
+	CHECK(load_file(&c, "{\"servers\": [{\"server_port\": 300, \"method\": \"aes-128-gcm\","
+			" \"password\": \"x\", \"rate_limit\": -1}]}", &err) < 0);
+	CHECK(strstr(err, "rate_limit") != NULL);
+	CHECK(load_file(&c, "{\"servers\": [{\"server_port\": 300, \"method\": \"aes-128-gcm\","
+			" \"users\": [{\"name\": \"a\", \"password\": \"x\", \"data_limit\": \"5\"}]}]}",
+			&err) < 0);
+	CHECK(strstr(err, "data_limit") != NULL);
 }
 
 /* A stream start sealed under key k: salt, sealed 2-byte length, tag. */

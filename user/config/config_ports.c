@@ -72,6 +72,26 @@ const char *config_port_label(const struct cfg_port *p, char *buf, size_t len)
 	return buf;
 }
 
+/* "rate_limit": bytes per second, 0 (none) to 4 GiB/s. */
+static int rate_of(const struct json *j, uint32_t *rate)
+{
+	if (j->type != JSON_NUMBER || j->number < 0 || j->number > 4294967295.0 ||
+	    j->number != (double)(uint32_t)j->number)
+		return -EINVAL;
+	*rate = (uint32_t)j->number;
+	return 0;
+}
+
+/* "data_limit": bytes, 0 (none) to 2^53. */
+static int bytes_of(const struct json *j, uint64_t *n)
+{
+	if (j->type != JSON_NUMBER || j->number < 0 || j->number > 9007199254740992.0 ||
+	    j->number != (double)(uint64_t)j->number)
+		return -EINVAL;
+	*n = (uint64_t)j->number;
+	return 0;
+}
+
 /* A port number, or (a string) a range "A-B". */
 static int port_of(const struct json *j, int *port, int *hi)
 {
@@ -115,7 +135,11 @@ static int parse_users(const struct json *j, struct cfg_user **out, int *n, cons
 				name = f;
 			else if (!strcmp(f->key, "password"))
 				pw = f;
-			else
+			else if (!strcmp(f->key, "rate_limit") || !strcmp(f->key, "data_limit")) {
+				if (f->key[0] == 'r' ? rate_of(f, &(*out)[i].rate_limit) :
+						       bytes_of(f, &(*out)[i].data_limit))
+					return why_fmt(why, "users[%d]: bad value of \"%s\"", i, f->key);
+			} else
 				return why_fmt(why, "users[%d]: unknown key \"%s\"", i, f->key);
 		}
 		if (dup_str(&(*out)[i].name, name) || dup_str(&(*out)[i].password, pw) ||
@@ -171,6 +195,10 @@ static int parse_server_entry(struct cfg_port *p, const struct json *e, int i, c
 			r = dup_str(&p->method, f);
 		else if (!strcmp(f->key, "users"))
 			r = parse_users(f, &p->users, &p->nusers, why);
+		else if (!strcmp(f->key, "rate_limit"))
+			r = rate_of(f, &p->rate_limit);
+		else if (!strcmp(f->key, "data_limit"))
+			r = bytes_of(f, &p->data_limit);
 		else if (!strcmp(f->key, "disabled"))
 			r = f->type == JSON_BOOL ? (p->disabled = f->boolean, 0) : -EINVAL;
 		else if (!strcmp(f->key, "plugin"))
@@ -231,10 +259,13 @@ static int copy_users(struct cfg_port *p, const struct cfg_user *u, int n)
 	if (!(p->users = calloc((size_t)n, sizeof(*u))))
 		return -ENOMEM;
 	p->nusers = n;
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
+		p->users[i].rate_limit = u[i].rate_limit;
+		p->users[i].data_limit = u[i].data_limit;
 		if (!(p->users[i].name = strdup(u[i].name)) ||
 		    !(p->users[i].password = strdup(u[i].password)))
 			return -ENOMEM;
+	}
 	return 0;
 }
 
@@ -242,6 +273,8 @@ static int copy_port(struct cfg_port *dst, const struct cfg_port *src)
 {
 	dst->port = src->port;
 	dst->port_hi = src->port_hi;
+	dst->rate_limit = src->rate_limit;
+	dst->data_limit = src->data_limit;
 	if ((src->server && !(dst->server = strdup(src->server))) ||
 	    (src->password && !(dst->password = strdup(src->password))) ||
 	    (dst->raw_key = src->raw_key, false) ||

@@ -333,6 +333,7 @@ static void fail_connect(struct conn *c, int err, const char *what)
 static void enter_stream(struct conn *c)
 {
 	shortcut_start(c);
+	conn_pace(c);
 	set_stage(c, ST_STREAM);
 	conn_touch(c);
 	tell(c, 0, NULL);

@@ -5,6 +5,7 @@
  * a second try on another server when the first cannot be reached, before
  * the client has been answered.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -29,6 +30,40 @@ int conn_use_key(struct conn *c, const struct ss_key *k)
 	c->key = k;
 	c->dec_ready = !k->ops->dec_init(&c->dec, k);
 	return c->dec_ready ? 0 : -1;
+}
+
+/*
+ * The kernel paces what each socket sends (TCP's own pacing without the fq
+ * qdisc): the client's socket carries the download, the target's the upload.
+ * ~0 lifts the limit.
+ */
+void conn_pace(struct conn *c)
+{
+	uint32_t rate;
+
+	if (c->role != ROLE_SERVER || !c->key)
+		return;
+	rate = c->key->rate ? c->key->rate : ~0u;
+	if (!c->key->rate && !c->paced)
+		return;
+	c->paced = c->key->rate != 0;
+	for (int i = 0; i < 2; i++) {
+		int fd = i ? c->remote.h.fd : c->local.h.fd;
+
+		if (fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_MAX_PACING_RATE, &rate, sizeof(rate)))
+			log_debug("conn %llu: SO_MAX_PACING_RATE: %s", (unsigned long long)c->id,
+				  strerror(errno));
+	}
+}
+
+void conn_pace_all(struct ctx *p, const struct port_keys *pk)
+{
+	struct conn *lists[2] = { p->conns.hs_head, p->conns.lru_head };
+
+	for (int i = 0; i < 2; i++)
+		for (struct conn *c = lists[i]; c; c = c->next)
+			if (c->pk == pk && c->stage == ST_STREAM)
+				conn_pace(c);
 }
 
 int server_choose(struct conn *c)

@@ -358,7 +358,15 @@ void stream_count(struct conn *c, const struct dir *d, enum ctr_tier t, uint64_t
 		c->p->ctr->bytes_up[t] += n;
 	else
 		c->p->ctr->bytes_down[t] += n;
-	traffic_add_key(c->p->traffic, c->p->index, c->key, d == &c->up, n);
+	/* A data_limit spent: both sockets are shut, and the connection ends on their errors. */
+	if (traffic_add_key(c->p->traffic, c->p->index, c->key, d == &c->up, n) && !c->spent) {
+		c->spent = true;
+		log_info("conn %llu: the data limit of %s%s%d is spent; closing", (unsigned long long)c->id,
+			 c->key->user, *c->key->user ? " on port " : "port ", c->key->port);
+		shutdown(c->local.h.fd, SHUT_RDWR);
+		if (c->remote.h.fd >= 0)
+			shutdown(c->remote.h.fd, SHUT_RDWR);
+	}
 	counters_capture_add(c->p->ctr, c->cap_row, c->cgroup, d == &c->up, n);
 	if (c->upstream && c->upstream->st)
 		upstream_count(c->upstream, d == &c->up ? &c->upstream->st->bytes_up :

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "pair.h"
+#include "traffic.h"
 #include "ctx.h"
 #include "log.h"
 #include "policy.h"
@@ -149,6 +150,11 @@ static enum hs_outcome ss_parse(struct conn *c, const char **why)
 	c->up.out.off = used;
 	c->up.out.len -= used;
 	c->up.bytes -= MIN(c->up.bytes, used);
+	if (traffic_spent(c->p->traffic, c->key)) {
+		*why = "its data limit is spent";
+		ctr_fail(c, FAIL_POLICY);
+		return HS_CLOSE;
+	}
 	/* A name on the ACL's outbound block list is refused before any DNS. */
 	if (c->target.atyp == SS_ATYP_DOMAIN && policy_refuses_host(&c->p->policy, c->target.host)) {
 		*why = "target name on the ACL's [outbound_block_list]";

@@ -142,6 +142,8 @@ void http_reply(struct conn *c, int err);
 
 /* conn_server.c: sslocal's server for c. Under key k from now on; 0, or -1 (cipher set-up failed). */
 int conn_use_key(struct conn *c, const struct ss_key *k);
+/* ssserver: its user's (or port's) rate_limit on both sockets, as the kernel's pacing rate. */
+void conn_pace(struct conn *c);
 /* Chooses c's server (unless a capture entry gave one); 0, or -1 when c is destroyed. */
 int server_choose(struct conn *c);
 /* Queues the encrypted first flight (address header and the client's first data); 0 or -1. */

@@ -35,6 +35,9 @@ static struct port_keys *keys_build(const struct cfg_port *cp)
 			     !u && cp->raw_key, u ? u->name : NULL, cp->port))
 			goto fail;
 		pk->keys[i].port_slot = cp->slot;
+		pk->keys[i].rate = u && u->rate_limit ? u->rate_limit : cp->rate_limit;
+		pk->keys[i].data_limit = u && u->data_limit ? u->data_limit : cp->data_limit;
+		pk->keys[i].limit_slot = u && u->data_limit ? u->slot : cp->slot;
 		pk->keys[i].slot = u ? u->slot : -1;
 		/* SIP023: a 2022 port's password with users is the identity PSK. */
 		if (u && cp->m->sip022 && key_expect_identity(&pk->keys[i], cp->password))
@@ -287,6 +290,27 @@ static bool same_keys(const struct port_keys *a, const struct port_keys *b)
 	return true;
 }
 
+/* The same keys with new limits: its live connections take new rates at once. */
+static void take_rates(struct ctx *p, struct port_keys *pk, const struct port_keys *nk)
+{
+	bool changed = false;
+
+	for (unsigned i = 0; i < pk->n; i++) {
+		changed |= pk->keys[i].rate != nk->keys[i].rate;
+		pk->keys[i].rate = nk->keys[i].rate;
+		if (pk->keys[i].data_limit != nk->keys[i].data_limit)
+			log_info("reload: port %d%s%s: data limit %llu bytes", pk->port,
+				 *pk->keys[i].user ? ", user " : "", pk->keys[i].user,
+				 (unsigned long long)nk->keys[i].data_limit);
+		pk->keys[i].data_limit = nk->keys[i].data_limit;
+		pk->keys[i].limit_slot = nk->keys[i].limit_slot;
+	}
+	if (!changed)
+		return;
+	log_info("reload: port %d: new rate limits, live connections included", pk->port);
+	conn_pace_all(p, pk);
+}
+
 /* A port a reload dropped or replaced: freed once its last connection is gone. */
 static void retire(struct ctx *p, struct port_keys *pk)
 {
@@ -311,6 +335,7 @@ static int reload_port(struct ctx *p, struct listeners *ls, const struct cfg_por
 
 		*at = pk->next;
 		if (same_keys(pk, nk)) {
+			take_rates(p, pk, nk);
 			keys_free(nk);
 			nk = pk;
 		} else {

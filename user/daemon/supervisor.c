@@ -4,6 +4,7 @@
  * or --workers N worker processes that it restarts and forwards signals to.
  */
 #include <errno.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdbool.h>
@@ -391,6 +392,7 @@ static int serve_up(struct tree *t)
 static int shared_state(struct tree *t)
 {
 	struct ss_config *cfg = t->cfg;
+	char path[PATH_MAX];
 	const char *why = "";
 	int r;
 
@@ -422,6 +424,8 @@ static int shared_state(struct tree *t)
 			return r;
 		}
 		traffic_assign(&t->traffic, cfg, true);
+		if (traffic_path(cfg, path, sizeof(path)))
+			traffic_load(&t->traffic, path);
 	}
 	if (cfg->manager_address && (t->manager_fd = manager_socket(cfg->manager_address)) < 0)
 		log_warn("manager %s: cannot reach it; traffic will not be reported",
@@ -469,6 +473,7 @@ int supervisor_main(enum prog_kind prog, int argc, char **argv)
 out:
 	if (t.ctr)
 		counters_free(t.ctr, (size_t)t.cfg->workers);
+	tree_save_spent(&t);
 	traffic_free(&t.traffic);
 	if (t.manager_fd >= 0)
 		close(t.manager_fd);

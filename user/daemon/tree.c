@@ -5,6 +5,7 @@
  * replay filter, reports traffic to a manager, and vets a reload.
  */
 #include <errno.h>
+#include <limits.h>
 #include <netdb.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -149,6 +150,16 @@ static bool vet_reload(struct tree *t)
 	return true;
 }
 
+void tree_save_spent(const struct tree *t)
+{
+	char path[PATH_MAX];
+	int r;
+
+	if (t->traffic.names && traffic_path(t->cfg, path, sizeof(path)) &&
+	    (r = traffic_save(&t->traffic, path)))
+		log_warn("data limits: cannot write %s: %s", path, strerror(-r));
+}
+
 /* A child is gone: the plugin (the tree stops), or a worker (restarted after a crash). */
 static void reap(struct tree *t)
 {
@@ -236,6 +247,7 @@ static void on_tick(void *arg)
 
 	if (now - t->saved >= REPLAY_SYNC_S) {
 		replay_file_sync(t->cfg, &t->replay, t->salts);
+		tree_save_spent(t);
 		t->saved = now;
 	}
 	if (now - t->reported >= REPORT_S) {

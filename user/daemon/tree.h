@@ -61,6 +61,8 @@ struct tree {
  * checks the config file again before the workers reload it. The exit status.
  */
 int tree_run(struct tree *t);
+/* What each port and user has carried (data_limit), to its file beside the replay filter's. */
+void tree_save_spent(const struct tree *t);
 /* The sum of every worker's counters as one log line. */
 void tree_log_totals(const struct tree *t);
 /* One "stat: {\"PORT\": bytes}" datagram per port to the manager. */

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
 /* Per-port and per-user byte counters in shared memory. */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "key.h"
@@ -85,10 +87,71 @@ void traffic_assign(struct traffic *tr, struct ss_config *cfg, bool add)
 	}
 }
 
-void traffic_add_key(struct traffic *t, int worker, const struct ss_key *k, bool up, uint64_t n)
+bool traffic_spent(const struct traffic *t, const struct ss_key *k)
 {
-	if (k && k->port_slot >= 0) {
-		traffic_add(t, worker, k->port_slot, up, n);
-		traffic_add(t, worker, k->slot, up, n);
+	int s = k ? k->limit_slot : -1;
+
+	if (!t || !t->names || !k->data_limit || s < 0 || s >= TRAFFIC_SLOTS)
+		return false;
+	return t->names->spent_before[s] + traffic_total(t, s) >= k->data_limit;
+}
+
+bool traffic_add_key(struct traffic *t, int worker, const struct ss_key *k, bool up, uint64_t n)
+{
+	if (!k || k->port_slot < 0)
+		return false;
+	traffic_add(t, worker, k->port_slot, up, n);
+	traffic_add(t, worker, k->slot, up, n);
+	return traffic_spent(t, k);
+}
+
+int traffic_save(const struct traffic *t, const char *path)
+{
+	char tmp[PATH_MAX];
+	FILE *f;
+	int bad;
+
+	if (!t->names || snprintf(tmp, sizeof(tmp), "%s.new", path) >= (int)sizeof(tmp) ||
+	    !(f = fopen(tmp, "we")))
+		return -errno;
+	for (uint32_t s = 0; s < t->names->n && s < TRAFFIC_SLOTS; s++) {
+		uint64_t b = t->names->spent_before[s] + traffic_total(t, (int)s);
+
+		if (b)
+			fprintf(f, "%s %llu\n", t->names->name[s], (unsigned long long)b);
 	}
+	bad = ferror(f);
+	if (fclose(f) || bad || rename(tmp, path)) {
+		unlink(tmp);
+		return -EIO;
+	}
+	return 0;
+}
+
+bool traffic_path(const struct ss_config *cfg, char *buf, size_t len)
+{
+	const char *rf = cfg->replay_file;
+	size_t n = rf ? strlen(rf) : 0;
+
+	if (!rf || !strcmp(rf, "off"))
+		return false;
+	if (n > 7 && !strcmp(rf + n - 7, ".replay"))
+		n -= 7;
+	return snprintf(buf, len, "%.*s.spent", (int)n, rf) < (int)len;
+}
+
+void traffic_load(struct traffic *t, const char *path)
+{
+	FILE *f = t->names ? fopen(path, "re") : NULL;
+	char name[TRAFFIC_NAME];
+	unsigned long long b;
+
+	while (f && fscanf(f, "%71s %llu", name, &b) == 2) {
+		int s = traffic_slot(t, name, true);
+
+		if (s >= 0)
+			t->names->spent_before[s] = b;
+	}
+	if (f)
+		fclose(f);
 }

@@ -45,6 +45,10 @@ static void open_from_client(struct udp_relay *r, const uint8_t *buf, size_t len
 			  ss_sa_str(src, cs, sizeof(cs)));
 		return;
 	}
+	if (traffic_spent(p->traffic, k)) {
+		p->ctr->udp.refused++;
+		return;
+	}
 	if ((n = nat_get(r, src, slen, NULL))) {
 		n->key = k;
 		nat_touch(n);
