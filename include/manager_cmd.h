@@ -20,6 +20,7 @@ struct mgr_cmd {
 	int port;
 	char *password, *method, *mode, *plugin, *plugin_opts; /* add, NULL when absent */
 	uint64_t bytes;                                        /* stat */
+	uint64_t rate_limit, data_limit;                       /* add: bytes/s, bytes; 0: none */
 };
 
 /* Parses one datagram; 0, or -EINVAL with the reason in *why (the reply is "err: " + it). */

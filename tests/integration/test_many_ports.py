@@ -344,6 +344,36 @@ def test_data_limit_ends_the_user_refuses_new_connections_and_survives_a_restart
     assert out["q4"][0] == 1 << 20, out["q4"]
 
 
+def test_ssmanager_add_takes_rate_and_data_limits():
+    mp = free_port(socket.SOCK_DGRAM)
+    start([os.path.join(BUILD, "ssmanager"), "--manager-address", "127.0.0.1:%d" % mp, "-m", M,
+           "--allow-private", "-s", "127.0.0.1"])
+    time.sleep(0.3)
+    c = Mgr(mp)
+    port = free_block(1)
+    stale = "/var/lib/ssbpf/ssserver-%d.spent" % port
+    if os.path.exists(stale):
+        os.unlink(stale)
+    for bad in ('add: {"server_port": %d, "password": "x", "rate_limit": -5}' % port,
+                'add: {"server_port": %d, "password": "x", "data_limit": "lots"}' % port):
+        assert c.cmd(bad).startswith("err"), bad
+    r = c.cmd('add: {"server_port": %d, "password": "pw-m", "rate_limit": 4194304, '
+              '"data_limit": 3145728}' % port)
+    assert r == "ok", r
+    wait_port(port)
+    assert '"rate_limit":4194304,"data_limit":3145728' in c.cmd("list")
+    sender = Server(sender_handler)
+    lp = free_port()
+    start([SSLOCAL, "-s", "127.0.0.1", "-p", str(port), "-k", "pw-m", "-m", M, "-l", str(lp)], wait=lp)
+    out = {}
+    download(lp, sender.port, 10 << 20, out, "m")
+    got, took = out["m"]
+    print("through ssmanager's port (4 MiB/s, 3 MiB): %d bytes in %.2f s" % (got, took))
+    assert (3 << 20) - (64 << 10) <= got <= (3 << 20) + (256 << 10), got
+    assert took > 0.5, "paced at 4 MiB/s, 3 MiB takes about 0.75 s"
+    c.close()
+
+
 if __name__ == "__main__":
     sys.exit(run_tests([test_2000_ports_each_with_its_password_from_four_sockets,
                         test_a_range_of_10000_ports,
@@ -351,5 +381,6 @@ if __name__ == "__main__":
                         test_a_second_ssserver_serving_the_same_ports_is_refused,
                         test_port_ranges_are_refused_where_they_mean_nothing,
                         test_rate_limit_per_user_paced_by_the_kernel_and_changed_by_sighup,
-                        test_data_limit_ends_the_user_refuses_new_connections_and_survives_a_restart],
+                        test_data_limit_ends_the_user_refuses_new_connections_and_survives_a_restart,
+                        test_ssmanager_add_takes_rate_and_data_limits],
                        "many-ports"))

@@ -203,6 +203,10 @@ static void describe(struct manager *m, bool list, const struct mgr_caller *who,
 		}
 		sbuf_printf(out, "\"method\":");
 		sbuf_json_str(out, e->cmd.method ? e->cmd.method : m->cfg->method);
+		if (e->cmd.rate_limit)
+			sbuf_printf(out, ",\"rate_limit\":%llu", (unsigned long long)e->cmd.rate_limit);
+		if (e->cmd.data_limit)
+			sbuf_printf(out, ",\"data_limit\":%llu", (unsigned long long)e->cmd.data_limit);
 		sbuf_printf(out, "}");
 	}
 	sbuf_printf(out, list ? "\n]" : "}");

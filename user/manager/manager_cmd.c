@@ -81,6 +81,16 @@ static int fields(const struct json *o, struct mgr_cmd *c, const char **why)
 			port = true;
 			continue;
 		}
+		if (!strcmp(f->key, "rate_limit") || !strcmp(f->key, "data_limit")) {
+			double hi = f->key[0] == 'r' ? 4294967295.0 : 9007199254740992.0;
+
+			if (f->type != JSON_NUMBER || f->number < 0 || f->number > hi ||
+			    f->number != (double)(uint64_t)f->number)
+				return why_fmt(why, "%s must be a number of bytes%s", f->key,
+					       f->key[0] == 'r' ? " per second" : "");
+			*(f->key[0] == 'r' ? &c->rate_limit : &c->data_limit) = (uint64_t)f->number;
+			continue;
+		}
 		while (i < sizeof(names) / sizeof(names[0]) && strcmp(f->key, names[i]))
 			i++;
 		/* Options of libev's add that this manager takes from its own flags. */

@@ -27,10 +27,15 @@ int mgr_write_conf(const char *dir, const struct ss_config *cfg, const struct mg
 	snprintf(path, cap, "%s/%d.json", dir, c->port);
 	if (!meth)
 		return -EINVAL;
-	sbuf_printf(&b, "{\"server_port\": %d, \"password\": ", c->port);
+	/* Limits are keys of a "servers" entry. */
+	sbuf_printf(&b, "%s{\"server_port\": %d, \"password\": ",
+		    c->rate_limit || c->data_limit ? "{\"servers\": [" : "", c->port);
 	sbuf_json_str(&b, c->password);
 	sbuf_printf(&b, ", \"method\": ");
 	sbuf_json_str(&b, meth);
+	if (c->rate_limit || c->data_limit)
+		sbuf_printf(&b, ", \"rate_limit\": %llu, \"data_limit\": %llu}]",
+			    (unsigned long long)c->rate_limit, (unsigned long long)c->data_limit);
 	sbuf_printf(&b, "}\n");
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0 || b.failed || (w = write(fd, b.p, b.len)) != (ssize_t)b.len)
