@@ -583,6 +583,8 @@ def main():
         bench_gateway.section(out)
         import bench_capture  # the node/wan/container namespaces of the capture tests
         bench_capture.section(out)
+        import bench_ports  # ssserver with 10 to 10,000 ports, against libev's ss-manager
+        bench_ports.section(out)
     finally:
         server.terminate()
         server.wait()
