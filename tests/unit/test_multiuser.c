@@ -113,6 +113,7 @@ TEST(config_port_ranges)
 	CHECK(load_file(&c, "{\"method\": \"aes-128-gcm\", \"port_password\":"
 			" {\"100-199\": \"a\", \"150\": \"b\"}}", &err) < 0);
 	CHECK(strstr(err, "listed twice") != NULL);
+	config_free(&c);
 	/* Limits: per port and per user; a bad value names the key. */
 	CHECK_EQ(load_file(&c, "{\"servers\": [{\"server_port\": 300, \"method\": \"aes-128-gcm\","
 			   " \"rate_limit\": 1000, \"data_limit\": 5000000, \"users\": [{\"name\": \"a\","
@@ -123,10 +124,12 @@ TEST(config_port_ranges)
 	CHECK(load_file(&c, "{\"servers\": [{\"server_port\": 300, \"method\": \"aes-128-gcm\","
 			" \"password\": \"x\", \"rate_limit\": -1}]}", &err) < 0);
 	CHECK(strstr(err, "rate_limit") != NULL);
+	config_free(&c);
 	CHECK(load_file(&c, "{\"servers\": [{\"server_port\": 300, \"method\": \"aes-128-gcm\","
 			" \"users\": [{\"name\": \"a\", \"password\": \"x\", \"data_limit\": \"5\"}]}]}",
 			&err) < 0);
 	CHECK(strstr(err, "data_limit") != NULL);
+	config_free(&c);
 }
 
 /* A stream start sealed under key k: salt, sealed 2-byte length, tag. */
