@@ -75,21 +75,21 @@ static int refresh(const struct tree *t)
 	struct upstream_shared *sh = t->servers->sh;
 	struct cfg_server *list = NULL;
 	const char *why = "";
-	int n = 0, kept = 0, before = online_count(sh), r = 1;
-
-	if (fetch_servers(t->cfg, &list, &n, &why))
+	int n = 0, kept = 0, before = online_count(sh);
+	int r = fetch_servers(t->cfg, &list, &n, &why);
+	/* The fetch is over: the hung-server alarm must not cut the list's write in half. */
+	alarm(0);
+	if (r)
 		log_err("online config %s: %s; keeping the %d servers of the last good document",
 			t->cfg->online_url, why, before);
-	else if (upstream_list_set_online(sh, list, n, &kept))
+	else if ((r = upstream_list_set_online(sh, list, n, &kept)))
 		log_err("online config %s: %d servers, more than the %d sslocal holds; keeping "
 			"the last good document", t->cfg->online_url, n, UPSTREAM_MAX);
-	else
-		r = 0;
 	if (!r)
 		log_info("online config: %d servers (%d unchanged, %d new, %d gone)", n, kept,
 			 n - kept, before - kept);
 	config_server_list_free(list, n);
-	return r;
+	return r ? 1 : 0;
 }
 
 void online_tick(struct tree *t)
