@@ -40,10 +40,8 @@ const struct serve_addrs *serve_addrs(const struct serve *s);
 int serve_addr_index(const struct serve *s, const struct sockaddr_storage *sa);
 /* Puts a worker's socket for address ai (TCP or UDP) in the map; 0 or -errno. */
 int serve_sock_set(struct serve *s, int ai, int worker, bool udp, int fd);
-/* Sets port's mask of addresses (bit ai) to serve it on; 0 or -errno. */
+/* Sets port's mask of addresses (bit ai) to serve it on (when it changes); 0 or -errno. */
 int serve_port_set(struct serve *s, uint16_t port, uint32_t mask);
-/* The mask port has now (as this process last set it, or the kernel's). */
-uint32_t serve_port_get(const struct serve *s, uint16_t port);
 /* Connections and datagrams handed to our sockets so far. */
 void serve_counts(const struct serve *s, uint64_t *tcp, uint64_t *udp);
 /*

@@ -159,11 +159,11 @@ def test_2000_ports_each_with_its_password_from_four_sockets():
     assert tcp == 2 and udp == 2, "one TCP and one UDP socket per worker, not per port: %d, %d" % (tcp, udp)
     bpf_rss = rss_kib(pids)
     sample = random.sample(ports, 100)
-    for p in sample[:40]:
+    for p in sample[:24]:
         assert libev_echo(p, "pw-%d" % p, echo.port), "libev's ss-local through port %d" % p
-    for p in sample[40:50]:
+    for p in sample[40:48]:
         assert echo_through(p, "pw-%d" % p, echo.port, uecho), "TCP and UDP through port %d" % p
-    for p in sample[50:55]:
+    for p in sample[50:53]:
         other = sample[(sample.index(p) + 1)]
         assert not libev_echo(p, "pw-%d" % other, echo.port), "port %d refuses port %d's password" % (p, other)
     srv.stop()

@@ -221,8 +221,7 @@ static void serve_publish(struct ctx *p)
 		for (int port = pk->port; pk->serve_mask && port <= (pk->port_hi ? pk->port_hi : pk->port); port++)
 			mask[port] |= pk->serve_mask;
 	for (int port = 1; port < 65536; port++)
-		if (serve_port_get(p->serve, (uint16_t)port) != mask[port] &&
-		    serve_port_set(p->serve, (uint16_t)port, mask[port]))
+		if (serve_port_set(p->serve, (uint16_t)port, mask[port]))
 			log_err("ports: cannot serve port %d through sk_lookup: %s", port, strerror(errno));
 	free(mask);
 }

@@ -28,6 +28,7 @@ struct serve {
 	struct bpf_link *link;
 	struct serve_addrs addrs;
 	int ports_fd, socks_fd;
+	uint32_t *mask; /* the port map as this process knows it (read once), or NULL */
 };
 
 /* IPv4 as ::ffff:a.b.c.d; false for another family. */
@@ -187,6 +188,7 @@ void serve_close(struct serve *s)
 		return;
 	bpf_link__destroy(s->link);
 	serve_bpf__destroy(s->skel);
+	free(s->mask);
 	free(s);
 }
 
@@ -205,19 +207,26 @@ int serve_sock_set(struct serve *s, int ai, int worker, bool udp, int fd)
 	return bpf_map_update_elem(s->socks_fd, &k, &v, BPF_ANY) ? -errno : 0;
 }
 
-int serve_port_set(struct serve *s, uint16_t port, uint32_t mask)
+/* The port map copied once into this process (a reload then compares without system calls). */
+static uint32_t *mask_copy(struct serve *s)
 {
-	uint32_t k = port;
-
-	return bpf_map_update_elem(s->ports_fd, &k, &mask, BPF_ANY) ? -errno : 0;
+	if (!s->mask && (s->mask = calloc(65536, sizeof(*s->mask))))
+		for (uint32_t k = 0; k < 65536; k++)
+			bpf_map_lookup_elem(s->ports_fd, &k, &s->mask[k]);
+	return s->mask;
 }
 
-uint32_t serve_port_get(const struct serve *s, uint16_t port)
+int serve_port_set(struct serve *s, uint16_t port, uint32_t mask)
 {
-	uint32_t k = port, v = 0;
+	uint32_t k = port, *copy = mask_copy(s);
 
-	bpf_map_lookup_elem(s->ports_fd, &k, &v);
-	return v;
+	if (copy && copy[port] == mask)
+		return 0;
+	if (bpf_map_update_elem(s->ports_fd, &k, &mask, BPF_ANY))
+		return -errno;
+	if (copy)
+		copy[port] = mask;
+	return 0;
 }
 
 void serve_counts(const struct serve *s, uint64_t *tcp, uint64_t *udp)
