@@ -19,6 +19,8 @@ struct traffic_names {
 	uint32_t n;
 	char name[TRAFFIC_SLOTS][TRAFFIC_NAME];
 	uint64_t spent_before[TRAFFIC_SLOTS]; /* bytes of earlier runs (data_limit), from the file */
+	uint64_t data_limit[TRAFFIC_SLOTS];   /* the port's or user's own limits, for ssctl and */
+	uint32_t rate_limit[TRAFFIC_SLOTS];   /* ... /metrics; 0: none */
 };
 
 struct traffic {
@@ -56,6 +58,8 @@ bool traffic_path(const struct ss_config *cfg, char *buf, size_t len);
 struct ss_config;
 /* Gives every port and user of cfg its slot ("8388", "8388/alice"); add: make new ones. */
 void traffic_assign(struct traffic *tr, struct ss_config *cfg, bool add);
+/* What a slot has carried towards its data_limit: this run and earlier ones. */
+uint64_t traffic_spent_bytes(const struct traffic *t, int slot);
 /* Up plus down of a slot, summed over the workers. */
 uint64_t traffic_total(const struct traffic *t, int slot);
 

@@ -329,6 +329,9 @@ def test_data_limit_ends_the_user_refuses_new_connections_and_survives_a_restart
     assert out["q2"][0] == 0, "a new connection of quinn is refused"
     download(lu, sender.port, 8 << 20, out, "u")
     assert out["u"][0] == 8 << 20, "uma on the same port is not limited"
+    text = ssctl_stats(port)
+    assert re.search(r"limit +%d/quinn rate 0 B/s, data \d+ of 5242880 bytes \(spent\)" % port, text), text
+    assert "uma" not in text.split("bytes by port/user")[1].split("\n", 1)[1], "no limit line for uma"
     # The spent amount is kept across a restart.
     srv.stop()
     spent = open(os.path.join(TMP, "quota.spent")).read()

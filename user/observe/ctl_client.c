@@ -216,6 +216,19 @@ static void print_pairs(const char *title, const struct json *o)
 	printf("\n");
 }
 
+/* ssserver's rate and data limits: one line per port or user that has one. */
+static void print_limits(const struct json *o)
+{
+	for (const struct json *f = o ? o->child : NULL; f; f = f->next) {
+		const struct json *r = json_member(f, "rate_limit"), *d = json_member(f, "data_limit");
+		const struct json *sp = json_member(f, "spent");
+
+		printf("%-20s %s rate %.0f B/s, data %.0f of %.0f bytes%s\n", "limit", f->key,
+		       r ? r->number : 0, sp ? sp->number : 0, d ? d->number : 0,
+		       d && d->number && sp && sp->number >= d->number ? " (spent)" : "");
+	}
+}
+
 static int stats(const char *path, int argc, char **argv)
 {
 	struct json *j = ask(path, "{\"cmd\":\"stats\"}");
@@ -253,6 +266,7 @@ static int stats(const char *path, int argc, char **argv)
 		print_pairs("capture", json_member(s, "capture"));
 		printf("%-20s %.4f\n", "replay filter fill", num(s, "replay_filter_fill"));
 		print_pairs("bytes by port/user", json_member(s, "traffic"));
+		print_limits(json_member(s, "limits"));
 	}
 	json_free(j);
 	return 0;

@@ -163,6 +163,49 @@ static void traffic_json(const struct traffic *t, struct sbuf *out)
 	}
 }
 
+/* "limits": {"PORT[/USER]": {"rate_limit": B/s, "data_limit": B, "spent": B}} of slots with one. */
+static void limits_json(const struct traffic *t, struct sbuf *out)
+{
+	bool first = true;
+
+	sbuf_printf(out, ",\"limits\":{");
+	for (uint32_t i = 0; t && t->names && i < t->names->n; i++) {
+		if (!t->names->rate_limit[i] && !t->names->data_limit[i])
+			continue;
+		sbuf_printf(out, "%s", first ? "" : ",");
+		first = false;
+		sbuf_json_str(out, t->names->name[i]);
+		sbuf_printf(out, ":{\"rate_limit\":%u,\"data_limit\":%llu,\"spent\":%llu}",
+			    t->names->rate_limit[i], (unsigned long long)t->names->data_limit[i],
+			    (unsigned long long)traffic_spent_bytes(t, (int)i));
+	}
+	sbuf_printf(out, "}");
+}
+
+/* The limits as gauges, labelled by port and user ("" for a port's own). */
+static void limits_metric(const struct traffic *t, struct sbuf *out)
+{
+	static const char *const fam[] = { "rate_limit_bytes_per_second", "data_limit_bytes",
+					   "data_spent_bytes" };
+
+	for (int f = 0; f < 3; f++) {
+		sbuf_printf(out, "# HELP ssbpf_%s The %s of a port or user.\n# TYPE ssbpf_%s gauge\n",
+			    fam[f], f == 2 ? "bytes carried towards the data limit" : "limit", fam[f]);
+		for (uint32_t i = 0; i < t->names->n; i++) {
+			const char *name = t->names->name[i], *slash = strchr(name, '/');
+			unsigned long long v = f == 0 ? t->names->rate_limit[i] : f == 1 ?
+					       t->names->data_limit[i] : traffic_spent_bytes(t, (int)i);
+
+			if (!t->names->rate_limit[i] && !t->names->data_limit[i])
+				continue;
+			sbuf_printf(out, "ssbpf_%s{port=\"%.*s\",user=", fam[f],
+				    (int)(slash ? slash - name : (long)strlen(name)), name);
+			sbuf_json_str(out, slash ? slash + 1 : "");
+			sbuf_printf(out, "} %llu\n", v);
+		}
+	}
+}
+
 /* One metric family: the ports (users false) or the users, each family's samples together. */
 static void traffic_metric(const struct traffic *t, struct sbuf *out, bool users)
 {
@@ -367,6 +410,8 @@ void stats_json(const struct stats_src *s, struct sbuf *out)
 		    replay_fill(s->replay));
 	traffic_json(s->traffic, out);
 	sbuf_printf(out, "}");
+	if (s->traffic)
+		limits_json(s->traffic, out);
 	if (s->cap)
 		capture_json(s, out);
 	if (s->servers)
@@ -439,6 +484,7 @@ void stats_prometheus(const struct stats_src *s, struct sbuf *out)
 	if (s->traffic && s->traffic->names && s->traffic->names->n) {
 		traffic_metric(s->traffic, out, false);
 		traffic_metric(s->traffic, out, true);
+		limits_metric(s->traffic, out);
 	}
 	if (s->cap) {
 		capture_metric(s, out, false);

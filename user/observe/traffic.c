@@ -68,10 +68,28 @@ uint64_t traffic_total(const struct traffic *t, int slot)
 	return sum;
 }
 
+static void set_limits(struct traffic *tr, bool add, int slot, uint32_t rate, uint64_t data)
+{
+	if (!add || slot < 0 || !tr->names)
+		return;
+	tr->names->rate_limit[slot] = rate;
+	tr->names->data_limit[slot] = data;
+}
+
+uint64_t traffic_spent_bytes(const struct traffic *t, int slot)
+{
+	return t->names->spent_before[slot] + traffic_total(t, slot);
+}
+
 void traffic_assign(struct traffic *tr, struct ss_config *cfg, bool add)
 {
 	char name[TRAFFIC_NAME];
 
+	/* A port or user the file no longer has shows no limit (the owner of the table writes them). */
+	if (add && tr->names) {
+		memset(tr->names->rate_limit, 0, sizeof(tr->names->rate_limit));
+		memset(tr->names->data_limit, 0, sizeof(tr->names->data_limit));
+	}
 	for (int i = 0; i < cfg->nports; i++) {
 		struct cfg_port *p = &cfg->ports[i];
 
@@ -80,9 +98,11 @@ void traffic_assign(struct traffic *tr, struct ss_config *cfg, bool add)
 		/* A range is counted as one, under its label "A-B". */
 		config_port_label(p, port, sizeof(port));
 		p->slot = traffic_slot(tr, port, add);
+		set_limits(tr, add, p->slot, p->rate_limit, p->data_limit);
 		for (int u = 0; u < p->nusers; u++) {
 			snprintf(name, sizeof(name), "%s/%s", port, p->users[u].name);
 			p->users[u].slot = traffic_slot(tr, name, add);
+			set_limits(tr, add, p->users[u].slot, p->users[u].rate_limit, p->users[u].data_limit);
 		}
 	}
 }
@@ -93,7 +113,7 @@ bool traffic_spent(const struct traffic *t, const struct ss_key *k)
 
 	if (!t || !t->names || !k->data_limit || s < 0 || s >= TRAFFIC_SLOTS)
 		return false;
-	return t->names->spent_before[s] + traffic_total(t, s) >= k->data_limit;
+	return traffic_spent_bytes(t, s) >= k->data_limit;
 }
 
 bool traffic_add_key(struct traffic *t, int worker, const struct ss_key *k, bool up, uint64_t n)
@@ -115,7 +135,7 @@ int traffic_save(const struct traffic *t, const char *path)
 	    !(f = fopen(tmp, "we")))
 		return -errno;
 	for (uint32_t s = 0; s < t->names->n && s < TRAFFIC_SLOTS; s++) {
-		uint64_t b = t->names->spent_before[s] + traffic_total(t, (int)s);
+		uint64_t b = traffic_spent_bytes(t, (int)s);
 
 		if (b)
 			fprintf(f, "%s %llu\n", t->names->name[s], (unsigned long long)b);
