@@ -127,6 +127,7 @@ struct ss_config {
 	int udp_max_associations;
 	bool relay;            /* sslocal --relay: forward ciphertext unchanged to -L */
 	bool allow_private;    /* ssserver: lift the default target policy */
+	bool bpf_ports;        /* ssserver: ports through sk_lookup even with one (ssmanager's shared tree) */
 	char *acl;             /* ssserver: "allow CIDR" / "deny CIDR" file */
 	char *bpf_cgroup;      /* the local shortcut: a cgroup v2 directory, or NULL */
 	int handshake_timeout; /* seconds from accept to a complete request */

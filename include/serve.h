@@ -28,8 +28,8 @@ struct serve_addrs {
 };
 
 /*
- * Whether cfg's ports are to be served this way: two or more ports or a
- * range, no plugin, --bpf not off.
+ * Whether cfg's ports are to be served this way: two or more ports, a range
+ * or --bpf-ports; no plugin, --bpf not off.
  */
 bool serve_wanted(const struct ss_config *cfg);
 /* Loads and attaches the program for cfg's addresses; 0 or -errno with *why. */

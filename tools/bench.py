@@ -517,6 +517,16 @@ def fmt(v, spec):
     return spec % v if v else "-"
 
 
+def other_sections(out):
+    """The benchmarks that live in their own files."""
+    import bench_gateway  # the lan/gw/wan namespaces of the gateway tests
+    bench_gateway.section(out)
+    import bench_capture  # the node/wan/container namespaces of the capture tests
+    bench_capture.section(out)
+    import bench_ports  # ssserver with 10 to 10,000 ports, against libev's ss-manager
+    bench_ports.section(out)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=int, default=5)
@@ -579,12 +589,7 @@ def main():
         metrics_section(out, ip, a.seconds)
         sip022_section(out, ip, a.seconds)
         shortcut_section(out, a.seconds)
-        import bench_gateway  # the lan/gw/wan namespaces of the gateway tests
-        bench_gateway.section(out)
-        import bench_capture  # the node/wan/container namespaces of the capture tests
-        bench_capture.section(out)
-        import bench_ports  # ssserver with 10 to 10,000 ports, against libev's ss-manager
-        bench_ports.section(out)
+        other_sections(out)
     finally:
         server.terminate()
         server.wait()

@@ -132,7 +132,7 @@ def test_plugins_only_from_the_operators_list_and_run_as_the_user():
     stop_all()
     manager(addr, "--manager-plugins", "obfs-server," + SCRIPT, "-a", "nobody")
     r = as_user(0, addr, 'add: {"server_port": %d, "password": "x", "plugin": "%s"}' % (port, SCRIPT))
-    assert r == "ok", r
+    assert r == "ok", repr(r)
     wait_until(lambda: os.path.exists(MARKER) and open(MARKER).read().strip(), 10, "the plugin")
     assert open(MARKER).read().split() == [str(NOBODY)], "the plugin runs as --user, not root"
     os.unlink(MARKER)

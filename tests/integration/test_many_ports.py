@@ -3,6 +3,7 @@
 range) served from one TCP and one UDP socket per worker through the
 sk_lookup program, each port with its own password; the socket per port
 without BPF; a second ssserver serving the same ports through BPF refused."""
+import json
 import os
 import random
 import re
@@ -51,7 +52,6 @@ def port_free(port):
 
 
 def write_json(name, obj):
-    import json
     path = os.path.join(TMP, name)
     with open(path, "w") as f:
         json.dump(obj, f)
@@ -377,6 +377,47 @@ def test_ssmanager_add_takes_rate_and_data_limits():
     c.close()
 
 
+def test_ssmanager_serves_500_added_ports_from_one_ssserver():
+    mp = free_port(socket.SOCK_DGRAM)
+    mgr = start([os.path.join(BUILD, "ssmanager"), "--manager-address", "127.0.0.1:%d" % mp, "-m", M,
+                 "--allow-private", "-s", "127.0.0.1", "-u", "--workers", "2"])
+    time.sleep(0.3)
+    c = Mgr(mp)
+    base = free_block(500)
+    t0 = time.time()
+    for p in range(base, base + 500):
+        r = c.cmd('add: {"server_port": %d, "password": "pw-%d"}' % (p, p))
+        assert r == "ok", (p, r)
+    took = time.time() - t0
+    kids = subprocess.run(["pgrep", "-P", str(mgr.pid)], capture_output=True, text=True).stdout.split()
+    print("500 adds in %.1f s; ssmanager's children: %s" % (took, kids))
+    assert len(kids) == 1, "one ssserver tree for every port, not a process per port: %s" % kids
+    tree = int(kids[0])
+    tcp, udp = sockets_of(tree_pids(type("P", (), {"pid": tree})))
+    assert tcp == 2 and udp == 2, (tcp, udp)
+    echo, uecho = Server(echo_handler), UdpEcho()
+    for p in random.sample(range(base, base + 500), 5):
+        assert libev_echo(p, "pw-%d" % p, echo.port), p
+    assert echo_through(base + 3, "pw-%d" % (base + 3), echo.port, uecho)
+    # remove closes that port's live connections, and the port.
+    lp = free_port()
+    start([SSLOCAL, "-s", "127.0.0.1", "-p", str(base + 9), "-k", "pw-%d" % (base + 9), "-m", M,
+           "-l", str(lp)], wait=lp)
+    s, rep = socks_connect(lp, "127.0.0.1", echo.port)
+    s.sendall(b"hi")
+    assert recv_exact(s, 2) == b"hi"
+    assert c.cmd('remove: {"server_port": %d}' % (base + 9)) == "ok"
+    assert closed_within(s, 5), "the removed port's connection ends"
+    assert not libev_echo(base + 9, "pw-%d" % (base + 9), echo.port)
+    assert libev_echo(base + 10, "pw-%d" % (base + 10), echo.port), "the others stay"
+    # Traffic is reported per port, as from a process per port.
+    wait_until(lambda: c.stats().get(base + 10, 0) > 0, 12, "ping to count the port's bytes")
+    assert len(json.loads(c.cmd("list"))) == 499
+    mgr.stop()
+    assert subprocess.run(["kill", "-0", str(tree)], capture_output=True).returncode != 0, \
+        "the shared ssserver stops with ssmanager"
+
+
 if __name__ == "__main__":
     sys.exit(run_tests([test_2000_ports_each_with_its_password_from_four_sockets,
                         test_a_range_of_10000_ports,
@@ -385,5 +426,6 @@ if __name__ == "__main__":
                         test_port_ranges_are_refused_where_they_mean_nothing,
                         test_rate_limit_per_user_paced_by_the_kernel_and_changed_by_sighup,
                         test_data_limit_ends_the_user_refuses_new_connections_and_survives_a_restart,
-                        test_ssmanager_add_takes_rate_and_data_limits],
+                        test_ssmanager_add_takes_rate_and_data_limits,
+                        test_ssmanager_serves_500_added_ports_from_one_ssserver],
                        "many-ports"))

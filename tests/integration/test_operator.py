@@ -386,9 +386,9 @@ def test_replay_files_follow_the_configured_instance():
     # The second run, on another port, kept the first one's salts: one file per instance.
     assert "kept from %s" % path in srv.log_text(), srv.log_text()
     os.unlink(path)
-    # ssmanager: a removed port's files go with it.
+    # ssmanager with a process per port (--bpf off): a removed port's files go with it.
     mp, port = free_port(socket.SOCK_DGRAM), free_port()
-    start([SSMANAGER, "--manager-address", "127.0.0.1:%d" % mp, "-m", M, "-s", "127.0.0.1"])
+    start([SSMANAGER, "--manager-address", "127.0.0.1:%d" % mp, "-m", M, "-s", "127.0.0.1", "--bpf", "off"])
     time.sleep(0.3)
     mgr = Mgr(mp)
     assert mgr.cmd('add: {"server_port": %d, "password": "p"}' % port) == "ok"

@@ -140,6 +140,9 @@ const struct option_desc option_rows[] = {
 	  "user|splice|sockmap", "Force one STREAM tier (tests, benchmarks)." },
 	{ "allow_private", "allow-private", 0, OT_BOOL, 0, 0, O(allow_private), SERVER, TF, NULL,
 	  NULL, "Let clients reach loopback, private and link-local targets." },
+	{ "bpf_ports", "bpf-ports", 0, OT_BOOL, 0, 0, O(bpf_ports), SERVER, TF, NULL, NULL,
+	  "Serve the ports through one sk_lookup program even with a single port, so that a "
+	  "reload adding ports opens no socket (ssmanager's shared server runs with it)." },
 	{ "acl", "acl", 0, OT_STR, 0, 0, O(acl), BOTH, "a file name", NULL, "FILE",
 	  "An access control list in libev's format (sslocal: targets to bypass; ssserver: "
 	  "clients to refuse and targets to block), or allow/deny CIDR lines (ssserver)." },

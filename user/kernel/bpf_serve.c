@@ -102,7 +102,7 @@ bool serve_wanted(const struct ss_config *cfg)
 
 	for (int i = 0; i < cfg->nports; i++)
 		ports += cfg->ports[i].port_hi > cfg->ports[i].port ? 2 : 1;
-	return cfg->bpf != BPF_OFF && ports > 1 && !cfg->plugin;
+	return cfg->bpf != BPF_OFF && (ports > 1 || cfg->bpf_ports) && !cfg->plugin;
 }
 
 /* The listen addresses and the worker count in the maps. */

@@ -28,6 +28,7 @@
 #include "manager_auth.h"
 #include "manager_cmd.h"
 #include "manager_exec.h"
+#include "manager_shared.h"
 #include "metrics.h"
 #include "plugin.h"
 #include "sbuf.h"
@@ -42,6 +43,7 @@ struct port_entry {
 	uint64_t bytes;
 	struct mgr_cmd cmd; /* what it was added with */
 	struct mgr_caller owner; /* who added it: only it sees the password in list */
+	bool shared;        /* served by the shared tree (pid unused) */
 };
 
 struct manager {
@@ -57,6 +59,8 @@ struct manager {
 	struct metrics *metrics;
 	struct mgr_auth auth;
 	struct mgr_caller self; /* the ports of the config file are the operator's */
+	struct mgr_shared shared; /* with BPF: the one ssserver of the ports that fit it */
+	bool stopping;            /* exit: the shared tree is stopped once, not per port */
 };
 
 static struct port_entry *find(struct manager *m, int port)
@@ -76,6 +80,18 @@ static bool port_free(const struct manager *m, int port)
 	return true;
 }
 
+/* The shared tree serves exactly the shared entries; 0 or -errno. */
+static int shared_sync(struct manager *m)
+{
+	const struct mgr_cmd *cmds[MGR_PORTS];
+	int n = 0;
+
+	for (int i = 0; i < m->n; i++)
+		if (m->ports[i].shared)
+			cmds[n++] = &m->ports[i].cmd;
+	return m->stopping ? 0 : mgr_shared_apply(&m->shared, m->exe, m->dir, m->cfg, cmds, n);
+}
+
 static bool same_str(const char *a, const char *b)
 {
 	return a == b || (a && b && !strcmp(a, b));
@@ -91,6 +107,16 @@ static bool rekey(struct manager *m, struct port_entry *e, struct mgr_cmd *c,
 {
 	char conf[128];
 
+	if (e->shared) {
+		if (!mgr_shared_fits(m->cfg, c))
+			return false;
+		mgr_cmd_free(&e->cmd);
+		e->cmd = *c;
+		e->owner = *who;
+		memset(c, 0, sizeof(*c));
+		log_info("port %d re-keyed in place (the shared ssserver reloads)", e->port);
+		return !shared_sync(m);
+	}
 	if (e->pid <= 0 || !same_str(e->cmd.mode, c->mode) || !same_str(e->cmd.plugin, c->plugin) ||
 	    !same_str(e->cmd.plugin_opts, c->plugin_opts) || mgr_write_conf(m->dir, m->cfg, c, conf, sizeof(conf)) ||
 	    kill(e->pid, SIGHUP))
@@ -108,6 +134,12 @@ static void stop_entry(struct manager *m, struct port_entry *e)
 	struct plugin pl = { .pid = e->pid };
 	char path[128];
 
+	if (e->shared) {
+		mgr_cmd_free(&e->cmd);
+		*e = m->ports[--m->n];
+		shared_sync(m);
+		return;
+	}
 	plugin_stop(&pl); /* SIGTERM, then SIGKILL after a grace period; reaped */
 	snprintf(path, sizeof(path), "%s/%d.json", m->dir, e->port);
 	unlink(path);
@@ -131,6 +163,50 @@ static bool plugin_allowed(const struct manager *m, const char *plugin)
 	return false;
 }
 
+/* The shared tree has exited (or was killed): none of its ports is served now. */
+static bool shared_gone(struct manager *m, pid_t pid, int st)
+{
+	if (pid != m->shared.pid || pid <= 0)
+		return false;
+	log_warn("the shared ssserver (pid %d) exited (%s %d); its ports are no longer served",
+		 (int)pid, WIFEXITED(st) ? "status" : "signal", WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+	m->shared.pid = -1;
+	for (int i = m->n - 1; i >= 0; i--)
+		if (m->ports[i].shared) {
+			mgr_cmd_free(&m->ports[i].cmd);
+			m->ports[i] = m->ports[--m->n];
+		}
+	return true;
+}
+
+/* add of a port that fits the shared tree: it reloads with the port (or starts), and serves it. */
+static int add_shared(struct manager *m, struct mgr_cmd *c, const struct mgr_caller *who,
+		      const char **why)
+{
+	int port = c->port, r, st;
+	struct port_entry *e = &m->ports[m->n++];
+
+	*e = (struct port_entry){ .port = port, .cmd = *c, .owner = *who, .shared = true, .pid = -1 };
+	memset(c, 0, sizeof(*c)); /* the entry owns the strings now */
+	if ((r = shared_sync(m))) {
+		stop_entry(m, e);
+		return why_fmt(why, "cannot run the shared ssserver: %s", strerror(-r));
+	}
+	for (int waited = 0; waited < START_WAIT_MS; waited += 20) {
+		pid_t pid = waitpid(m->shared.pid, &st, WNOHANG);
+
+		if (pid > 0 && shared_gone(m, pid, st))
+			return why_fmt(why, "the shared ssserver exited (see the log)");
+		if ((e->cmd.mode && !strcmp(e->cmd.mode, "udp_only")) || mgr_shared_serves(m->cfg, port)) {
+			log_info("port %d added (shared ssserver, pid %d)", port, (int)m->shared.pid);
+			return 0;
+		}
+		usleep(20000);
+	}
+	stop_entry(m, find(m, port));
+	return why_fmt(why, "the shared ssserver did not take port %d (see the log)", port);
+}
+
 /* add: the port's ssserver runs and listens, or the reply says why not. */
 static int add(struct manager *m, struct mgr_cmd *c, const struct mgr_caller *who, const char **why)
 {
@@ -151,12 +227,14 @@ static int add(struct manager *m, struct mgr_cmd *c, const struct mgr_caller *wh
 		return why_fmt(why, "too many ports");
 	if (!port_free(m, c->port))
 		return why_fmt(why, "port %d is in use", c->port);
+	if (mgr_shared_fits(m->cfg, c))
+		return add_shared(m, c, who, why);
 	if ((r = mgr_write_conf(m->dir, m->cfg, c, conf, sizeof(conf))))
 		return why_fmt(why, "cannot write the port's config: %s", strerror(-r));
 	e = &m->ports[m->n];
 	*e = (struct port_entry){ .port = c->port, .cmd = *c, .owner = *who };
 	if ((e->pid = fork()) == 0)
-		mgr_exec_server(m->exe, m->cfg, c, conf);
+		mgr_exec_server(m->exe, m->cfg, c, conf, false);
 	memset(c, 0, sizeof(*c)); /* the entry owns the strings now */
 	m->n++;
 	if (e->pid < 0) {
@@ -392,6 +470,8 @@ static void on_tick(void *arg)
 
 	metrics_tick(m->metrics, loop_now(m->loop));
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+		if (shared_gone(m, pid, st))
+			continue;
 		for (int i = 0; i < m->n; i++) {
 			if (m->ports[i].pid != pid)
 				continue;
@@ -468,6 +548,9 @@ static int setup(struct manager *m, const char **why)
 	}
 	if ((m->sock.fd = open_socket(m->cfg->manager_address, why)) < 0)
 		return -1;
+	/* Room for every port's "stat:" of one report, with commands between them. */
+	if (setsockopt(m->sock.fd, SOL_SOCKET, SO_RCVBUFFORCE, &(int){ 8 << 20 }, sizeof(int)))
+		setsockopt(m->sock.fd, SOL_SOCKET, SO_RCVBUF, &(int){ 8 << 20 }, sizeof(int));
 	m->sock.on_event = on_datagram;
 	if (!(m->loop = loop_new(100, on_signal, on_tick, on_batch_end, m)) ||
 	    loop_watch(m->loop, &m->sock, EPOLLIN)) {
@@ -523,6 +606,7 @@ int manager_main(int argc, char **argv)
 	m->self = (struct mgr_caller){ .local = true, .uid = geteuid() };
 	m->cfg = &cfg;
 	m->sock.fd = -1;
+	m->shared.pid = -1;
 	m->backend = (struct ctl_backend){ .conns = m_conns, .stats = m_stats, .kill = m_kill,
 					   .arg = m };
 	log_init("ssmanager", LOG_INFO + cfg.verbose - cfg.quiet);
@@ -540,6 +624,8 @@ int manager_main(int argc, char **argv)
 	}
 	ctl_close(m->ctl);
 	metrics_close(m->metrics);
+	m->stopping = true;
+	mgr_shared_stop(&m->shared);
 	while (m->n)
 		stop_entry(m, &m->ports[m->n - 1]);
 	if (m->loop)

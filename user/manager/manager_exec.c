@@ -57,7 +57,7 @@ static const char *num(char *buf, int v)
 
 /* ssserver's command line: the port's file, then this manager's own options as defaults. */
 void mgr_exec_server(const char *exe, const struct ss_config *cfg, const struct mgr_cmd *c,
-		     const char *conf)
+		     const char *conf, bool shared)
 {
 	char *argv[80], tbuf[16], wbuf[16], vflag[16], bufs[4][16];
 	int a = 0;
@@ -85,6 +85,8 @@ void mgr_exec_server(const char *exe, const struct ss_config *cfg, const struct 
 			    c->mode || cfg->mode == MODE_TCP_AND_UDP ? "-u" : "-U";
 	if (cfg->allow_private)
 		argv[a++] = "--allow-private";
+	if (shared)
+		argv[a++] = "--bpf-ports";
 	if (cfg->fast_open)
 		argv[a++] = "--fast-open";
 	if (cfg->no_delay)
