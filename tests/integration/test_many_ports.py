@@ -307,6 +307,36 @@ def test_rate_limit_per_user_paced_by_the_kernel_and_changed_by_sighup():
     assert out["live"][0] == 40 << 20 and 6 < out["live"][1] < 11, out["live"]
 
 
+def test_udp_rate_limit_drops_what_passes_the_rate():
+    port = free_block(1)
+    cfg = write_json("udprate.json", {"servers": [{"server": "127.0.0.1", "server_port": port, "method": M,
+                                                   "password": "pw", "rate_limit": 20000}]})
+    serve(cfg, wait=port)
+    uecho = UdpEcho()
+    lp = free_port()
+    start([SSLOCAL, "-s", "127.0.0.1", "-p", str(port), "-k", "pw", "-m", M, "-l", str(lp), "-u"], wait=lp)
+    a = Association(lp)
+    a.udp.settimeout(1)
+
+    def burst(n):
+        for i in range(n):
+            a.send("127.0.0.1", uecho.port, bytes([i % 256]) * 1000)
+        got = 0
+        try:
+            while True:
+                a.recv()
+                got += 1
+        except OSError:
+            return got
+    first = burst(60)
+    time.sleep(1.2)
+    second = burst(10)
+    print("UDP at 20000 B/s: %d of a burst of 60 x 1000 B came back, then %d of 10" % (first, second))
+    assert 14 <= first <= 24, first
+    assert second == 10, second
+    a.close()
+
+
 def test_data_limit_ends_the_user_refuses_new_connections_and_survives_a_restart():
     port = free_block(1)
     replay = os.path.join(TMP, "quota.replay")
@@ -425,6 +455,7 @@ if __name__ == "__main__":
                         test_a_second_ssserver_serving_the_same_ports_is_refused,
                         test_port_ranges_are_refused_where_they_mean_nothing,
                         test_rate_limit_per_user_paced_by_the_kernel_and_changed_by_sighup,
+                        test_udp_rate_limit_drops_what_passes_the_rate,
                         test_data_limit_ends_the_user_refuses_new_connections_and_survives_a_restart,
                         test_ssmanager_add_takes_rate_and_data_limits,
                         test_ssmanager_serves_500_added_ports_from_one_ssserver],

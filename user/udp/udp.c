@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "aead.h"
+#include "common.h"
 #include "counters.h"
 #include "ctx.h"
 #include "listener.h"
@@ -59,6 +60,28 @@ int udp_seal(struct ctx *p, struct nat *n, const struct ss_key *k, const uint8_t
 }
 
 /* Sends a reply to the entry's client from the listening socket. */
+bool udp_rate_ok(struct nat *n, const struct ss_key *k, bool up, size_t len)
+{
+	uint64_t now = loop_now(n->r->p->loop), *t = &n->rate_tokens[up ? 0 : 1];
+
+	if (!k || !k->rate)
+		return true;
+	if (!n->rate_at) {
+		n->rate_tokens[0] = n->rate_tokens[1] = k->rate;
+	} else if (now > n->rate_at) {
+		for (int d = 0; d < 2; d++)
+			n->rate_tokens[d] = MIN((uint64_t)k->rate,
+						n->rate_tokens[d] + (now - n->rate_at) * k->rate / 1000);
+	}
+	n->rate_at = now;
+	if (*t < len) {
+		n->r->p->ctr->udp.refused++;
+		return false;
+	}
+	*t -= len;
+	return true;
+}
+
 void udp_client_send(struct nat *n, const uint8_t *data, size_t len)
 {
 	struct udp_relay *r = n->r;

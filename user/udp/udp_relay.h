@@ -51,6 +51,8 @@ struct nat {
 	bool by_sid;
 	uint8_t sid[S22_SID];
 	uint64_t claimed_at;     /* ssserver: when its claim in the salt window was last renewed */
+	uint64_t rate_at;        /* ssserver rate_limit: when the bucket was last filled (ms) */
+	uint64_t rate_tokens[2]; /* ... the bytes it may still send up and down */
 	struct salt_claim claim; /* ssserver SIP022: where its newest packet ID is kept */
 };
 
@@ -155,6 +157,12 @@ int udp_seal(struct ctx *p, struct nat *n, const struct ss_key *k, const uint8_t
 	     uint8_t *out, size_t cap, size_t *olen);
 /* Whether a datagram's salt came before (and records it). */
 bool udp_salt_replayed(struct ctx *p, const struct ss_key *k, const uint8_t *dgram);
+/*
+ * ssserver: may len more bytes go up (or down) under key k's rate_limit? A
+ * token bucket per entry and direction, refilled at the rate, holding one
+ * second's worth; a datagram over it is dropped (counted as refused).
+ */
+bool udp_rate_ok(struct nat *n, const struct ss_key *k, bool up, size_t len);
 /* Sends to the entry's client from the listening socket, counted. */
 void udp_client_send(struct nat *n, const uint8_t *data, size_t len);
 
