@@ -307,6 +307,20 @@ def test_rate_limit_per_user_paced_by_the_kernel_and_changed_by_sighup():
     assert out["live"][0] == 40 << 20 and 6 < out["live"][1] < 11, out["live"]
 
 
+def test_low_udp_ports_answer_under_user_nobody():
+    base = free_block(2, 900, 1000)
+    cfg = write_json("low.json", {"server": "127.0.0.1", "method": M,
+                                  "port_password": {str(base): "lo-a", str(base + 1): "lo-b"}})
+    srv = serve(cfg, ["--user", "nobody"], wait=base)
+    echo, uecho = Server(echo_handler), UdpEcho()
+    assert echo_through(base + 1, "lo-b", echo.port, uecho), "a UDP port below 1024 answers as nobody"
+    caps = []
+    for pid in tree_pids(srv)[1:]:
+        with open("/proc/%d/status" % pid) as f:
+            caps += [int(l.split()[1], 16) for l in f if l.startswith("CapEff:")]
+    assert caps and all(c == 1 << 10 for c in caps), "workers keep CAP_NET_BIND_SERVICE only: %s" % caps
+
+
 def test_udp_rate_limit_drops_what_passes_the_rate():
     port = free_block(1)
     cfg = write_json("udprate.json", {"servers": [{"server": "127.0.0.1", "server_port": port, "method": M,
@@ -456,6 +470,7 @@ if __name__ == "__main__":
                         test_port_ranges_are_refused_where_they_mean_nothing,
                         test_rate_limit_per_user_paced_by_the_kernel_and_changed_by_sighup,
                         test_udp_rate_limit_drops_what_passes_the_rate,
+                        test_low_udp_ports_answer_under_user_nobody,
                         test_data_limit_ends_the_user_refuses_new_connections_and_survives_a_restart,
                         test_ssmanager_add_takes_rate_and_data_limits,
                         test_ssmanager_serves_500_added_ports_from_one_ssserver],

@@ -81,7 +81,7 @@ static void exec_plugin(const struct ss_config *cfg, int port)
 
 	/* It does not outlive the daemon, even after SIGKILL, and runs as --user. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
-	if (cfg->user && privs_drop(cfg->user, false, &why)) {
+	if (cfg->user && privs_drop(cfg->user, PRIVS_KEEP_NONE, &why)) {
 		log_err("plugin: cannot switch to user %s: %s", cfg->user, why);
 		_exit(126);
 	}

@@ -20,15 +20,18 @@
 static const uint64_t worker_caps = 1ull << CAP_NET_BIND_SERVICE | 1ull << CAP_NET_ADMIN |
 				    1ull << CAP_NET_RAW | 1ull << CAP_PERFMON | 1ull << CAP_BPF;
 
-static int caps_set(bool keep)
+static int caps_set(enum privs_keep keep)
 {
+	uint64_t caps = keep == PRIVS_KEEP_TREE ? worker_caps :
+			keep == PRIVS_KEEP_BIND ? 1ull << CAP_NET_BIND_SERVICE : 0;
+
 	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
 	struct __user_cap_data_struct d[2];
 
 	if (syscall(SYS_capget, &h, d))
 		return -errno;
 	for (int i = 0; i < 2; i++) {
-		uint32_t mask = keep ? (uint32_t)(worker_caps >> (32 * i)) : 0;
+		uint32_t mask = (uint32_t)(caps >> (32 * i));
 
 		/* setuid() with KEEPCAPS keeps the permitted set and empties the effective one. */
 		d[i].permitted &= mask;
@@ -38,7 +41,7 @@ static int caps_set(bool keep)
 	return syscall(SYS_capset, &h, d) ? -errno : 0;
 }
 
-int privs_drop(const char *user, bool keep_caps, const char **why)
+int privs_drop(const char *user, enum privs_keep keep_caps, const char **why)
 {
 	struct passwd *pw = getpwnam(user);
 	int pdeath = 0, r;

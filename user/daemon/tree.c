@@ -364,7 +364,7 @@ static int drop_to_user(struct tree *t)
 	const char *why = "";
 	int r;
 
-	if (!t->cfg->user || !(r = privs_drop(t->cfg->user, true, &why)))
+	if (!t->cfg->user || !(r = privs_drop(t->cfg->user, PRIVS_KEEP_TREE, &why)))
 		return 0;
 	log_err("cannot switch to user %s: %s (%s)", t->cfg->user, why, strerror(-r));
 	ctl_close(t->ctl);

@@ -487,15 +487,24 @@ static int setup(struct worker *w, const char **why)
 	return r;
 }
 
-/* --user, once every privileged step (listeners, BPF, the control socket) is done. */
-static int drop_privileges(const struct ss_config *cfg, const char **why)
+/*
+ * --user, once every privileged step (listeners, BPF, the control socket) is
+ * done. ssserver serving UDP ports below 1024 through sk_lookup keeps the
+ * right to bind them: their replies leave from sockets made for each port.
+ */
+static int drop_privileges(const struct ctx *p, const char **why)
 {
+	const struct ss_config *cfg = p->cfg;
+	enum privs_keep keep = PRIVS_KEEP_NONE;
 	const char *pwhy = "";
 	int r;
 
 	if (!cfg->user)
 		return 0;
-	if ((r = privs_drop(cfg->user, false, &pwhy))) {
+	for (int i = 0; p->serve && cfg->mode != MODE_TCP_ONLY && i < cfg->nports; i++)
+		if (cfg->ports[i].port < 1024)
+			keep = PRIVS_KEEP_BIND;
+	if ((r = privs_drop(cfg->user, keep, &pwhy))) {
 		log_err("cannot switch to user %s: %s (%s)", cfg->user, pwhy, strerror(-r));
 		*why = "cannot drop privileges";
 		return r;
@@ -575,7 +584,7 @@ int worker_run(const struct worker_args *a)
 			  cfg->server_port))) {
 		log_err("out of memory");
 		status = 1;
-	} else if ((r = setup(w, &why)) || (observe(w, a->ctl_fd), drop_privileges(cfg, &why))) {
+	} else if ((r = setup(w, &why)) || (observe(w, a->ctl_fd), drop_privileges(p, &why))) {
 		log_err("start-up failed: %s", why);
 		status = 1;
 	} else {
