@@ -250,6 +250,11 @@ void config_usage(enum prog_kind prog, FILE *f);
  * A port's label in the log and the counters: "N" or "A-B".
  */
 int config_port_range(const char *t, int *lo, int *hi);
+/* The last port of p: its range's end, or the port itself. */
+static inline int config_port_last(const struct cfg_port *p)
+{
+	return p->port_hi ? p->port_hi : p->port;
+}
 const char *config_port_label(const struct cfg_port *p, char *buf, size_t len);
 
 #endif

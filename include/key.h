@@ -41,7 +41,7 @@ struct port_keys {
 	unsigned refs;           /* connections that came in on it */
 	char *server;            /* its own listen address, or NULL */
 	int port;
-	int port_hi;             /* a range: its last port; else 0 */
+	int port_last;           /* a range's last port; else port */
 	uint32_t serve_mask;     /* --bpf: the listen addresses serving it (serve.h); 0: sockets */
 	struct ss_key *keys;
 	unsigned n;

@@ -334,9 +334,7 @@ static int check_port_keys(const struct cfg_port *p, const char **why)
 /* Two entries on one address (or both on "server") sharing a port? */
 static bool ports_overlap(const struct cfg_port *a, const struct cfg_port *b)
 {
-	int ahi = a->port_hi ? a->port_hi : a->port, bhi = b->port_hi ? b->port_hi : b->port;
-
-	return a->port <= bhi && b->port <= ahi &&
+	return a->port <= config_port_last(b) && b->port <= config_port_last(a) &&
 	       !strcmp(a->server ? a->server : "", b->server ? b->server : "");
 }
 

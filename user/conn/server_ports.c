@@ -27,7 +27,7 @@ static struct port_keys *keys_build(const struct cfg_port *cp)
 	if (!pk || port_keys_alloc(pk, cp->port, n) ||
 	    (cp->server && !(pk->server = strdup(cp->server))))
 		goto fail;
-	pk->port_hi = cp->port_hi;
+	pk->port_last = config_port_last(cp);
 	for (unsigned i = 0; i < n; i++) {
 		const struct cfg_user *u = cp->nusers ? &cp->users[i] : NULL;
 
@@ -119,11 +119,11 @@ static int open_port(struct ctx *p, struct listeners *ls, const struct cfg_port 
 		log_info("port %d: %d users, method %s", cp->port, cp->nusers, cp->m->name);
 	/* --bpf: served through the listen addresses' sockets; only the map changes. */
 	if (p->serve && !p->cfg->plugin_port && (pk->serve_mask = serve_mask_of(p, cp))) {
-		for (int port = cp->port; port <= (cp->port_hi ? cp->port_hi : cp->port); port++)
+		for (int port = cp->port; port <= config_port_last(cp); port++)
 			shortcut_listen_port(p->sc, (uint16_t)port);
 		return 0;
 	}
-	for (int port = cp->port; port <= (cp->port_hi ? cp->port_hi : cp->port); port++)
+	for (int port = cp->port; port <= config_port_last(cp); port++)
 		if ((r = open_one(p, ls, cp, port, pk, tcp, udp, why)))
 			return r;
 	return 0;
@@ -135,7 +135,7 @@ static bool had_port(const struct ss_config *old, int port, const char *host)
 	for (int i = 0; old && i < old->nports; i++) {
 		const struct cfg_port *o = &old->ports[i];
 
-		if (port < o->port || port > (o->port_hi ? o->port_hi : o->port))
+		if (port < o->port || port > config_port_last(o))
 			continue;
 		if (o->server && !strcmp(o->server, host))
 			return true;
@@ -168,7 +168,7 @@ int server_ports_taken(const struct ss_config *cfg, const struct ss_config *old,
 	for (int i = 0; i < cfg->nports; i++) {
 		const struct cfg_port *cp = &cfg->ports[i];
 
-		for (int port = cp->port; port <= (cp->port_hi ? cp->port_hi : cp->port); port++)
+		for (int port = cp->port; port <= config_port_last(cp); port++)
 			for (int j = 0; j < (cp->server ? 1 : cfg->nservers); j++) {
 				const char *host = cp->server ? cp->server : cfg->servers[j];
 				bool v6only = !cp->server && cfg->nservers > 1;
@@ -218,7 +218,7 @@ static void serve_publish(struct ctx *p)
 	if (!p->serve || p->index || !(mask = calloc(65536, sizeof(*mask))))
 		return;
 	for (const struct port_keys *pk = p->ports; pk; pk = pk->next)
-		for (int port = pk->port; pk->serve_mask && port <= (pk->port_hi ? pk->port_hi : pk->port); port++)
+		for (int port = pk->port; port <= pk->port_last; port++)
 			mask[port] |= pk->serve_mask;
 	for (int port = 1; port < 65536; port++)
 		if (serve_port_set(p->serve, (uint16_t)port, mask[port]))
@@ -229,8 +229,7 @@ static void serve_publish(struct ctx *p)
 struct port_keys *server_ports_find(struct ctx *p, int ai, int port)
 {
 	for (struct port_keys *pk = p->ports; pk; pk = pk->next)
-		if (ai >= 0 && (pk->serve_mask & (1u << ai)) && port >= pk->port &&
-		    port <= (pk->port_hi ? pk->port_hi : pk->port))
+		if (ai >= 0 && (pk->serve_mask & (1u << ai)) && port >= pk->port && port <= pk->port_last)
 			return pk;
 	return NULL;
 }

@@ -68,7 +68,7 @@ int key_init(struct ss_key *k, const struct ss_method *m, const char *password, 
 int port_keys_alloc(struct port_keys *pk, int port, unsigned n)
 {
 	memset(pk, 0, sizeof(*pk));
-	pk->port = port;
+	pk->port = pk->port_last = port;
 	pk->keys = calloc(n, sizeof(*pk->keys));
 	pk->mru = calloc(n, sizeof(*pk->mru));
 	if (!pk->keys || !pk->mru) {

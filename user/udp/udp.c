@@ -59,7 +59,6 @@ int udp_seal(struct ctx *p, struct nat *n, const struct ss_key *k, const uint8_t
 	return r;
 }
 
-/* Sends a reply to the entry's client from the listening socket. */
 bool udp_rate_ok(struct nat *n, const struct ss_key *k, bool up, size_t len)
 {
 	uint64_t now = loop_now(n->r->p->loop), *t = &n->rate_tokens[up ? 0 : 1];
@@ -82,6 +81,7 @@ bool udp_rate_ok(struct nat *n, const struct ss_key *k, bool up, size_t len)
 	return true;
 }
 
+/* Sends a reply to the entry's client from the listening socket. */
 void udp_client_send(struct nat *n, const uint8_t *data, size_t len)
 {
 	struct udp_relay *r = n->r;
