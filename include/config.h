@@ -131,6 +131,7 @@ struct ss_config {
 	char *acl;             /* ssserver: "allow CIDR" / "deny CIDR" file */
 	char *bpf_cgroup;      /* the local shortcut: a cgroup v2 directory, or NULL */
 	int handshake_timeout; /* seconds from accept to a complete request */
+	int drain_timeout;     /* seconds an old process keeps its connections (0: timeout) */
 	int first_data_wait;   /* sslocal: ms the header waits for the client's first data */
 	int max_connections;   /* 0: only the fd limit */
 	int replay_capacity;   /* salts remembered by the replay filter */
@@ -256,5 +257,7 @@ static inline int config_port_last(const struct cfg_port *p)
 	return p->port_hi ? p->port_hi : p->port;
 }
 const char *config_port_label(const struct cfg_port *p, char *buf, size_t len);
+/* Does cfg (a const struct ss_config *) serve port? (sockpool_prune's keep) */
+bool config_serves_port(int port, void *cfg);
 
 #endif

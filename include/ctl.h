@@ -2,6 +2,7 @@
 #ifndef SS_CTL_H
 #define SS_CTL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -32,6 +33,8 @@ struct ctl_backend {
 	void (*capture)(void *arg, const struct ctl_capture *q, const char *who, struct sbuf *out);
 	/* ssctl url: the configuration in force, whose SIP002 URIs it lists; NULL: none */
 	const struct ss_config *(*config)(void *arg);
+	/* ssctl upgrade (start: begin one) and upgrade-status: one object into out; NULL: none */
+	void (*upgrade)(void *arg, bool start, const char *who, struct sbuf *out);
 	void *arg;
 };
 
@@ -56,6 +59,10 @@ struct metrics;
 void ctl_start(const struct ss_config *cfg, const char *prog, struct loop *l,
 	       const struct ctl_backend *b, void (*metrics_fn)(void *arg, struct sbuf *out),
 	       struct ctl **ctl, struct metrics **metrics);
+/* Renames the socket's path (a draining process steps aside); 0 or -errno. */
+int ctl_move(struct ctl *c, const char *path);
+/* The socket's path, or NULL (none, or a worker's channel). */
+const char *ctl_path(const struct ctl *c);
 /* Closes the listener and open requests, and removes the path. */
 void ctl_close(struct ctl *c);
 /* Serves requests arriving on fd (a worker's end of its socketpair with the parent). */

@@ -9,4 +9,13 @@
  */
 int ctl_client_run(const char *sock, int port, int argc, char **argv);
 
+struct json;
+/* One request and its JSON answer; NULL after one line on stderr. */
+struct json *ctl_client_ask(const char *path, const char *req);
+/*
+ * ssctl upgrade (ctl_upgrade.c): asks the daemon at path to start its
+ * successor, then follows it until it serves or failed; the exit status.
+ */
+int ctl_client_upgrade(const char *path, int argc, char **argv);
+
 #endif

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 /*
  * Life as a service: -f PIDFILE (background, pid file), the log's
@@ -25,7 +26,20 @@ void daemon_remove_pid(const char *pid_file);
 void daemon_set_main_pid(void);
 /* Is this the main process (not a worker of a tree)? */
 bool daemon_is_main(void);
-/* Tells systemd (Type=notify, $NOTIFY_SOCKET) and -f's waiting shell that the daemon is ready. */
+/*
+ * Tells systemd (Type=notify, $NOTIFY_SOCKET) and -f's waiting shell that the
+ * daemon is ready; a successor of an upgrade tells the process it replaces.
+ */
 void daemon_notify_ready(void);
+/* One notify datagram (sd_notify(3)'s form) to a path or '@'abstract name; 0 or -errno. */
+int daemon_notify(const char *path, const char *msg);
+/*
+ * Started by an upgrade (SSBPF_UPGRADE_FROM)? Takes the environment it set,
+ * puts systemd's NOTIFY_SOCKET back; the predecessor's pid, or 0.
+ */
+pid_t daemon_take_upgrade(void);
+pid_t daemon_upgraded_from(void);
+/* A successor's start-up error, for the predecessor to report (STATUS=). */
+void daemon_upgrade_status(const char *line);
 
 #endif

@@ -27,6 +27,8 @@ struct listen_opts {
 	bool fast_open;   /* TCP Fast Open (RFC 7413) */
 	bool mptcp;       /* Multipath TCP where the kernel has it */
 	void *tag;        /* handed to on_conn with each socket (ssserver: the port's keys) */
+	bool held;        /* a public port: taken from, or reported to, the hand-over pool */
+	int worker;       /* whose (the worker's index) */
 };
 
 /*

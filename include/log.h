@@ -28,6 +28,8 @@ struct log_rate {
 /* May the line go out? *quiet: how many were held back since the last one that did. */
 bool log_rate_ok(struct log_rate *r, unsigned *quiet);
 void log_msg(enum log_level l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Also hands each error line (without its prefix) to fn; NULL: no more. */
+void log_set_err_hook(void (*fn)(const char *line));
 
 #define log_err(...) log_msg(LOG_ERR, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)

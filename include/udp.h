@@ -30,9 +30,9 @@ struct udp_stats {
 };
 
 /* Opens the UDP listener for p's role on host:port; 0 or -errno (*why set). */
-/* pk: ssserver, the keys of the port (NULL for sslocal's relays). */
+/* pk: ssserver, the keys of the port (NULL for sslocal's relays); held: see listen_opts. */
 int udp_listen(struct ctx *p, enum udp_role role, const char *host, int port,
-	       struct port_keys *pk, const char **why);
+	       struct port_keys *pk, bool held, const char **why);
 /* ssserver --bpf: listen address ai's shared socket (bound to host, any port); its fd or -errno. */
 int udp_listen_shared(struct ctx *p, const char *host, int ai, const char **why);
 /*

@@ -377,3 +377,13 @@ int config_ports_build(struct ss_config *c, const char **why)
 	}
 	return 0;
 }
+
+bool config_serves_port(int port, void *arg)
+{
+	const struct ss_config *cfg = arg;
+
+	for (int i = 0; i < cfg->nports; i++)
+		if (port >= cfg->ports[i].port && port <= config_port_last(&cfg->ports[i]))
+			return true;
+	return false;
+}

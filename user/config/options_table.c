@@ -149,6 +149,10 @@ const struct option_desc option_rows[] = {
 	{ "handshake_timeout", "handshake-timeout", 0, OT_INT, 1, 86400, O(handshake_timeout),
 	  BOTH, "an integer 1-86400 (seconds)", NULL, "SECONDS",
 	  "Seconds from accept to a complete request (default 30)." },
+	{ "drain_timeout", "drain-timeout", 0, OT_INT, 1, 86400, O(drain_timeout), BOTH,
+	  "an integer 1-86400 (seconds)", NULL, "SECONDS",
+	  "After an upgrade or SIGQUIT, seconds the old process keeps its live connections "
+	  "(default: the timeout)." },
 	{ "first_data_wait", "first-data-wait", 0, OT_INT, 0, 10000, O(first_data_wait), LOCAL,
 	  "an integer 0-10000 (milliseconds)", NULL, "MS",
 	  "Milliseconds the request header waits for the client's first data (default 50)." },

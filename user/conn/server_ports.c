@@ -99,11 +99,13 @@ static int open_one(struct ctx *p, struct listeners *ls, const struct cfg_port *
 	for (int i = 0; i < (cp->server ? 1 : cfg->nservers); i++) {
 		const char *host = cp->server ? cp->server : cfg->servers[i];
 
+		o.held = true;
+		o.worker = p->index;
 		if (tcp && (r = listener_open(ls, host, port, &o, why)))
 			return r;
 		if (tcp)
 			shortcut_listen_port(p->sc, (uint16_t)port);
-		if (udp && (r = udp_listen(p, UDP_SERVER, host, port, pk, why)))
+		if (udp && (r = udp_listen(p, UDP_SERVER, host, port, pk, true, why)))
 			return r;
 	}
 	return 0;

@@ -14,6 +14,7 @@
 #include "listener.h"
 #include "log.h"
 #include "sockopts.h"
+#include "sockpool.h"
 
 #define ACCEPT_BATCH 64
 
@@ -104,11 +105,50 @@ int listener_resolve(const char *host, int port, int socktype, struct sockaddr_s
 	return 0;
 }
 
+/* Watches fd (bound and listening) as one more listener of s. */
+static int listener_add(struct listeners *s, int fd, void *tag, const char *where, const char **why)
+{
+	struct listener *ls = calloc(1, sizeof(*ls));
+
+	if (!ls) {
+		close(fd);
+		*why = "out of memory";
+		return -ENOMEM;
+	}
+	ls->h.fd = fd;
+	ls->h.on_event = on_accept;
+	ls->set = s;
+	ls->tag = tag;
+	ls->next = s->head;
+	s->head = ls;
+	loop_watch(s->loop, &ls->h, EPOLLIN);
+	log_info("listening on %s", where);
+	return 0;
+}
+
+/* The held sockets of this address (inherited, or a restarted worker's own); how many, or -errno. */
+static int listener_take(struct listeners *s, const struct sockaddr_storage *sa,
+			 const struct listen_opts *o, const char *where, const char **why)
+{
+	int fd, n = 0, r;
+
+	while ((fd = sockpool_take(o->worker, SOCK_STREAM, sa)) >= 0) {
+		if (o->fast_open)
+			setsockopt(fd, IPPROTO_TCP, TCP_FASTOPEN, &(int){ 256 }, sizeof(int));
+		if (o->transparent)
+			listener_transparent(fd);
+		if ((r = listener_add(s, fd, o->tag, where, why)))
+			return r;
+		n++;
+	}
+	/* Another worker's inherited socket: this one binds none of its own beside it. */
+	return n || !sockpool_covers(SOCK_STREAM, sa) ? n : 1;
+}
+
 int listener_open(struct listeners *s, const char *host, int port, const struct listen_opts *o,
 		  const char **why)
 {
 	struct sockaddr_storage sa;
-	struct listener *ls;
 	char where[300];
 	socklen_t sl;
 	int fd, r;
@@ -116,6 +156,8 @@ int listener_open(struct listeners *s, const char *host, int port, const struct 
 	if ((r = listener_resolve(host, port, SOCK_STREAM, &sa, &sl, why)))
 		return r;
 	sockaddr_str((struct sockaddr *)&sa, where, sizeof(where));
+	if (o->held && (r = listener_take(s, &sa, o, where, why)))
+		return r < 0 ? r : 0;
 	fd = sock_tcp(o->mptcp, sa.ss_family, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd < 0)
 		goto err;
@@ -125,20 +167,9 @@ int listener_open(struct listeners *s, const char *host, int port, const struct 
 	/* Port 0 (ssserver --bpf: sk_lookup hands it every port): say which it got. */
 	if (!port && !getsockname(fd, (struct sockaddr *)&sa, &sl))
 		sockaddr_str((struct sockaddr *)&sa, where, sizeof(where));
-	if (!(ls = calloc(1, sizeof(*ls)))) {
-		close(fd);
-		*why = "out of memory";
-		return -ENOMEM;
-	}
-	ls->h.fd = fd;
-	ls->h.on_event = on_accept;
-	ls->set = s;
-	ls->tag = o->tag;
-	ls->next = s->head;
-	s->head = ls;
-	loop_watch(s->loop, &ls->h, EPOLLIN);
-	log_info("listening on %s", where);
-	return 0;
+	if (o->held)
+		sockpool_report(o->worker, fd);
+	return listener_add(s, fd, o->tag, where, why);
 
 err_close_fd:
 	r = -errno;

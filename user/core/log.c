@@ -95,6 +95,8 @@ int log_enabled(enum log_level l)
 	return (int)l <= log_verbosity;
 }
 
+static void (*err_hook)(const char *line);
+
 void log_msg(enum log_level l, const char *fmt, ...)
 {
 	static const char *const names[] = { "error", "warn", "info", "debug" };
@@ -124,4 +126,11 @@ void log_msg(enum log_level l, const char *fmt, ...)
 		log_sink_syslog(l, line + n);
 	else
 		fprintf(stderr, "%s\n", line);
+	if (l == LOG_ERR && err_hook)
+		err_hook(line + n);
+}
+
+void log_set_err_hook(void (*fn)(const char *line))
+{
+	err_hook = fn;
 }

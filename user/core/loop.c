@@ -64,6 +64,7 @@ void loop_signal_set(sigset_t *mask)
 	sigaddset(mask, SIGQUIT);
 	sigaddset(mask, SIGHUP);
 	sigaddset(mask, SIGUSR1);
+	sigaddset(mask, SIGUSR2);
 }
 
 struct loop *loop_new(unsigned tick_ms, loop_signal_fn on_signal, loop_fn tick,

@@ -90,7 +90,7 @@ static int listen_here(void *arg, const char **why)
 	    (r = listener_open(a->ls, "::", cfg->local_port, &o, why)))
 		return r;
 	return cfg->mode != MODE_TCP_ONLY ? udp_listen(a->p, UDP_REDIR, "::", cfg->local_port, NULL,
-						       why) : 0;
+						       false, why) : 0;
 }
 
 static bool is_wildcard(const char *host)

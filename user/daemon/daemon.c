@@ -20,6 +20,9 @@
 
 static pid_t main_pid;
 static int ready_fd = -1; /* -f: the shell's parent waits for a byte here */
+/* Started by an upgrade: the process replaced, and where it waits for READY=1. */
+static pid_t upgrade_from;
+static char upgrade_notify[108];
 
 /* The pid a pid file names, or 0. */
 static pid_t read_pid(const char *path)
@@ -121,6 +124,13 @@ int daemon_start(const char *pid_file, bool keep_stderr, const char **why)
 	pid_t old = read_pid(pid_file), pid;
 	int ready[2], errp[2] = { -1, -1 }, null, r;
 
+	/* An upgrade's successor is in the background already: it only takes the pid file. */
+	if (upgrade_from && (r = write_pid(pid_file, getpid()))) {
+		why_fmt(why, "cannot write pid file %s: %s", pid_file, strerror(-r));
+		return r;
+	}
+	if (upgrade_from)
+		return 0;
 	/* One that is stopping (a restart) is given a moment to go. */
 	for (int waited = 0; waited < STOP_WAIT_MS && running(old); waited += 50)
 		usleep(50 * 1000);
@@ -186,38 +196,77 @@ bool daemon_is_main(void)
 	return getpid() == main_pid;
 }
 
-static void notify_systemd(void);
+pid_t daemon_take_upgrade(void)
+{
+	const char *from = getenv("SSBPF_UPGRADE_FROM"), *path = getenv("NOTIFY_SOCKET");
+	const char *sd = getenv("SSBPF_NOTIFY_SOCKET");
+
+	if (!from || atoi(from) <= 0)
+		return 0;
+	upgrade_from = (pid_t)atoi(from);
+	snprintf(upgrade_notify, sizeof(upgrade_notify), "%s", path ? path : "");
+	/* systemd's own socket again, for this process's successor in turn. */
+	if (sd)
+		setenv("NOTIFY_SOCKET", sd, 1);
+	else
+		unsetenv("NOTIFY_SOCKET");
+	unsetenv("SSBPF_NOTIFY_SOCKET");
+	unsetenv("SSBPF_UPGRADE_FROM");
+	return upgrade_from;
+}
+
+pid_t daemon_upgraded_from(void)
+{
+	return upgrade_from;
+}
+
+int daemon_notify(const char *path, const char *msg)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	socklen_t len;
+	int fd, r = 0;
+
+	if (!path || (path[0] != '/' && path[0] != '@') || strlen(path) >= sizeof(sa.sun_path))
+		return -EINVAL;
+	memcpy(sa.sun_path, path, strlen(path));
+	/* '@': an abstract socket, whose name starts with a NUL byte. */
+	if (path[0] == '@')
+		sa.sun_path[0] = 0;
+	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path));
+	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0)
+		return -errno;
+	if (sendto(fd, msg, strlen(msg), 0, (struct sockaddr *)&sa, len) < 0)
+		r = -errno;
+	close(fd);
+	return r;
+}
+
+void daemon_upgrade_status(const char *line)
+{
+	char msg[600];
+
+	if (!upgrade_notify[0])
+		return;
+	snprintf(msg, sizeof(msg), "STATUS=%s\n", line);
+	daemon_notify(upgrade_notify, msg);
+}
 
 void daemon_notify_ready(void)
 {
+	char msg[64];
+
 	if (ready_fd >= 0) {
 		if (write(ready_fd, "", 1) != 1)
 			(void)0;
 		close(ready_fd);
 		ready_fd = -1;
 	}
-	notify_systemd();
-}
-
-static void notify_systemd(void)
-{
-	const char *path = getenv("NOTIFY_SOCKET");
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	char msg[64];
-	socklen_t len;
-	int fd, n;
-
-	if (!path || (path[0] != '/' && path[0] != '@') || strlen(path) >= sizeof(sa.sun_path))
+	snprintf(msg, sizeof(msg), "READY=1\nMAINPID=%d\n", (int)(main_pid ? main_pid : getpid()));
+	/* The process being replaced hands systemd over once this one is ready. */
+	if (upgrade_notify[0]) {
+		daemon_notify(upgrade_notify, msg);
+		upgrade_notify[0] = 0;
 		return;
-	memcpy(sa.sun_path, path, strlen(path));
-	/* '@': an abstract socket, whose name starts with a NUL byte. */
-	if (path[0] == '@')
-		sa.sun_path[0] = 0;
-	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path));
-	n = snprintf(msg, sizeof(msg), "READY=1\nMAINPID=%d\n", (int)(main_pid ? main_pid : getpid()));
-	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0)
-		return;
-	if (sendto(fd, msg, (size_t)n, 0, (struct sockaddr *)&sa, len) < 0)
-		(void)0;
-	close(fd);
+	}
+	daemon_notify(getenv("NOTIFY_SOCKET"), msg);
 }

@@ -31,6 +31,8 @@
 #include "replay_file.h"
 #include "salt_window.h"
 #include "server_ports.h"
+#include "sockpool.h"
+#include "upgrade.h"
 #include "loop.h"
 #include "serve.h"
 #include "shortcut.h"
@@ -279,8 +281,10 @@ static int start(struct ss_config *cfg, enum prog_kind prog, int argc, char **ar
 	int r = config_load(cfg, prog, argc, argv, &err);
 
 	if (r) {
-		if (r < 0)
+		if (r < 0) {
 			fprintf(stderr, "%s: %s\nRun '%s --help' for the options.\n", name, err, name);
+			daemon_upgrade_status(err);
+		}
 		return r > 0 ? 1 : 3;
 	}
 	log_init(name, LOG_INFO + cfg->verbose - cfg->quiet);
@@ -317,7 +321,15 @@ static int start(struct ss_config *cfg, enum prog_kind prog, int argc, char **ar
 	cfg->port_shared = cfg->reuse_port;
 	if (cfg->workers > 1)
 		cfg->reuse_port = true;
-	if (cfg->reuse_port && !cfg->port_shared && ports_taken(cfg))
+	/* Sockets passed by systemd or by the process this one replaces are ours to share. */
+	if ((r = sockpool_inherit(cfg->workers, &err)) < 0) {
+		log_err("LISTEN_FDS: %s", err);
+		return 2;
+	}
+	if (r > 0)
+		log_info("%d listening sockets inherited (%s)", r,
+			 daemon_upgraded_from() ? "upgrade" : "socket activation");
+	if (cfg->reuse_port && !cfg->port_shared && !r && ports_taken(cfg))
 		return 2;
 	return 0;
 }
@@ -441,6 +453,10 @@ int supervisor_main(enum prog_kind prog, int argc, char **argv)
 
 	if (!(t.cfg = calloc(1, sizeof(*t.cfg))))
 		return 1;
+	upgrade_remember(argc, argv);
+	/* A successor of an upgrade: its start-up errors go to the process it would replace. */
+	if (daemon_take_upgrade())
+		log_set_err_hook(daemon_upgrade_status);
 	if ((r = start(t.cfg, prog, argc, argv, name))) {
 		daemon_remove_pid(t.cfg->pid_file);
 		config_free(t.cfg);
@@ -466,14 +482,15 @@ int supervisor_main(enum prog_kind prog, int argc, char **argv)
 				  .servers = t.servers,
 				  .ctr = t.ctr,
 				  .traffic = t.traffic.names ? &t.traffic : NULL, .name = name,
-				  .ctl_fd = -1 };
+				  .ctl_fd = -1, .pool_fd = -1 };
 
 	status = forked ? tree_run(&t) : worker_run(&wa);
 	plugin_stop(&t.pl);
 out:
 	if (t.ctr)
 		counters_free(t.ctr, (size_t)t.cfg->workers);
-	tree_save_spent(&t);
+	if (!upgrade_handed_over())
+		tree_save_spent(&t); /* else the successor carries on from what it was given */
 	traffic_free(&t.traffic);
 	if (t.manager_fd >= 0)
 		close(t.manager_fd);

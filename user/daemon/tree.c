@@ -36,6 +36,7 @@
 #include "online.h"
 #include "upstream.h"
 #include "sbuf.h"
+#include "sockpool.h"
 #include "stats.h"
 
 /* A worker killed by a signal is restarted at most this often per window. */
@@ -62,13 +63,15 @@ static pid_t spawn_worker(struct tree *t, int i)
 					 .cap = t->cap, .serve = t->serve, .servers = t->servers,
 					 .s22_fwd = t->s22_fwd, .ctr = &t->ctr[i],
 					 .traffic = t->traffic.names ? &t->traffic : NULL,
-					 .name = t->name, .index = i, .ctl_fd = sv[1] };
+					 .name = t->name, .index = i, .ctl_fd = sv[1],
+					 .pool_fd = t->pool_chan[1] };
 
 		/* Workers do not outlive the parent (SIGKILL, a crash). */
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		if (getppid() != parent)
 			_exit(1);
 		close(sv[0]);
+		close(t->pool_chan[0]);
 		_exit(worker_run(&a));
 	}
 	close(sv[1]);
@@ -136,13 +139,15 @@ static bool vet_reload(struct tree *t)
 		log_err("reload refused, still serving the old configuration: %s", err);
 		return false;
 	}
-	if (n->reuse_port && !n->port_shared && server_ports_taken(n, t->cfg, t->serve, true)) {
+	if (n->reuse_port && !n->port_shared && !sockpool_count() &&
+	    server_ports_taken(n, t->cfg, t->serve, true)) {
 		log_err("reload refused, still serving the old configuration: a new port is in use");
 		config_free(n);
 		free(n);
 		return false;
 	}
 	traffic_assign(&t->traffic, n, true);
+	sockpool_prune(config_serves_port, n);
 	config_free(t->cfg);
 	free(t->cfg);
 	t->cfg = n;
@@ -170,7 +175,7 @@ static void reap(struct tree *t)
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
 		time_t now = time(NULL);
 
-		if (online_reaped(t, pid))
+		if (online_reaped(t, pid) || upgrade_reaped(&t->up, pid, st))
 			continue;
 		/* SIP003: without its plugin the daemon cannot serve; it exits non-zero. */
 		if (pid == t->pl.pid) {
@@ -226,6 +231,10 @@ static void on_signal(void *arg, int sig)
 		reap(t);
 		return;
 	}
+	if (sig == SIGUSR2) {
+		tree_upgrade(t, NULL);
+		return;
+	}
 	t->stopping |= sig != SIGUSR1 && sig != SIGHUP;
 	if (sig == SIGUSR1 || (sig == SIGHUP && t->cfg->prog != PROG_SERVER))
 		tree_log_totals(t);
@@ -255,6 +264,7 @@ static void on_tick(void *arg)
 		t->reported = now;
 	}
 	metrics_tick(t->metrics, loop_now(t->loop));
+	upgrade_tick(&t->up, loop_now(t->loop));
 	online_tick(t);
 	if (t->servers)
 		upstream_pool_sync(t->servers); /* for ssctl servers and /metrics */
@@ -353,6 +363,72 @@ static void ctl_capture(void *arg, const struct ctl_capture *q, const char *who,
 	capture_command(t->cap, &(struct capture_workers){ ask_workers, t }, q, who, out);
 }
 
+/* The successor serves: the workers drain (SIGQUIT), and the tree exits after the last. */
+static void upgraded(void *arg, bool ok)
+{
+	struct tree *t = arg;
+
+	if (!ok)
+		return;
+	t->stopping = true;
+	for (int i = 0; i < t->cfg->workers; i++)
+		if (t->w[i].pid > 0)
+			kill(t->w[i].pid, SIGQUIT);
+}
+
+int tree_upgrade(struct tree *t, const char **why)
+{
+	const char *w = "";
+	int r;
+
+	if (t->serve)
+		w = "ports served through sk_lookup are not handed over yet; restart instead";
+	else if (t->stopping && t->up.state != UPGRADE_DONE)
+		w = "the daemon is stopping";
+	if (!w[0]) {
+		tree_save_spent(t);
+		if (!(r = upgrade_begin(&t->up, t->loop, t->cfg, &t->ctl, &t->metrics, upgraded, t,
+					&w)))
+			return 0;
+	}
+	log_err("upgrade refused: %s", w);
+	if (why)
+		*why = w;
+	return -EINVAL;
+}
+
+static void ctl_upgrade(void *arg, bool start, const char *who, struct sbuf *out)
+{
+	struct tree *t = arg;
+	const char *why = "";
+
+	if (start)
+		log_info("upgrade, asked by %s", who);
+	if (start && tree_upgrade(t, &why)) {
+		sbuf_printf(out, "{\"state\":\"refused\",\"pid\":%d,\"why\":", (int)getpid());
+		sbuf_json_str(out, why);
+		sbuf_printf(out, "}");
+		return;
+	}
+	upgrade_json(&t->up, out);
+}
+
+static void on_pool_report(struct handler *h, uint32_t events)
+{
+	(void)events;
+	while (sockpool_receive(h->fd) != -EAGAIN)
+		;
+}
+
+/* The channel over which workers hand the parent each socket they bind. */
+static int pool_channel(struct tree *t)
+{
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, t->pool_chan))
+		return -errno;
+	t->pool_h = (struct handler){ .fd = t->pool_chan[0], .on_event = on_pool_report };
+	return loop_watch(t->loop, &t->pool_h, EPOLLIN);
+}
+
 /*
  * --user: every process runs as the user. The parent switches once its
  * control socket is open (in root's /run/ssbpf), before any worker, keeping
@@ -383,11 +459,12 @@ static int drop_to_user(struct tree *t)
 int tree_run(struct tree *t)
 {
 	struct ctl_backend b = { .conns = ctl_conns, .stats = ctl_stats, .kill = ctl_kill,
-				 .capture = ctl_capture, .config = tree_config, .arg = t };
+				 .capture = ctl_capture, .config = tree_config,
+				 .upgrade = ctl_upgrade, .arg = t };
 
 	if (!(t->w = calloc((size_t)t->cfg->workers, sizeof(*t->w))) ||
 	    !(t->loop = loop_new(1000, on_signal, on_tick, NULL, t)) ||
-	    loop_add_signal(t->loop, SIGCHLD)) {
+	    loop_add_signal(t->loop, SIGCHLD) || pool_channel(t)) {
 		log_err("cannot set up the process tree: %s", strerror(errno));
 		return 1;
 	}
@@ -417,6 +494,8 @@ int tree_run(struct tree *t)
 	for (int i = 0; i < t->cfg->workers; i++)
 		if (t->w[i].ctl_fd >= 0)
 			close(t->w[i].ctl_fd);
+	close(t->pool_chan[0]);
+	close(t->pool_chan[1]);
 	loop_free(t->loop);
 	free(t->w);
 	return t->status;

@@ -11,6 +11,7 @@
 #include "plugin.h"
 #include "replay.h"
 #include "traffic.h"
+#include "upgrade.h"
 
 struct counters;
 struct sbuf;
@@ -50,6 +51,9 @@ struct tree {
 	struct loop *loop;
 	struct ctl *ctl;
 	struct metrics *metrics;
+	struct upgrade up;       /* ssctl upgrade, SIGUSR2 */
+	struct handler pool_h;   /* the workers' reports of the sockets they bound */
+	int pool_chan[2];        /* its socketpair: [0] read here, [1] the workers' */
 	pid_t online_pid;        /* sslocal: the online configuration's fetch running, or -1 */
 	time_t online_next;      /* when the next is due (0: now, as after SIGHUP) */
 };
@@ -63,6 +67,8 @@ struct tree {
 int tree_run(struct tree *t);
 /* What each port and user has carried (data_limit), to its file beside the replay filter's. */
 void tree_save_spent(const struct tree *t);
+/* ssctl upgrade, SIGUSR2: starts the successor; 0, or -EINVAL with *why (may be NULL). */
+int tree_upgrade(struct tree *t, const char **why);
 /* The sum of every worker's counters as one log line. */
 void tree_log_totals(const struct tree *t);
 /* One "stat: {\"PORT\": bytes}" datagram per port to the manager. */

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <grp.h>
+#include <limits.h>
 #include <malloc.h>
 #include <netdb.h>
 #include <pwd.h>
@@ -35,6 +36,7 @@
 #include "stats.h"
 #include "server_ports.h"
 #include "shortcut.h"
+#include "sockpool.h"
 #include "steer.h"
 #include "traffic.h"
 #include "upstream.h"
@@ -44,22 +46,6 @@
 
 #define TICK_MS 100
 
-struct worker {
-	struct ctx ctx;
-	struct listeners ls;
-	unsigned peak;         /* most connections since memory was last trimmed */
-	bool draining;
-	uint64_t drain_deadline;
-	uint64_t replay_saved;  /* when the replay filter was last saved (one worker) */
-	struct steer *steer;   /* redir --steer: installed by worker 0 */
-	struct handler steer_watch; /* this host's address changes, for steering */
-	struct ss_config *own_cfg;  /* ssserver: the configuration of the last reload */
-	unsigned ticks;
-	struct ctl *ctl;            /* ssctl: the parent's channel, or a lone worker's socket */
-	const char *name;           /* ssserver or sslocal */
-	struct metrics *metrics;    /* a lone worker's /metrics */
-	struct upstream_checks *checks; /* sslocal with several servers: worker 0's checks */
-};
 
 /*
  * ssserver SIGHUP: the config file again. A worker of a tree reloads what
@@ -78,6 +64,8 @@ static void reload(struct worker *w)
 		return;
 	}
 	traffic_assign(p->traffic, n, alone);
+	if (alone)
+		sockpool_prune(config_serves_port, n);
 	p->cfg = n;
 	if (server_ports_reload(p, &w->ls, n->mode != MODE_UDP_ONLY, n->mode != MODE_TCP_ONLY))
 		log_err("reload: out of memory");
@@ -90,24 +78,63 @@ static void reload(struct worker *w)
 		log_info("reload: %d ports", n->nports);
 }
 
-static void steer_reload_lists(struct worker *w);
+/* SIGQUIT, or a successor serves: no new connections; live ones until the drain timeout. */
+static void drain(struct worker *w)
+{
+	struct ctx *p = &w->ctx;
+	int secs = p->cfg->drain_timeout ? p->cfg->drain_timeout : p->cfg->timeout;
+
+	if (w->draining)
+		return;
+	log_info("draining: no new connections; %u live ones have at most %d s", p->conns.n, secs);
+	w->draining = true;
+	w->drain_deadline = loop_now(p->loop) + (uint64_t)secs * 1000;
+	listener_close_all(&w->ls);
+	udp_close_all(p, NULL);
+	if (!p->conns.n)
+		loop_stop(p->loop);
+}
+
+static void upgraded(void *arg, bool ok)
+{
+	if (ok)
+		drain(arg);
+}
+
+/* A lone worker's upgrade (a tree's parent runs its own); 0 or -EINVAL with *why. */
+static int upgrade(struct worker *w, const char **why)
+{
+	char path[PATH_MAX];
+
+	if (!daemon_is_main()) {
+		*why = "a worker of a tree; its parent upgrades";
+	} else if (w->ctx.serve) {
+		*why = "ports served through sk_lookup are not handed over yet; restart instead";
+	} else {
+		/* What was carried so far, for the successor to start from. */
+		if (w->ctx.traffic && traffic_path(w->ctx.cfg, path, sizeof(path)))
+			traffic_save(w->ctx.traffic, path);
+		if (!upgrade_begin(&w->up, w->ctx.loop, w->ctx.cfg, &w->ctl, &w->metrics, upgraded,
+				   w, why))
+			return 0;
+	}
+	log_err("upgrade refused: %s", *why);
+	return -EINVAL;
+}
 
 static void on_signal(void *arg, int signo)
 {
 	struct worker *w = arg;
 	struct ctx *p = &w->ctx;
+	const char *why = "";
 
 	if (signo == SIGQUIT) {
-		if (w->draining)
-			return;
-		log_info("SIGQUIT: no new connections; draining %u live ones (at most %d s)",
-			 p->conns.n, p->cfg->timeout);
-		w->draining = true;
-		w->drain_deadline = loop_now(p->loop) + (uint64_t)p->cfg->timeout * 1000;
-		listener_close_all(&w->ls);
-		udp_close_all(p, NULL);
-		if (!p->conns.n)
-			loop_stop(p->loop);
+		drain(w);
+		return;
+	}
+	if (signo == SIGUSR2) {
+		if (daemon_is_main())
+			upgrade(w, &why);
 		return;
 	}
 	if (signo == SIGHUP && p->cfg->prog == PROG_SERVER) {
@@ -115,7 +142,7 @@ static void on_signal(void *arg, int signo)
 		return;
 	}
 	if (signo == SIGHUP && w->steer) {
-		steer_reload_lists(w);
+		worker_steer_reload(w);
 		return;
 	}
 	if (signo == SIGHUP || signo == SIGUSR1) {
@@ -193,6 +220,7 @@ static void on_tick(void *arg)
 	listener_tick(&w->ls);
 	server_ports_sweep(p);
 	metrics_tick(w->metrics, now);
+	upgrade_tick(&w->up, now);
 	if (w->checks)
 		upstream_checks_tick(w->checks);
 	publish(w);
@@ -269,97 +297,6 @@ static void on_batch_end(void *arg)
 		loop_stop(p->loop);
 }
 
-static void on_steer_watch(struct handler *h, uint32_t events)
-{
-	struct worker *w = container_of(h, struct worker, steer_watch);
-
-	(void)events;
-	steer_watch_read(w->steer);
-}
-
-/* A server's addresses are never steered (upstream_each's callback). */
-static void exclude_server(void *arg, const char *host, uint16_t port)
-{
-	struct addrinfo hints = { .ai_flags = AI_NUMERICSERV }, *res;
-	char ps[8];
-
-	snprintf(ps, sizeof(ps), "%u", port);
-	if (getaddrinfo(host, ps, &hints, &res))
-		return;
-	for (struct addrinfo *ai = res; ai; ai = ai->ai_next)
-		steer_exclude_addr(arg, ai->ai_addr);
-	freeaddrinfo(res);
-}
-
-/* The steering lists of cfg; the way to the servers themselves is never steered. */
-static int steer_spec_of(const struct ss_config *cfg, struct steer_spec *spec, const char **why)
-{
-	struct steer_sources src;
-	int r;
-
-	config_steer_sources(cfg, &src);
-	if ((r = steer_parse(spec, &src, why))) {
-		steer_spec_free(spec);
-		return r;
-	}
-	upstream_each(cfg, exclude_server, spec);
-	return 0;
-}
-
-/*
- * redir --steer: the first worker installs the steering (the others share
- * its ports through SO_REUSEPORT, and sk_lookup's pick is spread over them).
- * --bpf auto falls back to nftables TPROXY with one line saying why.
- */
-static int steer_setup(struct worker *w, bool tcp, const char **why)
-{
-	const struct ss_config *cfg = w->ctx.cfg;
-	struct steer_spec spec;
-	struct steer_params sp = {
-		.spec = &spec, .bpf = cfg->bpf != BPF_OFF,
-		.port = (uint16_t)cfg->local_port, .tcp_fd = tcp ? listener_fd(&w->ls) : -1,
-		.udp_fd = udp_redir_fd(&w->ctx), .mark = (uint32_t)cfg->fwmark,
-		.table = (uint32_t)cfg->route_table,
-	};
-	int r;
-
-	if ((r = steer_spec_of(cfg, &spec, why)))
-		return r;
-	r = steer_install(&w->steer, &sp, why);
-	if (r && sp.bpf && cfg->bpf == BPF_AUTO) {
-		log_warn("steering: sk_lookup unavailable (%s); using nftables TPROXY instead", *why);
-		sp.bpf = false;
-		if ((r = steer_spec_of(cfg, &spec, why)))
-			return r;
-		r = steer_install(&w->steer, &sp, why);
-	}
-	if (!r && (w->steer_watch.fd = steer_watch_fd(w->steer)) >= 0) {
-		w->steer_watch.on_event = on_steer_watch;
-		loop_watch(w->ctx.loop, &w->steer_watch, EPOLLIN);
-	}
-	return r;
-}
-
-/* sslocal redir SIGHUP: the steering lists again (files, ACL, config); connections stay. */
-static void steer_reload_lists(struct worker *w)
-{
-	const char *why = "";
-	struct ss_config *n = config_reload(w->ctx.cfg, &why);
-	struct steer_spec spec;
-
-	if (!n) {
-		log_err("reload refused, still steering the old lists: %s", why);
-		return;
-	}
-	if (steer_spec_of(n, &spec, &why))
-		log_err("reload refused, still steering the old lists: %s", why);
-	else if (steer_reload(w->steer, &spec, &why))
-		log_err("steering reload: %s", why);
-	steer_spec_free(&spec);
-	config_free(n);
-	free(n);
-}
-
 /* sslocal: the local listener of its mode, its UDP relay, and redir's steering. */
 static int setup_local(struct worker *w, bool tcp, bool udp, const char **why)
 {
@@ -370,7 +307,8 @@ static int setup_local(struct worker *w, bool tcp, bool udp, const char **why)
 									UDP_TUNNEL;
 	struct listen_opts o = { .reuse_port = cfg->reuse_port, .fast_open = cfg->fast_open,
 				 .mptcp = cfg->mptcp,
-				 .transparent = listener_role(cfg) == ROLE_REDIR };
+				 .transparent = listener_role(cfg) == ROLE_REDIR,
+				 .held = true, .worker = p->index };
 	int r;
 
 	/* SOCKS5 UDP needs the TCP control connection even in udp_only. */
@@ -378,11 +316,11 @@ static int setup_local(struct worker *w, bool tcp, bool udp, const char **why)
 	    (r = listener_open(&w->ls, cfg->local_address, cfg->local_port, &o, why)))
 		return r;
 	shortcut_listen_port(p->sc, (uint16_t)cfg->local_port);
-	if (udp && (r = udp_listen(p, ur, cfg->local_address, cfg->local_port, NULL, why)))
+	if (udp && (r = udp_listen(p, ur, cfg->local_address, cfg->local_port, NULL, true, why)))
 		return r;
 	if (p->cap && (r = capture_listen(p, &w->ls, why)))
 		return r;
-	if (cfg->steer && p->index == 0 && (r = steer_setup(w, tcp, why)))
+	if (cfg->steer && p->index == 0 && (r = worker_steer_setup(w, tcp, why)))
 		return r;
 	/* One worker checks the servers for the tree; with one server there is no choice. */
 	if (p->servers && p->index == 0 &&
@@ -440,10 +378,27 @@ static void w_capture(void *arg, const struct ctl_capture *q, const char *who, s
 }
 
 /* ssctl and /metrics: through the parent's channel, or, alone, on sockets of its own. */
+static void w_upgrade(void *arg, bool start, const char *who, struct sbuf *out)
+{
+	struct worker *w = arg;
+	const char *why = "";
+
+	if (start)
+		log_info("upgrade, asked by %s", who);
+	if (start && upgrade(w, &why)) {
+		sbuf_printf(out, "{\"state\":\"refused\",\"pid\":%d,\"why\":", (int)getpid());
+		sbuf_json_str(out, why);
+		sbuf_printf(out, "}");
+		return;
+	}
+	upgrade_json(&w->up, out);
+}
+
 static void observe(struct worker *w, int ctl_fd)
 {
 	struct ctl_backend b = { .conns = w_conns, .stats = w_stats, .kill = w_kill,
-				 .capture = w_capture, .config = w_config, .arg = w };
+				 .capture = w_capture, .config = w_config,
+				 .upgrade = ctl_fd < 0 ? w_upgrade : NULL, .arg = w };
 
 	if (ctl_fd >= 0 && ctl_channel(&w->ctl, w->ctx.loop, ctl_fd, &b))
 		log_warn("control channel: %s", strerror(errno));
@@ -576,6 +531,8 @@ int worker_run(const struct worker_args *a)
 	p->ctr = a->ctr;
 	p->traffic = a->traffic;
 	p->scratch = malloc(POOL_BUF_CAP);
+	if (a->pool_fd >= 0)
+		sockpool_channel(a->pool_fd);
 	p->loop = loop_new(TICK_MS, on_signal, on_tick, on_batch_end, w);
 	w->ls = (struct listeners){ .loop = p->loop, .has_room = has_room, .on_conn = on_conn,
 				    .arg = w };
@@ -588,6 +545,9 @@ int worker_run(const struct worker_args *a)
 		log_err("start-up failed: %s", why);
 		status = 1;
 	} else {
+		/* A tree's worker took what it needed of the parent's held sockets. */
+		if (a->pool_fd >= 0)
+			sockpool_drop_copies();
 		log_info("%s ready: method %s, timeout %d s", name, cfg->m->name, cfg->timeout);
 		log_set_verbosity(verbosity);
 		if (index == 0)

@@ -3,6 +3,9 @@
 #define SS_WORKER_H
 
 #include "config.h"
+#include "ctx.h"
+#include "listener.h"
+#include "upgrade.h"
 #include "replay.h"
 #include "salt_window.h"
 
@@ -27,9 +30,34 @@ struct worker_args {
 	const char *name;
 	int index;
 	int ctl_fd; /* the parent's control channel; -1: a lone worker serves ssctl itself */
+	int pool_fd; /* where it hands the parent each socket it binds; -1: a lone worker */
 };
 
 int worker_run(const struct worker_args *a);
+
+/* What one worker holds (worker.c; its steering in worker_steer.c). */
+struct worker {
+	struct ctx ctx;
+	struct listeners ls;
+	unsigned peak;         /* most connections since memory was last trimmed */
+	bool draining;
+	uint64_t drain_deadline;
+	uint64_t replay_saved;  /* when the replay filter was last saved (one worker) */
+	struct steer *steer;   /* redir --steer: installed by worker 0 */
+	struct handler steer_watch; /* this host's address changes, for steering */
+	struct ss_config *own_cfg;  /* ssserver: the configuration of the last reload */
+	unsigned ticks;
+	struct ctl *ctl;            /* ssctl: the parent's channel, or a lone worker's socket */
+	const char *name;           /* ssserver or sslocal */
+	struct metrics *metrics;    /* a lone worker's /metrics */
+	struct upstream_checks *checks; /* sslocal with several servers: worker 0's checks */
+	struct upgrade up;          /* a lone worker's ssctl upgrade, SIGUSR2 */
+};
+
+/* redir --steer: worker 0 installs the steering (sk_lookup, else nftables TPROXY); 0 or -errno. */
+int worker_steer_setup(struct worker *w, bool tcp, const char **why);
+/* redir SIGHUP: the steering lists again; connections stay. */
+void worker_steer_reload(struct worker *w);
 struct ctx;
 /* Log lines of what the worker counted (worker_log.c). */
 void worker_log_stats(const struct ctx *p);

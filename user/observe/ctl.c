@@ -118,12 +118,19 @@ void ctl_answer(const struct ctl_backend *b, const char *line, const char *who, 
 		urls(b, r);
 	} else if (!strcmp(cmd, "capture") && b->capture) {
 		b->capture(b->arg, &q, who, r);
+	} else if ((!strcmp(cmd, "upgrade") || !strcmp(cmd, "upgrade-status")) && b->upgrade) {
+		sbuf_printf(r, "{\"upgrade\":");
+		b->upgrade(b->arg, !strcmp(cmd, "upgrade"), who, r);
+		sbuf_printf(r, "}");
+	} else if (!strcmp(cmd, "upgrade") || !strcmp(cmd, "upgrade-status")) {
+		sbuf_printf(r, "{\"error\":\"this process is not upgraded this way (a worker, or "
+			    "ssmanager: upgrade each server)\"}");
 	} else if (!strcmp(cmd, "capture")) {
 		sbuf_printf(r, "{\"error\":\"this daemon captures nothing: capture is sslocal "
 			    "redir's (--capture)\"}");
 	} else {
-		sbuf_printf(r, "{\"error\":\"unknown request; try conns, stats, kill ID, url or "
-			    "capture\"}");
+		sbuf_printf(r, "{\"error\":\"unknown request; try conns, stats, kill ID, url, "
+			    "capture or upgrade\"}");
 	}
 	json_free(j);
 }
@@ -277,6 +284,21 @@ void ctl_close(struct ctl *c)
 		unlink(c->path);
 	}
 	free(c);
+}
+
+int ctl_move(struct ctl *c, const char *path)
+{
+	if (!c || c->channel || strlen(path) >= sizeof(c->path))
+		return -EINVAL;
+	if (rename(c->path, path))
+		return -errno;
+	snprintf(c->path, sizeof(c->path), "%s", path);
+	return 0;
+}
+
+const char *ctl_path(const struct ctl *c)
+{
+	return c && !c->channel ? c->path : NULL;
 }
 
 int ctl_ask(int fd, const char *line, struct sbuf *reply)

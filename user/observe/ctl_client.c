@@ -72,7 +72,7 @@ static int list_sockets(char (*out)[SOCK_PATH], int max, int port)
 }
 
 /* Sends one request and reads the answer; its JSON tree, or NULL after one line on stderr. */
-static struct json *ask(const char *path, const char *req)
+struct json *ctl_client_ask(const char *path, const char *req)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct sbuf r = { 0 };
@@ -175,7 +175,7 @@ static int conns(const char *path, int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!(j = ask(path, "{\"cmd\":\"conns\"}")) || refused(j)) {
+	if (!(j = ctl_client_ask(path, "{\"cmd\":\"conns\"}")) || refused(j)) {
 		json_free(j);
 		return 1;
 	}
@@ -231,7 +231,7 @@ static void print_limits(const struct json *o)
 
 static int stats(const char *path, int argc, char **argv)
 {
-	struct json *j = ask(path, "{\"cmd\":\"stats\"}");
+	struct json *j = ctl_client_ask(path, "{\"cmd\":\"stats\"}");
 	const struct json *s = json_member(j, "stats");
 
 	if (!j || refused(j)) {
@@ -275,7 +275,7 @@ static int stats(const char *path, int argc, char **argv)
 /* sslocal's servers: their state, check latency and counts (from stats). */
 static int servers(const char *path, int argc, char **argv)
 {
-	struct json *j = ask(path, "{\"cmd\":\"stats\"}");
+	struct json *j = ctl_client_ask(path, "{\"cmd\":\"stats\"}");
 	const struct json *s = json_member(j, "stats"), *list = json_member(s, "servers");
 	struct sbuf b = { 0 };
 
@@ -312,7 +312,7 @@ static int servers(const char *path, int argc, char **argv)
 /* ssctl url [--qr] [--json]: the SIP002 URIs a client needs, each as a QR code too. */
 static int url(const char *path, int argc, char **argv)
 {
-	struct json *j = ask(path, "{\"cmd\":\"url\"}");
+	struct json *j = ctl_client_ask(path, "{\"cmd\":\"url\"}");
 	const struct json *list = json_member(j, "urls");
 	bool qr = false, json = false;
 
@@ -358,7 +358,7 @@ static int kill_conn(const char *path, int argc, char **argv)
 		return 2;
 	}
 	snprintf(req, sizeof(req), "{\"cmd\":\"kill\",\"id\":%llu}", id);
-	if (!(j = ask(path, req)) || refused(j)) {
+	if (!(j = ctl_client_ask(path, req)) || refused(j)) {
 		json_free(j);
 		return 1;
 	}
@@ -406,7 +406,7 @@ static int capture(const char *path, int argc, char **argv)
 		sbuf_json_str(&req, up);
 	}
 	sbuf_printf(&req, "}");
-	if (req.failed || !(j = ask(path, req.p)) || refused(j))
+	if (req.failed || !(j = ctl_client_ask(path, req.p)) || refused(j))
 		goto out;
 	r = 0;
 	if (strcmp(op, "list"))
@@ -444,7 +444,7 @@ static int by_rate(const void *a, const void *b)
 /* One screen of top: per-stage totals, then connections by current rate. */
 static int top_frame(const char *path, struct seen **prev, size_t *nprev)
 {
-	struct json *st = ask(path, "{\"cmd\":\"stats\"}"), *cj = ask(path, "{\"cmd\":\"conns\"}");
+	struct json *st = ctl_client_ask(path, "{\"cmd\":\"stats\"}"), *cj = ctl_client_ask(path, "{\"cmd\":\"conns\"}");
 	const struct json *list = json_member(cj, "connections");
 	size_t n = 0, k = 0;
 	double (*rows)[2];
@@ -539,6 +539,8 @@ static int run_one(const char *path, int argc, char **argv)
 		return servers(path, argc - 1, argv + 1);
 	if (!strcmp(argv[0], "url"))
 		return url(path, argc - 1, argv + 1);
+	if (!strcmp(argv[0], "upgrade"))
+		return ctl_client_upgrade(path, argc - 1, argv + 1);
 	fprintf(stderr, "ssctl: unknown command \"%s\"\n", argv[0]);
 	return 2;
 }
@@ -557,6 +559,13 @@ int ctl_client_run(const char *sock, int port, int argc, char **argv)
 		return run_one(sock, argc, argv);
 	if ((n = list_sockets(paths, MAX_DAEMONS, port)) < 0)
 		return 1;
+	/* A process draining after an upgrade answers conns and stats; the rest go to the new one. */
+	for (int i = 0; n > 1 && strcmp(argv[0], "conns") && strcmp(argv[0], "stats") && i < n;) {
+		if (!strncmp(strrchr(paths[i], '/') + 1, "draining-", 9))
+			memmove(paths[i], paths[--n], SOCK_PATH);
+		else
+			i++;
+	}
 	if (n == 1)
 		return run_one(paths[0], argc, argv);
 	for (int i = 1; i < argc; i++)

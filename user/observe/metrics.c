@@ -14,6 +14,7 @@
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
+#include "sockpool.h"
 #include "reqserver.h"
 #include "sbuf.h"
 
@@ -94,11 +95,17 @@ int metrics_open(struct metrics **out, struct loop *l, const char *hostport, met
 		*why = "cannot resolve the host";
 		return -EINVAL;
 	}
-	fd = socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd >= 0)
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &(int){ 1 }, sizeof(int));
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sl) || listen(fd, 64) ||
-	    !(m = calloc(1, sizeof(*m)))) {
+	/* The predecessor's listener after an upgrade; else one of its own, kept for a successor. */
+	if ((fd = sockpool_take(SOCKPOOL_METRICS, SOCK_STREAM, &sa)) < 0) {
+		fd = socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd >= 0)
+			setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &(int){ 1 }, sizeof(int));
+		if (fd >= 0 && !bind(fd, (struct sockaddr *)&sa, sl) && !listen(fd, 64))
+			sockpool_report(SOCKPOOL_METRICS, fd);
+		else if (fd >= 0)
+			fd = (close(fd), -1);
+	}
+	if (fd < 0 || !(m = calloc(1, sizeof(*m)))) {
 		*why = strerror(errno);
 		if (fd >= 0)
 			close(fd);

@@ -26,6 +26,7 @@
 #include "listener.h"
 #include "log.h"
 #include "server_ports.h"
+#include "sockpool.h"
 #include "traffic.h"
 #include "udp_relay.h"
 #include "upstream.h"
@@ -170,24 +171,12 @@ static struct udp_relay *relay_new(struct ctx *p, const struct udp_kind *kind, i
 	return r;
 }
 
-int udp_listen(struct ctx *p, enum udp_role role, const char *host, int port,
-	       struct port_keys *pk, const char **why)
+/* A UDP socket bound to sa for the kind, with its options; the fd or -errno (*why set). */
+static int udp_bind(struct ctx *p, enum udp_role role, const struct udp_kind *kind,
+		    const struct sockaddr_storage *sa, socklen_t sl, const char **why)
 {
-	static const struct udp_kind *const kinds[] = {
-		[UDP_SERVER] = &udp_kind_server, [UDP_SOCKS] = &udp_kind_socks,
-		[UDP_TUNNEL] = &udp_kind_tunnel, [UDP_REDIR] = &udp_kind_redir,
-		[UDP_SHARED] = &udp_kind_shared,
-	};
-	const struct udp_kind *kind = kinds[role];
-	struct sockaddr_storage sa;
-	struct udp_relay *r;
-	char where[64];
-	socklen_t sl;
-	int fd, rc;
+	int fd = socket(sa->ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), rc;
 
-	if ((rc = listener_resolve(host, port, SOCK_DGRAM, &sa, &sl, why)))
-		return rc;
-	fd = socket(sa.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	/* Workers share the port; the kernel keeps each client flow on one of them. */
 	if (fd >= 0 && p->cfg->reuse_port)
 		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &(int){ 1 }, sizeof(int));
@@ -198,16 +187,24 @@ int udp_listen(struct ctx *p, enum udp_role role, const char *host, int port,
 		setsockopt(fd, SOL_IP, IP_RECVORIGDSTADDR, &(int){ 1 }, sizeof(int));
 		setsockopt(fd, SOL_IPV6, IPV6_RECVORIGDSTADDR, &(int){ 1 }, sizeof(int));
 	}
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sl)) {
+	if (fd < 0 || bind(fd, (const struct sockaddr *)sa, sl)) {
 		rc = -errno;
 		*why = strerror(errno);
 		if (fd >= 0)
 			close(fd);
 		return rc;
 	}
-	if (!port)
-		getsockname(fd, (struct sockaddr *)&sa, &sl);
-	if (!(r = relay_new(p, kind, fd, &sa, pk))) {
+	return fd;
+}
+
+/* A relay of the kind on fd, said in the log; 0 or -EINVAL. */
+static int udp_relay_on(struct ctx *p, const struct udp_kind *kind, int fd,
+			const struct sockaddr_storage *sa, struct port_keys *pk, const char **why)
+{
+	struct udp_relay *r = relay_new(p, kind, fd, sa, pk);
+	char where[64];
+
+	if (!r) {
 		*why = "bad server address";
 		return -EINVAL;
 	}
@@ -215,9 +212,47 @@ int udp_listen(struct ctx *p, enum udp_role role, const char *host, int port,
 	return 0;
 }
 
+int udp_listen(struct ctx *p, enum udp_role role, const char *host, int port,
+	       struct port_keys *pk, bool held, const char **why)
+{
+	static const struct udp_kind *const kinds[] = {
+		[UDP_SERVER] = &udp_kind_server, [UDP_SOCKS] = &udp_kind_socks,
+		[UDP_TUNNEL] = &udp_kind_tunnel, [UDP_REDIR] = &udp_kind_redir,
+		[UDP_SHARED] = &udp_kind_shared,
+	};
+	const struct udp_kind *kind = kinds[role];
+	struct sockaddr_storage sa;
+	socklen_t sl;
+	int fd, rc, n = 0;
+
+	if ((rc = listener_resolve(host, port, SOCK_DGRAM, &sa, &sl, why)))
+		return rc;
+	/* Held sockets first (inherited, or a restarted worker's own): the same options again. */
+	while (held && (fd = sockpool_take(p->index, SOCK_DGRAM, &sa)) >= 0) {
+		if (kind->orig_dst) {
+			if (role == UDP_REDIR)
+				listener_transparent(fd);
+			setsockopt(fd, SOL_IP, IP_RECVORIGDSTADDR, &(int){ 1 }, sizeof(int));
+			setsockopt(fd, SOL_IPV6, IPV6_RECVORIGDSTADDR, &(int){ 1 }, sizeof(int));
+		}
+		if ((rc = udp_relay_on(p, kind, fd, &sa, pk, why)))
+			return rc;
+		n++;
+	}
+	if (n || (held && sockpool_covers(SOCK_DGRAM, &sa)))
+		return 0;
+	if ((fd = udp_bind(p, role, kind, &sa, sl, why)) < 0)
+		return fd;
+	if (!port)
+		getsockname(fd, (struct sockaddr *)&sa, &sl);
+	if (held)
+		sockpool_report(p->index, fd);
+	return udp_relay_on(p, kind, fd, &sa, pk, why);
+}
+
 int udp_listen_shared(struct ctx *p, const char *host, int ai, const char **why)
 {
-	int r = udp_listen(p, UDP_SHARED, host, 0, NULL, why);
+	int r = udp_listen(p, UDP_SHARED, host, 0, NULL, false, why);
 
 	if (r)
 		return r;

@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef SS_UPGRADE_H
+#define SS_UPGRADE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "loop.h"
+
+struct ctl;
+struct metrics;
+struct ss_config;
+struct sbuf;
+
+/*
+ * ssctl upgrade and SIGUSR2: the installed binary, started with this
+ * process's command line on the listening sockets it holds (sockpool.h);
+ * the successor tells its READY=1 (or its errors, STATUS=) over a private
+ * notify socket. Until then this process serves on; after it, done(arg,
+ * true) and this process drains. A successor that exits, or is not ready
+ * in UPGRADE_READY_S, is stopped and done(arg, false) says why.
+ */
+#define UPGRADE_READY_S 60
+
+enum upgrade_state { UPGRADE_NONE, UPGRADE_STARTING, UPGRADE_FAILED, UPGRADE_DONE };
+
+struct upgrade {
+	enum upgrade_state state;
+	pid_t child;            /* the successor */
+	pid_t ready_pid;        /* the main pid its READY=1 named */
+	struct handler notify;  /* its notify datagrams */
+	struct handler exited;  /* a pidfd: it is gone */
+	uint64_t deadline;
+	char why[512];          /* why the last attempt failed */
+	char status[400];       /* the successor's last error line */
+	char sock[108];         /* the control socket's path while this process drains */
+	char home[108];         /* and before */
+	struct ctl **ctl;       /* the control socket: steps aside for the successor's */
+	struct metrics **metrics; /* closed once the successor serves /metrics */
+	struct loop *loop;
+	void (*done)(void *arg, bool ok);
+	void *arg;
+};
+
+/* The binary and command line to start again; call first in main. */
+void upgrade_remember(int argc, char **argv);
+/* Why this configuration cannot be handed over, or NULL. */
+const char *upgrade_refusal(const struct ss_config *cfg);
+/*
+ * Starts the successor (the sockets must be in the pool); 0, or -errno
+ * with *why: one is starting, this process is draining, the one it
+ * replaced is still draining, or the fork failed.
+ */
+int upgrade_begin(struct upgrade *u, struct loop *l, const struct ss_config *cfg,
+		  struct ctl **ctl, struct metrics **metrics,
+		  void (*done)(void *arg, bool ok), void *arg, const char **why);
+/* Did this process hand over to a successor (which now keeps the shared files)? */
+bool upgrade_handed_over(void);
+/* The tree reaped pid: the successor's exit, if it is that. */
+bool upgrade_reaped(struct upgrade *u, pid_t pid, int status);
+/* The readiness deadline; call from the tick. */
+void upgrade_tick(struct upgrade *u, uint64_t now_ms);
+/* {"state": ..., "pid": ..., "new": ..., "why": ...} for ssctl. */
+void upgrade_json(const struct upgrade *u, struct sbuf *out);
+
+#endif

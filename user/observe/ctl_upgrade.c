@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: MIT
+/* ssctl upgrade: start the daemon's successor, then follow it until it serves or fails. */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ctl_client.h"
+#include "json.h"
+
+#define FOLLOW_S 75 /* the daemon's own readiness limit, and some */
+
+static const char *str_of(const struct json *o, const char *key)
+{
+	const struct json *f = json_member(o, key);
+
+	return f && f->type == JSON_STRING ? f->string : "";
+}
+
+static int int_of(const struct json *o, const char *key)
+{
+	const struct json *f = json_member(o, key);
+
+	return f && f->type == JSON_NUMBER ? (int)f->number : 0;
+}
+
+/* The daemon's answer's "upgrade" object, in *j (to free); NULL when it has none. */
+static const struct json *ask_upgrade(const char *path, const char *cmd, struct json **j)
+{
+	char req[64];
+	const struct json *u;
+
+	snprintf(req, sizeof(req), "{\"cmd\":\"%s\"}", cmd);
+	if (!(*j = ctl_client_ask(path, req)))
+		return NULL;
+	if (!(u = json_member(*j, "upgrade")) || u->type != JSON_OBJECT) {
+		fprintf(stderr, "ssctl upgrade: %s\n",
+			*str_of(*j, "error") ? str_of(*j, "error") : "no answer about an upgrade");
+		return NULL;
+	}
+	return u;
+}
+
+/* Until the old process says done or failed (asked where its socket is now). */
+static int follow(const char *home, const char *aside, int old, int fresh)
+{
+	for (time_t end = time(NULL) + FOLLOW_S; time(NULL) < end; usleep(100 * 1000)) {
+		const char *path = aside[0] && !access(aside, F_OK) ? aside : home;
+		struct json *j = NULL;
+		const struct json *u = ask_upgrade(path, "upgrade-status", &j);
+		const char *state = u ? str_of(u, "state") : "";
+		int pid = u ? int_of(u, "pid") : 0;
+
+		if (u && (!strcmp(state, "done") || pid != old)) {
+			printf("upgraded: pid %d serves; pid %d drains its live connections and exits\n",
+			       fresh, old);
+			json_free(j);
+			return 0;
+		}
+		if (u && !strcmp(state, "failed")) {
+			fprintf(stderr, "ssctl upgrade: failed, pid %d still serves: %s\n", old,
+				str_of(u, "why"));
+			json_free(j);
+			return 1;
+		}
+		json_free(j);
+	}
+	fprintf(stderr, "ssctl upgrade: no outcome within %d s; see the daemon's log\n", FOLLOW_S);
+	return 1;
+}
+
+int ctl_client_upgrade(const char *path, int argc, char **argv)
+{
+	struct json *j = NULL;
+	const struct json *u;
+	char aside[300];
+	int old, fresh;
+
+	(void)argv;
+	if (argc) {
+		fprintf(stderr, "ssctl upgrade: takes no arguments\n");
+		return 2;
+	}
+	if (!(u = ask_upgrade(path, "upgrade", &j))) {
+		json_free(j);
+		return 1;
+	}
+	if (!strcmp(str_of(u, "state"), "refused")) {
+		fprintf(stderr, "ssctl upgrade: refused: %s\n", str_of(u, "why"));
+		json_free(j);
+		return 1;
+	}
+	old = int_of(u, "pid");
+	fresh = int_of(u, "new");
+	snprintf(aside, sizeof(aside), "%s", str_of(u, "socket"));
+	json_free(j);
+	printf("upgrade: pid %d started pid %d; waiting for it to be ready\n", old, fresh);
+	fflush(stdout);
+	return follow(path, aside, old, fresh);
+}
