@@ -123,11 +123,12 @@ bool upgrade_reaped(struct upgrade *u, pid_t pid, int status)
 {
 	if (!u || pid != u->child || pid <= 0)
 		return false;
-	u->child = -1;
 	if (u->state == UPGRADE_STARTING) {
 		failed_status(u, status);
+		u->child = -1;
 		finish(u, false);
 	} else {
+		u->child = -1;
 		log_warn("upgrade: the new process (pid %d) is gone", (int)pid);
 	}
 	return true;

@@ -1,0 +1,411 @@
+# SPDX-License-Identifier: MIT
+"""Upgrades without a dropped connection: ssctl upgrade and SIGUSR2 start the
+installed binary on the listening sockets the old process holds; the old one
+drains and exits. Under load (30 connections a second and a rate-limited
+256 MiB download, through sslocal -> ssserver, both with 2 workers), replays
+recorded before an upgrade (SIP004 and SIP022), broken configurations and
+binaries, and listening sockets passed as systemd does (LISTEN_FDS)."""
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from test_replay import tcp_flight, PW as REPLAY_PW  # noqa: E402
+from test_sip022 import b64, key_of, read_response, request  # noqa: E402
+from test_udp import Association, UdpEcho  # noqa: E402
+from sstest import *  # noqa: E402,F401,F403
+
+SSCTL = os.path.join(BUILD, "ssctl")
+M = "aes-256-gcm"
+_successors = []
+
+
+def ctl(sock, *args):
+    r = subprocess.run([SSCTL, "-s", sock] + list(args), capture_output=True, text=True, timeout=90)
+    return r.returncode, r.stdout + r.stderr
+
+
+def upgrade(sock):
+    """ssctl upgrade; the successor's pid (kept to stop it at the end)."""
+    rc, out = ctl(sock, "upgrade")
+    assert rc == 0, out
+    m = re.search(r"upgraded: pid (\d+) serves; pid (\d+) drains", out)
+    assert m, out
+    _successors.append(int(m.group(1)))
+    return int(m.group(1)), int(m.group(2))
+
+
+def alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(") ")[1][0] != "Z"
+    except OSError:
+        return False
+
+
+def stop_successors():
+    for pid in _successors:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    for pid in _successors:
+        wait_until(lambda: not alive(pid), 10, "pid %d to exit" % pid)
+    del _successors[:]
+
+
+def sender_handler(sock):
+    """Sends the number of bytes asked for (8 bytes, big-endian) from a seeded stream."""
+    n = int.from_bytes(recv_exact(sock, 8), "big")
+    block = hashlib.sha256(b"seed").digest() * 2048  # 64 KiB
+    while n > 0:
+        sock.sendall(block[:min(n, len(block))])
+        n -= min(n, len(block))
+    sock.close()
+
+
+def expected_sha(n):
+    h, block = hashlib.sha256(), hashlib.sha256(b"seed").digest() * 2048
+    while n > 0:
+        h.update(block[:min(n, len(block))])
+        n -= min(n, len(block))
+    return h.hexdigest()
+
+
+class Load:
+    """30 SOCKS5 connections a second, each an echo round trip; failures and
+    the longest wait for the SOCKS reply (the accept gap, as a client sees it)."""
+
+    def __init__(self, lp, echo_port):
+        self.lp, self.echo_port = lp, echo_port
+        self.ok = self.failed = 0
+        self.worst = 0.0
+        self.errors = []
+        self.stopping = False
+        self.t = threading.Thread(target=self.run)
+        self.t.start()
+
+    def one(self, i):
+        t0 = time.time()
+        try:
+            s, rep = socks_connect(self.lp, "127.0.0.1", self.echo_port, timeout=10)
+            self.worst = max(self.worst, time.time() - t0)
+            assert rep == 0, "SOCKS reply %d" % rep
+            msg = b"conn-%06d" % i
+            s.sendall(msg)
+            assert recv_exact(s, len(msg)) == msg
+            s.close()
+            self.ok += 1
+        except Exception as e:  # noqa: BLE001 - every failure is counted and shown
+            self.failed += 1
+            self.errors.append(repr(e))
+
+    def run(self):
+        i, t0 = 0, time.time()
+        while not self.stopping:
+            threading.Thread(target=self.one, args=(i,)).start()
+            i += 1
+            time.sleep(max(0, t0 + i / 30.0 - time.time()))
+
+    def stop(self):
+        self.stopping = True
+        self.t.join()
+        time.sleep(1)
+
+
+def server_config(path, port, rate):
+    with open(path, "w") as f:
+        json.dump({"servers": [{"server": "127.0.0.1", "server_port": port, "method": M,
+                                "password": "up-pw", "rate_limit": rate}],
+                   "mode": "tcp_and_udp", "timeout": 60}, f)
+
+
+def test_upgrade_server_then_local_under_load():
+    echo, uecho, sender = Server(echo_handler), UdpEcho(), Server(sender_handler)
+    sp, lp = free_port(), free_port()
+    cfg = os.path.join(LOGDIR, "up-srv.json")
+    server_config(cfg, sp, 24 << 20)  # 256 MiB in about 11 s: spans both upgrades
+    ssock, lsock = os.path.join(LOGDIR, "srv.sock"), os.path.join(LOGDIR, "loc.sock")
+    srv = start([os.path.join(BUILD, "ssserver"), "-c", cfg, "--allow-private", "--ctl-socket", ssock,
+                 "--workers", "2", "--replay-file", os.path.join(LOGDIR, "up.replay")], wait=sp)
+    loc = start([os.path.join(BUILD, "sslocal"), "-s", "127.0.0.1", "-p", str(sp), "-k", "up-pw", "-m", M,
+                 "-l", str(lp), "-u", "--ctl-socket", lsock, "--workers", "2"], wait=lp)
+    try:
+        assoc = Association(lp)
+        assoc.send("127.0.0.1", uecho.port, b"before")
+        assert assoc.recv()[2] == b"before"
+        size, got = 256 << 20, {}
+
+        def download():
+            s, rep = socks_connect(lp, "127.0.0.1", sender.port, timeout=30)
+            s.sendall(size.to_bytes(8, "big"))
+            h, n = hashlib.sha256(), 0
+            while True:
+                d = s.recv(1 << 20)
+                if not d:
+                    break
+                h.update(d)
+                n += len(d)
+            got.update(n=n, sha=h.hexdigest())
+        dl = threading.Thread(target=download)
+        dl.start()
+        load = Load(lp, echo.port)
+        time.sleep(2)
+        new_srv, old_srv = upgrade(ssock)
+        assert old_srv == srv.pid
+        time.sleep(2)
+        new_loc, old_loc = upgrade(lsock)
+        assert old_loc == loc.pid
+        time.sleep(2)
+        load.stop()
+        # A new association and new connections go to the new processes.
+        fresh = Association(lp)
+        fresh.send("127.0.0.1", uecho.port, b"after")
+        assert fresh.recv()[2] == b"after"
+        fresh.close()
+        assoc.close()
+        dl.join(60)
+        print("30 conn/s across both upgrades: %d ok, %d failed; longest SOCKS reply wait %.1f ms; "
+              "256 MiB download %s" % (load.ok, load.failed, load.worst * 1000, got.get("n")))
+        assert load.failed == 0, load.errors[:5]
+        assert load.ok > 150, load.ok
+        assert got.get("n") == size and got["sha"] == expected_sha(size), got
+        # The old processes leave once their connections are done; the new ones serve.
+        for p in (srv, loc):
+            p.wait(30)
+            assert p.returncode == 0, p.log_text()[-2000:]
+        assert not any(alive(k) for k in (old_srv, old_loc))
+        assert alive(new_srv) and alive(new_loc)
+        s, rep = socks_connect(lp, "127.0.0.1", echo.port)
+        s.sendall(b"still")
+        assert recv_exact(s, 5) == b"still"
+        s.close()
+        rc, out = ctl(ssock, "stats")
+        assert rc == 0 and "upgrade" not in out.lower(), out
+        assert "draining: no new connections" in srv.log_text()
+    finally:
+        stop_successors()
+        echo.close()
+        sender.close()
+        uecho.close()
+
+
+def test_replays_recorded_before_an_upgrade_are_refused_after_it():
+    counted = []
+
+    def handler(sock):
+        counted.append(recv_exact(sock, 8))
+    target = Server(handler)
+    echo = Server(echo_handler)
+    # SIP004 (a lone worker, SIGUSR2) and SIP022 (2 workers, ssctl upgrade).
+    p4, p22 = free_port(), free_port()
+    s4 = os.path.join(LOGDIR, "r4.sock")
+    srv4 = ssserver(p4, "aes-256-gcm", REPLAY_PW.decode(),
+                    extra=["--replay-file", os.path.join(LOGDIR, "r4.replay"), "--ctl-socket", s4,
+                           "--handshake-timeout", "2"])
+    psk = key_of("2022-blake3-aes-256-gcm")
+    s22 = os.path.join(LOGDIR, "r22.sock")
+    srv22 = ssserver(p22, "2022-blake3-aes-256-gcm", b64(psk),
+                     extra=["--replay-file", os.path.join(LOGDIR, "r22.replay"), "--workers", "2",
+                            "--ctl-socket", s22, "--handshake-timeout", "2"])
+    try:
+        flight4 = tcp_flight(target.port, b"sip004-1")
+        c = socket.create_connection(("127.0.0.1", p4), timeout=5)
+        c.sendall(flight4)
+        wait_until(lambda: len(counted) == 1, 5, "the recorded request")
+        c.close()
+        flight22, salt = request("2022-blake3-aes-256-gcm", psk, echo.port, b"recorded")
+        c = socket.create_connection(("127.0.0.1", p22), timeout=5)
+        c.sendall(flight22)
+        assert read_response(c, "2022-blake3-aes-256-gcm", psk, salt)[0] == b"recorded"
+        c.close()
+        srv4.send_signal(signal.SIGUSR2)
+        wait_until(lambda: "is ready and serves" in srv4.log_text(), 30, "the SIGUSR2 upgrade")
+        _successors.append(int(re.search(r"upgrade: pid (\d+) is ready", srv4.log_text()).group(1)))
+        upgrade(s22)
+        srv4.wait(10)
+        srv22.wait(10)
+        accepts = echo.accepts
+        for port, flight in ((p4, flight4), (p22, flight22)):
+            again = socket.create_connection(("127.0.0.1", port), timeout=5)
+            again.sendall(flight)
+            assert closed_within(again, 10), "a replay after the upgrade was not closed"
+        time.sleep(0.5)
+        assert len(counted) == 1, "a SIP004 request recorded before the upgrade reached the target again"
+        assert echo.accepts == accepts, "a SIP022 request recorded before the upgrade reached the target"
+        # New requests are served by the new processes.
+        c = socket.create_connection(("127.0.0.1", p4), timeout=5)
+        c.sendall(tcp_flight(target.port, b"sip004-2"))
+        wait_until(lambda: len(counted) == 2, 5, "a new request")
+        c.close()
+    finally:
+        stop_successors()
+        target.close()
+        echo.close()
+
+
+def test_a_broken_configuration_or_binary_leaves_the_old_process_serving():
+    echo = Server(echo_handler)
+    d = os.path.join(LOGDIR, "bin")
+    os.makedirs(d, exist_ok=True)
+    exe = os.path.join(d, "ssserver")
+    shutil.copy(os.path.join(BUILD, "ssserver"), exe)
+    sp, lp = free_port(), free_port()
+    cfg = os.path.join(LOGDIR, "broken.json")
+    server_config(cfg, sp, 0)
+    sock = os.path.join(LOGDIR, "broken.sock")
+    srv = start([exe, "-c", cfg, "--allow-private", "--ctl-socket", sock, "--workers", "2"], wait=sp)
+    sslocal(lp, sp, M, "up-pw")
+
+    def serves():
+        s, rep = socks_connect(lp, "127.0.0.1", echo.port)
+        s.sendall(b"ping")
+        assert recv_exact(s, 4) == b"ping"
+        s.close()
+    try:
+        serves()
+        with open(cfg, "w") as f:
+            f.write('{"server": "127.0.0.1", "server_port": %d, "method": "no-such-cipher"' % sp)
+        rc, out = ctl(sock, "upgrade")
+        print("broken configuration: %s" % out.strip().splitlines()[-1])
+        assert rc == 1 and "failed, pid %d still serves" % srv.pid in out, out
+        assert "exited with status" in out, out
+        serves()
+        assert srv.poll() is None
+        server_config(cfg, sp, 0)
+        # A binary that does not start: the reason is its exit status.
+        tmp = exe + ".new"
+        with open(tmp, "w") as f:
+            f.write("#!/bin/sh\necho 'broken build' >&2\nexit 3\n")
+        os.chmod(tmp, 0o755)
+        os.replace(tmp, exe)
+        rc, out = ctl(sock, "upgrade")
+        print("broken binary: %s" % out.strip().splitlines()[-1])
+        assert rc == 1 and "exited with status 3" in out, out
+        serves()
+        # The good binary again: the upgrade goes through.
+        shutil.copy(os.path.join(BUILD, "ssserver"), tmp)
+        os.replace(tmp, exe)
+        new, old = upgrade(sock)
+        assert old == srv.pid
+        srv.wait(10)
+        serves()
+        assert alive(new)
+    finally:
+        stop_successors()
+        echo.close()
+
+
+def test_a_second_upgrade_during_a_drain_is_refused():
+    echo = Server(echo_handler)
+    lp, sp = free_port(), free_port()
+    sock = os.path.join(LOGDIR, "twice.sock")
+    ssserver(sp, M, "up-pw")
+    loc = sslocal(lp, sp, M, "up-pw", extra=["--ctl-socket", sock])
+    try:
+        held, _ = socks_connect(lp, "127.0.0.1", echo.port)
+        held.sendall(b"x")
+        assert recv_exact(held, 1) == b"x"
+        new, old = upgrade(sock)
+        rc, out = ctl(sock, "upgrade")
+        assert rc == 1 and "pid %d" % old in out and "still draining" in out, out
+        rc, out = ctl(os.path.join(LOGDIR, "draining-%d-twice.sock" % old), "upgrade")
+        assert rc == 1 and "draining after an upgrade" in out, out
+        # ssctl conns reaches both: the old one's connection, under its draining socket.
+        rc, out = ctl(os.path.join(LOGDIR, "draining-%d-twice.sock" % old), "conns")
+        assert rc == 0 and "STREAM" in out, out
+        held.sendall(b"y")
+        assert recv_exact(held, 1) == b"y"
+        held.close()
+        loc.wait(10)
+        assert not os.path.exists(os.path.join(LOGDIR, "draining-%d-twice.sock" % old))
+        new2, old2 = upgrade(sock)
+        assert old2 == new
+    finally:
+        stop_successors()
+        echo.close()
+
+
+def activated(args, socks, names):
+    """Starts args as systemd would with socks at 3, 4, ... (LISTEN_FDS, LISTEN_PID)."""
+    moves = " ".join("%d<&%d %d<&-" % (3 + i, s.fileno(), s.fileno()) for i, s in enumerate(socks))
+    script = 'exec %s; LISTEN_PID=$$ LISTEN_FDS=%d LISTEN_FDNAMES=%s exec "$0" "$@"' % (
+        moves, len(socks), ":".join(names))
+    return _start_with_fds(["/bin/sh", "-c", script] + args, socks)
+
+
+def _start_with_fds(argv, socks):
+    logpath = os.path.join(LOGDIR, "activated.%d.log" % time.time_ns())
+    logf = open(logpath, "w")
+    p = Proc(argv, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+             pass_fds=[s.fileno() for s in socks])
+    p.logpath = logpath
+    import sstest
+    sstest._procs.append(p)  # stopped by run_tests like the others
+    return p
+
+
+def test_socket_activation_keeps_the_sockets_across_a_restart():
+    echo, uecho = Server(echo_handler), UdpEcho()
+    sp, lp = free_port(), free_port()
+    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    t.bind(("127.0.0.1", sp))
+    t.listen(128)
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind(("127.0.0.1", sp))
+    args = [os.path.join(BUILD, "ssserver"), "-s", "127.0.0.1", "-p", str(sp), "-k", "act-pw", "-m", M,
+            "--allow-private", "-u", "--workers", "2", "--ctl-socket", os.path.join(LOGDIR, "act.sock")]
+    srv = activated(args, [t, u], ["ssbpf-server.socket", "ssbpf-server.socket"])
+    wait_until(lambda: "ssserver ready" in srv.log_text(), 10, "the activated server")
+    assert "2 listening sockets inherited (socket activation)" in srv.log_text(), srv.log_text()
+    sslocal(lp, sp, M, "act-pw", extra=["-u"])
+    s, rep = socks_connect(lp, "127.0.0.1", echo.port)
+    s.sendall(b"one")
+    assert recv_exact(s, 3) == b"one"
+    s.close()
+    a = Association(lp)
+    a.send("127.0.0.1", uecho.port, b"udp-one")
+    assert a.recv()[2] == b"udp-one"
+    a.close()
+    # systemctl restart: the unit's sockets stay open; a client that connects
+    # while no daemon runs waits in their queue and is served by the next one.
+    srv.stop()
+    pending = {}
+
+    def early():
+        s, rep = socks_connect(lp, "127.0.0.1", echo.port, timeout=20)
+        s.sendall(b"two")
+        pending["got"] = recv_exact(s, 3)
+        s.close()
+    th = threading.Thread(target=early)
+    th.start()
+    time.sleep(1)
+    assert "got" not in pending
+    srv = activated(args, [t, u], ["ssbpf-server.socket", "ssbpf-server.socket"])
+    th.join(20)
+    assert pending.get("got") == b"two", pending
+    assert "Address already in use" not in srv.log_text()
+    srv.stop()
+    t.close()
+    u.close()
+    echo.close()
+    uecho.close()
+
+
+if __name__ == "__main__":
+    sys.exit(run_tests([
+        test_upgrade_server_then_local_under_load,
+        test_replays_recorded_before_an_upgrade_are_refused_after_it,
+        test_a_broken_configuration_or_binary_leaves_the_old_process_serving,
+        test_a_second_upgrade_during_a_drain_is_refused,
+        test_socket_activation_keeps_the_sockets_across_a_restart,
+    ], "upgrade"))
