@@ -124,7 +124,7 @@ MANDIR := $(DESTDIR)$(PREFIX)/share/man/man1
 UNITDIR ?= $(if $(filter /usr,$(PREFIX)),/lib/systemd/system,/etc/systemd/system)
 SYSUSERSDIR ?= $(if $(filter /usr,$(PREFIX)),/usr/lib/sysusers.d,/etc/sysusers.d)
 INSTALLED_BINS := $(notdir $(BINS))
-UNITS := $(notdir $(wildcard dist/systemd/*.service))
+UNITS := $(notdir $(wildcard dist/systemd/*.service dist/systemd/*.socket))
 BASHCOMPDIR := $(DESTDIR)$(PREFIX)/share/bash-completion/completions
 ZSHCOMPDIR := $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions
 install: $(BINS) $(MANS) $(COMPS)

@@ -17,5 +17,7 @@ struct json *ctl_client_ask(const char *path, const char *req);
  * successor, then follows it until it serves or failed; the exit status.
  */
 int ctl_client_upgrade(const char *path, int argc, char **argv);
+/* The same for the daemon whose main pid is pid, among n socket paths of size stride. */
+int ctl_client_upgrade_pid(const char *paths, size_t stride, int n, int pid);
 
 #endif

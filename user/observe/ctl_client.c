@@ -559,6 +559,9 @@ int ctl_client_run(const char *sock, int port, int argc, char **argv)
 		return run_one(sock, argc, argv);
 	if ((n = list_sockets(paths, MAX_DAEMONS, port)) < 0)
 		return 1;
+	/* ssctl upgrade --pid PID (systemd's ExecReload with $MAINPID): the daemon of that pid. */
+	if (!strcmp(argv[0], "upgrade") && argc == 3 && !strcmp(argv[1], "--pid"))
+		return ctl_client_upgrade_pid(paths[0], SOCK_PATH, n, atoi(argv[2]));
 	/* A process draining after an upgrade answers conns and stats; the rest go to the new one. */
 	for (int i = 0; n > 1 && strcmp(argv[0], "conns") && strcmp(argv[0], "stats") && i < n;) {
 		if (!strncmp(strrchr(paths[i], '/') + 1, "draining-", 9))

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* ssctl upgrade: start the daemon's successor, then follow it until it serves or fails. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -25,7 +26,8 @@ static int int_of(const struct json *o, const char *key)
 }
 
 /* The daemon's answer's "upgrade" object, in *j (to free); NULL when it has none. */
-static const struct json *ask_upgrade(const char *path, const char *cmd, struct json **j)
+static const struct json *ask_upgrade(const char *path, const char *cmd, struct json **j,
+				      bool quiet)
 {
 	char req[64];
 	const struct json *u;
@@ -34,8 +36,9 @@ static const struct json *ask_upgrade(const char *path, const char *cmd, struct 
 	if (!(*j = ctl_client_ask(path, req)))
 		return NULL;
 	if (!(u = json_member(*j, "upgrade")) || u->type != JSON_OBJECT) {
-		fprintf(stderr, "ssctl upgrade: %s\n",
-			*str_of(*j, "error") ? str_of(*j, "error") : "no answer about an upgrade");
+		if (!quiet)
+			fprintf(stderr, "ssctl upgrade: %s\n",
+				*str_of(*j, "error") ? str_of(*j, "error") : "no answer about an upgrade");
 		return NULL;
 	}
 	return u;
@@ -47,7 +50,7 @@ static int follow(const char *home, const char *aside, int old, int fresh)
 	for (time_t end = time(NULL) + FOLLOW_S; time(NULL) < end; usleep(100 * 1000)) {
 		const char *path = aside[0] && !access(aside, F_OK) ? aside : home;
 		struct json *j = NULL;
-		const struct json *u = ask_upgrade(path, "upgrade-status", &j);
+		const struct json *u = ask_upgrade(path, "upgrade-status", &j, false);
 		const char *state = u ? str_of(u, "state") : "";
 		int pid = u ? int_of(u, "pid") : 0;
 
@@ -69,6 +72,22 @@ static int follow(const char *home, const char *aside, int old, int fresh)
 	return 1;
 }
 
+int ctl_client_upgrade_pid(const char *paths, size_t stride, int n, int pid)
+{
+	for (int i = 0; i < n; i++) {
+		const char *path = paths + (size_t)i * stride;
+		struct json *j = NULL;
+		const struct json *u = ask_upgrade(path, "upgrade-status", &j, true);
+		bool match = u && int_of(u, "pid") == pid;
+
+		json_free(j);
+		if (match)
+			return ctl_client_upgrade(path, 0, NULL);
+	}
+	fprintf(stderr, "ssctl upgrade: no control socket of pid %d\n", pid);
+	return 1;
+}
+
 int ctl_client_upgrade(const char *path, int argc, char **argv)
 {
 	struct json *j = NULL;
@@ -81,7 +100,7 @@ int ctl_client_upgrade(const char *path, int argc, char **argv)
 		fprintf(stderr, "ssctl upgrade: takes no arguments\n");
 		return 2;
 	}
-	if (!(u = ask_upgrade(path, "upgrade", &j))) {
+	if (!(u = ask_upgrade(path, "upgrade", &j, false))) {
 		json_free(j);
 		return 1;
 	}
