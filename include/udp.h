@@ -47,6 +47,11 @@ void udp_reap(struct ctx *p);
 int udp22_forwarding_open(struct ctx *p);
 /* Closes the UDP listeners (with their associations) whose socket drop(fd, arg) picks. */
 void udp_close_if(struct ctx *p, bool (*drop)(int fd, void *arg), void *arg);
+/*
+ * Stops reading every UDP listener (its socket is read by a successor, or
+ * closed); each is closed once its last association has timed out.
+ */
+void udp_drain(struct ctx *p);
 /* Closes every UDP listener (not association sockets), or those of port pk. */
 void udp_close_all(struct ctx *p, const struct port_keys *pk);
 /* A port re-keyed by a reload: its relays take the new keys; their NAT entries start again. */

@@ -125,7 +125,7 @@ def server_config(path, port, rate):
     with open(path, "w") as f:
         json.dump({"servers": [{"server": "127.0.0.1", "server_port": port, "method": M,
                                 "password": "up-pw", "rate_limit": rate}],
-                   "mode": "tcp_and_udp", "timeout": 60}, f)
+                   "mode": "tcp_and_udp", "timeout": 5, "drain_timeout": 60}, f)
 
 
 def test_upgrade_server_then_local_under_load():
@@ -137,7 +137,7 @@ def test_upgrade_server_then_local_under_load():
     srv = start([os.path.join(BUILD, "ssserver"), "-c", cfg, "--allow-private", "--ctl-socket", ssock,
                  "--workers", "2", "--replay-file", os.path.join(LOGDIR, "up.replay")], wait=sp)
     loc = start([os.path.join(BUILD, "sslocal"), "-s", "127.0.0.1", "-p", str(sp), "-k", "up-pw", "-m", M,
-                 "-l", str(lp), "-u", "--ctl-socket", lsock, "--workers", "2"], wait=lp)
+                 "-l", str(lp), "-u", "-t", "5", "--drain-timeout", "60", "--ctl-socket", lsock, "--workers", "2"], wait=lp)
     try:
         assoc = Association(lp)
         assoc.send("127.0.0.1", uecho.port, b"before")
@@ -161,9 +161,16 @@ def test_upgrade_server_then_local_under_load():
         time.sleep(2)
         new_srv, old_srv = upgrade(ssock)
         assert old_srv == srv.pid
+        # The association goes on: its datagrams reach the new ssserver, which
+        # reads the same socket (the old one keeps its entry until it times out).
+        assoc.send("127.0.0.1", uecho.port, b"across-1")
+        assert assoc.recv()[2] == b"across-1"
         time.sleep(2)
         new_loc, old_loc = upgrade(lsock)
         assert old_loc == loc.pid
+        # Its socket is the old sslocal's, kept with the association's connection.
+        assoc.send("127.0.0.1", uecho.port, b"across-2")
+        assert assoc.recv()[2] == b"across-2"
         time.sleep(2)
         load.stop()
         # A new association and new connections go to the new processes.
@@ -338,6 +345,28 @@ def test_a_second_upgrade_during_a_drain_is_refused():
         echo.close()
 
 
+def test_the_drain_timeout_ends_what_is_left():
+    echo = Server(echo_handler)
+    lp, sp = free_port(), free_port()
+    sock = os.path.join(LOGDIR, "deadline.sock")
+    ssserver(sp, M, "up-pw")
+    loc = sslocal(lp, sp, M, "up-pw", extra=["--ctl-socket", sock, "--drain-timeout", "2"])
+    try:
+        held, _ = socks_connect(lp, "127.0.0.1", echo.port)
+        held.sendall(b"x")
+        assert recv_exact(held, 1) == b"x"
+        t0 = time.time()
+        upgrade(sock)
+        loc.wait(10)
+        print("an idle connection held the old process for %.1f s (--drain-timeout 2)" % (time.time() - t0))
+        assert 1.5 < time.time() - t0 < 5
+        assert closed_within(held, 2)
+        assert "drain deadline" in loc.log_text() or "draining" in loc.log_text()
+    finally:
+        stop_successors()
+        echo.close()
+
+
 def activated(args, socks, names):
     """Starts args as systemd would with socks at 3, 4, ... (LISTEN_FDS, LISTEN_PID)."""
     moves = " ".join("%d<&%d %d<&-" % (3 + i, s.fileno(), s.fileno()) for i, s in enumerate(socks))
@@ -411,5 +440,6 @@ if __name__ == "__main__":
         test_replays_recorded_before_an_upgrade_are_refused_after_it,
         test_a_broken_configuration_or_binary_leaves_the_old_process_serving,
         test_a_second_upgrade_during_a_drain_is_refused,
+        test_the_drain_timeout_ends_what_is_left,
         test_socket_activation_keeps_the_sockets_across_a_restart,
     ], "upgrade"))

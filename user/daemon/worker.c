@@ -90,8 +90,9 @@ static void drain(struct worker *w)
 	w->draining = true;
 	w->drain_deadline = loop_now(p->loop) + (uint64_t)secs * 1000;
 	listener_close_all(&w->ls);
-	udp_close_all(p, NULL);
-	if (!p->conns.n)
+	udp_drain(p);
+	udp_sweep(p, loop_now(p->loop), (uint64_t)p->cfg->timeout * 1000);
+	if (!p->conns.n && !p->udp)
 		loop_stop(p->loop);
 }
 
@@ -230,8 +231,10 @@ static void on_tick(void *arg)
 			replay_file_sync(p->cfg, &p->replay, p->salts);
 		w->replay_saved = now;
 	}
-	if (w->draining && now >= w->drain_deadline)
+	if (w->draining && now >= w->drain_deadline) {
 		conn_destroy_all(p, NULL, "drain deadline");
+		udp_close_all(p, NULL);
+	}
 }
 
 static bool has_room(void *arg)
@@ -293,7 +296,7 @@ static void on_batch_end(void *arg)
 	/* After every batch, the tick's included: closed connections free slots. */
 	if (w->ls.full && p->conns.n < (unsigned)p->cfg->max_connections)
 		listener_set_full(&w->ls, false);
-	if (w->draining && !p->conns.n)
+	if (w->draining && !p->conns.n && !p->udp)
 		loop_stop(p->loop);
 }
 

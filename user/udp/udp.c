@@ -354,6 +354,16 @@ void udp_close_if(struct ctx *p, bool (*drop)(int fd, void *arg), void *arg)
 	close_picked(p, &(struct close_pick){ .drop = drop, .arg = arg });
 }
 
+void udp_drain(struct ctx *p)
+{
+	for (struct udp_relay *r = p->udp; r; r = r->next) {
+		if (r->owner)
+			continue; /* a SOCKS5 association's socket goes with its connection */
+		loop_watch(p->loop, &r->h, 0);
+		r->draining = true;
+	}
+}
+
 void udp_sweep(struct ctx *p, uint64_t now, uint64_t timeout_ms)
 {
 	for (struct udp_relay **pp = &p->udp; *pp;) {
@@ -363,8 +373,8 @@ void udp_sweep(struct ctx *p, uint64_t now, uint64_t timeout_ms)
 			nat_kill(r->lru_head);
 		if (r->nreply && now > timeout_ms)
 			reply_expire(r, now - timeout_ms + 1);
-		/* A port's relay made for its datagrams goes with its last client. */
-		if (r->lazy && !r->n) {
+		/* A port's relay made for its datagrams, or a drained one, goes with its last client. */
+		if ((r->lazy || r->draining) && !r->n) {
 			*pp = r->next;
 			loop_forget(p->loop, &r->h);
 			close(r->h.fd);

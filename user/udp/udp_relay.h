@@ -113,6 +113,7 @@ struct udp_relay {
 	 * listen address's index.
 	 */
 	bool lazy;
+	bool draining; /* read no more (a successor reads the socket); closed once idle */
 	int ai;
 	struct udp_relay *next;
 	/*
