@@ -110,6 +110,8 @@ struct steer_params {
 	uint16_t port;     /* the redir sockets' port */
 	int tcp_fd, udp_fd; /* the redir sockets; -1: that protocol is not relayed */
 	uint32_t mark, table;
+	/* An upgrade's successor: the pid it replaces, whose steering it takes over; 0 */
+	int predecessor;
 };
 
 /*
@@ -136,6 +138,16 @@ int steer_install(struct steer **out, const struct steer_params *sp, const char 
 int steer_reload(struct steer *s, struct steer_spec *spec, const char **why);
 /* Removes everything steer_install put in place. */
 void steer_remove(struct steer *s);
+/*
+ * Lets go without removing anything: after an upgrade the successor steers
+ * with the same rules, tables and sockets (its program is attached already).
+ */
+void steer_leave(struct steer *s);
+/*
+ * A successor that took the steering over while its predecessor still held
+ * the lock takes the lock once the predecessor is gone; call from the tick.
+ */
+void steer_tick(struct steer *s);
 /*
  * Removes what any ssbpf steering may have left behind (the nft table, the
  * rules at STEER_RULE_PRIO.., the routes of table); prints what it removed

@@ -11,6 +11,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 
@@ -443,6 +444,84 @@ def test_nat_redirect_without_steering():
         topology_down()
 
 
+PROBE = r"""
+import socket, sys, time
+host, port, secs = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+ok = refused = other = 0
+end = time.time() + secs
+while time.time() < end:
+    s = socket.socket()
+    s.settimeout(1)
+    try:
+        s.connect((host, port))
+        ok += 1
+    except ConnectionRefusedError:
+        refused += 1
+    except OSError:
+        other += 1
+    s.close()
+    time.sleep(0.01)
+print("ok=%d refused=%d other=%d" % (ok, refused, other))
+"""
+
+
+def upgrade_mode(bpf):
+    """A LAN download and a probe every 10 ms (a connect to a steered address
+    whose port nothing on wan listens on: accepted only while steered) across
+    an upgrade of the gateway's sslocal (2 workers)."""
+    topology_up()
+    try:
+        wan, digest = setup_wan()
+        sock = os.path.join(LOGDIR, "gw-%d.sock" % bpf)
+        # Unsteered, the probe is refused by wan: what it would see if steering went away.
+        out = ns(LAN, sys.executable, "-c", PROBE, T4, "5201", "0.3")
+        assert re.match(r"ok=0 refused=[1-9]", out), out
+        gw = start_gw(bpf, extra=["--workers", "2", "--ctl-socket", sock])
+        state = steering_state()
+        probe = start(["ip", "netns", "exec", LAN, sys.executable, "-c", PROBE, T4, "5201", "6"],
+                      name="probe")
+        got = {}
+        dl = threading.Thread(target=lambda: got.update(r=subprocess.run(
+            ["ip", "netns", "exec", LAN, "curl", "-sS", "-m", "60", "--limit-rate", "%dM" % (FILE_MB // 6),
+             "http://%s:%d/data.bin" % (T4, HTTP_PORT)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)))
+        dl.start()
+        time.sleep(2)
+        r = subprocess.run([os.path.join(BUILD, "ssctl"), "-s", sock, "upgrade"], capture_output=True,
+                           text=True, timeout=90)
+        assert r.returncode == 0, r.stdout + r.stderr
+        new = int(re.search(r"upgraded: pid (\d+) serves", r.stdout).group(1))
+        try:
+            probe.wait(20)
+            dl.join(60)
+            out = probe.log_text()
+            m = re.search(r"ok=(\d+) refused=(\d+) other=(\d+)", out)
+            print("%s: probes every 10 ms across the upgrade: %s" % ("sk_lookup" if bpf else "nftables",
+                                                                    m and m.group(0)))
+            assert m and int(m.group(1)) > 100 and m.group(2) == "0" and m.group(3) == "0", out
+            res = got["r"]
+            assert res.returncode == 0, res.stderr
+            assert hashlib.sha256(res.stdout).hexdigest() == digest, len(res.stdout)
+            gw.wait(30)
+            assert "left in place for the process that replaced this one" in gw.log_text(), \
+                gw.log_text()[-2000:]
+            assert steering_state() == state, (steering_state(), state)
+            wait_until(lambda: "this one owns the steering" in gw.log_text(), 10, "the lock")
+            rc, body, err = curl_lan(T4, path="small.txt")
+            assert rc == 0 and body == b"small\n", err
+        finally:
+            os.kill(new, signal.SIGTERM)
+            wait_until(lambda: not os.path.exists("/proc/%d" % new), 10, "the new sslocal to exit")
+        check_clean()
+    finally:
+        stop_all()
+        topology_down()
+
+
+def test_upgrade_keeps_steering_and_connections():
+    upgrade_mode(True)
+    upgrade_mode(False)
+
+
 def test_redir_flags_are_checked():
     for args, msg in ((["--steer", "10.0.0.0/33"], "not an IPv4 or IPv6 prefix"),
                       (["--steer", "0.0.0.0/0", "--steer-ports", "80-70"], "not a port or a range"),
@@ -461,4 +540,5 @@ if __name__ == "__main__":
     sys.exit(run_tests([test_redir_flags_are_checked, test_steering_with_sk_lookup,
                         test_steering_with_nftables_tproxy, test_two_workers_share_the_steering,
                         test_address_added_later_is_excluded,
-                        test_nat_redirect_without_steering, test_ssserver_down_then_back], "gateway"))
+                        test_nat_redirect_without_steering, test_ssserver_down_then_back,
+                        test_upgrade_keeps_steering_and_connections], "gateway"))

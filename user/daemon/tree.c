@@ -371,9 +371,10 @@ static void upgraded(void *arg, bool ok)
 	if (!ok)
 		return;
 	t->stopping = true;
+	/* SIGUSR2 to a worker: drain, and leave the steering to the successor. */
 	for (int i = 0; i < t->cfg->workers; i++)
 		if (t->w[i].pid > 0)
-			kill(t->w[i].pid, SIGQUIT);
+			kill(t->w[i].pid, SIGUSR2);
 }
 
 int tree_upgrade(struct tree *t, const char **why)

@@ -45,8 +45,8 @@ const char *upgrade_refusal(const struct ss_config *cfg)
 	if (cfg->plugin)
 		return "a plugin holds the public port; restart instead (the plugin would have to "
 		       "let go of it first)";
-	if (cfg->steer || cfg->capture)
-		return "redir's steering and capture are not handed over yet; restart instead";
+	if (cfg->capture)
+		return "redir's capture is not handed over yet; restart instead";
 	if (cfg->ctl_socket && !strcmp(cfg->ctl_socket, "off"))
 		return NULL;
 	return NULL;

@@ -98,8 +98,11 @@ static void drain(struct worker *w)
 
 static void upgraded(void *arg, bool ok)
 {
+	struct worker *w = arg;
+
+	w->handed_over |= ok;
 	if (ok)
-		drain(arg);
+		drain(w);
 }
 
 /* A lone worker's upgrade (a tree's parent runs its own); 0 or -EINVAL with *why. */
@@ -133,9 +136,14 @@ static void on_signal(void *arg, int signo)
 		drain(w);
 		return;
 	}
+	/* A lone worker upgrades; a tree's worker hears that its parent's successor serves. */
+	if (signo == SIGUSR2 && daemon_is_main()) {
+		upgrade(w, &why);
+		return;
+	}
 	if (signo == SIGUSR2) {
-		if (daemon_is_main())
-			upgrade(w, &why);
+		w->handed_over = true;
+		drain(w);
 		return;
 	}
 	if (signo == SIGHUP && p->cfg->prog == PROG_SERVER) {
@@ -222,6 +230,7 @@ static void on_tick(void *arg)
 	server_ports_sweep(p);
 	metrics_tick(w->metrics, now);
 	upgrade_tick(&w->up, now);
+	steer_tick(w->steer);
 	if (w->checks)
 		upstream_checks_tick(w->checks);
 	publish(w);
@@ -479,7 +488,10 @@ static void teardown(struct worker *w)
 		worker_log_stats(&w->ctx);
 	if (steer_watch_fd(w->steer) >= 0)
 		loop_forget(p->loop, &w->steer_watch);
-	steer_remove(w->steer);
+	if (w->handed_over)
+		steer_leave(w->steer);
+	else
+		steer_remove(w->steer);
 	upstream_checks_close(w->checks);
 	if (p->cap)
 		capture_own_pid(p->cap, getpid(), false);

@@ -52,6 +52,7 @@ struct worker {
 	struct metrics *metrics;    /* a lone worker's /metrics */
 	struct upstream_checks *checks; /* sslocal with several servers: worker 0's checks */
 	struct upgrade up;          /* a lone worker's ssctl upgrade, SIGUSR2 */
+	bool handed_over;           /* a successor serves (and steers) in this one's place */
 };
 
 /* redir --steer: worker 0 installs the steering (sk_lookup, else nftables TPROXY); 0 or -errno. */

@@ -6,6 +6,7 @@
 
 #include "common.h"
 #include "config.h"
+#include "daemon.h"
 #include "listener.h"
 #include "log.h"
 #include "steer.h"
@@ -63,7 +64,7 @@ int worker_steer_setup(struct worker *w, bool tcp, const char **why)
 		.spec = &spec, .bpf = cfg->bpf != BPF_OFF,
 		.port = (uint16_t)cfg->local_port, .tcp_fd = tcp ? listener_fd(&w->ls) : -1,
 		.udp_fd = udp_redir_fd(&w->ctx), .mark = (uint32_t)cfg->fwmark,
-		.table = (uint32_t)cfg->route_table,
+		.table = (uint32_t)cfg->route_table, .predecessor = (int)daemon_upgraded_from(),
 	};
 	int r;
 

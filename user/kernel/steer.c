@@ -29,6 +29,7 @@ struct steer {
 	struct bpf_steer *bpf;
 	struct mnl_socket *watch; /* address events */
 	int lock;                 /* steer_lock's fd */
+	bool taken_over;          /* installed beside the predecessor's; the lock comes later */
 };
 
 /* ---- applying a change ------------------------------------------------------ */
@@ -292,13 +293,37 @@ static void log_installed(const struct steer *st, const char *what)
 		 st->sp.bpf ? "" : ", nft table inet " STEER_NFT_TABLE);
 }
 
+/* Is pid the upgrade's predecessor, or one of its workers? */
+static bool of_predecessor(int pid, int predecessor)
+{
+	char path[40], buf[256], *close;
+	int ppid = 0;
+	FILE *f;
+
+	if (!predecessor || pid == predecessor)
+		return predecessor != 0;
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	if (!(f = fopen(path, "r")))
+		return false;
+	if (fgets(buf, sizeof(buf), f) && (close = strrchr(buf, ')')))
+		sscanf(close + 1, " %*c %d", &ppid);
+	fclose(f);
+	return ppid == predecessor;
+}
+
 /* The lock, the address watch, the leftovers of a crash; then the BPF program, if any. */
 static int prepare(struct steer *st, const struct steer_spec *next, const char **why)
 {
-	int r, left, owner;
+	int r, left = 0, owner;
 
-	/* A live daemon's steering is not a leftover: never replace it. */
-	if ((st->lock = steer_lock(&owner)) < 0) {
+	/* An upgrade: the predecessor's steering stays; this one goes in beside it. */
+	if ((st->lock = steer_lock(&owner)) == -EBUSY && of_predecessor(owner, st->sp.predecessor)) {
+		log_info("steering: taking over from pid %d (an upgrade); its rules stay in place",
+			 owner);
+		st->taken_over = true;
+		st->lock = -1;
+	} else if (st->lock < 0) {
+		/* A live daemon's steering is not a leftover: never replace it. */
 		r = st->lock;
 		*why = r == -EBUSY ? "another sslocal steers this network namespace (see the line above)" :
 				     "cannot take the steering lock";
@@ -312,7 +337,8 @@ static int prepare(struct steer *st, const struct steer_spec *next, const char *
 		log_warn("steering: cannot watch this host's addresses (%s); one added later "
 			 "will not be excluded until a restart", strerror(-r));
 	/* Leftovers of a crashed run would duplicate or contradict ours. */
-	left = steer_cleanup(st->sp.table, false);
+	if (!st->taken_over)
+		left = steer_cleanup(st->sp.table, false);
 	if (left > 0)
 		log_info("steering: removed %d leftover rules/routes/tables of an earlier run", left);
 	return st->sp.bpf ? bpf_steer_open(&st->bpf, next, st->sp.tcp_fd, st->sp.udp_fd, why) : 0;
@@ -385,7 +411,17 @@ int steer_reload(struct steer *st, struct steer_spec *spec, const char **why)
 	return 0;
 }
 
-void steer_remove(struct steer *s)
+void steer_tick(struct steer *s)
+{
+	int owner;
+
+	if (!s || !s->taken_over || (s->lock = steer_lock(&owner)) < 0)
+		return;
+	s->taken_over = false;
+	log_info("steering: the process it replaced is gone; this one owns the steering");
+}
+
+static void let_go(struct steer *s, bool remove)
 {
 	if (!s)
 		return;
@@ -394,12 +430,25 @@ void steer_remove(struct steer *s)
 	if (s->bpf)
 		bpf_steer_close(s->bpf);
 	if (s->lock >= 0) {
-		steer_cleanup(s->sp.table, false);
+		if (remove)
+			steer_cleanup(s->sp.table, false);
 		close(s->lock);
 	}
 	steer_spec_free(&s->spec);
 	free(s->eff.p);
 	free(s);
+}
+
+void steer_remove(struct steer *s)
+{
+	let_go(s, true);
+}
+
+void steer_leave(struct steer *s)
+{
+	if (s)
+		log_info("steering: left in place for the process that replaced this one");
+	let_go(s, false);
 }
 
 int steer_cleanup(uint32_t table, bool verbose)
