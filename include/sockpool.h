@@ -38,9 +38,11 @@ int sockpool_take(int worker, int type, const struct sockaddr_storage *sa);
 bool sockpool_covers(int type, const struct sockaddr_storage *sa);
 /*
  * A socket the worker bound itself: held by the pool (a lone process), or
- * sent to the parent over the channel set by sockpool_channel.
+ * sent to the parent over the channel set by sockpool_channel. any_port: an
+ * sk_lookup socket (asked for port 0; sockpool_take of port 0 finds it by
+ * its address alone).
  */
-void sockpool_report(int worker, int fd);
+void sockpool_report(int worker, int fd, bool any_port);
 /* A tree's worker: reports go to fd, and the copies of the parent's pool are closed. */
 void sockpool_channel(int fd);
 void sockpool_drop_copies(void);

@@ -367,6 +367,59 @@ def test_the_drain_timeout_ends_what_is_left():
         echo.close()
 
 
+def test_ports_served_through_sk_lookup():
+    """ssserver --bpf with a range: the successor's program goes in beside the old one's,
+    both select the same handed-over sockets; connections to every port go on."""
+    from test_many_ports import free_block
+    echo, uecho = Server(echo_handler), UdpEcho()
+    base = free_block(20)
+    cfg = os.path.join(LOGDIR, "range.json")
+    with open(cfg, "w") as f:
+        json.dump({"server": "127.0.0.1", "server_port": "%d-%d" % (base, base + 19), "method": M,
+                   "password": "range-pw", "mode": "tcp_and_udp", "timeout": 5}, f)
+    sock = os.path.join(LOGDIR, "range.sock")
+    srv = start([os.path.join(BUILD, "ssserver"), "-c", cfg, "--allow-private", "--workers", "2",
+                 "--bpf", "on", "--ctl-socket", sock], wait=base)
+    assert "served through sk_lookup" in srv.log_text(), srv.log_text()
+    locs = []
+    for port in (base, base + 7, base + 19):
+        lp = free_port()
+        sslocal(lp, port, M, "range-pw", extra=["-u"])
+        locs.append(lp)
+
+    def each_port(tag):
+        for lp in locs:
+            s, rep = socks_connect(lp, "127.0.0.1", echo.port)
+            s.sendall(tag)
+            assert recv_exact(s, len(tag)) == tag
+            s.close()
+            a = Association(lp)
+            a.send("127.0.0.1", uecho.port, tag)
+            assert a.recv()[2] == tag
+            a.close()
+    try:
+        each_port(b"before")
+        held, _ = socks_connect(locs[1], "127.0.0.1", echo.port)
+        load = Load(locs[0], echo.port)
+        time.sleep(1)
+        new, old = upgrade(sock)
+        # A connection of the old process goes on while it drains.
+        held.sendall(b"held")
+        assert recv_exact(held, 4) == b"held"
+        held.close()
+        time.sleep(1)
+        load.stop()
+        srv.wait(15)
+        each_port(b"after")
+        print("sk_lookup ports: 30 conn/s across the upgrade: %d ok, %d failed" % (load.ok, load.failed))
+        assert load.failed == 0 and load.ok > 40, load.errors[:5]
+        assert alive(new)
+    finally:
+        stop_successors()
+        echo.close()
+        uecho.close()
+
+
 def activated(args, socks, names):
     """Starts args as systemd would with socks at 3, 4, ... (LISTEN_FDS, LISTEN_PID)."""
     moves = " ".join("%d<&%d %d<&-" % (3 + i, s.fileno(), s.fileno()) for i, s in enumerate(socks))
@@ -441,5 +494,6 @@ if __name__ == "__main__":
         test_a_broken_configuration_or_binary_leaves_the_old_process_serving,
         test_a_second_upgrade_during_a_drain_is_refused,
         test_the_drain_timeout_ends_what_is_left,
+        test_ports_served_through_sk_lookup,
         test_socket_activation_keeps_the_sockets_across_a_restart,
     ], "upgrade"))

@@ -195,7 +195,8 @@ static int serve_sockets(struct ctx *p, struct listeners *ls, bool tcp, bool udp
 
 	for (int i = 0; i < a->n; i++) {
 		struct listen_opts o = { .fast_open = p->cfg->fast_open, .mptcp = p->cfg->mptcp,
-					 .v6only = a->v6only[i], .tag = &p->serve_tag[i] };
+					 .v6only = a->v6only[i], .tag = &p->serve_tag[i],
+					 .held = true, .worker = p->index };
 
 		if (tcp && (r = listener_open(ls, a->host[i], 0, &o, why)))
 			return r;

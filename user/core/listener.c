@@ -168,7 +168,7 @@ int listener_open(struct listeners *s, const char *host, int port, const struct 
 	if (!port && !getsockname(fd, (struct sockaddr *)&sa, &sl))
 		sockaddr_str((struct sockaddr *)&sa, where, sizeof(where));
 	if (o->held)
-		sockpool_report(o->worker, fd);
+		sockpool_report(o->worker, fd, !port);
 	return listener_add(s, fd, o->tag, where, why);
 
 err_close_fd:

@@ -19,6 +19,7 @@ struct held {
 	int fd;
 	int owner; /* a worker index, SOCKPOOL_SHARED or SOCKPOOL_METRICS */
 	int type;  /* SOCK_STREAM or SOCK_DGRAM */
+	bool any_port; /* ssserver --bpf: bound to port 0, the sk_lookup program's */
 	bool taken; /* this process's copy went to one of its listeners */
 	struct sockaddr_storage sa;
 };
@@ -26,6 +27,7 @@ struct held {
 /* What a worker tells its parent with the descriptor (SCM_RIGHTS). */
 struct report {
 	int owner;
+	bool any_port;
 };
 
 static struct {
@@ -34,9 +36,9 @@ static struct {
 	int chan; /* a tree's worker: where reports go; else -1 */
 } pool = { .chan = -1 };
 
-static int hold(int fd, int owner)
+static int hold(int fd, int owner, bool any_port)
 {
-	struct held h = { .fd = fd, .owner = owner };
+	struct held h = { .fd = fd, .owner = owner, .any_port = any_port };
 	socklen_t len = sizeof(h.sa), tl = sizeof(h.type);
 
 	if (getsockname(fd, (struct sockaddr *)&h.sa, &len) ||
@@ -55,7 +57,10 @@ static int hold(int fd, int owner)
 	return 0;
 }
 
-/* "w3": worker 3; "metrics"; anything else (a systemd socket unit's name): shared. */
+/*
+ * "w3": worker 3 ("s3": its sk_lookup socket, bound to port 0); "metrics";
+ * anything else (a systemd socket unit's name): shared.
+ */
 static int owner_of(const char *name, int nworkers)
 {
 	char *end;
@@ -63,7 +68,7 @@ static int owner_of(const char *name, int nworkers)
 
 	if (!strcmp(name, "metrics"))
 		return SOCKPOOL_METRICS;
-	if (name[0] != 'w' || !name[1])
+	if ((name[0] != 'w' && name[0] != 's') || !name[1])
 		return SOCKPOOL_SHARED;
 	k = strtol(name + 1, &end, 10);
 	return *end || k < 0 ? SOCKPOOL_SHARED : (int)(k % (nworkers > 0 ? nworkers : 1));
@@ -89,7 +94,8 @@ int sockpool_inherit(int nworkers, const char **why)
 
 		fcntl(fd, F_SETFD, FD_CLOEXEC);
 		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-		if ((r = hold(fd, owner_of(name ? name : "", nworkers))))
+		if ((r = hold(fd, owner_of(name ? name : "", nworkers), name && name[0] == 's' &&
+			      owner_of(name, nworkers) >= 0)))
 			why_fmt(why, "inherited descriptor %d: %s", fd, strerror(-r));
 	}
 	free(names);
@@ -113,8 +119,10 @@ int sockpool_take(int worker, int type, const struct sockaddr_storage *sa)
 	for (int i = 0; i < pool.n; i++) {
 		struct held *h = &pool.v[i];
 
-		if (h->taken || h->fd < 0 || h->type != type || !ss_sa_equal(&h->sa, sa) ||
-		    !fits(h, worker))
+		/* Port 0 asks for an sk_lookup socket of that address, whatever port it got. */
+		if (h->taken || h->fd < 0 || h->type != type || !fits(h, worker) ||
+		    (ss_sa_port(sa) ? !ss_sa_equal(&h->sa, sa) :
+				      !h->any_port || !ss_sa_same_ip(&h->sa, sa)))
 			continue;
 		h->taken = true;
 		return fcntl(h->fd, F_DUPFD_CLOEXEC, LISTEN_FDS_START);
@@ -125,15 +133,16 @@ int sockpool_take(int worker, int type, const struct sockaddr_storage *sa)
 bool sockpool_covers(int type, const struct sockaddr_storage *sa)
 {
 	for (int i = 0; i < pool.n; i++)
-		if (pool.v[i].fd >= 0 && pool.v[i].type == type && ss_sa_equal(&pool.v[i].sa, sa))
+		if (pool.v[i].fd >= 0 && pool.v[i].type == type && ss_sa_port(sa) &&
+		    ss_sa_equal(&pool.v[i].sa, sa))
 			return true;
 	return false;
 }
 
-void sockpool_report(int worker, int fd)
+void sockpool_report(int worker, int fd, bool any_port)
 {
 	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
-	struct report rep = { .owner = worker };
+	struct report rep = { .owner = worker, .any_port = any_port };
 	struct iovec iov = { &rep, sizeof(rep) };
 	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
 			    .msg_controllen = sizeof(cbuf) };
@@ -150,7 +159,7 @@ void sockpool_report(int worker, int fd)
 		return;
 	}
 	copy = fcntl(fd, F_DUPFD_CLOEXEC, LISTEN_FDS_START);
-	if (copy < 0 || (r = hold(copy, worker))) {
+	if (copy < 0 || (r = hold(copy, worker, any_port))) {
 		log_warn("upgrade: cannot keep a listener for a successor: %s", strerror(errno));
 		if (copy >= 0)
 			close(copy);
@@ -192,7 +201,7 @@ int sockpool_receive(int fd)
 			memcpy(&got, CMSG_DATA(c), sizeof(int));
 	if (got < 0 || n != sizeof(rep))
 		return got < 0 ? -EBADMSG : (close(got), -EBADMSG);
-	if ((r = hold(got, rep.owner)))
+	if ((r = hold(got, rep.owner, rep.any_port)))
 		close(got);
 	return r;
 }
@@ -204,7 +213,7 @@ void sockpool_prune(bool (*keep)(int port, void *arg), void *arg)
 	for (int i = 0; i < pool.n; i++) {
 		struct held *h = &pool.v[i];
 
-		if (h->owner != SOCKPOOL_METRICS && !keep(ss_sa_port(&h->sa), arg)) {
+		if (h->owner != SOCKPOOL_METRICS && !h->any_port && !keep(ss_sa_port(&h->sa), arg)) {
 			close(h->fd);
 			continue;
 		}
@@ -235,7 +244,8 @@ int sockpool_pass(void)
 		else if (h->owner == SOCKPOOL_SHARED)
 			at += (size_t)sprintf(names + at, "%sshared", i ? ":" : "");
 		else
-			at += (size_t)sprintf(names + at, "%sw%d", i ? ":" : "", h->owner);
+			at += (size_t)sprintf(names + at, "%s%c%d", i ? ":" : "", h->any_port ? 's' : 'w',
+					      h->owner);
 	}
 	snprintf(num, sizeof(num), "%d", pool.n);
 	setenv("LISTEN_FDS", num, 1);

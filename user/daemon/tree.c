@@ -139,8 +139,7 @@ static bool vet_reload(struct tree *t)
 		log_err("reload refused, still serving the old configuration: %s", err);
 		return false;
 	}
-	if (n->reuse_port && !n->port_shared && !sockpool_count() &&
-	    server_ports_taken(n, t->cfg, t->serve, true)) {
+	if (n->reuse_port && !n->port_shared && server_ports_taken(n, t->cfg, t->serve, true)) {
 		log_err("reload refused, still serving the old configuration: a new port is in use");
 		config_free(n);
 		free(n);
@@ -382,9 +381,7 @@ int tree_upgrade(struct tree *t, const char **why)
 	const char *w = "";
 	int r;
 
-	if (t->serve)
-		w = "ports served through sk_lookup are not handed over yet; restart instead";
-	else if (t->stopping && t->up.state != UPGRADE_DONE)
+	if (t->stopping && t->up.state != UPGRADE_DONE)
 		w = "the daemon is stopping";
 	if (!w[0]) {
 		tree_save_spent(t);

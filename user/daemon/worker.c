@@ -112,8 +112,6 @@ static int upgrade(struct worker *w, const char **why)
 
 	if (!daemon_is_main()) {
 		*why = "a worker of a tree; its parent upgrades";
-	} else if (w->ctx.serve) {
-		*why = "ports served through sk_lookup are not handed over yet; restart instead";
 	} else {
 		/* What was carried so far, for the successor to start from. */
 		if (w->ctx.traffic && traffic_path(w->ctx.cfg, path, sizeof(path)))

@@ -101,7 +101,7 @@ int metrics_open(struct metrics **out, struct loop *l, const char *hostport, met
 		if (fd >= 0)
 			setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &(int){ 1 }, sizeof(int));
 		if (fd >= 0 && !bind(fd, (struct sockaddr *)&sa, sl) && !listen(fd, 64))
-			sockpool_report(SOCKPOOL_METRICS, fd);
+			sockpool_report(SOCKPOOL_METRICS, fd, false);
 		else if (fd >= 0)
 			fd = (close(fd), -1);
 	}

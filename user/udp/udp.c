@@ -246,13 +246,13 @@ int udp_listen(struct ctx *p, enum udp_role role, const char *host, int port,
 	if (!port)
 		getsockname(fd, (struct sockaddr *)&sa, &sl);
 	if (held)
-		sockpool_report(p->index, fd);
+		sockpool_report(p->index, fd, !port);
 	return udp_relay_on(p, kind, fd, &sa, pk, why);
 }
 
 int udp_listen_shared(struct ctx *p, const char *host, int ai, const char **why)
 {
-	int r = udp_listen(p, UDP_SHARED, host, 0, NULL, false, why);
+	int r = udp_listen(p, UDP_SHARED, host, 0, NULL, true, why);
 
 	if (r)
 		return r;
