@@ -235,6 +235,9 @@ static void on_signal(void *arg, int sig)
 		return;
 	}
 	t->stopping |= sig != SIGUSR1 && sig != SIGHUP;
+	/* Drained or stopped: the ports close with the workers' listeners, not with this process. */
+	if (t->stopping)
+		sockpool_drop_copies();
 	if (sig == SIGUSR1 || (sig == SIGHUP && t->cfg->prog != PROG_SERVER))
 		tree_log_totals(t);
 	if (sig == SIGHUP)
@@ -370,6 +373,7 @@ static void upgraded(void *arg, bool ok)
 	if (!ok)
 		return;
 	t->stopping = true;
+	sockpool_drop_copies(); /* the successor holds them */
 	/* SIGUSR2 to a worker: drain, and leave the steering to the successor. */
 	for (int i = 0; i < t->cfg->workers; i++)
 		if (t->w[i].pid > 0)

@@ -90,6 +90,8 @@ static void drain(struct worker *w)
 	w->draining = true;
 	w->drain_deadline = loop_now(p->loop) + (uint64_t)secs * 1000;
 	listener_close_all(&w->ls);
+	/* A lone worker's held copies too: SIGQUIT refuses new clients (a successor holds its own). */
+	sockpool_drop_copies();
 	udp_drain(p);
 	udp_sweep(p, loop_now(p->loop), (uint64_t)p->cfg->timeout * 1000);
 	if (!p->conns.n && !p->udp)
