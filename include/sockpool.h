@@ -48,6 +48,8 @@ void sockpool_channel(int fd);
 void sockpool_drop_copies(void);
 /* The parent: one report from the channel (call while it is readable); 0 or -errno. */
 int sockpool_receive(int fd);
+/* Closes a worker's held sockets (it is gone for good: the others take its clients). */
+void sockpool_drop_owner(int worker);
 /* Closes the held sockets whose port keep(port, arg) refuses (a reload removed it). */
 void sockpool_prune(bool (*keep)(int port, void *arg), void *arg);
 /*

@@ -206,20 +206,48 @@ int sockpool_receive(int fd)
 	return r;
 }
 
-void sockpool_prune(bool (*keep)(int port, void *arg), void *arg)
+/* Closes the held sockets that drop(h, arg) picks. */
+static void drop_if(bool (*drop)(const struct held *h, const void *arg), const void *arg)
 {
 	int k = 0;
 
 	for (int i = 0; i < pool.n; i++) {
 		struct held *h = &pool.v[i];
 
-		if (h->owner != SOCKPOOL_METRICS && !h->any_port && !keep(ss_sa_port(&h->sa), arg)) {
+		if (drop(h, arg)) {
 			close(h->fd);
 			continue;
 		}
 		pool.v[k++] = *h;
 	}
 	pool.n = k;
+}
+
+struct prune {
+	bool (*keep)(int port, void *arg);
+	void *arg;
+};
+
+static bool port_gone(const struct held *h, const void *arg)
+{
+	const struct prune *p = arg;
+
+	return h->owner != SOCKPOOL_METRICS && !h->any_port && !p->keep(ss_sa_port(&h->sa), p->arg);
+}
+
+void sockpool_prune(bool (*keep)(int port, void *arg), void *arg)
+{
+	drop_if(port_gone, &(struct prune){ keep, arg });
+}
+
+static bool owned_by(const struct held *h, const void *arg)
+{
+	return h->owner == *(const int *)arg;
+}
+
+void sockpool_drop_owner(int worker)
+{
+	drop_if(owned_by, &worker);
 }
 
 int sockpool_pass(void)

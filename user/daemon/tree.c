@@ -215,6 +215,7 @@ static void reap(struct tree *t)
 					i, RESTART_MAX + 1, RESTART_WINDOW_S);
 			}
 		}
+		sockpool_drop_owner(i); /* not restarted: its share of the clients goes to the others */
 		if (!t->status && (!WIFEXITED(st) || WEXITSTATUS(st)))
 			t->status = WIFEXITED(st) ? WEXITSTATUS(st) : 1;
 	}
