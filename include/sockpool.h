@@ -50,6 +50,8 @@ void sockpool_drop_copies(void);
 int sockpool_receive(int fd);
 /* Closes a worker's held sockets (it is gone for good: the others take its clients). */
 void sockpool_drop_owner(int worker);
+/* Closes the owner's held sockets this process did not take (/metrics moved or went). */
+void sockpool_drop_unused(int owner);
 /* Closes the held sockets whose port keep(port, arg) refuses (a reload removed it). */
 void sockpool_prune(bool (*keep)(int port, void *arg), void *arg);
 /*

@@ -420,6 +420,33 @@ def test_ports_served_through_sk_lookup():
         uecho.close()
 
 
+def test_a_port_the_new_configuration_drops_is_closed():
+    a, b = free_port(), free_port()
+    cfg = os.path.join(LOGDIR, "two.json")
+
+    def write(ports):
+        with open(cfg, "w") as f:
+            json.dump({"server": "127.0.0.1", "method": M, "port_password": {str(p): "pw" for p in ports}}, f)
+    write((a, b))
+    sock = os.path.join(LOGDIR, "two.sock")
+    srv = start([os.path.join(BUILD, "ssserver"), "-c", cfg, "--workers", "2", "--bpf", "off",
+                 "--ctl-socket", sock, "--metrics", "127.0.0.1:%d" % free_port()], wait=a)
+    try:
+        wait_port(b)
+        write((a,))
+        upgrade(sock)
+        srv.wait(10)
+        socket.create_connection(("127.0.0.1", a), timeout=2).close()
+        try:
+            socket.create_connection(("127.0.0.1", b), timeout=2).close()
+            raise AssertionError("a port the new configuration dropped still accepts")
+        except ConnectionRefusedError:
+            pass
+        assert "127.0.0.1:%d closed: its port is no longer served" % b in srv.log_text()
+    finally:
+        stop_successors()
+
+
 def activated(args, socks, names):
     """Starts args as systemd would with socks at 3, 4, ... (LISTEN_FDS, LISTEN_PID)."""
     moves = " ".join("%d<&%d %d<&-" % (3 + i, s.fileno(), s.fileno()) for i, s in enumerate(socks))
@@ -495,5 +522,6 @@ if __name__ == "__main__":
         test_a_second_upgrade_during_a_drain_is_refused,
         test_the_drain_timeout_ends_what_is_left,
         test_ports_served_through_sk_lookup,
+        test_a_port_the_new_configuration_drops_is_closed,
         test_socket_activation_keeps_the_sockets_across_a_restart,
     ], "upgrade"))

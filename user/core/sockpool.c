@@ -231,8 +231,13 @@ struct prune {
 static bool port_gone(const struct held *h, const void *arg)
 {
 	const struct prune *p = arg;
+	char where[64];
 
-	return h->owner != SOCKPOOL_METRICS && !h->any_port && !p->keep(ss_sa_port(&h->sa), p->arg);
+	if (h->owner == SOCKPOOL_METRICS || h->any_port || p->keep(ss_sa_port(&h->sa), p->arg))
+		return false;
+	log_info("listening socket %s closed: its port is no longer served",
+		 ss_sa_str(&h->sa, where, sizeof(where)));
+	return true;
 }
 
 void sockpool_prune(bool (*keep)(int port, void *arg), void *arg)
@@ -248,6 +253,16 @@ static bool owned_by(const struct held *h, const void *arg)
 void sockpool_drop_owner(int worker)
 {
 	drop_if(owned_by, &worker);
+}
+
+static bool unused(const struct held *h, const void *arg)
+{
+	return h->owner == *(const int *)arg && !h->taken;
+}
+
+void sockpool_drop_unused(int owner)
+{
+	drop_if(unused, &owner);
 }
 
 int sockpool_pass(void)

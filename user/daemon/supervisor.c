@@ -272,6 +272,14 @@ static void warn_fast_open(const struct ss_config *cfg)
 			 need == 2 ? "for connections it accepts" : "for connections it makes");
 }
 
+/* sockpool_prune's keep: a port the configuration listens on. */
+static bool listens_on(int port, void *arg)
+{
+	const struct ss_config *cfg = arg;
+
+	return cfg->prog == PROG_SERVER ? config_serves_port(port, arg) : port == cfg->local_port;
+}
+
 /* Configuration, logging and the background fork; 0, or the exit status (+1) on a problem. */
 static int start(struct ss_config *cfg, enum prog_kind prog, int argc, char **argv,
 		 const char *name)
@@ -326,9 +334,11 @@ static int start(struct ss_config *cfg, enum prog_kind prog, int argc, char **ar
 		log_err("LISTEN_FDS: %s", err);
 		return 2;
 	}
-	if (r > 0)
+	if (r > 0) {
 		log_info("%d listening sockets inherited (%s)", r,
 			 daemon_upgraded_from() ? "upgrade" : "socket activation");
+		sockpool_prune(listens_on, cfg);
+	}
 	if (cfg->reuse_port && !cfg->port_shared && !r && ports_taken(cfg))
 		return 2;
 	return 0;

@@ -20,6 +20,7 @@
 #include "loop.h"
 #include "reqserver.h"
 #include "sbuf.h"
+#include "sockpool.h"
 #include "sip002.h"
 
 #define CTL_LINE 4096
@@ -361,4 +362,5 @@ void ctl_start(const struct ss_config *cfg, const char *prog, struct loop *l,
 	}
 	if (cfg->metrics && metrics_open(metrics, l, cfg->metrics, metrics_fn, b->arg, &why))
 		log_warn("metrics %s: %s; no /metrics", cfg->metrics, why);
+	sockpool_drop_unused(SOCKPOOL_METRICS);
 }
