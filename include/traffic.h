@@ -21,6 +21,8 @@ struct traffic_names {
 	uint64_t spent_before[TRAFFIC_SLOTS]; /* bytes of earlier runs (data_limit), from the file */
 	uint64_t data_limit[TRAFFIC_SLOTS];   /* the port's or user's own limits, for ssctl and */
 	uint32_t rate_limit[TRAFFIC_SLOTS];   /* ... /metrics; 0: none */
+	uint64_t handed[TRAFFIC_SLOTS];       /* an upgrade: what the successor started from */
+	bool handed_over;
 };
 
 struct traffic {
@@ -52,7 +54,15 @@ bool traffic_spent(const struct traffic *t, const struct ss_key *k);
  * ("NAME BYTES" lines, written whole and renamed) and read back at start.
  */
 int traffic_save(const struct traffic *t, const char *path);
-void traffic_load(struct traffic *t, const char *path);
+/* add: the file's bytes are added to what is carried (a predecessor's last ones). */
+void traffic_load(struct traffic *t, const char *path, bool add);
+/*
+ * An upgrade: the successor starts from the file just saved; what this
+ * process counts from now on goes to PATH.add at its exit (traffic_save
+ * writes that file then), which the successor adds (traffic_take_added).
+ */
+void traffic_hand_over(struct traffic *t, bool on);
+void traffic_take_added(struct traffic *t, const char *path);
 /* That file: beside the replay filter's (NAME.spent for NAME.replay); false when it is off. */
 bool traffic_path(const struct ss_config *cfg, char *buf, size_t len);
 struct ss_config;

@@ -447,6 +447,41 @@ def test_a_port_the_new_configuration_drops_is_closed():
         stop_successors()
 
 
+def test_bytes_carried_across_an_upgrade_count_the_drain():
+    """What a port carries (data_limit's count) goes on: the successor starts from
+    what the old process carried, and adds what the old one counted while draining."""
+    sender = Server(sender_handler)
+    sp, lp = free_port(), free_port()
+    replay = os.path.join(LOGDIR, "carried.replay")
+    cfg = os.path.join(LOGDIR, "carried.json")
+    server_config(cfg, sp, 4 << 20)
+    sock = os.path.join(LOGDIR, "carried.sock")
+    srv = start([os.path.join(BUILD, "ssserver"), "-c", cfg, "--allow-private", "--workers", "2",
+                 "--replay-file", replay, "--ctl-socket", sock], wait=sp)
+    sslocal(lp, sp, M, "up-pw")
+    size = 12 << 20
+    try:
+        s, rep = socks_connect(lp, "127.0.0.1", sender.port, timeout=30)
+        s.sendall(size.to_bytes(8, "big"))
+        time.sleep(1)
+        new, old = upgrade(sock)
+        got = len(read_to_end(s, timeout=30)[0])
+        assert got == size, got
+        srv.wait(15)
+        os.kill(new, signal.SIGTERM)
+        wait_until(lambda: not alive(new), 10, "the successor to exit")
+        _successors.remove(new)
+        with open(replay[:-len(".replay")] + ".spent") as f:
+            carried = dict(line.split() for line in f)
+        print("carried for port %d after the upgrade: %s bytes (a %d byte download)"
+              % (sp, carried.get(str(sp)), size))
+        assert size <= int(carried[str(sp)]) < size + (1 << 20), carried
+        assert not os.path.exists(replay[:-len(".replay")] + ".spent.add")
+    finally:
+        stop_successors()
+        sender.close()
+
+
 def activated(args, socks, names):
     """Starts args as systemd would with socks at 3, 4, ... (LISTEN_FDS, LISTEN_PID)."""
     moves = " ".join("%d<&%d %d<&-" % (3 + i, s.fileno(), s.fileno()) for i, s in enumerate(socks))
@@ -523,5 +558,6 @@ if __name__ == "__main__":
         test_the_drain_timeout_ends_what_is_left,
         test_ports_served_through_sk_lookup,
         test_a_port_the_new_configuration_drops_is_closed,
+        test_bytes_carried_across_an_upgrade_count_the_drain,
         test_socket_activation_keeps_the_sockets_across_a_restart,
     ], "upgrade"))

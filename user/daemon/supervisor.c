@@ -446,8 +446,10 @@ static int shared_state(struct tree *t)
 			return r;
 		}
 		traffic_assign(&t->traffic, cfg, true);
-		if (traffic_path(cfg, path, sizeof(path)))
-			traffic_load(&t->traffic, path);
+		if (traffic_path(cfg, path, sizeof(path))) {
+			traffic_load(&t->traffic, path, false);
+			traffic_take_added(&t->traffic, path);
+		}
 	}
 	if (cfg->manager_address && (t->manager_fd = manager_socket(cfg->manager_address)) < 0)
 		log_warn("manager %s: cannot reach it; traffic will not be reported",
@@ -500,7 +502,8 @@ out:
 	if (t.ctr)
 		counters_free(t.ctr, (size_t)t.cfg->workers);
 	if (!upgrade_handed_over())
-		tree_save_spent(&t); /* else the successor carries on from what it was given */
+		tree_take_added(&t);
+	tree_save_spent(&t); /* after an upgrade: what this process counted since, for the successor */
 	traffic_free(&t.traffic);
 	if (t.manager_fd >= 0)
 		close(t.manager_fd);

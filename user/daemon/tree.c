@@ -154,6 +154,15 @@ static bool vet_reload(struct tree *t)
 	return true;
 }
 
+/* A predecessor's last bytes (after an upgrade), added to what is carried. */
+void tree_take_added(struct tree *t)
+{
+	char path[PATH_MAX];
+
+	if (t->traffic.names && traffic_path(t->cfg, path, sizeof(path)))
+		traffic_take_added(&t->traffic, path);
+}
+
 void tree_save_spent(const struct tree *t)
 {
 	char path[PATH_MAX];
@@ -259,7 +268,10 @@ static void on_tick(void *arg)
 
 	if (now - t->saved >= REPLAY_SYNC_S) {
 		replay_file_sync(t->cfg, &t->replay, t->salts);
-		tree_save_spent(t);
+		tree_take_added(t);
+		/* After an upgrade this process writes what it counted since once, at exit. */
+		if (!upgrade_handed_over())
+			tree_save_spent(t);
 		t->saved = now;
 	}
 	if (now - t->reported >= REPORT_S) {
@@ -371,8 +383,10 @@ static void upgraded(void *arg, bool ok)
 {
 	struct tree *t = arg;
 
-	if (!ok)
+	if (!ok) {
+		traffic_hand_over(&t->traffic, false); /* this process carries on counting */
 		return;
+	}
 	t->stopping = true;
 	sockpool_drop_copies(); /* the successor holds them */
 	/* SIGUSR2 to a worker: drain, and leave the steering to the successor. */
@@ -389,10 +403,13 @@ int tree_upgrade(struct tree *t, const char **why)
 	if (t->stopping && t->up.state != UPGRADE_DONE)
 		w = "the daemon is stopping";
 	if (!w[0]) {
+		tree_take_added(t);
 		tree_save_spent(t);
+		traffic_hand_over(&t->traffic, true);
 		if (!(r = upgrade_begin(&t->up, t->loop, t->cfg, &t->ctl, &t->metrics, upgraded, t,
 					&w)))
 			return 0;
+		traffic_hand_over(&t->traffic, false);
 	}
 	log_err("upgrade refused: %s", w);
 	if (why)

@@ -67,6 +67,8 @@ struct tree {
 int tree_run(struct tree *t);
 /* What each port and user has carried (data_limit), to its file beside the replay filter's. */
 void tree_save_spent(const struct tree *t);
+/* A predecessor's last bytes (PATH.add, written at its exit), added to what is carried. */
+void tree_take_added(struct tree *t);
 /* ssctl upgrade, SIGUSR2: starts the successor; 0, or -EINVAL with *why (may be NULL). */
 int tree_upgrade(struct tree *t, const char **why);
 /* The sum of every worker's counters as one log line. */

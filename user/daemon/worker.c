@@ -103,6 +103,8 @@ static void upgraded(void *arg, bool ok)
 	struct worker *w = arg;
 
 	w->handed_over |= ok;
+	if (!ok)
+		traffic_hand_over(w->ctx.traffic, false); /* this process carries on counting */
 	if (ok)
 		drain(w);
 }
@@ -116,11 +118,15 @@ static int upgrade(struct worker *w, const char **why)
 		*why = "a worker of a tree; its parent upgrades";
 	} else {
 		/* What was carried so far, for the successor to start from. */
-		if (w->ctx.traffic && traffic_path(w->ctx.cfg, path, sizeof(path)))
+		if (w->ctx.traffic && traffic_path(w->ctx.cfg, path, sizeof(path))) {
+			traffic_take_added(w->ctx.traffic, path);
 			traffic_save(w->ctx.traffic, path);
+		}
+		traffic_hand_over(w->ctx.traffic, true);
 		if (!upgrade_begin(&w->up, w->ctx.loop, w->ctx.cfg, &w->ctl, &w->metrics, upgraded,
 				   w, why))
 			return 0;
+		traffic_hand_over(w->ctx.traffic, false);
 	}
 	log_err("upgrade refused: %s", *why);
 	return -EINVAL;
@@ -236,8 +242,13 @@ static void on_tick(void *arg)
 	publish(w);
 	/* A lone worker keeps the replay filter's file; in a tree, the parent does. */
 	if (daemon_is_main() && now - w->replay_saved >= REPLAY_SYNC_S * 1000) {
+		char path[PATH_MAX];
+
 		if (w->replay_saved)
 			replay_file_sync(p->cfg, &p->replay, p->salts);
+		/* A predecessor's last bytes, written at its exit. */
+		if (p->traffic && traffic_path(p->cfg, path, sizeof(path)))
+			traffic_take_added(p->traffic, path);
 		w->replay_saved = now;
 	}
 	if (w->draining && now >= w->drain_deadline) {

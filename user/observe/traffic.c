@@ -125,23 +125,32 @@ bool traffic_add_key(struct traffic *t, int worker, const struct ss_key *k, bool
 	return traffic_spent(t, k);
 }
 
+void traffic_hand_over(struct traffic *t, bool on)
+{
+	for (uint32_t s = 0; on && t && t->names && s < t->names->n && s < TRAFFIC_SLOTS; s++)
+		t->names->handed[s] = traffic_spent_bytes(t, (int)s);
+	if (t && t->names)
+		t->names->handed_over = on; /* off: the successor failed, this one carries on */
+}
+
 int traffic_save(const struct traffic *t, const char *path)
 {
-	char tmp[PATH_MAX];
+	char tmp[PATH_MAX], to[PATH_MAX];
+	bool after = t->names && t->names->handed_over;
 	FILE *f;
 	int bad;
 
-	if (!t->names || snprintf(tmp, sizeof(tmp), "%s.new", path) >= (int)sizeof(tmp) ||
-	    !(f = fopen(tmp, "we")))
+	if (!t->names || snprintf(to, sizeof(to), "%s%s", path, after ? ".add" : "") >= (int)sizeof(to) ||
+	    snprintf(tmp, sizeof(tmp), "%s.new", to) >= (int)sizeof(tmp) || !(f = fopen(tmp, "we")))
 		return -errno;
 	for (uint32_t s = 0; s < t->names->n && s < TRAFFIC_SLOTS; s++) {
-		uint64_t b = traffic_spent_bytes(t, (int)s);
+		uint64_t b = traffic_spent_bytes(t, (int)s) - (after ? t->names->handed[s] : 0);
 
 		if (b)
 			fprintf(f, "%s %llu\n", t->names->name[s], (unsigned long long)b);
 	}
 	bad = ferror(f);
-	if (fclose(f) || bad || rename(tmp, path)) {
+	if (fclose(f) || bad || rename(tmp, to)) {
 		unlink(tmp);
 		return -EIO;
 	}
@@ -160,7 +169,17 @@ bool traffic_path(const struct ss_config *cfg, char *buf, size_t len)
 	return snprintf(buf, len, "%.*s.spent", (int)n, rf) < (int)len;
 }
 
-void traffic_load(struct traffic *t, const char *path)
+void traffic_take_added(struct traffic *t, const char *path)
+{
+	char add[PATH_MAX];
+
+	if (snprintf(add, sizeof(add), "%s.add", path) < (int)sizeof(add) && !access(add, F_OK)) {
+		traffic_load(t, add, true);
+		unlink(add);
+	}
+}
+
+void traffic_load(struct traffic *t, const char *path, bool add)
 {
 	FILE *f = t->names ? fopen(path, "re") : NULL;
 	char name[TRAFFIC_NAME];
@@ -170,7 +189,7 @@ void traffic_load(struct traffic *t, const char *path)
 		int s = traffic_slot(t, name, true);
 
 		if (s >= 0)
-			t->names->spent_before[s] = b;
+			t->names->spent_before[s] = (add ? t->names->spent_before[s] : 0) + b;
 	}
 	if (f)
 		fclose(f);
