@@ -198,8 +198,13 @@ def stop_all():
 
 def ssserver(port, method="chacha20-ietf-poly1305", password="test-pw", extra=(), binary=None, host="127.0.0.1"):
     # Tests reach their own servers on loopback: lift the default target policy.
-    return start([binary or os.path.join(BUILD, "ssserver"), "-s", host, "-p", str(port),
-                  "-k", password, "-m", method, "--allow-private"] + list(extra), wait=port, host=host)
+    p = start([binary or os.path.join(BUILD, "ssserver"), "-s", host, "-p", str(port),
+               "-k", password, "-m", method, "--allow-private"] + list(extra), wait=port, host=host)
+    # A worker binds its UDP socket just after its TCP listener: a datagram sent in
+    # between would meet no socket.
+    if "-u" in extra:
+        wait_udp_port(port)
+    return p
 
 
 def sslocal(port, server_port, method="chacha20-ietf-poly1305", password="test-pw", extra=(), binary=None,
