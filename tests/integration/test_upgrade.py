@@ -482,6 +482,63 @@ def test_bytes_carried_across_an_upgrade_count_the_drain():
         sender.close()
 
 
+def test_ssmanager_upgrades_its_servers_one_at_a_time():
+    echo = Server(echo_handler)
+    rt = os.path.join(LOGDIR, "mgr-rt")
+    os.makedirs(rt, exist_ok=True)
+    env = {"RUNTIME_DIRECTORY": rt}
+    mp = free_port(socket.SOCK_DGRAM)
+    msock = os.path.join(rt, "ssmanager-test.sock")
+    mgr = start([os.path.join(BUILD, "ssmanager"), "--manager-address", "127.0.0.1:%d" % mp, "-m", M,
+                 "--allow-private", "-s", "127.0.0.1", "--workers", "2", "--ctl-socket", msock], env=env)
+    time.sleep(0.3)
+    c = Mgr(mp)
+    shared = [free_port() for _ in range(3)]
+    own = free_port()
+    try:
+        for p in shared:
+            assert c.cmd('add: {"server_port": %d, "password": "pw-%d"}' % (p, p)) == "ok"
+        # Another mode than the manager's: a process of its own.
+        assert c.cmd('add: {"server_port": %d, "password": "pw-%d", "mode": "tcp_and_udp"}'
+                     % (own, own)) == "ok"
+        wait_port(own)
+        locs = {}
+        for p in shared + [own]:
+            locs[p] = free_port()
+            sslocal(locs[p], p, M, "pw-%d" % p)
+
+        def each(tag):
+            for p, lp in locs.items():
+                s, rep = socks_connect(lp, "127.0.0.1", echo.port)
+                s.sendall(tag)
+                assert recv_exact(s, len(tag)) == tag, p
+                s.close()
+        each(b"before")
+        before = set(mgr.descendants())
+        load = Load(locs[shared[0]], echo.port)
+        load2 = Load(locs[own], echo.port)
+        r = subprocess.run([SSCTL, "-s", msock, "upgrade"], capture_output=True, text=True, timeout=200,
+                           env=dict(os.environ, **env))
+        load.stop()
+        load2.stop()
+        print("ssmanager: %s; 30 conn/s on a shared and an own port: %d+%d ok, %d failed"
+              % (r.stdout.strip().splitlines()[-1], load.ok, load2.ok, load.failed + load2.failed))
+        assert r.returncode == 0 and "upgraded: 2 of the 2 servers of pid %d" % mgr.pid in r.stdout, \
+            r.stdout + r.stderr
+        assert load.failed == 0 and load2.failed == 0, load.errors[:3] + load2.errors[:3]
+        each(b"after")
+        # The old servers have gone; the new ones are the manager's children now.
+        wait_until(lambda: not (before & set(mgr.descendants())), 30, "the old servers to exit")
+        assert c.cmd("ping").startswith("stat: ")
+        assert mgr.poll() is None
+        kids = mgr.descendants()
+        assert mgr.stop() == 0
+        wait_until(lambda: not any(alive(k) for k in kids), 10, "the servers to stop with ssmanager")
+    finally:
+        c.close()
+        echo.close()
+
+
 def activated(args, socks, names):
     """Starts args as systemd would with socks at 3, 4, ... (LISTEN_FDS, LISTEN_PID)."""
     moves = " ".join("%d<&%d %d<&-" % (3 + i, s.fileno(), s.fileno()) for i, s in enumerate(socks))
@@ -559,5 +616,6 @@ if __name__ == "__main__":
         test_ports_served_through_sk_lookup,
         test_a_port_the_new_configuration_drops_is_closed,
         test_bytes_carried_across_an_upgrade_count_the_drain,
+        test_ssmanager_upgrades_its_servers_one_at_a_time,
         test_socket_activation_keeps_the_sockets_across_a_restart,
     ], "upgrade"))

@@ -29,39 +29,14 @@
 #include "manager_cmd.h"
 #include "manager_exec.h"
 #include "manager_shared.h"
+#include "manager_state.h"
+#include "manager_upgrade.h"
 #include "metrics.h"
 #include "plugin.h"
 #include "sbuf.h"
 
-#define MGR_PORTS 1024
 #define START_WAIT_MS 3000
 #define REPLY_MAX 65000
-
-struct port_entry {
-	int port;
-	pid_t pid;
-	uint64_t bytes;
-	struct mgr_cmd cmd; /* what it was added with */
-	struct mgr_caller owner; /* who added it: only it sees the password in list */
-	bool shared;        /* served by the shared tree (pid unused) */
-};
-
-struct manager {
-	struct ss_config *cfg;
-	struct loop *loop;
-	struct handler sock;
-	char dir[64];          /* 0700 folder of the servers' config files */
-	char exe[4096];        /* the ssserver next to this binary */
-	struct port_entry ports[MGR_PORTS];
-	int n;
-	struct ctl_backend backend;
-	struct ctl *ctl;
-	struct metrics *metrics;
-	struct mgr_auth auth;
-	struct mgr_caller self; /* the ports of the config file are the operator's */
-	struct mgr_shared shared; /* with BPF: the one ssserver of the ports that fit it */
-	bool stopping;            /* exit: the shared tree is stopped once, not per port */
-};
 
 static struct port_entry *find(struct manager *m, int port)
 {
@@ -469,6 +444,7 @@ static void on_tick(void *arg)
 	int st;
 
 	metrics_tick(m->metrics, loop_now(m->loop));
+	mgr_upgrade_tick(m);
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
 		if (shared_gone(m, pid, st))
 			continue;
@@ -608,7 +584,9 @@ int manager_main(int argc, char **argv)
 	m->sock.fd = -1;
 	m->shared.pid = -1;
 	m->backend = (struct ctl_backend){ .conns = m_conns, .stats = m_stats, .kill = m_kill,
-					   .arg = m };
+					   .upgrade = mgr_upgrade_ctl, .arg = m };
+	/* An upgraded server's successor becomes this process's child once its predecessor exits. */
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	log_init("ssmanager", LOG_INFO + cfg.verbose - cfg.quiet);
 	signal(SIGPIPE, SIG_IGN);
 	if ((status = log_and_background(&cfg))) {

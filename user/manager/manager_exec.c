@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "ctl.h"
 #include "log.h"
 #include "manager_exec.h"
 #include "replay_file.h"
@@ -59,7 +60,7 @@ static const char *num(char *buf, int v)
 void mgr_exec_server(const char *exe, const struct ss_config *cfg, const struct mgr_cmd *c,
 		     const char *conf, bool shared)
 {
-	char *argv[80], tbuf[16], wbuf[16], vflag[16], bufs[4][16];
+	char *argv[80], tbuf[16], wbuf[16], vflag[16], bufs[4][16], ctl[128];
 	int a = 0;
 
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
@@ -85,8 +86,13 @@ void mgr_exec_server(const char *exe, const struct ss_config *cfg, const struct 
 			    c->mode || cfg->mode == MODE_TCP_AND_UDP ? "-u" : "-U";
 	if (cfg->allow_private)
 		argv[a++] = "--allow-private";
-	if (shared)
+	if (shared) {
+		/* Named for the manager, which asks it to upgrade there (manager_upgrade.c). */
+		ctl_default_path(ctl, sizeof(ctl), "ssserver-shared", (int)getppid());
 		argv[a++] = "--bpf-ports";
+		argv[a++] = "--ctl-socket";
+		argv[a++] = ctl;
+	}
 	if (cfg->fast_open)
 		argv[a++] = "--fast-open";
 	if (cfg->no_delay)

@@ -54,7 +54,15 @@ static int follow(const char *home, const char *aside, int old, int fresh)
 		const char *state = u ? str_of(u, "state") : "";
 		int pid = u ? int_of(u, "pid") : 0;
 
-		if (u && (!strcmp(state, "done") || pid != old)) {
+		/* ssmanager stays itself: its servers were upgraded one by one. */
+		if (u && fresh == old && !strcmp(state, "done")) {
+			printf("upgraded: %d of the %d servers of pid %d%s%s\n", int_of(u, "upgraded"),
+			       int_of(u, "servers"), old, *str_of(u, "notes") ? "; " : "",
+			       str_of(u, "notes"));
+			json_free(j);
+			return int_of(u, "upgraded") == int_of(u, "servers") ? 0 : 1;
+		}
+		if (u && fresh != old && (!strcmp(state, "done") || pid != old)) {
 			printf("upgraded: pid %d serves; pid %d drains its live connections and exits\n",
 			       fresh, old);
 			json_free(j);
