@@ -20,7 +20,8 @@ struct plugin {
 
 /*
  * Starts cfg->plugin with SS_REMOTE_HOST/PORT, SS_LOCAL_HOST/PORT and
- * SS_PLUGIN_OPTIONS, and waits until it listens (at most 5 s).
+ * SS_PLUGIN_OPTIONS (on pl->port when set, else a free loopback port),
+ * and waits until it listens (at most 5 s).
  * 0, or -errno with why set.
  */
 int plugin_start(struct plugin *pl, const struct ss_config *cfg, const char **why);

@@ -45,6 +45,14 @@ struct upgrade {
 
 /* The binary and command line to start again; call first in main. */
 void upgrade_remember(int argc, char **argv);
+struct plugin;
+/*
+ * A plugin: the successor stops its predecessor's (named in the
+ * environment by upgrade_plugin_pass before the fork; a pid of -1 clears
+ * it) once it starts, and starts its own on the same loopback port.
+ */
+void upgrade_plugin_pass(const struct plugin *pl);
+void upgrade_plugin_take(struct plugin *pl);
 /* Why this configuration cannot be handed over, or NULL. */
 const char *upgrade_refusal(const struct ss_config *cfg);
 /*

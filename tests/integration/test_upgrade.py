@@ -539,6 +539,47 @@ def test_ssmanager_upgrades_its_servers_one_at_a_time():
         echo.close()
 
 
+def test_a_plugin_restarts_with_the_new_process():
+    """obfs-server and obfs-local (simple-obfs): the successor stops the old plugin and
+    starts its own on the same ports. The cost: the old plugin's connections end with it,
+    and connects wait (or fail) while the new one starts."""
+    echo = Server(echo_handler)
+    sp, lp = free_port(), free_port()
+    ssock, lsock = os.path.join(LOGDIR, "plug-s.sock"), os.path.join(LOGDIR, "plug-l.sock")
+    srv = ssserver(sp, M, "up-pw", extra=["--plugin", "obfs-server", "--plugin-opts", "obfs=http",
+                                          "--ctl-socket", ssock, "--workers", "2"])
+    loc = sslocal(lp, sp, M, "up-pw", extra=["--plugin", "obfs-local", "--plugin-opts",
+                                             "obfs=http;obfs-host=www.example.org", "--ctl-socket", lsock])
+    try:
+        held, _ = socks_connect(lp, "127.0.0.1", echo.port)
+        held.sendall(b"x")
+        assert recv_exact(held, 1) == b"x"
+        old_plugin = [k for k in srv.descendants() if open("/proc/%d/comm" % k).read().strip() == "obfs-server"]
+        load = Load(lp, echo.port)
+        time.sleep(1)
+        new_srv, _ = upgrade(ssock)
+        time.sleep(1)
+        new_loc, _ = upgrade(lsock)
+        time.sleep(1)
+        load.stop()
+        cut = closed_within(held, 5)
+        held.close()
+        print("plugins across the upgrade of both: %d of %d connections failed; the held one %s"
+              % (load.failed, load.ok + load.failed, "was cut" if cut else "went on"))
+        assert load.ok > 60 and load.failed <= 10, (load.ok, load.failed, load.errors[:3])
+        assert old_plugin and not alive(old_plugin[0])
+        s, rep = socks_connect(lp, "127.0.0.1", echo.port)
+        s.sendall(b"after")
+        assert recv_exact(s, 5) == b"after"
+        s.close()
+        srv.wait(10)
+        loc.wait(10)
+        assert "stopped for the successor's" in srv.log_text(), srv.log_text()[-2000:]
+    finally:
+        stop_successors()
+        echo.close()
+
+
 def activated(args, socks, names):
     """Starts args as systemd would with socks at 3, 4, ... (LISTEN_FDS, LISTEN_PID)."""
     moves = " ".join("%d<&%d %d<&-" % (3 + i, s.fileno(), s.fileno()) for i, s in enumerate(socks))
@@ -617,5 +658,6 @@ if __name__ == "__main__":
         test_a_port_the_new_configuration_drops_is_closed,
         test_bytes_carried_across_an_upgrade_count_the_drain,
         test_ssmanager_upgrades_its_servers_one_at_a_time,
+        test_a_plugin_restarts_with_the_new_process,
         test_socket_activation_keeps_the_sockets_across_a_restart,
     ], "upgrade"))

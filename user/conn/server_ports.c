@@ -91,6 +91,8 @@ static int open_one(struct ctx *p, struct listeners *ls, const struct cfg_port *
 
 	if (tcp && cfg->plugin_port) {
 		o.v6only = false;
+		o.held = true;
+		o.worker = p->index;
 		if ((r = listener_open(ls, "127.0.0.1", cfg->plugin_port, &o, why)))
 			return r;
 		shortcut_listen_port(p->sc, (uint16_t)cfg->plugin_port);

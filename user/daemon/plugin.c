@@ -123,7 +123,8 @@ int plugin_start(struct plugin *pl, const struct ss_config *cfg, const char **wh
 	int listen_port, st;
 
 	pl->pid = -1;
-	if ((pl->port = free_loopback_port()) < 0) {
+	/* A port given (an upgrade, a restart): the daemon's side listens there already. */
+	if (pl->port <= 0 && (pl->port = free_loopback_port()) < 0) {
 		*why = "no free loopback port for the plugin";
 		return -EADDRINUSE;
 	}

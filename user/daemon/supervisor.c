@@ -277,6 +277,8 @@ static bool listens_on(int port, void *arg)
 {
 	const struct ss_config *cfg = arg;
 
+	if (cfg->plugin_port && port == cfg->plugin_port)
+		return true;
 	return cfg->prog == PROG_SERVER ? config_serves_port(port, arg) : port == cfg->local_port;
 }
 
@@ -334,11 +336,9 @@ static int start(struct ss_config *cfg, enum prog_kind prog, int argc, char **ar
 		log_err("LISTEN_FDS: %s", err);
 		return 2;
 	}
-	if (r > 0) {
+	if (r > 0)
 		log_info("%d listening sockets inherited (%s)", r,
 			 daemon_upgraded_from() ? "upgrade" : "socket activation");
-		sockpool_prune(listens_on, cfg);
-	}
 	if (cfg->reuse_port && !cfg->port_shared && !r && ports_taken(cfg))
 		return 2;
 	return 0;
@@ -481,12 +481,16 @@ int supervisor_main(enum prog_kind prog, int argc, char **argv)
 	if (t.cfg->plugin && t.cfg->mode != MODE_UDP_ONLY) {
 		const char *why = "";
 
+		upgrade_plugin_take(&t.pl);
 		if (plugin_start(&t.pl, t.cfg, &why)) {
 			log_err("plugin: %s", why);
 			goto out;
 		}
 		t.cfg->plugin_port = t.pl.port;
 	}
+	/* Inherited sockets of ports this configuration does not serve close now. */
+	if (sockpool_count())
+		sockpool_prune(listens_on, t.cfg);
 	/* The online configuration is fetched again by the parent too. */
 	bool forked = t.cfg->workers > 1 || t.pl.pid > 0 || t.manager_fd >= 0 || t.cfg->online_url;
 	struct worker_args wa = { .cfg = t.cfg, .replay = &t.replay, .salts = t.salts, .sc = t.sc, .cap = t.cap,

@@ -185,6 +185,12 @@ static void reap(struct tree *t)
 
 		if (online_reaped(t, pid) || upgrade_reaped(&t->up, pid, st))
 			continue;
+		/* Stopped by the successor of an upgrade, which starts its own. */
+		if (pid == t->pl.pid && t->plugin_yields) {
+			log_info("plugin (pid %d) stopped for the successor's", (int)pid);
+			t->pl.pid = -1;
+			continue;
+		}
 		/* SIP003: without its plugin the daemon cannot serve; it exits non-zero. */
 		if (pid == t->pl.pid) {
 			plugin_log_exit(t->cfg, pid, st);
@@ -378,6 +384,16 @@ static void ctl_capture(void *arg, const struct ctl_capture *q, const char *who,
 	capture_command(t->cap, &(struct capture_workers){ ask_workers, t }, q, who, out);
 }
 
+/* A successor that failed after stopping this one's plugin: it starts again, on the same port. */
+static void plugin_again(struct tree *t)
+{
+	const char *why = "";
+
+	if (t->plugin_yields && t->pl.pid <= 0 && plugin_start(&t->pl, t->cfg, &why))
+		log_err("plugin: cannot start it again (%s); TCP is not served", why);
+	t->plugin_yields = false;
+}
+
 /* The successor serves: the workers drain (SIGQUIT), and the tree exits after the last. */
 static void upgraded(void *arg, bool ok)
 {
@@ -385,6 +401,7 @@ static void upgraded(void *arg, bool ok)
 
 	if (!ok) {
 		traffic_hand_over(&t->traffic, false); /* this process carries on counting */
+		plugin_again(t);
 		return;
 	}
 	t->stopping = true;
@@ -406,8 +423,11 @@ int tree_upgrade(struct tree *t, const char **why)
 		tree_take_added(t);
 		tree_save_spent(t);
 		traffic_hand_over(&t->traffic, true);
-		if (!(r = upgrade_begin(&t->up, t->loop, t->cfg, &t->ctl, &t->metrics, upgraded, t,
-					&w)))
+		upgrade_plugin_pass(&t->pl);
+		r = upgrade_begin(&t->up, t->loop, t->cfg, &t->ctl, &t->metrics, upgraded, t, &w);
+		upgrade_plugin_pass(&(struct plugin){ .pid = -1 });
+		t->plugin_yields = !r && t->pl.pid > 0;
+		if (!r)
 			return 0;
 		traffic_hand_over(&t->traffic, false);
 	}

@@ -52,6 +52,7 @@ struct tree {
 	struct ctl *ctl;
 	struct metrics *metrics;
 	struct upgrade up;       /* ssctl upgrade, SIGUSR2 */
+	bool plugin_yields;      /* the successor stops this one's plugin to start its own */
 	struct handler pool_h;   /* the workers' reports of the sockets they bound */
 	int pool_chan[2];        /* its socketpair: [0] read here, [1] the workers' */
 	pid_t online_pid;        /* sslocal: the online configuration's fetch running, or -1 */

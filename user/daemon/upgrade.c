@@ -18,6 +18,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "metrics.h"
+#include "plugin.h"
 #include "sbuf.h"
 #include "sockpool.h"
 #include "upgrade.h"
@@ -40,11 +41,57 @@ void upgrade_remember(int argc, char **argv)
 		args[i] = argv[i];
 }
 
+/* Gone, or a zombie its parent has yet to reap? */
+static bool gone(pid_t pid)
+{
+	char path[40], buf[128], *close;
+	FILE *f;
+	bool z = false;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (!(f = fopen(path, "r")))
+		return true;
+	if (fgets(buf, sizeof(buf), f) && (close = strrchr(buf, ')')))
+		z = close[1] == ' ' && close[2] == 'Z';
+	fclose(f);
+	return z;
+}
+
+void upgrade_plugin_take(struct plugin *pl)
+{
+	const char *pid = getenv("SSBPF_PLUGIN_PID"), *port = getenv("SSBPF_PLUGIN_PORT");
+	pid_t p = pid ? (pid_t)atoi(pid) : 0;
+
+	if (p > 0 && port) {
+		/* Its ports are the ones this plugin needs: it stops first (its connections with it). */
+		log_info("plugin: stopping the predecessor's (pid %d) to start this one's on its ports",
+			 (int)p);
+		pl->port = atoi(port);
+		kill(p, SIGTERM);
+		for (int waited = 0; waited < 3000 && !gone(p); waited += 10)
+			usleep(10 * 1000);
+	}
+	unsetenv("SSBPF_PLUGIN_PID");
+	unsetenv("SSBPF_PLUGIN_PORT");
+}
+
+void upgrade_plugin_pass(const struct plugin *pl)
+{
+	char num[16];
+
+	if (pl->pid <= 0) {
+		unsetenv("SSBPF_PLUGIN_PID");
+		unsetenv("SSBPF_PLUGIN_PORT");
+		return;
+	}
+	snprintf(num, sizeof(num), "%d", (int)pl->pid);
+	setenv("SSBPF_PLUGIN_PID", num, 1);
+	snprintf(num, sizeof(num), "%d", pl->port);
+	setenv("SSBPF_PLUGIN_PORT", num, 1);
+}
+
 const char *upgrade_refusal(const struct ss_config *cfg)
 {
-	if (cfg->plugin)
-		return "a plugin holds the public port; restart instead (the plugin would have to "
-		       "let go of it first)";
 	if (cfg->capture)
 		return "redir's capture is not handed over yet; restart instead";
 	if (cfg->ctl_socket && !strcmp(cfg->ctl_socket, "off"))
