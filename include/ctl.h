@@ -34,7 +34,7 @@ struct ctl_backend {
 	/* ssctl url: the configuration in force, whose SIP002 URIs it lists; NULL: none */
 	const struct ss_config *(*config)(void *arg);
 	/* ssctl upgrade (start: begin one) and upgrade-status: one object into out; NULL: none */
-	void (*upgrade)(void *arg, bool start, const char *who, struct sbuf *out);
+	void (*upgrader)(void *arg, bool start, const char *who, struct sbuf *out);
 	void *arg;
 };
 

@@ -500,7 +500,7 @@ int tree_run(struct tree *t)
 {
 	struct ctl_backend b = { .conns = ctl_conns, .stats = ctl_stats, .kill = ctl_kill,
 				 .capture = ctl_capture, .config = tree_config,
-				 .upgrade = ctl_upgrade, .arg = t };
+				 .upgrader = ctl_upgrade, .arg = t };
 
 	if (!(t->w = calloc((size_t)t->cfg->workers, sizeof(*t->w))) ||
 	    !(t->loop = loop_new(1000, on_signal, on_tick, NULL, t)) ||

@@ -421,7 +421,7 @@ static void observe(struct worker *w, int ctl_fd)
 {
 	struct ctl_backend b = { .conns = w_conns, .stats = w_stats, .kill = w_kill,
 				 .capture = w_capture, .config = w_config,
-				 .upgrade = ctl_fd < 0 ? w_upgrade : NULL, .arg = w };
+				 .upgrader = ctl_fd < 0 ? w_upgrade : NULL, .arg = w };
 
 	if (ctl_fd >= 0 && ctl_channel(&w->ctl, w->ctx.loop, ctl_fd, &b))
 		log_warn("control channel: %s", strerror(errno));

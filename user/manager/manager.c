@@ -584,7 +584,7 @@ int manager_main(int argc, char **argv)
 	m->sock.fd = -1;
 	m->shared.pid = -1;
 	m->backend = (struct ctl_backend){ .conns = m_conns, .stats = m_stats, .kill = m_kill,
-					   .upgrade = mgr_upgrade_ctl, .arg = m };
+					   .upgrader = mgr_upgrade_ctl, .arg = m };
 	/* An upgraded server's successor becomes this process's child once its predecessor exits. */
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	log_init("ssmanager", LOG_INFO + cfg.verbose - cfg.quiet);

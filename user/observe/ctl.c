@@ -119,9 +119,9 @@ void ctl_answer(const struct ctl_backend *b, const char *line, const char *who, 
 		urls(b, r);
 	} else if (!strcmp(cmd, "capture") && b->capture) {
 		b->capture(b->arg, &q, who, r);
-	} else if ((!strcmp(cmd, "upgrade") || !strcmp(cmd, "upgrade-status")) && b->upgrade) {
+	} else if ((!strcmp(cmd, "upgrade") || !strcmp(cmd, "upgrade-status")) && b->upgrader) {
 		sbuf_printf(r, "{\"upgrade\":");
-		b->upgrade(b->arg, !strcmp(cmd, "upgrade"), who, r);
+		b->upgrader(b->arg, !strcmp(cmd, "upgrade"), who, r);
 		sbuf_printf(r, "}");
 	} else if (!strcmp(cmd, "upgrade") || !strcmp(cmd, "upgrade-status")) {
 		sbuf_printf(r, "{\"error\":\"this process is not upgraded this way (a worker, or "
