@@ -21,6 +21,7 @@ import time
 sys.path.insert(0, os.path.dirname(__file__))
 from test_replay import tcp_flight, PW as REPLAY_PW  # noqa: E402
 from test_sip022 import b64, key_of, read_response, request  # noqa: E402
+from test_sip022_udp import client_packet, server_body, silent, udp_sock, unpacket  # noqa: E402
 from test_udp import Association, UdpEcho  # noqa: E402
 from sstest import *  # noqa: E402,F401,F403
 
@@ -122,6 +123,35 @@ class Load:
         time.sleep(1)
 
 
+class GreetingProbe:
+    """A SOCKS5 greeting to sslocal every 2 ms, timed to its answer: how long the
+    daemon took to accept and read a new connection (the accept gap)."""
+
+    def __init__(self, lp):
+        self.lp, self.worst, self.n, self.failed = lp, 0.0, 0, 0
+        self.stopping = False
+        self.t = threading.Thread(target=self.run)
+        self.t.start()
+
+    def run(self):
+        while not self.stopping:
+            t0 = time.time()
+            try:
+                s = socket.create_connection(("127.0.0.1", self.lp), timeout=5)
+                s.sendall(b"\x05\x01\x00")
+                assert recv_exact(s, 2) == b"\x05\x00"
+                s.close()
+                self.worst = max(self.worst, time.time() - t0)
+                self.n += 1
+            except Exception:  # noqa: BLE001 - counted
+                self.failed += 1
+            time.sleep(0.002)
+
+    def stop(self):
+        self.stopping = True
+        self.t.join()
+
+
 def server_config(path, port, rate):
     with open(path, "w") as f:
         json.dump({"servers": [{"server": "127.0.0.1", "server_port": port, "method": M,
@@ -159,6 +189,7 @@ def test_upgrade_server_then_local_under_load():
         dl = threading.Thread(target=download)
         dl.start()
         load = Load(lp, echo.port)
+        probe = GreetingProbe(lp)
         time.sleep(2)
         new_srv, old_srv = upgrade(ssock)
         assert old_srv == srv.pid
@@ -174,6 +205,7 @@ def test_upgrade_server_then_local_under_load():
         assert assoc.recv()[2] == b"across-2"
         time.sleep(2)
         load.stop()
+        probe.stop()
         # A new association and new connections go to the new processes.
         fresh = Association(lp)
         fresh.send("127.0.0.1", uecho.port, b"after")
@@ -183,6 +215,9 @@ def test_upgrade_server_then_local_under_load():
         dl.join(60)
         print("30 conn/s across both upgrades: %d ok, %d failed; longest SOCKS reply wait %.1f ms; "
               "256 MiB download %s" % (load.ok, load.failed, load.worst * 1000, got.get("n")))
+        print("sslocal answered %d greetings every 2 ms across both upgrades, %d failed; the "
+              "longest accept-and-answer took %.1f ms" % (probe.n, probe.failed, probe.worst * 1000))
+        assert probe.failed == 0 and probe.n > 1000, (probe.n, probe.failed)
         assert load.failed == 0, load.errors[:5]
         assert load.ok > 150, load.ok
         assert got.get("n") == size and got["sha"] == expected_sha(size), got
@@ -258,6 +293,65 @@ def test_replays_recorded_before_an_upgrade_are_refused_after_it():
         stop_successors()
         target.close()
         echo.close()
+
+
+def test_a_sip022_udp_session_keeps_its_packet_window_across_an_upgrade():
+    m22 = "2022-blake3-aes-256-gcm"
+    echo, psk, port = UdpEcho(), key_of(m22), free_port()
+    sock = os.path.join(LOGDIR, "s22u.sock")
+    srv = ssserver(port, m22, b64(psk), extra=["-u", "--workers", "2", "--ctl-socket", sock, "-t", "5",
+                                              "--replay-file", os.path.join(LOGDIR, "s22u.replay")])
+
+    def roundtrip(s, sid, pid, payload):
+        s.sendto(client_packet(m22, psk, sid, pid, echo.port, payload), ("127.0.0.1", port))
+        return server_body(unpacket(m22, psk, s.recvfrom(65535)[0])[2], sid)[2]
+    try:
+        sid, a = os.urandom(8), udp_sock()
+        recorded = [client_packet(m22, psk, sid, pid, echo.port, b"pkt %d" % pid) for pid in range(5)]
+        for pid, pkt in enumerate(recorded):
+            a.sendto(pkt, ("127.0.0.1", port))
+            assert server_body(unpacket(m22, psk, a.recvfrom(65535)[0])[2], sid)[2] == b"pkt %d" % pid
+        upgrade(sock)
+        count = echo.count
+        for pkt in recorded:
+            a.sendto(pkt, ("127.0.0.1", port))
+        assert silent(a) and echo.count == count, "a recorded packet passed after the upgrade"
+        # The session goes on above what was seen, in whichever process reads it.
+        assert roundtrip(a, sid, 9, b"after") == b"after"
+        assert roundtrip(a, sid, 8, b"late") == b"late"
+        a.sendto(client_packet(m22, psk, sid, 9, echo.port, b"again"), ("127.0.0.1", port))
+        assert silent(a)
+        srv.wait(15)
+        assert roundtrip(a, sid, 10, b"new one") == b"new one"
+        a.close()
+    finally:
+        stop_successors()
+        echo.close()
+
+
+def test_systemd_follows_the_new_main_process():
+    """Type=notify: READY=1 with the first MAINPID, then MAINPID of the successor, as the
+    old process tells systemd once the new one is ready (NotifyAccess=all in the units)."""
+    note = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    path = os.path.join(LOGDIR, "notify.sock")
+    note.bind(path)
+    note.settimeout(10)
+    sp, sock = free_port(), os.path.join(LOGDIR, "sd.sock")
+    srv = start([os.path.join(BUILD, "ssserver"), "-s", "127.0.0.1", "-p", str(sp), "-k", "x", "-m", M,
+                 "--workers", "2", "--ctl-socket", sock], env={"NOTIFY_SOCKET": path}, wait=sp)
+    try:
+        first = note.recv(256).decode()
+        assert "READY=1" in first and "MAINPID=%d" % srv.pid in first, first
+        new, old = upgrade(sock)
+        second = note.recv(256).decode()
+        assert "READY=1" in second and "MAINPID=%d" % new in second, second
+        # The successor keeps systemd's socket for its own successor in turn.
+        new2, _ = upgrade(sock) if srv.wait(10) == 0 else (None, None)
+        third = note.recv(256).decode()
+        assert "MAINPID=%d" % new2 in third, third
+    finally:
+        stop_successors()
+        note.close()
 
 
 def test_a_broken_configuration_or_binary_leaves_the_old_process_serving():
@@ -434,6 +528,8 @@ if __name__ == "__main__":
     sys.exit(run_tests([
         test_upgrade_server_then_local_under_load,
         test_replays_recorded_before_an_upgrade_are_refused_after_it,
+        test_a_sip022_udp_session_keeps_its_packet_window_across_an_upgrade,
+        test_systemd_follows_the_new_main_process,
         test_a_broken_configuration_or_binary_leaves_the_old_process_serving,
         test_a_second_upgrade_during_a_drain_is_refused,
         test_the_drain_timeout_ends_what_is_left,

@@ -194,8 +194,8 @@ int sockpool_receive(int fd)
 	int got = -1, r;
 	ssize_t n = recvmsg(fd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 
-	if (n < 0)
-		return -errno;
+	if (n <= 0)
+		return n ? -errno : -EAGAIN;
 	for (c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))
 		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
 			memcpy(&got, CMSG_DATA(c), sizeof(int));

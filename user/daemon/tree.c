@@ -456,7 +456,8 @@ static void ctl_upgrade(void *arg, bool start, const char *who, struct sbuf *out
 static void on_pool_report(struct handler *h, uint32_t events)
 {
 	(void)events;
-	while (sockpool_receive(h->fd) != -EAGAIN)
+	/* A bounded batch: the loop calls again while reports wait. */
+	for (int i = 0; i < 64 && sockpool_receive(h->fd) != -EAGAIN; i++)
 		;
 }
 
