@@ -391,6 +391,30 @@ def test_data_limit_ends_the_user_refuses_new_connections_and_survives_a_restart
     assert out["q4"][0] == 1 << 20, out["q4"]
 
 
+def test_a_spent_data_limit_ends_sip022_udp_too():
+    from test_sip022 import b64, key_of
+    from test_sip022_udp import client_packet, server_body, silent, udp_sock, unpacket
+    m22 = "2022-blake3-aes-256-gcm"
+    psk, port, echo = key_of(m22), free_block(1), UdpEcho()
+    cfg = write_json("s22limit.json", {"servers": [{"server": "127.0.0.1", "server_port": port, "method": m22,
+                                                    "password": b64(psk), "data_limit": 3000}],
+                                       "mode": "tcp_and_udp", "replay_file": "off"})
+    serve(cfg, wait=port)
+    wait_udp_port(port)
+    sid, a = os.urandom(8), udp_sock()
+    answered = 0
+    for pid in range(10):
+        a.sendto(client_packet(m22, psk, sid, pid, echo.port, b"x" * 1000), ("127.0.0.1", port))
+        if not silent(a, 0.5):
+            answered += 1
+    # 1000 bytes up and down per round trip: the limit is spent within two.
+    print("SIP022 UDP with a 3000-byte data_limit: %d of 10 datagrams answered" % answered)
+    assert 1 <= answered <= 2, answered
+    assert echo.count <= 2, echo.count
+    a.close()
+    echo.close()
+
+
 def test_ssmanager_add_takes_rate_and_data_limits():
     mp = free_port(socket.SOCK_DGRAM)
     start([os.path.join(BUILD, "ssmanager"), "--manager-address", "127.0.0.1:%d" % mp, "-m", M,
@@ -472,6 +496,7 @@ if __name__ == "__main__":
                         test_udp_rate_limit_drops_what_passes_the_rate,
                         test_low_udp_ports_answer_under_user_nobody,
                         test_data_limit_ends_the_user_refuses_new_connections_and_survives_a_restart,
+                        test_a_spent_data_limit_ends_sip022_udp_too,
                         test_ssmanager_add_takes_rate_and_data_limits,
                         test_ssmanager_serves_500_added_ports_from_one_ssserver],
                        "many-ports"))

@@ -562,10 +562,14 @@ int worker_run(const struct worker_args *a)
 	p->loop = loop_new(TICK_MS, on_signal, on_tick, on_batch_end, w);
 	w->ls = (struct listeners){ .loop = p->loop, .has_room = has_room, .on_conn = on_conn,
 				    .arg = w };
-	if (!p->scratch || !p->loop ||
-	    (r = key_init(&p->key, cfg->m, cfg->password ? cfg->password : "", cfg->raw_key, NULL,
-			  cfg->server_port))) {
+	if (!p->scratch || !p->loop) {
 		log_err("out of memory");
+		status = 1;
+	} else if ((cfg->prog != PROG_SERVER || cfg->password) &&
+		   (r = key_init(&p->key, cfg->m, cfg->password ? cfg->password : "", cfg->raw_key,
+				 NULL, cfg->server_port))) {
+		/* sslocal's key (ssserver's are its ports', checked with the configuration). */
+		log_err("start-up failed: the key: %s", strerror(-r));
 		status = 1;
 	} else if ((r = setup(w, &why)) || (observe(w, a->ctl_fd), drop_privileges(p, &why))) {
 		log_err("start-up failed: %s", why);

@@ -60,10 +60,15 @@ int udp_seal(struct ctx *p, struct nat *n, const struct ss_key *k, const uint8_t
 	return r;
 }
 
-bool udp_rate_ok(struct nat *n, const struct ss_key *k, bool up, size_t len)
+bool udp_admit(struct nat *n, const struct ss_key *k, bool up, size_t len)
 {
 	uint64_t now = loop_now(n->r->p->loop), *t = &n->rate_tokens[up ? 0 : 1];
 
+	/* A spent data_limit ends the user's datagrams both ways, as it ends its connections. */
+	if (k && traffic_spent(n->r->p->traffic, k)) {
+		n->r->p->ctr->udp.refused++;
+		return false;
+	}
 	if (!k || !k->rate)
 		return true;
 	if (!n->rate_at) {

@@ -159,11 +159,13 @@ int udp_seal(struct ctx *p, struct nat *n, const struct ss_key *k, const uint8_t
 /* Whether a datagram's salt came before (and records it). */
 bool udp_salt_replayed(struct ctx *p, const struct ss_key *k, const uint8_t *dgram);
 /*
- * ssserver: may len more bytes go up (or down) under key k's rate_limit? A
- * token bucket per entry and direction, refilled at the rate, holding one
- * second's worth; a datagram over it is dropped (counted as refused).
+ * ssserver: may len more bytes go up (or down) under key k? Not once its
+ * data_limit is spent; and within its rate_limit: a token bucket per entry
+ * and direction, refilled at the rate, holding one second's worth. A
+ * datagram refused is dropped (counted as refused). Both editions' paths
+ * (SIP004 datagrams, SIP022 sessions) ask here.
  */
-bool udp_rate_ok(struct nat *n, const struct ss_key *k, bool up, size_t len);
+bool udp_admit(struct nat *n, const struct ss_key *k, bool up, size_t len);
 /* Sends to the entry's client from the listening socket, counted. */
 void udp_client_send(struct nat *n, const uint8_t *data, size_t len);
 

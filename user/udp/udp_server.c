@@ -52,7 +52,7 @@ static void open_from_client(struct udp_relay *r, const uint8_t *buf, size_t len
 	if ((n = nat_get(r, src, slen, NULL))) {
 		n->key = k;
 		nat_touch(n);
-		if (!udp_rate_ok(n, k, true, olen - used))
+		if (!udp_admit(n, k, true, olen - used))
 			return;
 		traffic_add_key(p->traffic, p->index, k, true, olen - used);
 		nat_send(n, &a, out + used, olen - used);
@@ -89,7 +89,7 @@ static void server_to_client(struct nat *n, uint8_t *buf, size_t len,
 	buf -= hl;
 	memcpy(buf, hdr, (size_t)hl);
 	len += (size_t)hl;
-	if (!udp_rate_ok(n, k, false, len))
+	if (!udp_admit(n, k, false, len))
 		return;
 	if (len + k->ops->udp_overhead(k->m) > UDP_MAX_DGRAM ||
 	    udp_seal(p, n, k, buf, len, out, sizeof(out), &olen)) {

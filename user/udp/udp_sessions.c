@@ -163,7 +163,7 @@ void sessions_from_client(struct udp_relay *r, const uint8_t *buf, size_t len,
 	n->client_len = slen;
 	n->key = k;
 	nat_touch(n);
-	if (!udp_rate_ok(n, k, true, olen - used))
+	if (!udp_admit(n, k, true, olen - used))
 		return;
 	traffic_add_key(p->traffic, p->index, k, true, olen - used);
 	nat_send(n, &a, out + used, olen - used);
