@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
 /* What the BPF loaders share: libbpf messages in the log, why a load failed, a map's entries. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -48,4 +50,22 @@ unsigned bpf_map_entries(int fd, size_t key_size)
 		n++;
 	}
 	return n;
+}
+
+struct bpf_link *bpf_attach_here(struct bpf_program *prog, const char **why)
+{
+	int ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC), err;
+	struct bpf_link *link;
+
+	if (ns < 0) {
+		*why = "cannot open /proc/self/ns/net";
+		return NULL;
+	}
+	link = bpf_program__attach_netns(prog, ns);
+	err = errno;
+	close(ns);
+	if (!link)
+		*why = "cannot attach the sk_lookup program to this network namespace";
+	errno = err;
+	return link;
 }

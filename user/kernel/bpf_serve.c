@@ -131,18 +131,7 @@ static int fill(struct serve *s, int workers)
 
 static int attach(struct serve *s, const char **why)
 {
-	int ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC), r;
-
-	if (ns < 0) {
-		*why = "cannot open /proc/self/ns/net";
-		return -errno;
-	}
-	s->link = bpf_program__attach_netns(s->skel->progs.serve_lookup, ns);
-	r = s->link ? 0 : -errno;
-	close(ns);
-	if (r)
-		*why = "cannot attach the sk_lookup program to this network namespace";
-	return r;
+	return (s->link = bpf_attach_here(s->skel->progs.serve_lookup, why)) ? 0 : -errno;
 }
 
 int serve_open(struct serve **out, const struct ss_config *cfg, const char **why)

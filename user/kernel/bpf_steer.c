@@ -120,7 +120,7 @@ int bpf_steer_open(struct bpf_steer **out, const struct steer_spec *spec, int tc
 		   const char **why)
 {
 	struct bpf_steer *b = calloc(1, sizeof(*b));
-	int ns = -1, r;
+	int r;
 
 	if (!b) {
 		*why = "out of memory";
@@ -137,17 +137,8 @@ int bpf_steer_open(struct bpf_steer **out, const struct steer_spec *spec, int tc
 		*why = "cannot fill the steering maps (a redir socket the kernel cannot steer to?)";
 		goto err;
 	}
-	ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
-	if (ns < 0) {
+	if (!(b->link = bpf_attach_here(b->skel->progs.steer_lookup, why))) {
 		r = -errno;
-		*why = "cannot open /proc/self/ns/net";
-		goto err;
-	}
-	b->link = bpf_program__attach_netns(b->skel->progs.steer_lookup, ns);
-	close(ns);
-	if (!b->link) {
-		r = -errno;
-		*why = "cannot attach the sk_lookup program to this network namespace";
 		goto err;
 	}
 	*out = b;
