@@ -152,6 +152,20 @@ class GreetingProbe:
         self.t.join()
 
 
+def download(lp, port, size, got):
+    """size bytes from sender_handler through SOCKS5 port lp: their count and sha256 into got."""
+    s, rep = socks_connect(lp, "127.0.0.1", port, timeout=30)
+    s.sendall(size.to_bytes(8, "big"))
+    h, n = hashlib.sha256(), 0
+    while True:
+        d = s.recv(1 << 20)
+        if not d:
+            break
+        h.update(d)
+        n += len(d)
+    got.update(n=n, sha=h.hexdigest())
+
+
 def server_config(path, port, rate):
     with open(path, "w") as f:
         json.dump({"servers": [{"server": "127.0.0.1", "server_port": port, "method": M,
@@ -174,19 +188,7 @@ def test_upgrade_server_then_local_under_load():
         assoc.send("127.0.0.1", uecho.port, b"before")
         assert assoc.recv()[2] == b"before"
         size, got = 256 << 20, {}
-
-        def download():
-            s, rep = socks_connect(lp, "127.0.0.1", sender.port, timeout=30)
-            s.sendall(size.to_bytes(8, "big"))
-            h, n = hashlib.sha256(), 0
-            while True:
-                d = s.recv(1 << 20)
-                if not d:
-                    break
-                h.update(d)
-                n += len(d)
-            got.update(n=n, sha=h.hexdigest())
-        dl = threading.Thread(target=download)
+        dl = threading.Thread(target=download, args=(lp, sender.port, size, got))
         dl.start()
         load = Load(lp, echo.port)
         probe = GreetingProbe(lp)
