@@ -53,5 +53,11 @@ void replay_free(struct replay *r);
 bool replay_check_add(struct replay *r, const uint8_t *salt, size_t len);
 /* Memory held by the filters, in bytes. */
 size_t replay_bytes(const struct replay *r);
+/*
+ * An upgrade's successor maps the filter and the salt window its
+ * predecessor still uses: their locks are kept as they are, not made anew
+ * at attach (which guards a later run against a holder killed long ago).
+ */
+void replay_locks_in_use(void);
 
 #endif

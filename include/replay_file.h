@@ -27,6 +27,16 @@ int replay_file_open(struct replay *r, size_t capacity, double fp, const char *p
 		     const char **why);
 /* The SIP022 salt window in the file at path, likewise (salt_window.h). */
 int salt_file_open(struct salt_window **sp, const char *path, const char **why);
+/*
+ * In memory only (--replay-file off, or a file it cannot use): the filter and
+ * the salt window in memfd mappings, so that an upgrade's successor maps the
+ * same memory (replay_mem_pass in the child before exec: the fds from fd
+ * `from` up, named in the environment). 1: kept from the predecessor; 0:
+ * starts empty; -errno.
+ */
+int replay_mem_open(struct replay *r, size_t capacity, double fp);
+int salt_mem_open(struct salt_window **sp);
+void replay_mem_pass(int from);
 /* Seconds between writes to disk. */
 #define REPLAY_SYNC_S 10
 /* Writes the filter's and the salt window's (sp may be NULL) dirty pages to disk; logs a failure. */

@@ -261,7 +261,25 @@ def test_replays_recorded_before_an_upgrade_are_refused_after_it():
     srv22 = ssserver(p22, "2022-blake3-aes-256-gcm", b64(psk),
                      extra=["--replay-file", os.path.join(LOGDIR, "r22.replay"), "--workers", "2",
                             "--ctl-socket", s22, "--handshake-timeout", "2"])
+    # The filter in memory only (--replay-file off): the successor maps the same memory.
+    poff, soff = free_port(), os.path.join(LOGDIR, "roff.sock")
+    srvoff = ssserver(poff, "aes-256-gcm", REPLAY_PW.decode(),
+                      extra=["--replay-file", "off", "--ctl-socket", soff, "--workers", "2",
+                             "--handshake-timeout", "2"])
     try:
+        flightoff = tcp_flight(target.port, b"sip004-0")
+        c = socket.create_connection(("127.0.0.1", poff), timeout=5)
+        c.sendall(flightoff)
+        wait_until(lambda: len(counted) == 1, 5, "the recorded request (in memory)")
+        c.close()
+        upgrade(soff)
+        srvoff.wait(10)
+        again = socket.create_connection(("127.0.0.1", poff), timeout=5)
+        again.sendall(flightoff)
+        assert closed_within(again, 10), "a replay after the upgrade was not closed"
+        time.sleep(0.3)
+        assert len(counted) == 1, "a request recorded in memory before the upgrade passed after it"
+        counted.clear()
         flight4 = tcp_flight(target.port, b"sip004-1")
         c = socket.create_connection(("127.0.0.1", p4), timeout=5)
         c.sendall(flight4)

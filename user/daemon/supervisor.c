@@ -83,6 +83,16 @@ static int replay_default_path(struct ss_config *cfg, const char *name)
 	return config_set_str(&cfg->replay_file, path);
 }
 
+/* The filter in memory (a memfd an upgrade's successor maps too); 0 or -errno. */
+static int replay_in_memory(const struct ss_config *cfg, struct replay *r)
+{
+	int ret = replay_mem_open(r, (size_t)cfg->replay_capacity, cfg->replay_fp);
+
+	if (ret == 1)
+		log_info("replay filter: kept from the process this one replaced (in memory)");
+	return ret < 0 ? ret : 0;
+}
+
 /*
  * The replay filter, made before the workers fork: in its file
  * (replay_file.h), so that it outlives restarts and crashes, or in memory
@@ -94,7 +104,7 @@ static int replay_setup(struct ss_config *cfg, struct replay *r, const char *nam
 	int ret;
 
 	if (!cfg->m->key_len || (cfg->replay_file && !strcmp(cfg->replay_file, "off")))
-		return replay_init(r, (size_t)cfg->replay_capacity, cfg->replay_fp);
+		return replay_in_memory(cfg, r);
 	if (!cfg->replay_file && replay_default_path(cfg, name))
 		return -ENOMEM;
 	ret = replay_file_open(r, (size_t)cfg->replay_capacity, cfg->replay_fp, cfg->replay_file,
@@ -112,7 +122,7 @@ static int replay_setup(struct ss_config *cfg, struct replay *r, const char *nam
 		 cfg->replay_file, strerror(-ret));
 	if (config_set_str(&cfg->replay_file, "off"))
 		return -ENOMEM;
-	return replay_init(r, (size_t)cfg->replay_capacity, cfg->replay_fp);
+	return replay_in_memory(cfg, r);
 }
 
 /* Does any port take a 2022 method (whose request salts the salt window keeps)? */
@@ -151,10 +161,12 @@ static int salts_setup(const struct ss_config *cfg, struct salt_window **sp)
 		if (ret >= 0)
 			return 0;
 	}
-	if (!(*sp = salt_window_new())) {
-		log_err("cannot allocate the SIP022 salt window: %s", strerror(errno));
-		return -ENOMEM;
+	if ((ret = salt_mem_open(sp)) < 0) {
+		log_err("cannot allocate the SIP022 salt window: %s", strerror(-ret));
+		return ret;
 	}
+	if (ret == 1)
+		log_info("SIP022 salt window: kept from the process this one replaced (in memory)");
 	return 0;
 }
 
@@ -467,8 +479,10 @@ int supervisor_main(enum prog_kind prog, int argc, char **argv)
 		return 1;
 	upgrade_remember(argc, argv);
 	/* A successor of an upgrade: its start-up errors go to the process it would replace. */
-	if (daemon_take_upgrade())
+	if (daemon_take_upgrade()) {
 		log_set_err_hook(daemon_upgrade_status);
+		replay_locks_in_use();
+	}
 	if ((r = start(t.cfg, prog, argc, argv, name))) {
 		daemon_remove_pid(t.cfg->pid_file);
 		config_free(t.cfg);

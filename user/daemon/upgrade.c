@@ -19,6 +19,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "plugin.h"
+#include "replay_file.h"
 #include "sbuf.h"
 #include "sockpool.h"
 #include "upgrade.h"
@@ -222,6 +223,8 @@ _Noreturn static void start_child(const char *notify)
 
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
+	/* The memfds first, above where the sockets go (which may be where they are now). */
+	replay_mem_pass(3 + sockpool_count());
 	if (sockpool_pass())
 		_exit(126);
 	if (getenv("NOTIFY_SOCKET"))

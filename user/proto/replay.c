@@ -10,6 +10,13 @@
 #include "replay.h"
 #include "shm_lock.h"
 
+bool shm_lock_in_use;
+
+void replay_locks_in_use(void)
+{
+	shm_lock_in_use = true;
+}
+
 int replay_layout(struct replay *r, size_t capacity, double fp)
 {
 	double half = capacity < 2 ? 1 : (double)capacity / 2;

@@ -34,6 +34,70 @@ static int map_file(const char *path, size_t len, void **mem, const char **why)
 	return ret;
 }
 
+/* In memory only: a memfd each (the filter's, the salt window's), passed on at an upgrade. */
+static int mem_fd[2] = { -1, -1 };
+static const char *const mem_env[2] = { "SSBPF_REPLAY_MEMFD", "SSBPF_SALTS_MEMFD" };
+
+/* A shared mapping of len bytes: the predecessor's memfd (an upgrade) when it fits, or a new one. */
+static int map_mem(int which, size_t len, void **mem)
+{
+	const char *env = getenv(mem_env[which]);
+	int fd = env ? atoi(env) : -1;
+	struct stat st;
+
+	unsetenv(mem_env[which]);
+	if (fd >= 0 && (fstat(fd, &st) || (size_t)st.st_size != len)) {
+		close(fd);
+		fd = -1;
+	}
+	if (fd >= 0)
+		fcntl(fd, F_SETFD, FD_CLOEXEC);
+	else if ((fd = memfd_create(which ? "ssbpf-salts" : "ssbpf-replay", MFD_CLOEXEC)) < 0)
+		return -errno;
+	else if (ftruncate(fd, (off_t)len))
+		return close(fd), -ENOMEM;
+	if ((*mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0)) ==
+	    MAP_FAILED) {
+		close(fd);
+		return -ENOMEM;
+	}
+	mem_fd[which] = fd;
+	return 0;
+}
+
+int replay_mem_open(struct replay *r, size_t capacity, double fp)
+{
+	const char *why = NULL;
+	void *mem;
+	int ret = replay_layout(r, capacity, fp);
+
+	if (ret || (ret = map_mem(0, r->map_len, &mem)))
+		return ret;
+	return replay_attach(r, mem, &why);
+}
+
+int salt_mem_open(struct salt_window **sp)
+{
+	const char *why = NULL;
+	void *mem;
+	int ret = map_mem(1, salt_window_len(), &mem);
+
+	return ret ? ret : salt_window_attach(sp, mem, &why);
+}
+
+void replay_mem_pass(int from)
+{
+	char num[16];
+
+	for (int i = 0; i < 2; i++) {
+		int fd = mem_fd[i] >= 0 ? fcntl(mem_fd[i], F_DUPFD, from) : -1;
+
+		snprintf(num, sizeof(num), "%d", fd);
+		if (fd >= 0)
+			setenv(mem_env[i], num, 1);
+	}
+}
+
 int replay_file_open(struct replay *r, size_t capacity, double fp, const char *path,
 		     const char **why)
 {

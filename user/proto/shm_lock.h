@@ -3,6 +3,7 @@
 #define SS_SHM_LOCK_H
 
 #include <errno.h>
+#include <stdbool.h>
 #include <pthread.h>
 
 /*
@@ -10,10 +11,14 @@
  * process-shared and robust, made anew at every attach, so that a process
  * killed while holding it cannot wedge the others or the next run.
  */
+extern bool shm_lock_in_use; /* replay_locks_in_use: the predecessor of an upgrade holds them */
+
 static inline void shm_lock_init(pthread_mutex_t *m)
 {
 	pthread_mutexattr_t a;
 
+	if (shm_lock_in_use)
+		return;
 	pthread_mutexattr_init(&a);
 	pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
 	pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
