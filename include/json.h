@@ -26,6 +26,9 @@ struct json *json_parse(const char *text, size_t len, const char **why);
 void json_free(struct json *j);
 /* Object o's member named key; NULL when o is not an object (or NULL) or has none. */
 const struct json *json_member(const struct json *o, const char *key);
+/* Member key of o as a string (dflt when absent or of another type), or as a number (0). */
+const char *json_member_str(const struct json *o, const char *key, const char *dflt);
+double json_member_num(const struct json *o, const char *key);
 const char *json_type_name(enum json_type t);
 struct sbuf;
 /* Writes j back as JSON text. */

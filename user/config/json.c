@@ -392,3 +392,17 @@ const struct json *json_member(const struct json *o, const char *key)
 			return f;
 	return NULL;
 }
+
+const char *json_member_str(const struct json *o, const char *key, const char *dflt)
+{
+	const struct json *f = json_member(o, key);
+
+	return f && f->type == JSON_STRING ? f->string : dflt;
+}
+
+double json_member_num(const struct json *o, const char *key)
+{
+	const struct json *f = json_member(o, key);
+
+	return f && f->type == JSON_NUMBER ? f->number : 0;
+}

@@ -60,26 +60,19 @@ int config_online_apply(struct ss_config *c, const struct json *j, const char **
 	return r;
 }
 
-static const char *str_of(const struct json *o, const char *key)
-{
-	const struct json *f = json_member(o, key);
-
-	return f && f->type == JSON_STRING ? f->string : NULL;
-}
-
 /* One entry of "servers"; 1 when it is left out for its plugin. */
 static int entry(const struct json *e, int i, struct cfg_server **out, int *n, const char **why)
 {
 	const struct json *port = json_member(e, "server_port");
-	const char *host = port ? str_of(e, "server") : NULL, *plugin;
+	const char *host = port ? json_member_str(e, "server", NULL) : NULL, *plugin;
 
 	if (!port || !host || !*host || port->type != JSON_NUMBER || port->number < 1 ||
 	    port->number > 65535 || port->number != (int)port->number)
 		return why_fmt(why, "servers[%d] needs \"server\" and \"server_port\" 1-65535", i);
-	if ((plugin = str_of(e, "plugin")) && *plugin)
+	if ((plugin = json_member_str(e, "plugin", NULL)) && *plugin)
 		return 1;
-	if (config_server_add(out, n, host, (int)port->number, str_of(e, "method"),
-			      str_of(e, "password"), why))
+	if (config_server_add(out, n, host, (int)port->number, json_member_str(e, "method", NULL),
+			      json_member_str(e, "password", NULL), why))
 		return why_fmt(why, "servers[%d]: %s", i, *why);
 	(*out)[*n - 1].online = true;
 	return 0;

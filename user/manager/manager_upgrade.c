@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* ssctl upgrade on ssmanager: its servers upgraded one at a time, each through its control socket. */
+/* ssctl upgrade on ssmanager: its servers upgraded one at a time, through their control sockets. */
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -34,18 +34,11 @@ static pid_t *pid_of(struct manager *m, int port)
 	return NULL;
 }
 
-static const char *member_str(const struct json *o, const char *key)
+/* "port 8388", or "the shared server" (port 0), into buf. */
+static const char *server_name(char *buf, size_t len, int port)
 {
-	const struct json *f = json_member(o, key);
-
-	return f && f->type == JSON_STRING ? f->string : "";
-}
-
-static int member_int(const struct json *o, const char *key)
-{
-	const struct json *f = json_member(o, key);
-
-	return f && f->type == JSON_NUMBER ? (int)f->number : 0;
+	snprintf(buf, len, port ? "port %d" : "the shared server", port);
+	return buf;
 }
 
 static void note(struct mgr_upgrade *u, int port, const char *what)
@@ -53,7 +46,7 @@ static void note(struct mgr_upgrade *u, int port, const char *what)
 	size_t n = strlen(u->notes);
 	char name[24];
 
-	snprintf(name, sizeof(name), port ? "port %d" : "the shared server", port);
+	server_name(name, sizeof(name), port);
 	snprintf(u->notes + n, sizeof(u->notes) - n, "%s%s: %s", n ? "; " : "", name, what);
 	log_warn("upgrade: %s: %s", name, what);
 }
@@ -70,12 +63,14 @@ static bool begin_one(struct mgr_upgrade *u, int port)
 	if (!(j = ctl_client_ask(path, "{\"cmd\":\"upgrade\"}")) ||
 	    !(a = json_member(j, "upgrade")) || a->type != JSON_OBJECT) {
 		note(u, port, "its control socket did not answer");
-	} else if (strcmp(member_str(a, "state"), "starting")) {
-		note(u, port, *member_str(a, "why") ? member_str(a, "why") : "refused");
+	} else if (strcmp(json_member_str(a, "state", ""), "starting")) {
+		const char *why = json_member_str(a, "why", "");
+
+		note(u, port, *why ? why : "refused");
 	} else {
-		u->old = member_int(a, "pid");
-		u->fresh = member_int(a, "new");
-		snprintf(u->aside, sizeof(u->aside), "%s", member_str(a, "socket"));
+		u->old = (int)json_member_num(a, "pid");
+		u->fresh = (int)json_member_num(a, "new");
+		snprintf(u->aside, sizeof(u->aside), "%s", json_member_str(a, "socket", ""));
 		started = true;
 	}
 	json_free(j);
@@ -85,7 +80,7 @@ static bool begin_one(struct mgr_upgrade *u, int port)
 /* The server under way: done (its successor in the table), failed, or still starting. */
 static void follow_one(struct manager *m, struct mgr_upgrade *u, int port)
 {
-	char home[128];
+	char home[128], name[24];
 	const char *path = u->aside;
 	struct json *j;
 	const struct json *a;
@@ -97,16 +92,16 @@ static void follow_one(struct manager *m, struct mgr_upgrade *u, int port)
 		path = home;
 	j = ctl_client_ask(path, "{\"cmd\":\"upgrade-status\"}");
 	a = j ? json_member(j, "upgrade") : NULL;
-	state = a ? member_str(a, "state") : "";
-	if (a && (!strcmp(state, "done") || member_int(a, "pid") != u->old)) {
+	state = a ? json_member_str(a, "state", "") : "";
+	if (a && (!strcmp(state, "done") || (int)json_member_num(a, "pid") != u->old)) {
 		if ((pid = pid_of(m, port)) && *pid == u->old)
 			*pid = u->fresh;
 		u->upgraded++;
-		log_info("upgrade: %s%.0d: pid %d serves in place of pid %d", port ? "port " : "the shared server",
-			 port, (int)u->fresh, (int)u->old);
+		log_info("upgrade: %s: pid %d serves in place of pid %d",
+			 server_name(name, sizeof(name), port), (int)u->fresh, (int)u->old);
 		u->waiting = false;
 	} else if (a && !strcmp(state, "failed")) {
-		note(u, port, member_str(a, "why"));
+		note(u, port, json_member_str(a, "why", ""));
 		u->waiting = false;
 	} else if (loop_now(m->loop) > u->deadline) {
 		note(u, port, "no outcome in time");

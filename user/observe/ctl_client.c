@@ -69,19 +69,15 @@ static int list_sockets(char (*out)[SOCK_PATH], int max, int port)
 	return found ? found : -1;
 }
 
-/* Sends one request and reads the answer; its JSON tree, or NULL after one line on stderr. */
+/* A member of an answer: a number (0 when absent), or a string ("" when absent). */
 static double num(const struct json *o, const char *key)
 {
-	const struct json *f = json_member(o, key);
-
-	return f && f->type == JSON_NUMBER ? f->number : 0;
+	return json_member_num(o, key);
 }
 
 static const char *str(const struct json *o, const char *key)
 {
-	const struct json *f = json_member(o, key);
-
-	return f && f->type == JSON_STRING ? f->string : "";
+	return json_member_str(o, key, "");
 }
 
 /* The daemon's error, if it answered one. */

@@ -11,20 +11,6 @@
 
 #define FOLLOW_S 75 /* the daemon's own readiness limit, and some */
 
-static const char *str_of(const struct json *o, const char *key)
-{
-	const struct json *f = json_member(o, key);
-
-	return f && f->type == JSON_STRING ? f->string : "";
-}
-
-static int int_of(const struct json *o, const char *key)
-{
-	const struct json *f = json_member(o, key);
-
-	return f && f->type == JSON_NUMBER ? (int)f->number : 0;
-}
-
 /* The daemon's answer's "upgrade" object, in *j (to free); NULL when it has none. */
 static const struct json *ask_upgrade(const char *path, const char *cmd, struct json **j,
 				      bool quiet)
@@ -36,9 +22,10 @@ static const struct json *ask_upgrade(const char *path, const char *cmd, struct 
 	if (!(*j = ctl_client_ask(path, req)))
 		return NULL;
 	if (!(u = json_member(*j, "upgrade")) || u->type != JSON_OBJECT) {
+		const char *err = json_member_str(*j, "error", "");
+
 		if (!quiet)
-			fprintf(stderr, "ssctl upgrade: %s\n",
-				*str_of(*j, "error") ? str_of(*j, "error") : "no answer about an upgrade");
+			fprintf(stderr, "ssctl upgrade: %s\n", *err ? err : "no answer about an upgrade");
 		return NULL;
 	}
 	return u;
@@ -51,16 +38,18 @@ static int follow(const char *home, const char *aside, int old, int fresh)
 		const char *path = aside[0] && !access(aside, F_OK) ? aside : home;
 		struct json *j = NULL;
 		const struct json *u = ask_upgrade(path, "upgrade-status", &j, false);
-		const char *state = u ? str_of(u, "state") : "";
-		int pid = u ? int_of(u, "pid") : 0;
+		const char *state = u ? json_member_str(u, "state", "") : "";
+		int pid = u ? (int)json_member_num(u, "pid") : 0;
 
 		/* ssmanager stays itself: its servers were upgraded one by one. */
 		if (u && fresh == old && !strcmp(state, "done")) {
-			printf("upgraded: %d of the %d servers of pid %d%s%s\n", int_of(u, "upgraded"),
-			       int_of(u, "servers"), old, *str_of(u, "notes") ? "; " : "",
-			       str_of(u, "notes"));
+			int done = (int)json_member_num(u, "upgraded"), n = (int)json_member_num(u, "servers");
+			const char *notes = json_member_str(u, "notes", "");
+
+			printf("upgraded: %d of the %d servers of pid %d%s%s\n", done, n, old,
+			       *notes ? "; " : "", notes);
 			json_free(j);
-			return int_of(u, "upgraded") == int_of(u, "servers") ? 0 : 1;
+			return done == n ? 0 : 1;
 		}
 		if (u && fresh != old && (!strcmp(state, "done") || pid != old)) {
 			printf("upgraded: pid %d serves; pid %d drains its live connections and exits\n",
@@ -70,7 +59,7 @@ static int follow(const char *home, const char *aside, int old, int fresh)
 		}
 		if (u && !strcmp(state, "failed")) {
 			fprintf(stderr, "ssctl upgrade: failed, pid %d still serves: %s\n", old,
-				str_of(u, "why"));
+				json_member_str(u, "why", ""));
 			json_free(j);
 			return 1;
 		}
@@ -86,7 +75,7 @@ int ctl_client_upgrade_pid(const char *paths, size_t stride, int n, int pid)
 		const char *path = paths + (size_t)i * stride;
 		struct json *j = NULL;
 		const struct json *u = ask_upgrade(path, "upgrade-status", &j, true);
-		bool match = u && int_of(u, "pid") == pid;
+		bool match = u && (int)json_member_num(u, "pid") == pid;
 
 		json_free(j);
 		if (match)
@@ -112,14 +101,14 @@ int ctl_client_upgrade(const char *path, int argc, char **argv)
 		json_free(j);
 		return 1;
 	}
-	if (!strcmp(str_of(u, "state"), "refused")) {
-		fprintf(stderr, "ssctl upgrade: refused: %s\n", str_of(u, "why"));
+	if (!strcmp(json_member_str(u, "state", ""), "refused")) {
+		fprintf(stderr, "ssctl upgrade: refused: %s\n", json_member_str(u, "why", ""));
 		json_free(j);
 		return 1;
 	}
-	old = int_of(u, "pid");
-	fresh = int_of(u, "new");
-	snprintf(aside, sizeof(aside), "%s", str_of(u, "socket"));
+	old = (int)json_member_num(u, "pid");
+	fresh = (int)json_member_num(u, "new");
+	snprintf(aside, sizeof(aside), "%s", json_member_str(u, "socket", ""));
 	json_free(j);
 	printf("upgrade: pid %d started pid %d; waiting for it to be ready\n", old, fresh);
 	fflush(stdout);
