@@ -10,8 +10,10 @@
 
 struct ctl;
 struct metrics;
+struct plugin;
 struct ss_config;
 struct sbuf;
+struct traffic;
 
 /*
  * ssctl upgrade and SIGUSR2: the installed binary, started with this
@@ -25,6 +27,20 @@ struct sbuf;
 
 enum upgrade_state { UPGRADE_NONE, UPGRADE_STARTING, UPGRADE_FAILED, UPGRADE_DONE };
 
+/* What an upgrade needs of the process that starts it (a tree's parent, or a lone worker). */
+struct upgrade_of {
+	struct loop *loop;
+	const struct ss_config *cfg;  /* read by upgrade_begin only */
+	struct ctl **ctl;             /* the control socket: steps aside for the successor's */
+	struct metrics **metrics;     /* closed once the successor serves /metrics */
+	struct traffic *traffic;      /* what is carried, saved for the successor; or NULL */
+	const struct plugin *plugin;  /* the plugin the successor stops; or NULL */
+	bool stopping;                /* the daemon is stopping: refused */
+	const char *who;              /* who asked: ssctl's caller, or the signal */
+	void (*done)(void *arg, bool ok);
+	void *arg;
+};
+
 struct upgrade {
 	enum upgrade_state state;
 	pid_t child;            /* the successor */
@@ -36,40 +52,36 @@ struct upgrade {
 	char status[400];       /* the successor's last error line */
 	char sock[108];         /* the control socket's path while this process drains */
 	char home[108];         /* and before */
-	struct ctl **ctl;       /* the control socket: steps aside for the successor's */
-	struct metrics **metrics; /* closed once the successor serves /metrics */
-	struct loop *loop;
-	void (*done)(void *arg, bool ok);
-	void *arg;
+	struct upgrade_of of;   /* the last upgrade_begin's */
 };
 
 /* The binary and command line to start again; call first in main. */
 void upgrade_remember(int argc, char **argv);
-struct plugin;
 /*
- * A plugin: the successor stops its predecessor's (named in the
- * environment by upgrade_plugin_pass before the fork; a pid of -1 clears
- * it) once it starts, and starts its own on the same loopback port.
+ * A plugin: the successor stops its predecessor's (named in its
+ * environment by upgrade_begin) once it starts, and starts its own on the
+ * same loopback port.
  */
-void upgrade_plugin_pass(const struct plugin *pl);
 void upgrade_plugin_take(struct plugin *pl);
 /* Why this configuration cannot be handed over, or NULL. */
 const char *upgrade_refusal(const struct ss_config *cfg);
 /*
- * Starts the successor (the sockets must be in the pool); 0, or -errno
- * with *why: one is starting, this process is draining, the one it
+ * Starts the successor (the sockets must be in the pool), once what is
+ * carried is saved for it; 0, or -errno with *why, also logged: the daemon
+ * is stopping, one is starting, this process is draining, the one it
  * replaced is still draining, or the fork failed.
  */
-int upgrade_begin(struct upgrade *u, struct loop *l, const struct ss_config *cfg,
-		  struct ctl **ctl, struct metrics **metrics,
-		  void (*done)(void *arg, bool ok), void *arg, const char **why);
+int upgrade_begin(struct upgrade *u, const struct upgrade_of *o, const char **why);
 /* Did this process hand over to a successor (which now keeps the shared files)? */
 bool upgrade_handed_over(void);
 /* The tree reaped pid: the successor's exit, if it is that. */
 bool upgrade_reaped(struct upgrade *u, pid_t pid, int status);
 /* The readiness deadline; call from the tick. */
 void upgrade_tick(struct upgrade *u, uint64_t now_ms);
-/* {"state": ..., "pid": ..., "new": ..., "why": ...} for ssctl. */
-void upgrade_json(const struct upgrade *u, struct sbuf *out);
+/*
+ * ssctl: {"state": ..., "pid": ..., "new": ..., "why": ...}; r: what
+ * upgrade_begin returned for "upgrade" (refused when not 0, with why).
+ */
+void upgrade_json(const struct upgrade *u, int r, const char *why, struct sbuf *out);
 
 #endif

@@ -247,7 +247,7 @@ static void on_signal(void *arg, int sig)
 		return;
 	}
 	if (sig == SIGUSR2) {
-		tree_upgrade(t, NULL);
+		tree_upgrade(t, "SIGUSR2", NULL);
 		return;
 	}
 	t->stopping |= sig != SIGUSR1 && sig != SIGHUP;
@@ -400,7 +400,6 @@ static void upgraded(void *arg, bool ok)
 	struct tree *t = arg;
 
 	if (!ok) {
-		traffic_hand_over(&t->traffic, false); /* this process carries on counting */
 		plugin_again(t);
 		return;
 	}
@@ -412,45 +411,27 @@ static void upgraded(void *arg, bool ok)
 			kill(t->w[i].pid, SIGUSR2);
 }
 
-int tree_upgrade(struct tree *t, const char **why)
+int tree_upgrade(struct tree *t, const char *who, const char **why)
 {
+	struct upgrade_of o = { .loop = t->loop, .cfg = t->cfg, .ctl = &t->ctl, .metrics = &t->metrics,
+				.traffic = t->traffic.names ? &t->traffic : NULL, .plugin = &t->pl,
+				.stopping = t->stopping, .who = who, .done = upgraded, .arg = t };
 	const char *w = "";
-	int r;
+	int r = upgrade_begin(&t->up, &o, &w);
 
-	if (t->stopping && t->up.state != UPGRADE_DONE)
-		w = "the daemon is stopping";
-	if (!w[0]) {
-		tree_take_added(t);
-		tree_save_spent(t);
-		traffic_hand_over(&t->traffic, true);
-		upgrade_plugin_pass(&t->pl);
-		r = upgrade_begin(&t->up, t->loop, t->cfg, &t->ctl, &t->metrics, upgraded, t, &w);
-		upgrade_plugin_pass(&(struct plugin){ .pid = -1 });
-		t->plugin_yields = !r && t->pl.pid > 0;
-		if (!r)
-			return 0;
-		traffic_hand_over(&t->traffic, false);
-	}
-	log_err("upgrade refused: %s", w);
+	t->plugin_yields = !r && t->pl.pid > 0;
 	if (why)
 		*why = w;
-	return -EINVAL;
+	return r;
 }
 
 static void ctl_upgrade(void *arg, bool start, const char *who, struct sbuf *out)
 {
 	struct tree *t = arg;
 	const char *why = "";
+	int r = start ? tree_upgrade(t, who, &why) : 0;
 
-	if (start)
-		log_info("upgrade, asked by %s", who);
-	if (start && tree_upgrade(t, &why)) {
-		sbuf_printf(out, "{\"state\":\"refused\",\"pid\":%d,\"why\":", (int)getpid());
-		sbuf_json_str(out, why);
-		sbuf_printf(out, "}");
-		return;
-	}
-	upgrade_json(&t->up, out);
+	upgrade_json(&t->up, r, why, out);
 }
 
 static void on_pool_report(struct handler *h, uint32_t events)

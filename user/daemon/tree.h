@@ -70,8 +70,11 @@ int tree_run(struct tree *t);
 void tree_save_spent(const struct tree *t);
 /* A predecessor's last bytes (PATH.add, written at its exit), added to what is carried. */
 void tree_take_added(struct tree *t);
-/* ssctl upgrade, SIGUSR2: starts the successor; 0, or -EINVAL with *why (may be NULL). */
-int tree_upgrade(struct tree *t, const char **why);
+/*
+ * ssctl upgrade (who: its caller), SIGUSR2: starts the successor; 0, or
+ * -errno with *why (why may be NULL).
+ */
+int tree_upgrade(struct tree *t, const char *who, const char **why);
 /* The sum of every worker's counters as one log line. */
 void tree_log_totals(const struct tree *t);
 /* One "stat: {\"PORT\": bytes}" datagram per port to the manager. */

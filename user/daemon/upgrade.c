@@ -22,6 +22,7 @@
 #include "replay_file.h"
 #include "sbuf.h"
 #include "sockpool.h"
+#include "traffic.h"
 #include "upgrade.h"
 
 static char exe[PATH_MAX];
@@ -76,11 +77,12 @@ void upgrade_plugin_take(struct plugin *pl)
 	unsetenv("SSBPF_PLUGIN_PORT");
 }
 
-void upgrade_plugin_pass(const struct plugin *pl)
+/* The plugin the successor stops, named in the environment around the fork (NULL: none). */
+static void plugin_pass(const struct plugin *pl)
 {
 	char num[16];
 
-	if (pl->pid <= 0) {
+	if (!pl || pl->pid <= 0) {
 		unsetenv("SSBPF_PLUGIN_PID");
 		unsetenv("SSBPF_PLUGIN_PORT");
 		return;
@@ -110,7 +112,7 @@ bool upgrade_handed_over(void)
 /* The control socket steps aside (DIR/draining-PID-NAME.sock) for the successor's, or back. */
 static void step_aside(struct upgrade *u, bool aside)
 {
-	const char *path = ctl_path(*u->ctl), *slash;
+	const char *path = ctl_path(*u->of.ctl), *slash;
 
 	if (aside && path) {
 		snprintf(u->home, sizeof(u->home), "%s", path);
@@ -118,10 +120,10 @@ static void step_aside(struct upgrade *u, bool aside)
 		if (snprintf(u->sock, sizeof(u->sock), "%.*sdraining-%d-%s",
 			     slash ? (int)(slash - u->home + 1) : 0, u->home, (int)getpid(),
 			     slash ? slash + 1 : u->home) >= (int)sizeof(u->sock) ||
-		    ctl_move(*u->ctl, u->sock))
+		    ctl_move(*u->of.ctl, u->sock))
 			u->sock[0] = 0;
 	} else if (!aside && u->sock[0]) {
-		if (access(u->home, F_OK) && ctl_move(*u->ctl, u->home))
+		if (access(u->home, F_OK) && ctl_move(*u->of.ctl, u->home))
 			log_warn("control socket: cannot move back to %s", u->home);
 		u->sock[0] = 0;
 	}
@@ -130,29 +132,30 @@ static void step_aside(struct upgrade *u, bool aside)
 static void finish(struct upgrade *u, bool ok)
 {
 	if (u->notify.fd >= 0) {
-		loop_forget(u->loop, &u->notify);
+		loop_forget(u->of.loop, &u->notify);
 		close(u->notify.fd);
 		u->notify.fd = -1;
 	}
 	if (u->exited.fd >= 0) {
-		loop_forget(u->loop, &u->exited);
+		loop_forget(u->of.loop, &u->exited);
 		close(u->exited.fd);
 		u->exited.fd = -1;
 	}
 	u->state = ok ? UPGRADE_DONE : UPGRADE_FAILED;
 	handed_over |= ok;
 	if (ok) {
-		metrics_close(*u->metrics);
-		*u->metrics = NULL;
+		metrics_close(*u->of.metrics);
+		*u->of.metrics = NULL;
 	} else {
 		step_aside(u, false);
+		traffic_hand_over(u->of.traffic, false); /* this process carries on counting */
 	}
 	if (ok)
 		log_info("upgrade: pid %d is ready and serves; this process (pid %d) drains",
 			 (int)u->ready_pid, (int)getpid());
 	else
 		log_err("upgrade failed, still serving: %s", u->why);
-	u->done(u->arg, ok);
+	u->of.done(u->of.arg, ok);
 }
 
 static void failed_status(struct upgrade *u, int st)
@@ -258,10 +261,14 @@ static int notify_socket(char *name, size_t len)
 }
 
 /* Refusals before anything starts; 0 or -errno with *why. */
-static int refused(const struct upgrade *u, const struct ss_config *cfg, const char **why)
+static int refused(const struct upgrade *u, const struct upgrade_of *o, const char **why)
 {
 	pid_t from = daemon_upgraded_from();
 
+	if (o->stopping && u->state != UPGRADE_DONE) {
+		*why = "the daemon is stopping";
+		return -EINVAL;
+	}
 	if (u->state == UPGRADE_STARTING)
 		return why_fmt(why, "an upgrade is starting already (pid %d)", (int)u->child);
 	if (u->state == UPGRADE_DONE)
@@ -270,7 +277,7 @@ static int refused(const struct upgrade *u, const struct ss_config *cfg, const c
 	if (from && getppid() == from)
 		return why_fmt(why, "the process this one replaced (pid %d) is still draining; "
 			       "upgrade again once it has exited", (int)from);
-	if ((*why = upgrade_refusal(cfg)))
+	if ((*why = upgrade_refusal(o->cfg)))
 		return -EOPNOTSUPP;
 	if (!exe[0] || !args) {
 		*why = "the binary's path is not known";
@@ -279,41 +286,67 @@ static int refused(const struct upgrade *u, const struct ss_config *cfg, const c
 	return 0;
 }
 
-int upgrade_begin(struct upgrade *u, struct loop *l, const struct ss_config *cfg,
-		  struct ctl **ctl, struct metrics **metrics,
-		  void (*done)(void *arg, bool ok), void *arg, const char **why)
+/* What each port and user carried, saved for the successor to start from; counted apart after. */
+static void save_carried(const struct upgrade_of *o)
+{
+	char path[PATH_MAX];
+	int r;
+
+	if (!o->traffic || !o->traffic->names || !traffic_path(o->cfg, path, sizeof(path)))
+		return;
+	traffic_take_added(o->traffic, path);
+	if ((r = traffic_save(o->traffic, path)))
+		log_warn("data limits: cannot write %s: %s", path, strerror(-r));
+	traffic_hand_over(o->traffic, true);
+}
+
+/* The child, with the notify socket it answers on; 0 or -errno with *why. */
+static int spawn(struct upgrade *u, const struct upgrade_of *o, const char **why)
 {
 	char name[64];
-	int r, fd;
+	int fd;
 
-	if (u->state == UPGRADE_NONE)
-		u->notify.fd = u->exited.fd = -1;
-	if ((r = refused(u, cfg, why)))
-		return r;
 	if ((fd = notify_socket(name, sizeof(name))) < 0)
 		return why_fmt(why, "notify socket: %s", strerror(-fd));
-	u->loop = l;
-	u->ctl = ctl;
-	u->metrics = metrics;
+	save_carried(o);
 	step_aside(u, true);
-	u->done = done;
-	u->arg = arg;
-	u->why[0] = u->status[0] = 0;
-	u->ready_pid = 0;
+	plugin_pass(o->plugin);
 	if ((u->child = fork()) == 0)
 		start_child(name);
+	plugin_pass(NULL);
 	if (u->child < 0) {
 		close(fd);
 		step_aside(u, false);
+		traffic_hand_over(o->traffic, false);
 		return why_fmt(why, "fork: %s", strerror(errno));
 	}
 	u->notify = (struct handler){ .fd = fd, .on_event = on_notify };
 	u->exited = (struct handler){ .fd = (int)syscall(SYS_pidfd_open, u->child, 0),
 				      .on_event = on_exited };
-	loop_watch(l, &u->notify, EPOLLIN);
+	loop_watch(o->loop, &u->notify, EPOLLIN);
 	if (u->exited.fd >= 0)
-		loop_watch(l, &u->exited, EPOLLIN);
-	u->deadline = loop_now(l) + UPGRADE_READY_S * 1000ull;
+		loop_watch(o->loop, &u->exited, EPOLLIN);
+	return 0;
+}
+
+int upgrade_begin(struct upgrade *u, const struct upgrade_of *o, const char **why)
+{
+	int r;
+
+	if (u->state == UPGRADE_NONE)
+		u->notify.fd = u->exited.fd = -1;
+	log_info("upgrade, asked by %s", o->who);
+	if (!(r = refused(u, o, why))) {
+		u->of = *o;
+		u->why[0] = u->status[0] = 0;
+		u->ready_pid = 0;
+		r = spawn(u, o, why);
+	}
+	if (r) {
+		log_err("upgrade refused: %s", *why);
+		return r;
+	}
+	u->deadline = loop_now(o->loop) + UPGRADE_READY_S * 1000ull;
 	u->state = UPGRADE_STARTING;
 	log_info("upgrade: started %s (pid %d) on %d listening sockets", exe, (int)u->child,
 		 sockpool_count());
@@ -331,10 +364,16 @@ void upgrade_tick(struct upgrade *u, uint64_t now_ms)
 	finish(u, false);
 }
 
-void upgrade_json(const struct upgrade *u, struct sbuf *out)
+void upgrade_json(const struct upgrade *u, int r, const char *why, struct sbuf *out)
 {
 	static const char *const names[] = { "none", "starting", "failed", "done" };
 
+	if (r) {
+		sbuf_printf(out, "{\"state\":\"refused\",\"pid\":%d,\"why\":", (int)getpid());
+		sbuf_json_str(out, why);
+		sbuf_printf(out, "}");
+		return;
+	}
 	sbuf_printf(out, "{\"state\":\"%s\",\"pid\":%d", names[u->state], (int)getpid());
 	if (u->state != UPGRADE_NONE)
 		sbuf_printf(out, ",\"new\":%d", (int)(u->ready_pid ? u->ready_pid : u->child));

@@ -103,33 +103,18 @@ static void upgraded(void *arg, bool ok)
 	struct worker *w = arg;
 
 	w->handed_over |= ok;
-	if (!ok)
-		traffic_hand_over(w->ctx.traffic, false); /* this process carries on counting */
 	if (ok)
 		drain(w);
 }
 
-/* A lone worker's upgrade (a tree's parent runs its own); 0 or -EINVAL with *why. */
-static int upgrade(struct worker *w, const char **why)
+/* A lone worker's upgrade (a tree's parent runs its own); 0 or -errno with *why. */
+static int upgrade(struct worker *w, const char *who, const char **why)
 {
-	char path[PATH_MAX];
+	struct upgrade_of o = { .loop = w->ctx.loop, .cfg = w->ctx.cfg, .ctl = &w->ctl,
+				.metrics = &w->metrics, .traffic = w->ctx.traffic, .who = who,
+				.done = upgraded, .arg = w };
 
-	if (!daemon_is_main()) {
-		*why = "a worker of a tree; its parent upgrades";
-	} else {
-		/* What was carried so far, for the successor to start from. */
-		if (w->ctx.traffic && traffic_path(w->ctx.cfg, path, sizeof(path))) {
-			traffic_take_added(w->ctx.traffic, path);
-			traffic_save(w->ctx.traffic, path);
-		}
-		traffic_hand_over(w->ctx.traffic, true);
-		if (!upgrade_begin(&w->up, w->ctx.loop, w->ctx.cfg, &w->ctl, &w->metrics, upgraded,
-				   w, why))
-			return 0;
-		traffic_hand_over(w->ctx.traffic, false);
-	}
-	log_err("upgrade refused: %s", *why);
-	return -EINVAL;
+	return upgrade_begin(&w->up, &o, why);
 }
 
 static void on_signal(void *arg, int signo)
@@ -144,7 +129,7 @@ static void on_signal(void *arg, int signo)
 	}
 	/* A lone worker upgrades; a tree's worker hears that its parent's successor serves. */
 	if (signo == SIGUSR2 && daemon_is_main()) {
-		upgrade(w, &why);
+		upgrade(w, "SIGUSR2", &why);
 		return;
 	}
 	if (signo == SIGUSR2) {
@@ -400,23 +385,16 @@ static void w_capture(void *arg, const struct ctl_capture *q, const char *who, s
 	capture_worker_ctl(&w->ctx, &w->ls, q, who, out);
 }
 
-/* ssctl and /metrics: through the parent's channel, or, alone, on sockets of its own. */
 static void w_upgrade(void *arg, bool start, const char *who, struct sbuf *out)
 {
 	struct worker *w = arg;
 	const char *why = "";
+	int r = start ? upgrade(w, who, &why) : 0;
 
-	if (start)
-		log_info("upgrade, asked by %s", who);
-	if (start && upgrade(w, &why)) {
-		sbuf_printf(out, "{\"state\":\"refused\",\"pid\":%d,\"why\":", (int)getpid());
-		sbuf_json_str(out, why);
-		sbuf_printf(out, "}");
-		return;
-	}
-	upgrade_json(&w->up, out);
+	upgrade_json(&w->up, r, why, out);
 }
 
+/* ssctl and /metrics: through the parent's channel, or, alone, on sockets of its own. */
 static void observe(struct worker *w, int ctl_fd)
 {
 	struct ctl_backend b = { .conns = w_conns, .stats = w_stats, .kill = w_kill,
