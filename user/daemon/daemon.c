@@ -14,6 +14,7 @@
 
 #include "common.h"
 #include "daemon.h"
+#include "proc.h"
 
 #define READY_WAIT_MS 60000
 #define STOP_WAIT_MS 3000
@@ -41,18 +42,9 @@ static pid_t read_pid(const char *path)
 /* Exited, but not yet reaped by its parent (state Z in /proc/PID/stat)? */
 static bool zombie(pid_t pid)
 {
-	char path[64], buf[256], *rp;
-	FILE *f;
-	size_t n;
+	char st;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if (!(f = fopen(path, "r")))
-		return false;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	/* "pid (comm) S ...": comm may hold spaces and parentheses; the state follows the last ')'. */
-	return (rp = strrchr(buf, ')')) && rp[1] == ' ' && rp[2] == 'Z';
+	return !proc_stat_of(pid, &st, NULL) && st == 'Z';
 }
 
 /* A live process other than this one (a zombie has exited)? */

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "plugin.h"
+#include "proc.h"
 #include "replay_file.h"
 #include "sbuf.h"
 #include "sockpool.h"
@@ -46,17 +47,9 @@ void upgrade_remember(int argc, char **argv)
 /* Gone, or a zombie its parent has yet to reap? */
 static bool gone(pid_t pid)
 {
-	char path[40], buf[128], *close;
-	FILE *f;
-	bool z = false;
+	char st;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if (!(f = fopen(path, "r")))
-		return true;
-	if (fgets(buf, sizeof(buf), f) && (close = strrchr(buf, ')')))
-		z = close[1] == ' ' && close[2] == 'Z';
-	fclose(f);
-	return z;
+	return proc_stat_of(pid, &st, NULL) || st == 'Z';
 }
 
 void upgrade_plugin_take(struct plugin *pl)

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "proc.h"
 #include "steer_impl.h"
 
 struct steer {
@@ -296,19 +297,11 @@ static void log_installed(const struct steer *st, const char *what)
 /* Is pid the upgrade's predecessor, or one of its workers? */
 static bool of_predecessor(int pid, int predecessor)
 {
-	char path[40], buf[256], *close;
-	int ppid = 0;
-	FILE *f;
+	pid_t ppid;
 
 	if (!predecessor || pid == predecessor)
 		return predecessor != 0;
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	if (!(f = fopen(path, "r")))
-		return false;
-	if (fgets(buf, sizeof(buf), f) && (close = strrchr(buf, ')')))
-		sscanf(close + 1, " %*c %d", &ppid);
-	fclose(f);
-	return ppid == predecessor;
+	return !proc_stat_of(pid, NULL, &ppid) && ppid == predecessor;
 }
 
 /* The lock, the address watch, the leftovers of a crash; then the BPF program, if any. */
