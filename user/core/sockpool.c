@@ -61,17 +61,21 @@ static int hold(int fd, int owner, bool any_port)
  * "w3": worker 3 ("s3": its sk_lookup socket, bound to port 0); "metrics";
  * anything else (a systemd socket unit's name): shared.
  */
-static int owner_of(const char *name, int nworkers)
+static int owner_of(const char *name, int nworkers, bool *any_port)
 {
 	char *end;
 	long k;
 
+	*any_port = false;
 	if (!strcmp(name, "metrics"))
 		return SOCKPOOL_METRICS;
 	if ((name[0] != 'w' && name[0] != 's') || !name[1])
 		return SOCKPOOL_SHARED;
 	k = strtol(name + 1, &end, 10);
-	return *end || k < 0 ? SOCKPOOL_SHARED : (int)(k % (nworkers > 0 ? nworkers : 1));
+	if (*end || k < 0)
+		return SOCKPOOL_SHARED;
+	*any_port = name[0] == 's';
+	return (int)(k % (nworkers > 0 ? nworkers : 1));
 }
 
 int sockpool_inherit(int nworkers, const char **why)
@@ -90,12 +94,13 @@ int sockpool_inherit(int nworkers, const char **why)
 	unsetenv("LISTEN_FDS");
 	unsetenv("LISTEN_FDNAMES");
 	for (int i = 0; i < n && !r; i++, name = name ? strtok_r(NULL, ":", &save) : NULL) {
-		int fd = LISTEN_FDS_START + i;
+		int fd = LISTEN_FDS_START + i, owner;
+		bool any_port;
 
 		fcntl(fd, F_SETFD, FD_CLOEXEC);
 		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-		if ((r = hold(fd, owner_of(name ? name : "", nworkers), name && name[0] == 's' &&
-			      owner_of(name, nworkers) >= 0)))
+		owner = owner_of(name ? name : "", nworkers, &any_port);
+		if ((r = hold(fd, owner, any_port)))
 			why_fmt(why, "inherited descriptor %d: %s", fd, strerror(-r));
 	}
 	free(names);
