@@ -3,8 +3,6 @@
 first flight (TCP) or datagram (UDP) sent twice at once reaches the target
 once, with 2 and 4 workers. Flights are built here from the SIP004 spec
 (EVP_BytesToKey, HKDF-SHA1 "ss-subkey", AES-256-GCM with a counting nonce)."""
-import hashlib
-import hmac
 import os
 import socket
 import struct
@@ -12,50 +10,21 @@ import sys
 import threading
 import time
 
-sys.path.insert(0, os.path.dirname(__file__))
-# test_sip022 moves to Debian's python3 first when this one lacks python3-cryptography.
-from test_sip022 import AESGCM  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+# aead_probe moves to Debian's python3 first when this one lacks python3-cryptography.
+from aead_probe import tcp_flight as flight_to, udp_datagram as datagram_to  # noqa: E402
 from sstest import *  # noqa: E402,F401,F403
 
-M, PW, KEY = "aes-256-gcm", b"race-pw", 32
+M, PW = "aes-256-gcm", b"race-pw"
 PAIRS = 1000
 
 
-def master_key(password, n):
-    out, prev = b"", b""
-    while len(out) < n:
-        prev = hashlib.md5(prev + password).digest()
-        out += prev
-    return out[:n]
-
-
-def subkey(salt):
-    prk = hmac.new(salt, master_key(PW, KEY), hashlib.sha1).digest()
-    out, t, i = b"", b"", 1
-    while len(out) < KEY:
-        t = hmac.new(prk, t + b"ss-subkey" + bytes([i]), hashlib.sha1).digest()
-        out += t
-        i += 1
-    return out[:KEY]
-
-
-def nonce(n):
-    return n.to_bytes(12, "little")
-
-
 def tcp_flight(port, payload):
-    """salt | sealed length | sealed (address header + payload): a client's first flight."""
-    salt = os.urandom(KEY)
-    a = AESGCM(subkey(salt))
-    plain = b"\x01" + socket.inet_aton("127.0.0.1") + struct.pack(">H", port) + payload
-    return salt + a.encrypt(nonce(0), struct.pack(">H", len(plain)), None) + \
-        a.encrypt(nonce(1), plain, None)
+    return flight_to(PW, port, payload)
 
 
 def udp_datagram(port, payload):
-    salt = os.urandom(KEY)
-    plain = b"\x01" + socket.inet_aton("127.0.0.1") + struct.pack(">H", port) + payload
-    return salt + AESGCM(subkey(salt)).encrypt(nonce(0), plain, None)
+    return datagram_to(PW, port, payload)
 
 
 class Counter:
