@@ -49,6 +49,8 @@ struct ss_key;
 bool traffic_add_key(struct traffic *t, int worker, const struct ss_key *k, bool up, uint64_t n);
 /* Whether k's data_limit is spent (this run's bytes and earlier runs'). */
 bool traffic_spent(const struct traffic *t, const struct ss_key *k);
+/* What is left of k's data_limit (0: spent); UINT64_MAX without one. */
+uint64_t traffic_allowance(const struct traffic *t, const struct ss_key *k);
 /*
  * data_limit across restarts: what each port and user carried, kept in path
  * ("NAME BYTES" lines, written whole and renamed) and read back at start.

@@ -36,6 +36,17 @@ static size_t dec_read_max(const struct conn *c, size_t room)
 	return room > held ? room - held : 0;
 }
 
+/*
+ * A read under a data_limit takes at most one chunk past what is left of it,
+ * so a spent user's transfer ends at the limit plus one chunk.
+ */
+static size_t within_allowance(const struct conn *c, size_t want)
+{
+	uint64_t left = c->in->serves ? traffic_allowance(c->p->traffic, c->key) : UINT64_MAX;
+
+	return left < want && want - left > SS_MAX_PAYLOAD ? (size_t)left + SS_MAX_PAYLOAD : want;
+}
+
 void stream_buf_release(struct ctx *p, struct relay_buf *b)
 {
 	if (b->data)
@@ -125,6 +136,7 @@ ssize_t stream_read(struct conn *c, struct dir *d, int src, int *derr)
 	max = enc ? c->key->ops->enc_fit(&c->enc, room) : dec_read_max(c, room);
 	if (max <= hl)
 		return -EAGAIN;
+	max = hl + within_allowance(c, max - hl);
 	memcpy(p->scratch, c->hs, hl);
 	n = conn_recv(c, src, p->scratch + hl, max - hl);
 	if (n < 0)
@@ -253,7 +265,8 @@ int stream_pump(struct conn *c, struct dir *d, int src, int sink, bool can_read)
 	if (!d->eof && can_read) {
 		bool had_salt = c->key->ops->dec_salt(&c->dec) != NULL;
 
-		n = c->tier->read(c, d, src, &derr);
+		/* A spent data_limit reads as the end: what was read before is delivered. */
+		n = c->spent ? 0 : c->tier->read(c, d, src, &derr);
 		if (n > 0 && !c->in->serves && d == &c->down && stream_salt_replayed(c, had_salt)) {
 			n = -EBADMSG;
 			derr = SS_ERR_REPLAY;
@@ -273,7 +286,7 @@ int stream_pump(struct conn *c, struct dir *d, int src, int sink, bool can_read)
 			return (int)n;
 		if (n == 0) {
 			d->eof = true;
-			if (!c->bypass && !stream_encrypts(c, d) &&
+			if (!c->bypass && !c->spent && !stream_encrypts(c, d) &&
 			    (r = c->key->ops->dec_finish(&c->dec)) != SS_OK) {
 				log_info("conn %llu: %s from %s", (unsigned long long)c->id,
 					 ss_result_str(r), d == &c->up ? "client" : "server");
@@ -350,6 +363,24 @@ bool stream_salt_replayed(struct conn *c, bool had_salt)
 	return replay_check_add(&c->p->replay, salt, c->key->m->key_len);
 }
 
+/*
+ * A data_limit spent: neither socket is read again (stream_pump takes each
+ * read as the end; the shutdown wakes both), so what was read is delivered
+ * and both directions end with a FIN. The sockmap tier moves bytes without
+ * reading them: both sockets are shut.
+ */
+static void stream_spent(struct conn *c, enum ctr_tier t)
+{
+	int how = t == CTR_SOCKMAP ? SHUT_RDWR : SHUT_RD;
+
+	c->spent = true;
+	log_info("conn %llu: the data limit of %s%s%d is spent; closing", (unsigned long long)c->id,
+		 c->key->user, *c->key->user ? " on port " : "port ", c->key->port);
+	shutdown(c->local.h.fd, how);
+	if (c->remote.h.fd >= 0)
+		shutdown(c->remote.h.fd, how);
+}
+
 void stream_count(struct conn *c, const struct dir *d, enum ctr_tier t, uint64_t n)
 {
 	if (t == CTR_USER && conn_on_shortcut(c))
@@ -358,15 +389,8 @@ void stream_count(struct conn *c, const struct dir *d, enum ctr_tier t, uint64_t
 		c->p->ctr->bytes_up[t] += n;
 	else
 		c->p->ctr->bytes_down[t] += n;
-	/* A data_limit spent: both sockets are shut, and the connection ends on their errors. */
-	if (traffic_add_key(c->p->traffic, c->p->index, c->key, d == &c->up, n) && !c->spent) {
-		c->spent = true;
-		log_info("conn %llu: the data limit of %s%s%d is spent; closing", (unsigned long long)c->id,
-			 c->key->user, *c->key->user ? " on port " : "port ", c->key->port);
-		shutdown(c->local.h.fd, SHUT_RDWR);
-		if (c->remote.h.fd >= 0)
-			shutdown(c->remote.h.fd, SHUT_RDWR);
-	}
+	if (traffic_add_key(c->p->traffic, c->p->index, c->key, d == &c->up, n) && !c->spent)
+		stream_spent(c, t);
 	counters_capture_add(c->p->ctr, c->cap_row, c->cgroup, d == &c->up, n);
 	if (c->upstream && c->upstream->st)
 		upstream_count(c->upstream, d == &c->up ? &c->upstream->st->bytes_up :

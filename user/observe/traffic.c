@@ -109,11 +109,18 @@ void traffic_assign(struct traffic *tr, struct ss_config *cfg, bool add)
 
 bool traffic_spent(const struct traffic *t, const struct ss_key *k)
 {
-	int s = k ? k->limit_slot : -1;
+	return !traffic_allowance(t, k);
+}
 
-	if (!t || !t->names || !k->data_limit || s < 0 || s >= TRAFFIC_SLOTS)
-		return false;
-	return traffic_spent_bytes(t, s) >= k->data_limit;
+uint64_t traffic_allowance(const struct traffic *t, const struct ss_key *k)
+{
+	int s = k ? k->limit_slot : -1;
+	uint64_t spent;
+
+	if (!t || !t->names || !k || !k->data_limit || s < 0 || s >= TRAFFIC_SLOTS)
+		return UINT64_MAX;
+	spent = traffic_spent_bytes(t, s);
+	return spent >= k->data_limit ? 0 : k->data_limit - spent;
 }
 
 bool traffic_add_key(struct traffic *t, int worker, const struct ss_key *k, bool up, uint64_t n)
