@@ -168,6 +168,8 @@ void conn_reap(struct ctx *p);
 void conn_destroy_all(struct ctx *p, const struct port_keys *pk, const char *why);
 /* A reload changed port pk's rate limits: its live connections take them. */
 void conn_pace_all(struct ctx *p, const struct port_keys *pk);
+/* Ends the live connections whose user's data_limit is spent (by this worker or another). */
+void conn_end_spent(struct ctx *p);
 /*
  * Closes connections idle for longer than timeout_ms and those that have
  * not completed their handshake hs_ms after accept (oldest first).

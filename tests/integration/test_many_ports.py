@@ -385,6 +385,11 @@ def test_data_limit_ends_the_user_refuses_new_connections_and_survives_a_restart
     lq, lu = free_port(), free_port()
     for lp, pw in ((lq, "pw-q"), (lu, "pw-u")):
         start([SSLOCAL, "-s", "127.0.0.1", "-p", str(port), "-k", pw, "-m", M, "-l", str(lp)], wait=lp)
+    # A connection of quinn's that is idle when another spends the limit ends too.
+    echo = Server(echo_handler)
+    idle, _ = socks_connect(lq, "127.0.0.1", echo.port)
+    idle.sendall(b"hi")
+    assert recv_exact(idle, 2) == b"hi"
     out = {}
     download(lq, sender.port, 20 << 20, out, "q")
     print("quinn, limited to 5 MiB, received %d bytes of 20 MiB" % out["q"][0])
@@ -392,6 +397,7 @@ def test_data_limit_ends_the_user_refuses_new_connections_and_survives_a_restart
     # (16383 bytes) past what is left, and what was read is delivered before the FIN.
     assert (5 << 20) - 64 <= out["q"][0] <= (5 << 20) + 16383, out["q"]
     assert "data limit of quinn on port %d is spent" % port in srv.log_text()
+    assert closed_within(idle, 3), "quinn's idle connection ends with the limit spent"
     download(lq, sender.port, 1 << 20, out, "q2")
     assert out["q2"][0] == 0, "a new connection of quinn is refused"
     download(lu, sender.port, 8 << 20, out, "u")

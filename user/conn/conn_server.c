@@ -18,6 +18,7 @@
 #include "loop.h"
 #include "policy.h"
 #include "pool.h"
+#include "traffic.h"
 #include "upstream.h"
 
 int conn_use_key(struct conn *c, const struct ss_key *k)
@@ -64,6 +65,17 @@ void conn_pace_all(struct ctx *p, const struct port_keys *pk)
 		for (struct conn *c = lists[i]; c; c = c->next)
 			if (c->pk == pk && c->stage == ST_STREAM)
 				conn_pace(c);
+}
+
+void conn_end_spent(struct ctx *p)
+{
+	struct conn *lists[2] = { p->conns.hs_head, p->conns.lru_head };
+
+	for (int i = 0; i < 2; i++)
+		for (struct conn *c = lists[i]; c; c = c->next)
+			if (c->stage == ST_STREAM && c->key && c->key->data_limit && !c->spent &&
+			    traffic_spent(p->traffic, c->key))
+				stream_spent(c);
 }
 
 int server_choose(struct conn *c)

@@ -369,9 +369,9 @@ bool stream_salt_replayed(struct conn *c, bool had_salt)
  * and both directions end with a FIN. The sockmap tier moves bytes without
  * reading them: both sockets are shut.
  */
-static void stream_spent(struct conn *c, enum ctr_tier t)
+void stream_spent(struct conn *c)
 {
-	int how = t == CTR_SOCKMAP ? SHUT_RDWR : SHUT_RD;
+	int how = c->tier->id == TIER_SOCKMAP ? SHUT_RDWR : SHUT_RD;
 
 	c->spent = true;
 	log_info("conn %llu: the data limit of %s%s%d is spent; closing", (unsigned long long)c->id,
@@ -390,7 +390,7 @@ void stream_count(struct conn *c, const struct dir *d, enum ctr_tier t, uint64_t
 	else
 		c->p->ctr->bytes_down[t] += n;
 	if (traffic_add_key(c->p->traffic, c->p->index, c->key, d == &c->up, n) && !c->spent)
-		stream_spent(c, t);
+		stream_spent(c);
 	counters_capture_add(c->p->ctr, c->cap_row, c->cgroup, d == &c->up, n);
 	if (c->upstream && c->upstream->st)
 		upstream_count(c->upstream, d == &c->up ? &c->upstream->st->bytes_up :

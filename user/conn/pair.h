@@ -125,6 +125,8 @@ int stream_end(struct conn *c, struct dir *d, int sink);
 bool stream_connected(int fd);
 /* The sink of d was reset by its peer. */
 void stream_sink_reset(struct conn *c, struct dir *d);
+/* c's data_limit is spent: it ends once what it read is delivered. */
+void stream_spent(struct conn *c);
 /* Counts n STREAM bytes of direction d moved in tier t. */
 void stream_count(struct conn *c, const struct dir *d, enum ctr_tier t, uint64_t n);
 /* "closed", or "reset by a peer" when a reset ended the pair. */

@@ -219,6 +219,10 @@ static void on_tick(void *arg)
 	udp_sweep(p, now, (uint64_t)p->cfg->timeout * 1000);
 	listener_tick(&w->ls);
 	server_ports_sweep(p);
+	if (p->traffic && now - w->spent_seen >= 1000) {
+		conn_end_spent(p);
+		w->spent_seen = now;
+	}
 	metrics_tick(w->metrics, now);
 	upgrade_tick(&w->up, now);
 	steer_tick(w->steer);

@@ -43,6 +43,7 @@ struct worker {
 	bool draining;
 	uint64_t drain_deadline;
 	uint64_t replay_saved;  /* when the replay filter was last saved (one worker) */
+	uint64_t spent_seen;    /* when live connections were last checked against data limits */
 	struct steer *steer;   /* redir --steer: installed by worker 0 */
 	struct handler steer_watch; /* this host's address changes, for steering */
 	struct ss_config *own_cfg;  /* ssserver: the configuration of the last reload */
