@@ -112,8 +112,9 @@ static void shared_from_client(struct udp_relay *r, uint8_t *buf, size_t len,
 	struct sockaddr_storage from = *src;
 	struct udp_relay *pr;
 
+	/* A port no longer served (a reload removed it while the kernel steered the datagram). */
 	if (!orig || !(pr = udp_port_relay(r->p, r->ai, orig))) {
-		r->p->ctr->udp.send_failed++;
+		r->p->ctr->udp.refused++;
 		return;
 	}
 	/* An IPv4 client seen through a dual-stack socket is answered from an IPv4 one. */
