@@ -25,6 +25,7 @@ struct upstream_pool;
 struct counters;
 struct dns;
 struct udp_relay;
+struct port_index;
 
 /*
  * What the connections and UDP relays of one worker share; the worker owns
@@ -36,6 +37,7 @@ struct ctx {
 	struct ss_key key;        /* sslocal: the one key (method, edition, master key) */
 	struct port_keys *ports;  /* ssserver: the keys of each port (cfg->ports), a list */
 	struct port_keys *retired; /* ports a reload replaced, freed with their last connection */
+	struct port_index *port_ix; /* ports by number (server_ports.c keeps it); NULL: none */
 	/*
 	 * ssserver --bpf with several ports: the sk_lookup program and its maps,
 	 * loaded by the tree (serve.h), or NULL. Listeners of listen address i
@@ -66,6 +68,8 @@ struct ctx {
 	/* udp.c: UDP listeners and association sockets with their NAT tables. */
 	struct udp_relay *udp;
 	struct udp_relay *udp_dead; /* association sockets closed in this batch */
+	struct udp_relay *udp_reap; /* relays with NAT entries to free at batch end (reap_next) */
+	struct udp_relay **udp_lazy; /* ssserver --bpf: the ports' relays by port, chained by lazy_next */
 	unsigned udp_max;           /* cap on UDP associations per listener */
 	/*
 	 * udp_sessions.c: ssserver's SIP022 datagrams for a session another worker

@@ -38,6 +38,7 @@ struct ss_key {
  */
 struct port_keys {
 	struct port_keys *next;  /* the worker's list of ports, or of retired ones */
+	struct port_keys *same_bucket; /* its bucket of the worker's port index (port_index.h) */
 	unsigned refs;           /* connections that came in on it */
 	char *server;            /* its own listen address, or NULL */
 	int port;

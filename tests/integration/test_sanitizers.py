@@ -7,7 +7,10 @@ import socket
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+sys.path.insert(0, os.path.dirname(__file__))
+from aead_probe import udp_round_trip  # noqa: E402
 from sstest import *  # noqa: E402,F401,F403
+from test_udp import UdpEcho  # noqa: E402
 
 SAN = os.path.join(BUILD, "asan")
 os.environ["ASAN_OPTIONS"] = "detect_leaks=1:exitcode=23:halt_on_error=1"
@@ -95,7 +98,11 @@ def users_reload_ctl(workers):
     write([{"server_port": a, "users": [{"name": "u1", "password": "p1"}, {"name": "u2", "password": "p2"}]},
            {"server_port": b, "password": "pb"}])
     srv = start([os.path.join(SAN, "ssserver"), "-c", cfg, "--allow-private", "--ctl-socket", ctl,
-                 "--metrics", "127.0.0.1:%d" % mp, "--workers", workers], wait=a)
+                 "--metrics", "127.0.0.1:%d" % mp, "--workers", workers, "-u"], wait=a)
+    # Two ports: with BPF, one socket per worker; a datagram to b makes b's relay, which the
+    # reload below closes with the port.
+    uecho = UdpEcho()
+    wait_until(lambda: udp_round_trip(b, "pb", uecho.port, b"dgram") == b"dgram", 5, "UDP through b")
     lp = free_port()
     loc = start([os.path.join(SAN, "sslocal"), "-s", "127.0.0.1", "-p", str(a), "-k", "p2", "-m", "aes-256-gcm",
                  "-l", str(lp)], wait=lp)
@@ -123,6 +130,7 @@ def users_reload_ctl(workers):
     log = srv.log_text()
     assert "Sanitizer" not in log and "runtime error" not in log, log[-3000:]
     echo.close()
+    uecho.close()
 
 
 def test_asan_sip022_tcp_udp_users_and_bad_input():

@@ -13,6 +13,7 @@
 #include "ctx.h"
 #include "listener.h"
 #include "log.h"
+#include "port_index.h"
 #include "serve.h"
 #include "server_ports.h"
 #include "shortcut.h"
@@ -231,8 +232,19 @@ static void serve_publish(struct ctx *p)
 	free(mask);
 }
 
+/* The ports by number, for the listen addresses' sockets (without memory for it: the list). */
+static void index_ports(struct ctx *p)
+{
+	if (p->serve && !p->port_ix && !(p->port_ix = malloc(sizeof(*p->port_ix))))
+		log_warn("ports: no memory for their index; each is looked up in the list");
+	if (p->port_ix)
+		port_index_build(p->port_ix, p->ports);
+}
+
 struct port_keys *server_ports_find(struct ctx *p, int ai, int port)
 {
+	if (p->port_ix)
+		return port_index_find(p->port_ix, ai, port);
 	for (struct port_keys *pk = p->ports; pk; pk = pk->next)
 		if (ai >= 0 && (pk->serve_mask & (1u << ai)) && port >= pk->port && port <= pk->port_last)
 			return pk;
@@ -272,6 +284,7 @@ int server_ports_open(struct ctx *p, struct listeners *ls, bool tcp, bool udp, c
 		if ((r = open_port(p, ls, &cfg->ports[i], pk, tcp, udp, why)))
 			return r;
 	}
+	index_ports(p);
 	serve_publish(p);
 	return 0;
 }
@@ -382,6 +395,7 @@ int server_ports_reload(struct ctx *p, struct listeners *ls, bool tcp, bool udp)
 		retire(p, pk);
 	}
 	p->ports = list;
+	index_ports(p);
 	serve_publish(p);
 	return 0;
 }
@@ -402,6 +416,8 @@ void server_ports_sweep(struct ctx *p)
 
 void server_ports_free(struct ctx *p)
 {
+	free(p->port_ix);
+	p->port_ix = NULL;
 	while (p->ports) {
 		struct port_keys *pk = p->ports;
 

@@ -265,16 +265,36 @@ int udp_listen_shared(struct ctx *p, const char *host, int ai, const char **why)
 	return p->udp->h.fd;
 }
 
+/* The bucket of p->udp_lazy for a port's relays, made at first use; NULL without memory. */
+static struct udp_relay **lazy_bucket(struct ctx *p, const struct sockaddr_storage *sa)
+{
+	if (!p->udp_lazy && !(p->udp_lazy = calloc(UDP_LAZY_BUCKETS, sizeof(*p->udp_lazy))))
+		return NULL;
+	return &p->udp_lazy[ss_sa_port(sa) % UDP_LAZY_BUCKETS];
+}
+
+/* r leaves p->udp: a port's relay leaves its bucket too. */
+static void lazy_forget(struct ctx *p, struct udp_relay *r)
+{
+	struct udp_relay **at = r->lazy && p->udp_lazy ? lazy_bucket(p, &r->bound) : NULL;
+
+	for (; at && *at; at = &(*at)->lazy_next)
+		if (*at == r) {
+			*at = r->lazy_next;
+			return;
+		}
+}
+
 struct udp_relay *udp_port_relay(struct ctx *p, int ai, const struct sockaddr_storage *orig)
 {
+	struct udp_relay **head = lazy_bucket(p, orig), *r;
 	struct port_keys *pk;
-	struct udp_relay *r;
 	int fd;
 
-	for (r = p->udp; r; r = r->next)
-		if (r->lazy && ss_sa_equal(&r->bound, orig))
+	for (r = head ? *head : NULL; r; r = r->lazy_next)
+		if (ss_sa_equal(&r->bound, orig))
 			return r;
-	if (!(pk = server_ports_find(p, ai, ss_sa_port(orig))))
+	if (!head || !(pk = server_ports_find(p, ai, ss_sa_port(orig))))
 		return NULL;
 	/* Only sends: the program hands this port's datagrams to the shared socket. */
 	fd = socket(orig->ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -291,14 +311,32 @@ struct udp_relay *udp_port_relay(struct ctx *p, int ai, const struct sockaddr_st
 	if ((r = relay_new(p, &udp_kind_server, fd, orig, pk))) {
 		r->lazy = true;
 		r->ai = ai;
+		r->lazy_next = *head;
+		*head = r;
 	}
 	return r;
 }
 
+/* Frees r's dead NAT entries now, and takes it off the worker's list to reap. */
+static void reap_now(struct ctx *p, struct udp_relay *r)
+{
+	for (struct udp_relay **at = r->dead ? &p->udp_reap : NULL; at && *at; at = &(*at)->reap_next)
+		if (*at == r) {
+			*at = r->reap_next;
+			break;
+		}
+	nat_reap(r);
+}
+
 void udp_reap(struct ctx *p)
 {
-	for (struct udp_relay *r = p->udp; r; r = r->next)
+	/* Only the relays whose entries died in this batch (a walk of every relay cost a miss each). */
+	while (p->udp_reap) {
+		struct udp_relay *r = p->udp_reap;
+
+		p->udp_reap = r->reap_next;
 		nat_reap(r);
+	}
 	while (p->udp_dead) {
 		struct udp_relay *r = p->udp_dead;
 
@@ -339,10 +377,11 @@ static void close_picked(struct ctx *p, const struct close_pick *k)
 			continue;
 		}
 		*pp = r->next;
+		lazy_forget(p, r);
 		while (r->lru_head)
 			nat_kill(r->lru_head);
 		reply_expire(r, UINT64_MAX);
-		nat_reap(r);
+		reap_now(p, r);
 		loop_forget(p->loop, &r->h);
 		close(r->h.fd);
 		free(r);
@@ -352,6 +391,10 @@ static void close_picked(struct ctx *p, const struct close_pick *k)
 void udp_close_all(struct ctx *p, const struct port_keys *pk)
 {
 	close_picked(p, &(struct close_pick){ .pk = pk });
+	if (!pk) {
+		free(p->udp_lazy);
+		p->udp_lazy = NULL;
+	}
 }
 
 void udp_close_if(struct ctx *p, bool (*drop)(int fd, void *arg), void *arg)
@@ -381,6 +424,7 @@ void udp_sweep(struct ctx *p, uint64_t now, uint64_t timeout_ms)
 		/* A port's relay made for its datagrams, or a drained one, goes with its last client. */
 		if ((r->lazy || r->draining) && !r->n) {
 			*pp = r->next;
+			lazy_forget(p, r);
 			loop_forget(p->loop, &r->h);
 			close(r->h.fd);
 			r->next = p->udp_dead;

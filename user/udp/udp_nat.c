@@ -90,6 +90,11 @@ void nat_kill(struct nat *n)
 	loop_forget(r->p->loop, &n->h);
 	close(n->h.fd);
 	n->dead = true;
+	/* The relay's first dead entry of this batch: it is on the worker's list to reap. */
+	if (!r->dead) {
+		r->reap_next = r->p->udp_reap;
+		r->p->udp_reap = r;
+	}
 	n->next = r->dead;
 	r->dead = n;
 	r->n--;

@@ -21,6 +21,7 @@
 #include "sip022_udp.h"
 
 #define UDP_BUCKETS 1024
+#define UDP_LAZY_BUCKETS 1024 /* ssserver --bpf: the ports' relays, by port */
 #define UDP_BATCH 64
 #define UDP_MAX_DGRAM 65507 /* largest IPv4 UDP payload */
 
@@ -102,6 +103,7 @@ struct udp_relay {
 	struct sockaddr_storage bound;
 	struct nat *buckets[UDP_BUCKETS];
 	struct nat *lru_head, *lru_tail, *dead;
+	struct udp_relay *reap_next; /* p->udp_reap, while dead holds entries */
 	unsigned n;
 	struct reply_sock *rbuckets[REPLY_BUCKETS];
 	unsigned nreply;
@@ -113,6 +115,7 @@ struct udp_relay {
 	 * listen address's index.
 	 */
 	bool lazy;
+	struct udp_relay *lazy_next; /* its bucket of p->udp_lazy */
 	bool draining; /* read no more (a successor reads the socket); closed once idle */
 	int ai;
 	struct udp_relay *next;
