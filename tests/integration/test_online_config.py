@@ -46,12 +46,19 @@ class Subscription:
         sub = self
         self.doc = b"{}"
         self.fetches = 0
+        self.moved = {}  # path: (status, Location)
 
         class H(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
                 sub.fetches += 1
                 body = sub.doc
-                self.send_response(200 if self.path == "/sub.json" else 404)
+                if self.path in sub.moved:
+                    self.send_response(sub.moved[self.path][0])
+                    self.send_header("Location", sub.moved[self.path][1])
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                self.send_response(200 if self.path in ("/sub.json", "/c/d/doc.json") else 404)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -166,6 +173,29 @@ def test_sighup_fetches_a_file_url_again():
     assert socks_echo(lp, "127.0.0.1", echo.port, b"two") == b"two"
 
 
+def test_redirects_are_followed_over_tls_only():
+    sub = Subscription(pki())
+    target = Server(echo_handler)
+    srv_port = free_port()
+    start([os.path.join(BUILD, "ssserver"), "-s", "127.0.0.1", "-p", str(srv_port), "-k", "moved-pw",
+           "-m", "aes-256-gcm", "--allow-private"], wait=srv_port)
+    sub.set([entry(srv_port, "aes-256-gcm", "moved-pw")])
+    root = sub.url.rsplit("/", 1)[0]
+    # Absolute, then from the root, then from the folder: three hops to the document.
+    sub.moved = {"/a/start": (301, root + "/b/next"), "/b/next": (307, "/c/d/last"),
+                 "/c/d/last": (302, "doc.json"), "/plain": (302, root.replace("https", "http") + "/sub.json"),
+                 "/loop": (302, "/loop")}
+    lp = free_port()
+    local = start([os.path.join(BUILD, "sslocal"), "--online-config-url", root + "/a/start", "--ca-file",
+                   os.path.join(PKI, "ca.pem"), "-l", str(lp)], wait=lp)
+    assert socks_echo(lp, "127.0.0.1", target.port, b"redirected") == b"redirected"
+    local.stop()
+    for path, want in (("/plain", b"only over TLS"), ("/loop", b"over 5 redirects")):
+        r = subprocess.run([os.path.join(BUILD, "sslocal"), "--online-config-url", root + path, "--ca-file",
+                            os.path.join(PKI, "ca.pem"), "-l", str(lp)], capture_output=True, timeout=60)
+        assert r.returncode != 0 and want in r.stderr, (path, r.stderr)
+
+
 def test_an_unverified_server_or_no_document_is_refused_at_start():
     sub = Subscription(pki())
     sub.set([entry(1, "aes-256-gcm", "x")])
@@ -186,4 +216,5 @@ def test_an_unverified_server_or_no_document_is_refused_at_start():
 if __name__ == "__main__":
     sys.exit(run_tests([test_servers_follow_the_document_and_a_bad_one_is_kept_out,
                         test_sighup_fetches_a_file_url_again,
+                        test_redirects_are_followed_over_tls_only,
                         test_an_unverified_server_or_no_document_is_refused_at_start], "online"))

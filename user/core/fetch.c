@@ -2,8 +2,10 @@
 /*
  * A small blocking HTTPS client for the online configuration (fetch.h):
  * one HTTP/1.0 GET (so the answer is never chunked and ends at the close),
- * a 200 status, the body bounded. Run where blocking is harmless: at start,
- * or in the short-lived process that refreshes the servers.
+ * a 200 status, the body bounded; redirects (301, 302, 303, 307, 308) are
+ * followed, FETCH_REDIRECTS at most and never to plain http://. Run where
+ * blocking is harmless: at start, or in the short-lived process that
+ * refreshes the servers.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -25,6 +27,9 @@
 
 #include "common.h"
 #include "fetch.h"
+
+#define FETCH_REDIRECTS 5
+#define URL_MAX 1400
 
 struct url {
 	char host[256], port[8], path[1024];
@@ -146,17 +151,64 @@ static int exchange(SSL *s, const struct url *u, char **out, size_t *len, const 
 	return 0;
 }
 
-/* The body of a 200 answer, moved to the front of buf. */
-static int body_of(char *buf, size_t *len, const char **why)
+static bool is_redirect(int status)
+{
+	return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
+/*
+ * A redirect's Location (in the head, NUL-terminated) made absolute against
+ * u into next (URL_MAX bytes): 0, or -errno with why.
+ */
+static int redirect_to(const char *head, const struct url *u, char *next, const char **why)
+{
+	const char *loc = strcasestr(head, "\r\nlocation:"), *end;
+	bool v6 = strchr(u->host, ':');
+	char l[URL_MAX];
+	int k;
+
+	if (!loc)
+		return why_fmt(why, "a redirect without a Location");
+	for (loc += 11; *loc == ' ' || *loc == '\t'; loc++)
+		;
+	end = loc + strcspn(loc, "\r\n");
+	if ((size_t)(end - loc) >= sizeof(l) || end == loc)
+		return why_fmt(why, "a redirect's Location is empty or too long");
+	snprintf(l, sizeof(l), "%.*s", (int)(end - loc), loc);
+	if (!strncasecmp(l, "http://", 7))
+		return why_fmt(why, "redirected to %s: the document carries keys, so only over TLS", l);
+	if (!strncasecmp(l, "https://", 8))
+		k = snprintf(next, URL_MAX, "https://%s", l + 8);
+	else if (l[0] == '/' && l[1] == '/')
+		k = snprintf(next, URL_MAX, "https:%s", l);
+	else if (strstr(l, "://"))
+		return why_fmt(why, "redirected to %s: only https:// is followed", l);
+	else
+		/* A path, from the root or from the current path's folder. */
+		k = snprintf(next, URL_MAX, "https://%s%s%s:%s%.*s%s", v6 ? "[" : "", u->host, v6 ? "]" : "",
+			     u->port, *l == '/' ? 0 : (int)(strrchr(u->path, '/') + 1 - u->path), u->path, l);
+	return k < URL_MAX ? 0 : why_fmt(why, "a redirect's Location is too long");
+}
+
+/*
+ * The body of a 200 answer, moved to the front of buf: 0; or 1 with next
+ * set for a redirect; or -errno with why.
+ */
+static int body_of(char *buf, size_t *len, const struct url *u, char *next, const char **why)
 {
 	char *end = strstr(buf, "\r\n\r\n"), *cl;
 	int status;
 
 	if (!end || sscanf(buf, "HTTP/1.%*d %d", &status) != 1)
 		return why_fmt(why, "not an HTTP answer");
+	*end = 0;
+	if (is_redirect(status)) {
+		int r = redirect_to(buf, u, next, why);
+
+		return r ? r : 1;
+	}
 	if (status != 200)
 		return why_fmt(why, "HTTP status %d", status);
-	*end = 0;
 	cl = strcasestr(buf, "\r\ncontent-length:");
 	size_t body = *len - (size_t)(end + 4 - buf);
 	if (cl && strtoull(cl + 17, NULL, 10) != body)
@@ -167,8 +219,9 @@ static int body_of(char *buf, size_t *len, const char **why)
 	return 0;
 }
 
+/* One GET: 0 with the body, 1 with next set (a redirect), or -errno with why. */
 static int https_get(const char *url, const char *ca_file, int timeout_s, char **out,
-		     size_t *len, const char **why)
+		     size_t *len, char *next, const char **why)
 {
 	struct url u;
 	SSL_CTX *ctx;
@@ -190,7 +243,7 @@ static int https_get(const char *url, const char *ca_file, int timeout_s, char *
 	else {
 		if (!(s = handshake(ctx, fd, &u, why)))
 			r = -EPROTO;
-		else if (!(r = exchange(s, &u, out, len, why)) && (r = body_of(*out, len, why)))
+		else if (!(r = exchange(s, &u, out, len, why)) && (r = body_of(*out, len, &u, next, why)))
 			free(*out);
 		if (s)
 			SSL_shutdown(s);
@@ -229,7 +282,16 @@ int fetch_url(const char *url, const char *ca_file, int timeout_s, char **body, 
 {
 	if (!strncmp(url, "file://", 7))
 		return file_get(url + 7, body, len, why);
-	if (!strncmp(url, "https://", 8))
-		return https_get(url, ca_file, timeout_s, body, len, why);
-	return why_fmt(why, "\"%s\": only https:// and file:// are fetched", url);
+	char at[2][URL_MAX];
+
+	if (strncmp(url, "https://", 8))
+		return why_fmt(why, "\"%s\": only https:// and file:// are fetched", url);
+	snprintf(at[0], URL_MAX, "%s", url);
+	for (int hop = 0; hop <= FETCH_REDIRECTS; hop++) {
+		int r = https_get(at[hop % 2], ca_file, timeout_s, body, len, at[(hop + 1) % 2], why);
+
+		if (r <= 0)
+			return r;
+	}
+	return why_fmt(why, "%s: over %d redirects", url, FETCH_REDIRECTS);
 }
