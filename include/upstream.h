@@ -124,5 +124,8 @@ void upstream_tcp(const struct ss_config *cfg, const struct upstream *u, const c
 /* Calls fn with every server's host and port (never steered). */
 void upstream_each(const struct ss_config *cfg,
 		   void (*fn)(void *arg, const char *host, uint16_t port), void *arg);
+/* The same for the online servers the pool holds now (a SIP008 document's). */
+void upstream_pool_each_online(const struct upstream_pool *pl,
+			       void (*fn)(void *arg, const char *host, uint16_t port), void *arg);
 
 #endif

@@ -77,7 +77,7 @@ def ssserver(n, bpf, echo_port, uecho):
                    "port_password": {str(p): "pw-%d" % p for p in range(base, base + n)}}, f)
     t0 = time.time()
     srv = start([os.path.join(BUILD, "ssserver"), "-c", path, "--allow-private", "--workers", "2", "-u",
-                 "--bpf", "auto" if bpf else "off"], name="ssserver")
+                 "-n", "131072", "--bpf", "auto" if bpf else "off"], name="ssserver")
     wait_port(base + n - 1, proc=srv, timeout=120)
     took = time.time() - t0
     time.sleep(1)

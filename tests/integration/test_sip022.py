@@ -17,15 +17,9 @@ import threading
 import time
 import urllib.parse
 
-SYS_PYTHON = "/usr/bin/python3"  # Debian's, where python3-cryptography lives
-try:
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
-except ImportError:
-    if sys.executable != SYS_PYTHON and os.path.exists(SYS_PYTHON):
-        os.execv(SYS_PYTHON, [SYS_PYTHON] + sys.argv)
-    raise
-
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+# aead_probe moves to Debian's python3 first when this one lacks python3-cryptography.
+from aead_probe import AESGCM, ChaCha20Poly1305  # noqa: E402
 from sstest import *  # noqa: E402,F401,F403
 
 METHODS = {"2022-blake3-aes-128-gcm": (16, AESGCM), "2022-blake3-aes-256-gcm": (32, AESGCM),

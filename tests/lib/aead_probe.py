@@ -16,7 +16,7 @@ from sstest import recv_exact  # noqa: E402
 SYS_PYTHON = "/usr/bin/python3"  # Debian's, where python3-cryptography lives
 try:
     from cryptography.exceptions import InvalidTag
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305  # noqa: F401
 except ImportError:
     if sys.executable != SYS_PYTHON and os.path.exists(SYS_PYTHON):
         os.execv(SYS_PYTHON, [SYS_PYTHON] + sys.argv)

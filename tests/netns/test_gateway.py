@@ -354,6 +354,46 @@ def test_address_added_later_is_excluded():
         topology_down()
 
 
+def test_online_servers_are_never_steered():
+    """Servers from a SIP008 document (in a steered prefix) are excluded like the
+    configuration's: the LAN reaches them directly, and a new document moves the exclusion."""
+    topology_up()
+    try:
+        wan, digest = setup_wan()
+        first, second = "10.77.9.30", "10.77.9.31"
+        for a in (first, second):
+            ns(WAN, "ip", "addr", "add", a + "/32", "dev", "lo")
+        doc = os.path.join(LOGDIR, "online.json")
+
+        def publish(host):
+            with open(doc, "w") as f:
+                json.dump({"version": 1, "servers": [{"server": host, "server_port": SS_PORT, "password": "gw-pw",
+                                                      "method": "chacha20-ietf-poly1305"}]}, f)
+        publish(first)
+        gw = start_gw(True, ["--online-config-url", "file://" + doc])
+
+        def direct(host):
+            """The LAN's request to host reached it as from the LAN client, not through ssserver."""
+            before_t, before_p = len(wan.targets_seen()), len(wan.http_peers())
+            rc, body, err = curl_lan(host, path="small.txt")
+            assert rc == 0 and body == b"small\n", (host, err)
+            return not any(host in t for t in wan.targets_seen()[before_t:]) and \
+                any("10.77.1.2" in p for p in wan.http_peers()[before_p:])
+        throws = lambda: [r.split()[1] for r in steering_state()[1] if r.startswith("throw")]  # noqa: E731
+        assert first in throws() and direct(first), throws()
+        assert not direct(second), "a steered address goes through ssserver"
+        publish(second)
+        gw.send_signal(signal.SIGHUP)
+        wait_log(gw, "online servers changed")
+        wait_until(lambda: second in throws() and first not in throws(), 10, "the exclusion to move")
+        assert direct(second) and not direct(first)
+        assert gw.stop() == 0
+        check_clean()
+    finally:
+        stop_all()
+        topology_down()
+
+
 def test_ssserver_down_then_back():
     topology_up()
     try:
@@ -539,6 +579,6 @@ if __name__ == "__main__":
         sys.exit(1)
     sys.exit(run_tests([test_redir_flags_are_checked, test_steering_with_sk_lookup,
                         test_steering_with_nftables_tproxy, test_two_workers_share_the_steering,
-                        test_address_added_later_is_excluded,
+                        test_address_added_later_is_excluded, test_online_servers_are_never_steered,
                         test_nat_redirect_without_steering, test_ssserver_down_then_back,
                         test_upgrade_keeps_steering_and_connections], "gateway"))

@@ -281,6 +281,14 @@ void upstream_each(const struct ss_config *cfg,
 		fn(arg, cfg->servers[i], (uint16_t)cfg->server_port);
 }
 
+void upstream_pool_each_online(const struct upstream_pool *pl,
+			       void (*fn)(void *arg, const char *host, uint16_t port), void *arg)
+{
+	for (int i = 0; pl && i < pl->n; i++)
+		if (pl->u[i] && pl->have[i].online)
+			fn(arg, pl->have[i].host, pl->have[i].port);
+}
+
 /* The online slot holding a server like d, or -1. */
 static int online_slot(const struct upstream_shared *sh, const struct upstream_def *d)
 {

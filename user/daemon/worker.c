@@ -226,6 +226,7 @@ static void on_tick(void *arg)
 	metrics_tick(w->metrics, now);
 	upgrade_tick(&w->up, now);
 	steer_tick(w->steer);
+	worker_steer_tick(w);
 	if (w->checks)
 		upstream_checks_tick(w->checks);
 	publish(w);

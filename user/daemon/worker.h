@@ -46,6 +46,7 @@ struct worker {
 	uint64_t spent_seen;    /* when live connections were last checked against data limits */
 	struct steer *steer;   /* redir --steer: installed by worker 0 */
 	struct handler steer_watch; /* this host's address changes, for steering */
+	uint32_t steer_servers;     /* the server list's generation the steering excludes */
 	struct ss_config *own_cfg;  /* ssserver: the configuration of the last reload */
 	unsigned ticks;
 	struct ctl *ctl;            /* ssctl: the parent's channel, or a lone worker's socket */
@@ -60,6 +61,8 @@ struct worker {
 int worker_steer_setup(struct worker *w, bool tcp, const char **why);
 /* redir SIGHUP: the steering lists again; connections stay. */
 void worker_steer_reload(struct worker *w);
+/* The tick: when the online servers changed, their addresses are excluded anew. */
+void worker_steer_tick(struct worker *w);
 struct ctx;
 /* Log lines of what the worker counted (worker_log.c). */
 void worker_log_stats(const struct ctx *p);

@@ -36,8 +36,12 @@ static void exclude_server(void *arg, const char *host, uint16_t port)
 	freeaddrinfo(res);
 }
 
-/* The steering lists of cfg; the way to the servers themselves is never steered. */
-static int steer_spec_of(const struct ss_config *cfg, struct steer_spec *spec, const char **why)
+/*
+ * The steering lists of cfg; the way to the servers themselves (the
+ * configuration's, and the online ones pl holds now) is never steered.
+ */
+static int steer_spec_of(const struct ss_config *cfg, struct upstream_pool *pl,
+			 struct steer_spec *spec, const char **why)
 {
 	struct steer_sources src;
 	int r;
@@ -48,6 +52,10 @@ static int steer_spec_of(const struct ss_config *cfg, struct steer_spec *spec, c
 		return r;
 	}
 	upstream_each(cfg, exclude_server, spec);
+	if (pl) {
+		upstream_pool_sync(pl);
+		upstream_pool_each_online(pl, exclude_server, spec);
+	}
 	return 0;
 }
 
@@ -68,16 +76,18 @@ int worker_steer_setup(struct worker *w, bool tcp, const char **why)
 	};
 	int r;
 
-	if ((r = steer_spec_of(cfg, &spec, why)))
+	if ((r = steer_spec_of(cfg, w->ctx.servers, &spec, why)))
 		return r;
 	r = steer_install(&w->steer, &sp, why);
 	if (r && sp.bpf && cfg->bpf == BPF_AUTO) {
 		log_warn("steering: sk_lookup unavailable (%s); using nftables TPROXY instead", *why);
 		sp.bpf = false;
-		if ((r = steer_spec_of(cfg, &spec, why)))
+		if ((r = steer_spec_of(cfg, w->ctx.servers, &spec, why)))
 			return r;
 		r = steer_install(&w->steer, &sp, why);
 	}
+	if (w->ctx.servers)
+		w->steer_servers = w->ctx.servers->gen;
 	if (!r && (w->steer_watch.fd = steer_watch_fd(w->steer)) >= 0) {
 		w->steer_watch.on_event = on_steer_watch;
 		loop_watch(w->ctx.loop, &w->steer_watch, EPOLLIN);
@@ -85,22 +95,40 @@ int worker_steer_setup(struct worker *w, bool tcp, const char **why)
 	return r;
 }
 
-/* sslocal redir SIGHUP: the steering lists again (files, ACL, config); connections stay. */
+/*
+ * sslocal redir SIGHUP, or a change of the online servers: the steering
+ * lists again (files, ACL, config, the servers); connections stay.
+ */
 void worker_steer_reload(struct worker *w)
 {
 	const char *why = "";
-	struct ss_config *n = config_reload(w->ctx.cfg, &why);
+	struct ss_config *n;
 	struct steer_spec spec;
 
-	if (!n) {
+	if (w->ctx.servers)
+		w->steer_servers = w->ctx.servers->gen; /* tried once per change of the list */
+	if (!(n = config_reload(w->ctx.cfg, &why))) {
 		log_err("reload refused, still steering the old lists: %s", why);
 		return;
 	}
-	if (steer_spec_of(n, &spec, &why))
+	if (steer_spec_of(n, w->ctx.servers, &spec, &why))
 		log_err("reload refused, still steering the old lists: %s", why);
 	else if (steer_reload(w->steer, &spec, &why))
 		log_err("steering reload: %s", why);
 	steer_spec_free(&spec);
 	config_free(n);
 	free(n);
+}
+
+void worker_steer_tick(struct worker *w)
+{
+	struct upstream_pool *pl = w->ctx.servers;
+
+	if (!w->steer || !pl)
+		return;
+	upstream_pool_sync(pl);
+	if (pl->gen == w->steer_servers)
+		return;
+	log_info("steering: the online servers changed; their addresses are excluded anew");
+	worker_steer_reload(w);
 }
