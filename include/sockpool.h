@@ -18,7 +18,8 @@
  */
 #define SOCKPOOL_SHARED (-1)
 #define SOCKPOOL_METRICS (-2)
-#define SOCKPOOL_MAX 4096
+#define SOCKPOOL_MAX (1 << 20) /* the open file limit comes first */
+#define SOCKPOOL_SPARE 256     /* descriptors a holder keeps free for everything else */
 
 /*
  * Takes LISTEN_FDS/LISTEN_PID/LISTEN_FDNAMES (sd_listen_fds(3)) into the
@@ -43,8 +44,12 @@ bool sockpool_covers(int type, const struct sockaddr_storage *sa);
  * its address alone).
  */
 void sockpool_report(int worker, int fd, bool any_port);
-/* A tree's worker: reports go to fd, and the copies of the parent's pool are closed. */
-void sockpool_channel(int fd);
+/*
+ * A tree's worker: reports go to fd; the copies of the parent's pool it
+ * cannot take are closed now, those it takes become its listeners' (no
+ * copy), and sockpool_drop_copies closes the rest once it is set up.
+ */
+void sockpool_channel(int fd, int worker);
 void sockpool_drop_copies(void);
 /* The parent: one report from the channel (call while it is readable); 0 or -errno. */
 int sockpool_receive(int fd);

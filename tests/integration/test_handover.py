@@ -11,7 +11,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from test_upgrade import (Load, M, SSCTL, _successors, alive, stop_successors,  # noqa: E402,F401
+from test_upgrade import (Load, M, SSCTL, _successors, alive, ctl, stop_successors,  # noqa: E402,F401
                           upgrade)
 from test_udp import Association, UdpEcho  # noqa: E402
 from sstest import *  # noqa: E402,F401,F403
@@ -235,10 +235,42 @@ def test_socket_activation_keeps_the_sockets_across_a_restart():
     uecho.close()
 
 
+def test_more_sockets_than_the_parent_may_hold():
+    """--bpf off with 1,000 ports and 2 workers under -n 1500: the parent holds copies while
+    it keeps descriptors free for itself, says once that it holds no more, still answers
+    ssctl, and an upgrade serves every port (those not held are bound anew)."""
+    from aead_probe import tcp_round_trip
+    from test_many_ports import free_block
+    echo = Server(echo_handler)
+    base = free_block(1000)
+    cfg = os.path.join(LOGDIR, "fdlimit.json")
+    with open(cfg, "w") as f:
+        json.dump({"server": "127.0.0.1", "method": M, "timeout": 5,
+                   "port_password": {str(p): "pw-%d" % p for p in range(base, base + 1000)}}, f)
+    sock = os.path.join(LOGDIR, "fdlimit.sock")
+    srv = start([os.path.join(BUILD, "ssserver"), "-c", cfg, "--allow-private", "--workers", "2", "-n", "1500",
+                 "--bpf", "off", "--ctl-socket", sock], wait=base)
+    wait_until(lambda: "held, and no more" in srv.log_text(), 10, "the line on the held sockets")
+    assert srv.log_text().count("held, and no more") == 1
+    held = len(os.listdir("/proc/%d/fd" % srv.pid))
+    assert 1500 - 300 < held < 1500 - 200, "the parent keeps 256 descriptors free: %d open" % held
+    rc, out = ctl(sock, "stats")
+    assert rc == 0 and "connections" in out, out
+    try:
+        new, old = upgrade(sock)
+        for p in (base, base + 500, base + 999):
+            assert tcp_round_trip(p, "pw-%d" % p, echo.port, b"up %d" % p) == b"up %d" % p, p
+        wait_until(lambda: not alive(old), 15, "the old process to drain")
+    finally:
+        stop_successors()
+        echo.close()
+
+
 if __name__ == "__main__":
     sys.exit(run_tests([
         test_ports_served_through_sk_lookup,
         test_ssmanager_upgrades_its_servers_one_at_a_time,
         test_a_plugin_restarts_with_the_new_process,
         test_socket_activation_keeps_the_sockets_across_a_restart,
+        test_more_sockets_than_the_parent_may_hold,
     ], "handover"))

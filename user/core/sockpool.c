@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -40,7 +41,12 @@ static int hold(int fd, int owner, bool any_port)
 {
 	struct held h = { .fd = fd, .owner = owner, .any_port = any_port };
 	socklen_t len = sizeof(h.sa), tl = sizeof(h.type);
+	struct rlimit rl;
 
+	/* Descriptors are numbered from the lowest free one: fd tells how many are open. */
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur != RLIM_INFINITY &&
+	    (rlim_t)fd + SOCKPOOL_SPARE >= rl.rlim_cur)
+		return -EMFILE;
 	if (getsockname(fd, (struct sockaddr *)&h.sa, &len) ||
 	    getsockopt(fd, SOL_SOCKET, SO_TYPE, &h.type, &tl))
 		return -errno;
@@ -130,6 +136,13 @@ int sockpool_take(int worker, int type, const struct sockaddr_storage *sa)
 				      !h->any_port || !ss_sa_same_ip(&h->sa, sa)))
 			continue;
 		h->taken = true;
+		if (pool.chan >= 0) {
+			/* A tree's worker: its parent keeps the copy; this one is the listener's. */
+			int fd = h->fd;
+
+			h->fd = -1;
+			return fd;
+		}
 		return fcntl(h->fd, F_DUPFD_CLOEXEC, LISTEN_FDS_START);
 	}
 	return -1;
@@ -138,10 +151,22 @@ int sockpool_take(int worker, int type, const struct sockaddr_storage *sa)
 bool sockpool_covers(int type, const struct sockaddr_storage *sa)
 {
 	for (int i = 0; i < pool.n; i++)
-		if (pool.v[i].fd >= 0 && pool.v[i].type == type && ss_sa_port(sa) &&
-		    ss_sa_equal(&pool.v[i].sa, sa))
+		if (pool.v[i].type == type && ss_sa_port(sa) && ss_sa_equal(&pool.v[i].sa, sa))
 			return true;
 	return false;
+}
+
+/* One line for the first socket the pool cannot hold (each one after would repeat it). */
+static void cannot_hold(int err)
+{
+	static bool said;
+
+	if (said)
+		return;
+	said = true;
+	log_warn("upgrade: %d listening sockets held, and no more (%s): those after are not handed "
+		 "to a successor, which binds them anew (raise the open file limit, -n, or serve the "
+		 "ports through BPF)", pool.n, strerror(-err));
 }
 
 void sockpool_report(int worker, int fd, bool any_port)
@@ -165,7 +190,7 @@ void sockpool_report(int worker, int fd, bool any_port)
 	}
 	copy = fcntl(fd, F_DUPFD_CLOEXEC, LISTEN_FDS_START);
 	if (copy < 0 || (r = hold(copy, worker, any_port))) {
-		log_warn("upgrade: cannot keep a listener for a successor: %s", strerror(errno));
+		cannot_hold(copy < 0 ? -errno : r);
 		if (copy >= 0)
 			close(copy);
 		return;
@@ -173,9 +198,22 @@ void sockpool_report(int worker, int fd, bool any_port)
 	pool.v[pool.n - 1].taken = true;
 }
 
-void sockpool_channel(int fd)
+void sockpool_channel(int fd, int worker)
 {
 	pool.chan = fd;
+	/*
+	 * The copies of other workers' sockets go at once (a pool as large as the
+	 * open file limit allows leaves no room for a second set); their entries
+	 * stay, so that sockpool_covers still knows those addresses are served.
+	 */
+	for (int i = 0; i < pool.n; i++) {
+		struct held *h = &pool.v[i];
+
+		if (h->fd >= 0 && h->owner != SOCKPOOL_METRICS && !fits(h, worker)) {
+			close(h->fd);
+			h->fd = -1;
+		}
+	}
 }
 
 void sockpool_drop_copies(void)
@@ -204,10 +242,16 @@ int sockpool_receive(int fd)
 	for (c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))
 		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
 			memcpy(&got, CMSG_DATA(c), sizeof(int));
-	if (got < 0 || n != sizeof(rep))
+	if (got < 0 || n != sizeof(rep)) {
+		/* No descriptor: this process has as many open as it may (MSG_CTRUNC). */
+		if (got < 0 && (m.msg_flags & MSG_CTRUNC))
+			cannot_hold(-EMFILE);
 		return got < 0 ? -EBADMSG : (close(got), -EBADMSG);
-	if ((r = hold(got, rep.owner, rep.any_port)))
+	}
+	if ((r = hold(got, rep.owner, rep.any_port))) {
+		cannot_hold(r);
 		close(got);
+	}
 	return r;
 }
 
@@ -270,34 +314,76 @@ void sockpool_drop_unused(int owner)
 	drop_if(unused, &owner);
 }
 
+/* The name a held socket is passed under: its owner ("w3", "s3", "metrics", "shared"). */
+static int name_of(const struct held *h, char *out, bool first)
+{
+	const char *sep = first ? "" : ":";
+
+	if (h->owner == SOCKPOOL_METRICS)
+		return sprintf(out, "%smetrics", sep);
+	if (h->owner == SOCKPOOL_SHARED)
+		return sprintf(out, "%sshared", sep);
+	return sprintf(out, "%s%c%d", sep, h->any_port ? 's' : 'w', h->owner);
+}
+
+/*
+ * Held socket i to descriptor t (3 + i), in place: a held socket in the way
+ * moves to any free descriptor first (at[fd]: index + 1 of the held socket
+ * there), anything else there is closed. No copy of the whole set is made,
+ * so a pool as large as the open file limit allows still fits.
+ */
+static int place(int i, int t, int *at)
+{
+	struct held *h = &pool.v[i];
+	int j = at[t] - 1;
+
+	if (h->fd == t)
+		return fcntl(t, F_SETFD, 0) ? -errno : 0; /* kept across exec */
+	if (j >= 0) {
+		int moved = fcntl(t, F_DUPFD_CLOEXEC, LISTEN_FDS_START);
+
+		if (moved < 0)
+			return -errno;
+		pool.v[j].fd = moved;
+		at[moved] = j + 1;
+	}
+	if (dup2(h->fd, t) < 0)
+		return -errno;
+	close(h->fd);
+	at[h->fd] = 0;
+	h->fd = t;
+	at[t] = i + 1;
+	return 0;
+}
+
 int sockpool_pass(void)
 {
 	char num[16], *names = calloc((size_t)pool.n + 1, 16);
-	size_t at = 0;
+	struct rlimit rl;
+	size_t at_n, len = 0;
+	int *at, r = 0;
 
-	if (!names)
+	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur == RLIM_INFINITY)
+		rl.rlim_cur = 1 << 20;
+	at_n = (size_t)rl.rlim_cur;
+	if (!names || !(at = calloc(at_n, sizeof(*at)))) {
+		free(names);
 		return -ENOMEM;
-	/* Out of the way first, so that no dup2 below overwrites one not yet moved. */
+	}
 	for (int i = 0; i < pool.n; i++)
-		if ((pool.v[i].fd = fcntl(pool.v[i].fd, F_DUPFD_CLOEXEC,
-					  LISTEN_FDS_START + pool.n)) < 0)
-			return -errno;
-	for (int i = 0; i < pool.n; i++) {
-		const struct held *h = &pool.v[i];
-
-		if (dup2(h->fd, LISTEN_FDS_START + i) < 0)
-			return -errno;
-		if (h->owner == SOCKPOOL_METRICS)
-			at += (size_t)sprintf(names + at, "%smetrics", i ? ":" : "");
-		else if (h->owner == SOCKPOOL_SHARED)
-			at += (size_t)sprintf(names + at, "%sshared", i ? ":" : "");
-		else
-			at += (size_t)sprintf(names + at, "%s%c%d", i ? ":" : "", h->any_port ? 's' : 'w',
-					      h->owner);
+		at[pool.v[i].fd] = i + 1;
+	for (int i = 0; i < pool.n && !r; i++)
+		if (!(r = place(i, LISTEN_FDS_START + i, at)))
+			len += (size_t)name_of(&pool.v[i], names + len, !i);
+	free(at);
+	if (r) {
+		free(names);
+		return r;
 	}
 	snprintf(num, sizeof(num), "%d", pool.n);
 	setenv("LISTEN_FDS", num, 1);
 	setenv("LISTEN_FDNAMES", names, 1);
+	free(names);
 	snprintf(num, sizeof(num), "%d", (int)getpid());
 	setenv("LISTEN_PID", num, 1);
 	return 0;

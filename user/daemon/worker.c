@@ -541,7 +541,7 @@ int worker_run(const struct worker_args *a)
 	p->traffic = a->traffic;
 	p->scratch = malloc(POOL_BUF_CAP);
 	if (a->pool_fd >= 0)
-		sockpool_channel(a->pool_fd);
+		sockpool_channel(a->pool_fd, index);
 	p->loop = loop_new(TICK_MS, on_signal, on_tick, on_batch_end, w);
 	w->ls = (struct listeners){ .loop = p->loop, .has_room = has_room, .on_conn = on_conn,
 				    .arg = w };
