@@ -229,6 +229,23 @@ def test_socket_activation_keeps_the_sockets_across_a_restart():
     assert pending.get("got") == b"two", pending
     assert "Address already in use" not in srv.log_text()
     srv.stop()
+    # A configuration with another port that a second process holds: refused, as without
+    # activation (the activated port is this process's own; the other is not).
+    other = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    other.bind(("127.0.0.1", 0))
+    other.listen(8)
+    cfg = os.path.join(LOGDIR, "act2.json")
+    with open(cfg, "w") as f:
+        json.dump({"server": "127.0.0.1", "method": M, "port_password": {
+            str(sp): "act-pw", str(other.getsockname()[1]): "x"}}, f)
+    srv = activated([os.path.join(BUILD, "ssserver"), "-c", cfg, "--workers", "2", "--bpf", "off"], [t, u],
+                    ["ssbpf-server.socket", "ssbpf-server.socket"])
+    assert srv.wait(15) not in (0, None), srv.log_text()
+    log = srv.log_text()
+    assert "TCP 127.0.0.1 port %d is held by another process" % other.getsockname()[1] in log, log
+    assert "port %d is held" % sp not in log, log
+    other.close()
     t.close()
     u.close()
     echo.close()

@@ -191,6 +191,9 @@ int listener_addr_taken(const char *host, int port, int socktype, bool v6only)
 
 	if (listener_resolve(host, port, socktype, &sa, &sl, &why))
 		return 0; /* the listener's own open says why */
+	/* A socket systemd passed for the address holds it for this process. */
+	if (sockpool_covers(socktype, &sa))
+		return 0;
 	fd = socket(sa.ss_family, socktype | SOCK_CLOEXEC, 0);
 	if (fd >= 0) {
 		/* TCP: a listener holds the address; TIME-WAIT and closing sockets do not. */

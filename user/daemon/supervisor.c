@@ -351,7 +351,12 @@ static int start(struct ss_config *cfg, enum prog_kind prog, int argc, char **ar
 	if (r > 0)
 		log_info("%d listening sockets inherited (%s)", r,
 			 daemon_upgraded_from() ? "upgrade" : "socket activation");
-	if (cfg->reuse_port && !cfg->port_shared && !r && ports_taken(cfg))
+	/*
+	 * The addresses of inherited sockets are this process's; the others are
+	 * checked (a socket unit for one port of several). A successor checks
+	 * none: its predecessor still holds every port until it is ready.
+	 */
+	if (cfg->reuse_port && !cfg->port_shared && !daemon_upgraded_from() && ports_taken(cfg))
 		return 2;
 	return 0;
 }
