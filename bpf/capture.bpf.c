@@ -15,11 +15,9 @@
 #include <bpf/bpf_helpers.h>
 
 #include "capture_bpf.h"
+#include "net_bpf.h"
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
-
-#define IPPROTO_TCP 6
-#define IPPROTO_UDP 17
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

@@ -13,13 +13,9 @@
 #include <bpf/bpf_helpers.h>
 
 #include "serve_bpf.h"
+#include "net_bpf.h"
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
-
-#define AF_INET 2
-#define AF_INET6 10
-#define IPPROTO_TCP 6
-#define IPPROTO_UDP 17
 
 struct {
 	__uint(type, BPF_MAP_TYPE_SOCKMAP);

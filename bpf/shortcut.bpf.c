@@ -18,11 +18,10 @@
 #include <bpf/bpf_helpers.h>
 
 #include "shortcut_bpf.h"
+#include "net_bpf.h"
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
-#define AF_INET 2
-#define AF_INET6 10
 #define SK_PASS 1
 
 struct {

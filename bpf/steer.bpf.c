@@ -12,13 +12,9 @@
 #include <bpf/bpf_helpers.h>
 
 #include "steer_bpf.h"
+#include "net_bpf.h"
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
-
-#define AF_INET 2
-#define AF_INET6 10
-#define IPPROTO_TCP 6
-#define IPPROTO_UDP 17
 
 /* Keys: STEER_SOCK_TCP, STEER_SOCK_UDP. */
 struct {

@@ -62,15 +62,15 @@ def cpu_per_use(pids, base, n, echo_port, uecho):
     c0 = cpu_s(pids)
     for _ in range(k):
         assert tcp_round_trip(last, pw, echo_port, b"x") == b"x"
-    c1 = cpu_s(pids)
+    tcp = (cpu_s(pids) - c0) / k * 1e6
     if not uecho:
-        return (c1 - c0) / k * 1e6, None
+        return tcp, None
     for p in range(base, base + n):
         udp_round_trip(p, "pw-%d" % p, uecho.port, b"warm", timeout=0.5)
-    c1 = cpu_s(pids)
+    c0 = cpu_s(pids)
     for _ in range(k):
         assert udp_round_trip(last, pw, uecho.port, b"x") == b"x"
-    return (c1 - c0) / k * 1e6, (cpu_s(pids) - c1) / k * 1e6
+    return tcp, (cpu_s(pids) - c0) / k * 1e6
 
 
 def ssserver(n, bpf, echo_port, uecho):
