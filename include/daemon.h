@@ -39,6 +39,14 @@ int daemon_notify(const char *path, const char *msg);
  */
 pid_t daemon_take_upgrade(void);
 pid_t daemon_upgraded_from(void);
+/*
+ * A server ssmanager runs dies with it (its parent-death signal, set at
+ * exec). A successor of one is its predecessor's child, and a fork clears
+ * that signal: the main process's tick calls this, which sets the signal
+ * again once the manager (the subreaper) is the parent, or stops the process
+ * when the manager is gone already.
+ */
+void daemon_follow_manager(void);
 /* A successor's start-up error, for the predecessor to report (STATUS=). */
 void daemon_upgrade_status(const char *line);
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <poll.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -14,6 +15,7 @@
 
 #include "common.h"
 #include "daemon.h"
+#include "log.h"
 #include "proc.h"
 
 #define READY_WAIT_MS 60000
@@ -210,6 +212,27 @@ pid_t daemon_take_upgrade(void)
 pid_t daemon_upgraded_from(void)
 {
 	return upgrade_from;
+}
+
+void daemon_follow_manager(void)
+{
+	static pid_t manager = -1;
+	pid_t parent;
+
+	if (manager < 0)
+		manager = getenv("SSBPF_MANAGER_PID") ? (pid_t)atoi(getenv("SSBPF_MANAGER_PID")) : 0;
+	if (manager <= 0 || !upgrade_from || (parent = getppid()) == upgrade_from)
+		return;
+	if (parent == manager) {
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (getppid() == manager) {
+			manager = 0;
+			return;
+		}
+	}
+	log_warn("ssmanager (pid %d) is gone; stopping", (int)manager);
+	manager = 0;
+	kill(getpid(), SIGTERM);
 }
 
 int daemon_notify(const char *path, const char *msg)

@@ -23,6 +23,7 @@
 #include "capture_setup.h"
 #include "common.h"
 #include "counters.h"
+#include "daemon.h"
 #include "log.h"
 #include "loop.h"
 #include "privs.h"
@@ -289,6 +290,7 @@ static void on_tick(void *arg)
 	online_tick(t);
 	if (t->servers)
 		upstream_pool_sync(t->servers); /* for ssctl servers and /metrics */
+	daemon_follow_manager();
 }
 
 /* ssctl conns: every worker's rows, asked over its channel. */

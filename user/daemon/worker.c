@@ -241,6 +241,8 @@ static void on_tick(void *arg)
 			traffic_take_added(p->traffic, path);
 		w->replay_saved = now;
 	}
+	if (daemon_is_main())
+		daemon_follow_manager();
 	if (w->draining && now >= w->drain_deadline) {
 		conn_destroy_all(p, NULL, "drain deadline");
 		udp_close_all(p, NULL);

@@ -60,10 +60,13 @@ static const char *num(char *buf, int v)
 void mgr_exec_server(const char *exe, const struct ss_config *cfg, const struct mgr_cmd *c,
 		     const char *conf, bool shared)
 {
-	char *argv[80], tbuf[16], wbuf[16], vflag[16], bufs[4][16], ctl[128];
+	char *argv[80], tbuf[16], wbuf[16], vflag[16], bufs[4][16], ctl[128], mgr[16];
 	int a = 0;
 
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	/* Its successors (upgrades) set that signal again once the manager is their parent. */
+	snprintf(mgr, sizeof(mgr), "%d", (int)getppid());
+	setenv("SSBPF_MANAGER_PID", mgr, 1);
 	argv[a++] = (char *)exe;
 	argv[a++] = "-c";
 	argv[a++] = (char *)conf;
