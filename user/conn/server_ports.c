@@ -232,23 +232,16 @@ static void serve_publish(struct ctx *p)
 	free(mask);
 }
 
-/* The ports by number, for the listen addresses' sockets (without memory for it: the list). */
+/* The ports by number, for the listen addresses' sockets (made with them, at start). */
 static void index_ports(struct ctx *p)
 {
-	if (p->serve && !p->port_ix && !(p->port_ix = malloc(sizeof(*p->port_ix))))
-		log_warn("ports: no memory for their index; each is looked up in the list");
 	if (p->port_ix)
 		port_index_build(p->port_ix, p->ports);
 }
 
 struct port_keys *server_ports_find(struct ctx *p, int ai, int port)
 {
-	if (p->port_ix)
-		return port_index_find(p->port_ix, ai, port);
-	for (struct port_keys *pk = p->ports; pk; pk = pk->next)
-		if (ai >= 0 && (pk->serve_mask & (1u << ai)) && port >= pk->port && port <= pk->port_last)
-			return pk;
-	return NULL;
+	return p->port_ix ? port_index_find(p->port_ix, ai, port) : NULL;
 }
 
 struct port_keys *server_ports_of_conn(struct ctx *p, void *tag, int fd)
@@ -269,6 +262,10 @@ int server_ports_open(struct ctx *p, struct listeners *ls, bool tcp, bool udp, c
 	const struct ss_config *cfg = p->cfg;
 	int r;
 
+	if (p->serve && !(p->port_ix = malloc(sizeof(*p->port_ix)))) {
+		*why = "out of memory";
+		return -ENOMEM;
+	}
 	if (p->serve && !cfg->plugin_port && (r = serve_sockets(p, ls, tcp, udp, why)))
 		return r;
 

@@ -337,11 +337,11 @@ void udp_reap(struct ctx *p)
 		p->udp_reap = r->reap_next;
 		nat_reap(r);
 	}
+	/* Their entries were on the list above: each was killed before its relay was closed. */
 	while (p->udp_dead) {
 		struct udp_relay *r = p->udp_dead;
 
 		p->udp_dead = r->next;
-		nat_reap(r);
 		free(r);
 	}
 }
