@@ -94,20 +94,26 @@ def scale(bpf):
         path = prefixes_file(100000, os.path.join(LOGDIR, "bypass.ipset"))
         args = ["--steer", "0.0.0.0/0,::/0", "--exclude", "%s,%s" % (X4, X6), "--exclude-file", path]
         # Excluded traffic is forwarded as fast as without steering. One stream's
-        # rate swings by 10% from run to run here, so the two are alternated and
-        # each side's best counts: 5 rounds, and up to 20 while they differ (the
-        # best of 10 once missed the bound by 2% on CI, and passed alone).
+        # rate swings by 10% from run to run here and drifts over a run (21 Gbit/s
+        # at first, 17 later, in one CI run), so the two are alternated and each
+        # round's pair, measured back to back, gives a ratio; the median ratio
+        # counts: 5 rounds, and up to 20 while it misses the bound (the best of
+        # each side, compared before, failed on one early outlier).
         # sk_lookup mode adds no netfilter hook: within 5%. nftables mode puts a
         # prerouting chain (and its set lookup) on every forwarded packet, which
         # cost it 3-8% of one stream in some runs: within 15%.
         bound = 0.95 if bpf else 0.85
         plain, steered, took = [], [], []
+
+        def ratio():
+            r = sorted(s / p for s, p in zip(steered, plain))
+            return (r[(len(r) - 1) // 2] + r[len(r) // 2]) / 2
         for i in range(20):
             plain.append(iperf(X4))
             gw, t = start_redir(bpf, args)
             took.append(t)
             steered.append(iperf(X4))
-            if i == 19 or (i >= 4 and max(steered) >= bound * max(plain)):
+            if i == 19 or (i >= 4 and ratio() >= bound):
                 break
             assert gw.stop() == 0
         took = sorted(took)[len(took) // 2]
@@ -122,9 +128,11 @@ def scale(bpf):
         else:
             out = ns(GW, "nft", "list", "set", "inet", "ssbpf", "exclude4")
             assert out.count(",") >= 99000, out.count(",")
-        print("%s: excluded traffic lan -> wan, best of %d: %.2f Gbit/s with 100,000 prefixes, "
-              "%.2f without steering" % (mode, len(plain), max(steered), max(plain)))
-        assert max(steered) >= bound * max(plain), (steered, plain)
+        print("%s: excluded traffic lan -> wan, %d rounds: %.2f Gbit/s with 100,000 prefixes, "
+              "%.2f without steering (medians); median ratio of each round's pair %.3f"
+              % (mode, len(plain), sorted(steered)[len(steered) // 2], sorted(plain)[len(plain) // 2],
+                 ratio()))
+        assert ratio() >= bound, (steered, plain)
         # Steered traffic still reaches ssserver; the excluded target is routed.
         assert proxied(wan, T4) and proxied(wan, T6)
         assert not proxied(wan, X4) and not proxied(wan, X6)
